@@ -1,0 +1,234 @@
+"""Command line: argument parsing, commands, exit codes and output formats.
+
+The terminal app and the IMAP modules are imported lazily, inside the commands that use them, so
+`guard scan` on local files loads neither Textual nor imapclient.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from typing import IO
+
+from guard import __version__
+from guard.exitcodes import ExitCode
+from guard.mime import DEFAULT_LIMITS, Limits
+from guard.model import MessageResult
+from guard.ruleset import RuleError, RuleSet, load_ruleset
+
+MIB = 1024 * 1024
+
+
+class CliError(Exception):
+    """Ends the command with a one-line message and an exit code."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _positive_mib(value: str) -> int:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return int(number * MIB)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="guard",
+        description="Find and remove e-mail tracking: pixels, wrapped links, tracking "
+        "parameters and read-receipt requests.",
+    )
+    parser.add_argument("--version", action="version", version=f"guard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="scan mail and report who tracks you (changes nothing)")
+    scan.add_argument("paths", nargs="*", metavar="PATH", help=".eml file, directory, Maildir or mbox")
+    scan.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    scan.add_argument("-v", "--verbose", action="store_true", help="list every finding")
+    scan.add_argument("--summary", action="store_true", help="only the senders tables (text)")
+    scan.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    scan.add_argument(
+        "--max-message-size",
+        type=_positive_mib,
+        default=DEFAULT_LIMITS.max_message_bytes,
+        metavar="MIB",
+        help=f"skip larger messages with an error (default {DEFAULT_LIMITS.max_message_bytes // MIB})",
+    )
+    scan.add_argument(
+        "--max-part-size",
+        type=_positive_mib,
+        default=DEFAULT_LIMITS.max_text_part_bytes,
+        metavar="MIB",
+        help=f"largest HTML/text part scanned (default {DEFAULT_LIMITS.max_text_part_bytes // MIB})",
+    )
+
+    rules = sub.add_parser("rules", help="list or test the tracker rules")
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    listing = rules_sub.add_parser("list", help="list every rule")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    rules_sub.add_parser("test", help="run every rule's match / no-match examples")
+    return parser
+
+
+# ---- scan ---------------------------------------------------------------------------------------
+
+
+class Progress:
+    """A one-line progress counter on stderr, only on a terminal, redrawn at most 10 times/s."""
+
+    def __init__(self, total: int, stream: IO[str], enabled: bool) -> None:
+        self.total, self.stream, self.enabled = total, stream, enabled and total >= 50
+        self.done = 0
+        self._last = 0.0
+
+    def step(self) -> None:
+        self.done += 1
+        now = time.monotonic()
+        if self.enabled and (now - self._last > 0.1 or self.done == self.total):
+            self._last = now
+            width = 30
+            filled = width * self.done // max(self.total, 1)
+            bar = "#" * filled + "-" * (width - filled)
+            self.stream.write(f"\r[{bar}] {self.done}/{self.total} messages")
+            self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+
+
+def _load_rules() -> RuleSet:
+    try:
+        return load_ruleset()
+    except RuleError as exc:
+        raise CliError(f"rules: {exc}", ExitCode.RULES) from None
+
+
+def _local_refs(paths: Sequence[str]) -> list[object]:
+    from guard.sources.files import SourceError, message_refs
+
+    refs: list[object] = []
+    for path in paths:
+        try:
+            refs.extend(message_refs(path))
+        except SourceError as exc:
+            raise CliError(str(exc), ExitCode.NO_INPUT) from None
+    return refs
+
+
+def cmd_scan(ns: argparse.Namespace) -> int:
+    if not ns.paths:
+        raise CliError("scan: give a PATH (an .eml file, a directory, a Maildir or an mbox)", ExitCode.USAGE)
+    from guard.output import csv_rows, csv_writer, text_message, text_summary, write_json
+    from guard.scan import scan_refs
+
+    rules = _load_rules()
+    refs = _local_refs(ns.paths)
+    limits = Limits(max_message_bytes=ns.max_message_size, max_text_part_bytes=ns.max_part_size)
+    results: list[MessageResult] = []
+    stream: Iterator[MessageResult] = scan_refs(refs, rules, limits, ns.jobs)  # type: ignore[arg-type]
+    out = sys.stdout
+    if ns.format == "json":
+        results = list(stream)
+        write_json(results, out)
+        return ExitCode.OK
+    if ns.format == "csv":
+        writer = csv_writer(out)
+        for result in stream:
+            writer.writerows(csv_rows(result))
+        return ExitCode.OK
+    progress = Progress(len(refs), sys.stderr, sys.stderr.isatty() and out.isatty())
+    for result in stream:
+        results.append(result)
+        progress.step()
+        if not ns.summary:
+            progress.clear()
+            out.write(text_message(result, ns.verbose) + "\n")
+    progress.clear()
+    out.write(text_summary(results) + "\n")
+    return ExitCode.OK
+
+
+# ---- rules --------------------------------------------------------------------------------------
+
+
+def cmd_rules(ns: argparse.Namespace) -> int:
+    rules = _load_rules()
+    if ns.rules_command == "list":
+        rows = [
+            {
+                "id": r.id,
+                "tracker": r.tracker,
+                "service": r.service.id,
+                "kind": r.kind,
+                "category": r.category,
+                "hosts": list(r.hosts),
+                "path": r.path.pattern if r.path else None,
+                "decodes": r.decode is not None,
+                "source": r.source,
+                "file": r.file,
+            }
+            for r in sorted(rules.rules, key=lambda r: r.id)
+        ]
+        if ns.format == "json":
+            json.dump(rows, sys.stdout, indent=1)
+            sys.stdout.write("\n")
+        else:
+            for row in rows:
+                sys.stdout.write(f"{row['id']:<44} {row['kind']:<8} {row['category']:<17} {row['tracker']}\n")
+            sys.stdout.write(f"{len(rows)} rules, {len(rules.services)} services (rules version {rules.version})\n")
+        return ExitCode.OK
+    failures = 0
+    total = 0
+    for rule in rules.rules:
+        for expected, examples in ((True, rule.match), (False, rule.no_match)):
+            for example in examples:
+                total += 1
+                matched, destination = rule.check_example(example)
+                ok = matched is expected and (
+                    not expected or example.destination is None or destination == example.destination
+                )
+                if not ok:
+                    failures += 1
+                    what = "does not match" if expected else "matches"
+                    sys.stdout.write(f"FAIL {rule.id} ({rule.file}): {what} {example.text}\n")
+    sys.stdout.write(f"{total - failures} passed, {failures} failed\n")
+    return ExitCode.OK if failures == 0 else ExitCode.RULES
+
+
+COMMANDS = {"scan": cmd_scan, "rules": cmd_rules}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    if ns.command is None:
+        parser.print_help()
+        return ExitCode.USAGE
+    try:
+        return int(COMMANDS[ns.command](ns))
+    except CliError as exc:
+        sys.stderr.write(f"guard: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("guard: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # `guard scan … | head`: the reader left; that is not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:  # noqa: BLE001 - promise 4: one line, never a traceback
+        if os.environ.get("GUARD_DEBUG"):
+            raise
+        sys.stderr.write(f"guard: internal error: {type(exc).__name__}: {exc} (please report)\n")
+        return ExitCode.INTERNAL

@@ -1,0 +1,93 @@
+"""The parts of CSS that make a client load something, and the declarations that hide an element.
+
+Regexes here are linear (no nested quantifiers): they run on hostile input.
+"""
+
+from __future__ import annotations
+
+import re
+
+_COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
+_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)"'\s]*))\s*\)""", re.I)
+_IMPORT = re.compile(r"""@import\s+(?:"([^"]*)"|'([^']*)')""", re.I)
+_IMAGE_SET = re.compile(r"image-set\(([^)]*)\)", re.I)
+_STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
+_ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|.)", re.S)
+
+
+def _unescape(text: str) -> str:
+    """CSS escapes (`\\2f`, `\\:`) -> characters, as a renderer reads them."""
+    if "\\" not in text:
+        return text
+
+    def one(m: re.Match[str]) -> str:
+        body = m.group(1)
+        if body[0] in "0123456789abcdefABCDEF" and (len(body) > 1 or body.isalnum()):
+            try:
+                return chr(int(body.strip(), 16))
+            except (ValueError, OverflowError):
+                return "\ufffd"
+        return body
+
+    return _ESCAPE.sub(one, text)
+
+
+def css_urls(css: str) -> list[str]:
+    """Every URL a stylesheet or style attribute would load: url(), @import "…", image-set("…")."""
+    if "url" not in css.lower() and "@import" not in css.lower() and "image-set" not in css.lower():
+        return []
+    css = _COMMENT.sub("", css)
+    found: list[str] = []
+    for m in _URL.finditer(css):
+        found.append(_unescape(m.group(1) or m.group(2) or m.group(3) or ""))
+    for m in _IMPORT.finditer(css):
+        found.append(_unescape(m.group(1) or m.group(2) or ""))
+    for m in _IMAGE_SET.finditer(css):
+        for s in _STRING.finditer(m.group(1)):
+            found.append(_unescape(s.group(1) or s.group(2) or ""))
+    return [u.strip() for u in found if u.strip()]
+
+
+def declarations(style: str) -> dict[str, str]:
+    """`a: b; c: d` -> {"a": "b", "c": "d"}; later declarations win, `!important` dropped."""
+    result: dict[str, str] = {}
+    for chunk in style.split(";"):
+        name, sep, value = chunk.partition(":")
+        if sep:
+            value = value.strip().lower().replace("!important", "").strip()
+            result[name.strip().lower()] = value
+    return result
+
+
+_PX = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(px)?\s*$")
+
+
+def pixels(value: str | None) -> float | None:
+    """`1`, `1px`, ` 0 ` -> the number of CSS pixels; None for %, em, auto or junk."""
+    if value is None:
+        return None
+    m = _PX.match(value)
+    return float(m.group(1)) if m else None
+
+
+_OPACITY = re.compile(r"^\s*(\d*\.?\d+)\s*(%)?\s*$")
+
+
+def hides(decl: dict[str, str]) -> str | None:
+    """Why these declarations make an element invisible, or None."""
+    if decl.get("display") == "none":
+        return "display:none"
+    if decl.get("visibility") in ("hidden", "collapse"):
+        return "visibility:hidden"
+    opacity = _OPACITY.match(decl.get("opacity", ""))
+    if opacity and float(opacity.group(1)) == 0:
+        return "opacity:0"
+    for prop in ("max-height", "max-width"):
+        if pixels(decl.get(prop)) == 0:
+            return f"{prop}:0"
+    if decl.get("position") in ("absolute", "fixed"):
+        for prop in ("left", "top", "right"):
+            offset = pixels(decl.get(prop))
+            if offset is not None and offset <= -100:
+                return "off-screen"
+    return None

@@ -1,0 +1,169 @@
+"""ParsedMessage + RuleSet -> findings. Pure: no I/O, no network, same input -> same output."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from guard.html import Occurrence, scan_html
+from guard.model import Confidence, Finding, Kind, ParsedMessage
+from guard.ruleset import Rule, RuleSet
+from guard.urls import Url, parse_http
+
+# A URL in plain text ends at whitespace or a character that cannot be part of it unescaped;
+# trailing sentence punctuation is not part of it.
+_TEXT_URL = re.compile(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", re.I)
+_TRAILING = ".,;:!?)]}'\""
+
+BUILTIN_REMOTE = "builtin.remote-load"
+HEURISTIC_PIXEL = "heuristic.pixel-shape"
+
+
+def text_urls(text: str) -> Iterable[str]:
+    for m in _TEXT_URL.finditer(text):
+        url = m.group(0)
+        while url and url[-1] in _TRAILING:
+            # Keep a closing bracket that belongs to the URL: `…/wiki/Foo_(bar)`.
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break
+            url = url[:-1]
+        yield url
+
+
+class _Collector:
+    """Findings keyed by (kind, url/header): one finding per distinct thing, first evidence kept."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self.found: dict[tuple[str, str], Finding] = {}
+
+    def add(self, key: str, finding: Finding) -> None:
+        self.found.setdefault((finding.kind.value, key), finding)
+
+    def load(self, occ: Occurrence, url: Url) -> None:
+        rules = self.rules
+        pixel = rules.classify(url, ("pixel",))
+        if pixel is not None:
+            self.add(url.raw, _rule_finding(Kind.PIXEL, pixel, url, occ.element))
+            return
+        if occ.image and occ.shape and rules.classify(url, ("spacer",)) is None:
+            owner = rules.service_for_host(url.host)
+            self.add(
+                url.raw,
+                Finding(
+                    kind=Kind.PIXEL,
+                    confidence=Confidence.HEURISTIC,
+                    rule=HEURISTIC_PIXEL,
+                    tracker=owner.name if owner else None,
+                    category=owner.category if owner else None,
+                    url=url.raw,
+                    element=f"{occ.element} ({occ.shape})",
+                    host=url.host,
+                ),
+            )
+            return
+        owner_rule = rules.classify(url, ("host", "link", "spacer"))
+        owner = owner_rule.service if owner_rule else rules.service_for_host(url.host)
+        self.add(
+            url.raw,
+            Finding(
+                kind=Kind.REMOTE,
+                confidence=Confidence.KNOWN,
+                rule=owner_rule.id if owner_rule else BUILTIN_REMOTE,
+                tracker=owner.name if owner else None,
+                category=owner.category if owner else None,
+                url=url.raw,
+                element=occ.element,
+                host=url.host,
+            ),
+        )
+
+    def link(self, url: Url, element: str) -> None:
+        chain, destination = self.rules.unwrap(url)
+        if chain:
+            outer = chain[0]
+            self.add(
+                url.raw,
+                Finding(
+                    kind=Kind.LINK,
+                    confidence=Confidence.KNOWN,
+                    rule=outer.id,
+                    tracker=outer.tracker,
+                    category=outer.category,
+                    url=url.raw,
+                    destination=destination,
+                    element=element,
+                    host=url.host,
+                ),
+            )
+        target = destination if chain else url.raw
+        if target is None:
+            return
+        target_url = parse_http(target) if target != url.raw else url
+        if target_url is None or not target_url.query:
+            return
+        names = [name for name, _ in target_url.params()]
+        for rule, params in self.rules.param_matches(names):
+            self.add(
+                f"{target_url.raw}\0{rule.service.id}",
+                Finding(
+                    kind=Kind.PARAM,
+                    confidence=Confidence.KNOWN,
+                    rule=rule.id,
+                    tracker=rule.tracker,
+                    category=rule.category,
+                    url=target_url.raw,
+                    params=tuple(params),
+                    element=element,
+                    host=target_url.host,
+                ),
+            )
+
+
+def _rule_finding(kind: Kind, rule: Rule, url: Url, element: str) -> Finding:
+    return Finding(
+        kind=kind,
+        confidence=Confidence.KNOWN,
+        rule=rule.id,
+        tracker=rule.tracker,
+        category=rule.category,
+        url=url.raw,
+        element=element,
+        host=url.host,
+    )
+
+
+def detect(msg: ParsedMessage, rules: RuleSet) -> tuple[Finding, ...]:
+    """Every tracking finding and remote load in a message."""
+    out = _Collector(rules)
+    for name, value in msg.headers:
+        rule = rules.receipt_rule(name)
+        if rule is not None:
+            out.add(
+                rule.header or name,
+                Finding(
+                    kind=Kind.RECEIPT,
+                    confidence=Confidence.KNOWN,
+                    rule=rule.id,
+                    tracker=rule.tracker,
+                    category=rule.category,
+                    header=rule.header,
+                    value=" ".join(value.split()),
+                    element="header",
+                ),
+            )
+    for html in msg.html_parts:
+        for occ in scan_html(html):
+            url = parse_http(occ.url)
+            if url is None:
+                continue
+            if occ.load:
+                out.load(occ, url)
+            else:
+                out.link(url, occ.element)
+    for text in msg.text_parts:
+        for raw in text_urls(text):
+            url = parse_http(raw)
+            if url is not None:
+                out.link(url, "text/plain")
+    return tuple(out.found.values())

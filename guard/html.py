@@ -1,0 +1,291 @@
+"""The one definition of what a mail client would load, and link to, when it displays HTML.
+
+`element_refs()` says, for one element given as a tag name and an attribute getter, which of its
+attributes make a renderer load something, which are links, and whether the load is an image. It works
+on any tree: the scan walks lxml's tree (fast, C-level parsing), cleaning walks BeautifulSoup's tree
+built on the same lxml parser, so what is found is exactly what gets stripped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from lxml import etree
+
+from guard.css import css_urls, declarations, hides, pixels
+from guard.urls import resolve
+
+Getter = Callable[[str], str | None]
+
+# Attributes that load a resource, per element, and whether that resource is an image (a possible
+# pixel). Elements from SVG keep their names in lxml's HTML parser (`image`, `use`, `feimage`).
+LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "img": (("src", True), ("lowsrc", True), ("dynsrc", True)),
+    "iframe": (("src", False),),
+    "frame": (("src", False),),
+    "embed": (("src", False),),
+    "object": (("data", False),),
+    "audio": (("src", False),),
+    "video": (("src", False), ("poster", True)),
+    "source": (("src", False),),
+    "track": (("src", False),),
+    "script": (("src", False),),
+    "image": (("href", True), ("xlink:href", True), ("src", True)),
+    "feimage": (("href", True), ("xlink:href", True)),
+    "use": (("href", False), ("xlink:href", False)),
+}
+SRCSET_ELEMENTS = frozenset({"img", "source"})
+LINK_ELEMENTS = frozenset({"a", "area"})
+# <link rel=...> values that make a renderer fetch or connect to the href.
+LOADING_RELS = frozenset(
+    {
+        "stylesheet",
+        "icon",
+        "shortcut",
+        "apple-touch-icon",
+        "apple-touch-icon-precomposed",
+        "mask-icon",
+        "preload",
+        "prefetch",
+        "dns-prefetch",
+        "preconnect",
+        "prerender",
+        "modulepreload",
+        "manifest",
+    }
+)
+_REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\";]+)", re.I)
+_VML_REF = re.compile(
+    r"<\s*(v:fill|v:image|v:imagedata|v:roundrect|v:rect|img|a)\b[^>]*?\b(src|href)\s*=\s*"
+    r"(?:\"([^\"]*)\"|'([^']*)')",
+    re.I,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """One reference to a URL in a document."""
+
+    url: str
+    """As written (entities decoded), not yet resolved against `<base href>`."""
+    element: str
+    """Where: `img[src]`, `td[background]`, `div[style] url()`, `<style> url()`, `a[href]`…"""
+    load: bool
+    """True: a renderer loads it when displaying; False: a link the reader may click."""
+    image: bool = False
+
+
+def srcset_urls(value: str) -> list[str]:
+    """The candidate URLs of a srcset, split as the HTML standard does.
+
+    A candidate URL is a run of non-whitespace (commas inside it stay), a trailing comma ends it,
+    and descriptors run to the next comma outside parentheses.
+    """
+    urls: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and (value[i].isspace() or value[i] == ","):
+            i += 1
+        start = i
+        while i < n and not value[i].isspace():
+            i += 1
+        url = value[start:i]
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            depth = 0
+            while i < n and (value[i] != "," or depth):
+                depth += {"(": 1, ")": -1}.get(value[i], 0)
+                i += 1
+        if url:
+            urls.append(url)
+    return urls
+
+
+def element_refs(tag: str, get: Getter) -> Iterator[Ref]:
+    """Every URL reference one element makes, by the single definition used everywhere."""
+    for attr, image in LOAD_ATTRS.get(tag, ()):
+        value = get(attr)
+        if value:
+            yield Ref(value, f"{tag}[{attr}]", True, image)
+    if tag in SRCSET_ELEMENTS:
+        srcset = get("srcset")
+        if srcset:
+            for url in srcset_urls(srcset):
+                yield Ref(url, f"{tag}[srcset]", True, True)
+    if tag in LINK_ELEMENTS:
+        href = get("href")
+        if href:
+            yield Ref(href, f"{tag}[href]", False)
+    elif tag == "link":
+        href = get("href")
+        rels = set((get("rel") or "").lower().split())
+        if href and rels & LOADING_RELS:
+            yield Ref(href, f"link[rel={' '.join(sorted(rels))}]", True, "icon" in rels)
+    elif tag == "input":
+        src = get("src")
+        if src and (get("type") or "").strip().lower() == "image":
+            yield Ref(src, "input[type=image]", True, True)
+    elif tag == "object":
+        codebase = get("codebase")
+        if codebase:
+            yield Ref(codebase, "object[codebase]", True)
+    elif tag == "applet":
+        codebase = get("codebase") or ""
+        for attr in ("code", "archive", "object"):
+            value = get(attr)
+            for item in (value or "").replace(",", " ").split():
+                yield Ref(resolve(codebase, item) if codebase else item, f"applet[{attr}]", True)
+        if codebase:
+            yield Ref(codebase, "applet[codebase]", True)
+    elif tag == "meta":
+        if (get("http-equiv") or "").strip().lower() == "refresh":
+            found = _REFRESH_URL.search(get("content") or "")
+            if found:
+                yield Ref(found.group(1).strip(), "meta[http-equiv=refresh]", True)
+    elif tag == "base":
+        href = get("href")
+        if href:
+            yield Ref(href, "base[href]", True)
+    background = get("background")
+    if background:
+        yield Ref(background, f"{tag}[background]", True, True)
+    style = get("style")
+    if style:
+        for url in css_urls(style):
+            yield Ref(url, f"{tag}[style] url()", True, True)
+
+
+def conditional_comment_refs(text: str) -> Iterator[Ref]:
+    """Outlook reads `<!--[if mso]>…<![endif]-->`: VML backgrounds and buttons hide there."""
+    if not text.lstrip().lower().startswith("[if"):
+        return
+    for m in _VML_REF.finditer(text):
+        tag, attr = m.group(1).lower(), m.group(2).lower()
+        url = m.group(3) if m.group(3) is not None else (m.group(4) or "")
+        if not url:
+            continue
+        if attr == "href":
+            yield Ref(url, f"<!--[if mso]> {tag}[href]", False)
+        else:
+            yield Ref(url, f"<!--[if mso]> {tag}[src]", True, True)
+
+
+# -- pixel shape ---------------------------------------------------------------------------------
+
+
+def _dimension(get: Getter, decl: dict[str, str], name: str) -> float | None:
+    css = pixels(decl.get(name))
+    if css is not None:
+        return css
+    return pixels(get(name))
+
+
+def pixel_shape(get: Getter, decl: dict[str, str]) -> str | None:
+    """Why an image looks like a pixel (`tiny`, `display:none`, …) from its own attributes/CSS."""
+    width, height = _dimension(get, decl, "width"), _dimension(get, decl, "height")
+    hidden = hides(decl) or ("hidden" if get("hidden") is not None else None)
+    if width is not None and width <= 2 and (height is None or height <= 2):
+        return "tiny"
+    if height is not None and height <= 2 and width is None:
+        return "tiny"
+    if hidden and not (width is not None and width > 2 and height is not None and height > 2):
+        # A hidden image with real declared dimensions is the usual responsive swap
+        # (shown by a media query on mobile), not a beacon.
+        return hidden
+    return None
+
+
+def hidden_ancestor(ancestors: Iterator[Getter], limit: int = 64) -> str | None:
+    for depth, get in enumerate(ancestors):
+        if depth >= limit:
+            break
+        reason = hides(declarations(get("style") or ""))
+        if reason in ("display:none", "visibility:hidden", "opacity:0") or get("hidden") is not None:
+            return f"inside {reason or 'hidden'} element"
+    return None
+
+
+# -- the lxml walk used by the scan --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Occurrence:
+    """A reference resolved against the document's base, with its pixel shape for images."""
+
+    url: str
+    element: str
+    load: bool
+    image: bool
+    shape: str | None  # None, "tiny", "display:none", …
+
+
+_PARSER = etree.HTMLParser(
+    recover=True, no_network=True, huge_tree=True, remove_pis=True, encoding="utf-8"
+)
+
+
+def parse_html(html: str) -> Any:
+    """HTML text -> lxml root (None for an empty document). libxml2's repair, never an exception."""
+    data = html.replace("\x00", "\ufffd").encode("utf-8", "replace")
+    if not data.strip():
+        return None
+    try:
+        return etree.fromstring(data, _PARSER)
+    except (etree.XMLSyntaxError, ValueError):
+        return None
+
+
+def _getter(el: Any) -> Getter:
+    attrib = el.attrib
+    return lambda name: attrib.get(name)
+
+
+def _ancestors(el: Any) -> Iterator[Getter]:
+    parent = el.getparent()
+    while parent is not None:
+        yield _getter(parent)
+        parent = parent.getparent()
+
+
+def scan_html(html: str) -> list[Occurrence]:
+    """Every load and link of an HTML document, in document order, resolved against its base."""
+    root = parse_html(html)
+    if root is None:
+        return []
+    base: str | None = None
+    for el in root.iter("base"):
+        href = el.get("href")
+        if href and href.strip().lower().startswith(("http://", "https://")):
+            base = href.strip()
+            break
+    out: list[Occurrence] = []
+    for el in root.iter():
+        tag = el.tag
+        if not isinstance(tag, str):
+            if tag is etree.Comment and el.text:
+                for ref in conditional_comment_refs(el.text):
+                    out.append(Occurrence(resolve(base, ref.url), ref.element, ref.load, ref.image, None))
+            continue
+        attrib = el.attrib
+        if tag == "style":
+            if el.text:
+                for url in css_urls(el.text):
+                    out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
+            if not attrib:
+                continue
+        elif not attrib:
+            continue
+        get = attrib.get
+        shape: str | None = None
+        for ref in element_refs(tag, get):
+            if tag == "img" and ref.image and shape is None:
+                shape = pixel_shape(get, declarations(get("style") or "")) or hidden_ancestor(
+                    _ancestors(el)
+                ) or ""
+            url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
+            out.append(Occurrence(url, ref.element, ref.load, ref.image, shape or None))
+    return out

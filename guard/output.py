@@ -1,0 +1,198 @@
+"""Presentation of scan results: text (people), JSON (one document), CSV (one row per finding)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from typing import IO, Any
+
+from guard.model import Finding, Kind, MessageResult
+from guard.report import SenderRow, senders, trackers
+
+FORMATS = ("text", "json", "csv")
+
+# ---- text ---------------------------------------------------------------------------------------
+
+_BADGE_KINDS = ((Kind.PIXEL, "pixel"), (Kind.LINK, "link"), (Kind.PARAM, "param"), (Kind.RECEIPT, "receipt"))
+
+
+def badges(result: MessageResult) -> str:
+    """`[pixel 2] [link 5] [receipt]`: readable without colour or emoji."""
+    if result.error:
+        return "[error]"
+    parts = []
+    for kind, label in _BADGE_KINDS:
+        n = result.count(kind)
+        if n:
+            parts.append(f"[{label}]" if kind is Kind.RECEIPT else f"[{label} {n}]")
+    return " ".join(parts) if parts else "[clean]"
+
+
+def _trackers_of(result: MessageResult) -> list[str]:
+    names = {f.tracker for f in result.findings if f.tracker and f.kind is not Kind.REMOTE}
+    if any(f.kind is Kind.PIXEL and not f.tracker for f in result.findings):
+        names.add("unknown (heuristic)")
+    return sorted(names)
+
+
+def _finding_line(f: Finding) -> str:
+    who = f.tracker or "-"
+    if f.kind is Kind.RECEIPT:
+        what = f"{f.header}: {f.value or ''}"
+    elif f.kind is Kind.PARAM:
+        what = f"{', '.join(f.params)} on {f.url}"
+    elif f.kind is Kind.LINK:
+        what = f"{f.url}\n{'':14}-> {f.destination or '(opaque: target not in the URL)'}"
+    else:
+        what = f"{f.url}  ({f.element})"
+    return f"    {f.kind.value:<8} {who:<24} {what}  [{f.rule}, {f.confidence.value}]"
+
+
+def text_message(result: MessageResult, verbose: bool = False) -> str:
+    lines = [f"{badges(result):<34} {result.source}"]
+    env = result.envelope
+    if result.error:
+        lines.append(f"    error: {result.error}")
+        return "\n".join(lines)
+    sender = env.from_addr or "(no sender)"
+    lines.append(f"    from {sender}: {env.subject[:70]!s}")
+    names = _trackers_of(result)
+    if names:
+        lines.append(f"    trackers: {', '.join(names)}")
+    if verbose:
+        lines.extend(_finding_line(f) for f in result.findings)
+    return "\n".join(lines)
+
+
+def _table(rows: Sequence[SenderRow], title: str, key: str, limit: int | None) -> list[str]:
+    shown = [r for r in rows if r.tracking_messages]
+    if not shown:
+        return [f"{title}: nobody"]
+    out = [title, f"  {key:<36} {'tracked':>9} {'pixels':>6} {'links':>6} {'rcpt':>5}  trackers"]
+    for row in shown[:limit]:
+        name = row.sender if key == "sender" else row.domain
+        out.append(
+            f"  {name[:36]:<36} {row.tracking_messages:>4}/{row.messages:<4} {row.pixels:>6} "
+            f"{row.links:>6} {row.receipts:>5}  {', '.join(sorted(row.trackers))}"
+        )
+    if limit is not None and len(shown) > limit:
+        out.append(f"  … and {len(shown) - limit} more")
+    return out
+
+
+def text_summary(results: Sequence[MessageResult], limit: int | None = 50) -> str:
+    by_sender, by_domain = senders(results)
+    scanned = len(results)
+    errors = sum(1 for r in results if r.error)
+    tracked = sum(1 for r in results if r.tracking)
+    lines = [
+        "",
+        f"{scanned} messages scanned: {tracked} track you, {errors} could not be read.",
+        "",
+    ]
+    lines += _table(by_sender, "Who tracks you (by sender)", "sender", limit)
+    lines.append("")
+    lines += _table(by_domain, "Who tracks you (by sender domain)", "domain", limit)
+    return "\n".join(lines)
+
+
+# ---- JSON ---------------------------------------------------------------------------------------
+
+
+def finding_dict(f: Finding) -> dict[str, Any]:
+    return {
+        "kind": f.kind.value,
+        "tracker": f.tracker,
+        "category": f.category,
+        "rule": f.rule,
+        "confidence": f.confidence.value,
+        "url": f.url,
+        "destination": f.destination,
+        "header": f.header,
+        "value": f.value,
+        "element": f.element,
+        "params": list(f.params),
+        "host": f.host,
+        "party": f.party.value if f.party else None,
+    }
+
+
+def message_dict(r: MessageResult) -> dict[str, Any]:
+    env = r.envelope
+    return {
+        "source": r.source,
+        "id": r.id,
+        "message_id": env.message_id,
+        "from": env.from_addr,
+        "from_name": env.from_name,
+        "subject": env.subject,
+        "date": env.date,
+        "error": r.error,
+        "tracking": r.tracking,
+        "findings": [finding_dict(f) for f in r.findings],
+    }
+
+
+def json_document(results: Sequence[MessageResult]) -> dict[str, Any]:
+    by_sender, by_domain = senders(results)
+    return {
+        "messages": [message_dict(r) for r in results],
+        "senders": [row.as_dict("sender") for row in by_sender],
+        "domains": [row.as_dict("domain") for row in by_domain],
+        "trackers": [
+            {
+                "tracker": t.tracker,
+                "category": t.category,
+                "messages": t.messages,
+                "senders": len(t.senders),
+            }
+            for t in trackers(results)
+        ],
+    }
+
+
+def write_json(results: Sequence[MessageResult], stream: IO[str]) -> None:
+    json.dump(json_document(results), stream, indent=1, ensure_ascii=False)
+    stream.write("\n")
+
+
+# ---- CSV ----------------------------------------------------------------------------------------
+
+MESSAGE_COLUMNS = ("source", "id", "message_id", "from", "subject", "date", "error")
+FINDING_COLUMNS = (
+    "kind",
+    "tracker",
+    "category",
+    "rule",
+    "confidence",
+    "url",
+    "destination",
+    "header",
+    "value",
+    "element",
+    "params",
+    "host",
+    "party",
+)
+CSV_COLUMNS = MESSAGE_COLUMNS + FINDING_COLUMNS
+
+
+def csv_writer(stream: IO[str]) -> Any:
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    return writer
+
+
+def csv_rows(r: MessageResult) -> list[list[str]]:
+    """One row per finding; a message without findings (or with an error) gets one row."""
+    msg = message_dict(r)
+    head = [str(msg[c] or "") for c in MESSAGE_COLUMNS]
+    if not r.findings:
+        return [head + [""] * len(FINDING_COLUMNS)]
+    rows = []
+    for f in r.findings:
+        d = finding_dict(f)
+        d["params"] = " ".join(d["params"])
+        rows.append(head + [str(d[c] or "") for c in FINDING_COLUMNS])
+    return rows

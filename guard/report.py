@@ -1,0 +1,110 @@
+"""Findings -> "who tracks you": per sender address and per sender domain."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+from guard.domains import registrable_domain
+from guard.model import Kind, MessageResult
+
+
+@dataclass
+class SenderRow:
+    sender: str
+    domain: str
+    messages: int = 0
+    tracking_messages: int = 0
+    pixels: int = 0
+    links: int = 0
+    params: int = 0
+    receipts: int = 0
+    trackers: set[str] = field(default_factory=set)
+    first_seen: str = ""
+    last_seen: str = ""
+
+    def as_dict(self, key: str) -> dict[str, object]:
+        return {
+            key: self.sender if key == "sender" else self.domain,
+            **({"domain": self.domain} if key == "sender" else {}),
+            "messages": self.messages,
+            "tracking_messages": self.tracking_messages,
+            "trackers": sorted(self.trackers),
+            "pixels": self.pixels,
+            "links": self.links,
+            "params": self.params,
+            "receipts": self.receipts,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+        }
+
+
+def _iso_date(value: str) -> str:
+    try:
+        return parsedate_to_datetime(value).isoformat() if value else ""
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return ""
+
+
+def _add(row: SenderRow, result: MessageResult, date: str) -> None:
+    row.messages += 1
+    if result.tracking:
+        row.tracking_messages += 1
+    row.pixels += result.count(Kind.PIXEL)
+    row.links += result.count(Kind.LINK)
+    row.params += result.count(Kind.PARAM)
+    row.receipts += result.count(Kind.RECEIPT)
+    row.trackers.update(
+        f.tracker for f in result.findings if f.tracker and f.kind is not Kind.REMOTE
+    )
+    if date:
+        row.first_seen = min(row.first_seen or date, date)
+        row.last_seen = max(row.last_seen, date)
+
+
+def _sorted(rows: Iterable[SenderRow]) -> list[SenderRow]:
+    return sorted(
+        rows,
+        key=lambda r: (-r.tracking_messages, -(r.pixels + r.links + r.receipts), r.sender),
+    )
+
+
+def senders(results: Iterable[MessageResult]) -> tuple[list[SenderRow], list[SenderRow]]:
+    """(per sender address, per sender registrable domain), most tracking first."""
+    by_sender: dict[str, SenderRow] = {}
+    by_domain: dict[str, SenderRow] = {}
+    for result in results:
+        if result.error:
+            continue
+        address = result.envelope.from_addr or "(no sender)"
+        host = address.rpartition("@")[2] if "@" in address else ""
+        domain = registrable_domain(host) if host else ""
+        date = _iso_date(result.envelope.date)
+        _add(by_sender.setdefault(address, SenderRow(address, domain)), result, date)
+        _add(by_domain.setdefault(domain, SenderRow(domain, domain)), result, date)
+    return _sorted(by_sender.values()), _sorted(by_domain.values())
+
+
+@dataclass
+class TrackerRow:
+    tracker: str
+    category: str
+    messages: int = 0
+    senders: set[str] = field(default_factory=set)
+
+
+def trackers(results: Iterable[MessageResult]) -> list[TrackerRow]:
+    """Per tracker service: how many messages and senders use it."""
+    rows: dict[str, TrackerRow] = {}
+    for result in results:
+        names = {
+            (f.tracker, f.category or "")
+            for f in result.findings
+            if f.tracker and f.kind is not Kind.REMOTE
+        }
+        for name, category in names:
+            row = rows.setdefault(name, TrackerRow(name, category))
+            row.messages += 1
+            row.senders.add(result.envelope.from_addr)
+    return sorted(rows.values(), key=lambda r: (-len(r.senders), -r.messages, r.tracker))

@@ -1,0 +1,503 @@
+"""Load, validate and compile the rule files (the knowledge lives in rules/, see rules/README.md).
+
+Rules are compiled once into a `RuleSet`: hosts into dictionaries, path shapes into regexes, so that
+classifying a URL costs a few dictionary look-ups.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from guard.unwrap import KNOWN_ENCODINGS, DecodeError, apply_encodings
+from guard.urls import Url, parse_http
+
+KINDS = ("pixel", "link", "param", "receipt", "spacer", "host")
+URL_KINDS = ("pixel", "link", "spacer", "host")
+CATEGORIES = (
+    "esp",
+    "marketing-cloud",
+    "crm",
+    "sales",
+    "newsletter",
+    "ad-network",
+    "social",
+    "platform",
+    "analytics",
+    "security-wrapper",
+    "redirector",
+    "layout",
+    "standard",
+)
+_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+_LITERAL = re.compile(r"[A-Za-z0-9/_.=-]")
+_HOST = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
+_DECODE_FROM = ("path", "query", "url")
+MAX_UNWRAP_DEPTH = 6
+
+
+class RuleError(Exception):
+    """A rule file is malformed; the message is one line naming the file and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    id: str
+    name: str
+    category: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decode:
+    param: str | None
+    source: str  # "path" | "query" | "url" when regex is used
+    regex: re.Pattern[str] | None
+    encodings: tuple[str, ...]
+    json_path: tuple[str, ...]
+
+    def target(self, url: Url) -> str | None:
+        """The wrapped destination, decoded offline, or None when this URL does not carry one."""
+        if self.param is not None:
+            text = next((v for k, v in url.params() if k == self.param), None)
+        else:
+            assert self.regex is not None
+            subject = {"path": url.path, "query": url.query, "url": url.raw}[self.source]
+            found = self.regex.search(subject)
+            text = found.group("target") if found else None
+        if not text:
+            return None
+        try:
+            decoded = apply_encodings(text, self.encodings, self.json_path)
+        except DecodeError:
+            return None
+        decoded = decoded.strip()
+        return decoded if parse_http(decoded) is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    text: str
+    destination: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    service: Service
+    kind: str
+    hosts: tuple[str, ...] = ()
+    path: re.Pattern[str] | None = None
+    query: re.Pattern[str] | None = None
+    decode: Decode | None = None
+    params: frozenset[str] = frozenset()
+    param_prefixes: tuple[str, ...] = ()
+    header: str | None = None
+    source: str = ""
+    file: str = ""
+    match: tuple[Example, ...] = ()
+    no_match: tuple[Example, ...] = ()
+
+    @property
+    def tracker(self) -> str:
+        return self.service.name
+
+    @property
+    def category(self) -> str:
+        return self.service.category
+
+    def matches_shape(self, url: Url) -> bool:
+        """Path and query shape (hosts are checked by the index that found this rule)."""
+        if self.path is not None and not self.path.search(url.path):
+            return False
+        return self.query is None or self.query.search(url.query) is not None
+
+    def matches_url(self, url: Url) -> bool:
+        if self.hosts and not any(_host_matches(url.host, h) for h in self.hosts):
+            return False
+        return self.matches_shape(url)
+
+    def tracking_params(self, names: Iterable[str]) -> list[str]:
+        prefixes = self.param_prefixes
+        return sorted({n for n in names if n in self.params or (prefixes and n.startswith(prefixes))})
+
+    def check_example(self, example: Example) -> tuple[bool, str | None]:
+        """Does this rule match the example on its own? Returns (matched, decoded destination)."""
+        if self.kind == "receipt":
+            name = example.text.split(":", 1)[0].strip().lower()
+            return name == (self.header or "").lower(), None
+        url = parse_http(example.text)
+        if url is None:
+            return False, None
+        if self.kind == "param":
+            return bool(self.tracking_params(k for k, _ in url.params())), None
+        if not self.matches_url(url):
+            return False, None
+        return True, self.decode.target(url) if self.decode else None
+
+
+def _host_matches(host: str, pattern: str) -> bool:
+    return host.endswith(pattern[1:]) if pattern.startswith("*.") else host == pattern
+
+
+@dataclass
+class RuleSet:
+    """All rules, compiled for fast look-up."""
+
+    services: dict[str, Service]
+    rules: list[Rule]
+    version: str
+    _by_host: dict[str, list[Rule]] = field(default_factory=dict, repr=False)
+    _by_suffix: dict[str, list[Rule]] = field(default_factory=dict, repr=False)
+    _shape_only: list[Rule] = field(default_factory=list, repr=False)
+    _receipts: dict[str, Rule] = field(default_factory=dict, repr=False)
+    _param_rules: list[Rule] = field(default_factory=list, repr=False)
+    _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for rule in self.rules:
+            if rule.kind == "receipt" and rule.header:
+                self._receipts[rule.header.lower()] = rule
+            elif rule.kind == "param":
+                self._param_rules.append(rule)
+                for name in rule.params:
+                    self._exact_params.setdefault(name, rule)
+            elif not rule.hosts:
+                self._shape_only.append(rule)
+            else:
+                for host in rule.hosts:
+                    if host.startswith("*."):
+                        self._by_suffix.setdefault(host[2:], []).append(rule)
+                    else:
+                        self._by_host.setdefault(host, []).append(rule)
+        # Most specific first: a rule with a path shape beats a bare host rule.
+        for bucket in (*self._by_host.values(), *self._by_suffix.values()):
+            bucket.sort(key=lambda r: r.path is None and r.query is None)
+
+    # -- look-ups -------------------------------------------------------------------------------
+
+    def _host_candidates(self, host: str) -> Iterator[Rule]:
+        yield from self._by_host.get(host, ())
+        dot = host.find(".")
+        while dot != -1:
+            yield from self._by_suffix.get(host[dot + 1 :], ())
+            dot = host.find(".", dot + 1)
+
+    def classify(self, url: Url, kinds: Sequence[str]) -> Rule | None:
+        """The most specific rule of one of `kinds` that matches `url`, host rules first."""
+        for rule in self._host_candidates(url.host):
+            if rule.kind in kinds and rule.matches_shape(url):
+                return rule
+        for rule in self._shape_only:
+            if rule.kind in kinds and rule.matches_shape(url):
+                return rule
+        return None
+
+    def service_for_host(self, host: str) -> Service | None:
+        """The service that owns `host` according to any rule's host list."""
+        for rule in self._host_candidates(host):
+            return rule.service
+        return None
+
+    def receipt_rule(self, header_name: str) -> Rule | None:
+        return self._receipts.get(header_name.lower())
+
+    def param_matches(self, names: Sequence[str]) -> list[tuple[Rule, list[str]]]:
+        """Group the tracking parameters among `names` by the rule (service) that defines them."""
+        found: dict[str, tuple[Rule, list[str]]] = {}
+        for name in names:
+            rule = self._exact_params.get(name)
+            if rule is None:
+                rule = next(
+                    (
+                        r
+                        for r in self._param_rules
+                        if r.param_prefixes and name.startswith(r.param_prefixes)
+                    ),
+                    None,
+                )
+            if rule is not None:
+                entry = found.setdefault(rule.id, (rule, []))
+                if name not in entry[1]:
+                    entry[1].append(name)
+        return [(rule, sorted(names_)) for rule, names_ in found.values()]
+
+    def unwrap(self, url: Url) -> tuple[list[Rule], str | None]:
+        """Follow link wrappers offline: the wrapper rules met and the innermost decoded target.
+
+        Returns ([], None) for a URL that no link rule matches; ([rules...], None) when the
+        outermost wrapper is opaque.
+        """
+        chain: list[Rule] = []
+        current = url
+        destination: str | None = None
+        for _ in range(MAX_UNWRAP_DEPTH):
+            rule = self.classify(current, ("link",))
+            if rule is None:
+                break
+            chain.append(rule)
+            if rule.decode is None:
+                break
+            target = rule.decode.target(current)
+            if target is None:
+                break
+            destination = target
+            nxt = parse_http(target)
+            if nxt is None:
+                break
+            current = nxt
+        return chain, destination
+
+
+# -- loading ------------------------------------------------------------------------------------
+
+
+def bundled_rules_dir() -> Path:
+    """rules/ inside an installed wheel (guard/rules), else the working tree's top-level rules/."""
+    package_dir = Path(__file__).resolve().parent
+    for candidate in (package_dir / "rules", package_dir.parent / "rules"):
+        if candidate.is_dir():
+            return candidate
+    raise RuleError(f"no rules directory found next to {package_dir}")
+
+
+def user_rules_dir() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "guard" / "rules"
+
+
+def rule_files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.rglob("*.toml") if p.is_file())
+
+
+def load_ruleset(
+    directories: Sequence[Path] | None = None, *, include_user: bool = True
+) -> RuleSet:
+    """Read every rule file; later directories (the user's) override rules with the same id."""
+    dirs = list(directories) if directories is not None else [bundled_rules_dir()]
+    if include_user and directories is None:
+        user = user_rules_dir()
+        if user.is_dir():
+            dirs.append(user)
+    digest = hashlib.sha256()
+    services: dict[str, Service] = {}
+    rules: dict[str, Rule] = {}
+    for directory in dirs:
+        for path in rule_files(directory):
+            data = path.read_bytes()
+            digest.update(path.name.encode() + b"\0" + data)
+            file_services, file_rules = parse_rule_file(path, data)
+            for service in file_services:
+                services[service.id] = service
+            for rule in file_rules:
+                if rule.id in rules and directory == dirs[0]:
+                    raise RuleError(f"{path}: duplicate rule id {rule.id!r} (also in {rules[rule.id].file})")
+                rules[rule.id] = rule
+    return RuleSet(services=services, rules=list(rules.values()), version=digest.hexdigest()[:16])
+
+
+def parse_rule_file(path: Path, data: bytes) -> tuple[list[Service], list[Rule]]:
+    try:
+        doc = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise RuleError(f"{path}: not valid TOML: {exc}") from None
+    where = str(path)
+    unknown = set(doc) - {"service"}
+    if unknown:
+        raise RuleError(f"{where}: unknown top-level key(s) {sorted(unknown)}; expected [[service]]")
+    entries = doc.get("service")
+    if not isinstance(entries, list) or not entries:
+        raise RuleError(f"{where}: no [[service]] table")
+    services: list[Service] = []
+    rules: list[Rule] = []
+    for entry in entries:
+        service, raw_rules = _parse_service(where, entry)
+        services.append(service)
+        seen: set[str] = set()
+        for raw in raw_rules:
+            rule = _parse_rule(where, service, raw)
+            if rule.id in seen:
+                raise RuleError(f"{where}: duplicate rule id {rule.id!r}")
+            seen.add(rule.id)
+            rules.append(rule)
+    return services, rules
+
+
+_SERVICE_KEYS = {"id", "name", "category", "source", "rule", "notes"}
+_RULE_KEYS = {
+    "id",
+    "kind",
+    "hosts",
+    "path",
+    "query",
+    "decode",
+    "params",
+    "param_prefixes",
+    "header",
+    "source",
+    "match",
+    "no_match",
+    "notes",
+}
+
+
+def _require_str(where: str, table: dict[str, Any], key: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise RuleError(f"{where}: {key!r} must be a non-empty string")
+    return value
+
+
+def _str_list(where: str, table: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise RuleError(f"{where}: {key!r} must be a list of non-empty strings")
+    return tuple(value)
+
+
+def _regex(where: str, table: dict[str, Any], key: str) -> re.Pattern[str] | None:
+    if key not in table:
+        return None
+    text = _require_str(where, table, key)
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise RuleError(f"{where}: {key!r} is not a valid regex: {exc}") from None
+
+
+def _parse_service(where: str, entry: Any) -> tuple[Service, list[Any]]:
+    if not isinstance(entry, dict):
+        raise RuleError(f"{where}: [[service]] must be a table")
+    sid = entry.get("id")
+    here = f"{where}: service {sid!r}"
+    unknown = set(entry) - _SERVICE_KEYS
+    if unknown:
+        raise RuleError(f"{here}: unknown key(s) {sorted(unknown)}")
+    if not isinstance(sid, str) or not _ID.match(sid):
+        raise RuleError(f"{here}: 'id' must match [a-z0-9-]+")
+    category = _require_str(here, entry, "category")
+    if category not in CATEGORIES:
+        raise RuleError(f"{here}: unknown category {category!r} (one of {', '.join(CATEGORIES)})")
+    service = Service(
+        id=sid,
+        name=_require_str(here, entry, "name"),
+        category=category,
+        source=_require_str(here, entry, "source"),
+    )
+    raw_rules = entry.get("rule", [])
+    if not isinstance(raw_rules, list) or not raw_rules:
+        raise RuleError(f"{here}: no [[service.rule]]")
+    return service, raw_rules
+
+
+def _parse_examples(where: str, raw: dict[str, Any], key: str) -> tuple[Example, ...]:
+    value = raw.get(key)
+    if not isinstance(value, list) or not value:
+        raise RuleError(f"{where}: {key!r} needs at least one example")
+    examples: list[Example] = []
+    for item in value:
+        if isinstance(item, str) and item:
+            examples.append(Example(item))
+        elif isinstance(item, dict) and isinstance(item.get("url"), str):
+            dest = item.get("destination")
+            if dest is not None and not isinstance(dest, str):
+                raise RuleError(f"{where}: {key!r} example destination must be a string")
+            examples.append(Example(item["url"], dest))
+        else:
+            raise RuleError(f"{where}: {key!r} entries are strings or {{url, destination}} tables")
+    return tuple(examples)
+
+
+def _parse_decode(where: str, raw: Any) -> Decode:
+    if not isinstance(raw, dict):
+        raise RuleError(f"{where}: 'decode' must be a table")
+    unknown = set(raw) - {"param", "from", "regex", "encoding", "json_path"}
+    if unknown:
+        raise RuleError(f"{where}: decode has unknown key(s) {sorted(unknown)}")
+    encodings = _str_list(where + " decode", raw, "encoding")
+    bad = [e for e in encodings if e not in KNOWN_ENCODINGS]
+    if bad:
+        raise RuleError(f"{where}: unknown decode encoding(s) {bad}; known: {sorted(KNOWN_ENCODINGS)}")
+    json_path = _str_list(where + " decode", raw, "json_path")
+    if "json" in encodings and not json_path:
+        raise RuleError(f"{where}: decode with 'json' encoding needs 'json_path'")
+    if "param" in raw:
+        if "regex" in raw or "from" in raw:
+            raise RuleError(f"{where}: decode takes either 'param' or 'from' + 'regex'")
+        return Decode(
+            param=_require_str(where, raw, "param"),
+            source="query",
+            regex=None,
+            encodings=encodings,
+            json_path=json_path,
+        )
+    source = raw.get("from", "path")
+    if source not in _DECODE_FROM:
+        raise RuleError(f"{where}: decode 'from' must be one of {_DECODE_FROM}")
+    regex = _regex(where + " decode", raw, "regex")
+    if regex is None or "target" not in regex.groupindex:
+        raise RuleError(f"{where}: decode needs 'param', or a 'regex' with a (?P<target>...) group")
+    return Decode(param=None, source=source, regex=regex, encodings=encodings, json_path=json_path)
+
+
+def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(f"{where}: service {service.id!r}: [[service.rule]] must be a table")
+    rid = raw.get("id")
+    here = f"{where}: rule {service.id}.{rid}"
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise RuleError(f"{here}: unknown key(s) {sorted(unknown)}")
+    if not isinstance(rid, str) or not _ID.match(rid):
+        raise RuleError(f"{here}: 'id' must match [a-z0-9-]+")
+    kind = raw.get("kind")
+    if kind not in KINDS:
+        raise RuleError(f"{here}: 'kind' must be one of {', '.join(KINDS)}")
+    hosts = tuple(h.lower() for h in _str_list(here, raw, "hosts"))
+    for host in hosts:
+        if not _HOST.match(host):
+            raise RuleError(f"{here}: bad host {host!r} (exact host or *.domain)")
+    path = _regex(here, raw, "path")
+    query = _regex(here, raw, "query")
+    decode = _parse_decode(here, raw["decode"]) if "decode" in raw else None
+    params = frozenset(_str_list(here, raw, "params"))
+    prefixes = _str_list(here, raw, "param_prefixes")
+    header = raw.get("header")
+    if kind in URL_KINDS:
+        if not hosts and path is None:
+            raise RuleError(f"{here}: a {kind} rule needs 'hosts' or 'path'")
+        if kind == "host" and not hosts:
+            raise RuleError(f"{here}: a host rule needs 'hosts'")
+        if not hosts and path is not None and len(_LITERAL.findall(path.pattern)) < 4:
+            raise RuleError(f"{here}: a rule without hosts needs a specific 'path' shape")
+    if decode is not None and kind != "link":
+        raise RuleError(f"{here}: only link rules take 'decode'")
+    if kind == "param" and not params and not prefixes:
+        raise RuleError(f"{here}: a param rule needs 'params' or 'param_prefixes'")
+    if kind == "receipt" and (not isinstance(header, str) or not header):
+        raise RuleError(f"{here}: a receipt rule needs 'header'")
+    source = raw.get("source", service.source)
+    if not isinstance(source, str) or not source:
+        raise RuleError(f"{here}: 'source' must be a non-empty string")
+    return Rule(
+        id=f"{service.id}.{rid}",
+        service=service,
+        kind=kind,
+        hosts=hosts,
+        path=path,
+        query=query,
+        decode=decode,
+        params=params,
+        param_prefixes=prefixes,
+        header=header if isinstance(header, str) else None,
+        source=source,
+        file=where,
+        match=_parse_examples(here, raw, "match"),
+        no_match=_parse_examples(here, raw, "no_match"),
+    )

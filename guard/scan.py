@@ -1,0 +1,108 @@
+"""Scanning: raw messages -> MessageResults, in parallel across cores for large inputs."""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+
+from guard.detect import detect
+from guard.domains import registrable_domain, warm_up
+from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_message
+from guard.model import Envelope, Finding, MessageResult, ParsedMessage, Party
+from guard.ruleset import RuleSet
+from guard.sources.files import MessageRef
+
+# Below this many messages, starting worker processes costs more than it saves.
+PARALLEL_THRESHOLD = 64
+CHUNK = 16
+
+
+def attribute(findings: Sequence[Finding], sender: str) -> tuple[Finding, ...]:
+    """Mark each finding's host as the sender's own registrable domain (first party) or not."""
+    sender_domain = registrable_domain(sender.rpartition("@")[2]) if "@" in sender else ""
+    out: list[Finding] = []
+    for finding in findings:
+        if finding.host:
+            same = bool(sender_domain) and registrable_domain(finding.host) == sender_domain
+            finding = replace(finding, party=Party.FIRST if same else Party.THIRD)
+        out.append(finding)
+    return tuple(out)
+
+
+def result_for(
+    parsed: ParsedMessage, envelope: Envelope, source: str, id: str, rules: RuleSet
+) -> MessageResult:
+    """Detection + attribution for one parsed message (pure)."""
+    findings = attribute(detect(parsed, rules), envelope.from_addr)
+    return MessageResult(source=source, id=id, envelope=envelope, findings=findings)
+
+
+def scan_raw(
+    raw: bytes, source: str, id: str, rules: RuleSet, limits: Limits = DEFAULT_LIMITS
+) -> MessageResult:
+    """Scan one whole message. Never raises: what goes wrong becomes the result's `error`."""
+    try:
+        parsed, envelope = parse_message(raw, limits)
+        return result_for(parsed, envelope, source, id, rules)
+    except MessageError as exc:
+        return MessageResult(source=source, id=id, error=str(exc))
+    except RecursionError:
+        return MessageResult(source=source, id=id, error="structure nested too deeply")
+    except Exception as exc:  # noqa: BLE001 - one bad message must not end the scan
+        return MessageResult(source=source, id=id, error=f"internal error ({type(exc).__name__})")
+
+
+def scan_ref(ref: MessageRef, rules: RuleSet, limits: Limits = DEFAULT_LIMITS) -> MessageResult:
+    try:
+        if ref.length < 0 and os.path.getsize(ref.path) > limits.max_message_bytes:
+            size = os.path.getsize(ref.path) // (1024 * 1024)
+            return MessageResult(
+                source=ref.source,
+                id=ref.id,
+                error=f"message of {size} MiB exceeds the limit of "
+                f"{limits.max_message_bytes // (1024 * 1024)} MiB",
+            )
+        raw = ref.read()
+    except OSError as exc:
+        return MessageResult(source=ref.source, id=ref.id, error=f"cannot read: {exc.strerror}")
+    return scan_raw(raw, ref.source, ref.id, rules, limits)
+
+
+# Worker processes inherit these through fork: the compiled rules are never pickled.
+_WORKER_RULES: RuleSet | None = None
+_WORKER_LIMITS: Limits = DEFAULT_LIMITS
+
+
+def _worker_scan(ref: MessageRef) -> MessageResult:
+    assert _WORKER_RULES is not None
+    return scan_ref(ref, _WORKER_RULES, _WORKER_LIMITS)
+
+
+def default_jobs() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def scan_refs(
+    refs: Iterable[MessageRef],
+    rules: RuleSet,
+    limits: Limits = DEFAULT_LIMITS,
+    jobs: int | None = None,
+) -> Iterator[MessageResult]:
+    """Scan messages in order; large inputs are spread over `jobs` processes."""
+    items = list(refs)
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    if jobs == 1 or len(items) < PARALLEL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+        for ref in items:
+            yield scan_ref(ref, rules, limits)
+        return
+    global _WORKER_RULES, _WORKER_LIMITS
+    _WORKER_RULES, _WORKER_LIMITS = rules, limits
+    warm_up()  # build the suffix list once, before the fork, so every worker shares it
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes=jobs) as pool:
+        yield from pool.imap(_worker_scan, items, chunksize=CHUNK)

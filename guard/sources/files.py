@@ -1,0 +1,140 @@
+"""Local mail: .eml files, directories of them (recursive), Maildirs and mbox files.
+
+Sources only say where each message is (`MessageRef`); reading the bytes is `read()`, so that
+worker processes read their own messages instead of receiving them through a pipe. Nothing here ever
+writes to the user's files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+MAILDIR_SUBDIRS = ("cur", "new")
+MESSAGE_SUFFIXES = (".eml", ".msg.txt")
+MBOX_SUFFIXES = (".mbox", ".mbx")
+_MBOX_SNIFF = 5  # b"From "
+
+
+class SourceError(Exception):
+    """A path cannot be read as mail; str(exc) is a one-line reason."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRef:
+    """Where one message lives: a whole file, or a byte range of an mbox."""
+
+    path: str
+    source: str  # what reports show: the path, or `path#n` inside an mbox
+    id: str
+    offset: int = 0
+    length: int = -1  # -1: the whole file
+
+    def read(self) -> bytes:
+        with open(self.path, "rb") as fh:
+            if self.length < 0:
+                return fh.read()
+            fh.seek(self.offset)
+            data = fh.read(self.length)
+        return _unescape_mboxrd(_drop_from_line(data))
+
+
+def _drop_from_line(data: bytes) -> bytes:
+    end = data.find(b"\n")
+    return data[end + 1 :] if data.startswith(b"From ") and end != -1 else data
+
+
+_QUOTED_FROM = re.compile(rb"^>(>*From )", re.M)
+
+
+def _unescape_mboxrd(data: bytes) -> bytes:
+    return _QUOTED_FROM.sub(rb"\1", data)
+
+
+def is_maildir(path: Path) -> bool:
+    return all((path / sub).is_dir() for sub in ("cur", "new"))
+
+
+def is_mbox(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(_MBOX_SNIFF) == b"From "
+    except OSError:
+        return False
+
+
+def mbox_refs(path: Path, display: str) -> Iterator[MessageRef]:
+    """Split an mbox at `From ` lines that start a message (file start or after a blank line)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SourceError(f"{display}: cannot read: {exc.strerror}") from None
+    starts = [0] if data.startswith(b"From ") else []
+    pos = 0
+    while True:
+        pos = data.find(b"\n\nFrom ", pos)
+        if pos == -1:
+            break
+        starts.append(pos + 2)
+        pos += 2
+    if not starts:
+        raise SourceError(f"{display}: not an mbox (no 'From ' line)")
+    for n, start in enumerate(starts, 1):
+        end = starts[n] if n < len(starts) else len(data)
+        yield MessageRef(str(path), f"{display}#{n}", str(n), start, end - start)
+
+
+def maildir_refs(path: Path, display: str) -> Iterator[MessageRef]:
+    for sub in MAILDIR_SUBDIRS:
+        folder = path / sub
+        for name in sorted(os.listdir(folder)):
+            if name.startswith("."):
+                continue
+            file = folder / name
+            if file.is_file():
+                yield MessageRef(str(file), f"{display}/{sub}/{name}", name.split(":", 1)[0])
+
+
+def directory_refs(path: Path, display: str) -> Iterator[MessageRef]:
+    """Walk a directory: Maildirs, mbox files and .eml files, in a stable order."""
+    if is_maildir(path):
+        yield from maildir_refs(path, display)
+        return
+    try:
+        entries = sorted(os.scandir(path), key=lambda e: e.name)
+    except OSError as exc:
+        raise SourceError(f"{display}: cannot read: {exc.strerror}") from None
+    for entry in entries:
+        if entry.name.startswith("."):
+            continue
+        child = Path(entry.path)
+        shown = f"{display.rstrip('/')}/{entry.name}"
+        if entry.is_dir():
+            yield from directory_refs(child, shown)
+        elif entry.name.lower().endswith(MESSAGE_SUFFIXES):
+            yield MessageRef(str(child), shown, entry.name)
+        elif entry.name.lower().endswith(MBOX_SUFFIXES) or (
+            "." not in entry.name and is_mbox(child)
+        ):
+            yield from mbox_refs(child, shown)
+
+
+def message_refs(target: str) -> Iterator[MessageRef]:
+    """Every message under a path given on the command line (type auto-detected)."""
+    path = Path(target)
+    if not path.exists():
+        raise SourceError(f"{target}: no such file or directory")
+    if path.is_dir():
+        if not os.access(path, os.R_OK | os.X_OK):
+            raise SourceError(f"{target}: permission denied")
+        yield from directory_refs(path, target)
+        return
+    if not os.access(path, os.R_OK):
+        raise SourceError(f"{target}: permission denied")
+    if is_mbox(path):
+        yield from mbox_refs(path, target)
+    else:
+        yield MessageRef(str(path), target, path.name)
