@@ -51,7 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     scan = sub.add_parser("scan", help="scan mail and report who tracks you (changes nothing)")
-    scan.add_argument("paths", nargs="*", metavar="PATH", help=".eml file, directory, Maildir or mbox")
+    scan.add_argument(
+        "paths", nargs="*", metavar="PATH", help=".eml file, directory, Maildir or mbox"
+    )
     scan.add_argument("--format", choices=("text", "json", "csv"), default="text")
     scan.add_argument("-v", "--verbose", action="store_true", help="list every finding")
     scan.add_argument("--summary", action="store_true", help="only the senders tables (text)")
@@ -61,14 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_mib,
         default=DEFAULT_LIMITS.max_message_bytes,
         metavar="MIB",
-        help=f"skip larger messages with an error (default {DEFAULT_LIMITS.max_message_bytes // MIB})",
+        help="skip larger messages with an error "
+        f"(default {DEFAULT_LIMITS.max_message_bytes // MIB})",
     )
     scan.add_argument(
         "--max-part-size",
         type=_positive_mib,
         default=DEFAULT_LIMITS.max_text_part_bytes,
         metavar="MIB",
-        help=f"largest HTML/text part scanned (default {DEFAULT_LIMITS.max_text_part_bytes // MIB})",
+        help="largest HTML/text part scanned "
+        f"(default {DEFAULT_LIMITS.max_text_part_bytes // MIB})",
     )
 
     rules = sub.add_parser("rules", help="list or test the tracker rules")
@@ -128,7 +132,9 @@ def _local_refs(paths: Sequence[str]) -> list[object]:
 
 def cmd_scan(ns: argparse.Namespace) -> int:
     if not ns.paths:
-        raise CliError("scan: give a PATH (an .eml file, a directory, a Maildir or an mbox)", ExitCode.USAGE)
+        raise CliError(
+            "scan: give a PATH (an .eml file, a directory, a Maildir or an mbox)", ExitCode.USAGE
+        )
     from guard.output import csv_rows, csv_writer, text_message, text_summary, write_json
     from guard.scan import scan_refs
 
@@ -185,8 +191,13 @@ def cmd_rules(ns: argparse.Namespace) -> int:
             sys.stdout.write("\n")
         else:
             for row in rows:
-                sys.stdout.write(f"{row['id']:<44} {row['kind']:<8} {row['category']:<17} {row['tracker']}\n")
-            sys.stdout.write(f"{len(rows)} rules, {len(rules.services)} services (rules version {rules.version})\n")
+                sys.stdout.write(
+                    f"{row['id']:<44} {row['kind']:<8} {row['category']:<17} {row['tracker']}\n"
+                )
+            sys.stdout.write(
+                f"{len(rows)} rules, {len(rules.services)} services "
+                f"(rules version {rules.version})\n"
+            )
         return ExitCode.OK
     failures = 0
     total = 0
@@ -196,7 +207,9 @@ def cmd_rules(ns: argparse.Namespace) -> int:
                 total += 1
                 matched, destination = rule.check_example(example)
                 ok = matched is expected and (
-                    not expected or example.destination is None or destination == example.destination
+                    not expected
+                    or example.destination is None
+                    or destination == example.destination
                 )
                 if not ok:
                     failures += 1
@@ -227,7 +240,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # `guard scan … | head`: the reader left; that is not an error worth a traceback.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return ExitCode.OK
-    except Exception as exc:  # noqa: BLE001 - promise 4: one line, never a traceback
+    except Exception as exc:
         if os.environ.get("GUARD_DEBUG"):
             raise
         sys.stderr.write(f"guard: internal error: {type(exc).__name__}: {exc} (please report)\n")

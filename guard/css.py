@@ -8,8 +8,12 @@ from __future__ import annotations
 import re
 
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
-_URL = re.compile(r"""url\(\s*(?:"([^"]*)"|'([^']*)'|([^)"'\s]*))\s*\)""", re.I)
-_IMPORT = re.compile(r"""@import\s+(?:"([^"]*)"|'([^']*)')""", re.I)
+# Escapes stay in the token (`\\"` in a string, `\\3a ` unquoted); possessive: linear on junk.
+_DQ = r'"((?:[^"\\]|\\[\s\S])*+)"'
+_SQ = r"'((?:[^'\\]|\\[\s\S])*+)'"
+_BARE = r"""((?:[^)"'\s\\]|\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F])*+)"""
+_URL = re.compile(rf"url\(\s*(?:{_DQ}|{_SQ}|{_BARE})\s*\)", re.I)
+_IMPORT = re.compile(rf"@import\s+(?:{_DQ}|{_SQ})", re.I)
 _IMAGE_SET = re.compile(r"image-set\(([^)]*)\)", re.I)
 _STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
 _ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|.)", re.S)
@@ -32,9 +36,26 @@ def _unescape(text: str) -> str:
     return _ESCAPE.sub(one, text)
 
 
+_IDENT_CHAR = re.compile(r"[A-Za-z0-9@-]")
+
+
+def _unescape_idents(css: str) -> str:
+    """Decode escapes that stand for letters, digits, `-` and `@` (`\\75 rl(`, `@\\69mport`), as a
+    renderer does in identifiers; other escapes stay for `_unescape` on the extracted URL."""
+
+    def one(m: re.Match[str]) -> str:
+        char = _unescape(m.group(0))
+        return char if _IDENT_CHAR.fullmatch(char) else m.group(0)
+
+    return _ESCAPE.sub(one, css)
+
+
 def css_urls(css: str) -> list[str]:
     """Every URL a stylesheet or style attribute would load: url(), @import "…", image-set("…")."""
-    if "url" not in css.lower() and "@import" not in css.lower() and "image-set" not in css.lower():
+    if "\\" in css:
+        css = _unescape_idents(css)
+    lowered = css.lower()
+    if "url" not in lowered and "@import" not in lowered and "image-set" not in lowered:
         return []
     css = _COMMENT.sub("", css)
     found: list[str] = []

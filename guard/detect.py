@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+from guard.domains import registrable_domain
 from guard.html import Occurrence, scan_html
-from guard.model import Confidence, Finding, Kind, ParsedMessage
+from guard.model import Confidence, Finding, Kind, ParsedMessage, Party
 from guard.ruleset import Rule, RuleSet
 from guard.urls import Url, parse_http
 
@@ -33,20 +34,37 @@ def text_urls(text: str) -> Iterable[str]:
 class _Collector:
     """Findings keyed by (kind, url/header): one finding per distinct thing, first evidence kept."""
 
-    def __init__(self, rules: RuleSet) -> None:
+    def __init__(self, rules: RuleSet, sender_domain: str) -> None:
         self.rules = rules
+        self.sender_domain = sender_domain
         self.found: dict[tuple[str, str], Finding] = {}
+        self.seen: set[str] = set()  # URLs already classified (as a load or as a link)
 
     def add(self, key: str, finding: Finding) -> None:
         self.found.setdefault((finding.kind.value, key), finding)
 
+    def party(self, host: str) -> Party:
+        same = bool(self.sender_domain) and registrable_domain(host) == self.sender_domain
+        return Party.FIRST if same else Party.THIRD
+
     def load(self, occ: Occurrence, url: Url) -> None:
-        rules = self.rules
-        pixel = rules.classify(url, ("pixel",))
-        if pixel is not None:
-            self.add(url.raw, _rule_finding(Kind.PIXEL, pixel, url, occ.element))
+        if "L" + url.raw in self.seen:
             return
-        if occ.image and occ.shape and rules.classify(url, ("spacer",)) is None:
+        self.seen.add("L" + url.raw)
+        rules = self.rules
+        candidates = rules.candidates(url)
+        pixel = rules.first(candidates, url, ("pixel",)) if candidates else None
+        if pixel is not None:
+            self.add(url.raw, _rule_finding(pixel, url, occ.element, self.party(url.host)))
+            return
+        owner_rule = (
+            rules.first(candidates, url, ("host", "link", "spacer")) if candidates else None
+        )
+        if (
+            occ.image
+            and occ.shape
+            and not (candidates and rules.first(candidates, url, ("spacer",)))
+        ):
             owner = rules.service_for_host(url.host)
             self.add(
                 url.raw,
@@ -59,10 +77,10 @@ class _Collector:
                     url=url.raw,
                     element=f"{occ.element} ({occ.shape})",
                     host=url.host,
+                    party=self.party(url.host),
                 ),
             )
             return
-        owner_rule = rules.classify(url, ("host", "link", "spacer"))
         owner = owner_rule.service if owner_rule else rules.service_for_host(url.host)
         self.add(
             url.raw,
@@ -75,10 +93,14 @@ class _Collector:
                 url=url.raw,
                 element=occ.element,
                 host=url.host,
+                party=self.party(url.host),
             ),
         )
 
     def link(self, url: Url, element: str) -> None:
+        if "A" + url.raw in self.seen:
+            return
+        self.seen.add("A" + url.raw)
         chain, destination = self.rules.unwrap(url)
         if chain:
             outer = chain[0]
@@ -94,6 +116,7 @@ class _Collector:
                     destination=destination,
                     element=element,
                     host=url.host,
+                    party=self.party(url.host),
                 ),
             )
         target = destination if chain else url.raw
@@ -116,13 +139,14 @@ class _Collector:
                     params=tuple(params),
                     element=element,
                     host=target_url.host,
+                    party=self.party(target_url.host),
                 ),
             )
 
 
-def _rule_finding(kind: Kind, rule: Rule, url: Url, element: str) -> Finding:
+def _rule_finding(rule: Rule, url: Url, element: str, party: Party) -> Finding:
     return Finding(
-        kind=kind,
+        kind=Kind.PIXEL,
         confidence=Confidence.KNOWN,
         rule=rule.id,
         tracker=rule.tracker,
@@ -130,12 +154,20 @@ def _rule_finding(kind: Kind, rule: Rule, url: Url, element: str) -> Finding:
         url=url.raw,
         element=element,
         host=url.host,
+        party=party,
     )
 
 
-def detect(msg: ParsedMessage, rules: RuleSet) -> tuple[Finding, ...]:
-    """Every tracking finding and remote load in a message."""
-    out = _Collector(rules)
+def sender_domain(address: str) -> str:
+    return registrable_domain(address.rpartition("@")[2]) if "@" in address else ""
+
+
+def detect(msg: ParsedMessage, rules: RuleSet, sender: str = "") -> tuple[Finding, ...]:
+    """Every tracking finding and remote load in a message.
+
+    `sender` (the From address) decides which hosts are the sender's own (first party).
+    """
+    out = _Collector(rules, sender_domain(sender))
     for name, value in msg.headers:
         rule = rules.receipt_rule(name)
         if rule is not None:

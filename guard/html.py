@@ -1,8 +1,9 @@
 """The one definition of what a mail client would load, and link to, when it displays HTML.
 
-`element_refs()` says, for one element given as a tag name and an attribute getter, which of its
-attributes make a renderer load something, which are links, and whether the load is an image. It works
-on any tree: the scan walks lxml's tree (fast, C-level parsing), cleaning walks BeautifulSoup's tree
+`element_refs()` says, for one element given as a tag name and an attribute getter, which of
+its attributes make a renderer load something, which are links, and whether the load is an image.
+It works on any tree: the scan walks lxml's tree (fast, C-level parsing), cleaning walks
+BeautifulSoup's tree
 built on the same lxml parser, so what is found is exactly what gets stripped.
 """
 
@@ -10,8 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -65,8 +65,7 @@ _VML_REF = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(NamedTuple):
     """One reference to a URL in a document."""
 
     url: str
@@ -78,6 +77,10 @@ class Ref:
     image: bool = False
 
 
+_SRCSET_URL = re.compile(r"[\s,]*(\S*)")
+_SRCSET_DESCRIPTORS = re.compile(r"(?:[^,(]|\([^)]*\)?)*,?")
+
+
 def srcset_urls(value: str) -> list[str]:
     """The candidate URLs of a srcset, split as the HTML standard does.
 
@@ -85,23 +88,20 @@ def srcset_urls(value: str) -> list[str]:
     and descriptors run to the next comma outside parentheses.
     """
     urls: list[str] = []
-    i, n = 0, len(value)
-    while i < n:
-        while i < n and (value[i].isspace() or value[i] == ","):
-            i += 1
-        start = i
-        while i < n and not value[i].isspace():
-            i += 1
-        url = value[start:i]
+    pos, n = 0, len(value)
+    while pos < n:
+        m = _SRCSET_URL.match(value, pos)
+        assert m is not None  # the pattern matches the empty string
+        url, pos = m.group(1), m.end()
         if url.endswith(","):
             url = url.rstrip(",")
         else:
-            depth = 0
-            while i < n and (value[i] != "," or depth):
-                depth += {"(": 1, ")": -1}.get(value[i], 0)
-                i += 1
+            d = _SRCSET_DESCRIPTORS.match(value, pos)
+            pos = d.end() if d else n
         if url:
             urls.append(url)
+        elif m.end() == m.start():
+            break
     return urls
 
 
@@ -138,9 +138,8 @@ def element_refs(tag: str, get: Getter) -> Iterator[Ref]:
         for attr in ("code", "archive", "object"):
             value = get(attr)
             for item in (value or "").replace(",", " ").split():
+                # The codebase itself is only the base for these, never fetched on its own.
                 yield Ref(resolve(codebase, item) if codebase else item, f"applet[{attr}]", True)
-        if codebase:
-            yield Ref(codebase, "applet[codebase]", True)
     elif tag == "meta":
         if (get("http-equiv") or "").strip().lower() == "refresh":
             found = _REFRESH_URL.search(get("content") or "")
@@ -184,6 +183,13 @@ def _dimension(get: Getter, decl: dict[str, str], name: str) -> float | None:
     return pixels(get(name))
 
 
+_SWAP_HIDING = ("display:none", "max-height:0", "max-width:0", "hidden")
+
+
+def _real_size(width: float | None, height: float | None) -> bool:
+    return width is not None and width > 2 and height is not None and height > 2
+
+
 def pixel_shape(get: Getter, decl: dict[str, str]) -> str | None:
     """Why an image looks like a pixel (`tiny`, `display:none`, …) from its own attributes/CSS."""
     width, height = _dimension(get, decl, "width"), _dimension(get, decl, "height")
@@ -192,28 +198,18 @@ def pixel_shape(get: Getter, decl: dict[str, str]) -> str | None:
         return "tiny"
     if height is not None and height <= 2 and width is None:
         return "tiny"
-    if hidden and not (width is not None and width > 2 and height is not None and height > 2):
-        # A hidden image with real declared dimensions is the usual responsive swap
-        # (shown by a media query on mobile), not a beacon.
+    if hidden and not (_real_size(width, height) and hidden in _SWAP_HIDING):
+        # A sized image hidden by display:none or a zero max-height/width is the usual responsive
+        # swap (a media query shows it on mobile), not a beacon; visibility:hidden, opacity:0 and
+        # off-screen positioning have no such use.
         return hidden
-    return None
-
-
-def hidden_ancestor(ancestors: Iterator[Getter], limit: int = 64) -> str | None:
-    for depth, get in enumerate(ancestors):
-        if depth >= limit:
-            break
-        reason = hides(declarations(get("style") or ""))
-        if reason in ("display:none", "visibility:hidden", "opacity:0") or get("hidden") is not None:
-            return f"inside {reason or 'hidden'} element"
     return None
 
 
 # -- the lxml walk used by the scan --------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Occurrence:
+class Occurrence(NamedTuple):
     """A reference resolved against the document's base, with its pixel shape for images."""
 
     url: str
@@ -239,16 +235,34 @@ def parse_html(html: str) -> Any:
         return None
 
 
-def _getter(el: Any) -> Getter:
-    attrib = el.attrib
-    return lambda name: attrib.get(name)
+# Attributes that can reference a URL somewhere (see element_refs); `style` is checked by content.
+_URL_ATTRS = frozenset(
+    {
+        "src", "srcset", "href", "background", "data", "poster", "lowsrc", "dynsrc", "code",
+        "archive", "codebase", "object", "http-equiv", "xlink:href",
+    }
+)  # fmt: skip
+_ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
 
 
-def _ancestors(el: Any) -> Iterator[Getter]:
-    parent = el.getparent()
-    while parent is not None:
-        yield _getter(parent)
-        parent = parent.getparent()
+def _css_may_load(style: str) -> bool:
+    low = style.lower()
+    return "url(" in low or "image-set" in low or "\\" in style
+
+
+def _hidden_by_ancestor(el: Any, memo: dict[Any, bool]) -> bool:
+    """Does an ancestor's own style (or `hidden` attribute) hide this element's subtree?"""
+    for ancestor in el.iterancestors():
+        hidden = memo.get(ancestor)
+        if hidden is None:
+            style = ancestor.get("style")
+            hidden = ancestor.get("hidden") is not None or (
+                bool(style) and hides(declarations(style)) in _ANCESTOR_HIDES
+            )
+            memo[ancestor] = hidden
+        if hidden:
+            return True
+    return False
 
 
 def scan_html(html: str) -> list[Occurrence]:
@@ -262,30 +276,34 @@ def scan_html(html: str) -> list[Occurrence]:
         if href and href.strip().lower().startswith(("http://", "https://")):
             base = href.strip()
             break
+    memo: dict[Any, bool] = {}
     out: list[Occurrence] = []
     for el in root.iter():
         tag = el.tag
         if not isinstance(tag, str):
             if tag is etree.Comment and el.text:
                 for ref in conditional_comment_refs(el.text):
-                    out.append(Occurrence(resolve(base, ref.url), ref.element, ref.load, ref.image, None))
+                    url = resolve(base, ref.url)
+                    out.append(Occurrence(url, ref.element, ref.load, ref.image, None))
             continue
+        if tag == "style" and el.text:
+            for url in css_urls(el.text):
+                out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
         attrib = el.attrib
-        if tag == "style":
-            if el.text:
-                for url in css_urls(el.text):
-                    out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
-            if not attrib:
-                continue
-        elif not attrib:
+        if not attrib:
             continue
+        if _URL_ATTRS.isdisjoint(attrib.keys()):
+            style = attrib.get("style")
+            if not style or not _css_may_load(style):
+                continue
         get = attrib.get
         shape: str | None = None
         for ref in element_refs(tag, get):
             if tag == "img" and ref.image and shape is None:
-                shape = pixel_shape(get, declarations(get("style") or "")) or hidden_ancestor(
-                    _ancestors(el)
-                ) or ""
+                shape = pixel_shape(get, declarations(get("style") or ""))
+                if shape is None and _hidden_by_ancestor(el, memo):
+                    shape = "inside hidden element"
+                shape = shape or ""
             url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
             out.append(Occurrence(url, ref.element, ref.load, ref.image, shape or None))
     return out

@@ -13,12 +13,11 @@ import codecs
 import quopri
 import re
 from dataclasses import dataclass
-from email import message_from_bytes
-from email.header import decode_header, make_header
-from email.message import Message
-from email.policy import compat32
+from email.errors import HeaderParseError
+from email.header import decode_header
 from email.utils import getaddresses, parseaddr
 
+from guard.mimetree import MimeStructureError, Part, parse_headers, split
 from guard.model import Envelope, ParsedMessage
 
 
@@ -37,7 +36,9 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
-_FALLBACK_CHARSET = "windows-1252"  # superset of latin-1 that browsers use for unlabelled 8-bit text
+_FALLBACK_CHARSET = (
+    "windows-1252"  # superset of latin-1 that browsers use for unlabelled 8-bit text
+)
 
 
 def decode_transfer(payload: bytes, cte: str | None) -> bytes:
@@ -66,12 +67,12 @@ def _codec(label: str | None) -> str | None:
         return _FALLBACK_CHARSET
     try:
         return codecs.lookup(label).name
-    except LookupError:
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
         return None
 
 
 def decode_text(data: bytes, charset: str | None) -> str:
-    """Bytes of a text part -> str: declared charset, else UTF-8, else windows-1252; never raises."""
+    """Bytes of a text part -> str: declared charset, else UTF-8, else windows-1252."""
     codec = _codec(charset)
     if codec is not None:
         try:
@@ -79,7 +80,8 @@ def decode_text(data: bytes, charset: str | None) -> str:
         except UnicodeDecodeError:
             if codec == "utf-8":
                 return data.decode("utf-8", errors="replace")
-        except LookupError:
+        except (LookupError, UnicodeError):
+            # Non-text codecs (`base64`, `rot13`) and `undefined` raise these: use the fallback.
             pass
     try:
         return data.decode("utf-8")
@@ -88,75 +90,68 @@ def decode_text(data: bytes, charset: str | None) -> str:
 
 
 def decode_header_value(value: str | None) -> str:
-    """RFC 2047 words -> text; junk comes back as it was, never an exception."""
+    """RFC 2047 words -> text, word by word (a bogus charset spoils only its own word); junk comes
+    back as it was, never an exception."""
     if not value:
         return ""
     text = str(value)
     try:
-        text = str(make_header(decode_header(text)))
-    except (ValueError, LookupError, UnicodeError, TypeError, AssertionError):
-        pass
+        chunks = decode_header(text)
+    except (ValueError, LookupError, UnicodeError, TypeError, AssertionError, HeaderParseError):
+        chunks = [(text, None)]
+    words = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            raw = chunk.decode("ascii", "surrogateescape") if charset is None else None
+            words.append(raw if raw is not None else decode_text(chunk, charset))
+        else:
+            words.append(chunk)
+    text = "".join(words)
     # Surrogate escapes (undecodable raw 8-bit header bytes) and controls are not displayable.
     text = text.encode("utf-8", "replace").decode("utf-8")
     return " ".join(text.replace("\x00", "").split())
 
 
-def envelope_of(msg: Message) -> Envelope:
-    from_value = decode_header_value(msg.get("From"))
+Headers = tuple[tuple[str, str], ...]
+
+
+def _first(headers: Headers, name: str) -> str | None:
+    lname = name.lower()
+    return next((v for k, v in headers if k.lower() == lname), None)
+
+
+def envelope_of(headers: Headers) -> Envelope:
+    from_value = decode_header_value(_first(headers, "From"))
     name, addr = parseaddr(from_value)
     return Envelope(
         from_addr=addr.strip().lower(),
         from_name=name,
-        subject=decode_header_value(msg.get("Subject")),
-        date=decode_header_value(msg.get("Date")),
-        message_id=decode_header_value(msg.get("Message-ID")),
+        subject=decode_header_value(_first(headers, "Subject")),
+        date=decode_header_value(_first(headers, "Date")),
+        message_id=decode_header_value(_first(headers, "Message-ID")),
     )
 
 
-def recipients_of(msg: Message) -> tuple[str, ...]:
-    values = [decode_header_value(v) for key in ("To", "Cc", "Delivered-To") for v in msg.get_all(key, [])]
+def recipients_of(headers: Headers) -> tuple[str, ...]:
+    wanted = ("to", "cc", "delivered-to")
+    values = [decode_header_value(v) for k, v in headers if k.lower() in wanted]
     return tuple(sorted({a.lower() for _, a in getaddresses(values) if "@" in a}))
 
 
-def _is_attachment(part: Message) -> bool:
-    disposition = str(part.get("Content-Disposition", "")).split(";", 1)[0].strip().lower()
-    return disposition == "attachment"
+def text_parts(tree: Part) -> list[Part]:
+    """The leaves a client displays as text: text/html and text/plain, not attachments."""
+    return [
+        part
+        for part in tree.walk()
+        if not part.children
+        and part.content_type in ("text/html", "text/plain")
+        and not part.is_attachment
+    ]
 
 
-def _text_parts(root: Message, limits: Limits) -> tuple[list[str], list[str], list[str]]:
-    """Walk the MIME tree (bounded) and decode the text/html and text/plain parts."""
-    html: list[str] = []
-    plain: list[str] = []
-    defects: list[str] = []
-    stack: list[tuple[Message, int]] = [(root, 0)]
-    seen = 0
-    while stack:
-        part, depth = stack.pop()
-        seen += 1
-        if seen > limits.max_parts:
-            raise MessageError(f"more than {limits.max_parts} MIME parts")
-        if depth > limits.max_depth:
-            raise MessageError(f"MIME nested deeper than {limits.max_depth}")
-        payload = part.get_payload()
-        if part.is_multipart() and isinstance(payload, list):
-            stack.extend((child, depth + 1) for child in reversed(payload))
-            continue
-        ctype = part.get_content_type()
-        if ctype not in ("text/html", "text/plain") or _is_attachment(part):
-            continue
-        raw = payload if isinstance(payload, str) else ""
-        body = raw.encode("ascii", "surrogateescape") if raw else b""
-        if len(body) > limits.max_text_part_bytes:
-            raise MessageError(
-                f"{ctype} part of {len(body) // 1024} KiB exceeds the limit of "
-                f"{limits.max_text_part_bytes // 1024} KiB"
-            )
-        data = decode_transfer(body, part.get("Content-Transfer-Encoding"))
-        text = decode_text(data, part.get_param("charset"))  # type: ignore[arg-type]
-        (html if ctype == "text/html" else plain).append(text)
-    for defect in getattr(root, "defects", []):
-        defects.append(type(defect).__name__)
-    return html, plain, defects
+def decoded_text(raw: bytes, part: Part) -> str:
+    body = raw[part.body_start : part.end]
+    return decode_text(decode_transfer(body, part.transfer_encoding), part.charset)
 
 
 def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMessage, Envelope]:
@@ -169,25 +164,29 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMe
     if not raw.strip():
         raise MessageError("empty message")
     try:
-        msg = message_from_bytes(raw, policy=compat32)
-        if not msg.keys():
-            raise MessageError("no headers: not an e-mail message")
-        html, plain, defects = _text_parts(msg, limits)
-        headers = tuple((str(k), str(v)) for k, v in msg.items())
-        envelope = envelope_of(msg)
-    except MessageError:
-        raise
+        tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts)
+    except MimeStructureError as exc:
+        raise MessageError(str(exc)) from None
     except RecursionError:
         raise MessageError("MIME structure nested too deeply") from None
-    except Exception as exc:  # noqa: BLE001 - the stdlib parser raises many types on junk
-        raise MessageError(f"unparseable MIME ({type(exc).__name__})") from None
+    if not tree.headers:
+        raise MessageError("no headers: not an e-mail message")
+    html: list[str] = []
+    plain: list[str] = []
+    for part in text_parts(tree):
+        if part.end - part.body_start > limits.max_text_part_bytes:
+            raise MessageError(
+                f"{part.content_type} part of {(part.end - part.body_start) // 1024} KiB exceeds "
+                f"the limit of {limits.max_text_part_bytes // 1024} KiB"
+            )
+        text = decoded_text(raw, part)
+        (html if part.content_type == "text/html" else plain).append(text)
     return ParsedMessage(
-        headers=headers,
+        headers=tree.headers,
         html_parts=tuple(html),
         text_parts=tuple(plain),
-        defects=tuple(defects),
-        recipients=recipients_of(msg),
-    ), envelope
+        recipients=recipients_of(tree.headers),
+    ), envelope_of(tree.headers)
 
 
 def parse_parts(
@@ -199,18 +198,15 @@ def parse_parts(
     text parts). Each part is (content type, transfer-encoded payload, Content-Transfer-Encoding,
     charset), as BODYSTRUCTURE describes it.
     """
-    try:
-        msg = message_from_bytes(header_bytes, policy=compat32)
-        headers = tuple((str(k), str(v)) for k, v in msg.items())
-        envelope = envelope_of(msg)
-        recipients = recipients_of(msg)
-    except Exception as exc:  # noqa: BLE001 - junk headers raise many types
-        raise MessageError(f"unparseable header ({type(exc).__name__})") from None
+    headers = parse_headers(header_bytes)
     html: list[str] = []
     plain: list[str] = []
     for ctype, payload, cte, charset in parts:
         text = decode_text(decode_transfer(payload, cte), charset)
         (html if ctype.lower() == "text/html" else plain).append(text)
     return ParsedMessage(
-        headers=headers, html_parts=tuple(html), text_parts=tuple(plain), recipients=recipients
-    ), envelope
+        headers=headers,
+        html_parts=tuple(html),
+        text_parts=tuple(plain),
+        recipients=recipients_of(headers),
+    ), envelope_of(headers)

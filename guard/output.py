@@ -14,7 +14,12 @@ FORMATS = ("text", "json", "csv")
 
 # ---- text ---------------------------------------------------------------------------------------
 
-_BADGE_KINDS = ((Kind.PIXEL, "pixel"), (Kind.LINK, "link"), (Kind.PARAM, "param"), (Kind.RECEIPT, "receipt"))
+_BADGE_KINDS = (
+    (Kind.PIXEL, "pixel"),
+    (Kind.LINK, "link"),
+    (Kind.PARAM, "param"),
+    (Kind.RECEIPT, "receipt"),
+)
 
 
 def badges(result: MessageResult) -> str:

@@ -10,7 +10,7 @@ import hashlib
 import os
 import re
 import tomllib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,7 @@ _LITERAL = re.compile(r"[A-Za-z0-9/_.=-]")
 _HOST = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _DECODE_FROM = ("path", "query", "url")
 MAX_UNWRAP_DEPTH = 6
+_HOST_CACHE_SIZE = 50_000
 
 
 class RuleError(Exception):
@@ -125,7 +126,9 @@ class Rule:
 
     def tracking_params(self, names: Iterable[str]) -> list[str]:
         prefixes = self.param_prefixes
-        return sorted({n for n in names if n in self.params or (prefixes and n.startswith(prefixes))})
+        return sorted(
+            {n for n in names if n in self.params or (prefixes and n.startswith(prefixes))}
+        )
 
     def check_example(self, example: Example) -> tuple[bool, str | None]:
         """Does this rule match the example on its own? Returns (matched, decoded destination)."""
@@ -140,6 +143,15 @@ class Rule:
         if not self.matches_url(url):
             return False, None
         return True, self.decode.target(url) if self.decode else None
+
+
+_CLASS = re.compile(r"\[(?:\\.|[^\]])*\]|\\[A-Za-z]")
+
+
+def _literal_chars(pattern: str) -> int:
+    """How many literal characters a path regex demands (classes and `\\w`-style escapes
+    demand none): a host-less rule must be recognisable by its literal shape."""
+    return len(_LITERAL.findall(_CLASS.sub("", pattern)))
 
 
 def _host_matches(host: str, pattern: str) -> bool:
@@ -159,6 +171,8 @@ class RuleSet:
     _receipts: dict[str, Rule] = field(default_factory=dict, repr=False)
     _param_rules: list[Rule] = field(default_factory=list, repr=False)
     _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
+    _shape_prefilter: re.Pattern[str] | None = field(default=None, repr=False)
+    _host_cache: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for rule in self.rules:
@@ -176,34 +190,57 @@ class RuleSet:
                         self._by_suffix.setdefault(host[2:], []).append(rule)
                     else:
                         self._by_host.setdefault(host, []).append(rule)
+        # One combined search rejects the common URL that no host-less shape can match.
+        if self._shape_only and all(r.path is not None for r in self._shape_only):
+            combined = "|".join(f"(?:{r.path.pattern})" for r in self._shape_only if r.path)
+            try:
+                self._shape_prefilter = re.compile(combined)
+            except re.error:  # e.g. repeated group names: fall back to checking one by one
+                self._shape_prefilter = None
         # Most specific first: a rule with a path shape beats a bare host rule.
         for bucket in (*self._by_host.values(), *self._by_suffix.values()):
             bucket.sort(key=lambda r: r.path is None and r.query is None)
 
     # -- look-ups -------------------------------------------------------------------------------
 
-    def _host_candidates(self, host: str) -> Iterator[Rule]:
-        yield from self._by_host.get(host, ())
-        dot = host.find(".")
-        while dot != -1:
-            yield from self._by_suffix.get(host[dot + 1 :], ())
-            dot = host.find(".", dot + 1)
+    def host_rules(self, host: str) -> tuple[Rule, ...]:
+        """Rules whose host list names `host` (exact host first, then wildcards, nearest first)."""
+        cached = self._host_cache.get(host)
+        if cached is None:
+            found = list(self._by_host.get(host, ()))
+            dot = host.find(".")
+            while dot != -1:
+                found.extend(self._by_suffix.get(host[dot + 1 :], ()))
+                dot = host.find(".", dot + 1)
+            cached = tuple(found)
+            if len(self._host_cache) >= _HOST_CACHE_SIZE:
+                self._host_cache.clear()
+            self._host_cache[host] = cached
+        return cached
+
+    def candidates(self, url: Url) -> tuple[Rule, ...]:
+        """Rules that may match `url`: its host's rules, then host-less shapes, most specific
+        first. Empty for the common URL that no rule is about."""
+        by_host = self.host_rules(url.host)
+        if self._shape_prefilter is not None and not self._shape_prefilter.search(url.path):
+            return by_host
+        return by_host + tuple(self._shape_only)
+
+    @staticmethod
+    def first(candidates: Sequence[Rule], url: Url, kinds: Sequence[str]) -> Rule | None:
+        for rule in candidates:
+            if rule.kind in kinds and rule.matches_shape(url):
+                return rule
+        return None
 
     def classify(self, url: Url, kinds: Sequence[str]) -> Rule | None:
         """The most specific rule of one of `kinds` that matches `url`, host rules first."""
-        for rule in self._host_candidates(url.host):
-            if rule.kind in kinds and rule.matches_shape(url):
-                return rule
-        for rule in self._shape_only:
-            if rule.kind in kinds and rule.matches_shape(url):
-                return rule
-        return None
+        return self.first(self.candidates(url), url, kinds)
 
     def service_for_host(self, host: str) -> Service | None:
         """The service that owns `host` according to any rule's host list."""
-        for rule in self._host_candidates(host):
-            return rule.service
-        return None
+        rules = self.host_rules(host)
+        return rules[0].service if rules else None
 
     def receipt_rule(self, header_name: str) -> Rule | None:
         return self._receipts.get(header_name.lower())
@@ -297,7 +334,9 @@ def load_ruleset(
                 services[service.id] = service
             for rule in file_rules:
                 if rule.id in rules and directory == dirs[0]:
-                    raise RuleError(f"{path}: duplicate rule id {rule.id!r} (also in {rules[rule.id].file})")
+                    raise RuleError(
+                        f"{path}: duplicate rule id {rule.id!r} (also in {rules[rule.id].file})"
+                    )
                 rules[rule.id] = rule
     return RuleSet(services=services, rules=list(rules.values()), version=digest.hexdigest()[:16])
 
@@ -310,7 +349,9 @@ def parse_rule_file(path: Path, data: bytes) -> tuple[list[Service], list[Rule]]
     where = str(path)
     unknown = set(doc) - {"service"}
     if unknown:
-        raise RuleError(f"{where}: unknown top-level key(s) {sorted(unknown)}; expected [[service]]")
+        raise RuleError(
+            f"{where}: unknown top-level key(s) {sorted(unknown)}; expected [[service]]"
+        )
     entries = doc.get("service")
     if not isinstance(entries, list) or not entries:
         raise RuleError(f"{where}: no [[service]] table")
@@ -423,7 +464,9 @@ def _parse_decode(where: str, raw: Any) -> Decode:
     encodings = _str_list(where + " decode", raw, "encoding")
     bad = [e for e in encodings if e not in KNOWN_ENCODINGS]
     if bad:
-        raise RuleError(f"{where}: unknown decode encoding(s) {bad}; known: {sorted(KNOWN_ENCODINGS)}")
+        raise RuleError(
+            f"{where}: unknown decode encoding(s) {bad}; known: {sorted(KNOWN_ENCODINGS)}"
+        )
     json_path = _str_list(where + " decode", raw, "json_path")
     if "json" in encodings and not json_path:
         raise RuleError(f"{where}: decode with 'json' encoding needs 'json_path'")
@@ -474,7 +517,7 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
             raise RuleError(f"{here}: a {kind} rule needs 'hosts' or 'path'")
         if kind == "host" and not hosts:
             raise RuleError(f"{here}: a host rule needs 'hosts'")
-        if not hosts and path is not None and len(_LITERAL.findall(path.pattern)) < 4:
+        if not hosts and path is not None and _literal_chars(path.pattern) < 4:
             raise RuleError(f"{here}: a rule without hosts needs a specific 'path' shape")
     if decode is not None and kind != "link":
         raise RuleError(f"{here}: only link rules take 'decode'")

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator
 
 from guard.detect import detect
-from guard.domains import registrable_domain, warm_up
+from guard.domains import warm_up
 from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_message
-from guard.model import Envelope, Finding, MessageResult, ParsedMessage, Party
+from guard.model import Envelope, MessageResult, ParsedMessage
 from guard.ruleset import RuleSet
 from guard.sources.files import MessageRef
 
@@ -19,23 +18,11 @@ PARALLEL_THRESHOLD = 64
 CHUNK = 16
 
 
-def attribute(findings: Sequence[Finding], sender: str) -> tuple[Finding, ...]:
-    """Mark each finding's host as the sender's own registrable domain (first party) or not."""
-    sender_domain = registrable_domain(sender.rpartition("@")[2]) if "@" in sender else ""
-    out: list[Finding] = []
-    for finding in findings:
-        if finding.host:
-            same = bool(sender_domain) and registrable_domain(finding.host) == sender_domain
-            finding = replace(finding, party=Party.FIRST if same else Party.THIRD)
-        out.append(finding)
-    return tuple(out)
-
-
 def result_for(
     parsed: ParsedMessage, envelope: Envelope, source: str, id: str, rules: RuleSet
 ) -> MessageResult:
     """Detection + attribution for one parsed message (pure)."""
-    findings = attribute(detect(parsed, rules), envelope.from_addr)
+    findings = detect(parsed, rules, sender=envelope.from_addr)
     return MessageResult(source=source, id=id, envelope=envelope, findings=findings)
 
 
@@ -96,7 +83,11 @@ def scan_refs(
     """Scan messages in order; large inputs are spread over `jobs` processes."""
     items = list(refs)
     jobs = default_jobs() if jobs is None else max(1, jobs)
-    if jobs == 1 or len(items) < PARALLEL_THRESHOLD or "fork" not in multiprocessing.get_all_start_methods():
+    if (
+        jobs == 1
+        or len(items) < PARALLEL_THRESHOLD
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
         for ref in items:
             yield scan_ref(ref, rules, limits)
         return

@@ -1,7 +1,8 @@
 """Offline decoders for wrapped links.
 
-Rules refer to these by name (`encoding = [...]` in a rule's `decode` table); a wrapper that carries its
-target is decoded here and never followed. Each decoder takes text and returns text, or raises
+Rules refer to these by name (`encoding = [...]` in a rule's `decode` table); a wrapper that
+carries its target is decoded here and never followed. Each decoder takes text and returns text,
+or raises
 `DecodeError` when the input is not in its shape.
 """
 
@@ -61,8 +62,9 @@ _PP_V3_RUN = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
 def _proofpoint_v3(text: str) -> str:
-    # v3: `<url>__;<base64url of the removed characters>!!<signature>`. Each `*` in the URL takes the
-    # next removed character; `**X` takes a run of them whose length X encodes (A = 2, B = 3, ...).
+    # v3: `<url>__;<base64url of the removed characters>!!<signature>`. Each `*` in the URL
+    # takes the next removed character; `**X` takes a run of them whose length X encodes
+    # (A = 2, B = 3, ...).
     match = _PP_V3.match(text)
     if not match:
         return text.removesuffix("__")

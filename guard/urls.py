@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urljoin, urlsplit
+from functools import lru_cache
+from urllib.parse import parse_qsl, urljoin
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,23 +21,34 @@ class Url:
         return parse_qsl(self.query, keep_blank_values=True)
 
 
+_HTTP = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.-]*):)?//([^/?#]*)([^?#]*)(?:\?([^#]*))?")
+
+
+@lru_cache(maxsize=8192)
 def parse_http(raw: str) -> Url | None:
-    """Split `raw` if it is an absolute http(s) URL; None for anything else (cid:, data:, junk)."""
+    """Split `raw` if it is an absolute http(s) URL; None for anything else (cid:, data:, junk).
+
+    Scheme-relative `//host/...` counts as https. Cached: a newsletter repeats the same URLs
+    (image + button per product, HTML + text part).
+    """
     text = raw.strip()
-    # Fast reject before urlsplit: most non-http values are cid:, data:, mailto:, #anchors.
-    if len(text) < 8 or text[:4].lower() != "http":
-        if text.startswith("//"):
-            text = "https:" + text
-        else:
-            return None
-    try:
-        parts = urlsplit(text)
-        host = parts.hostname
-    except ValueError:
+    m = _HTTP.match(text)
+    if m is None:
         return None
-    if parts.scheme.lower() not in ("http", "https") or not host:
+    scheme, netloc, path, query = m.groups()
+    if scheme is None:
+        text = "https:" + text
+    elif scheme.lower() not in ("http", "https"):
         return None
-    return Url(raw=text, host=host.rstrip("."), path=parts.path or "/", query=parts.query)
+    host = netloc.rpartition("@")[2]
+    if host.startswith("["):  # IPv6 literal
+        host = host[1 : host.find("]")] if "]" in host else ""
+    else:
+        host = host.partition(":")[0]
+    host = host.lower().rstrip(".")
+    if not host or any(c in host for c in " \t\n\\<>\"'"):
+        return None
+    return Url(raw=text, host=host, path=path or "/", query=query or "")
 
 
 def resolve(base: str | None, ref: str) -> str:

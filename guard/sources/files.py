@@ -90,7 +90,11 @@ def mbox_refs(path: Path, display: str) -> Iterator[MessageRef]:
 def maildir_refs(path: Path, display: str) -> Iterator[MessageRef]:
     for sub in MAILDIR_SUBDIRS:
         folder = path / sub
-        for name in sorted(os.listdir(folder)):
+        try:
+            names = sorted(os.listdir(folder))
+        except OSError as exc:
+            raise SourceError(f"{display}/{sub}: cannot read: {exc.strerror}") from None
+        for name in names:
             if name.startswith("."):
                 continue
             file = folder / name
@@ -98,22 +102,29 @@ def maildir_refs(path: Path, display: str) -> Iterator[MessageRef]:
                 yield MessageRef(str(file), f"{display}/{sub}/{name}", name.split(":", 1)[0])
 
 
-def directory_refs(path: Path, display: str) -> Iterator[MessageRef]:
+def directory_refs(
+    path: Path, display: str, _seen: set[tuple[int, int]] | None = None
+) -> Iterator[MessageRef]:
     """Walk a directory: Maildirs, mbox files and .eml files, in a stable order."""
-    if is_maildir(path):
-        yield from maildir_refs(path, display)
-        return
+    seen: set[tuple[int, int]] = set() if _seen is None else _seen
     try:
+        st = path.stat()
         entries = sorted(os.scandir(path), key=lambda e: e.name)
     except OSError as exc:
         raise SourceError(f"{display}: cannot read: {exc.strerror}") from None
+    if (st.st_dev, st.st_ino) in seen:
+        return  # a symlink back to a directory already walked: no loop, no duplicates
+    seen.add((st.st_dev, st.st_ino))
+    if is_maildir(path):
+        yield from maildir_refs(path, display)
+        return
     for entry in entries:
         if entry.name.startswith("."):
             continue
         child = Path(entry.path)
         shown = f"{display.rstrip('/')}/{entry.name}"
         if entry.is_dir():
-            yield from directory_refs(child, shown)
+            yield from directory_refs(child, shown, seen)
         elif entry.name.lower().endswith(MESSAGE_SUFFIXES):
             yield MessageRef(str(child), shown, entry.name)
         elif entry.name.lower().endswith(MBOX_SUFFIXES) or (
