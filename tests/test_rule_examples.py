@@ -21,11 +21,15 @@ def _cases() -> list[tuple[Rule, Example, bool]]:
 @pytest.mark.parametrize(
     ("rule", "example", "expected"),
     _cases(),
-    ids=lambda v: v.id if isinstance(v, Rule) else (v.text[:60] if isinstance(v, Example) else None),
+    ids=lambda v: (
+        v.id if isinstance(v, Rule) else (v.text[:60] if isinstance(v, Example) else None)
+    ),
 )
 def test_rule_example(rule: Rule, example: Example, expected: bool) -> None:
     matched, destination = rule.check_example(example)
-    assert matched is expected, f"{rule.file}: {rule.id} {'should' if expected else 'should not'} match {example.text}"
+    assert matched is expected, (
+        f"{rule.file}: {rule.id} {'should' if expected else 'should not'} match {example.text}"
+    )
     if expected and example.destination is not None:
         assert destination == example.destination, f"{rule.id} decoded {example.text}"
     if expected and rule.kind in ("pixel", "link"):

@@ -1,0 +1,403 @@
+"""Detection on small hand-built messages with the real bundled rules."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import pytest
+
+from guard.detect import BUILTIN_REMOTE, HEURISTIC_PIXEL, detect, text_urls
+from guard.model import Confidence, Envelope, Finding, Kind, ParsedMessage, Party
+from guard.ruleset import load_ruleset
+from guard.scan import result_for
+
+RULES = load_ruleset(include_user=False)
+
+SENDGRID_OPEN = "https://u1234567.ct.sendgrid.net/wf/open?upn=Q3BkY2x5bS1Ec0VlbTJ2T1l0dWpN"
+SENDGRID_CLICK = "https://u1234567.ct.sendgrid.net/ls/click?upn=TpNVgfWNpAHoEcylFkjYi5tCZ2j7xCLw8j9"
+GOOGLE = "https://www.google.com/url?q=https://www.example.com/article%3Fid%3D5&source=gmail&ust=1589164930980000&usg=AFQjCNF37p"
+SAFE = "https://nam12.safelinks.protection.outlook.com/?url={}&data=05%7C01%7Cx&sdata=AbC%3D&reserved=0"
+
+
+def msg(html: str = "", text: str = "", headers: tuple[tuple[str, str], ...] = ()) -> ParsedMessage:
+    return ParsedMessage(
+        headers=(("From", "news@shop.example.com"), *headers),
+        html_parts=(html,) if html else (),
+        text_parts=(text,) if text else (),
+    )
+
+
+def findings(
+    html: str = "", text: str = "", headers: tuple[tuple[str, str], ...] = ()
+) -> list[Finding]:
+    return list(detect(msg(html, text, headers), RULES))
+
+
+def of_kind(found: list[Finding], kind: Kind) -> list[Finding]:
+    return [f for f in found if f.kind is kind]
+
+
+def tracking(found: list[Finding]) -> list[Finding]:
+    return [f for f in found if f.kind is not Kind.REMOTE]
+
+
+# ---- pixels ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("html", "element"),
+    [
+        (f'<img src="{SENDGRID_OPEN}" width="1" height="1" alt="">', "img[src]"),
+        (
+            f'<img src="{SENDGRID_OPEN}" width="600" height="300">',
+            "img[src]",
+        ),  # shape is irrelevant
+        (f"<div style=\"background-image:url('{SENDGRID_OPEN}')\">x</div>", "div[style] url()"),
+        (
+            f"<html><head><style>.x{{background:url({SENDGRID_OPEN})}}</style></head><body>x</body></html>",
+            "<style> url()",
+        ),
+        (f'<table><tr><td background="{SENDGRID_OPEN}">x</td></tr></table>', "td[background]"),
+    ],
+)
+def test_known_pixel_wherever_it_is_loaded(html: str, element: str) -> None:
+    found = findings(html)
+    assert len(found) == 1, found
+    [f] = found
+    assert f.kind is Kind.PIXEL
+    assert f.confidence is Confidence.KNOWN
+    assert f.tracker == "SendGrid"
+    assert f.category == "esp"
+    assert f.rule.startswith("sendgrid.")
+    assert f.url == SENDGRID_OPEN
+    assert f.host == "u1234567.ct.sendgrid.net"
+    assert f.element == element
+    assert f.destination is None and f.params == ()
+
+
+def test_heuristic_pixel_on_unknown_host() -> None:
+    [f] = findings(
+        '<img src="https://t.unknown-mailer.example/o.gif?r=8f3a2b" width="1" height="1">'
+    )
+    assert f.kind is Kind.PIXEL
+    assert f.confidence is Confidence.HEURISTIC
+    assert f.rule == HEURISTIC_PIXEL
+    assert f.tracker is None and f.category is None
+    assert f.host == "t.unknown-mailer.example"
+    assert f.element is not None and f.element.startswith("img[src]") and "tiny" in f.element
+
+
+def test_heuristic_pixel_hidden_by_css() -> None:
+    [f] = findings('<img src="https://t.unknown-mailer.example/b?x=1" style="display:none">')
+    assert (f.kind, f.confidence) == (Kind.PIXEL, Confidence.HEURISTIC)
+    assert f.element is not None and "display:none" in f.element
+
+
+def test_heuristic_pixel_on_a_known_service_host_is_attributed() -> None:
+    [f] = findings(
+        '<img src="https://u1234567.ct.sendgrid.net/mpss/o/abc.gif" width="1" height="1">'
+    )
+    assert (f.kind, f.confidence, f.tracker) == (Kind.PIXEL, Confidence.HEURISTIC, "SendGrid")
+
+
+def test_ordinary_remote_image_is_a_remote_load_not_tracking() -> None:
+    [f] = findings('<img src="https://cdn.unknown-shop.example/hero.jpg" width="600" height="300">')
+    assert f.kind is Kind.REMOTE
+    assert f.rule == BUILTIN_REMOTE
+    assert f.tracker is None
+    assert f.element == "img[src]"
+
+
+def test_spacer_without_query_is_not_a_pixel() -> None:
+    found = findings(
+        '<img src="https://www.shop.example.com/images/spacer.gif" width="1" height="1">'
+    )
+    assert of_kind(found, Kind.PIXEL) == []
+    assert tracking(found) == []
+    [f] = found
+    assert f.kind is Kind.REMOTE and f.tracker == "Layout spacer"
+
+
+def test_spacer_with_a_token_query_is_a_pixel() -> None:
+    [f] = findings(
+        '<img src="https://www.shop.example.com/images/spacer.gif?u=8823&m=ab12cd" '
+        'width="1" height="1">'
+    )
+    assert f.kind is Kind.PIXEL
+    assert f.confidence is Confidence.HEURISTIC
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<img src="cid:logo@shop.example.com" width="1" height="1">',
+        '<img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=" width="1" height="1">',
+        '<a href="mailto:help@shop.example.com">mail</a><a href="tel:+123">call</a>'
+        '<a href="#top">top</a>',
+        '<img src="images/relative.gif" width="1" height="1">',
+        "<p>no references at all</p>",
+    ],
+)
+def test_non_http_references_yield_nothing(html: str) -> None:
+    assert findings(html) == []
+
+
+def test_same_url_twice_is_one_finding() -> None:
+    html = (
+        f'<img src="{SENDGRID_OPEN}" width="1" height="1"><img src="{SENDGRID_OPEN}">'
+        f'<div style="background:url({SENDGRID_OPEN})"></div>'
+        f'<a href="{GOOGLE}">a</a><a href="{GOOGLE}">b</a>'
+    )
+    found = findings(html, text=f"again {GOOGLE}")
+    assert [(f.kind, f.url) for f in found] == [(Kind.PIXEL, SENDGRID_OPEN), (Kind.LINK, GOOGLE)]
+    assert found[0].element == "img[src]"  # the first evidence is kept
+
+
+def test_same_url_in_two_html_parts_is_one_finding() -> None:
+    parsed = ParsedMessage(
+        headers=(),
+        html_parts=(f'<img src="{SENDGRID_OPEN}">', f'<img src="{SENDGRID_OPEN}">'),
+    )
+    assert len(detect(parsed, RULES)) == 1
+
+
+# ---- links -------------------------------------------------------------------------------------
+
+
+def test_google_redirect_is_decoded() -> None:
+    [f] = findings(f'<a href="{GOOGLE}">article</a>')
+    assert f.kind is Kind.LINK
+    assert f.confidence is Confidence.KNOWN
+    assert f.tracker == "Google redirect"
+    assert f.destination == "https://www.example.com/article?id=5"
+    assert f.element == "a[href]"
+    assert f.host == "www.google.com"
+
+
+def test_safe_links_is_decoded() -> None:
+    wrapped = SAFE.format(quote("https://www.example.com/report?id=7", safe=""))
+    [f] = findings(f'<a href="{wrapped}">report</a>')
+    assert f.kind is Kind.LINK
+    assert f.tracker == "Microsoft Safe Links"
+    assert f.destination == "https://www.example.com/report?id=7"
+
+
+def test_nested_safe_links_around_google_gives_the_innermost_destination() -> None:
+    wrapped = SAFE.format(quote(GOOGLE, safe=""))
+    [f] = findings(f'<a href="{wrapped}">x</a>')
+    assert f.kind is Kind.LINK
+    assert f.tracker == "Microsoft Safe Links"  # named after the outermost wrapper
+    assert f.destination == "https://www.example.com/article?id=5"
+
+
+def test_opaque_wrapper_has_no_destination() -> None:
+    [f] = findings(f'<a href="{SENDGRID_CLICK}">x</a>')
+    assert f.kind is Kind.LINK
+    assert f.tracker == "SendGrid"
+    assert f.destination is None
+
+
+def test_undecodable_wrapper_target_is_opaque() -> None:
+    [f] = findings('<a href="https://www.google.com/url?q=not-a-url&sa=D">x</a>')
+    assert f.kind is Kind.LINK and f.tracker == "Google redirect"
+    assert f.destination is None
+
+
+def test_plain_link_is_not_a_finding() -> None:
+    assert findings('<a href="https://www.example.com/about?id=3">about</a>') == []
+
+
+def test_wrapper_urls_in_area_and_vml_buttons() -> None:
+    html = (
+        f'<map><area href="{GOOGLE}"></map>'
+        f'<!--[if mso]><v:roundrect href="{SENDGRID_CLICK}"></v:roundrect><![endif]-->'
+    )
+    found = findings(html)
+    assert sorted((f.element, f.tracker) for f in found if f.kind is Kind.LINK) == [
+        ("<!--[if mso]> v:roundrect[href]", "SendGrid"),
+        ("area[href]", "Google redirect"),
+    ]
+
+
+# ---- tracking parameters -----------------------------------------------------------------------
+
+
+def test_tracking_params_on_a_plain_link() -> None:
+    url = "https://shop.example.com/p?utm_source=nl&id=3&utm_medium=email&mc_eid=abc&utm_campaign=x"
+    found = findings(f'<a href="{url}">p</a>')
+    assert of_kind(found, Kind.LINK) == []
+    params = {f.tracker: f for f in of_kind(found, Kind.PARAM)}
+    assert set(params) == {"UTM campaign parameters", "Mailchimp"}
+    utm = params["UTM campaign parameters"]
+    assert utm.params == ("utm_campaign", "utm_medium", "utm_source")  # sorted, `id` not listed
+    assert utm.url == url
+    assert utm.confidence is Confidence.KNOWN
+    assert utm.element == "a[href]"
+    assert params["Mailchimp"].params == ("mc_eid",)
+
+
+def test_tracking_params_on_a_decoded_destination() -> None:
+    target = "https://www.example.com/sale?utm_source=newsletter&ref=7&utm_medium=email"
+    wrapped = "https://www.google.com/url?q=" + quote(target, safe="") + "&source=gmail&usg=AFQ"
+    found = findings(f'<a href="{wrapped}">sale</a>')
+    [link] = of_kind(found, Kind.LINK)
+    assert link.destination == target
+    [param] = of_kind(found, Kind.PARAM)
+    assert param.url == target
+    assert param.host == "www.example.com"
+    assert param.params == ("utm_medium", "utm_source")
+
+
+def test_params_on_the_wrapper_itself_are_not_reported() -> None:
+    # `source`/`usg` belong to the wrapper; the destination has none.
+    found = findings(
+        '<a href="https://www.google.com/url?q=https://example.com/x&utm_source=g">x</a>'
+    )
+    assert of_kind(found, Kind.PARAM) == []
+
+
+def test_no_params_no_param_finding() -> None:
+    assert findings('<a href="https://shop.example.com/p?utmost=1&source=x">p</a>') == []
+
+
+# ---- plain text --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "urls"),
+    [
+        ("See https://example.com/a.", ["https://example.com/a"]),
+        ("See https://example.com/a, then", ["https://example.com/a"]),
+        ("(see https://example.com/a)", ["https://example.com/a"]),
+        ("(see https://example.com/a).", ["https://example.com/a"]),
+        ("https://en.wikipedia.org/wiki/Foo_(bar)", ["https://en.wikipedia.org/wiki/Foo_(bar)"]),
+        ("https://en.wikipedia.org/wiki/Foo_(bar)!", ["https://en.wikipedia.org/wiki/Foo_(bar)"]),
+        ("<https://example.com/x?y=1>", ["https://example.com/x?y=1"]),
+        ('"https://example.com/q"', ["https://example.com/q"]),
+        (
+            "HTTP://EXAMPLE.COM/up and http://b.example/",
+            ["HTTP://EXAMPLE.COM/up", "http://b.example/"],
+        ),
+        ("no url here, just http: and https:// alone", []),
+    ],
+)
+def test_text_urls(text: str, urls: list[str]) -> None:
+    assert list(text_urls(text)) == urls
+
+
+def test_links_and_params_in_text_plain() -> None:
+    text = (
+        f"Read it: {GOOGLE}.\n"
+        "Shop (https://shop.example.com/?utm_source=mail&x=1) now!\n"
+        "Pixel-like https://u1.ct.sendgrid.net/wf/open?upn=abc is a link here, not a load.\n"
+    )
+    found = findings(text=text)
+    [link] = [f for f in of_kind(found, Kind.LINK) if f.tracker == "Google redirect"]
+    assert link.url == GOOGLE
+    assert link.destination == "https://www.example.com/article?id=5"
+    assert link.element == "text/plain"
+    [param] = of_kind(found, Kind.PARAM)
+    assert param.url == "https://shop.example.com/?utm_source=mail&x=1"
+    assert param.params == ("utm_source",)
+    assert of_kind(found, Kind.PIXEL) == []
+    assert of_kind(found, Kind.REMOTE) == []
+
+
+# ---- receipts ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["Disposition-Notification-To", "disposition-notification-to", "DISPOSITION-NOTIFICATION-TO"],
+)
+def test_receipt_header_any_case(name: str) -> None:
+    [f] = findings(headers=((name, "Alice\n <alice@example.org>"),))
+    assert f.kind is Kind.RECEIPT
+    assert f.confidence is Confidence.KNOWN
+    assert f.tracker == "Read receipt request"
+    assert f.header == "Disposition-Notification-To"
+    assert f.value == "Alice <alice@example.org>"
+    assert f.url is None and f.host is None
+
+
+def test_several_receipt_headers() -> None:
+    found = findings(
+        headers=(("Return-Receipt-To", "a@example.org"), ("X-Confirm-Reading-To", "b@example.org"))
+    )
+    assert sorted((f.header, f.value) for f in found) == [
+        ("Return-Receipt-To", "a@example.org"),
+        ("X-Confirm-Reading-To", "b@example.org"),
+    ]
+
+
+def test_headers_that_only_look_like_receipts() -> None:
+    found = findings(
+        headers=(
+            (
+                "Disposition-Notification-Options",
+                "signed-receipt-protocol=optional,pkcs7-signature",
+            ),
+            ("Return-Path", "<bounce@example.org>"),
+            ("Subject", "Disposition-Notification-To: me"),
+        )
+    )
+    assert found == []
+
+
+# ---- attribution and determinism ---------------------------------------------------------------
+
+
+def test_party_attribution_by_registrable_domain() -> None:
+    html = (
+        '<img src="https://links.brand.com/wf/open?upn=u001.abc" width="1" height="1">'
+        f'<img src="{SENDGRID_OPEN}" width="1" height="1">'
+        '<img src="https://img.cdn.brand.com/hero.jpg" width="600" height="300">'
+        '<img src="https://brand.com.evil.net/x.jpg" width="600" height="300">'
+    )
+    parsed = ParsedMessage(
+        headers=(("From", "News <news@mail.brand.com>"), ("Return-Receipt-To", "news@brand.com")),
+        html_parts=(html,),
+    )
+    result = result_for(parsed, Envelope(from_addr="news@mail.brand.com"), "m.eml", "m.eml", RULES)
+    by_url = {f.url: f for f in result.findings if f.url}
+    branded = by_url["https://links.brand.com/wf/open?upn=u001.abc"]
+    assert branded.kind is Kind.PIXEL and branded.tracker == "SendGrid"
+    assert branded.party is Party.FIRST
+    assert by_url[SENDGRID_OPEN].party is Party.THIRD
+    assert by_url["https://img.cdn.brand.com/hero.jpg"].party is Party.FIRST
+    assert by_url["https://brand.com.evil.net/x.jpg"].party is Party.THIRD
+    [receipt] = [f for f in result.findings if f.kind is Kind.RECEIPT]
+    assert receipt.party is None
+    assert result.tracking
+    assert (result.count(Kind.PIXEL), result.count(Kind.RECEIPT)) == (2, 1)
+
+
+def test_party_with_multi_label_public_suffix_and_no_sender() -> None:
+    parsed = msg('<img src="https://t.shop.co.uk/o.gif?x=1" width="1" height="1">')
+    same = result_for(parsed, Envelope(from_addr="a@news.shop.co.uk"), "s", "1", RULES)
+    assert same.findings[0].party is Party.FIRST
+    other = result_for(parsed, Envelope(from_addr="a@other.co.uk"), "s", "1", RULES)
+    assert other.findings[0].party is Party.THIRD
+    nobody = result_for(parsed, Envelope(), "s", "1", RULES)
+    assert nobody.findings[0].party is Party.THIRD
+
+
+def test_remote_loads_alone_are_not_tracking() -> None:
+    parsed = msg(
+        '<img src="https://cdn.unknown-shop.example/hero.jpg"><link rel="stylesheet" href="https://cdn.unknown-shop.example/s.css">'
+    )
+    result = result_for(parsed, Envelope(from_addr="a@unknown-shop.example"), "s", "1", RULES)
+    assert [f.kind for f in result.findings] == [Kind.REMOTE, Kind.REMOTE]
+    assert not result.tracking
+
+
+def test_detect_is_deterministic() -> None:
+    html = (
+        f'<img src="{SENDGRID_OPEN}"><a href="{GOOGLE}">x</a>'
+        '<a href="https://shop.example.com/?utm_source=a&mc_cid=1">y</a>'
+        '<img src="https://t.unknown-mailer.example/o.gif" width="1" height="1">'
+    )
+    parsed = msg(html, headers=(("Disposition-Notification-To", "a@example.org"),))
+    first = detect(parsed, RULES)
+    assert first == detect(parsed, RULES)
+    assert {f.kind for f in first} == {Kind.PIXEL, Kind.LINK, Kind.PARAM, Kind.RECEIPT}

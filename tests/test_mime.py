@@ -1,0 +1,487 @@
+"""Raw message bytes -> headers and decoded text parts, on well-formed and hostile input."""
+
+from __future__ import annotations
+
+import base64
+import random
+import time
+
+import pytest
+
+from guard.mime import (
+    Limits,
+    MessageError,
+    decode_header_value,
+    decode_text,
+    decode_transfer,
+    parse_message,
+    parse_parts,
+)
+from guard.ruleset import load_ruleset
+from guard.scan import scan_raw
+
+RULES = load_ruleset(include_user=False)
+
+HTML = (
+    '<html><body><p>Hello</p><img src="https://t.example.com/o.gif" width="1" height="1">'
+    "</body></html>"
+)
+HTML_B64 = base64.encodebytes(HTML.encode()).decode()
+
+NESTED = f"""\
+From: "Shop News" <News@Shop.Example.com>
+To: Reader <reader@example.org>
+Cc: other@example.org
+Subject: =?UTF-8?Q?Caf=C3=A9_ouvert?=
+Date: Tue, 04 Jun 2024 10:00:00 +0000
+Message-ID: <abc@shop.example.com>
+MIME-Version: 1.0
+Content-Type: multipart/mixed; boundary="mixed"
+
+preamble text is ignored
+--mixed
+Content-Type: multipart/related; boundary="related"
+
+--related
+Content-Type: multipart/alternative; boundary="alt"
+
+--alt
+Content-Type: text/plain; charset=utf-8
+Content-Transfer-Encoding: quoted-printable
+
+Caf=C3=A9 https://example.com/plain?utm_source=x
+--alt
+Content-Type: text/html; charset="utf-8"
+Content-Transfer-Encoding: base64
+
+{HTML_B64}
+--alt--
+--related
+Content-Type: image/png
+Content-Transfer-Encoding: base64
+Content-ID: <logo>
+
+iVBORw0KGgo=
+--related--
+--mixed
+Content-Type: text/html; name="invoice.html"
+Content-Disposition: attachment; filename="invoice.html"
+
+<img src="https://attachment.example/should-not-be-scanned.gif">
+--mixed
+Content-Type: text/plain
+Content-Disposition: inline
+
+inline note
+--mixed--
+epilogue
+"""
+
+
+def parse(text: str | bytes, limits: Limits | None = None):
+    raw = text.encode() if isinstance(text, str) else text
+    return parse_message(raw, limits) if limits else parse_message(raw)
+
+
+def single(body: bytes, headers: str = "Content-Type: text/html") -> bytes:
+    return b"From: a@example.com\nSubject: s\n" + headers.encode() + b"\n\n" + body
+
+
+# ---- structure ---------------------------------------------------------------------------------
+
+
+def test_nested_multipart_text_parts_headers_and_envelope() -> None:
+    parsed, env = parse(NESTED)
+    assert parsed.html_parts == (HTML,)
+    assert parsed.text_parts == ("Café https://example.com/plain?utm_source=x", "inline note")
+    assert env.from_addr == "news@shop.example.com"
+    assert env.from_name == "Shop News"
+    assert env.subject == "Café ouvert"
+    assert env.message_id == "<abc@shop.example.com>"
+    assert env.date == "Tue, 04 Jun 2024 10:00:00 +0000"
+    assert parsed.header("message-id") == "<abc@shop.example.com>"
+    assert parsed.header("X-Missing") is None
+    assert set(parsed.recipients) == {"reader@example.org", "other@example.org"}
+
+
+def test_crlf_line_endings() -> None:
+    parsed, env = parse(NESTED.replace("\n", "\r\n"))
+    assert parsed.html_parts == (HTML,)
+    assert [t.strip() for t in parsed.text_parts] == [
+        "Café https://example.com/plain?utm_source=x",
+        "inline note",
+    ]
+    assert env.subject == "Café ouvert"
+
+
+def test_attachment_html_is_not_scanned_but_inline_html_is() -> None:
+    raw = (
+        "From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n"
+        "--b\nContent-Type: text/html\n\n<p>shown</p>\n"
+        "--b\nContent-Type: text/html\nContent-Disposition: ATTACHMENT; filename=a.html\n\n"
+        "<p>att</p>\n"
+        "--b\nContent-Type: text/html\nContent-Disposition: inline; filename=b.html\n\n"
+        "<p>inline</p>\n"
+        "--b--\n"
+    )
+    parsed, _ = parse(raw)
+    assert [h.strip() for h in parsed.html_parts] == ["<p>shown</p>", "<p>inline</p>"]
+
+
+def test_non_multipart_message_defaults_to_text_plain() -> None:
+    parsed, _ = parse("From: a@example.com\nSubject: hi\n\nJust text https://example.com/\n")
+    assert parsed.html_parts == ()
+    assert parsed.text_parts == ("Just text https://example.com/\n",)
+
+
+def test_multipart_without_closing_boundary_runs_to_the_end() -> None:
+    raw = (
+        "From: a@example.com\nContent-Type: multipart/alternative; boundary=x\n\n"
+        "--x\nContent-Type: text/html\n\n<p>cut"
+    )
+    parsed, _ = parse(raw)
+    assert [h.strip() for h in parsed.html_parts] == ["<p>cut"]
+
+
+# ---- transfer encodings ------------------------------------------------------------------------
+
+
+def test_quoted_printable_part() -> None:
+    body = (
+        b'<img src=3D"https://t.example.com/o.gif?id=3D42&amp;u=3Dx">\n'
+        b"<p>caf=C3=A9 soft=\nbreak</p>"
+    )
+    parsed, _ = parse(
+        single(
+            body,
+            "Content-Type: text/html; charset=utf-8\nContent-Transfer-Encoding: Quoted-Printable",
+        )
+    )
+    assert parsed.html_parts == (
+        '<img src="https://t.example.com/o.gif?id=42&amp;u=x">\n<p>café softbreak</p>',
+    )
+
+
+def test_base64_part() -> None:
+    parsed, _ = parse(
+        single(HTML_B64.encode(), "Content-Type: text/html\nContent-Transfer-Encoding: BASE64")
+    )
+    assert parsed.html_parts == (HTML,)
+
+
+@pytest.mark.parametrize(
+    "mangle",
+    [
+        lambda b: b.rstrip(b"="),  # missing padding
+        lambda b: b[:20] + b"!!\x00~~" + b[20:],  # junk characters in the middle
+        lambda b: b + b"\n-- \nsignature junk appended by a list server",  # junk after padding
+        lambda b: b"\n".join(b[i : i + 7] for i in range(0, len(b), 7)),  # odd line lengths
+    ],
+)
+def test_broken_base64_is_salvaged(mangle) -> None:
+    text = b"<p>Hello, tracked world! \xc3\xa9</p>"
+    encoded = base64.b64encode(text)
+    assert decode_transfer(mangle(encoded), "base64") == text
+
+
+def test_truncated_base64_keeps_what_decodes() -> None:
+    text = b"<p>Hello, tracked world!</p>"
+    encoded = base64.b64encode(text)
+    salvaged = decode_transfer(encoded[:-5], "base64")
+    assert salvaged and text.startswith(salvaged)
+
+
+def test_decode_transfer_other_encodings() -> None:
+    assert decode_transfer(b"a=3Db=\nc", "quoted-printable") == b"a=bc"
+    assert decode_transfer(b"raw \xff bytes", "8bit") == b"raw \xff bytes"
+    assert decode_transfer(b"raw", None) == b"raw"
+    assert decode_transfer(b"raw", "x-unknown") == b"raw"
+    assert decode_transfer(b"", "base64") == b""
+    assert decode_transfer(b"!!!!", "base64") == b""
+
+
+# ---- charsets ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "charset", "expected"),
+    [
+        ("café ✓".encode(), "utf-8", "café ✓"),
+        ("café ✓".encode(), "UTF-8", "café ✓"),
+        ("café ✓".encode(), '"utf-8"', "café ✓"),
+        (b"caf\xe9", "iso-8859-1", "café"),
+        (b"caf\xe9", "latin1", "café"),
+        # labels for ASCII/Latin-1 are read as windows-1252, as browsers do
+        (b"\x93quoted\x94 \x80", "iso-8859-1", "\u201cquoted\u201d \u20ac"),
+        (b"\x93quoted\x94 \x80", "windows-1252", "\u201cquoted\u201d \u20ac"),
+        (b"caf\xe9", "us-ascii", "café"),
+        ("привет".encode("koi8-r"), "koi8-r", "привет"),
+        ("日本語".encode("shift_jis"), "shift_jis", "日本語"),
+        # undeclared 8-bit: UTF-8 if it is valid UTF-8, else windows-1252
+        ("café".encode(), None, "café"),
+        (b"caf\xe9", None, "café"),
+        (b"caf\xe9", "", "café"),
+        # unknown or unusable labels fall back the same way, never raise
+        ("café".encode(), "x-no-such-charset", "café"),
+        (b"caf\xe9", "x-no-such-charset", "café"),
+        (b"caf\xe9", "undefined", "café"),
+        (b"caf\xe9", "base64", "café"),
+        (b"caf\xe9", "rot13", "café"),
+        (b"abc", "\x00\xff", "abc"),
+    ],
+)
+def test_decode_text(data: bytes, charset: str | None, expected: str) -> None:
+    assert decode_text(data, charset) == expected
+
+
+def test_decode_text_invalid_utf8_declared_utf8_uses_replacement() -> None:
+    text = decode_text(b"caf\xe9 ok \xff\xfe", "utf-8")
+    assert text.startswith("caf") and "ok" in text and "\ufffd" in text
+
+
+def test_charset_from_part_header_is_used() -> None:
+    parsed, _ = parse(single(b"<p>caf\xe9</p>", "Content-Type: text/html; charset=ISO-8859-1"))
+    assert parsed.html_parts == ("<p>café</p>",)
+    parsed, _ = parse(single(b"<p>caf\xe9</p>", "Content-Type: text/html; charset=bogus-label"))
+    assert parsed.html_parts == ("<p>café</p>",)
+    parsed, _ = parse(single("<p>café</p>".encode(), "Content-Type: text/html"))
+    assert parsed.html_parts == ("<p>café</p>",)
+
+
+# ---- headers -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("=?UTF-8?Q?Caf=C3=A9_ouvert?=", "Café ouvert"),
+        ("=?iso-8859-1?B?Q2Fm6Q==?=", "Café"),
+        ("=?utf-8?q?a?= =?utf-8?q?b?=", "ab"),  # whitespace between encoded words is dropped
+        ("Plain =?utf-8?q?caf=C3=A9?= text", "Plain café text"),
+        ("  folded\n\t subject  ", "folded subject"),
+        ("", ""),
+        (None, ""),
+    ],
+)
+def test_decode_header_value(value: str | None, expected: str) -> None:
+    assert decode_header_value(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "=?utf-8?q?unterminated",
+        "=?no-such-charset?q?abc?=",
+        "=?utf-8?b?!!!not base64?=",
+        "=?utf-8?x?unknown-encoding?=",
+        "=?utf-8?q?=FF=FE invalid utf-8?=",
+        "=?=?=?",
+        "raw \udce9 surrogate",
+        "nul\x00byte",
+    ],
+)
+def test_broken_encoded_words_never_raise(value: str) -> None:
+    text = decode_header_value(value)
+    assert isinstance(text, str)
+    assert "\x00" not in text
+    text.encode("utf-8")  # displayable: no lone surrogates
+
+
+def test_subject_with_raw_8bit_and_broken_words_in_a_message() -> None:
+    raw = b"From: a@example.com\nSubject: caf\xc3\xa9 =?utf-8?q?broken\n\nbody"
+    _, env = parse(raw)
+    assert env.subject.startswith("caf")
+    assert "broken" in env.subject
+    env.subject.encode("utf-8")
+
+
+# ---- errors ------------------------------------------------------------------------------------
+
+
+def assert_one_line_error(raw: bytes, fragment: str, limits: Limits | None = None) -> None:
+    with pytest.raises(MessageError) as info:
+        parse(raw, limits)
+    message = str(info.value)
+    assert message and "\n" not in message
+    assert fragment in message, message
+
+
+def test_empty_input() -> None:
+    assert_one_line_error(b"", "empty")
+    assert_one_line_error(b" \r\n\t\n", "empty")
+
+
+def test_no_headers() -> None:
+    assert_one_line_error(b"just a line of text without any header\n\nbody", "no headers")
+    assert_one_line_error(b"\n\nbody only", "no headers")
+
+
+def test_nul_bytes_only() -> None:
+    assert_one_line_error(b"\x00" * 64, "no headers")
+
+
+def test_nul_bytes_inside_a_body_do_not_break_parsing() -> None:
+    parsed, env = parse(single(b"<p>a\x00b</p>"))
+    assert env.from_addr == "a@example.com"
+    assert len(parsed.html_parts) == 1 and parsed.html_parts[0].startswith("<p>a")
+
+
+def test_over_limit_message() -> None:
+    raw = single(b"x" * 5000)
+    assert_one_line_error(raw, "exceeds the limit", Limits(max_message_bytes=4096))
+
+
+def test_over_limit_text_part() -> None:
+    raw = single(b"<p>" + b"x" * 8000 + b"</p>")
+    assert_one_line_error(raw, "exceeds the limit", Limits(max_text_part_bytes=2048))
+    # The same message within the limit parses.
+    parsed, _ = parse(raw, Limits(max_text_part_bytes=64 * 1024))
+    assert len(parsed.html_parts[0]) == 8007
+
+
+def test_large_non_text_part_is_not_subject_to_the_text_part_limit() -> None:
+    raw = (
+        b"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n"
+        b"--b\nContent-Type: text/html\n\n<p>small</p>\n"
+        b"--b\nContent-Type: application/pdf\nContent-Transfer-Encoding: base64\n\n"
+        + b"QUJD" * 4000
+        + b"\n--b--\n"
+    )
+    parsed, _ = parse(raw, Limits(max_text_part_bytes=2048))
+    assert [h.strip() for h in parsed.html_parts] == ["<p>small</p>"]
+
+
+def test_too_many_parts() -> None:
+    parts = "".join("--b\nContent-Type: text/plain\n\nx\n" for _ in range(50))
+    raw = f"From: a@example.com\nContent-Type: multipart/mixed; boundary=b\n\n{parts}--b--\n"
+    assert_one_line_error(raw.encode(), "MIME parts", Limits(max_parts=20))
+    parsed, _ = parse(raw)
+    assert len(parsed.text_parts) == 50
+
+
+def deep_mime(depth: int) -> bytes:
+    lines = [
+        "From: a@example.com",
+        "Subject: deep",
+        "Content-Type: multipart/mixed; boundary=b0",
+        "",
+    ]
+    for i in range(1, depth):
+        lines += [f"--b{i - 1}", f"Content-Type: multipart/mixed; boundary=b{i}", ""]
+    lines += [
+        f"--b{depth - 1}",
+        "Content-Type: text/html",
+        "",
+        '<img src="https://deep.example/x">',
+    ]
+    return "\n".join(lines).encode()
+
+
+@pytest.mark.parametrize(
+    ("depth", "limits"),
+    [(500, None), (3000, Limits(max_depth=1_000_000)), (70, None)],
+)
+def test_deep_nesting_is_an_error_or_bounded_never_a_crash(
+    depth: int, limits: Limits | None
+) -> None:
+    start = time.perf_counter()
+    try:
+        parsed, _ = parse(deep_mime(depth), limits)
+    except MessageError as exc:
+        assert "\n" not in str(exc)
+        assert "nest" in str(exc).lower() or "deep" in str(exc).lower()
+    else:
+        assert len(parsed.html_parts) <= 1
+    assert time.perf_counter() - start < 5
+
+
+def test_nesting_within_the_limit_is_parsed() -> None:
+    parsed, _ = parse(deep_mime(20))
+    assert [h.strip() for h in parsed.html_parts] == ['<img src="https://deep.example/x">']
+
+
+# ---- parse_parts (sources that fetch headers and text parts separately) -----------------------
+
+
+def test_parse_parts() -> None:
+    header = (
+        b"From: Shop <shop@example.com>\r\nSubject: =?utf-8?q?H=C3=A9llo?=\r\n"
+        b"To: me@example.org\r\n\r\n"
+    )
+    parsed, env = parse_parts(
+        header,
+        [
+            ("text/html", b"<p>caf=E9</p>", "quoted-printable", "iso-8859-1"),
+            ("TEXT/HTML", base64.b64encode("<b>ü</b>".encode()), "base64", "utf-8"),
+            ("text/plain", b"plain \xe9", None, None),
+        ],
+    )
+    assert parsed.html_parts == ("<p>café</p>", "<b>ü</b>")
+    assert parsed.text_parts == ("plain é",)
+    assert env.from_addr == "shop@example.com" and env.subject == "Héllo"
+    assert parsed.recipients == ("me@example.org",)
+
+
+def test_parse_parts_with_junk_charset_does_not_raise() -> None:
+    parsed, _ = parse_parts(
+        b"From: a@example.com\n\n", [("text/html", b"<p>x\xe9</p>", "7bit", "undefined")]
+    )
+    assert parsed.html_parts == ("<p>xé</p>",)
+
+
+# ---- scan_raw never raises ---------------------------------------------------------------------
+
+
+def junk_inputs() -> list[bytes]:
+    rng = random.Random(1234)
+    out = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 3000))) for _ in range(40)]
+    valid = NESTED.encode()
+    out += [valid[:n] for n in range(0, len(valid), 97)]  # truncated at many points
+    out += [
+        b"From: \xff\xfe\n\n\xff",
+        b"Content-Type: multipart/mixed\n\n--\n--\n",  # multipart without boundary
+        b'Content-Type: multipart/mixed; boundary=""\n\n--\n',
+        b'Content-Type: text/html; charset="\n\n<p>',
+        b"Content-Transfer-Encoding: base64\nContent-Type: text/html\n\n====",
+        b"X: " + b"a" * 200_000 + b"\n\nbody",
+        b"From: a@example.com\n" + b"\n" * 10_000,
+        b"From a@example.com Mon Jan  1 00:00:00 2024\nFrom: a@example.com\n\nbody",
+        b"\x00From: a@example.com\n\n<img src=x>",
+        b"From: a@example.com\nContent-Type: message/rfc822\n\nContent-Type: message/rfc822\n\n"
+        * 3,
+    ]
+    return out
+
+
+def test_scan_raw_never_raises_on_junk() -> None:
+    start = time.perf_counter()
+    for n, raw in enumerate(junk_inputs()):
+        result = scan_raw(raw, f"junk#{n}", str(n), RULES)
+        assert result.source == f"junk#{n}" and result.id == str(n)
+        if result.error is not None:
+            assert result.error and "\n" not in result.error
+            assert not result.error.startswith("internal error"), (n, result.error)
+            assert result.findings == ()
+    assert time.perf_counter() - start < 10
+
+
+def test_multipart_whose_boundary_never_occurs() -> None:
+    raw = (
+        b"From: a@example.com\nContent-Type: multipart/mixed; boundary=zz\n\n"
+        b"preamble only, cut here"
+    )
+    parsed, env = parse_message(raw)
+    assert env.from_addr == "a@example.com"
+    assert parsed.html_parts == ()
+    result = scan_raw(raw, "cut.eml", "cut.eml", RULES)
+    assert result.error is None or not result.error.startswith("internal error")
+
+
+def test_scan_raw_error_and_success() -> None:
+    bad = scan_raw(b"", "empty.eml", "empty.eml", RULES)
+    assert bad.error == "empty message" and bad.findings == ()
+    good = scan_raw(NESTED.encode(), "n.eml", "n.eml", RULES)
+    assert good.error is None
+    assert good.envelope.subject == "Café ouvert"
+    assert any(f.url == "https://t.example.com/o.gif" for f in good.findings)
+    assert not any("attachment.example" in (f.url or "") for f in good.findings)
