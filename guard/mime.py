@@ -121,11 +121,11 @@ def _first(headers: Headers, name: str) -> str | None:
 
 
 def envelope_of(headers: Headers) -> Envelope:
-    from_value = decode_header_value(_first(headers, "From"))
-    name, addr = parseaddr(from_value)
+    # Split the address before decoding: a decoded display name may hold commas or quotes.
+    name, addr = parseaddr(" ".join((_first(headers, "From") or "").split()))
     return Envelope(
-        from_addr=addr.strip().lower(),
-        from_name=name,
+        from_addr=decode_header_value(addr).strip().lower(),
+        from_name=decode_header_value(name),
         subject=decode_header_value(_first(headers, "Subject")),
         date=decode_header_value(_first(headers, "Date")),
         message_id=decode_header_value(_first(headers, "Message-ID")),
@@ -134,8 +134,9 @@ def envelope_of(headers: Headers) -> Envelope:
 
 def recipients_of(headers: Headers) -> tuple[str, ...]:
     wanted = ("to", "cc", "delivered-to")
-    values = [decode_header_value(v) for k, v in headers if k.lower() in wanted]
-    return tuple(sorted({a.lower() for _, a in getaddresses(values) if "@" in a}))
+    values = [" ".join(v.split()) for k, v in headers if k.lower() in wanted]
+    addresses = (decode_header_value(a).lower() for _, a in getaddresses(values))
+    return tuple(sorted({a for a in addresses if "@" in a}))
 
 
 def text_parts(tree: Part) -> list[Part]:

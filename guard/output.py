@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from guard.model import Finding, Kind, MessageResult
-from guard.report import SenderRow, senders, trackers
+from guard.report import SenderRow, senders, tracker_names, trackers
 
 FORMATS = ("text", "json", "csv")
 
@@ -34,13 +34,6 @@ def badges(result: MessageResult) -> str:
     return " ".join(parts) if parts else "[clean]"
 
 
-def _trackers_of(result: MessageResult) -> list[str]:
-    names = {f.tracker for f in result.findings if f.tracker and f.kind is not Kind.REMOTE}
-    if any(f.kind is Kind.PIXEL and not f.tracker for f in result.findings):
-        names.add("unknown (heuristic)")
-    return sorted(names)
-
-
 def _finding_line(f: Finding) -> str:
     who = f.tracker or "-"
     if f.kind is Kind.RECEIPT:
@@ -62,7 +55,7 @@ def text_message(result: MessageResult, verbose: bool = False) -> str:
         return "\n".join(lines)
     sender = env.from_addr or "(no sender)"
     lines.append(f"    from {sender}: {env.subject[:70]!s}")
-    names = _trackers_of(result)
+    names = sorted(tracker_names(result))
     if names:
         lines.append(f"    trackers: {', '.join(names)}")
     if verbose:

@@ -47,6 +47,17 @@ def _iso_date(value: str) -> str:
         return ""
 
 
+UNKNOWN_TRACKER = "unknown (heuristic)"
+
+
+def tracker_names(result: MessageResult) -> set[str]:
+    """Who tracks in this message; a heuristic pixel nobody names counts as an unknown tracker."""
+    names = {f.tracker for f in result.findings if f.tracker and f.kind is not Kind.REMOTE}
+    if any(f.kind is Kind.PIXEL and not f.tracker for f in result.findings):
+        names.add(UNKNOWN_TRACKER)
+    return names
+
+
 def _add(row: SenderRow, result: MessageResult, date: str) -> None:
     row.messages += 1
     if result.tracking:
@@ -55,9 +66,7 @@ def _add(row: SenderRow, result: MessageResult, date: str) -> None:
     row.links += result.count(Kind.LINK)
     row.params += result.count(Kind.PARAM)
     row.receipts += result.count(Kind.RECEIPT)
-    row.trackers.update(
-        f.tracker for f in result.findings if f.tracker and f.kind is not Kind.REMOTE
-    )
+    row.trackers.update(tracker_names(result))
     if date:
         row.first_seen = min(row.first_seen or date, date)
         row.last_seen = max(row.last_seen, date)

@@ -21,6 +21,7 @@ class Url:
         return parse_qsl(self.query, keep_blank_values=True)
 
 
+_BAD_HOST = re.compile(r"[\s\\<>\"'{}|^`]")
 _HTTP = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.-]*):)?//([^/?#]*)([^?#]*)(?:\?([^#]*))?")
 
 
@@ -46,7 +47,7 @@ def parse_http(raw: str) -> Url | None:
     else:
         host = host.partition(":")[0]
     host = host.lower().rstrip(".")
-    if not host or any(c in host for c in " \t\n\\<>\"'"):
+    if not host or _BAD_HOST.search(host):
         return None
     return Url(raw=text, host=host, path=path or "/", query=query or "")
 

@@ -1,0 +1,50 @@
+"""The rule files are found from a built wheel and from the working tree (editable install)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+from guard.ruleset import bundled_rules_dir, load_ruleset
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_working_tree_uses_top_level_rules() -> None:
+    assert bundled_rules_dir() == ROOT / "rules"
+    assert len(load_ruleset(include_user=False).services) >= 150
+
+
+def test_wheel_carries_the_rules_and_finds_them(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    bundled = [n for n in names if n.startswith("guard/rules/") and n.endswith(".toml")]
+    assert len(bundled) == len(list((ROOT / "rules").rglob("*.toml")))
+    assert "guard/cli.py" in names and not any(n.startswith("rules/") for n in names)
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    # -S: no site-packages, so the editable install of the working tree cannot answer instead.
+    probe = (
+        "import guard.ruleset as r; d = r.bundled_rules_dir(); "
+        "print(d); print(len(r.load_ruleset(include_user=False).services))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe],
+        env={"PYTHONPATH": str(site)},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert Path(out[0]) == site / "guard" / "rules"
+    assert int(out[1]) == len(load_ruleset(include_user=False).services)
