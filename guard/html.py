@@ -250,19 +250,17 @@ def _css_may_load(style: str) -> bool:
     return "url(" in low or "image-set" in low or "\\" in style
 
 
-def _hidden_by_ancestor(el: Any, memo: dict[Any, bool]) -> bool:
-    """Does an ancestor's own style (or `hidden` attribute) hide this element's subtree?"""
-    for ancestor in el.iterancestors():
-        hidden = memo.get(ancestor)
-        if hidden is None:
-            style = ancestor.get("style")
-            hidden = ancestor.get("hidden") is not None or (
-                bool(style) and hides(declarations(style)) in _ANCESTOR_HIDES
-            )
-            memo[ancestor] = hidden
-        if hidden:
-            return True
-    return False
+def _hides_subtree(attrib: Any) -> bool:
+    """Does this element's own style (or `hidden` attribute) hide everything inside it?"""
+    if attrib.get("hidden") is not None:
+        return True
+    style = attrib.get("style")
+    if not style:
+        return False
+    low = style.lower()
+    if "none" not in low and "hidden" not in low and "opacity" not in low:
+        return False
+    return hides(declarations(style)) in _ANCESTOR_HIDES
 
 
 def scan_html(html: str) -> list[Occurrence]:
@@ -276,7 +274,7 @@ def scan_html(html: str) -> list[Occurrence]:
         if href and href.strip().lower().startswith(("http://", "https://")):
             base = href.strip()
             break
-    memo: dict[Any, bool] = {}
+    hidden_images: set[Any] = set()  # <img> elements inside a hidden element
     out: list[Occurrence] = []
     for el in root.iter():
         tag = el.tag
@@ -292,6 +290,9 @@ def scan_html(html: str) -> list[Occurrence]:
         attrib = el.attrib
         if not attrib:
             continue
+        if _hides_subtree(attrib):
+            # Document order: the images inside come later in this walk.
+            hidden_images.update(img for img in el.iter("img") if img is not el)
         if _URL_ATTRS.isdisjoint(attrib.keys()):
             style = attrib.get("style")
             if not style or not _css_may_load(style):
@@ -301,7 +302,7 @@ def scan_html(html: str) -> list[Occurrence]:
         for ref in element_refs(tag, get):
             if tag == "img" and ref.image and shape is None:
                 shape = pixel_shape(get, declarations(get("style") or ""))
-                if shape is None and _hidden_by_ancestor(el, memo):
+                if shape is None and el in hidden_images:
                     shape = "inside hidden element"
                 shape = shape or ""
             url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
