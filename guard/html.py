@@ -190,20 +190,24 @@ def _real_size(width: float | None, height: float | None) -> bool:
     return width is not None and width > 2 and height is not None and height > 2
 
 
-def pixel_shape(get: Getter, decl: dict[str, str]) -> str | None:
-    """Why an image looks like a pixel (`tiny`, `display:none`, …) from its own attributes/CSS."""
+def pixel_shape(get: Getter, decl: dict[str, str], hidden_by: str | None = None) -> str | None:
+    """Why an image looks like a pixel (`tiny`, `display:none`, …) from its own attributes and
+    CSS, or from `hidden_by`: how an enclosing element hides it. None for a content image."""
     width, height = _dimension(get, decl, "width"), _dimension(get, decl, "height")
-    hidden = hides(decl) or ("hidden" if get("hidden") is not None else None)
     if width is not None and width <= 2 and (height is None or height <= 2):
         return "tiny"
     if height is not None and height <= 2 and width is None:
         return "tiny"
-    if hidden and not (_real_size(width, height) and hidden in _SWAP_HIDING):
-        # A sized image hidden by display:none or a zero max-height/width is the usual responsive
-        # swap (a media query shows it on mobile), not a beacon; visibility:hidden, opacity:0 and
-        # off-screen positioning have no such use.
-        return hidden
-    return None
+    own = hides(decl) or ("hidden" if get("hidden") is not None else None)
+    reason = own or hidden_by
+    if reason is None:
+        return None
+    if _real_size(width, height) and reason in _SWAP_HIDING:
+        # A sized image hidden by display:none or a zero max-height/width (on itself or on a
+        # wrapper) is the usual responsive swap that a media query reveals on mobile, not a
+        # beacon; visibility:hidden, opacity:0 and off-screen positioning have no such use.
+        return None
+    return reason if own else f"inside {reason} element"
 
 
 # -- the lxml walk used by the scan --------------------------------------------------------------
@@ -250,17 +254,18 @@ def _css_may_load(style: str) -> bool:
     return "url(" in low or "image-set" in low or "\\" in style
 
 
-def _hides_subtree(attrib: Any) -> bool:
-    """Does this element's own style (or `hidden` attribute) hide everything inside it?"""
+def _hides_subtree(attrib: Any) -> str | None:
+    """How this element's own style (or `hidden` attribute) hides everything inside it."""
     if attrib.get("hidden") is not None:
-        return True
+        return "hidden"
     style = attrib.get("style")
     if not style:
-        return False
+        return None
     low = style.lower()
     if "none" not in low and "hidden" not in low and "opacity" not in low:
-        return False
-    return hides(declarations(style)) in _ANCESTOR_HIDES
+        return None
+    reason = hides(declarations(style))
+    return reason if reason in _ANCESTOR_HIDES else None
 
 
 def scan_html(html: str) -> list[Occurrence]:
@@ -274,7 +279,7 @@ def scan_html(html: str) -> list[Occurrence]:
         if href and href.strip().lower().startswith(("http://", "https://")):
             base = href.strip()
             break
-    hidden_images: set[Any] = set()  # <img> elements inside a hidden element
+    hidden_images: dict[Any, str] = {}  # <img> inside a hidden element -> how it is hidden
     out: list[Occurrence] = []
     for el in root.iter():
         tag = el.tag
@@ -290,9 +295,12 @@ def scan_html(html: str) -> list[Occurrence]:
         attrib = el.attrib
         if not attrib:
             continue
-        if _hides_subtree(attrib):
+        hiding = _hides_subtree(attrib)
+        if hiding:
             # Document order: the images inside come later in this walk.
-            hidden_images.update(img for img in el.iter("img") if img is not el)
+            for img in el.iter("img"):
+                if img is not el:
+                    hidden_images.setdefault(img, hiding)
         if _URL_ATTRS.isdisjoint(attrib.keys()):
             style = attrib.get("style")
             if not style or not _css_may_load(style):
@@ -301,9 +309,7 @@ def scan_html(html: str) -> list[Occurrence]:
         shape: str | None = None
         for ref in element_refs(tag, get):
             if tag == "img" and ref.image and shape is None:
-                shape = pixel_shape(get, declarations(get("style") or ""))
-                if shape is None and el in hidden_images:
-                    shape = "inside hidden element"
+                shape = pixel_shape(get, declarations(get("style") or ""), hidden_images.get(el))
                 shape = shape or ""
             url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
             out.append(Occurrence(url, ref.element, ref.load, ref.image, shape or None))

@@ -462,6 +462,8 @@ def test_pixel_shapes(html: str, shape: str) -> None:
         f"<div hidden><p><img {IMG}></p></div>",
         f'<table style="opacity:0"><tr><td><img {IMG}></td></tr></table>',
         f'<div style="visibility:hidden"><img {IMG}></div>',
+        # visibility and opacity have no responsive use: sized or not, hidden means pixel
+        f'<div style="visibility:hidden"><img {IMG} width="600" height="300"></div>',
     ],
 )
 def test_image_inside_a_hidden_ancestor_is_pixel_shaped(html: str) -> None:
@@ -487,6 +489,9 @@ def test_hidden_ancestor_is_scoped_to_its_subtree() -> None:
         f'<img {IMG} width="600" height="300" style="max-height:0;overflow:hidden">',
         f'<img {IMG} style="position:absolute;left:-10px">',
         f'<div style="position:absolute;left:-9999px"><img {IMG}></div>',  # only strong hides count
+        # the same swap one level up: a mobile-only block around a sized content image
+        f'<div style="display:none;max-height:0;overflow:hidden">'
+        f'<img {IMG} width="600" height="300"></div>',
     ],
 )
 def test_not_pixels(html: str) -> None:
