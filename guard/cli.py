@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from typing import IO
 
 from guard import __version__
+from guard.cli_imap import add_report_arguments, add_scan_arguments
 from guard.exitcodes import ExitCode
 from guard.mime import DEFAULT_LIMITS, Limits
 from guard.model import MessageResult
@@ -75,6 +76,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_LIMITS.max_text_part_bytes // MIB})",
     )
 
+    add_scan_arguments(scan)
+
+    report = sub.add_parser(
+        "report", help="who tracks you, from stored IMAP scan results (no server contact)"
+    )
+    add_report_arguments(report)
+
     rules = sub.add_parser("rules", help="list or test the tracker rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     listing = rules_sub.add_parser("list", help="list every rule")
@@ -131,9 +139,15 @@ def _local_refs(paths: Sequence[str]) -> list[object]:
 
 
 def cmd_scan(ns: argparse.Namespace) -> int:
+    from guard.cli_imap import run_imap_scan, wants_imap  # no imapclient until needed
+
+    if wants_imap(ns):
+        return run_imap_scan(ns)
     if not ns.paths:
         raise CliError(
-            "scan: give a PATH (an .eml file, a directory, a Maildir or an mbox)", ExitCode.USAGE
+            "scan: give a PATH (an .eml file, a directory, a Maildir or an mbox), "
+            "or --account NAME / imap://user@host/FOLDER",
+            ExitCode.USAGE,
         )
     from guard.output import csv_rows, csv_writer, text_message, text_summary, write_json
     from guard.scan import scan_refs
@@ -219,7 +233,13 @@ def cmd_rules(ns: argparse.Namespace) -> int:
     return ExitCode.OK if failures == 0 else ExitCode.RULES
 
 
-COMMANDS = {"scan": cmd_scan, "rules": cmd_rules}
+def cmd_report(ns: argparse.Namespace) -> int:
+    from guard.cli_imap import run_report
+
+    return run_report(ns)
+
+
+COMMANDS = {"scan": cmd_scan, "report": cmd_report, "rules": cmd_rules}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -203,7 +203,9 @@ _ACCOUNT_KEYS = {
 }
 
 
-def parse_config(raw: dict[str, Any], *, path: Path | None = None, mode: int | None = None) -> Config:
+def parse_config(
+    raw: dict[str, Any], *, path: Path | None = None, mode: int | None = None
+) -> Config:
     where = str(path) if path else "config"
     unknown_top = set(raw) - {"default_account", "accounts"}
     if unknown_top:
@@ -268,9 +270,7 @@ def _parse_account(where: str, name: str, t: dict[str, Any]) -> Account:
     if tls not in TLS_MODES:
         raise ConfigError(f"{ctx}: tls must be one of {', '.join(TLS_MODES)} (got {tls!r})")
     if tls == "none" and not is_loopback(host):
-        raise ConfigError(
-            f"{ctx}: tls = \"none\" is only allowed for a loopback host, not {host!r}"
-        )
+        raise ConfigError(f'{ctx}: tls = "none" is only allowed for a loopback host, not {host!r}')
     port = t.get("port", DEFAULT_PORTS[tls])
     if not isinstance(port, int) or isinstance(port, bool) or not 0 < port < 65536:
         raise ConfigError(f"{ctx}: port must be an integer 1-65535")

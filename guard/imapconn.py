@@ -15,7 +15,7 @@ import imaplib
 import socket
 import ssl
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
@@ -75,7 +75,8 @@ def ssl_context(account: Account) -> ssl.SSLContext:
             ctx.load_verify_locations(cafile=account.ca_file)
         except (OSError, ssl.SSLError) as exc:
             raise TlsError(
-                f"cannot load ca_file {account.ca_file}: {_one_line(getattr(exc, 'strerror', None) or exc)}"
+                f"cannot load ca_file {account.ca_file}: "
+                f"{_one_line(getattr(exc, 'strerror', None) or exc)}"
             ) from None
     return ctx
 
@@ -168,7 +169,7 @@ def connect(account: Account, credentials: Credentials) -> IMAPClient:
                 caps = client.capabilities()
                 if b"STARTTLS" not in caps:
                     raise TlsError(
-                        f"{describe(account)} does not offer STARTTLS (tls = \"starttls\"): "
+                        f'{describe(account)} does not offer STARTTLS (tls = "starttls"): '
                         "refusing to continue unencrypted"
                     )
                 client.starttls(ctx)
@@ -194,11 +195,9 @@ def close(client: IMAPClient) -> None:
     """Log out politely if possible; never raises."""
     try:
         client.logout()
-    except Exception:  # noqa: BLE001 - best effort on an already broken connection
-        try:
+    except Exception:  # noqa: BLE001 - never a traceback
+        with suppress(Exception):
             client.shutdown()
-        except Exception:  # noqa: BLE001
-            pass
 
 
 def list_folders(client: IMAPClient) -> list[str]:

@@ -110,7 +110,7 @@ def _from_keyring(account: Account) -> str:
     service = f"guard:{account.host}"
     try:
         value = keyring.get_password(service, account.username)
-    except Exception as exc:  # noqa: BLE001 - backends raise their own types
+    except Exception as exc:  # noqa: BLE001 - never a traceback
         raise SecretError(
             f"keyring lookup for account {account.name!r} failed ({type(exc).__name__})"
         ) from None

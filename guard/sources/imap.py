@@ -1,0 +1,264 @@
+"""Read-only IMAP fetching of exactly what detection needs.
+
+For a batch of UIDs: one `UID FETCH (BODY.PEEK[HEADER] BODYSTRUCTURE RFC822.SIZE)`, then, from
+each BODYSTRUCTURE, the section numbers of the text/html and text/plain parts that are not
+attachments (the same parts guard.mime.parse_message scans), fetched with `BODY.PEEK[n]` — grouped
+by identical section lists and split so one response stays a few MB. Attachments are never
+downloaded, and nothing here can set \\Seen (PEEK only, folder opened with EXAMINE by the caller).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from imapclient import IMAPClient
+
+from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_parts
+from guard.model import Envelope, MessageResult, ParsedMessage
+
+HEADER_BATCH = 250  # messages per header/BODYSTRUCTURE fetch
+TEXT_BATCH_BYTES = 4 * 1024 * 1024  # text-part bytes per section fetch
+
+_HEADER_ITEMS = [b"BODY.PEEK[HEADER]", b"BODYSTRUCTURE", b"RFC822.SIZE"]
+
+
+@dataclass(frozen=True, slots=True)
+class TextPart:
+    section: str
+    ctype: str  # "text/html" or "text/plain"
+    cte: str | None
+    charset: str | None
+    size: int
+
+
+def _s(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("ascii", "replace")
+    return str(value)
+
+
+def _params(value: Any) -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(value, list | tuple):
+        items = list(value)
+        for i in range(0, len(items) - 1, 2):
+            out[_s(items[i]).lower()] = _s(items[i + 1])
+    return out
+
+
+def _is_multipart(body: Any) -> bool:
+    return isinstance(body, list | tuple) and len(body) > 0 and isinstance(body[0], list)
+
+
+def text_parts(bodystructure: Any, limit_parts: int = DEFAULT_LIMITS.max_parts) -> list[TextPart]:
+    """The non-attachment text/html and text/plain parts, in document order, with sections."""
+    found: list[TextPart] = []
+    budget = [limit_parts]
+
+    def walk(body: Any, prefix: str, depth: int) -> None:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise MessageError(f"more than {limit_parts} MIME parts")
+        if depth > DEFAULT_LIMITS.max_depth:
+            raise MessageError(f"MIME nested deeper than {DEFAULT_LIMITS.max_depth}")
+        if _is_multipart(body):
+            for i, child in enumerate(body[0], 1):
+                walk(child, f"{prefix}.{i}" if prefix else str(i), depth + 1)
+            return
+        if not isinstance(body, list | tuple) or len(body) < 7:
+            return
+        section = prefix or "1"
+        mtype, subtype = _s(body[0]).lower(), _s(body[1]).lower()
+        if mtype == "message" and subtype == "rfc822" and len(body) > 8:
+            # like guard.mimetree: an attached (forwarded-as-attachment) message is not displayed
+            disposition = body[11] if len(body) > 11 else None
+            if (
+                isinstance(disposition, list | tuple)
+                and disposition
+                and _s(disposition[0]).strip().lower().startswith("attachment")
+            ):
+                return
+            nested = body[8]
+            if _is_multipart(nested):
+                walk(nested, section, depth + 1)
+            elif isinstance(nested, list | tuple):
+                walk(nested, f"{section}.1", depth + 1)
+            return
+        if mtype != "text" or subtype not in ("html", "plain"):
+            return
+        disposition = body[9] if len(body) > 9 else None
+        if (
+            isinstance(disposition, list | tuple)
+            and disposition
+            and _s(disposition[0]).strip().lower() == "attachment"
+        ):
+            return
+        charset = _params(body[2]).get("charset") or None
+        if charset and charset.strip().strip('"').lower() in ("us-ascii", "ascii"):
+            # Dovecot reports us-ascii for parts that declare no charset; the local parser then
+            # tries UTF-8 first, and so do we (identical for real ASCII).
+            charset = None
+        try:
+            size = int(body[6] or 0)
+        except (TypeError, ValueError):
+            size = 0
+        found.append(
+            TextPart(
+                section=section,
+                ctype=f"text/{subtype}",
+                cte=_s(body[5]) or None,
+                charset=charset,
+                size=size,
+            )
+        )
+
+    walk(bodystructure, "", 0)
+    return found
+
+
+@dataclass(slots=True)
+class Pending:
+    """One message between the two fetches."""
+
+    uid: int
+    header: bytes
+    parts: list[TextPart]
+    error: str | None = None
+
+
+def _check_limits(size: int, parts: Sequence[TextPart], limits: Limits) -> str | None:
+    if size > limits.max_message_bytes:
+        return (
+            f"message of {size // (1024 * 1024)} MiB exceeds the limit of "
+            f"{limits.max_message_bytes // (1024 * 1024)} MiB"
+        )
+    for part in parts:
+        if part.size > limits.max_text_part_bytes:
+            return (
+                f"{part.ctype} part of {part.size // 1024} KiB exceeds the limit of "
+                f"{limits.max_text_part_bytes // 1024} KiB"
+            )
+    return None
+
+
+def fetch_structure(
+    client: IMAPClient, uids: Sequence[int], limits: Limits = DEFAULT_LIMITS
+) -> list[Pending]:
+    """Headers + BODYSTRUCTURE for `uids` (messages expunged meanwhile are simply absent)."""
+    response = client.fetch(list(uids), _HEADER_ITEMS)
+    out: list[Pending] = []
+    for uid in uids:
+        data = response.get(uid)
+        if data is None:
+            continue
+        header = data.get(b"BODY[HEADER]") or b""
+        try:
+            parts = text_parts(data.get(b"BODYSTRUCTURE"), limits.max_parts)
+            error = _check_limits(int(data.get(b"RFC822.SIZE") or 0), parts, limits)
+        except MessageError as exc:
+            parts, error = [], str(exc)
+        except (TypeError, ValueError, IndexError):
+            parts, error = [], "unreadable BODYSTRUCTURE"
+        if not header.strip() and error is None:
+            error = "no headers: not an e-mail message"
+        out.append(Pending(uid, header, [] if error else parts, error))
+    return out
+
+
+def fetch_texts(
+    client: IMAPClient, pending: Sequence[Pending]
+) -> dict[int, list[tuple[str, bytes, str | None, str | None]]]:
+    """Fetch the text sections of `pending` messages, grouped by identical section lists."""
+    groups: dict[tuple[str, ...], list[Pending]] = {}
+    for p in pending:
+        if p.error is None and p.parts:
+            groups.setdefault(tuple(t.section for t in p.parts), []).append(p)
+    texts: dict[int, list[tuple[str, bytes, str | None, str | None]]] = {p.uid: [] for p in pending}
+    for sections, members in groups.items():
+        items = [f"BODY.PEEK[{s}]".encode() for s in sections]
+        keys = [f"BODY[{s}]".encode() for s in sections]
+        batches: list[list[Pending]] = [[]]
+        size = 0
+        for member in members:
+            if size >= TEXT_BATCH_BYTES:
+                batches.append([])
+                size = 0
+            batches[-1].append(member)
+            size += sum(t.size for t in member.parts)
+        for batch in batches:
+            response = client.fetch([b.uid for b in batch], items)
+            for b in batch:
+                data = response.get(b.uid)
+                if data is None:
+                    b.error = "message vanished during the scan"
+                    continue
+                texts[b.uid] = [
+                    (t.ctype, data.get(k) or b"", t.cte, t.charset)
+                    for t, k in zip(b.parts, keys, strict=True)
+                ]
+    return texts
+
+
+def analyse(
+    pending: Sequence[Pending],
+    texts: dict[int, list[tuple[str, bytes, str | None, str | None]]],
+    source: str,
+    rules: Any,
+) -> Iterator[tuple[int, MessageResult]]:
+    """Parse + detect each message (never raises for one bad message)."""
+    from guard.scan import result_for
+
+    for p in pending:
+        if p.error is not None:
+            yield p.uid, MessageResult(source=source, id=str(p.uid), error=p.error)
+            continue
+        try:
+            parsed, envelope = parse_parts(p.header, texts.get(p.uid, []))
+            yield p.uid, result_for(parsed, envelope, source, str(p.uid), rules)
+        except MessageError as exc:
+            yield p.uid, MessageResult(source=source, id=str(p.uid), error=str(exc))
+        except RecursionError:
+            yield (
+                p.uid,
+                MessageResult(source=source, id=str(p.uid), error="structure nested too deeply"),
+            )
+        except Exception as exc:  # noqa: BLE001 - never a traceback
+            yield (
+                p.uid,
+                MessageResult(
+                    source=source, id=str(p.uid), error=f"internal error ({type(exc).__name__})"
+                ),
+            )
+
+
+def scan_chunk(
+    client: IMAPClient,
+    uids: Sequence[int],
+    source: str,
+    rules: Any,
+    limits: Limits = DEFAULT_LIMITS,
+) -> list[tuple[int, MessageResult]]:
+    """Fetch and scan one chunk of UIDs on an EXAMINEd connection."""
+    out: list[tuple[int, MessageResult]] = []
+    for start in range(0, len(uids), HEADER_BATCH):
+        pending = fetch_structure(client, uids[start : start + HEADER_BATCH], limits)
+        texts = fetch_texts(client, pending)
+        out.extend(analyse(pending, texts, source, rules))
+    return out
+
+
+__all__ = [
+    "Envelope",
+    "ParsedMessage",
+    "Pending",
+    "TextPart",
+    "analyse",
+    "fetch_structure",
+    "fetch_texts",
+    "scan_chunk",
+    "text_parts",
+]
