@@ -18,7 +18,7 @@ from email.header import decode_header
 from email.utils import getaddresses, parseaddr
 
 from guard.mimetree import MimeStructureError, Part, parse_headers, split
-from guard.model import Envelope, ParsedMessage
+from guard.model import Envelope, Headers, ParsedMessage, first_header
 
 
 class MessageError(Exception):
@@ -112,23 +112,15 @@ def decode_header_value(value: str | None) -> str:
     return " ".join(text.replace("\x00", "").split())
 
 
-Headers = tuple[tuple[str, str], ...]
-
-
-def _first(headers: Headers, name: str) -> str | None:
-    lname = name.lower()
-    return next((v for k, v in headers if k.lower() == lname), None)
-
-
 def envelope_of(headers: Headers) -> Envelope:
     # Split the address before decoding: a decoded display name may hold commas or quotes.
-    name, addr = parseaddr(" ".join((_first(headers, "From") or "").split()))
+    name, addr = parseaddr(" ".join((first_header(headers, "From") or "").split()))
     return Envelope(
         from_addr=decode_header_value(addr).strip().lower(),
         from_name=decode_header_value(name),
-        subject=decode_header_value(_first(headers, "Subject")),
-        date=decode_header_value(_first(headers, "Date")),
-        message_id=decode_header_value(_first(headers, "Message-ID")),
+        subject=decode_header_value(first_header(headers, "Subject")),
+        date=decode_header_value(first_header(headers, "Date")),
+        message_id=decode_header_value(first_header(headers, "Message-ID")),
     )
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.message import Message
 
+from guard.model import Headers, first_header
+
 
 class MimeStructureError(ValueError):
     pass
@@ -28,17 +30,13 @@ class Part:
     start: int  # first byte of this part's header block
     body_start: int  # first byte of the body
     end: int  # one past the last byte of the body
-    headers: tuple[tuple[str, str], ...]
+    headers: Headers
     content_type: str  # lower-case `type/subtype`
     params: Message  # a header-only Message to read Content-Type parameters robustly
     children: tuple[Part, ...] = ()
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return first_header(self.headers, name)
 
     @property
     def charset(self) -> str | None:
@@ -76,7 +74,7 @@ def _header_end(raw: bytes, start: int, end: int) -> tuple[int, int]:
     return crlf + 1, crlf + 3
 
 
-def parse_headers(block: bytes) -> tuple[tuple[str, str], ...]:
+def parse_headers(block: bytes) -> Headers:
     """A header block -> (name, value) pairs, unfolded; raw 8-bit bytes kept as surrogates."""
     fields: list[tuple[str, str]] = []
     text = block.decode("ascii", "surrogateescape")
@@ -98,9 +96,9 @@ def parse_headers(block: bytes) -> tuple[tuple[str, str], ...]:
     return tuple(fields)
 
 
-def _content_type(headers: tuple[tuple[str, str], ...], default: str) -> tuple[str, Message]:
+def _content_type(headers: Headers, default: str) -> tuple[str, Message]:
     params = Message()
-    ctype = next((v for k, v in headers if k.lower() == "content-type"), None)
+    ctype = first_header(headers, "Content-Type")
     if ctype is not None:
         params["Content-Type"] = ctype
         # Message.get_content_type() falls back to text/plain on junk, as RFC 2045 says.
@@ -203,7 +201,7 @@ def _split(
                     )
                 )
     elif ctype == "message/rfc822":
-        disposition = next((v for k, v in headers if k.lower() == "content-disposition"), "")
+        disposition = first_header(headers, "Content-Disposition") or ""
         if not disposition.lower().startswith("attachment") and body_start < end:
             children.append(
                 _split(raw, body_start, end, "text/plain", depth + 1, max_depth, max_parts, counter)

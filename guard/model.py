@@ -9,6 +9,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
 
+Headers = tuple[tuple[str, str], ...]
+
+
+def first_header(headers: Headers, name: str) -> str | None:
+    """The first value of header `name` (case-insensitive), or None."""
+    lname = name.lower()
+    return next((value for key, value in headers if key.lower() == lname), None)
+
 
 class Kind(StrEnum):
     """What a finding is about."""
@@ -61,7 +69,7 @@ class Finding(NamedTuple):
 class ParsedMessage:
     """What detection needs from a message: headers and decoded text parts."""
 
-    headers: tuple[tuple[str, str], ...]
+    headers: Headers
     html_parts: tuple[str, ...] = ()
     text_parts: tuple[str, ...] = ()
     defects: tuple[str, ...] = ()
@@ -69,11 +77,7 @@ class ParsedMessage:
     """Lower-case addresses from To, Cc and Delivered-To (for address-leak detection)."""
 
     def header(self, name: str) -> str | None:
-        lname = name.lower()
-        for key, value in self.headers:
-            if key.lower() == lname:
-                return value
-        return None
+        return first_header(self.headers, name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +89,8 @@ class Envelope:
     subject: str = ""
     date: str = ""
     message_id: str = ""
+    domain: str = ""
+    """The sender's registrable domain (news@mail.brand.co.uk: `brand.co.uk`), set by the scan."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,10 @@ class SenderRow:
         }
 
 
+def _domain_of(address: str) -> str:
+    return registrable_domain(address.rpartition("@")[2]) if "@" in address else ""
+
+
 def _iso_date(value: str) -> str:
     try:
         return parsedate_to_datetime(value).isoformat() if value else ""
@@ -50,23 +54,46 @@ def _iso_date(value: str) -> str:
 UNKNOWN_TRACKER = "unknown (heuristic)"
 
 
-def tracker_names(result: MessageResult) -> set[str]:
+@dataclass(frozen=True, slots=True)
+class MessageStats:
+    """What the tables need from one message, counted in a single pass over its findings."""
+
+    counts: dict[Kind, int]
+    trackers: frozenset[str]
+
+    @classmethod
+    def of(cls, result: MessageResult) -> MessageStats:
+        counts = dict.fromkeys(Kind, 0)
+        names: set[str] = set()
+        for f in result.findings:
+            counts[f.kind] += 1
+            if f.kind is Kind.REMOTE:
+                continue
+            if f.tracker:
+                names.add(f.tracker)
+            elif f.kind is Kind.PIXEL:  # a heuristic pixel nobody names: an unknown tracker
+                names.add(UNKNOWN_TRACKER)
+        return cls(counts, frozenset(names))
+
+    @property
+    def tracking(self) -> bool:
+        return any(n for kind, n in self.counts.items() if kind is not Kind.REMOTE)
+
+
+def tracker_names(result: MessageResult) -> frozenset[str]:
     """Who tracks in this message; a heuristic pixel nobody names counts as an unknown tracker."""
-    names = {f.tracker for f in result.findings if f.tracker and f.kind is not Kind.REMOTE}
-    if any(f.kind is Kind.PIXEL and not f.tracker for f in result.findings):
-        names.add(UNKNOWN_TRACKER)
-    return names
+    return MessageStats.of(result).trackers
 
 
-def _add(row: SenderRow, result: MessageResult, date: str) -> None:
+def _add(row: SenderRow, stats: MessageStats, date: str) -> None:
     row.messages += 1
-    if result.tracking:
+    if stats.tracking:
         row.tracking_messages += 1
-    row.pixels += result.count(Kind.PIXEL)
-    row.links += result.count(Kind.LINK)
-    row.params += result.count(Kind.PARAM)
-    row.receipts += result.count(Kind.RECEIPT)
-    row.trackers.update(tracker_names(result))
+    row.pixels += stats.counts[Kind.PIXEL]
+    row.links += stats.counts[Kind.LINK]
+    row.params += stats.counts[Kind.PARAM]
+    row.receipts += stats.counts[Kind.RECEIPT]
+    row.trackers.update(stats.trackers)
     if date:
         row.first_seen = min(row.first_seen or date, date)
         row.last_seen = max(row.last_seen, date)
@@ -87,11 +114,11 @@ def senders(results: Iterable[MessageResult]) -> tuple[list[SenderRow], list[Sen
         if result.error:
             continue
         address = result.envelope.from_addr or "(no sender)"
-        host = address.rpartition("@")[2] if "@" in address else ""
-        domain = registrable_domain(host) if host else ""
+        domain = result.envelope.domain or _domain_of(address)
         date = _iso_date(result.envelope.date)
-        _add(by_sender.setdefault(address, SenderRow(address, domain)), result, date)
-        _add(by_domain.setdefault(domain, SenderRow(domain, domain)), result, date)
+        stats = MessageStats.of(result)
+        _add(by_sender.setdefault(address, SenderRow(address, domain)), stats, date)
+        _add(by_domain.setdefault(domain, SenderRow(domain, domain)), stats, date)
     return _sorted(by_sender.values()), _sorted(by_domain.values())
 
 

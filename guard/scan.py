@@ -5,8 +5,9 @@ from __future__ import annotations
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
-from guard.detect import detect
+from guard.detect import detect, sender_domain
 from guard.domains import warm_up
 from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_message
 from guard.model import Envelope, MessageResult, ParsedMessage
@@ -23,6 +24,8 @@ def result_for(
 ) -> MessageResult:
     """Detection + attribution for one parsed message (pure)."""
     findings = detect(parsed, rules, sender=envelope.from_addr)
+    # Stored with the result, so reports from history need no public-suffix look-ups.
+    envelope = replace(envelope, domain=sender_domain(envelope.from_addr))
     return MessageResult(source=source, id=id, envelope=envelope, findings=findings)
 
 

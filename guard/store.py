@@ -54,7 +54,7 @@ def encode_result(result: MessageResult) -> bytes:
     doc = [
         result.source,
         result.id,
-        [env.from_addr, env.from_name, env.subject, env.date, env.message_id],
+        [env.from_addr, env.from_name, env.subject, env.date, env.message_id, env.domain],
         result.error,
         [_row(f) for f in result.findings],
     ]
@@ -90,7 +90,7 @@ def encode_summary(result: MessageResult) -> str:
         counts[key] = counts.get(key, 0) + 1
     env = result.envelope
     doc = [
-        [env.from_addr, env.from_name, env.subject, env.date, env.message_id],
+        [env.from_addr, env.from_name, env.subject, env.date, env.message_id, env.domain],
         result.error,
         [[k, t, c, n] for (k, t, c), n in counts.items()],
     ]
@@ -116,7 +116,7 @@ def decode_summary(text: str, source: str, id_: str) -> MessageResult:
     return MessageResult(
         source=source,
         id=id_,
-        envelope=Envelope(sys.intern(env[0]), env[1], env[2], env[3], env[4]),
+        envelope=Envelope(sys.intern(env[0]), *env[1:]),
         findings=tuple(findings),
         error=error,
     )
