@@ -9,7 +9,7 @@ from guard.domains import registrable_domain
 from guard.html import Occurrence, scan_html
 from guard.model import Confidence, Finding, Kind, ParsedMessage, Party
 from guard.ruleset import Rule, RuleSet
-from guard.urls import Url, parse_http
+from guard.urls import Url, parse_http, query_keys
 
 # A URL in plain text ends at whitespace or a character that cannot be part of it unescaped;
 # trailing sentence punctuation is not part of it.
@@ -44,7 +44,10 @@ class _Collector:
         self.found.setdefault((finding.kind.value, key), finding)
 
     def party(self, host: str) -> Party:
-        same = bool(self.sender_domain) and registrable_domain(host) == self.sender_domain
+        # The sender's domain is registrable, so "same registrable domain" is a suffix test:
+        # no public-suffix look-up per host.
+        domain = self.sender_domain
+        same = bool(domain) and (host == domain or host.endswith("." + domain))
         return Party.FIRST if same else Party.THIRD
 
     def load(self, occ: Occurrence, url: Url) -> None:
@@ -125,7 +128,7 @@ class _Collector:
         target_url = parse_http(target) if target != url.raw else url
         if target_url is None or not target_url.query:
             return
-        names = [name for name, _ in target_url.params()]
+        names = query_keys(target_url.query)
         for rule, params in self.rules.param_matches(names):
             self.add(
                 f"{target_url.raw}\0{rule.service.id}",

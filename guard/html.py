@@ -249,20 +249,15 @@ _URL_ATTRS = frozenset(
 _ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
 
 
-def _css_may_load(style: str) -> bool:
-    low = style.lower()
-    return "url(" in low or "image-set" in low or "\\" in style
+_MAY_LOAD = re.compile(r"url\(|image-set|\\", re.I)
+_MAY_HIDE = re.compile(r"none|hidden|collapse|opacity", re.I)
 
 
-def _hides_subtree(attrib: Any) -> str | None:
+def _hides_subtree(attrib: Any, style: str | None) -> str | None:
     """How this element's own style (or `hidden` attribute) hides everything inside it."""
-    if attrib.get("hidden") is not None:
+    if "hidden" in attrib:
         return "hidden"
-    style = attrib.get("style")
-    if not style:
-        return None
-    low = style.lower()
-    if "none" not in low and "hidden" not in low and "opacity" not in low:
+    if not style or not _MAY_HIDE.search(style):
         return None
     reason = hides(declarations(style))
     return reason if reason in _ANCESTOR_HIDES else None
@@ -295,21 +290,20 @@ def scan_html(html: str) -> list[Occurrence]:
         attrib = el.attrib
         if not attrib:
             continue
-        hiding = _hides_subtree(attrib)
+        style = attrib.get("style")
+        hiding = _hides_subtree(attrib, style)
         if hiding:
             # Document order: the images inside come later in this walk.
             for img in el.iter("img"):
                 if img is not el:
                     hidden_images.setdefault(img, hiding)
-        if _URL_ATTRS.isdisjoint(attrib.keys()):
-            style = attrib.get("style")
-            if not style or not _css_may_load(style):
-                continue
+        if _URL_ATTRS.isdisjoint(attrib.keys()) and not (style and _MAY_LOAD.search(style)):
+            continue
         get = attrib.get
         shape: str | None = None
         for ref in element_refs(tag, get):
             if tag == "img" and ref.image and shape is None:
-                shape = pixel_shape(get, declarations(get("style") or ""), hidden_images.get(el))
+                shape = pixel_shape(get, declarations(style or ""), hidden_images.get(el))
                 shape = shape or ""
             url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
             out.append(Occurrence(url, ref.element, ref.load, ref.image, shape or None))

@@ -148,6 +148,36 @@ class Rule:
 _CLASS = re.compile(r"\[(?:\\.|[^\]])*\]|\\[A-Za-z]")
 
 
+_COUNTED = re.compile(r"\{\d*,")
+
+
+def has_nested_quantifier(pattern: str) -> bool:
+    """`(a+)*`-style repetition: exponential backtracking on a hostile URL, so rules may not."""
+    quantified = [False]  # per open group: does its content repeat?
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "(":
+            quantified.append(False)
+        elif c == ")" and len(quantified) > 1:
+            inner = quantified.pop()
+            follows = pattern[i + 1 : i + 2]
+            if inner and (follows in ("*", "+") or _COUNTED.match(pattern, i + 1)):
+                return True
+            quantified[-1] = quantified[-1] or inner
+        elif c in "*+" or (c == "{" and _COUNTED.match(pattern, i)):
+            quantified[-1] = True
+        i += 1
+    return False
+
+
 def _literal_chars(pattern: str) -> int:
     """How many literal characters a path regex demands (classes and `\\w`-style escapes
     demand none): a host-less rule must be recognisable by its literal shape."""
@@ -171,7 +201,10 @@ class RuleSet:
     _receipts: dict[str, Rule] = field(default_factory=dict, repr=False)
     _param_rules: list[Rule] = field(default_factory=list, repr=False)
     _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
-    _shape_prefilter: re.Pattern[str] | None = field(default=None, repr=False)
+    _prefixes: tuple[str, ...] = field(default=(), repr=False)  # every rule's param_prefixes
+    _shape_prefilter: tuple[re.Pattern[str] | None, tuple[re.Pattern[str], ...]] | None = field(
+        default=None, repr=False
+    )
     _host_cache: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -180,6 +213,7 @@ class RuleSet:
                 self._receipts[rule.header.lower()] = rule
             elif rule.kind == "param":
                 self._param_rules.append(rule)
+                self._prefixes += rule.param_prefixes
                 for name in rule.params:
                     self._exact_params.setdefault(name, rule)
             elif not rule.hosts:
@@ -190,11 +224,18 @@ class RuleSet:
                         self._by_suffix.setdefault(host[2:], []).append(rule)
                     else:
                         self._by_host.setdefault(host, []).append(rule)
-        # One combined search rejects the common URL that no host-less shape can match.
-        if self._shape_only and all(r.path is not None for r in self._shape_only):
-            combined = "|".join(f"(?:{r.path.pattern})" for r in self._shape_only if r.path)
+        # A cheap test rejects the common URL that no host-less shape can match: anchored shapes
+        # joined under one `^` (the engine tries position 0 only), unanchored ones searched one
+        # by one (each has a literal the engine scans for quickly; an alternation would not).
+        patterns = [r.path.pattern for r in self._shape_only if r.path is not None]
+        if self._shape_only and len(patterns) == len(self._shape_only):
+            anchored = [p[1:] for p in patterns if p.startswith("^")]
             try:
-                self._shape_prefilter = re.compile(combined)
+                joined = "|".join(f"(?:{p})" for p in anchored)
+                self._shape_prefilter = (
+                    re.compile(f"^(?:{joined})") if anchored else None,
+                    tuple(re.compile(p) for p in patterns if not p.startswith("^")),
+                )
             except re.error:  # e.g. repeated group names: fall back to checking one by one
                 self._shape_prefilter = None
         # Most specific first: a rule with a path shape beats a bare host rule.
@@ -222,8 +263,11 @@ class RuleSet:
         """Rules that may match `url`: its host's rules, then host-less shapes, most specific
         first. Empty for the common URL that no rule is about."""
         by_host = self.host_rules(url.host)
-        if self._shape_prefilter is not None and not self._shape_prefilter.search(url.path):
-            return by_host
+        if self._shape_prefilter is not None:
+            anchored, loose = self._shape_prefilter
+            path = url.path
+            if not (anchored and anchored.match(path)) and not any(p.search(path) for p in loose):
+                return by_host
         return by_host + tuple(self._shape_only)
 
     @staticmethod
@@ -250,15 +294,8 @@ class RuleSet:
         found: dict[str, tuple[Rule, list[str]]] = {}
         for name in names:
             rule = self._exact_params.get(name)
-            if rule is None:
-                rule = next(
-                    (
-                        r
-                        for r in self._param_rules
-                        if r.param_prefixes and name.startswith(r.param_prefixes)
-                    ),
-                    None,
-                )
+            if rule is None and self._prefixes and name.startswith(self._prefixes):
+                rule = next(r for r in self._param_rules if name.startswith(r.param_prefixes))
             if rule is not None:
                 entry = found.setdefault(rule.id, (rule, []))
                 if name not in entry[1]:
@@ -406,6 +443,8 @@ def _regex(where: str, table: dict[str, Any], key: str) -> re.Pattern[str] | Non
     if key not in table:
         return None
     text = _require_str(where, table, key)
+    if has_nested_quantifier(text):
+        raise RuleError(f"{where}: {key!r} repeats a repeated group (slow on hostile URLs)")
     try:
         return re.compile(text)
     except re.error as exc:

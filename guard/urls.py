@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import parse_qsl, urljoin
+from urllib.parse import parse_qsl, unquote_plus, urljoin
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,19 @@ def parse_http(raw: str) -> Url | None:
     if not host or _BAD_HOST.search(host):
         return None
     return Url(raw=text, host=host, path=path or "/", query=query or "")
+
+
+def query_keys(query: str) -> list[str]:
+    """The parameter names of a query string, decoded, without parsing the values."""
+    keys = []
+    for pair in query.split("&"):
+        if not pair:
+            continue
+        key = pair.split("=", 1)[0]
+        if "%" in key or "+" in key:
+            key = unquote_plus(key)
+        keys.append(key)
+    return keys
 
 
 def resolve(base: str | None, ref: str) -> str:

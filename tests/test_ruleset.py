@@ -63,6 +63,10 @@ MALFORMED = {
         SERVICE + GOOD_RULE.replace('kind = "pixel"', 'kind = "beacon"'),
         "'kind' must be one of",
     ),
+    "nested-quantifier": (
+        SERVICE + GOOD_RULE.replace("path = '^/open$'", "path = '^(/[^/]+)*/open$'"),
+        "repeats a repeated group",
+    ),
     "unknown-category": (
         SERVICE.replace('category = "esp"', 'category = "spam"') + GOOD_RULE,
         "unknown category 'spam'",
