@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from guard.domains import registrable_domain
 from guard.html import Occurrence, scan_html
+from guard.leaks import AddressTokens, address_tokens
 from guard.model import Confidence, Finding, Kind, ParsedMessage, Party
 from guard.ruleset import Rule, RuleSet
 from guard.urls import Url, parse_http, query_keys
@@ -165,10 +166,13 @@ def sender_domain(address: str) -> str:
     return registrable_domain(address.rpartition("@")[2]) if "@" in address else ""
 
 
-def detect(msg: ParsedMessage, rules: RuleSet, sender: str = "") -> tuple[Finding, ...]:
+def detect(
+    msg: ParsedMessage, rules: RuleSet, sender: str = "", identities: Sequence[str] = ()
+) -> tuple[Finding, ...]:
     """Every tracking finding and remote load in a message.
 
-    `sender` (the From address) decides which hosts are the sender's own (first party).
+    `sender` (the From address) decides which hosts are the sender's own (first party);
+    `identities` (the account's own addresses) join the message's recipients for leak detection.
     """
     out = _Collector(rules, sender_domain(sender))
     for name, value in msg.headers:
@@ -201,4 +205,14 @@ def detect(msg: ParsedMessage, rules: RuleSet, sender: str = "") -> tuple[Findin
             url = parse_http(raw)
             if url is not None:
                 out.link(url, "text/plain")
-    return tuple(out.found.values())
+    findings = tuple(out.found.values())
+    tokens = address_tokens((*msg.recipients, *identities))
+    return tuple(_mark_leaks(findings, tokens)) if tokens else findings
+
+
+def _mark_leaks(findings: Iterable[Finding], tokens: AddressTokens) -> Iterable[Finding]:
+    for finding in findings:
+        leak = tokens.find(finding.url) if finding.url else None
+        if leak is None and finding.destination:
+            leak = tokens.find(finding.destination)
+        yield finding._replace(leak=leak) if leak else finding

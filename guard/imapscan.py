@@ -122,7 +122,7 @@ def _worker(
             raise ServerError(f"UIDVALIDITY of {folder!r} changed during the scan: run it again")
         while (chunk := _take(chunks, next_chunk)) is not None:
             with errors(account, f"fetching from {folder!r}"):
-                out = scan_chunk(client, chunk, source, rules, limits)
+                out = scan_chunk(client, chunk, source, rules, limits, account.identities)
             results.put(("ok", _encode(out, slim)))
     except ImapError as exc:
         results.put(("error", type(exc).__name__, str(exc)))
@@ -232,7 +232,7 @@ def _parallel(
         # This process works too, interleaving its own chunks with collecting the children's.
         while failure is None and (chunk := _take(chunks, next_chunk)) is not None:
             with errors(account, f"fetching from {folder!r}"):
-                items = scan_chunk(client, chunk, source, rules, limits)
+                items = scan_chunk(client, chunk, source, rules, limits, account.identities)
             yield _encode(items, slim)
             yield from drain(block=False)
         yield from drain(block=True)
@@ -362,5 +362,7 @@ def _scan_uids(
         return
     for start in range(0, len(uids), CHUNK):
         with errors(account, f"fetching from {folder!r}"):
-            items = scan_chunk(client, uids[start : start + CHUNK], source, rules, limits)
+            items = scan_chunk(
+                client, uids[start : start + CHUNK], source, rules, limits, account.identities
+            )
         yield _encode(items, slim)

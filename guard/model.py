@@ -63,6 +63,8 @@ class Finding(NamedTuple):
     params: tuple[str, ...] = ()
     host: str | None = None
     party: Party | None = None
+    leak: str | None = None
+    """How the URL carries the recipient's address (`plain`, `base64`, `md5`, `sha1`, `sha256`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from guard.model import Finding, Kind, MessageResult
-from guard.report import SenderRow, senders, tracker_names, trackers
+from guard.report import MessageStats, SenderRow, senders, trackers
 
 FORMATS = ("text", "json", "csv")
 
@@ -55,9 +55,11 @@ def text_message(result: MessageResult, verbose: bool = False) -> str:
         return "\n".join(lines)
     sender = env.from_addr or "(no sender)"
     lines.append(f"    from {sender}: {env.subject[:70]!s}")
-    names = sorted(tracker_names(result))
-    if names:
-        lines.append(f"    trackers: {', '.join(names)}")
+    stats = MessageStats.of(result)
+    if stats.trackers:
+        lines.append(f"    trackers: {', '.join(sorted(stats.trackers))}")
+    if stats.leaks:
+        lines.append(f"    gives your address to: {', '.join(sorted(stats.leaks))}")
     if verbose:
         lines.extend(_finding_line(f) for f in result.findings)
     return "\n".join(lines)
@@ -76,6 +78,14 @@ def _table(rows: Sequence[SenderRow], title: str, key: str, limit: int | None) -
         )
     if limit is not None and len(shown) > limit:
         out.append(f"  … and {len(shown) - limit} more")
+    leaking = [r for r in shown if r.leaks_to]
+    if leaking:
+        out.append(f"  {key}s that give your address away:")
+        out.extend(
+            f"    {r.sender if key == 'sender' else r.domain} gives it to "
+            f"{', '.join(sorted(r.leaks_to))}"
+            for r in leaking[:limit]
+        )
     return out
 
 
@@ -113,6 +123,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "params": list(f.params),
         "host": f.host,
         "party": f.party.value if f.party else None,
+        "leak": f.leak,
     }
 
 
@@ -174,6 +185,7 @@ FINDING_COLUMNS = (
     "params",
     "host",
     "party",
+    "leak",
 )
 CSV_COLUMNS = MESSAGE_COLUMNS + FINDING_COLUMNS
 

@@ -21,6 +21,7 @@ class SenderRow:
     params: int = 0
     receipts: int = 0
     trackers: set[str] = field(default_factory=set)
+    leaks_to: set[str] = field(default_factory=set)
     first_seen: str = ""
     last_seen: str = ""
 
@@ -35,6 +36,7 @@ class SenderRow:
             "links": self.links,
             "params": self.params,
             "receipts": self.receipts,
+            "leaks_to": sorted(self.leaks_to),
             "first_seen": self.first_seen,
             "last_seen": self.last_seen,
         }
@@ -60,29 +62,28 @@ class MessageStats:
 
     counts: dict[Kind, int]
     trackers: frozenset[str]
+    leaks: frozenset[str]  # who receives the reader's address, e.g. "LiveIntent (md5)"
 
     @classmethod
     def of(cls, result: MessageResult) -> MessageStats:
         counts = dict.fromkeys(Kind, 0)
         names: set[str] = set()
+        leaks: set[str] = set()
         for f in result.findings:
             counts[f.kind] += 1
+            if f.leak:
+                leaks.add(f"{f.tracker or f.host} ({f.leak})")
             if f.kind is Kind.REMOTE:
                 continue
             if f.tracker:
                 names.add(f.tracker)
             elif f.kind is Kind.PIXEL:  # a heuristic pixel nobody names: an unknown tracker
                 names.add(UNKNOWN_TRACKER)
-        return cls(counts, frozenset(names))
+        return cls(counts, frozenset(names), frozenset(leaks))
 
     @property
     def tracking(self) -> bool:
         return any(n for kind, n in self.counts.items() if kind is not Kind.REMOTE)
-
-
-def tracker_names(result: MessageResult) -> frozenset[str]:
-    """Who tracks in this message; a heuristic pixel nobody names counts as an unknown tracker."""
-    return MessageStats.of(result).trackers
 
 
 def _add(row: SenderRow, stats: MessageStats, date: str) -> None:
@@ -94,6 +95,7 @@ def _add(row: SenderRow, stats: MessageStats, date: str) -> None:
     row.params += stats.counts[Kind.PARAM]
     row.receipts += stats.counts[Kind.RECEIPT]
     row.trackers.update(stats.trackers)
+    row.leaks_to.update(stats.leaks)
     if date:
         row.first_seen = min(row.first_seen or date, date)
         row.last_seen = max(row.last_seen, date)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 
 from guard.detect import detect, sender_domain
@@ -20,10 +20,16 @@ CHUNK = 16
 
 
 def result_for(
-    parsed: ParsedMessage, envelope: Envelope, source: str, id: str, rules: RuleSet
+    parsed: ParsedMessage,
+    envelope: Envelope,
+    source: str,
+    id: str,
+    rules: RuleSet,
+    identities: Sequence[str] = (),
 ) -> MessageResult:
-    """Detection + attribution for one parsed message (pure)."""
-    findings = detect(parsed, rules, sender=envelope.from_addr)
+    """Detection + attribution for one parsed message (pure). `identities`: the account's own
+    addresses, looked for in URLs besides the message's recipients."""
+    findings = detect(parsed, rules, sender=envelope.from_addr, identities=identities)
     # Stored with the result, so reports from history need no public-suffix look-ups.
     envelope = replace(envelope, domain=sender_domain(envelope.from_addr))
     return MessageResult(source=source, id=id, envelope=envelope, findings=findings)

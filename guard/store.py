@@ -62,7 +62,7 @@ def encode_result(result: MessageResult) -> bytes:
 
 
 def _finding(row: list[Any]) -> Finding:
-    kw = dict(zip(_FIELDS, row, strict=True))
+    kw = dict(zip(_FIELDS, row, strict=False))  # rows stored before a field was added are shorter
     kw["kind"] = _KINDS[kw["kind"]]
     kw["confidence"] = _CONFIDENCES[kw["confidence"]]
     if kw.get("party") is not None:

@@ -208,6 +208,7 @@ def analyse(
     texts: dict[int, list[tuple[str, bytes, str | None, str | None]]],
     source: str,
     rules: Any,
+    identities: Sequence[str] = (),
 ) -> Iterator[tuple[int, MessageResult]]:
     """Parse + detect each message (never raises for one bad message)."""
     from guard.scan import result_for
@@ -218,7 +219,7 @@ def analyse(
             continue
         try:
             parsed, envelope = parse_parts(p.header, texts.get(p.uid, []))
-            yield p.uid, result_for(parsed, envelope, source, str(p.uid), rules)
+            yield p.uid, result_for(parsed, envelope, source, str(p.uid), rules, identities)
         except MessageError as exc:
             yield p.uid, MessageResult(source=source, id=str(p.uid), error=str(exc))
         except RecursionError:
@@ -241,13 +242,14 @@ def scan_chunk(
     source: str,
     rules: Any,
     limits: Limits = DEFAULT_LIMITS,
+    identities: Sequence[str] = (),
 ) -> list[tuple[int, MessageResult]]:
     """Fetch and scan one chunk of UIDs on an EXAMINEd connection."""
     out: list[tuple[int, MessageResult]] = []
     for start in range(0, len(uids), HEADER_BATCH):
         pending = fetch_structure(client, uids[start : start + HEADER_BATCH], limits)
         texts = fetch_texts(client, pending)
-        out.extend(analyse(pending, texts, source, rules))
+        out.extend(analyse(pending, texts, source, rules, identities))
     return out
 
 
