@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
+from html import unescape
 from typing import Any, NamedTuple
 
 from lxml import etree
@@ -239,6 +240,29 @@ def parse_html(html: str) -> Any:
         return None
 
 
+def tree_is_truncated() -> bool:
+    """Did the last parse stop early? libxml2 drops everything after 2048 nested elements,
+    where a browser goes on rendering: a sender can hide a beacon behind such nesting."""
+    return any(e.type_name == "ERR_RESOURCE_LIMIT" for e in _PARSER.error_log)
+
+
+_TAG = re.compile(r"<([A-Za-z][\w:-]*)([^>]*)>")
+_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+
+
+def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
+    """Every element's references read straight from the markup, without a tree (the fallback
+    for a document libxml2 could not finish): same element_refs, attributes parsed by regex."""
+    for m in _TAG.finditer(html):
+        attrs: dict[str, str] = {}
+        for a in _ATTR.finditer(m.group(2)):
+            value = a.group(2) if a.group(2) is not None else a.group(3) or a.group(4) or ""
+            attrs.setdefault(a.group(1).lower(), unescape(value))
+        tag = m.group(1).lower()
+        for ref in element_refs(tag, attrs.get):
+            yield tag, attrs, ref
+
+
 # Attributes that can reference a URL somewhere (see element_refs); `style` is checked by content.
 _URL_ATTRS = frozenset(
     {
@@ -268,6 +292,32 @@ def scan_html(html: str) -> list[Occurrence]:
     root = parse_html(html)
     if root is None:
         return []
+    if tree_is_truncated():
+        return _scan_tree(root) + _scan_markup(html)
+    return _scan_tree(root)
+
+
+_STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)(?:</style\s*>|$)", re.I | re.S)
+
+
+def _scan_markup(html: str) -> list[Occurrence]:
+    refs = list(tag_scan_refs(html))
+    base = next((r.url for _t, _a, r in refs if r.element == "base[href]"), None)
+    base = base if base and base.lower().startswith(("http://", "https://")) else None
+    out: list[Occurrence] = []
+    for tag, attrs, ref in refs:
+        shape = None
+        if tag == "img" and ref.image:
+            shape = pixel_shape(attrs.get, declarations(attrs.get("style") or ""))
+        url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
+        out.append(Occurrence(url, ref.element, ref.load, ref.image, shape))
+    for block in _STYLE_BLOCK.finditer(html):
+        for url in css_urls(block.group(1)):
+            out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
+    return out
+
+
+def _scan_tree(root: Any) -> list[Occurrence]:
     base: str | None = None
     for el in root.iter("base"):
         href = el.get("href")

@@ -406,11 +406,6 @@ def test_junk_documents() -> None:
     assert "https://x.example/deep.png" in urls(deep)
 
 
-@pytest.mark.xfail(
-    reason="BUG (html.py): libxml2 stops at ~2048 nested elements and drops the rest of the "
-    "document, so a pixel placed after 2100 nested <div>s is never seen (browsers still load it)",
-    strict=True,
-)
 def test_very_deep_nesting_does_not_hide_what_follows() -> None:
     deep = "<div>" * 2100 + '<img src="https://x.example/deep.png">' + "</div>" * 2100
     found = urls(
@@ -512,3 +507,14 @@ def test_shape_applies_to_every_image_ref_of_the_img() -> None:
         ("https://p.example/o.gif", "tiny"),
         ("https://p.example/o2.gif", "tiny"),
     ]
+
+
+def test_beacon_behind_deep_nesting_keeps_its_pixel_shape_and_base() -> None:
+    deep = "<div>" * 2100 + "</div>" * 2100
+    html = (
+        '<base href="https://cdn.example/">' + deep + '<img src="o.gif" width="1" height="1">'
+        "<style>.x{background:url(https://t.example/bg.gif)}</style>"
+    )
+    occs = {o.url: o for o in scan_html(html)}
+    assert occs["https://cdn.example/o.gif"].shape == "tiny"
+    assert "https://t.example/bg.gif" in occs
