@@ -11,7 +11,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 from guard import __version__
@@ -83,11 +83,26 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_report_arguments(report)
 
-    rules = sub.add_parser("rules", help="list or test the tracker rules")
+    explain = sub.add_parser(
+        "explain", help="every finding of a message with the rule and evidence behind it"
+    )
+    explain.add_argument("paths", nargs="*", metavar="PATH", help="message file, Maildir, mbox…")
+    explain.add_argument("--account", metavar="NAME", help="explain a message on this account")
+    explain.add_argument("--folder", metavar="FOLDER", action="append", help="default: INBOX")
+    explain.add_argument("--uid", type=int, metavar="N", help="the message's IMAP UID")
+    explain.add_argument("--config", metavar="FILE", help="accounts config")
+
+    rules = sub.add_parser("rules", help="list, test or suggest tracker rules")
     rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
     listing = rules_sub.add_parser("list", help="list every rule")
     listing.add_argument("--format", choices=("text", "json"), default="text")
     rules_sub.add_parser("test", help="run every rule's match / no-match examples")
+    suggest = rules_sub.add_parser(
+        "suggest", help="hosts that behave like trackers in your mail but no rule names"
+    )
+    suggest.add_argument("paths", nargs="*", metavar="PATH", help="scan these (default: history)")
+    suggest.add_argument("--account", metavar="NAME", help="only this account's stored results")
+    suggest.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     return parser
 
 
@@ -182,8 +197,64 @@ def cmd_scan(ns: argparse.Namespace) -> int:
 # ---- rules --------------------------------------------------------------------------------------
 
 
+def _scan_paths(paths: Sequence[str], rules: RuleSet) -> Iterator[MessageResult]:
+    from guard.scan import scan_refs
+
+    return scan_refs(_local_refs(paths), rules)  # type: ignore[arg-type]
+
+
+def cmd_explain(ns: argparse.Namespace) -> int:
+    from guard.cli_imap import _Failure, fetch_message
+    from guard.explain import explain
+    from guard.scan import scan_raw
+
+    rules = _load_rules()
+    if ns.uid is not None:
+        if ns.paths:
+            raise CliError(
+                "explain: give PATHs or --uid N (with --account), not both", ExitCode.USAGE
+            )
+        try:
+            raw = fetch_message(ns, ns.uid)
+        except _Failure as exc:
+            raise CliError(str(exc), ExitCode(exc.code)) from None
+        results: Iterable[MessageResult] = [scan_raw(raw, f"UID {ns.uid}", str(ns.uid), rules)]
+    elif ns.paths:
+        results = _scan_paths(ns.paths, rules)
+    else:
+        raise CliError("explain: give a PATH, or --account NAME --uid N", ExitCode.USAGE)
+    for result in results:
+        sys.stdout.write(explain(result, rules) + "\n\n")
+    return ExitCode.OK
+
+
+def cmd_rules_suggest(ns: argparse.Namespace, rules: RuleSet) -> int:
+    from guard.cli_imap import _Failure, stored_results
+    from guard.suggest import suggest
+
+    try:
+        results = list(_scan_paths(ns.paths, rules) if ns.paths else stored_results(ns.account))
+    except _Failure as exc:
+        raise CliError(str(exc), ExitCode(exc.code)) from None
+    found = suggest(results, ns.limit)
+    if not found:
+        sys.stdout.write(f"no unnamed tracker hosts in {len(results)} messages\n")
+        return ExitCode.OK
+    for s in found:
+        notes = [f"{s.messages} message(s)", f"{len(s.senders)} sender(s)"]
+        if s.with_token:
+            notes.append(f"{s.with_token} URL(s) with per-recipient tokens")
+        notes.append(f"{s.content_images} ordinary image(s) from it")
+        if s.first_party_only:
+            notes.append("only on the senders' own domain: a branded alias, look for the ESP")
+        sys.stdout.write(f"# {s.domain}: {'; '.join(notes)}\n{s.rule_snippet()}\n")
+    return ExitCode.OK
+
+
 def cmd_rules(ns: argparse.Namespace) -> int:
     rules = _load_rules()
+    if ns.rules_command == "suggest":
+        return cmd_rules_suggest(ns, rules)
     if ns.rules_command == "list":
         rows = [
             {
@@ -239,7 +310,12 @@ def cmd_report(ns: argparse.Namespace) -> int:
     return run_report(ns)
 
 
-COMMANDS = {"scan": cmd_scan, "report": cmd_report, "rules": cmd_rules}
+COMMANDS = {
+    "scan": cmd_scan,
+    "report": cmd_report,
+    "explain": cmd_explain,
+    "rules": cmd_rules,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -260,3 +260,44 @@ def run_report(
             err.write("guard: no stored results match\n")
         out.write(text_summary(results) + "\n")
     return int(ExitCode.OK)
+
+
+def fetch_message(ns: argparse.Namespace, uid: int, err: IO[str] | None = None) -> bytes:
+    """One message's bytes, read-only (EXAMINE + BODY.PEEK[]), for `guard explain --uid`.
+
+    Raises _Failure with a one-line message and an exit code on any trouble."""
+    from guard.imapconn import ImapError, call, close, connect, examine
+    from guard.secrets import SecretError, get_credentials
+
+    err = err or sys.stderr
+    account, folders = _resolve(ns, err)
+    folder = folders[0]
+    try:
+        client = connect(account, get_credentials(account))
+        try:
+            examine(client, account, folder)
+            data = call(account, f"fetching UID {uid}", client.fetch, [uid], [b"BODY.PEEK[]"])
+        finally:
+            close(client)
+    except ImapError as exc:
+        raise _Failure(str(exc), exc.exit_code) from None
+    except SecretError as exc:
+        raise _Failure(str(exc), ExitCode.AUTH) from None
+    body = data.get(uid, {}).get(b"BODY[]")  # the response key of a BODY.PEEK[] fetch
+    if not isinstance(body, bytes):
+        raise _Failure(f"no message with UID {uid} in {folder!r}", ExitCode.NO_INPUT)
+    return body
+
+
+def stored_results(account: str | None) -> Iterable[MessageResult]:
+    """Every stored scan result (of one account), for commands that work from history."""
+    from guard.store import Store, StoreError, default_path
+
+    path = default_path()
+    if not path.exists():
+        raise _Failure(f"no scan history yet ({path}): run `guard scan --account NAME` first", 3)
+    try:
+        with Store(path) as store:
+            yield from (r for _uid, r in store.results(account))
+    except StoreError as exc:
+        raise _Failure(str(exc), ExitCode.STATE) from None
