@@ -52,50 +52,37 @@ class _Collector:
         return Party.FIRST if same else Party.THIRD
 
     def load(self, occ: Occurrence, url: Url) -> None:
-        if "L" + url.raw in self.seen:
+        key = "L" + url.raw
+        if key in self.seen:
             return
-        self.seen.add("L" + url.raw)
+        self.seen.add(key)
         rules = self.rules
         candidates = rules.candidates(url)
-        pixel = rules.first(candidates, url, ("pixel",)) if candidates else None
-        if pixel is not None:
-            self.add(url.raw, _rule_finding(pixel, url, occ.element, self.party(url.host)))
-            return
-        owner_rule = (
-            rules.first(candidates, url, ("host", "link", "spacer")) if candidates else None
-        )
-        if (
-            occ.image
-            and occ.shape
-            and not (candidates and rules.first(candidates, url, ("spacer",)))
-        ):
-            owner = rules.service_for_host(url.host)
-            self.add(
-                url.raw,
-                Finding(
-                    kind=Kind.PIXEL,
-                    confidence=Confidence.HEURISTIC,
-                    rule=HEURISTIC_PIXEL,
-                    tracker=owner.name if owner else None,
-                    category=owner.category if owner else None,
-                    url=url.raw,
-                    element=f"{occ.element} ({occ.shape})",
-                    host=url.host,
-                    party=self.party(url.host),
-                ),
-            )
-            return
-        owner = owner_rule.service if owner_rule else rules.service_for_host(url.host)
+        owner_rule = spacer = None
+        owner = None
+        if candidates:  # most URLs: no rule is about their host or shape at all
+            pixel = rules.first(candidates, url, ("pixel",))
+            if pixel is not None:
+                self.add(url.raw, _rule_finding(pixel, url, occ.element, self.party(url.host)))
+                return
+            spacer = rules.first(candidates, url, ("spacer",))
+            owner_rule = rules.first(candidates, url, ("host", "link", "spacer"))
+            owner = owner_rule.service if owner_rule else rules.service_for_host(url.host)
+        heuristic = occ.image and occ.shape and spacer is None
         self.add(
             url.raw,
             Finding(
-                kind=Kind.REMOTE,
-                confidence=Confidence.KNOWN,
-                rule=owner_rule.id if owner_rule else BUILTIN_REMOTE,
+                kind=Kind.PIXEL if heuristic else Kind.REMOTE,
+                confidence=Confidence.HEURISTIC if heuristic else Confidence.KNOWN,
+                rule=HEURISTIC_PIXEL
+                if heuristic
+                else owner_rule.id
+                if owner_rule
+                else BUILTIN_REMOTE,
                 tracker=owner.name if owner else None,
                 category=owner.category if owner else None,
                 url=url.raw,
-                element=occ.element,
+                element=f"{occ.element} ({occ.shape})" if heuristic else occ.element,
                 host=url.host,
                 party=self.party(url.host),
             ),
