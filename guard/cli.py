@@ -20,6 +20,7 @@ from guard.exitcodes import ExitCode
 from guard.mime import DEFAULT_LIMITS, Limits
 from guard.model import MessageResult
 from guard.ruleset import RuleError, RuleSet, load_ruleset
+from guard.sources.files import MessageRef, SourceError, message_refs
 
 MIB = 1024 * 1024
 
@@ -141,10 +142,8 @@ def _load_rules() -> RuleSet:
         raise CliError(f"rules: {exc}", ExitCode.RULES) from None
 
 
-def _local_refs(paths: Sequence[str]) -> list[object]:
-    from guard.sources.files import SourceError, message_refs
-
-    refs: list[object] = []
+def _local_refs(paths: Sequence[str]) -> list[MessageRef]:
+    refs: list[MessageRef] = []
     for path in paths:
         try:
             refs.extend(message_refs(path))
@@ -171,7 +170,7 @@ def cmd_scan(ns: argparse.Namespace) -> int:
     refs = _local_refs(ns.paths)
     limits = Limits(max_message_bytes=ns.max_message_size, max_text_part_bytes=ns.max_part_size)
     results: list[MessageResult] = []
-    stream: Iterator[MessageResult] = scan_refs(refs, rules, limits, ns.jobs)  # type: ignore[arg-type]
+    stream = scan_refs(refs, rules, limits, ns.jobs)
     out = sys.stdout
     if ns.format == "json":
         results = list(stream)
@@ -200,7 +199,7 @@ def cmd_scan(ns: argparse.Namespace) -> int:
 def _scan_paths(paths: Sequence[str], rules: RuleSet) -> Iterator[MessageResult]:
     from guard.scan import scan_refs
 
-    return scan_refs(_local_refs(paths), rules)  # type: ignore[arg-type]
+    return scan_refs(_local_refs(paths), rules)
 
 
 def cmd_explain(ns: argparse.Namespace) -> int:
