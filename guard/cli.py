@@ -77,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         f"(default {DEFAULT_LIMITS.max_text_part_bytes // MIB})",
     )
 
+    scan.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_LIMITS.max_seconds,
+        metavar="SECONDS",
+        help=f"give up on one message after this long (default {DEFAULT_LIMITS.max_seconds:g})",
+    )
     add_scan_arguments(scan)
 
     report = sub.add_parser(
@@ -168,7 +175,11 @@ def cmd_scan(ns: argparse.Namespace) -> int:
 
     rules = _load_rules()
     refs = _local_refs(ns.paths)
-    limits = Limits(max_message_bytes=ns.max_message_size, max_text_part_bytes=ns.max_part_size)
+    limits = Limits(
+        max_message_bytes=ns.max_message_size,
+        max_text_part_bytes=ns.max_part_size,
+        max_seconds=ns.time_limit,
+    )
     results: list[MessageResult] = []
     stream = scan_refs(refs, rules, limits, ns.jobs)
     out = sys.stdout

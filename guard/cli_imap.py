@@ -145,6 +145,7 @@ def _limits(ns: argparse.Namespace) -> Any:
         max_message_bytes=getattr(ns, "max_message_size", None) or DEFAULT_LIMITS.max_message_bytes,
         max_text_part_bytes=getattr(ns, "max_part_size", None)
         or DEFAULT_LIMITS.max_text_part_bytes,
+        max_seconds=getattr(ns, "time_limit", None) or DEFAULT_LIMITS.max_seconds,
     )
 
 

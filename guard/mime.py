@@ -33,6 +33,9 @@ class Limits:
     max_text_part_bytes: int = 24 * 1024 * 1024
     max_parts: int = 2000
     max_depth: int = 64
+    max_seconds: float = 20.0
+    """Wall-clock budget for scanning one message (enforced where a timer can interrupt: the
+    main thread of the scanning process, which is where the CLI and its workers scan)."""
 
 
 DEFAULT_LIMITS = Limits()

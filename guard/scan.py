@@ -13,6 +13,7 @@ from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_message
 from guard.model import Envelope, MessageResult, ParsedMessage
 from guard.ruleset import RuleSet
 from guard.sources.files import MessageRef
+from guard.timelimit import TimeLimitExceeded, time_limit
 
 # Below this many messages, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 64
@@ -40,8 +41,13 @@ def scan_raw(
 ) -> MessageResult:
     """Scan one whole message. Never raises: what goes wrong becomes the result's `error`."""
     try:
-        parsed, envelope = parse_message(raw, limits)
-        return result_for(parsed, envelope, source, id, rules)
+        with time_limit(limits.max_seconds):
+            parsed, envelope = parse_message(raw, limits)
+            return result_for(parsed, envelope, source, id, rules)
+    except TimeLimitExceeded:
+        return MessageResult(
+            source=source, id=id, error=f"took longer than {limits.max_seconds:g} s: skipped"
+        )
     except MessageError as exc:
         return MessageResult(source=source, id=id, error=str(exc))
     except RecursionError:
@@ -92,6 +98,8 @@ def scan_refs(
     """Scan messages in order; large inputs are spread over `jobs` processes."""
     items = list(refs)
     jobs = default_jobs() if jobs is None else max(1, jobs)
+    if items:
+        warm_up()  # build the suffix list once, outside any message's time budget
     if (
         jobs == 1
         or len(items) < PARALLEL_THRESHOLD
@@ -102,7 +110,6 @@ def scan_refs(
         return
     global _WORKER_RULES, _WORKER_LIMITS
     _WORKER_RULES, _WORKER_LIMITS = rules, limits
-    warm_up()  # build the suffix list once, before the fork, so every worker shares it
-    context = multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("fork")  # workers share the warmed-up suffix list
     with context.Pool(processes=jobs) as pool:
         yield from pool.imap(_worker_scan, items, chunksize=CHUNK)

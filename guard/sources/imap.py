@@ -209,17 +209,24 @@ def analyse(
     source: str,
     rules: Any,
     identities: Sequence[str] = (),
+    max_seconds: float = DEFAULT_LIMITS.max_seconds,
 ) -> Iterator[tuple[int, MessageResult]]:
     """Parse + detect each message (never raises for one bad message)."""
     from guard.scan import result_for
+    from guard.timelimit import TimeLimitExceeded, time_limit
 
     for p in pending:
         if p.error is not None:
             yield p.uid, MessageResult(source=source, id=str(p.uid), error=p.error)
             continue
         try:
-            parsed, envelope = parse_parts(p.header, texts.get(p.uid, []))
-            yield p.uid, result_for(parsed, envelope, source, str(p.uid), rules, identities)
+            with time_limit(max_seconds):
+                parsed, envelope = parse_parts(p.header, texts.get(p.uid, []))
+                result = result_for(parsed, envelope, source, str(p.uid), rules, identities)
+            yield p.uid, result
+        except TimeLimitExceeded:
+            error = f"took longer than {max_seconds:g} s: skipped"
+            yield p.uid, MessageResult(source=source, id=str(p.uid), error=error)
         except MessageError as exc:
             yield p.uid, MessageResult(source=source, id=str(p.uid), error=str(exc))
         except RecursionError:
@@ -249,7 +256,7 @@ def scan_chunk(
     for start in range(0, len(uids), HEADER_BATCH):
         pending = fetch_structure(client, uids[start : start + HEADER_BATCH], limits)
         texts = fetch_texts(client, pending)
-        out.extend(analyse(pending, texts, source, rules, identities))
+        out.extend(analyse(pending, texts, source, rules, identities, limits.max_seconds))
     return out
 
 

@@ -1,0 +1,74 @@
+"""A message that takes too long becomes a per-message error; the scan goes on."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from guard import scan
+from guard.cli import main
+from guard.mime import Limits
+from guard.ruleset import load_ruleset
+from guard.timelimit import TimeLimitExceeded, time_limit
+
+RULES = load_ruleset(include_user=False)
+MESSAGE = b"From: a@b.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n<img src=x>\r\n"
+
+
+def test_time_limit_interrupts_python_code() -> None:
+    started = time.monotonic()
+    with pytest.raises(TimeLimitExceeded), time_limit(0.05):
+        while True:
+            pass
+    assert time.monotonic() - started < 1
+
+
+def test_time_limit_is_inert_off_the_main_thread() -> None:
+    done: list[bool] = []
+
+    def work() -> None:
+        with time_limit(0.01):
+            time.sleep(0.05)
+        done.append(True)
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join(5)
+    assert done == [True]
+
+
+def _slow_detect(*args: object, **kwargs: object) -> tuple[()]:
+    time.sleep(5)
+    return ()
+
+
+def test_a_slow_message_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(scan, "detect", _slow_detect)
+    started = time.monotonic()
+    result = scan.scan_raw(MESSAGE, "m", "1", RULES, Limits(max_seconds=0.2))
+    assert time.monotonic() - started < 2
+    assert result.error == "took longer than 0.2 s: skipped"
+
+
+def test_the_cli_reports_it_and_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[int] = []
+    real = scan.detect
+
+    def slow_first(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(5)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(scan, "detect", slow_first)
+    for n in range(2):
+        (tmp_path / f"{n}.eml").write_bytes(MESSAGE)
+    assert main(["scan", "--jobs", "1", "--time-limit", "0.2", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("took longer than 0.2 s") == 1
+    assert "2 messages scanned" in out
