@@ -178,10 +178,17 @@ def has_nested_quantifier(pattern: str) -> bool:
     return False
 
 
-def _literal_chars(pattern: str) -> int:
-    """How many literal characters a path regex demands (classes and `\\w`-style escapes
-    demand none): a host-less rule must be recognisable by its literal shape."""
-    return len(_LITERAL.findall(_CLASS.sub("", pattern)))
+_LONG_RUN = re.compile(r"\{(\d+),")
+LONG_TOKEN = 16  # a class repeated at least this often is a token: as telling as 4 literals
+
+
+def specificity(pattern: str | None) -> int:
+    """How recognisable a regex makes a URL: the literal characters it demands (classes and
+    `\\w`-style escapes demand none), plus 4 for each long token run (`[0-9a-f]{40,}`)."""
+    if not pattern:
+        return 0
+    runs = sum(4 for n in _LONG_RUN.findall(pattern) if int(n) >= LONG_TOKEN)
+    return len(_LITERAL.findall(_CLASS.sub("", _LONG_RUN.sub("{", pattern)))) + runs
 
 
 def _host_matches(host: str, pattern: str) -> bool:
@@ -556,8 +563,14 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
             raise RuleError(f"{here}: a {kind} rule needs 'hosts' or 'path'")
         if kind == "host" and not hosts:
             raise RuleError(f"{here}: a host rule needs 'hosts'")
-        if not hosts and path is not None and _literal_chars(path.pattern) < 4:
-            raise RuleError(f"{here}: a rule without hosts needs a specific 'path' shape")
+        if not hosts and path is not None and not (
+            specificity(path.pattern) >= 4
+            or specificity(path.pattern) + specificity(query.pattern if query else None) >= 6
+        ):
+            raise RuleError(
+                f"{here}: a rule without hosts needs a specific 'path' shape "
+                "(or a short path and a specific 'query')"
+            )
     if decode is not None and kind != "link":
         raise RuleError(f"{here}: only link rules take 'decode'")
     if kind == "param" and not params and not prefixes:
