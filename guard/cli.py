@@ -15,6 +15,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO
 
 from guard import __version__
+from guard.cli_clean import add_clean_path_arguments, add_strip_arguments
+from guard.cli_clean_imap import add_clean_arguments, add_restore_arguments, add_watch_arguments
 from guard.cli_imap import add_report_arguments, add_scan_arguments
 from guard.exitcodes import ExitCode
 from guard.mime import DEFAULT_LIMITS, Limits
@@ -90,6 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         "report", help="who tracks you, from stored IMAP scan results (no server contact)"
     )
     add_report_arguments(report)
+
+    strip = sub.add_parser("strip", help="clean one message, stdin to stdout (an MDA filter)")
+    add_strip_arguments(strip)
+
+    clean = sub.add_parser(
+        "clean", help="clean tracking from a Maildir or mbox PATH, or an IMAP --account"
+    )
+    add_clean_path_arguments(clean)
+    add_clean_arguments(clean)
+    add_watch_arguments(
+        sub.add_parser("watch", help="clean new IMAP mail as it arrives (IMAP IDLE)")
+    )
+    add_restore_arguments(
+        sub.add_parser("restore", help="put cleaned messages' originals back (IMAP)")
+    )
 
     explain = sub.add_parser(
         "explain", help="every finding of a message with the rule and evidence behind it"
@@ -314,6 +331,36 @@ def cmd_rules(ns: argparse.Namespace) -> int:
     return ExitCode.OK if failures == 0 else ExitCode.RULES
 
 
+def cmd_strip(ns: argparse.Namespace) -> int:
+    from guard.cli_clean import run_strip
+
+    return run_strip(ns)
+
+
+def cmd_clean(ns: argparse.Namespace) -> int:
+    from guard.cli_clean_imap import run_clean_imap, wants_clean_imap
+
+    if getattr(ns, "account", None) and getattr(ns, "paths", None):
+        raise CliError("clean: give a PATH or --account NAME, not both", ExitCode.USAGE)
+    if wants_clean_imap(ns):
+        return run_clean_imap(ns)
+    from guard.cli_clean import run_clean_path
+
+    return run_clean_path(ns)
+
+
+def cmd_watch(ns: argparse.Namespace) -> int:
+    from guard.cli_clean_imap import run_watch
+
+    return run_watch(ns)
+
+
+def cmd_restore(ns: argparse.Namespace) -> int:
+    from guard.cli_clean_imap import run_restore
+
+    return run_restore(ns)
+
+
 def cmd_report(ns: argparse.Namespace) -> int:
     from guard.cli_imap import run_report
 
@@ -322,6 +369,10 @@ def cmd_report(ns: argparse.Namespace) -> int:
 
 COMMANDS = {
     "scan": cmd_scan,
+    "strip": cmd_strip,
+    "clean": cmd_clean,
+    "watch": cmd_watch,
+    "restore": cmd_restore,
     "report": cmd_report,
     "explain": cmd_explain,
     "rules": cmd_rules,

@@ -31,6 +31,7 @@ import ipaddress
 import os
 import stat
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -67,6 +68,8 @@ class Account:
     identities: tuple[str, ...] = ()
     timeout: float = DEFAULT_TIMEOUT
     connections: int = DEFAULT_CONNECTIONS
+    clean: Mapping[str, Any] = field(default_factory=dict)
+    """This account's [accounts.NAME.clean] settings (override the top-level [clean])."""
 
     @property
     def has_secret_source(self) -> bool:
@@ -91,6 +94,8 @@ class Config:
     accounts: dict[str, Account] = field(default_factory=dict)
     default_account: str | None = None
     warnings: tuple[str, ...] = ()
+    clean: Mapping[str, Any] = field(default_factory=dict)
+    """The top-level [clean] table: policy, unwrap_security, allow_senders, allow_domains."""
 
     def account(self, name: str | None = None) -> Account:
         """The named account, else the default one, else the only one."""
@@ -185,6 +190,7 @@ def load_config(
 
 
 _ACCOUNT_KEYS = {
+    "clean",
     "host",
     "port",
     "username",
@@ -207,7 +213,7 @@ def parse_config(
     raw: dict[str, Any], *, path: Path | None = None, mode: int | None = None
 ) -> Config:
     where = str(path) if path else "config"
-    unknown_top = set(raw) - {"default_account", "accounts"}
+    unknown_top = set(raw) - {"default_account", "accounts", "clean"}
     if unknown_top:
         raise ConfigError(f"{where}: unknown setting(s) {', '.join(sorted(unknown_top))}")
     accounts_raw = raw.get("accounts", {})
@@ -233,7 +239,52 @@ def parse_config(
                 f"warning: {where} holds a password (account {', '.join(literal)}) and is "
                 f"readable by other users: chmod 600 it, or use password_command"
             )
-    return Config(path=path, accounts=accounts, default_account=default, warnings=tuple(warnings))
+    return Config(
+        path=path,
+        accounts=accounts,
+        default_account=default,
+        warnings=tuple(warnings),
+        clean=parse_clean_table(f"{where}: [clean]", raw.get("clean", {})),
+    )
+
+
+CLEAN_POLICIES = ("default", "strict")
+
+
+def parse_clean_table(ctx: str, table: Any) -> dict[str, Any]:
+    """Check a [clean] table's keys and types (guard.clean.Policy reads it)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{ctx} must be a table")
+    unknown = set(table) - {"policy", "unwrap_security", "allow_senders", "allow_domains"}
+    if unknown:
+        raise ConfigError(f"{ctx}: unknown setting(s) {', '.join(sorted(unknown))}")
+    if "policy" in table and table["policy"] not in CLEAN_POLICIES:
+        raise ConfigError(f"{ctx}: policy must be one of {', '.join(CLEAN_POLICIES)}")
+    if not isinstance(table.get("unwrap_security", False), bool):
+        raise ConfigError(f"{ctx}: unwrap_security must be true or false")
+    for key in ("allow_senders", "allow_domains"):
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise ConfigError(f"{ctx}: {key} must be a list of strings")
+    return dict(table)
+
+
+def cleaning_settings(config: Config | None, account: Account | None = None) -> dict[str, Any]:
+    """The [clean] settings that apply: top level, then the account's, plus the allowlist file
+    guard maintains (`guard.allowlist`); allowlists are joined, other keys overridden."""
+    from guard.allowlist import load_allowlist
+
+    merged: dict[str, Any] = {}
+    for table in (config.clean if config else {}, account.clean if account else {}):
+        for key, value in table.items():
+            if key in ("allow_senders", "allow_domains"):
+                merged[key] = [*merged.get(key, []), *value]
+            else:
+                merged[key] = value
+    senders, domains = load_allowlist()
+    merged["allow_senders"] = [*merged.get("allow_senders", []), *senders]
+    merged["allow_domains"] = [*merged.get("allow_domains", []), *domains]
+    return merged
 
 
 def _parse_account(where: str, name: str, t: dict[str, Any]) -> Account:
@@ -310,6 +361,7 @@ def _parse_account(where: str, name: str, t: dict[str, Any]) -> Account:
         identities=tuple(i.lower() for i in str_list("identities", ())),
         timeout=float(timeout),
         connections=connections,
+        clean=parse_clean_table(f"{ctx}.clean", t.get("clean", {})),
     )
     sources = [
         k

@@ -6,12 +6,15 @@ Regexes here are linear (no nested quantifiers): they run on hostile input.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
 # Escapes stay in the token (`\\"` in a string, `\\3a ` unquoted); possessive: linear on junk.
 _DQ = r'"((?:[^"\\]|\\[\s\S])*+)"'
 _SQ = r"'((?:[^'\\]|\\[\s\S])*+)'"
-_BARE = r"""((?:[^)"'\s\\]|\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F])*+)"""
+# An unquoted url() cannot hold `(` (CSS Syntax: a bad-url token, nothing loads); leaving it out
+# also keeps `url(url(url(…` linear instead of rescanning the rest of the text from every `url(`.
+_BARE = r"""((?:[^()"'\s\\]|\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F])*+)"""
 _URL = re.compile(rf"url\(\s*(?:{_DQ}|{_SQ}|{_BARE})\s*\)", re.I)
 _IMPORT = re.compile(rf"@import\s+(?:{_DQ}|{_SQ})", re.I)
 _IMAGE_SET = re.compile(r"image-set\(([^)]*)\)", re.I)
@@ -112,3 +115,67 @@ def hides(decl: dict[str, str]) -> str | None:
             if offset is not None and offset <= -100:
                 return "off-screen"
     return None
+
+
+# -- rewriting (cleaning) ------------------------------------------------------------------------
+
+# Whatever can load, as whole tokens, plus comments so that a url() inside a comment is passed over
+# as css_urls passes over it. `@import` is taken with the rest of its rule: a rule without its URL
+# is junk, so it goes entirely. image-set() allows one level of nested parentheses (`url()`).
+_IMPORT_RULE = rf"@import\s+(?:{_DQ}|{_SQ}|{_URL.pattern})[^;{{}}]*+;?"
+_IMAGE_SET_TOKEN = r"image-set\((?:[^()]|\([^()]*+\))*+\)"
+_TOKENS = re.compile(
+    rf"(?P<comment>/\*.*?(?:\*/|$))|(?P<import>{_IMPORT_RULE})|(?P<set>{_IMAGE_SET_TOKEN})"
+    rf"|(?P<url>{_URL.pattern})",
+    re.I | re.S,
+)
+NEUTRAL_VALUE = "none"
+"""What a removed url()/image-set() becomes: a valid value wherever an image is expected."""
+
+UrlTest = Callable[[str], bool]
+
+
+def _token_urls(token: str) -> list[str]:
+    urls = css_urls(token)
+    if token[:1] in "iI":  # image-set(): its quoted candidates, whatever css_urls made of them
+        urls.extend(_unescape(s.group(1) or s.group(2) or "") for s in _STRING.finditer(token))
+    return urls
+
+
+def _neutralise_tokens(css: str, remove: UrlTest, everything: bool = False) -> str:
+    def one(m: re.Match[str]) -> str:
+        token = m.group(0)
+        if m.group("comment") is not None:
+            return token
+        urls = _token_urls(token)
+        if not urls or not (everything or any(remove(u.strip()) for u in urls)):
+            return token
+        return "" if m.group("import") is not None else NEUTRAL_VALUE
+
+    return _TOKENS.sub(one, css)
+
+
+def _still_loads(css: str, remove: UrlTest) -> bool:
+    return any(remove(u) for u in css_urls(css))
+
+
+def strip_css_urls(css: str, remove: UrlTest) -> str:
+    """`css` with every load of a URL that `remove` accepts neutralised.
+
+    `url(…)` and `image-set(…)` become `none`, an `@import` rule goes; everything else stays as
+    written. `remove` receives URLs exactly as `css_urls` reports them. The result is checked with
+    `css_urls` itself, so what detection finds is what goes: when escapes or comments make the
+    written text differ from what a renderer reads, the text as read is rewritten instead, and as
+    a last resort every load in the CSS goes (or the CSS itself).
+    """
+    if not _still_loads(css, remove):
+        return css
+    out = _neutralise_tokens(css, remove)
+    if not _still_loads(out, remove):
+        return out
+    as_read = _COMMENT.sub("", _unescape_idents(css) if "\\" in css else css)
+    for everything in (False, True):
+        out = _neutralise_tokens(as_read, remove, everything)
+        if not _still_loads(out, remove):
+            return out
+    return ""

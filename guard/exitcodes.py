@@ -20,3 +20,6 @@ class ExitCode(IntEnum):
     TIMEOUT = 24  # the server stopped answering within the timeout
     SERVER = 25  # the server disconnected mid-scan or broke the protocol
     STATE = 26  # the local state database cannot be opened or written
+    # Cleaning on IMAP (guard clean --account, guard watch, guard restore); see docs/clean-imap.md
+    LOCKED = 27  # another guard process (clean/restore/watch) holds the account's lock
+    PARTIAL = 28  # some messages could not be cleaned/restored (each reported); the rest were

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -165,6 +167,8 @@ class Dovecot:
     proc: subprocess.Popen[bytes] | None = None
     version: tuple[int, int] = (0, 0)
     _users: set[str] = field(default_factory=set)
+    _argv: list[str] = field(default_factory=list)
+    _popen_kwargs: dict[str, object] = field(default_factory=dict)
 
     host = HOST
     password = PASSWORD
@@ -235,7 +239,14 @@ class Dovecot:
             **kwargs,  # type: ignore[call-overload]
         )
         server = cls(
-            root=root, plain_port=plain, tls_port=tls, cert=cert, proc=proc, version=version
+            root=root,
+            plain_port=plain,
+            tls_port=tls,
+            cert=cert,
+            proc=proc,
+            version=version,
+            _argv=[dovecot, "-F", "-c", str(conf)],
+            _popen_kwargs=kwargs,
         )
         try:
             server._wait_ready()
@@ -265,6 +276,30 @@ class Dovecot:
                 return
             time.sleep(0.03)
         raise RuntimeError(f"dovecot did not become ready ({last}): {self.log_tail()}")
+
+    def restart(self, down_for: float = 0.0) -> None:
+        """Stop the master (clients see their connections closed), stay down `down_for` seconds,
+        start it again on the same ports with the same mail. Client connections are dropped (imap
+        processes that outlive their master are killed, as a reboot would)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(timeout=10)
+            with contextlib.suppress(OSError):
+                os.killpg(self.proc.pid, signal.SIGKILL)  # the session's leftover imap processes
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=5)
+        time.sleep(down_for)
+        self.proc = subprocess.Popen(  # stdio away from pipes: the master keeps them open
+            self._argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            **self._popen_kwargs,  # type: ignore[call-overload]
+        )
+        self._wait_ready()
 
     def log_tail(self, n: int = 15) -> str:
         try:
@@ -344,6 +379,191 @@ class Dovecot:
             return uids
         finally:
             c.logout()  # type: ignore[attr-defined]
+
+
+_LITERAL = re.compile(rb"\{(\d+)(\+?)\}\r?\n$")
+
+
+class _Stream:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buf = b""
+
+    def _fill(self) -> bool:
+        try:
+            data = self.sock.recv(65536)
+        except OSError:
+            return False
+        self.buf += data
+        return bool(data)
+
+    def line(self) -> bytes | None:
+        while b"\n" not in self.buf:
+            if not self._fill():
+                return None
+        i = self.buf.index(b"\n") + 1
+        out, self.buf = self.buf[:i], self.buf[i:]
+        return out
+
+    def exact(self, n: int) -> bytes | None:
+        while len(self.buf) < n:
+            if not self._fill():
+                return None
+        out, self.buf = self.buf[:n], self.buf[n:]
+        return out
+
+
+def _verb(line: bytes) -> bytes:
+    words = line.split()
+    if len(words) >= 3 and words[1].upper() == b"UID":
+        return words[2].upper()
+    return words[1].upper() if len(words) >= 2 else b""
+
+
+class ImapProxy:
+    """A TCP proxy on 127.0.0.1 in front of Dovecot's plain port that understands just enough
+    IMAP (lines and literals) to misbehave on purpose:
+
+    - `hide_caps`: drop these capabilities (e.g. b"MOVE", b"UIDPLUS") from every CAPABILITY list;
+    - `no_keywords`: drop `\\*` from PERMANENTFLAGS (a server that keeps no custom keywords);
+    - `refuse_append`: answer APPEND with this tagged NO text (the server never sees it);
+    - `cut`: a command verb (b"APPEND", b"MOVE", ...): the first time a client sends it, close the
+      connection - before the server sees it, or with `cut_after` right after the server got the
+      whole command (it executes; the client never hears the answer).
+    """
+
+    def __init__(
+        self,
+        target_port: int,
+        *,
+        hide_caps: Iterable[bytes] = (),
+        no_keywords: bool = False,
+        refuse_append: bytes | None = None,
+        cut: bytes | None = None,
+        cut_after: bool = False,
+    ) -> None:
+        self.target = target_port
+        self.hide_caps = [c.upper() for c in hide_caps]
+        self.no_keywords = no_keywords
+        self.refuse_append = refuse_append
+        self.cut = cut.upper() if cut else None
+        self.cut_after = cut_after
+        self.cuts = 0
+        self.refused = 0
+        self.sock = socket.socket()
+        self.sock.bind((HOST, 0))
+        self.sock.listen(20)
+        self.port = int(self.sock.getsockname()[1])
+        self._socks: list[socket.socket] = []
+        self._closed = False
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection((HOST, self.target), timeout=10)
+                upstream.settimeout(None)
+            except OSError:
+                client.close()
+                continue
+            self._socks += [client, upstream]
+            mute = threading.Event()
+            threading.Thread(target=self._down, args=(upstream, client, mute), daemon=True).start()
+            threading.Thread(target=self._up, args=(client, upstream, mute), daemon=True).start()
+
+    @staticmethod
+    def _kill(*socks: socket.socket) -> None:
+        for s in socks:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            with contextlib.suppress(OSError):
+                s.close()
+
+    def _up(self, client: socket.socket, upstream: socket.socket, mute: threading.Event) -> None:
+        """client -> server, command by command."""
+        stream = _Stream(client)
+        start = True
+        verb, tag = b"", b""
+        try:
+            while True:
+                line = stream.line()
+                if line is None:
+                    break
+                m = _LITERAL.search(line)
+                if start:
+                    verb, tag = _verb(line), line.split(b" ", 1)[0]
+                    if self.cut is not None and verb == self.cut and not self.cut_after:
+                        self.cut = None
+                        self.cuts += 1
+                        self._kill(client, upstream)
+                        return
+                    if self.refuse_append is not None and verb == b"APPEND":
+                        while m and m.group(2):  # LITERAL+: the data follows at once
+                            if stream.exact(int(m.group(1))) is None:
+                                return
+                            line = stream.line()
+                            if line is None:
+                                return
+                            m = _LITERAL.search(line)
+                        self.refused += 1
+                        client.sendall(tag + b" NO " + self.refuse_append + b"\r\n")
+                        continue
+                upstream.sendall(line)
+                if m:
+                    data = stream.exact(int(m.group(1)))
+                    if data is None:
+                        break
+                    upstream.sendall(data)
+                    start = False
+                    continue
+                if self.cut is not None and verb == self.cut and self.cut_after:
+                    mute.set()  # the client never hears the answer
+                start = True
+                if self.cut is not None and verb == self.cut and self.cut_after:
+                    self.cut = None
+                    self.cuts += 1
+                    time.sleep(0.5)  # let the server execute it
+                    self._kill(client, upstream)
+                    return
+        except OSError:
+            pass
+        self._kill(client, upstream)
+
+    def _down(self, upstream: socket.socket, client: socket.socket, mute: threading.Event) -> None:
+        """server -> client, rewriting capability and PERMANENTFLAGS lines."""
+        stream = _Stream(upstream)
+        try:
+            while True:
+                line = stream.line()
+                if line is None:
+                    break
+                if self.hide_caps and b"CAPABILITY" in line.upper():
+                    for cap in self.hide_caps:
+                        line = re.sub(rb"(?i) " + re.escape(cap) + rb"(?=[ \]\r\n])", b"", line)
+                if self.no_keywords and b"PERMANENTFLAGS" in line:
+                    line = line.replace(b" \\*", b"").replace(b"\\*", b"")
+                if not mute.is_set():
+                    client.sendall(line)
+                m = _LITERAL.search(line)
+                if m:
+                    data = stream.exact(int(m.group(1)))
+                    if data is None:
+                        break
+                    if not mute.is_set():
+                        client.sendall(data)
+        except OSError:
+            pass
+        self._kill(client, upstream)
+
+    def close(self) -> None:
+        self._closed = True
+        with contextlib.suppress(OSError):
+            self.sock.close()
+        self._kill(*self._socks)
 
 
 def start_or_skip() -> Dovecot:

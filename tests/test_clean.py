@@ -1,0 +1,560 @@
+"""The cleaning planner (guard.clean): every sample and vector, encodings, headers, idempotence."""
+
+from __future__ import annotations
+
+import codecs
+import email
+import email.policy
+import re
+import textwrap
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from guard.clean import (
+    X_GUARD,
+    CleanResult,
+    Policy,
+    clean_message,
+    decide_link,
+    drop_params,
+    x_guard_value,
+)
+from guard.css import css_urls, strip_css_urls
+from guard.detect import detect, text_urls
+from guard.mime import Limits, decoded_text, parse_message, text_parts
+from guard.mimetree import Part, split
+from guard.model import Finding, Kind
+from guard.ruleset import load_ruleset
+from guard.sources.files import MessageRef, message_refs
+from guard.urls import parse_http
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+MANIFEST = tomllib.loads((SAMPLES / "manifest.toml").read_text(encoding="utf-8"))["message"]
+RULES = load_ruleset(include_user=False)
+SECURITY = "security-wrapper"
+
+OPEN = "https://u1.ct.sendgrid.net/wf/open?upn=abc"
+GOOGLE = "https://www.google.com/url?q=https://www.example.com/p%3Futm_source%3Dnl%26id%3D1&sa=D"
+GOOGLE_TARGET = "https://www.example.com/p?id=1"
+SAFE = (
+    "https://nam12.safelinks.protection.outlook.com/?url=https%3A%2F%2Fwww.example.com%2Freport"
+    "%3Fid%3D7&data=05%7C01%7C&sdata=AbC&reserved=0"
+)
+UTM = "https://shop.example.com/sale?utm_source=news&utm_medium=email&id=9#top"
+
+
+def _refs() -> dict[str, MessageRef]:
+    prefix = str(SAMPLES) + "/"
+    return {ref.source.removeprefix(prefix): ref for ref in message_refs(str(SAMPLES))}
+
+
+REFS = _refs()
+SOURCES = [m["source"] for m in MANIFEST]
+
+
+def findings_of(raw: bytes) -> tuple[Finding, ...]:
+    parsed, envelope = parse_message(raw)
+    return detect(parsed, RULES, sender=envelope.from_addr)
+
+
+def message(headers: str, body: str, *, ctype: str = "text/html; charset=utf-8") -> bytes:
+    head = textwrap.dedent(headers).strip("\n")
+    return (f"{head}\nMIME-Version: 1.0\nContent-Type: {ctype}\n\n{textwrap.dedent(body)}").encode()
+
+
+HEAD = """\
+    From: Shop <news@shop.example.com>
+    To: reader@example.org
+    Subject: Sale
+    Message-ID: <m1@shop.example.com>
+"""
+
+
+def leaves(raw: bytes) -> list[Part]:
+    return [p for p in split(raw).walk() if not p.children]
+
+
+def x_guard_fields(raw: bytes) -> list[str]:
+    return [v for k, v in split(raw).headers if k.lower() == X_GUARD.lower()]
+
+
+# ---- every sample --------------------------------------------------------------------------------
+
+
+def _clean_sample(source: str, policy: Policy) -> tuple[bytes, CleanResult]:
+    raw = REFS[source].read()
+    return raw, clean_message(raw, RULES, policy)
+
+
+def _known_charset(label: str | None) -> bool:
+    try:
+        codecs.lookup(label or "ascii")
+    except LookupError:
+        return False  # a sample's own unknown label; guard leaves labels it did not change
+    return True
+
+
+def _leftover_tracking(findings: tuple[Finding, ...], strict: bool) -> list[Finding]:
+    security_targets = {
+        f.destination for f in findings if f.kind is Kind.LINK and f.category == SECURITY
+    }
+    bad = []
+    for f in findings:
+        if (
+            f.kind in (Kind.PIXEL, Kind.RECEIPT)
+            or (f.kind is Kind.LINK and f.destination and f.category != SECURITY)
+            or (f.kind is Kind.PARAM and f.url not in security_targets)
+            or (strict and f.kind is Kind.REMOTE)
+        ):
+            bad.append(f)
+    return bad
+
+
+@pytest.mark.parametrize("policy_name", ["default", "strict"])
+@pytest.mark.parametrize("source", SOURCES)
+def test_sample_cleans_completely(source: str, policy_name: str) -> None:
+    entry = next(m for m in MANIFEST if m["source"] == source)
+    raw, result = _clean_sample(source, Policy(policy_name))
+    if entry.get("error"):
+        return  # the deliberately broken message: only "never raises" applies (checked below)
+    assert result.skipped is None, result.skipped
+    before = findings_of(raw)
+    after = findings_of(result.data)
+    assert _leftover_tracking(after, policy_name == "strict") == []
+    must_change = bool(_leftover_tracking(before, policy_name == "strict"))
+    assert result.changed is must_change
+    if not result.changed:
+        assert result.data is raw or result.data == raw
+        assert result.removed == {}
+        return
+    # Still a message, to guard's parser and to the standard library's.
+    parse_message(result.data)
+    stdlib = email.message_from_bytes(result.data, policy=email.policy.default)
+    original = email.message_from_bytes(raw, policy=email.policy.default)
+    assert [p.get_content_type() for p in stdlib.walk()] == [
+        p.get_content_type() for p in original.walk()
+    ]
+    for part in stdlib.walk():
+        if part.get_content_maintype() == "text" and _known_charset(part.get_content_charset()):
+            part.get_content()  # decodes with its (possibly new) charset and encoding
+    # X-Guard: exactly one, ours.
+    assert len(x_guard_fields(result.data)) == 1
+    assert "cleaned;" in x_guard_fields(result.data)[0]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_sample_keeps_opaque_and_security_links(source: str) -> None:
+    raw, result = _clean_sample(source, Policy())
+    if result.skipped:
+        return
+    before = findings_of(raw)
+    after_urls = {f.url for f in findings_of(result.data) if f.kind is Kind.LINK}
+    for f in before:
+        if f.kind is not Kind.LINK:
+            continue
+        if f.category == SECURITY:
+            assert f.url in after_urls, f"security-wrapped link lost: {f.url}"
+            assert f.url in result.security_links_kept
+        elif f.destination is None:
+            assert f.url in after_urls, f"opaque link lost: {f.url}"
+            assert f.url in result.opaque_links
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_sample_untouched_parts_are_byte_identical(source: str) -> None:
+    raw, result = _clean_sample(source, Policy("strict"))
+    if not result.changed:
+        return
+    old, new = leaves(raw), leaves(result.data)
+    assert [p.content_type for p in old] == [p.content_type for p in new]
+    text_leaves = {p.start for p in text_parts(split(raw))}
+    for before, after in zip(old, new, strict=True):
+        old_bytes = raw[before.start : before.end]
+        new_bytes = result.data[after.start : after.end]
+        if before.start not in text_leaves:
+            assert old_bytes == new_bytes, f"{before.content_type} part changed"
+        elif decoded_text(raw, before) == decoded_text(result.data, after) and before.start:
+            assert old_bytes == new_bytes, "a text part with nothing to clean was re-encoded"
+    # Headers: the same fields in the same order and bytes, minus what cleaning removes.
+    removed_names = {X_GUARD.lower()} | {
+        name.lower() for name, _ in split(raw).headers if RULES.receipt_rule(name)
+    }
+    kept = [(k, v) for k, v in split(raw).headers if k.lower() not in removed_names]
+    cleaned = [(k, v) for k, v in split(result.data).headers if k.lower() != X_GUARD.lower()]
+    top_is_text = split(raw).start in text_leaves
+    if not top_is_text:
+        assert cleaned == kept
+
+
+@pytest.mark.parametrize("policy_name", ["default", "strict"])
+@pytest.mark.parametrize("source", SOURCES)
+def test_cleaning_twice_equals_cleaning_once(source: str, policy_name: str) -> None:
+    _, once = _clean_sample(source, Policy(policy_name))
+    twice = clean_message(once.data, RULES, Policy(policy_name))
+    assert twice.changed is False
+    assert twice.data == once.data
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_plain_and_html_alternatives_agree(source: str) -> None:
+    raw, result = _clean_sample(source, Policy())
+    if not result.changed:
+        return
+    parsed, _ = parse_message(raw)
+    cleaned, _ = parse_message(result.data)
+    if not parsed.html_parts or not parsed.text_parts:
+        return
+    html_before = " ".join(parsed.html_parts)
+    for text_before, text_after in zip(parsed.text_parts, cleaned.text_parts, strict=True):
+        for url in set(text_urls(text_before)):
+            if url.replace("&", "&amp;") not in html_before and url not in html_before:
+                continue
+            target = decide_link(parse_http(url), RULES, Policy()).replacement  # type: ignore[arg-type]
+            if target is None:
+                continue
+            assert target in text_after
+            assert any(
+                target in html or target.replace("&", "&amp;") in html
+                for html in cleaned.html_parts
+            )
+
+
+def test_clean_sample_passes_byte_for_byte() -> None:
+    raw = REFS["eml/negative-thunderbird-simple-html.eml"].read()
+    result = clean_message(raw, RULES)
+    assert result.changed is False and result.data == raw and result.skipped is None
+
+
+def test_broken_sample_never_raises() -> None:
+    raw = REFS["eml/broken-truncated-multipart.eml"].read()
+    for policy in (Policy(), Policy("strict")):
+        result = clean_message(raw, RULES, policy)
+        assert result.data == raw or result.changed
+
+
+# ---- vectors: every reference to a beacon goes ---------------------------------------------------
+
+
+def _all_vectors_message() -> bytes:
+    rel_base = "https://mail.shop.example.com/c/"
+    return message(
+        HEAD,
+        f"""\
+        <html><head><base href="{rel_base}">
+        <link rel="preload" href="{OPEN}">
+        <style>.a {{ background-image: url('{OPEN}'); }} .b {{ color: red }}</style></head>
+        <body style="background: url({OPEN}) no-repeat">
+        <img src="{OPEN}" width="1" height="1" alt="">
+        <img src="hero.png" srcset="hero.png 1x, {OPEN} 2x, hero3.png 3x" alt="Hero">
+        <table background="{OPEN}"><tr><td background="{OPEN}">x</td></tr></table>
+        <!--[if mso]><v:fill type="tile" src="{OPEN}" /><![endif]-->
+        <img src="o.gif?r=1" width="1" height="1">
+        <p>Hello</p>
+        </body></html>
+        """,
+    )
+
+
+def test_every_reference_to_a_pixel_goes() -> None:
+    raw = _all_vectors_message()
+    result = clean_message(raw, RULES)
+    assert result.changed
+    html = parse_message(result.data)[0].html_parts[0]
+    assert OPEN not in html
+    assert "o.gif" not in html  # the relative 1x1 under <base href>
+    assert 'srcset="hero.png 1x, hero3.png 3x"' in html
+    assert "<p>Hello</p>" in html and 'alt="Hero"' in html
+    assert ".b { color: red }" in html
+    assert '<v:fill type="tile" src=""' in html
+    assert [f for f in findings_of(result.data) if f.kind is Kind.PIXEL] == []
+    assert result.removed["pixel"] == 2
+
+
+def test_strict_neutralises_every_remote_load_but_keeps_layout() -> None:
+    raw = message(
+        HEAD,
+        """\
+        <html><head><base href="https://www.shop.example.com/">
+        <meta http-equiv="refresh" content="0;url=https://www.shop.example.com/x">
+        <link rel="stylesheet" href="https://cdn.example.net/s.css"></head>
+        <body>
+        <img src="https://cdn.example.net/hero.jpg" width="600" height="300" alt="Spring sale">
+        <img src="cid:logo@x" alt="logo"><img src="data:image/gif;base64,R0lGODlhAQABAAAAACw=">
+        <iframe src="https://video.example.net/embed/1"></iframe>
+        <object data="https://cdn.example.net/a.swf">fallback text</object>
+        <video poster="https://cdn.example.net/p.jpg" src="https://cdn.example.net/v.mp4"></video>
+        <svg><image href="https://cdn.example.net/i.svg"/></svg>
+        <p style="background-image:url(https://cdn.example.net/bg.png);color:red">Hi</p>
+        <a href="offers/spring">relative link</a>
+        </body></html>
+        """,
+    )
+    result = clean_message(raw, RULES, Policy("strict"))
+    assert result.changed
+    assert [f for f in findings_of(result.data) if f.kind in (Kind.REMOTE, Kind.PIXEL)] == []
+    html = parse_message(result.data)[0].html_parts[0]
+    assert 'alt="Spring sale"' in html and 'width="600"' in html and 'height="300"' in html
+    assert 'src="cid:logo@x"' in html and "data:image/gif" in html
+    assert "fallback text" in html and "color:red" in html
+    assert "<base" not in html and "refresh" not in html and "s.css" not in html
+    # The base went, so the relative link was made absolute to keep its target.
+    assert 'href="https://www.shop.example.com/offers/spring"' in html
+    assert result.removed["remote"] >= 8
+
+
+def test_default_keeps_content_images() -> None:
+    raw = message(HEAD, f'<img src="https://cdn.example.net/hero.jpg" alt="x"><img src="{OPEN}">')
+    result = clean_message(raw, RULES)
+    html = parse_message(result.data)[0].html_parts[0]
+    assert "hero.jpg" in html and OPEN not in html
+
+
+# ---- links ---------------------------------------------------------------------------------------
+
+
+def test_decodable_links_unwrapped_and_params_dropped_in_html_and_text() -> None:
+    raw = (
+        textwrap.dedent(HEAD).strip("\n")
+        + "\nMIME-Version: 1.0\nContent-Type: multipart/alternative; boundary=b\n\n"
+        + f"--b\nContent-Type: text/plain; charset=us-ascii\n\nGo: {GOOGLE}\nSale: {UTM}.\n"
+        + f'--b\nContent-Type: text/html; charset=utf-8\n\n<a href="{GOOGLE}">go</a>'
+        + f'<a href="{UTM.replace("&", "&amp;")}">sale</a>\n--b--\n'
+    ).encode()
+    result = clean_message(raw, RULES)
+    parsed, _ = parse_message(result.data)
+    assert f"Go: {GOOGLE_TARGET}\n" in parsed.text_parts[0]
+    assert "Sale: https://shop.example.com/sale?id=9#top." in parsed.text_parts[0]
+    assert f'href="{GOOGLE_TARGET}"' in parsed.html_parts[0]
+    assert 'href="https://shop.example.com/sale?id=9#top"' in parsed.html_parts[0]
+    assert result.removed == {"link-unwrapped": 1, "param": 2}
+    assert set(result.rules) == {"google-redirect.url", "utm.params"}
+
+
+def test_security_wrapper_kept_unless_policy_opts_in() -> None:
+    raw = message(HEAD, f'<a href="{SAFE.replace("&", "&amp;")}">report</a>')
+    kept = clean_message(raw, RULES)
+    assert kept.changed is False and kept.security_links_kept == (SAFE,)
+    unwrapped = clean_message(raw, RULES, Policy(unwrap_security=True))
+    html = parse_message(unwrapped.data)[0].html_parts[0]
+    assert 'href="https://www.example.com/report?id=7"' in html
+
+
+def test_tracker_around_a_security_wrapper_goes_the_wrapper_stays() -> None:
+    outer = "https://www.google.com/url?q=" + SAFE.replace("%", "%25").replace("&", "%26")
+    decision = decide_link(parse_http(outer), RULES, Policy())  # type: ignore[arg-type]
+    assert decision.replacement == SAFE and decision.security
+
+
+def test_drop_params_keeps_everything_else() -> None:
+    assert drop_params("https://a.example/p?utm_source=x", ["utm_source"]) == "https://a.example/p"
+    assert drop_params("https://a.example/p?a=1&utm_x=2&b=3", ["utm_x"]) == (
+        "https://a.example/p?a=1&b=3"
+    )
+    assert drop_params("https://a.example/p#f", ["a"]) == "https://a.example/p#f"
+
+
+def test_opaque_links_stay_and_are_reported() -> None:
+    opaque = "https://u1.ct.sendgrid.net/ls/click?upn=abcdef123"
+    raw = message(HEAD, f'<a href="{opaque}">x</a><img src="{OPEN}">')
+    result = clean_message(raw, RULES)
+    assert opaque in parse_message(result.data)[0].html_parts[0]
+    assert result.opaque_links == (opaque,)
+
+
+# ---- headers -------------------------------------------------------------------------------------
+
+
+def test_receipt_headers_go_and_forged_x_guard_is_replaced() -> None:
+    raw = (
+        b"Return-Path: <a@example.org>\n"
+        b"From: a@example.org\nTo: b@example.org\nSubject: minutes\n"
+        b"Disposition-Notification-To: a@example.org\n"
+        b"X-Guard: cleaned; removed nothing\n"
+        b"Return-Receipt-To: a@example.org\nX-PMRQC: 1\n"
+        b"X-Confirm-Reading-To:\n a@example.org\n"
+        b"Content-Type: text/plain\n\nsee attached\n"
+    )
+    result = clean_message(raw, RULES)
+    assert result.receipt_requested and result.changed
+    assert result.removed == {"receipt-header": 4, "forged-x-guard": 1}
+    assert [f for f in findings_of(result.data) if f.kind is Kind.RECEIPT] == []
+    fields = x_guard_fields(result.data)
+    assert len(fields) == 1 and "receipt-header=4" in fields[0]
+    assert result.data.startswith(b"Return-Path: <a@example.org>\nFrom: a@example.org\n")
+    assert result.data.endswith(b"\n\nsee attached\n")
+
+
+def test_x_guard_alone_does_not_make_a_message_change() -> None:
+    raw = b"From: a@example.org\nX-Guard: cleaned\nSubject: hi\n\nplain text\n"
+    assert clean_message(raw, RULES).data == raw
+
+
+def test_x_guard_value_is_folded_under_78_columns() -> None:
+    value = x_guard_value({"pixel": 3, "param": 1}, [f"service{i}.rule-{i}" for i in range(12)])
+    assert value.startswith("cleaned; policy=default; removed pixel=3 param=1; rules=")
+    raw = message(HEAD, f'<img src="{OPEN}">')
+    out = clean_message(raw, RULES).data
+    header_block = out.split(b"\n\n", 1)[0].decode()
+    assert all(len(line) <= 78 for line in header_block.splitlines())
+
+
+def test_mbox_from_line_and_crlf_are_kept() -> None:
+    raw = message(HEAD, f'<p>Hi</p>\n<img src="{OPEN}">\n').replace(b"\n", b"\r\n")
+    raw = b"From news@shop.example.com Mon Jun  3 10:00:00 2024\r\n" + raw
+    result = clean_message(raw, RULES)
+    assert result.changed
+    assert result.data.startswith(b"From news@shop.example.com Mon Jun  3 10:00:00 2024\r\n")
+    assert re.search(rb"(?<!\r)\n", result.data) is None, "a bare LF in a CRLF message"
+
+
+# ---- encodings -----------------------------------------------------------------------------------
+
+
+def _single(raw: bytes) -> Part:
+    return split(raw)
+
+
+def test_quoted_printable_windows_1252_stays_so() -> None:
+    body = f'<p>Caf=E9 =96 Spring</p><img src=3D"{OPEN}" width=3D"1" height=3D"1">\n'
+    raw = message(HEAD, body, ctype="text/html; charset=windows-1252").replace(
+        b"MIME-Version: 1.0\n", b"MIME-Version: 1.0\nContent-Transfer-Encoding: quoted-printable\n"
+    )
+    result = clean_message(raw, RULES)
+    part = _single(result.data)
+    assert part.charset == "windows-1252" and part.transfer_encoding == "quoted-printable"
+    assert "Café – Spring" in decoded_text(result.data, part)
+    body_bytes = result.data[part.body_start :]
+    assert b"=E9" in body_bytes and all(len(line) <= 76 for line in body_bytes.splitlines())
+
+
+def test_base64_part_reencoded_with_76_character_lines() -> None:
+    import base64
+
+    html = ("<p>" + "Grüße aus Köln. " * 40 + f'</p><img src="{OPEN}">').encode()
+    encoded = base64.encodebytes(html).decode()
+    raw = message(HEAD, encoded, ctype="text/html; charset=utf-8").replace(
+        b"MIME-Version: 1.0\n", b"MIME-Version: 1.0\nContent-Transfer-Encoding: base64\n"
+    )
+    result = clean_message(raw, RULES)
+    part = _single(result.data)
+    lines = result.data[part.body_start :].splitlines()
+    assert all(len(line) == 76 for line in lines[:-1]) and 0 < len(lines[-1]) <= 76
+    text = decoded_text(result.data, part)
+    assert "Grüße aus Köln." in text and OPEN not in text
+
+
+def test_plain_text_switches_to_utf8_when_the_target_needs_it() -> None:
+    wrapped = "https://www.google.com/url?q=https://www.example.com/caf%C3%A9&sa=D"
+    raw = (
+        textwrap.dedent(HEAD).strip("\n")
+        + "\nContent-Type: text/plain; charset=us-ascii; format=flowed\n"
+        + f"Content-Transfer-Encoding: 7bit\n\nMenu: {wrapped}\n"
+    ).encode()
+    result = clean_message(raw, RULES)
+    part = _single(result.data)
+    assert part.charset == "utf-8"
+    assert "format=flowed" in (part.header("Content-Type") or "")
+    assert part.transfer_encoding == "quoted-printable"
+    assert "Menu: https://www.example.com/café\n" in decoded_text(result.data, part)
+    assert result.data[part.body_start :].isascii()
+
+
+def test_undeclared_8bit_html_keeps_its_bytes() -> None:
+    raw = REFS["eml/encoding-undeclared-charset-8bit.eml"].read()
+    result = clean_message(raw, RULES)
+    assert result.changed
+    before = next(p for p in leaves(raw) if p.content_type == "text/html")
+    after = next(p for p in leaves(result.data) if p.content_type == "text/html")
+    assert decoded_text(raw, before).count("ü") == decoded_text(result.data, after).count("ü")
+
+
+# ---- policy --------------------------------------------------------------------------------------
+
+
+def test_allowlisted_sender_and_domain_are_left_alone() -> None:
+    raw = message(HEAD, f'<img src="{OPEN}">')
+    by_sender = clean_message(
+        raw, RULES, Policy(allow_senders=frozenset({"News@Shop.example.com"}))
+    )
+    by_domain = clean_message(raw, RULES, Policy(allow_domains=frozenset({"example.com"})))
+    for result in (by_sender, by_domain):
+        assert result.changed is False and result.data == raw
+        assert result.skipped and result.skipped.startswith("allowlisted")
+    assert clean_message(raw, RULES, Policy(allow_domains=frozenset({"op.example.com"}))).changed
+
+
+def test_policy_from_config() -> None:
+    policy = Policy.from_config(
+        {"policy": "strict", "unwrap_security": True, "allow_domains": ["Bank.example"]}
+    )
+    assert policy.strict and policy.unwrap_security and policy.allow_domains == {"bank.example"}
+    with pytest.raises(ValueError, match="unknown policy"):
+        Policy.from_config({"policy": "paranoid"})
+    with pytest.raises(ValueError, match="allow_senders"):
+        Policy.from_config({"allow_senders": "a@b"})
+
+
+# ---- hostile input -------------------------------------------------------------------------------
+
+HOSTILE = [
+    b"",
+    b"\n\n\n",
+    b"\x00\xff\xfe garbage \x00",
+    b"Subject: x\n",
+    b"Content-Type: multipart/mixed; boundary=a\n\n" + b"--a\nContent-Type: multipart/mixed;"
+    b" boundary=a\n\n" * 200,
+    b"From: a@b\nContent-Type: text/html; charset=\x00bogus\n\n<img src='" + OPEN.encode() + b"'>",
+    b"From: a@b\nContent-Type: text/html; charset=utf-16\n\n<img src='" + OPEN.encode() + b"'>",
+    b"From: a@b\nContent-Transfer-Encoding: base64\nContent-Type: text/html\n\n!!!notbase64\x00",
+    b"From: a@b\nContent-Type: text/html\n\n" + b"<div>" * 20000 + OPEN.encode(),
+    b"From: a@b\nContent-Type: text/html\n\n<style>" + b"url(" * 5000 + b"</style>",
+]
+
+
+@pytest.mark.parametrize("raw", HOSTILE, ids=range(len(HOSTILE)))
+def test_hostile_input_never_raises(raw: bytes) -> None:
+    result = clean_message(raw, RULES, Policy("strict"), Limits(max_parts=50, max_depth=20))
+    assert isinstance(result, CleanResult)
+    if not result.changed:
+        assert result.data == raw
+    else:
+        parse_message(result.data)
+
+
+def test_oversized_message_is_skipped() -> None:
+    raw = message(HEAD, f'<img src="{OPEN}">' + "x" * 5000)
+    result = clean_message(raw, RULES, limits=Limits(max_message_bytes=1000))
+    assert result.changed is False and result.data == raw and "limit" in (result.skipped or "")
+
+
+# ---- CSS rewriting -------------------------------------------------------------------------------
+
+
+def _is_x(url: str) -> bool:
+    return "x.example" in url
+
+
+@pytest.mark.parametrize(
+    ("css", "expected"),
+    [
+        ("a{background:url(http://x.example/a) no-repeat}", "a{background:none no-repeat}"),
+        ("a{b:url('http://y.example/')}", "a{b:url('http://y.example/')}"),
+        ("@import url(http://x.example/s.css) screen; p{}", " p{}"),
+        ('@import "http://x.example/s.css"; p{}', " p{}"),
+        ('p{c:image-set("http://x.example/a" 1x, url(http://y/b) 2x)}', "p{c:none}"),
+        ("/* url(http://x.example/a) */ p{}", "/* url(http://x.example/a) */ p{}"),
+        ("p{background:\\75 rl(http://x.example/a)}", "p{background:none}"),
+        ("p{b:url(http\\3a //x.example/a)}", "p{b:none}"),
+    ],
+)
+def test_strip_css_urls(css: str, expected: str) -> None:
+    out = strip_css_urls(css, _is_x)
+    assert out == expected
+    assert not any(_is_x(u) for u in css_urls(out))
+
+
+def test_strip_css_urls_keeps_untouched_css_identical() -> None:
+    css = "p { color: red } /* comment */ a{b:url(http://y.example/)}"
+    assert strip_css_urls(css, _is_x) is css
