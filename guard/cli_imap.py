@@ -155,6 +155,7 @@ def run_imap_scan(
     """`guard scan` against IMAP. Returns an exit code; never raises for server/config trouble."""
     from guard.imapconn import ImapError
     from guard.imapscan import FolderStats, scan_account
+    from guard.output import text_tables
     from guard.secrets import SecretError
     from guard.store import Store, StoreError
 
@@ -165,6 +166,9 @@ def run_imap_scan(
         account, folders = _resolve(ns, err)
         store = None if getattr(ns, "no_store", False) else Store()
         stats: list[FolderStats] = []
+        # Text output from a store: lines for the messages scanned now, tables counted by the
+        # store over everything, so a rescan of an unchanged mailbox decodes nothing.
+        tables_from_store = store is not None and getattr(ns, "format", "text") == "text"
         try:
             results = scan_account(
                 account,
@@ -175,8 +179,14 @@ def run_imap_scan(
                 limits=_limits(ns),
                 stats=stats,
                 slim=getattr(ns, "format", "text") == "text" and not getattr(ns, "verbose", False),
+                yield_cached=not tables_from_store,
             )
-            _emit(results, ns, out, err)
+            if tables_from_store:
+                assert store is not None
+                _emit_new_lines(results, ns, out)
+                out.write(text_tables(*store.sender_tables(account.name, folders)) + "\n")
+            else:
+                _emit(results, ns, out, err)
         finally:
             if store is not None:
                 store.close()
@@ -196,6 +206,16 @@ def run_imap_scan(
             f"{total - fetched} from the state ({time.monotonic() - started:.1f} s)\n"
         )
     return int(ExitCode.OK)
+
+
+def _emit_new_lines(results: Iterable[MessageResult], ns: argparse.Namespace, out: IO[str]) -> None:
+    from guard.output import text_message
+
+    summary = getattr(ns, "summary", False)
+    verbose = getattr(ns, "verbose", False)
+    for result in results:
+        if not summary:
+            out.write(text_message(result, verbose) + "\n")
 
 
 def _emit(
@@ -226,7 +246,7 @@ def run_report(
     ns: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None
 ) -> int:
     """`guard report`: the senders table from stored scan results; contacts no server."""
-    from guard.output import csv_rows, csv_writer, text_summary, write_json
+    from guard.output import csv_rows, csv_writer, text_tables, write_json
     from guard.store import Store, StoreError, default_path
 
     out = out or sys.stdout
@@ -238,28 +258,26 @@ def run_report(
             ExitCode.NO_INPUT,
             err,
         )
+    fmt = getattr(ns, "format", "text")
+    account = getattr(ns, "account", None)
     try:
         with Store(path) as store:
+            if fmt == "text":
+                by_sender, by_domain, totals = store.sender_tables(account, ns.folder)
+                if not totals[0]:
+                    err.write("guard: no stored results match\n")
+                out.write(text_tables(by_sender, by_domain, totals) + "\n")
+                return int(ExitCode.OK)
             folders: Sequence[str | None] = getattr(ns, "folder", None) or [None]
-            slim = getattr(ns, "format", "text") == "text"
-            results = [
-                r
-                for folder in folders
-                for _uid, r in store.results(getattr(ns, "account", None), folder, slim=slim)
-            ]
+            results = [r for folder in folders for _uid, r in store.results(account, folder)]
     except StoreError as exc:
         return _fail(str(exc), ExitCode.STATE, err)
-    fmt = getattr(ns, "format", "text")
     if fmt == "json":
         write_json(results, out)
-    elif fmt == "csv":
+    else:
         writer = csv_writer(out)
         for result in results:
             writer.writerows(csv_rows(result))
-    else:
-        if not results:
-            err.write("guard: no stored results match\n")
-        out.write(text_summary(results) + "\n")
     return int(ExitCode.OK)
 
 

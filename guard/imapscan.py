@@ -265,11 +265,13 @@ def scan_account(
     stats: list[FolderStats] | None = None,
     on_total: Callable[[int], None] | None = None,
     slim: bool = False,
+    yield_cached: bool = True,
 ) -> Iterator[MessageResult]:
     """Every message of `folders` (default: the account's), from the state or freshly scanned.
 
     `slim`: yield results that carry only what the text report needs (see store.decode_summary);
-    cheaper to read back and to hold for a large mailbox.
+    cheaper to read back and to hold for a large mailbox. `yield_cached=False`: yield only the
+    messages scanned now (the caller reads the rest from the store, e.g. Store.sender_tables).
 
     Raises ImapError subclasses (one-line messages, `.exit_code`), SecretError, StoreError.
     """
@@ -303,7 +305,9 @@ def scan_account(
             if store is not None and gone:
                 store.forget(account.name, folder, uidvalidity, gone)
             cached = known & present
-            if cached and store is not None:
+            if not yield_cached:
+                fstats.cached += len(cached)
+            elif cached and store is not None:
                 for _uid, result in store.results(
                     account.name, folder, uidvalidity, cached, slim=slim, source=source
                 ):

@@ -91,9 +91,22 @@ def _table(rows: Sequence[SenderRow], title: str, key: str, limit: int | None) -
 
 def text_summary(results: Sequence[MessageResult], limit: int | None = 50) -> str:
     by_sender, by_domain = senders(results)
-    scanned = len(results)
-    errors = sum(1 for r in results if r.error)
-    tracked = sum(1 for r in results if r.tracking)
+    totals = (
+        len(results),
+        sum(1 for r in results if r.tracking),
+        sum(1 for r in results if r.error),
+    )
+    return text_tables(by_sender, by_domain, totals, limit)
+
+
+def text_tables(
+    by_sender: Sequence[SenderRow],
+    by_domain: Sequence[SenderRow],
+    totals: tuple[int, int, int],
+    limit: int | None = 50,
+) -> str:
+    """The "who tracks you" tables; `totals` is (messages, tracking, unreadable)."""
+    scanned, tracked, errors = totals
     lines = [
         "",
         f"{scanned} messages scanned: {tracked} track you, {errors} could not be read.",

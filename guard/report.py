@@ -46,7 +46,7 @@ def _domain_of(address: str) -> str:
     return registrable_domain(address.rpartition("@")[2]) if "@" in address else ""
 
 
-def _iso_date(value: str) -> str:
+def iso_date(value: str) -> str:
     try:
         return parsedate_to_datetime(value).isoformat() if value else ""
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -101,7 +101,7 @@ def _add(row: SenderRow, stats: MessageStats, date: str) -> None:
         row.last_seen = max(row.last_seen, date)
 
 
-def _sorted(rows: Iterable[SenderRow]) -> list[SenderRow]:
+def sort_rows(rows: Iterable[SenderRow]) -> list[SenderRow]:
     return sorted(
         rows,
         key=lambda r: (-r.tracking_messages, -(r.pixels + r.links + r.receipts), r.sender),
@@ -117,11 +117,11 @@ def senders(results: Iterable[MessageResult]) -> tuple[list[SenderRow], list[Sen
             continue
         address = result.envelope.from_addr or "(no sender)"
         domain = result.envelope.domain or _domain_of(address)
-        date = _iso_date(result.envelope.date)
+        date = iso_date(result.envelope.date)
         stats = MessageStats.of(result)
         _add(by_sender.setdefault(address, SenderRow(address, domain)), stats, date)
         _add(by_domain.setdefault(domain, SenderRow(domain, domain)), stats, date)
-    return _sorted(by_sender.values()), _sorted(by_domain.values())
+    return sort_rows(by_sender.values()), sort_rows(by_domain.values())
 
 
 @dataclass

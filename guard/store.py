@@ -14,12 +14,13 @@ import sqlite3
 import sys
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 from guard.config import data_dir
 from guard.model import Confidence, Envelope, Finding, Kind, MessageResult, Party
+from guard.report import UNKNOWN_TRACKER, MessageStats, SenderRow, iso_date, sort_rows
 
 SCHEMA = 2
 
@@ -93,8 +94,44 @@ def encode_summary(result: MessageResult) -> str:
         [env.from_addr, env.from_name, env.subject, env.date, env.message_id, env.domain],
         result.error,
         [[k, t, c, n] for (k, t, c), n in counts.items()],
+        sorted(MessageStats.of(result).leaks),
     ]
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
+
+
+_REPORT_COLUMNS = (
+    "failed", "sender", "domain", "seen", "pixels", "links", "params", "receipts", "trackers",
+    "leaks",
+)  # fmt: skip
+_SEP = "\x1f"
+
+
+def report_columns(summary: str) -> tuple[Any, ...]:
+    """What the senders tables need from one message, as plain columns (see MessageStats)."""
+    env, error, counts, *rest = json.loads(summary)
+    totals = dict.fromkeys(("pixel", "link", "param", "receipt"), 0)
+    trackers: set[str] = set()
+    for kind, tracker, _confidence, n in counts:
+        if kind == "remote":
+            continue
+        totals[kind] = totals.get(kind, 0) + n
+        if tracker:
+            trackers.add(tracker)
+        elif kind == "pixel":
+            trackers.add(UNKNOWN_TRACKER)
+    leaks = rest[0] if rest else []
+    return (
+        int(error is not None),
+        env[0] or "(no sender)",
+        env[5] if len(env) > 5 else "",
+        iso_date(env[3]),
+        totals["pixel"],
+        totals["link"],
+        totals["param"],
+        totals["receipt"],
+        _SEP.join(sorted(trackers)),
+        _SEP.join(leaks),
+    )
 
 
 _SHARED: dict[tuple[str, str | None, str], Finding] = {}
@@ -103,7 +140,7 @@ _SHARED: dict[tuple[str, str | None, str], Finding] = {}
 def decode_summary(text: str, source: str, id_: str) -> MessageResult:
     """A slim MessageResult: right envelope, error, counts per kind and tracker names (enough for
     the text report and one-line-per-message output), but no URLs or rule ids."""
-    env, error, counts = json.loads(text)
+    env, error, counts, *_leaks = json.loads(text)
     findings: list[Finding] = []
     for kind, tracker, confidence, n in counts:
         key = (kind, tracker, confidence)
@@ -160,6 +197,10 @@ class Store:
                 uidvalidity INTEGER NOT NULL, uid INTEGER NOT NULL,
                 version TEXT NOT NULL, scanned_at REAL NOT NULL,
                 tracking INTEGER NOT NULL, summary TEXT NOT NULL, result BLOB NOT NULL,
+                failed INTEGER NOT NULL, sender TEXT NOT NULL, domain TEXT NOT NULL,
+                seen TEXT NOT NULL, pixels INTEGER NOT NULL, links INTEGER NOT NULL,
+                params INTEGER NOT NULL, receipts INTEGER NOT NULL, trackers TEXT NOT NULL,
+                leaks TEXT NOT NULL,
                 PRIMARY KEY (account, folder, uidvalidity, uid)) WITHOUT ROWID;
             """
         )
@@ -231,14 +272,17 @@ class Store:
         """Store (uid, tracking, encoded result, encoded summary) rows (see `encode`)."""
         now = time.time()
         rows = [
-            (account, folder, uidvalidity, uid, version, now, int(tracking), summary, blob)
+            (
+                *(account, folder, uidvalidity, uid, version, now, int(tracking), summary, blob),
+                *report_columns(summary),
+            )
             for uid, tracking, blob, summary in items
         ]
         try:
             with self.db:
                 self.db.execute("BEGIN")
                 self.db.executemany(
-                    "INSERT OR REPLACE INTO messages VALUES (?,?,?,?,?,?,?,?,?)", rows
+                    f"INSERT OR REPLACE INTO messages VALUES ({','.join('?' * 19)})", rows
                 )
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
@@ -292,8 +336,67 @@ class Store:
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
 
+    def sender_tables(
+        self, account: str | None = None, folders: Sequence[str] | None = None
+    ) -> tuple[list[SenderRow], list[SenderRow], tuple[int, int, int]]:
+        """The senders tables (by address, by domain) and (messages, tracking, errors), counted
+        by SQLite over the folders' current state: a warm rescan decodes no stored result."""
+        where = ["1=1"]
+        args: list[Any] = []
+        if account is not None:
+            where.append("m.account=?")
+            args.append(account)
+        if folders:
+            where.append(f"m.folder IN ({','.join('?' * len(folders))})")
+            args.extend(folders)
+        base = (
+            " FROM messages m JOIN folders f ON f.account=m.account AND f.folder=m.folder"
+            " AND f.uidvalidity=m.uidvalidity AND f.version=m.version WHERE " + " AND ".join(where)
+        )
+        aggregate = (
+            "SELECT {key}, MIN(m.domain), COUNT(*), SUM(m.tracking), SUM(m.pixels),"
+            " SUM(m.links), SUM(m.params), SUM(m.receipts), MIN(NULLIF(m.seen, '')),"
+            " MAX(m.seen), GROUP_CONCAT(NULLIF(m.trackers, ''), char(31)),"
+            " GROUP_CONCAT(NULLIF(m.leaks, ''), char(31))" + base + " AND m.failed=0 GROUP BY {key}"
+        )
+        try:
+            tables = [
+                [
+                    _sender_row(row, by_domain=key == "m.domain")
+                    for row in self.db.execute(aggregate.format(key=key), args)
+                ]
+                for key in ("m.sender", "m.domain")
+            ]
+            total, tracking, failed = self.db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(m.tracking), 0), COALESCE(SUM(m.failed), 0)" + base,
+                args,
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+        return sort_rows(tables[0]), sort_rows(tables[1]), (total, tracking, failed)
+
     def accounts(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT account FROM folders ORDER BY 1")]
+
+
+def _sender_row(row: tuple[Any, ...], *, by_domain: bool) -> SenderRow:
+    key, domain, messages, tracking, pixels, links, params, receipts, first, last, names, leaks = (
+        row
+    )
+    return SenderRow(
+        sender=key,
+        domain=key if by_domain else domain,
+        messages=messages,
+        tracking_messages=tracking,
+        pixels=pixels,
+        links=links,
+        params=params,
+        receipts=receipts,
+        trackers=set(names.split(_SEP)) if names else set(),
+        leaks_to=set(leaks.split(_SEP)) if leaks else set(),
+        first_seen=first or "",
+        last_seen=last or "",
+    )
 
 
 def _msg(exc: BaseException) -> str:
