@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import base64
 import errno
 import imaplib
 import socket
@@ -27,6 +28,12 @@ from guard.exitcodes import ExitCode
 from guard.secrets import Credentials
 
 T = TypeVar("T")
+
+# The largest literal (a message, a header block, a text part) guard accepts from a server. Every
+# fetch is bounded by guard's own size limits before it is sent (64 MiB messages by default), so a
+# bigger announcement is a broken or hostile server: refused before any memory is reserved for it
+# (imaplib would otherwise allocate the announced size at once: MemoryError, or gigabytes held).
+MAX_LITERAL_BYTES = 1 << 30
 
 
 class ImapError(Exception):
@@ -79,6 +86,24 @@ def ssl_context(account: Account) -> ssl.SSLContext:
                 f"{_one_line(getattr(exc, 'strerror', None) or exc)}"
             ) from None
     return ctx
+
+
+def _bound_literals(client: IMAPClient) -> None:
+    """Refuse literals above MAX_LITERAL_BYTES (the connection is dropped: its stream is lost)."""
+    imap: Any = client._imap
+    read: Callable[[int], bytes] = imap.read
+
+    def bounded(size: int) -> bytes:
+        if size > MAX_LITERAL_BYTES:
+            with suppress(OSError):
+                imap.sock.shutdown(socket.SHUT_RDWR)
+            raise imaplib.IMAP4.abort(
+                f"the server announced a literal of {size} bytes "
+                f"(more than {MAX_LITERAL_BYTES} bytes): refused"
+            )
+        return read(size)
+
+    imap.read = bounded
 
 
 def describe(account: Account) -> str:
@@ -164,6 +189,7 @@ def connect(account: Account, credentials: Credentials) -> IMAPClient:
                 ssl_context=ctx,
                 timeout=timeout,
             )
+            _bound_literals(client)
         if account.tls == "starttls":
             with errors(account, "starting TLS"):
                 caps = client.capabilities()
@@ -172,7 +198,15 @@ def connect(account: Account, credentials: Credentials) -> IMAPClient:
                         f'{describe(account)} does not offer STARTTLS (tls = "starttls"): '
                         "refusing to continue unencrypted"
                     )
-                client.starttls(ctx)
+                try:
+                    client.starttls(ctx)
+                except imaplib.IMAP4.abort:
+                    raise
+                except imaplib.IMAP4.error as exc:  # offered, then refused: still a downgrade
+                    raise TlsError(
+                        f"{describe(account)} refused STARTTLS ({_one_line(_server_text(exc))}): "
+                        "refusing to continue unencrypted"
+                    ) from None
         with errors(account, "logging in"):
             if credentials.mechanism == "xoauth2":
                 try:
@@ -185,10 +219,45 @@ def connect(account: Account, credentials: Credentials) -> IMAPClient:
             else:
                 client.login(credentials.username, credentials.secret.reveal())
         return client
+    except ImapError as exc:
+        if client is not None:
+            close(client)
+        raise _scrubbed(exc, credentials) from None
     except BaseException:
         if client is not None:
             close(client)
         raise
+
+
+def _secret_forms(credentials: Credentials) -> list[str]:
+    """How a secret can come back in a server's answer: as is, base64, or (XOAUTH2) inside the
+    base64 of the SASL string imapclient sends."""
+    secret = credentials.secret.reveal()
+    if not secret:
+        return []
+    sasl = f"user={credentials.username}\1auth=Bearer {secret}\1\1"
+    return [
+        secret,
+        base64.b64encode(secret.encode()).decode("ascii"),
+        base64.b64encode(sasl.encode()).decode("ascii"),
+    ]
+
+
+def _scrubbed(exc: ImapError, credentials: Credentials) -> ImapError:
+    """`exc` without the secret: a hostile or careless server may echo the login back in its NO
+    text, which the message quotes (also a secret cut short by the one-line limit)."""
+    text = original = str(exc)
+    for form in _secret_forms(credentials):
+        text = text.replace(form, "***")
+        if text.endswith("…"):
+            body = text[:-1]
+            for n in range(min(len(form), len(body)), 2, -1):
+                if body.endswith(form[:n]):
+                    text = body[:-n] + "***…"
+                    break
+    if text == original:
+        return exc
+    return type(exc)(text)
 
 
 def close(client: IMAPClient) -> None:
