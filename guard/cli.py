@@ -18,6 +18,7 @@ from guard import __version__
 from guard.cli_clean import add_clean_path_arguments, add_strip_arguments
 from guard.cli_clean_imap import add_clean_arguments, add_restore_arguments, add_watch_arguments
 from guard.cli_imap import add_report_arguments, add_scan_arguments
+from guard.cli_ui import add_ui_arguments
 from guard.exitcodes import ExitCode
 from guard.mime import DEFAULT_LIMITS, Limits
 from guard.model import MessageResult
@@ -107,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_restore_arguments(
         sub.add_parser("restore", help="put cleaned messages' originals back (IMAP)")
     )
+
+    ui = sub.add_parser("ui", help="the terminal app: who tracks you, the evidence, cleaning")
+    add_ui_arguments(ui)
 
     explain = sub.add_parser(
         "explain", help="every finding of a message with the rule and evidence behind it"
@@ -361,6 +365,12 @@ def cmd_restore(ns: argparse.Namespace) -> int:
     return run_restore(ns)
 
 
+def cmd_ui(ns: argparse.Namespace) -> int:
+    from guard.cli_ui import run_ui  # Textual is imported only here
+
+    return run_ui(ns)
+
+
 def cmd_report(ns: argparse.Namespace) -> int:
     from guard.cli_imap import run_report
 
@@ -373,6 +383,7 @@ COMMANDS = {
     "clean": cmd_clean,
     "watch": cmd_watch,
     "restore": cmd_restore,
+    "ui": cmd_ui,
     "report": cmd_report,
     "explain": cmd_explain,
     "rules": cmd_rules,
@@ -383,6 +394,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.command is None:
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            # Bare `guard` on a terminal: the app, on the default account (or the first-run
+            # screen when there is no config).
+            ns = parser.parse_args(["ui"])
+            return cmd_ui(ns)
         parser.print_help()
         return ExitCode.USAGE
     try:

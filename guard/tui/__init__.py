@@ -1,0 +1,27 @@
+"""guard's terminal app (Textual). Only this package imports Textual, and only when the app runs:
+`guard scan` and the other commands never load it (tests/test_tui.py checks)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from guard.cli_ui import add_ui_arguments  # one definition of the options
+
+__all__ = ["add_ui_arguments", "run_ui"]
+
+
+def run_ui(ns: argparse.Namespace) -> int:
+    """Run the app; an exit code. Bad arguments or config end with one line on stderr."""
+    from guard.tui.launch import LaunchError, resolve
+
+    try:
+        launch = resolve(ns)
+    except LaunchError as exc:
+        sys.stderr.write(f"guard: {exc}\n")
+        return int(exc.code)
+    from guard.tui.app import GuardApp  # Textual loads here, not before
+
+    app = GuardApp(launch)
+    app.run()
+    return int(app.return_code or 0)

@@ -1,0 +1,233 @@
+"""The work the app's workers do, as plain generators and functions over the core (no Textual).
+
+Workers run these in threads and post what they yield to the screens; nothing here detects,
+parses IMAP or decides anything itself: it only calls guard's own functions and shapes the
+results into `Row`s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import cast
+
+from guard.config import Account
+from guard.explain import explain_finding
+from guard.mime import MessageError, parse_message
+from guard.model import Kind, MessageResult
+from guard.ruleset import RuleSet
+from guard.sources.files import MessageRef, message_refs
+from guard.tui.data import ImapFolder, LocalSource, Row, row_key
+
+# Readers take in the first screenful; more text would only slow the detail panel down.
+PREVIEW_LIMIT = 20_000
+
+
+# -- local mail ------------------------------------------------------------------------------------
+
+
+def local_refs(source: LocalSource) -> list[MessageRef]:
+    """Every message under the path; raises SourceError with a one-line reason."""
+    return list(message_refs(source.path))
+
+
+def scan_local(refs: list[MessageRef], rules: RuleSet, jobs: int | None = None) -> Iterator[Row]:
+    """Rows as the scan produces them, in order (guard.scan does the work, in processes when
+    the input is large enough to be worth it)."""
+    from guard.scan import scan_refs
+
+    for ref, result in zip(refs, scan_refs(refs, rules, jobs=jobs), strict=False):
+        yield Row(row_key(result), result, ref=ref)
+
+
+# -- IMAP ------------------------------------------------------------------------------------------
+
+
+def _imap_row(result: MessageResult, cleaned: set[int]) -> Row:
+    uid = int(result.id) if result.id.isdigit() else None
+    return Row(row_key(result), result, uid=uid, cleaned=uid is not None and uid in cleaned)
+
+
+def cleaned_uids(account: str, folder: str, uidvalidity: int | None = None) -> set[int]:
+    """UIDs of guard's cleaned copies in the folder, from the cleaning journal (never from the
+    X-Guard header, which any sender can write). Empty when cleaning never ran."""
+    from guard.store import Store, default_path
+
+    path = default_path()
+    if not path.exists():
+        return set()
+    try:
+        from guard.actions.journal import Journal
+    except ImportError:  # cleaning not installed in this build
+        return set()
+    with Store(path) as store:
+        journal = Journal(store)
+        if uidvalidity is not None:
+            return journal.copy_uids(account, folder, uidvalidity)
+        return {
+            e.new_uid for e in journal.entries(account, folder, ("done",)) if e.new_uid is not None
+        }
+
+
+def warm_rows(source: ImapFolder, first: int = 100, size: int = 1000) -> Iterator[list[Row]]:
+    """What the state database already knows about the folder, in batches (a small first one,
+    so rows are on screen at once), before any server contact. Slim results (counts per kind
+    and tracker); the evidence is read on demand (`full_result`)."""
+    from guard.imapscan import source_name
+    from guard.store import Store, default_path
+
+    path = default_path()
+    if not path.exists():
+        return
+    name = source_name(source.account, source.folder)
+    cleaned = cleaned_uids(source.account.name, source.folder)
+    batch: list[Row] = []
+    limit = first
+    with Store(path) as store:
+        for _uid, result in store.results(
+            source.account.name, source.folder, slim=True, source=name
+        ):
+            batch.append(_imap_row(result, cleaned))
+            if len(batch) >= limit:
+                yield batch
+                batch, limit = [], size
+    if batch:
+        yield batch
+
+
+def scan_imap(
+    source: ImapFolder, on_total: Callable[[int], None], use_cache: bool = True
+) -> Iterator[Row]:
+    """Scan the folder on the server (read-only; new messages only unless `use_cache` is off),
+    storing results in the state database as `guard scan --account` does."""
+    from guard.imapscan import FolderStats, scan_account
+    from guard.store import Store
+
+    stats: list[FolderStats] = []
+    with Store() as store:
+        results = scan_account(
+            source.account,
+            [source.folder],
+            store=store,
+            use_cache=use_cache,
+            stats=stats,
+            on_total=on_total,
+            slim=True,
+        )
+        cleaned: set[int] | None = None
+        for result in results:
+            if cleaned is None:
+                validity = stats[-1].uidvalidity if stats else None
+                cleaned = cleaned_uids(source.account.name, source.folder, validity)
+            yield _imap_row(result, cleaned)
+
+
+def full_result(source: ImapFolder, uid: int) -> MessageResult | None:
+    """The stored full result (every URL, rule, destination) of one message."""
+    from guard.store import Store, default_path
+
+    path = default_path()
+    if not path.exists():
+        return None
+    with Store(path) as store:
+        for _uid, result in store.results(source.account.name, source.folder, uids={uid}):
+            return result
+    return None
+
+
+def fetch_imap_raw(account: Account, folder: str, uid: int, config: str | None) -> bytes:
+    """One message's bytes, read-only (EXAMINE + BODY.PEEK[]), via the CLI's own helper."""
+    from guard.cli_imap import fetch_message
+
+    ns = argparse.Namespace(account=account.name, folder=[folder], config=config, paths=[])
+    return fetch_message(ns, uid)
+
+
+# -- one message -----------------------------------------------------------------------------------
+
+
+def raw_of(source: LocalSource | ImapFolder, row: Row) -> bytes:
+    """The message's bytes: read from the file, or fetched read-only from the server."""
+    if row.ref is not None:
+        return row.ref.read()
+    if isinstance(source, ImapFolder) and row.uid is not None:
+        return fetch_imap_raw(source.account, source.folder, row.uid, source.config)
+    raise LookupError("this message has no place to be read from")
+
+
+_BLANKS = re.compile(r"\n\s*\n+")
+
+
+def html_to_text(html: str) -> str:
+    """Visible text of an HTML part. lxml only parses: it resolves no entity from the network,
+    loads no image, stylesheet or frame, runs nothing."""
+    import lxml.html
+
+    try:
+        doc = cast(lxml.html.HtmlElement, lxml.html.document_fromstring(html))
+    except Exception:  # noqa: BLE001 - hostile or empty markup: no text to show
+        return ""
+    for bad in list(doc.iter("script", "style", "head", "title")):
+        bad.drop_tree()
+    for block in doc.iter("br", "p", "div", "tr", "li", "h1", "h2", "h3", "table"):
+        block.tail = "\n" + (block.tail or "")
+    text = str(doc.text_content())
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+
+
+def preview_text(raw: bytes) -> str:
+    """A safe text preview: the text/plain part, else the HTML's text. Never loads anything."""
+    try:
+        parsed, _envelope = parse_message(raw)
+    except MessageError as exc:
+        return f"(no preview: {exc})"
+    plain = "\n\n".join(p.strip() for p in parsed.text_parts if p.strip())
+    text = plain or "\n\n".join(html_to_text(h) for h in parsed.html_parts)
+    text = text.strip() or "(no text in this message)"
+    if len(text) > PREVIEW_LIMIT:
+        text = text[:PREVIEW_LIMIT] + "\n… (cut here)"
+    return text
+
+
+_ORDER = {Kind.RECEIPT: 0, Kind.PIXEL: 1, Kind.LINK: 2, Kind.PARAM: 3, Kind.REMOTE: 4}
+
+
+def finding_blocks(result: MessageResult, rules: RuleSet | None) -> list[list[str]]:
+    """Every finding explained (kind, tracker, rule, exact URL or header, decoded destination),
+    most telling first; guard.explain writes the words."""
+    findings = sorted(result.findings, key=lambda f: _ORDER[f.kind])
+    if rules is None:
+        return [[f"  {f.kind.value:<8} {f.tracker or 'unknown tracker'}"] for f in findings]
+    return [[_short_paths(line) for line in explain_finding(f, rules)] for f in findings]
+
+
+def _short_paths(line: str) -> str:
+    # `rules/esp/x.toml`, not the install path: shorter, and the same on every machine
+    from guard.ruleset import bundled_rules_dir
+
+    bundled = str(bundled_rules_dir())
+    return line.replace(bundled + "/", "rules/") if bundled in line else line
+
+
+def load_rules() -> RuleSet:
+    from guard.domains import warm_up
+    from guard.ruleset import load_ruleset
+
+    rules = load_ruleset()
+    warm_up()
+    return rules
+
+
+def default_local_path() -> str | None:
+    """samples/ next to the checkout or the current directory, for the first-run screen."""
+    for base in (Path.cwd(), Path(__file__).resolve().parents[2]):
+        candidate = base / "samples"
+        if candidate.is_dir():
+            try:
+                return str(candidate.relative_to(Path.cwd()))
+            except ValueError:
+                return str(candidate)
+    return None
