@@ -563,9 +563,13 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
             raise RuleError(f"{here}: a {kind} rule needs 'hosts' or 'path'")
         if kind == "host" and not hosts:
             raise RuleError(f"{here}: a host rule needs 'hosts'")
-        if not hosts and path is not None and not (
-            specificity(path.pattern) >= 4
-            or specificity(path.pattern) + specificity(query.pattern if query else None) >= 6
+        if (
+            not hosts
+            and path is not None
+            and not (
+                specificity(path.pattern) >= 4
+                or specificity(path.pattern) + specificity(query.pattern if query else None) >= 6
+            )
         ):
             raise RuleError(
                 f"{here}: a rule without hosts needs a specific 'path' shape "
