@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import codecs
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from guard.mime import (
     DEFAULT_LIMITS,
     Limits,
     MessageError,
+    charset_codec,
     decode_text,
     decode_transfer,
     parse_message,
@@ -31,6 +31,7 @@ from guard.mime import (
 from guard.mimetree import MimeStructureError, Part, split
 from guard.model import Finding, Kind
 from guard.ruleset import Rule, RuleSet
+from guard.timelimit import TimeLimitExceeded, time_limit
 from guard.urls import Url, parse_http
 
 X_GUARD = "X-Guard"
@@ -464,12 +465,7 @@ def _eol(raw: bytes, part: Part) -> str:
 
 
 def _codec_of(label: str | None) -> str | None:
-    if not label:
-        return None
-    try:
-        return codecs.lookup(label.strip().strip('"')).name
-    except (LookupError, ValueError):
-        return None
+    return charset_codec(label)  # the codecs decode_text accepts
 
 
 def _reading_codec(data: bytes, label: str | None) -> str:
@@ -672,9 +668,13 @@ def clean_message(
     raw: bytes, rules: RuleSet, policy: Policy = Policy(), limits: Limits = DEFAULT_LIMITS
 ) -> CleanResult:
     """Clean one message. Never raises: what cannot be cleaned comes back untouched, with
-    `skipped` saying why."""
+    `skipped` saying why. `limits.max_seconds` bounds the work (in the main thread, as for the
+    scan): a message that takes longer is left as it was."""
     try:
-        return _clean(raw, rules, policy, limits)
+        with time_limit(limits.max_seconds):
+            return _clean(raw, rules, policy, limits)
+    except TimeLimitExceeded:
+        return _untouched(raw, f"took longer than {limits.max_seconds:g} s to clean")
     except MessageError as exc:
         return _untouched(raw, f"cannot parse: {exc}")
     except RecursionError:

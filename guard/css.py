@@ -17,7 +17,10 @@ _SQ = r"'((?:[^'\\]|\\[\s\S])*+)'"
 _BARE = r"""((?:[^()"'\s\\]|\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F])*+)"""
 _URL = re.compile(rf"url\(\s*(?:{_DQ}|{_SQ}|{_BARE})\s*\)", re.I)
 _IMPORT = re.compile(rf"@import\s+(?:{_DQ}|{_SQ})", re.I)
-_IMAGE_SET = re.compile(r"image-set\(([^)]*)\)", re.I)
+# The arguments may hold one level of parentheses (`type("image/png")`); a `(` otherwise ends the
+# try, so `image-set(image-set(…` without a `)` is linear (`[^)]*` rescanned the rest of the text
+# from every `image-set(`: 227 KB of them took 10 s).
+_IMAGE_SET = re.compile(r"image-set\(((?:[^()]|\([^()]*\))*+)\)", re.I)
 _STRING = re.compile(r""""([^"]*)"|'([^']*)'""")
 _ESCAPE = re.compile(r"\\([0-9a-fA-F]{1,6}\s?|.)", re.S)
 

@@ -287,8 +287,28 @@ def _hides_subtree(attrib: Any, style: str | None) -> str | None:
     return reason if reason in _ANCESTOR_HIDES else None
 
 
+# libxml2 checks each attribute of an element against all the earlier ones: quadratic, in C where
+# no timer can interrupt it (67,000 attributes on one tag took 19 s). When the tags' attribute-like
+# tokens, squared and summed, pass this budget (≈0.2 s of that work), the document is read by the
+# markup scan instead (linear; the first of duplicate attributes wins, as in browsers). `[^<>]` runs
+# cannot overlap, so finding the long tags is linear too.
+_ATTRIBUTE_WORK = 50_000_000
+_LONG_TAG = re.compile(r"<[A-Za-z][^<>]{256,}")
+
+
+def _attribute_bomb(html: str) -> bool:
+    work = 0
+    for m in _LONG_TAG.finditer(html):
+        work += len(m.group().split()) ** 2
+        if work > _ATTRIBUTE_WORK:
+            return True
+    return False
+
+
 def scan_html(html: str) -> list[Occurrence]:
     """Every load and link of an HTML document, in document order, resolved against its base."""
+    if _attribute_bomb(html):
+        return _scan_markup(html)
     root = parse_html(html)
     if root is None:
         return []

@@ -61,6 +61,22 @@ def decode_transfer(payload: bytes, cte: str | None) -> bytes:
     return payload
 
 
+# Python codecs that are no charset a mail client knows; punycode also decodes in quadratic time
+# (a 1 MB part labelled with it took 20 s), so a label naming one is treated as unknown.
+NOT_CHARSETS = frozenset({"punycode", "idna", "unicode_escape", "raw_unicode_escape"})
+
+
+def charset_codec(label: str | None) -> str | None:
+    """The Python codec for a charset label (None: unknown, or no charset a client reads)."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().strip('"')).name
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
+        return None
+    return None if name in NOT_CHARSETS else name
+
+
 def _codec(label: str | None) -> str | None:
     if not label:
         return None
@@ -68,10 +84,7 @@ def _codec(label: str | None) -> str | None:
     # Mail software writes these for ASCII/Latin-1, which browsers read as windows-1252.
     if label in ("us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1"):
         return _FALLBACK_CHARSET
-    try:
-        return codecs.lookup(label).name
-    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
-        return None
+    return charset_codec(label)
 
 
 def decode_text(data: bytes, charset: str | None) -> str:
@@ -115,9 +128,39 @@ def decode_header_value(value: str | None) -> str:
     return " ".join(text.replace("\x00", "").split())
 
 
+def _without_comments(value: str) -> str:
+    """`value` without its (nested) parenthesised comments, in one linear pass."""
+    out: list[str] = []
+    depth = 0
+    for char in value:
+        if char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(char)
+    return "".join(out)
+
+
+def _parseaddr(value: str) -> tuple[str, str]:
+    # The stdlib reads nested comments recursively: `From: ((((…` would raise RecursionError and
+    # make the whole message unscannable (a way to hide tracking). Comments hold no address.
+    try:
+        return parseaddr(value)
+    except RecursionError:
+        return parseaddr(_without_comments(value))
+
+
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    try:
+        return getaddresses(values)
+    except RecursionError:
+        return getaddresses([_without_comments(v) for v in values])
+
+
 def envelope_of(headers: Headers) -> Envelope:
     # Split the address before decoding: a decoded display name may hold commas or quotes.
-    name, addr = parseaddr(" ".join((first_header(headers, "From") or "").split()))
+    name, addr = _parseaddr(" ".join((first_header(headers, "From") or "").split()))
     return Envelope(
         from_addr=decode_header_value(addr).strip().lower(),
         from_name=decode_header_value(name),
@@ -130,7 +173,7 @@ def envelope_of(headers: Headers) -> Envelope:
 def recipients_of(headers: Headers) -> tuple[str, ...]:
     wanted = ("to", "cc", "delivered-to")
     values = [" ".join(v.split()) for k, v in headers if k.lower() in wanted]
-    addresses = (decode_header_value(a).lower() for _, a in getaddresses(values))
+    addresses = (decode_header_value(a).lower() for _, a in _getaddresses(values))
     return tuple(sorted({a for a in addresses if "@" in a}))
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from guard.css import css_urls, declarations, hides, pixels
 from guard.html import Occurrence, element_refs, scan_html, srcset_urls
+from guard.timelimit import time_limit
 
 
 def loads(html: str) -> list[tuple[str, str]]:
@@ -169,10 +168,10 @@ def test_style_element_vectors_are_found_in_a_document() -> None:
 
 def test_css_on_hostile_input_is_linear() -> None:
     junk = ["url(" + "\\a" * 100_000, "url('" + "\\'" * 100_000, "\\75" * 100_000, "/*" * 100_000]
-    start = time.perf_counter()
-    for text in junk:
-        css_urls(text)
-    assert time.perf_counter() - start < 3
+    # A hang guard, not a performance assertion: quadratic scanning of these takes minutes.
+    with time_limit(60):
+        for text in junk:
+            css_urls(text)
 
 
 def test_declarations_and_pixels() -> None:

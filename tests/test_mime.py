@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import random
-import time
 
 import pytest
 
@@ -19,6 +18,7 @@ from guard.mime import (
 )
 from guard.ruleset import load_ruleset
 from guard.scan import scan_raw
+from guard.timelimit import time_limit
 
 RULES = load_ruleset(include_user=False)
 
@@ -384,15 +384,14 @@ def deep_mime(depth: int) -> bytes:
 def test_deep_nesting_is_an_error_or_bounded_never_a_crash(
     depth: int, limits: Limits | None
 ) -> None:
-    start = time.perf_counter()
-    try:
-        parsed, _ = parse(deep_mime(depth), limits)
-    except MessageError as exc:
-        assert "\n" not in str(exc)
-        assert "nest" in str(exc).lower() or "deep" in str(exc).lower()
-    else:
-        assert len(parsed.html_parts) <= 1
-    assert time.perf_counter() - start < 5
+    with time_limit(60):  # a hang guard, not a performance assertion
+        try:
+            parsed, _ = parse(deep_mime(depth), limits)
+        except MessageError as exc:
+            assert "\n" not in str(exc)
+            assert "nest" in str(exc).lower() or "deep" in str(exc).lower()
+        else:
+            assert len(parsed.html_parts) <= 1
 
 
 def test_nesting_within_the_limit_is_parsed() -> None:
@@ -454,15 +453,14 @@ def junk_inputs() -> list[bytes]:
 
 
 def test_scan_raw_never_raises_on_junk() -> None:
-    start = time.perf_counter()
     for n, raw in enumerate(junk_inputs()):
         result = scan_raw(raw, f"junk#{n}", str(n), RULES)
         assert result.source == f"junk#{n}" and result.id == str(n)
         if result.error is not None:
             assert result.error and "\n" not in result.error
             assert not result.error.startswith("internal error"), (n, result.error)
+            assert not result.error.startswith("took longer"), (n, result.error)
             assert result.findings == ()
-    assert time.perf_counter() - start < 10
 
 
 def test_multipart_whose_boundary_never_occurs() -> None:
