@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, Any
 
+from guard.cli_imap import target_paths
 from guard.exitcodes import ExitCode
 
 LOCK_WAIT_WATCH = 3600.0  # `guard watch` waits this long for a running `guard clean` to finish
@@ -107,21 +108,11 @@ def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
     which.add_argument("--all", action="store_true", help="restore every cleaned message")
 
 
-def _paths(ns: argparse.Namespace) -> list[str]:
-    for name in ("paths", "path", "targets", "target"):
-        value = getattr(ns, name, None)
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, list):
-            return [str(v) for v in value]
-    return []
-
-
 def wants_clean_imap(ns: argparse.Namespace) -> bool:
     """`guard clean` cleans IMAP with --account, or with no PATH while a config file exists."""
     if getattr(ns, "account", None):
         return True
-    if _paths(ns):
+    if target_paths(ns):
         return False
     from guard.config import config_path
 

@@ -76,8 +76,9 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--format", choices=("text", "json", "csv"), default="text")
 
 
-def _paths(ns: argparse.Namespace) -> list[str]:
-    for name in ("paths", "targets", "target"):
+def target_paths(ns: argparse.Namespace) -> list[str]:
+    """The command's positional targets, whatever the subcommand named them."""
+    for name in ("paths", "path", "targets", "target"):
         value = getattr(ns, name, None)
         if isinstance(value, str):
             return [value]
@@ -89,7 +90,7 @@ def _paths(ns: argparse.Namespace) -> list[str]:
 def wants_imap(ns: argparse.Namespace) -> bool:
     """True when `guard scan` should scan IMAP: --account, an imap:// target, or no target at all
     while a config file exists."""
-    paths = _paths(ns)
+    paths = target_paths(ns)
     if getattr(ns, "account", None) or any(is_imap_target(p) for p in paths):
         return True
     if not paths:
@@ -113,7 +114,7 @@ def _fail(message: str, code: int, err: IO[str]) -> int:
 def _resolve(ns: argparse.Namespace, err: IO[str]) -> tuple[Any, list[str]]:
     from guard.config import ConfigError, account_for_url, load_config, parse_imap_url
 
-    paths = _paths(ns)
+    paths = target_paths(ns)
     urls = [p for p in paths if is_imap_target(p)]
     if len(urls) != len(paths):
         raise _Failure("scan either IMAP (--account / imap://) or local paths, not both", 2)
