@@ -241,7 +241,7 @@ class RuleSet:
                 joined = "|".join(f"(?:{p})" for p in anchored)
                 self._shape_prefilter = (
                     re.compile(f"^(?:{joined})") if anchored else None,
-                    tuple(re.compile(p) for p in patterns if not p.startswith("^")),
+                    tuple(re.compile(p) for p in dict.fromkeys(patterns) if not p.startswith("^")),
                 )
             except re.error:  # e.g. repeated group names: fall back to checking one by one
                 self._shape_prefilter = None
