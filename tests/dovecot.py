@@ -12,6 +12,7 @@ Used by tests/conftest.py (fixture `dovecot`) and bench/bench_imap.py (`Dovecot.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import shutil
@@ -24,6 +25,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 PASSWORD = "testpass"
 HOST = "127.0.0.1"
@@ -592,3 +594,24 @@ try:  # the fixture, when imported by a conftest
     dovecot = _pytest.fixture(scope="session", name="dovecot")(dovecot_fixture)
 except ImportError:  # the benchmark runs without pytest
     pass
+
+
+def write_config(server: Dovecot, user: str, **kw: Any) -> Path:
+    """The tests' accounts config ([accounts.t] on this server, password from
+    $GUARD_TEST_PASSWORD) at $GUARD_CONFIG; keyword arguments add or override settings (None
+    drops one)."""
+    path = Path(os.environ["GUARD_CONFIG"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": server.tls_port,
+        "username": user,
+        "ca_file": str(server.cert),
+        "password_env": "GUARD_TEST_PASSWORD",
+        "timeout": 5,
+        **kw,
+    }
+    lines = ["[accounts.t]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items() if v is not None]
+    path.write_text("\n".join(lines) + "\n")
+    os.chmod(path, 0o600)
+    return path

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import subprocess
@@ -22,6 +21,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import dovecot
 import pytest
 from dovecot import PASSWORD, Dovecot, ImapProxy
 
@@ -231,22 +231,8 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def write_config(server: Dovecot, user: str, **kw: Any) -> Path:
-    path = Path(os.environ["GUARD_CONFIG"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": server.tls_port,
-        "username": user,
-        "ca_file": str(server.cert),
-        "password_env": "GUARD_TEST_PASSWORD",
-        "backup_folder": BACKUP,
-        "timeout": 5,
-        **kw,
-    }
-    lines = ["[accounts.t]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items() if v is not None]
-    path.write_text("\n".join(lines) + "\n")
-    os.chmod(path, 0o600)
-    return path
+    """The shared test config, with this module's backup folder."""
+    return dovecot.write_config(server, user, **{"backup_folder": BACKUP, **kw})
 
 
 def via_proxy(server: Dovecot, user: str, proxy: ImapProxy, **kw: Any) -> Path:

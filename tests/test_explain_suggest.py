@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import pytest
-from dovecot import PASSWORD, Dovecot
+from dovecot import PASSWORD, Dovecot, write_config
 
 from guard.cli import main
 from guard.ruleset import load_ruleset
@@ -108,20 +106,7 @@ def test_explain_a_message_on_the_server_by_uid(
     (uid,) = dovecot.append(
         user, "INBOX", [(SAMPLES / "amazon-ses-order-shipped.eml").read_bytes()]
     )
-    config = Path(os.environ["GUARD_CONFIG"])
-    config.parent.mkdir(parents=True, exist_ok=True)
-    table = {
-        "host": "127.0.0.1",
-        "port": dovecot.tls_port,
-        "username": user,
-        "ca_file": str(dovecot.cert),
-        "password_env": "GUARD_TEST_PASSWORD",
-        "timeout": 10,
-    }
-    config.write_text(
-        "[accounts.t]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items())
-    )
-    os.chmod(config, 0o600)
+    write_config(dovecot, user, timeout=10)
     monkeypatch.setenv("GUARD_TEST_PASSWORD", PASSWORD)
     c = dovecot.client(user)
     c.select_folder("INBOX", readonly=True)  # type: ignore[attr-defined]

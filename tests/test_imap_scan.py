@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dovecot import PASSWORD, Dovecot
+from dovecot import PASSWORD, Dovecot, write_config
 
 from guard import imapscan
 from guard.cli_imap import add_report_arguments, add_scan_arguments, run_imap_scan, run_report
@@ -121,24 +121,6 @@ def account_for(server: Dovecot, user: str, **kw: Any) -> Any:
 @pytest.fixture(autouse=True)
 def _password(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GUARD_TEST_PASSWORD", PASSWORD)
-
-
-def write_config(server: Dovecot, user: str, **kw: Any) -> Path:
-    path = Path(os.environ["GUARD_CONFIG"])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    table: dict[str, Any] = {
-        "host": "127.0.0.1",
-        "port": server.tls_port,
-        "username": user,
-        "ca_file": str(server.cert),
-        "password_env": "GUARD_TEST_PASSWORD",
-        "timeout": 5,
-        **kw,
-    }
-    lines = ["[accounts.t]"] + [f"{k} = {json.dumps(v)}" for k, v in table.items() if v is not None]
-    path.write_text("\n".join(lines) + "\n")
-    os.chmod(path, 0o600)
-    return path
 
 
 def cli(*argv: str, report: bool = False) -> tuple[int, str, str]:
