@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from guard.shapes import ShapeIndex
 from guard.unwrap import KNOWN_ENCODINGS, DecodeError, apply_encodings
 from guard.urls import Url, parse_http
 
@@ -209,9 +210,7 @@ class RuleSet:
     _param_rules: list[Rule] = field(default_factory=list, repr=False)
     _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
     _prefixes: tuple[str, ...] = field(default=(), repr=False)  # every rule's param_prefixes
-    _shape_prefilter: tuple[re.Pattern[str] | None, tuple[re.Pattern[str], ...]] | None = field(
-        default=None, repr=False
-    )
+    _shapes: ShapeIndex[Rule] = field(default_factory=lambda: ShapeIndex(()), repr=False)
     _host_cache: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -231,20 +230,7 @@ class RuleSet:
                         self._by_suffix.setdefault(host[2:], []).append(rule)
                     else:
                         self._by_host.setdefault(host, []).append(rule)
-        # A cheap test rejects the common URL that no host-less shape can match: anchored shapes
-        # joined under one `^` (the engine tries position 0 only), unanchored ones searched one
-        # by one (each has a literal the engine scans for quickly; an alternation would not).
-        patterns = [r.path.pattern for r in self._shape_only if r.path is not None]
-        if self._shape_only and len(patterns) == len(self._shape_only):
-            anchored = [p[1:] for p in patterns if p.startswith("^")]
-            try:
-                joined = "|".join(f"(?:{p})" for p in anchored)
-                self._shape_prefilter = (
-                    re.compile(f"^(?:{joined})") if anchored else None,
-                    tuple(re.compile(p) for p in dict.fromkeys(patterns) if not p.startswith("^")),
-                )
-            except re.error:  # e.g. repeated group names: fall back to checking one by one
-                self._shape_prefilter = None
+        self._shapes = ShapeIndex((r, r.path, r.query) for r in self._shape_only)
         # Most specific first: a rule with a path shape beats a bare host rule.
         for bucket in (*self._by_host.values(), *self._by_suffix.values()):
             bucket.sort(key=lambda r: r.path is None and r.query is None)
@@ -267,15 +253,11 @@ class RuleSet:
         return cached
 
     def candidates(self, url: Url) -> tuple[Rule, ...]:
-        """Rules that may match `url`: its host's rules, then host-less shapes, most specific
-        first. Empty for the common URL that no rule is about."""
+        """Rules that may match `url`: its host's rules, then host-less shapes whose literal text
+        the URL has (most specific first). Empty for the common URL that no rule is about."""
         by_host = self.host_rules(url.host)
-        if self._shape_prefilter is not None:
-            anchored, loose = self._shape_prefilter
-            path = url.path
-            if not (anchored and anchored.match(path)) and not any(p.search(path) for p in loose):
-                return by_host
-        return by_host + tuple(self._shape_only)
+        shaped = self._shapes.find(url.path, url.query)
+        return by_host + tuple(shaped) if shaped else by_host
 
     @staticmethod
     def first(candidates: Sequence[Rule], url: Url, kinds: Sequence[str]) -> Rule | None:
