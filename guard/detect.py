@@ -207,8 +207,23 @@ def detect(
             if url is not None:
                 out.link(url, "text/plain")
     findings = tuple(out.found.values())
+    via = rules.sender_rule(msg.headers)
+    if via is not None:
+        findings = tuple(_attribute_to_sender(findings, via))
     tokens = address_tokens((*msg.recipients, *identities))
     return tuple(_mark_leaks(findings, tokens)) if tokens else findings
+
+
+def _attribute_to_sender(findings: Iterable[Finding], via: Rule) -> Iterable[Finding]:
+    """A beacon no rule names, on the sender's own domain (`click.brand.example`), belongs to
+    the service the headers say the message went through. A third party's stays unnamed:
+    the ESP does not run other companies' trackers."""
+    service = via.service
+    for f in findings:
+        if f.tracker is None and f.kind is Kind.PIXEL and f.party is Party.FIRST:
+            yield f._replace(tracker=service.name, category=service.category, via=via.id)
+        else:
+            yield f
 
 
 def _mark_leaks(findings: Sequence[Finding], tokens: AddressTokens) -> Iterable[Finding]:

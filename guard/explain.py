@@ -42,6 +42,7 @@ def _why(finding: Finding, rule: Rule | None) -> str:
         "param": "tracking parameters a rule names",
         "receipt": "a read-receipt request header",
         "host": "a host that belongs to the service",
+        "sender": "a header naming the service the message was sent through",
         "spacer": "a known spacer image (layout, not tracking)",
     }.get(rule.kind, rule.kind)
     return f"{what}: {_rule_shape(rule)}"
@@ -75,6 +76,15 @@ def explain_finding(finding: Finding, rules: RuleSet) -> list[str]:
     lines.append(f"    why:         {_why(finding, rule)}")
     if rule is not None:
         lines.append(f"    source:      {rule.source}")
+    via = by_id.get(finding.via) if finding.via else None
+    if finding.via:
+        header = f"the {via.header} header" if via else "a header"
+        lines.append(
+            f"    named by:    {finding.via}: {header} shows the message was sent through "
+            f"{finding.tracker}, and the beacon is on the sender's own domain"
+        )
+        if via is not None:
+            lines.append(f"    its source:  {via.source}")
     return lines
 
 

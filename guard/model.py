@@ -65,6 +65,9 @@ class Finding(NamedTuple):
     party: Party | None = None
     leak: str | None = None
     """How the URL carries the recipient's address (`plain`, `base64`, `md5`, `sha1`, `sha256`)."""
+    via: str | None = None
+    """When `tracker` was named from the message's headers (the ESP it was sent through) rather
+    than from the URL: the `sender` rule that named it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -137,6 +137,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "host": f.host,
         "party": f.party.value if f.party else None,
         "leak": f.leak,
+        "via": f.via,
     }
 
 

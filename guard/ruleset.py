@@ -19,7 +19,7 @@ from guard.shapes import ShapeIndex
 from guard.unwrap import KNOWN_ENCODINGS, DecodeError, apply_encodings
 from guard.urls import Url, parse_http
 
-KINDS = ("pixel", "link", "param", "receipt", "spacer", "host")
+KINDS = ("pixel", "link", "param", "receipt", "spacer", "host", "sender")
 URL_KINDS = ("pixel", "link", "spacer", "host")
 CATEGORIES = (
     "esp",
@@ -101,6 +101,7 @@ class Rule:
     params: frozenset[str] = frozenset()
     param_prefixes: tuple[str, ...] = ()
     header: str | None = None
+    value: re.Pattern[str] | None = None  # `sender`: searched in the header's value
     source: str = ""
     file: str = ""
     match: tuple[Example, ...] = ()
@@ -125,6 +126,12 @@ class Rule:
             return False
         return self.matches_shape(url)
 
+    def names_sender(self, header: str, value: str) -> bool:
+        """`sender`: does this header line show the message was sent through the service?"""
+        if header.lower() != (self.header or "").lower():
+            return False
+        return self.value is None or self.value.search(value) is not None
+
     def tracking_params(self, names: Iterable[str]) -> list[str]:
         prefixes = self.param_prefixes
         return sorted(
@@ -136,6 +143,9 @@ class Rule:
         if self.kind == "receipt":
             name = example.text.split(":", 1)[0].strip().lower()
             return name == (self.header or "").lower(), None
+        if self.kind == "sender":
+            name, _, value = example.text.partition(":")
+            return self.names_sender(name.strip(), value.strip()), None
         url = parse_http(example.text)
         if url is None:
             return False, None
@@ -207,6 +217,7 @@ class RuleSet:
     _by_suffix: dict[str, list[Rule]] = field(default_factory=dict, repr=False)
     _shape_only: list[Rule] = field(default_factory=list, repr=False)
     _receipts: dict[str, Rule] = field(default_factory=dict, repr=False)
+    _senders: dict[str, list[Rule]] = field(default_factory=dict, repr=False)
     _param_rules: list[Rule] = field(default_factory=list, repr=False)
     _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
     _prefixes: tuple[str, ...] = field(default=(), repr=False)  # every rule's param_prefixes
@@ -217,6 +228,8 @@ class RuleSet:
         for rule in self.rules:
             if rule.kind == "receipt" and rule.header:
                 self._receipts[rule.header.lower()] = rule
+            elif rule.kind == "sender" and rule.header:
+                self._senders.setdefault(rule.header.lower(), []).append(rule)
             elif rule.kind == "param":
                 self._param_rules.append(rule)
                 self._prefixes += rule.param_prefixes
@@ -277,6 +290,17 @@ class RuleSet:
 
     def receipt_rule(self, header_name: str) -> Rule | None:
         return self._receipts.get(header_name.lower())
+
+    def sender_rule(self, headers: Iterable[tuple[str, str]]) -> Rule | None:
+        """The `sender` rule naming the service a message was sent through, from its headers
+        (the first header, in message order, that one names)."""
+        if not self._senders:
+            return None
+        for name, value in headers:
+            for rule in self._senders.get(name.lower(), ()):
+                if rule.names_sender(name, value):
+                    return rule
+        return None
 
     def param_matches(self, names: Sequence[str]) -> list[tuple[Rule, list[str]]]:
         """Group the tracking parameters among `names` by the rule (service) that defines them."""
@@ -407,6 +431,7 @@ _RULE_KEYS = {
     "params",
     "param_prefixes",
     "header",
+    "value",
     "source",
     "match",
     "no_match",
@@ -561,8 +586,11 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
         raise RuleError(f"{here}: only link rules take 'decode'")
     if kind == "param" and not params and not prefixes:
         raise RuleError(f"{here}: a param rule needs 'params' or 'param_prefixes'")
-    if kind == "receipt" and (not isinstance(header, str) or not header):
-        raise RuleError(f"{here}: a receipt rule needs 'header'")
+    if kind in ("receipt", "sender") and (not isinstance(header, str) or not header):
+        raise RuleError(f"{here}: a {kind} rule needs 'header'")
+    value = _regex(here, raw, "value")
+    if value is not None and kind != "sender":
+        raise RuleError(f"{here}: only sender rules take 'value'")
     source = raw.get("source", service.source)
     if not isinstance(source, str) or not source:
         raise RuleError(f"{here}: 'source' must be a non-empty string")
@@ -577,6 +605,7 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
         params=params,
         param_prefixes=prefixes,
         header=header if isinstance(header, str) else None,
+        value=value,
         source=source,
         file=where,
         match=_parse_examples(here, raw, "match"),

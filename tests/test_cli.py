@@ -288,7 +288,7 @@ def test_rules_list_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert isinstance(rows, list) and len(rows) > 20
     for row in rows:
         assert {"id", "tracker", "kind", "category"} <= set(row)
-        assert row["kind"] in {"pixel", "link", "param", "receipt", "spacer", "host"}
+        assert row["kind"] in {"pixel", "link", "param", "receipt", "spacer", "host", "sender"}
     ids = [row["id"] for row in rows]
     assert len(ids) == len(set(ids))
     assert ids == sorted(ids)

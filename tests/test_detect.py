@@ -401,3 +401,40 @@ def test_detect_is_deterministic() -> None:
     first = detect(parsed, RULES)
     assert first == detect(parsed, RULES)
     assert {f.kind for f in first} == {Kind.PIXEL, Kind.LINK, Kind.PARAM, Kind.RECEIPT}
+
+
+# -- the ESP behind a branded tracking domain, named from the headers ------------------------------
+
+SG_EID = ("X-SG-EID", "=?us-ascii?Q?ani9f=2FEkEkcxY2fVjWmQeI7N6IUiJJhs9O5Y?=")
+BRANDED_BEACON = '<img src="https://click.brand.example/o/Zk9xQ2VrT1pM" width="1" height="1">'
+
+
+def beacons(headers: tuple[tuple[str, str], ...], html: str = BRANDED_BEACON) -> list[Finding]:
+    found = detect(msg(html, headers=headers), RULES, sender="news@brand.example")
+    return of_kind(list(found), Kind.PIXEL)
+
+
+def test_beacon_on_the_senders_domain_is_named_after_the_esp_in_the_headers() -> None:
+    (pixel,) = beacons((SG_EID,))
+    assert (pixel.tracker, pixel.category, pixel.via) == ("SendGrid", "esp", "sendgrid.sent-via")
+    assert pixel.rule == HEURISTIC_PIXEL and pixel.confidence is Confidence.HEURISTIC
+    assert pixel.party is Party.FIRST
+
+
+def test_without_the_header_the_branded_beacon_stays_unnamed() -> None:
+    (pixel,) = beacons(())
+    assert pixel.tracker is None and pixel.via is None
+
+
+def test_a_third_partys_beacon_is_not_put_on_the_esp() -> None:
+    html = '<img src="https://px.unknown-adnet.example/b.gif?u=93jd8" width="1" height="1">'
+    (pixel,) = beacons((SG_EID,), html)
+    assert pixel.tracker is None and pixel.via is None
+
+
+def test_a_beacon_a_rule_names_keeps_its_own_service() -> None:
+    (pixel,) = beacons(
+        (SG_EID,),
+        f'<img src="{SENDGRID_OPEN.replace("u1234567.ct.sendgrid.net", "click.brand.example")}">',
+    )
+    assert pixel.tracker == "SendGrid" and pixel.via is None  # named by the path shape
