@@ -212,13 +212,30 @@ def csv_writer(stream: IO[str]) -> Any:
 
 def csv_rows(r: MessageResult) -> list[list[str]]:
     """One row per finding; a message without findings (or with an error) gets one row."""
-    msg = message_dict(r)
-    head = [str(msg[c] or "") for c in MESSAGE_COLUMNS]
+    env = r.envelope
+    head = [r.source, r.id, env.message_id, env.from_addr, env.subject, env.date, r.error]
+    head = [str(v or "") for v in head]  # the order of MESSAGE_COLUMNS
     if not r.findings:
         return [head + [""] * len(FINDING_COLUMNS)]
-    rows = []
-    for f in r.findings:
-        d = finding_dict(f)
-        d["params"] = " ".join(d["params"])
-        rows.append(head + [str(d[c] or "") for c in FINDING_COLUMNS])
-    return rows
+    # Straight from the tuple, in the order of FINDING_COLUMNS: ~130 rows per newsletter, and
+    # going through finding_dict cost more than scanning the message.
+    return [
+        [
+            *head,
+            f.kind.value,
+            f.tracker or "",
+            f.category or "",
+            f.rule,
+            f.confidence.value,
+            f.url or "",
+            f.destination or "",
+            f.header or "",
+            f.value or "",
+            f.element or "",
+            " ".join(f.params),
+            f.host or "",
+            f.party.value if f.party else "",
+            f.leak or "",
+        ]
+        for f in r.findings
+    ]

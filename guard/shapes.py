@@ -75,16 +75,36 @@ def _literal_set(items: Sequence[Any]) -> list[str] | None:
 
 
 def _edge(items: Sequence[Any], from_end: bool) -> list[str]:
-    """The literal alternatives at one end of `items` (longest run of literal-set items)."""
-    n = len(items)
-    best: list[str] = [""]
-    for size in range(1, n + 1):
-        part = items[n - size :] if from_end else items[:size]
-        found = _literal_set(part)
-        if found is None:
-            break
-        best = found
-    return best
+    """The literal alternatives at one end of `items`: `^/p/(cp/…|rp/…)` starts with /p/cp/ or
+    /p/rp/. Groups and alternations are entered; the first other item ends the walk."""
+    return _walk(items, from_end)[0] or [""]
+
+
+def _walk(items: Sequence[Any], from_end: bool) -> tuple[list[str], bool]:
+    """(alternatives, whether all of `items` was literal) reading from one end."""
+    results = [""]
+    for op, av in reversed(items) if from_end else items:
+        if op == _c.LITERAL:
+            options, complete = [chr(av)], True
+        elif op == _c.SUBPATTERN:
+            options, complete = _walk(av[3], from_end)
+        elif op == _c.BRANCH:
+            options, complete = [], True
+            for branch in av[1]:
+                found, whole = _walk(branch, from_end)
+                options.extend(found)
+                complete = complete and whole
+        else:
+            return results, False
+        if from_end:
+            results = [b + a for a, b in itertools.product(results, options)]
+        else:
+            results = [a + b for a, b in itertools.product(results, options)]
+        if len(results) > MAX_ALTERNATIVES:
+            return [""], False
+        if not complete:
+            return results, False
+    return results, True
 
 
 def _longest_inner_run(items: Sequence[Any]) -> str:
