@@ -213,8 +213,8 @@ def csv_writer(stream: IO[str]) -> Any:
 def csv_rows(r: MessageResult) -> list[list[str]]:
     """One row per finding; a message without findings (or with an error) gets one row."""
     env = r.envelope
-    head = [r.source, r.id, env.message_id, env.from_addr, env.subject, env.date, r.error]
-    head = [str(v or "") for v in head]  # the order of MESSAGE_COLUMNS
+    fields = (r.source, r.id, env.message_id, env.from_addr, env.subject, env.date, r.error)
+    head = [str(v or "") for v in fields]  # the order of MESSAGE_COLUMNS
     if not r.findings:
         return [head + [""] * len(FINDING_COLUMNS)]
     # Straight from the tuple, in the order of FINDING_COLUMNS: ~130 rows per newsletter, and
