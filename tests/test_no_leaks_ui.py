@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -63,4 +64,5 @@ def test_the_app_contacts_nothing() -> None:
     )
     assert "NETWORK" not in proc.stderr, proc.stderr[-2000:]
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert "shown 80" in proc.stdout
+    described = len(tomllib.loads((ROOT / "samples" / "manifest.toml").read_text())["message"])
+    assert f"shown {described}" in proc.stdout

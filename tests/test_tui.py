@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -38,6 +39,8 @@ from guard.tui.widgets.message_list import MessageList
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
+# Every message the manifest describes: the app must list each one.
+SAMPLE_COUNT = len(tomllib.loads((SAMPLES / "manifest.toml").read_text())["message"])
 SIZE = (120, 40)
 
 
@@ -92,8 +95,8 @@ async def test_open_path_lists_every_message(rules: RuleSet) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         msgs = app.main.query_one(MessageList)
-        assert len(app.results.rows) == 80
-        assert msgs.row_count == 80
+        assert len(app.results.rows) == SAMPLE_COUNT
+        assert msgs.row_count == SAMPLE_COUNT
         badges = {str(msgs.get_row_at(i)[3]) for i in range(msgs.row_count)}
         assert "[clean]" in badges
         assert any(b.startswith("[pixel") for b in badges)
@@ -136,7 +139,7 @@ async def test_senders_screen_filters_the_list(rules: RuleSet) -> None:
         assert "Only sender: " in str(app.main.query_one("#filter-bar").render())
         await pilot.press("escape")
         await pilot.pause()
-        assert app.main.filter is None and msgs.row_count == 80
+        assert app.main.filter is None and msgs.row_count == SAMPLE_COUNT
 
 
 async def test_senders_by_domain_and_trackers_screen(rules: RuleSet) -> None:
@@ -227,7 +230,7 @@ async def test_first_run_explains_and_opens_samples(rules: RuleSet) -> None:
         await pilot.press("enter")  # the Open button has the focus
         await settle(app, pilot)
         assert app.screen is app.main
-        assert len(app.results.rows) == 80
+        assert len(app.results.rows) == SAMPLE_COUNT
 
 
 def test_launch_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
