@@ -102,6 +102,7 @@ class Rule:
     param_prefixes: tuple[str, ...] = ()
     header: str | None = None
     value: re.Pattern[str] | None = None  # `sender`: searched in the header's value
+    relay: bool = False  # `sender`: the service also relays mail other platforms build
     source: str = ""
     file: str = ""
     match: tuple[Example, ...] = ()
@@ -292,15 +293,21 @@ class RuleSet:
         return self._receipts.get(header_name.lower())
 
     def sender_rule(self, headers: Iterable[tuple[str, str]]) -> Rule | None:
-        """The `sender` rule naming the service a message was sent through, from its headers
-        (the first header, in message order, that one names)."""
+        """The `sender` rule naming the service a message was sent through, from its headers.
+
+        A platform that builds the mail (and its tracking) often hands it to a relay that stamps
+        its own header too (Kit through SendGrid): a rule not marked `relay` wins; otherwise the
+        first header, in message order, that a rule names."""
         if not self._senders:
             return None
+        relayed_by: Rule | None = None
         for name, value in headers:
             for rule in self._senders.get(name.lower(), ()):
                 if rule.names_sender(name, value):
-                    return rule
-        return None
+                    if not rule.relay:
+                        return rule
+                    relayed_by = relayed_by or rule
+        return relayed_by
 
     def param_matches(self, names: Sequence[str]) -> list[tuple[Rule, list[str]]]:
         """Group the tracking parameters among `names` by the rule (service) that defines them."""
@@ -432,6 +439,7 @@ _RULE_KEYS = {
     "param_prefixes",
     "header",
     "value",
+    "relay",
     "source",
     "match",
     "no_match",
@@ -591,6 +599,9 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
     value = _regex(here, raw, "value")
     if value is not None and kind != "sender":
         raise RuleError(f"{here}: only sender rules take 'value'")
+    relay = raw.get("relay", False)
+    if not isinstance(relay, bool) or (relay and kind != "sender"):
+        raise RuleError(f"{here}: 'relay' is true or false, on sender rules only")
     source = raw.get("source", service.source)
     if not isinstance(source, str) or not source:
         raise RuleError(f"{here}: 'source' must be a non-empty string")
@@ -606,6 +617,7 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
         param_prefixes=prefixes,
         header=header if isinstance(header, str) else None,
         value=value,
+        relay=relay,
         source=source,
         file=where,
         match=_parse_examples(here, raw, "match"),

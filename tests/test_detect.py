@@ -438,3 +438,13 @@ def test_a_beacon_a_rule_names_keeps_its_own_service() -> None:
         f'<img src="{SENDGRID_OPEN.replace("u1234567.ct.sendgrid.net", "click.brand.example")}">',
     )
     assert pixel.tracker == "SendGrid" and pixel.via is None  # named by the path shape
+
+
+def test_the_platform_that_built_the_mail_wins_over_its_relay() -> None:
+    # Klaviyo hands its mail to SendGrid, which stamps X-SG-EID too: the beacon is Klaviyo's.
+    kmail = ("X-Kmail-Account", "Xyz123")
+    for headers in ((SG_EID, kmail), (kmail, SG_EID)):
+        (pixel,) = beacons(headers)
+        assert (pixel.tracker, pixel.via) == ("Klaviyo", "klaviyo.sent-via")
+    (pixel,) = beacons((("X-Mailgun-Sid", "WyI4"), SG_EID))  # two relays: the first one
+    assert pixel.via == "mailgun.sent-via"

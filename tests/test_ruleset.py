@@ -126,6 +126,18 @@ MALFORMED = {
         "only link rules take 'decode'",
     ),
     "duplicate-id-in-file": (SERVICE + GOOD_RULE + GOOD_RULE, "duplicate rule id 'acme.open'"),
+    "sender-without-header": (
+        SERVICE + GOOD_RULE.replace('kind = "pixel"', 'kind = "sender"'),
+        "a sender rule needs 'header'",
+    ),
+    "value-on-pixel": (
+        SERVICE + GOOD_RULE.replace("path = '^/open$'", "path = '^/open$'\nvalue = 'x'"),
+        "only sender rules take 'value'",
+    ),
+    "relay-on-pixel": (
+        SERVICE + GOOD_RULE.replace("path = '^/open$'", "path = '^/open$'\nrelay = true"),
+        "on sender rules only",
+    ),
     "hostless-generic-path": (
         SERVICE + GOOD_RULE.replace('hosts = ["t.acme.com"]\n', "").replace("'^/open$'", "'^/o'"),
         "needs a specific 'path'",
