@@ -64,8 +64,10 @@ def _text(rng: random.Random, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n))
 
 
-def _product(rng: random.Random, i: int, click: str | None, tok: str) -> str:
+def _product(rng: random.Random, i: int, click: str | None, tok: str, dense: bool = True) -> str:
     href = (click or "https://shop.example/p/{n}?utm_source=newsletter").format(n=i, tok=tok)
+    if not dense:
+        return _story(rng, i, href)
     return f"""
 <tr><td class="product" style="padding:12px 24px;border-bottom:1px solid #eeeeee">
  <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0"><tr>
@@ -82,7 +84,24 @@ def _product(rng: random.Random, i: int, click: str | None, tok: str) -> str:
 </td></tr>"""
 
 
-def newsletter_html(rng: random.Random, seq: int, target_kb: int) -> tuple[str, str]:
+def _story(rng: random.Random, i: int, href: str) -> str:
+    """A block of a text-led newsletter: one image, one linked headline and a longer text. About
+    1.4 references per KB overall, the density of the hand-written newsletters in samples/."""
+    return f"""
+<tr><td class="story" style="padding:16px 24px;border-bottom:1px solid #eeeeee;font-family:Georgia,serif">
+ <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0"><tr>
+  <td valign="top" style="font-size:16px;line-height:24px;color:#333">
+   <h2 style="margin:0 0 8px 0;font-size:21px"><a href="{href}" style="color:#111;text-decoration:none">{_text(rng, 7).title()}</a></h2>
+   <img src="https://cdn.shop.example/img/s{i}.jpg" width="552" height="276" alt="{_text(rng, 4)}" style="display:block;border:0;margin:0 0 12px 0">
+   <p style="margin:0 0 12px 0">{_text(rng, rng.randint(55, 100))}</p>
+   <p style="margin:0 0 12px 0">{_text(rng, rng.randint(25, 60))}</p>
+  </td></tr></table>
+</td></tr>"""
+
+
+def newsletter_html(
+    rng: random.Random, seq: int, target_kb: int, dense: bool = True
+) -> tuple[str, str]:
     pixel, click = rng.choice(ESPS)
     tok = base64.b32encode(rng.randbytes(10)).decode().lower().rstrip("=")
     head = f"""<!DOCTYPE html><html><head><meta charset="utf-8">
@@ -98,7 +117,7 @@ def newsletter_html(rng: random.Random, seq: int, target_kb: int) -> tuple[str, 
     size = len(head)
     i = 0
     while size < target_kb * 1024:
-        block = _product(rng, seq * 100 + i, click, tok)
+        block = _product(rng, seq * 100 + i, click, tok, dense)
         body.append(block)
         size += len(block)
         i += 1
@@ -112,8 +131,8 @@ def newsletter_html(rng: random.Random, seq: int, target_kb: int) -> tuple[str, 
     return html, text
 
 
-def message(rng: random.Random, seq: int, attachment_kb: int = 0) -> bytes:
-    html, text = newsletter_html(rng, seq, rng.randint(30, 80))
+def message(rng: random.Random, seq: int, attachment_kb: int = 0, dense: bool = True) -> bytes:
+    html, text = newsletter_html(rng, seq, rng.randint(30, 80), dense)
     date = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=seq * 7)
     boundary = f"=_alt_{seq:08d}"
     parts = [
@@ -144,8 +163,16 @@ def message(rng: random.Random, seq: int, attachment_kb: int = 0) -> bytes:
     return (headers + body).encode("utf-8")
 
 
-def corpus(count: int, seed: int = 1, attachment_every: int = 0, attachment_kb: int = 200):
+def corpus(
+    count: int,
+    seed: int = 1,
+    attachment_every: int = 0,
+    attachment_kb: int = 200,
+    dense: bool = True,
+):
+    """`dense`: product grids, ~3.3 references per KB of HTML (URL-heavy); otherwise text-led
+    stories at ~1.4 per KB, the density of the newsletters in samples/."""
     rng = random.Random(seed)
     for seq in range(count):
         with_attachment = attachment_every and seq % attachment_every == attachment_every - 1
-        yield message(rng, seq, attachment_kb if with_attachment else 0)
+        yield message(rng, seq, attachment_kb if with_attachment else 0, dense)
