@@ -222,6 +222,7 @@ class RuleSet:
     _param_rules: list[Rule] = field(default_factory=list, repr=False)
     _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
     _prefixes: tuple[str, ...] = field(default=(), repr=False)  # every rule's param_prefixes
+    _prefixed: dict[str, Rule] = field(default_factory=dict, repr=False)  # name -> its rule
     _shapes: ShapeIndex[Rule] = field(default_factory=lambda: ShapeIndex(()), repr=False)
     _host_cache: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
 
@@ -315,7 +316,11 @@ class RuleSet:
         for name in names:
             rule = self._exact_params.get(name)
             if rule is None and self._prefixes and name.startswith(self._prefixes):
-                rule = next(r for r in self._param_rules if name.startswith(r.param_prefixes))
+                rule = self._prefixed.get(name)
+                if rule is None:  # names repeat (utm_source…): look each up once
+                    rule = next(r for r in self._param_rules if name.startswith(r.param_prefixes))
+                    if len(self._prefixed) < _HOST_CACHE_SIZE:
+                        self._prefixed[name] = rule
             if rule is not None:
                 entry = found.setdefault(rule.id, (rule, []))
                 if name not in entry[1]:

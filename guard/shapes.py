@@ -107,11 +107,15 @@ def _walk(items: Sequence[Any], from_end: bool) -> tuple[list[str], bool]:
     return results, True
 
 
-def _longest_inner_run(items: Sequence[Any]) -> str:
-    run, best = "", ""
-    for op, av in items:
-        run = run + chr(av) if op == _c.LITERAL else ""
-        best = max(best, run, key=len)
+def _inner(items: Sequence[Any]) -> list[str]:
+    """The most selective literal alternatives demanded somewhere inside `items`: every item at
+    the top level is required, so the literal run read from any of them is (`(mailster|mymail)/`
+    demands mailster/ or mymail/)."""
+    best: list[str] = [""]
+    for start in range(len(items)):
+        found = _walk(items[start:], from_end=False)[0]
+        if found and min(map(len, found)) > min(map(len, best)):
+            best = found
     return best
 
 
@@ -135,7 +139,7 @@ def gate(pattern: re.Pattern[str], field: str) -> Gate:
         options.append(Gate(field, "prefix", tuple(_edge(body, from_end=False))))
     if end:
         options.append(Gate(field, "suffix", tuple(_edge(body, from_end=True))))
-    options.append(Gate(field, "contains", (_longest_inner_run(body),)))
+    options.append(Gate(field, "contains", tuple(_inner(body))))
     best = max(options, key=lambda g: g.score)  # ties: the earlier, stricter test
     return best if best.score >= 2 else ALWAYS
 

@@ -40,6 +40,16 @@ def test_the_more_selective_of_path_and_query_is_used() -> None:
 
 # Each pattern with the pieces random strings are made of: its own literals, near misses, junk.
 PATTERNS = {
+    r"^/(?:index\.php/)?(?:mailster|mymail)/[0-9]+/[0-9a-f]{2}/?$": [
+        "/",
+        "index.php/",
+        "mailster/",
+        "mymail/",
+        "12",
+        "/ab",
+        "mail",
+        "/mailster/1/ab",
+    ],
     r"^/wf/open$": ["/", "wf", "open", "w", "f/", "x"],
     r"^/p/(cp/[0-9a-f]{2,4}/r|rp/[0-9a-f]{2,4}/url)$": [
         "/p/",
