@@ -25,7 +25,6 @@ from guard.config import ConfigError
 from guard.tui import cleaning, engine
 from guard.tui.data import Filter, ImapFolder, LocalSource, Row, Source
 from guard.tui.messages import DetailReady, RowsArrived, ScanFailed, ScanFinished
-from guard.tui.screens.dialogs import ConfirmScreen, OpenPathScreen
 from guard.tui.widgets.detail import DetailPanel
 from guard.tui.widgets.message_list import MessageList
 from guard.tui.widgets.scan_status import ScanStatus
@@ -37,6 +36,8 @@ if TYPE_CHECKING:
 BATCH_ROWS = 200  # rows per message to the UI: fewer, larger updates keep the list smooth
 BATCH_SECONDS = 0.1
 DETAIL_DELAY = 0.15  # let the cursor settle before reading a message (holding ↓ reads nothing)
+FIRST_DRAW_WAIT = 1.0  # at most this long the warm read waits for its first rows to be drawn
+FIRST_ROWS_WAIT = 0.5  # at most this long the first frame waits for engine.FirstRows
 
 
 def background_priority() -> None:
@@ -73,6 +74,8 @@ class MainScreen(Screen[None]):
         self.scanning = False
         self.busy: str | None = None  # an action running on the server
         self.generation = 0  # of the latest scan; see RowsArrived.generation
+        self._drawn = threading.Event()
+        """Set once the scan's first rows are on screen (see _scan_imap)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,27 +112,41 @@ class MainScreen(Screen[None]):
         self._update_filter_bar()
         self.query_one(SourceTree).select_source(source)
         self.sub_title = source.label
-        self.start_scan(source)
+        rows: list[Row] = []
+        first = self.app.first_rows
+        if first is not None and first.source == source:
+            self.app.first_rows = None
+            rows = first.rows(FIRST_ROWS_WAIT)
+        # the scan waits for stored rows shown now to be drawn (in the first frame)
+        self.start_scan(source, after_draw=bool(rows))
+        if rows:
+            self.show_rows(rows, len(rows), None, self.generation)
 
-    def start_scan(self, source: Source, use_cache: bool = True) -> None:
-        """Scan `source` in a worker, stopping a scan that runs."""
+    def start_scan(self, source: Source, use_cache: bool = True, after_draw: bool = False) -> None:
+        """Scan `source` in a worker, stopping a scan that runs. `after_draw`: the worker starts
+        once rows shown meanwhile are on screen."""
         self.generation += 1
         self.scanning = True
-        self.scan(source, self.generation, use_cache)
+        self._drawn = threading.Event()
+        self.scan(source, self.generation, use_cache, self._drawn, after_draw)
 
     def _flush(self, batch: list[Row], done: int, total: int | None, gen: int) -> None:
         self.post_message(RowsArrived(list(batch), done, total, gen))
         batch.clear()
 
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
-    def scan(self, source: Source, gen: int, use_cache: bool = True) -> None:
+    def scan(
+        self, source: Source, gen: int, use_cache: bool, drawn: threading.Event, after_draw: bool
+    ) -> None:
         worker = get_current_worker()
-        background_priority()
+        if after_draw:
+            drawn.wait(FIRST_DRAW_WAIT)
         try:
             if isinstance(source, LocalSource):
+                background_priority()
                 self._scan_local(source, worker, gen)
             else:
-                self._scan_imap(source, worker, gen, use_cache)
+                self._scan_imap(source, worker, gen, use_cache, drawn)
         except Exception as exc:  # noqa: BLE001 - any failure is a notification, never a crash
             if not worker.is_cancelled:
                 self.post_message(ScanFailed(gen, cleaning.describe_error(exc)))
@@ -160,14 +177,29 @@ class MainScreen(Screen[None]):
         self.post_message(ScanFinished(gen, f"{done} messages scanned"))
 
     def _scan_imap(
-        self, source: ImapFolder, worker: Worker[None], gen: int, use_cache: bool
+        self,
+        source: ImapFolder,
+        worker: Worker[None],
+        gen: int,
+        use_cache: bool,
+        drawn: threading.Event,
     ) -> None:
         known = 0
         for warm in engine.warm_rows(source):
-            known += len(warm)
-            self.post_message(RowsArrived(warm, known, None, gen))
+            if known == 0:
+                # The first screenful is read at normal priority, and the rest waits until it is
+                # drawn: decoding more rows meanwhile would take the interpreter (one thread at a
+                # time runs Python) from the UI thread that draws them.
+                self.post_message(RowsArrived(warm, len(warm), None, gen))
+                drawn.wait(FIRST_DRAW_WAIT)
+                background_priority()
+                known = len(warm)
+            else:
+                known += len(warm)
+                self.post_message(RowsArrived(warm, known, None, gen))
             if worker.is_cancelled:
                 return
+        background_priority()
         totals: list[int] = []
         seen: set[str] = set()
         batch: list[Row] = []
@@ -186,23 +218,29 @@ class MainScreen(Screen[None]):
         self.post_message(ScanFinished(gen, f"{len(seen)} messages in {source.label}", seen=seen))
 
     def on_rows_arrived(self, message: RowsArrived) -> None:
-        if message.generation != self.generation:
+        self.show_rows(message.rows, message.done, message.total, message.generation)
+
+    def show_rows(self, rows: list[Row], done: int, total: int | None, generation: int) -> None:
+        """Add (or update) rows of scan `generation` and its progress."""
+        if generation != self.generation:
             return
         msgs = self.query_one(MessageList)
-        new, changed = self.app.results.add(message.rows)
+        new, changed = self.app.results.add(rows)
         msgs.add_message_rows(r for r in new if self.filter is None or self.filter.matches(r))
+        if rows and not self._drawn.is_set():
+            self.call_after_refresh(self._drawn.set)
         for row in changed:
             msgs.update_message(row)
         status = self.query_one(ScanStatus)
         _n, tracked, errors = self.app.results.counts()
-        if message.total is None and not self.scanning:
+        if total is None and not self.scanning:
             return
         status.display = True
-        total = f"/{message.total}" if message.total is not None else ""
+        shown_total = f"/{total}" if total is not None else ""
         status.advance(
-            message.done,
-            message.total,
-            f"{message.done}{total} scanned · {tracked} track you · {errors} unreadable · x stops",
+            done,
+            total,
+            f"{done}{shown_total} scanned · {tracked} track you · {errors} unreadable · x stops",
         )
         if self.query_one(DetailPanel).key is None and msgs.row_count:
             self._show_detail_later()
@@ -250,6 +288,8 @@ class MainScreen(Screen[None]):
         self.start_scan(self.source)
 
     def action_open_path(self) -> None:
+        from guard.tui.screens.dialogs import OpenPathScreen  # not needed to show the first rows
+
         def opened(path: str | None) -> None:
             if path:
                 self.app.open_path(path)
@@ -427,6 +467,8 @@ class MainScreen(Screen[None]):
     def _confirm(
         self, source: ImapFolder, kind: str, uids: set[int] | None, plan: cleaning.Outcome
     ) -> None:
+        from guard.tui.screens.dialogs import ConfirmScreen
+
         self.busy = None
         if not plan.lines:
             text = "; ".join(plan.problems) or "nothing to do"
