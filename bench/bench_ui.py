@@ -162,7 +162,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def launch_once(
-    argv: list[str], env: dict[str, str], limit: float = 60
+    argv: list[str], env: dict[str, str], cwd: Path = ROOT, limit: float = 60
 ) -> tuple[float, float, float]:
     """Start `argv` in a 120×40 pseudo-terminal; (seconds to the first output, seconds to the
     first message row drawn, CPU seconds the app used until then: on a busy machine the wall
@@ -171,7 +171,7 @@ def launch_once(
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", SIZE[1], SIZE[0], 0, 0))
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True
+        argv, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=cwd, start_new_session=True
     )
     os.close(slave)
     screen = b""
@@ -220,12 +220,13 @@ def launch_figures(account: str, runs: int, roots: list[Path]) -> None:
         for name in ("COLUMNS", "LINES", "PYTHONDONTWRITEBYTECODE"):
             env.pop(name, None)  # the terminal's size must come from the terminal
         envs.append(env)
-        launch_once(argv, env)  # unmeasured: after it the page cache and .pyc files are warm
+        # in the checkout: `python -m` puts the working directory first on the path
+        launch_once(argv, env, root)  # unmeasured: the page cache is warm after it
     figures: list[list[tuple[float, float, float]]] = [[] for _ in roots]
     loads: list[float] = []
     for _ in range(runs):
         for i, env in enumerate(envs):
-            figures[i].append(launch_once(argv, env))
+            figures[i].append(launch_once(argv, env, roots[i]))
             loads.append(os.getloadavg()[0])
     for root, runs_of_root in zip(roots, figures, strict=True):
         ok = [f for f in runs_of_root if not math.isnan(f[1])]
