@@ -12,14 +12,15 @@ run_test, 120×40) in this process:
                 would, timed until the list's cursor has moved);
   imap cold   - the app on the test Dovecot (tests/dovecot.py) with an empty state: the same
                 figures over IMAP;
-  imap warm   - the app started again on the same account: time from launch to the first rows on
-                screen (from the state store, before the server answers) and to the end of the
-                warm rescan.
+  imap warm   - the app started again on the same account: time from the app's creation (in
+                this process: imports and interpreter start not counted) to the first rows (from
+                the state store, before the server answers) and to the end of the warm rescan.
   launch      - what a user sees: the real `guard ui --account NAME` process started in a
                 pseudo-terminal (120×40, TERM=xterm-256color) on the warm state store, timed
                 from the spawn to the moment a sender of the folder is drawn in the terminal's
-                output; then `q` quits it. Median and range over --runs launches, and where the
-                interpreter spends its import time (-X importtime).
+                output, and the CPU it used until then; then `q` quits it. Median and range over
+                --runs launches (--compare DIR: another checkout's app too, interleaved), and
+                where the interpreter spends its import time (-X importtime).
 Prints the figures; never asserts. Key latency is measured inside the app's event loop, so it
 includes handling and the list update but not a real terminal's output.
 """
@@ -51,6 +52,8 @@ from corpus import corpus  # noqa: E402
 from textual import events  # noqa: E402
 
 from guard.tui.app import GuardApp  # noqa: E402
+from guard.tui.data import ImapFolder  # noqa: E402
+from guard.tui.engine import FirstRows  # noqa: E402
 from guard.tui.launch import resolve  # noqa: E402
 from guard.tui.widgets.message_list import MessageList  # noqa: E402
 
@@ -81,7 +84,10 @@ async def run_app(
     path: str | None, label: str, probe_keys: bool, rules: object
 ) -> dict[str, float | list[float]]:
     started = time.perf_counter()
-    app = GuardApp(resolve(launch_ns(path)), rules=rules)  # type: ignore[arg-type]
+    launch = resolve(launch_ns(path))
+    # as `guard ui` does (guard.tui.run_ui): the stored rows are read while the app starts
+    first = FirstRows(launch.initial) if isinstance(launch.initial, ImapFolder) else None
+    app = GuardApp(launch, rules=rules, first_rows=first)  # type: ignore[arg-type]
     figures: dict[str, float | list[float]] = {}
     latencies: list[float] = []
     async with app.run_test(size=SIZE) as pilot:
@@ -311,20 +317,6 @@ def run(ns: argparse.Namespace, work: Path) -> None:
     size = sum(len(m) for m in messages)
     print(
         f"{ns.messages} messages, {size / 1e6:.0f} MB, written in {time.perf_counter() - t0:.1f} s"
-    )
-
-    code = (
-        "import time; t = time.perf_counter(); import guard.tui.app; print(time.perf_counter() - t)"
-    )
-    starts = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
-        starts.append((time.perf_counter() - t0, float(out.stdout.strip() or "nan")))
-    total, imports = min(starts)
-    print(
-        f"process start: interpreter + imports of the app {total:.2f} s (imports {imports:.2f} s); "
-        "the figures below count from the app's creation, after that"
     )
 
     from guard.tui.engine import load_rules
