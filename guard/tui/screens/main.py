@@ -49,6 +49,13 @@ def background_priority() -> None:
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), 10))
 
 
+def wait_drawn(drawn: threading.Event, worker: Worker[None]) -> None:
+    """Wait until `drawn` is set, the worker is cancelled (the app quits) or FIRST_DRAW_WAIT."""
+    end = time.monotonic() + FIRST_DRAW_WAIT
+    while not drawn.wait(0.02) and not worker.is_cancelled and time.monotonic() < end:
+        pass
+
+
 class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("s", "senders", "Senders"),
@@ -140,13 +147,14 @@ class MainScreen(Screen[None]):
     ) -> None:
         worker = get_current_worker()
         if after_draw:
-            drawn.wait(FIRST_DRAW_WAIT)
+            wait_drawn(drawn, worker)
         try:
+            if isinstance(source, LocalSource) or after_draw:
+                background_priority()  # nothing is on screen sooner for running first
             if isinstance(source, LocalSource):
-                background_priority()
                 self._scan_local(source, worker, gen)
             else:
-                self._scan_imap(source, worker, gen, use_cache, drawn)
+                self._scan_imap(source, worker, gen, use_cache, None if after_draw else drawn)
         except Exception as exc:  # noqa: BLE001 - any failure is a notification, never a crash
             if not worker.is_cancelled:
                 self.post_message(ScanFailed(gen, cleaning.describe_error(exc)))
@@ -182,21 +190,19 @@ class MainScreen(Screen[None]):
         worker: Worker[None],
         gen: int,
         use_cache: bool,
-        drawn: threading.Event,
+        drawn: threading.Event | None,
     ) -> None:
+        """`drawn`: the rows are not on screen yet; read the first screenful at normal priority,
+        and the rest once it is drawn (decoding more rows meanwhile would take the interpreter,
+        one thread at a time, from the UI thread that draws them)."""
         known = 0
         for warm in engine.warm_rows(source):
-            if known == 0:
-                # The first screenful is read at normal priority, and the rest waits until it is
-                # drawn: decoding more rows meanwhile would take the interpreter (one thread at a
-                # time runs Python) from the UI thread that draws them.
-                self.post_message(RowsArrived(warm, len(warm), None, gen))
-                drawn.wait(FIRST_DRAW_WAIT)
+            known += len(warm)
+            self.post_message(RowsArrived(warm, known, None, gen))
+            if drawn is not None:
+                wait_drawn(drawn, worker)
                 background_priority()
-                known = len(warm)
-            else:
-                known += len(warm)
-                self.post_message(RowsArrived(warm, known, None, gen))
+                drawn = None
             if worker.is_cancelled:
                 return
         background_priority()
