@@ -31,6 +31,8 @@ from guard.tui.widgets.scan_status import ScanStatus
 from guard.tui.widgets.sources import SourceTree
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from guard.tui.app import GuardApp
 
 BATCH_ROWS = 200  # rows per message to the UI: fewer, larger updates keep the list smooth
@@ -83,6 +85,10 @@ class MainScreen(Screen[None]):
         self.generation = 0  # of the latest scan; see RowsArrived.generation
         self._drawn = threading.Event()
         """Set once the scan's first rows are on screen (see _scan_imap)."""
+        self._rows_were_drawn = False
+        self._detail_timer: Timer | None = None
+        """The first rows since launch are on screen: until then no detail is loaded (its
+        worker loads the rules, ~0.5 s of the interpreter the first frame needs)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -234,7 +240,7 @@ class MainScreen(Screen[None]):
         new, changed = self.app.results.add(rows)
         msgs.add_message_rows(r for r in new if self.filter is None or self.filter.matches(r))
         if rows and not self._drawn.is_set():
-            self.call_after_refresh(self._drawn.set)
+            self.call_after_refresh(self._rows_drawn, self._drawn)
         for row in changed:
             msgs.update_message(row)
         status = self.query_one(ScanStatus)
@@ -249,7 +255,13 @@ class MainScreen(Screen[None]):
             f"{done}{shown_total} scanned · {tracked} track you · {errors} unreadable · x stops",
         )
         if self.query_one(DetailPanel).key is None and msgs.row_count:
-            self._show_detail_later()
+            self._show_detail_later(restart=False)
+
+    def _rows_drawn(self, drawn: threading.Event) -> None:
+        drawn.set()
+        if not self._rows_were_drawn:
+            self._rows_were_drawn = True
+            self._show_detail_later(restart=False)
 
     def on_scan_finished(self, message: ScanFinished) -> None:
         if message.generation != self.generation or not self.scanning:
@@ -270,7 +282,7 @@ class MainScreen(Screen[None]):
         self.notify(text, title="Scan stopped" if message.cancelled else "Scan done",
                     severity="warning" if message.cancelled else "information")  # fmt: skip
         if self.query_one(DetailPanel).key is None:
-            self._show_detail_later()
+            self._show_detail_later(restart=False)
 
     def on_scan_failed(self, message: ScanFailed) -> None:
         if message.generation != self.generation:
@@ -360,9 +372,15 @@ class MainScreen(Screen[None]):
     def _highlighted(self) -> None:
         self._show_detail_later()
 
-    def _show_detail_later(self) -> None:
-        self._detail_timer = getattr(self, "_detail_timer", None)
+    def _show_detail_later(self, restart: bool = True) -> None:
+        """Load the current message's detail in DETAIL_DELAY; `restart`: count again from now
+        (the cursor moved), else a load already due stays due (rows arriving every 0.1 s must
+        not put it off until the scan ends)."""
+        if not self._rows_were_drawn:
+            return  # _rows_drawn calls again
         if self._detail_timer is not None:
+            if not restart:
+                return
             self._detail_timer.stop()
         self._detail_timer = self.set_timer(DETAIL_DELAY, self._show_detail)
 
@@ -371,6 +389,7 @@ class MainScreen(Screen[None]):
         return None if key is None else self.app.results.by_key.get(key)
 
     def _show_detail(self) -> None:
+        self._detail_timer = None
         row = self.current_row()
         panel = self.query_one(DetailPanel)
         if row is None:
