@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import fcntl
 import math
 import os
@@ -198,7 +199,8 @@ def launch_once(
             screen += chunk
             if proc.poll() is not None:
                 break
-        os.write(master, b"q")
+        with contextlib.suppress(OSError):  # the app may have ended already
+            os.write(master, b"q")
         end = time.monotonic() + 20
         while proc.poll() is None and time.monotonic() < end:
             _drain(master, 0.1)
@@ -225,8 +227,9 @@ def launch_figures(account: str, runs: int, roots: list[Path]) -> None:
         # checkout) every launch would compile guard's modules again, ~0.1-0.3 s
         subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "guard")], check=True)
         env = dict(os.environ, TERM="xterm-256color", PYTHONPATH=str(root))
-        for name in ("COLUMNS", "LINES", "PYTHONDONTWRITEBYTECODE"):
-            env.pop(name, None)  # the terminal's size must come from the terminal
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        for name in ("COLUMNS", "LINES"):  # the terminal's size must come from the terminal
+            env.pop(name, None)
         envs.append(env)
         # in the checkout: `python -m` puts the working directory first on the path
         launch_once(argv, env, root)  # unmeasured: the page cache is warm after it
