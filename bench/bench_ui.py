@@ -86,7 +86,7 @@ async def run_app(
 ) -> dict[str, float | list[float]]:
     started = time.perf_counter()
     launch = resolve(launch_ns(path))
-    # as `guard ui` does (guard.tui.run_ui): the stored rows are read while the app starts
+    # as `guard ui` does (guard.tui.run_ui): the first stored rows are read before the app starts
     first = FirstRows(launch.initial) if isinstance(launch.initial, ImapFolder) else None
     app = GuardApp(launch, rules=rules, first_rows=first)  # type: ignore[arg-type]
     figures: dict[str, float | list[float]] = {}

@@ -376,7 +376,7 @@ async def test_stored_rows_show_on_launch_and_the_rescan_updates_them(
 ) -> None:
     folder = imap_account.initial
     assert isinstance(folder, ImapFolder)
-    assert FirstRows(folder).rows(10) == []  # nothing stored yet: nothing to show early
+    assert FirstRows(folder).rows == []  # nothing stored yet: nothing to show early
     app = GuardApp(imap_account, rules=rules, jobs=1)
     async with app.run_test(size=SIZE) as pilot:  # the first visit stores what it scans
         await settle(app, pilot)
@@ -384,7 +384,7 @@ async def test_stored_rows_show_on_launch_and_the_rescan_updates_them(
     assert len(scanned) == 2
 
     first = FirstRows(folder)  # what `guard ui` starts before Textual loads
-    stored = first.rows(10)
+    stored = first.rows
     assert [(r.key, r.subject, r.badges) for r in stored] == scanned
     app = GuardApp(imap_account, rules=rules, jobs=1, first_rows=first)
     async with app.run_test(size=SIZE) as pilot:

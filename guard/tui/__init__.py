@@ -22,7 +22,7 @@ def run_ui(ns: argparse.Namespace) -> int:
     except LaunchError as exc:
         sys.stderr.write(f"guard: {exc}\n")
         return int(exc.code)
-    # the stored rows are read while Textual loads, so the first frame shows them
+    # the first stored rows are read before Textual loads, so its first frame shows them
     initial = launch.initial
     first = FirstRows(initial) if isinstance(initial, ImapFolder) else None
     from guard.tui.app import GuardApp  # Textual loads here, not before

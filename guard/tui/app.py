@@ -43,7 +43,7 @@ class GuardApp(App[int]):
         super().__init__()
         self.launch = launch
         self.first_rows = first_rows
-        """The initial folder's first stored rows, read while the app started (see run_ui)."""
+        """The initial folder's first stored rows, read before the app started (see run_ui)."""
         self.results = ResultSet()
         self.jobs = jobs
         """Worker processes for local scans (None: guard.scan's default)."""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import threading
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
@@ -111,28 +110,21 @@ def warm_rows(
 
 
 class FirstRows:
-    """The first screenful of a folder from the state database, read in a thread started before
-    Textual is imported (that alone takes ~0.3 s), so the app's first frame can show the rows.
-    The scan worker reads the folder again from the start: this is only a head start."""
+    """The first screenful of a folder from the state database, read before Textual is imported
+    so that the app's first frame shows it (~20 ms). Read in the calling thread: a thread would
+    compete with the imports for the interpreter, and sqlite3 gives the interpreter up around
+    every row, each time waiting up to 5 ms to get it back from the busy importer (measured:
+    0.45 s for 100 rows). The scan worker reads the folder again: this is only a head start."""
 
     def __init__(self, source: ImapFolder) -> None:
         self.source = source
-        self._rows: list[Row] = []
-        self._thread = threading.Thread(target=self._read, name="guard-first-rows", daemon=True)
-        self._thread.start()
-
-    def _read(self) -> None:
+        self.rows: list[Row] = []
         try:
-            batches = warm_rows(self.source)
-            self._rows = next(batches, [])
-            batches.close()  # closes the database before this thread ends
+            batches = warm_rows(source)
+            self.rows = next(batches, [])
+            batches.close()  # closes the database
         except Exception:  # noqa: BLE001 - the scan worker meets the same error and reports it
-            self._rows = []
-
-    def rows(self, wait: float) -> list[Row]:
-        """The rows, waiting at most `wait` seconds for them; [] when they are not there."""
-        self._thread.join(wait)
-        return [] if self._thread.is_alive() else self._rows
+            self.rows = []
 
 
 def scan_imap(

@@ -39,7 +39,6 @@ BATCH_ROWS = 200  # rows per message to the UI: fewer, larger updates keep the l
 BATCH_SECONDS = 0.1
 DETAIL_DELAY = 0.15  # let the cursor settle before reading a message (holding ↓ reads nothing)
 FIRST_DRAW_WAIT = 1.0  # at most this long the warm read waits for its first rows to be drawn
-FIRST_ROWS_WAIT = 0.5  # at most this long the first frame waits for engine.FirstRows
 
 
 def background_priority() -> None:
@@ -129,7 +128,7 @@ class MainScreen(Screen[None]):
         first = self.app.first_rows
         if first is not None and first.source == source:
             self.app.first_rows = None
-            rows = first.rows(FIRST_ROWS_WAIT)
+            rows = first.rows
         # the scan waits for stored rows shown now to be drawn (in the first frame)
         self.start_scan(source, after_draw=bool(rows))
         if rows:
