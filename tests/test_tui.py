@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from textual.widgets import Static
 from textual.worker import WorkerCancelled
 
 from guard.ruleset import RuleSet
+from guard.store import default_path
 from guard.tui import run_ui
 from guard.tui.app import GuardApp
 from guard.tui.data import Filter, ImapFolder
@@ -383,7 +385,16 @@ async def test_stored_rows_show_on_launch_and_the_rescan_updates_them(
         scanned = [(r.key, r.subject, r.badges) for r in app.results.rows]
     assert len(scanned) == 2
 
-    first = FirstRows(folder)  # what `guard ui` starts before Textual loads
+    # another guard process writing: nothing read ahead and no error (the worker reads later)
+    writer = sqlite3.connect(default_path(), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert FirstRows(folder).rows == []
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    first = FirstRows(folder)  # what `guard ui` reads before Textual loads
     stored = first.rows
     assert [(r.key, r.subject, r.badges) for r in stored] == scanned
     app = GuardApp(imap_account, rules=rules, jobs=1, first_rows=first)

@@ -83,12 +83,13 @@ def cleaned_uids(
 
 
 def warm_rows(
-    source: ImapFolder, first: int = 100, size: int = 1000
+    source: ImapFolder, first: int = 100, size: int = 1000, busy_timeout: float = 10
 ) -> Generator[list[Row], None, None]:
     """What the state database already knows about the folder, in batches (a small first one,
     so rows are on screen at once), before any server contact. Slim results (counts per kind
     and tracker, their `source` the folder's label); the evidence is read on demand
-    (`full_result`). Imports nothing of IMAP: the first rows must not wait for imapclient."""
+    (`full_result`). Imports nothing of IMAP: the first rows must not wait for imapclient.
+    `busy_timeout`: how long to wait for another guard process's write to the database."""
     from guard.store import Store, default_path
 
     path = default_path()
@@ -96,7 +97,8 @@ def warm_rows(
         return
     batch: list[Row] = []
     limit = first
-    with Store(path) as store:  # one connection for both reads: opening one costs ~10 ms
+    # one connection for both reads: opening one costs ~10 ms
+    with Store(path, busy_timeout=busy_timeout) as store:
         cleaned = cleaned_uids(source.account.name, source.folder, store=store)
         for _uid, result in store.results(
             source.account.name, source.folder, slim=True, source=source.label
@@ -107,6 +109,9 @@ def warm_rows(
                 batch, limit = [], size
     if batch:
         yield batch
+
+
+FIRST_ROWS_BUSY_TIMEOUT = 0.5
 
 
 class FirstRows:
@@ -120,7 +125,9 @@ class FirstRows:
         self.source = source
         self.rows: list[Row] = []
         try:
-            batches = warm_rows(source)
+            # a write of another guard process (a scan's batch) is short; a long one must not
+            # hold the launch up: then the worker reads, and waits, in the background
+            batches = warm_rows(source, busy_timeout=FIRST_ROWS_BUSY_TIMEOUT)
             self.rows = next(batches, [])
             batches.close()  # closes the database
         except Exception:  # noqa: BLE001 - the scan worker meets the same error and reports it
