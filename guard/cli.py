@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from guard import __version__
 from guard.cli_clean import add_clean_path_arguments, add_strip_arguments
@@ -22,8 +22,10 @@ from guard.cli_ui import add_ui_arguments
 from guard.exitcodes import ExitCode
 from guard.mime import DEFAULT_LIMITS, Limits
 from guard.model import MessageResult
-from guard.ruleset import RuleError, RuleSet, load_ruleset
 from guard.sources.files import MessageRef, SourceError, message_refs
+
+if TYPE_CHECKING:
+    from guard.ruleset import RuleSet
 
 MIB = 1024 * 1024
 
@@ -164,6 +166,9 @@ class Progress:
 
 
 def _load_rules() -> RuleSet:
+    # imported here, not at the top: `guard ui` draws its first rows without the rules
+    from guard.ruleset import RuleError, load_ruleset
+
     try:
         return load_ruleset()
     except RuleError as exc:

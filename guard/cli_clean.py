@@ -22,7 +22,6 @@ from typing import IO, TYPE_CHECKING, Any
 
 from guard.exitcodes import ExitCode
 from guard.mime import DEFAULT_LIMITS
-from guard.ruleset import RuleError, RuleSet, load_ruleset
 from guard.sources.files import (
     MessageRef,
     SourceError,
@@ -34,12 +33,22 @@ from guard.sources.files import (
 
 if TYPE_CHECKING:  # guard.clean loads BeautifulSoup (~0.5 s): only commands that clean pay for it
     from guard.clean import CleanResult, Policy
+    from guard.ruleset import RuleSet  # and the rules only those that use them (not `guard ui`)
+
 
 POLICIES = ("default", "strict")  # guard.clean.POLICIES, without importing it for `--help`
 MAILDIR_BACKUP = ".Guard.Originals"
 """The Maildir++ sub-folder of a cleaned Maildir that keeps the originals (shown as
 `Guard.Originals` / `Guard/Originals` by IMAP servers serving the Maildir)."""
 MBOX_BACKUP_SUFFIX = ".orig"
+
+
+def load_ruleset() -> RuleSet:
+    """guard.ruleset.load_ruleset, imported when first called: `guard ui` starts without the
+    rules. (tests/fuzz/harness.py replaces this name to reuse the rules it loaded.)"""
+    from guard.ruleset import load_ruleset as load
+
+    return load()
 
 
 def _add_once(parser: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
@@ -120,6 +129,8 @@ def _stripped(raw: bytes, ns: argparse.Namespace, err: IO[str]) -> bytes:
     except ConfigError as exc:
         _warn(err, f"{exc}; cleaning with the default policy")
         policy = _default_policy(ns)
+    from guard.ruleset import RuleError
+
     try:
         from guard.clean import ALLOWLISTED, clean_message
 
@@ -470,6 +481,8 @@ def run_clean_path(
     if not ns.paths:
         err.write("guard: clean: give a PATH (a Maildir or an mbox file), or --account NAME\n")
         return ExitCode.USAGE
+    from guard.ruleset import RuleError
+
     try:
         rules = load_ruleset()
     except RuleError as exc:

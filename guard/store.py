@@ -167,12 +167,14 @@ def encode(result: MessageResult) -> tuple[bytes, str]:
 
 
 class Store:
-    def __init__(self, path: Path | None = None) -> None:
+    def __init__(self, path: Path | None = None, busy_timeout: float = 10) -> None:
+        """`busy_timeout`: how long to wait for another process's write to end (opening writes
+        the schema version)."""
         self.path = path or default_path()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             new = not self.path.exists()
-            self.db = sqlite3.connect(str(self.path), timeout=10, isolation_level=None)
+            self.db = sqlite3.connect(str(self.path), timeout=busy_timeout, isolation_level=None)
             if new:
                 os.chmod(self.path, 0o600)
             self.db.execute("PRAGMA journal_mode=WAL")

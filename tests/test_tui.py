@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tomllib
@@ -27,10 +28,11 @@ from textual.widgets import Static
 from textual.worker import WorkerCancelled
 
 from guard.ruleset import RuleSet
+from guard.store import default_path
 from guard.tui import run_ui
 from guard.tui.app import GuardApp
 from guard.tui.data import Filter, ImapFolder
-from guard.tui.engine import html_to_text, load_rules, preview_text
+from guard.tui.engine import FirstRows, html_to_text, load_rules, preview_text
 from guard.tui.launch import Launch, resolve
 from guard.tui.screens.dialogs import ConfirmScreen
 from guard.tui.screens.first_run import FirstRunScreen
@@ -372,6 +374,42 @@ async def test_clean_a_message_on_the_server(imap_account: Launch, rules: RuleSe
         await settle(app, pilot)
         assert not any(r.cleaned for r in app.results.rows)
         assert sum(1 for r in app.results.rows if r.badges.startswith("[pixel 1]")) == 2
+
+
+async def test_stored_rows_show_on_launch_and_the_rescan_updates_them(
+    imap_account: Launch, rules: RuleSet
+) -> None:
+    folder = imap_account.initial
+    assert isinstance(folder, ImapFolder)
+    assert FirstRows(folder).rows == []  # nothing stored yet: nothing to show early
+    app = GuardApp(imap_account, rules=rules, jobs=1)
+    async with app.run_test(size=SIZE) as pilot:  # the first visit stores what it scans
+        await settle(app, pilot)
+        scanned = [(r.key, r.subject, r.badges) for r in app.results.rows]
+    assert len(scanned) == 2
+
+    # another guard process writing: nothing read ahead and no error (the worker reads later)
+    writer = sqlite3.connect(default_path(), isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")
+    try:
+        assert FirstRows(folder).rows == []
+    finally:
+        writer.execute("ROLLBACK")
+        writer.close()
+
+    first = FirstRows(folder)  # what `guard ui` reads before Textual loads
+    stored = first.rows
+    assert [(r.key, r.subject, r.badges) for r in stored] == scanned
+    app = GuardApp(imap_account, rules=rules, jobs=1, first_rows=first)
+    async with app.run_test(size=SIZE) as pilot:
+        msgs = app.main.query_one(MessageList)
+        assert msgs.row_count == 2  # on screen from the first frame, before the server is asked
+        assert app.first_rows is None
+        await settle(app, pilot)
+        assert not app.main.scanning
+        # the rescan's rows took the stored rows' places: no row twice
+        assert [(r.key, r.subject, r.badges) for r in app.results.rows] == scanned
+        assert msgs.row_count == 2
 
 
 async def test_mouse_and_command_palette(rules: RuleSet) -> None:

@@ -13,6 +13,8 @@ __all__ = ["add_ui_arguments", "run_ui"]
 
 def run_ui(ns: argparse.Namespace) -> int:
     """Run the app; an exit code. Bad arguments or config end with one line on stderr."""
+    from guard.tui.data import ImapFolder
+    from guard.tui.engine import FirstRows
     from guard.tui.launch import LaunchError, resolve
 
     try:
@@ -20,8 +22,11 @@ def run_ui(ns: argparse.Namespace) -> int:
     except LaunchError as exc:
         sys.stderr.write(f"guard: {exc}\n")
         return int(exc.code)
+    # the first stored rows are read before Textual loads, so its first frame shows them
+    initial = launch.initial
+    first = FirstRows(initial) if isinstance(initial, ImapFolder) else None
     from guard.tui.app import GuardApp  # Textual loads here, not before
 
-    app = GuardApp(launch)
+    app = GuardApp(launch, first_rows=first)
     app.run()
     return int(app.return_code or 0)

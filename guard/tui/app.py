@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.screen import Screen
 
-from guard.ruleset import RuleSet
 from guard.tui import engine
 from guard.tui.data import LocalSource, ResultSet
 from guard.tui.launch import Launch
 from guard.tui.screens.main import MainScreen
+
+if TYPE_CHECKING:
+    from guard.ruleset import RuleSet  # loaded by a worker, after the first rows are drawn
 
 
 class GuardApp(App[int]):
@@ -36,9 +38,12 @@ class GuardApp(App[int]):
         *,
         rules: RuleSet | None = None,
         jobs: int | None = None,
+        first_rows: engine.FirstRows | None = None,
     ) -> None:
         super().__init__()
         self.launch = launch
+        self.first_rows = first_rows
+        """The initial folder's first stored rows, read before the app started (see run_ui)."""
         self.results = ResultSet()
         self.jobs = jobs
         """Worker processes for local scans (None: guard.scan's default)."""

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
-from guard.config import Account
-from guard.explain import explain_finding
-from guard.mime import MessageError, parse_message
 from guard.model import Kind, MessageResult
-from guard.ruleset import RuleSet
-from guard.sources.files import MessageRef, message_refs
 from guard.tui.data import ImapFolder, LocalSource, Row, row_key
+
+# What the first screen does not need is imported where it is used: `guard ui` shows its first
+# rows before detection, MIME parsing or the rules are loaded (bench/bench_ui.py, launch).
+if TYPE_CHECKING:
+    from guard.config import Account
+    from guard.ruleset import RuleSet
+    from guard.sources.files import MessageRef
+    from guard.store import Store
 
 # Readers take in the first screenful; more text would only slow the detail panel down.
 PREVIEW_LIMIT = 20_000
@@ -30,6 +33,8 @@ PREVIEW_LIMIT = 20_000
 
 def local_refs(source: LocalSource) -> list[MessageRef]:
     """Every message under the path; raises SourceError with a one-line reason."""
+    from guard.sources.files import message_refs
+
     return list(message_refs(source.path))
 
 
@@ -45,56 +50,88 @@ def scan_local(refs: list[MessageRef], rules: RuleSet, jobs: int | None = None) 
 # -- IMAP ------------------------------------------------------------------------------------------
 
 
-def _imap_row(result: MessageResult, cleaned: set[int]) -> Row:
+def _imap_row(source: ImapFolder, result: MessageResult, cleaned: set[int]) -> Row:
     uid = int(result.id) if result.id.isdigit() else None
-    return Row(row_key(result), result, uid=uid, cleaned=uid is not None and uid in cleaned)
+    # keyed by the app's own name of the folder (not result.source, the scan's imap:// URL), so
+    # stored rows are keyed without importing the IMAP scanner, and a rescan's rows match them
+    key = f"{source.label}\x00{uid}" if uid is not None else row_key(result)
+    return Row(key, result, uid=uid, cleaned=uid is not None and uid in cleaned)
 
 
-def cleaned_uids(account: str, folder: str, uidvalidity: int | None = None) -> set[int]:
+def cleaned_uids(
+    account: str, folder: str, uidvalidity: int | None = None, store: Store | None = None
+) -> set[int]:
     """UIDs of guard's cleaned copies in the folder, from the cleaning journal (never from the
-    X-Guard header, which any sender can write). Empty when cleaning never ran."""
+    X-Guard header, which any sender can write). Empty when cleaning never ran. `store`: an
+    open state database to read (else the default one is opened for this)."""
     from guard.store import Store, default_path
 
-    path = default_path()
-    if not path.exists():
-        return set()
+    if store is None:
+        path = default_path()
+        if not path.exists():
+            return set()
+        with Store(path) as opened:
+            return cleaned_uids(account, folder, uidvalidity, opened)
     try:
         from guard.actions.journal import Journal
     except ImportError:  # cleaning not installed in this build
         return set()
-    with Store(path) as store:
-        journal = Journal(store)
-        if uidvalidity is not None:
-            return journal.copy_uids(account, folder, uidvalidity)
-        return {
-            e.new_uid for e in journal.entries(account, folder, ("done",)) if e.new_uid is not None
-        }
+    journal = Journal(store)
+    if uidvalidity is not None:
+        return journal.copy_uids(account, folder, uidvalidity)
+    return {e.new_uid for e in journal.entries(account, folder, ("done",)) if e.new_uid is not None}
 
 
-def warm_rows(source: ImapFolder, first: int = 100, size: int = 1000) -> Iterator[list[Row]]:
+def warm_rows(
+    source: ImapFolder, first: int = 100, size: int = 1000, busy_timeout: float = 10
+) -> Generator[list[Row], None, None]:
     """What the state database already knows about the folder, in batches (a small first one,
     so rows are on screen at once), before any server contact. Slim results (counts per kind
-    and tracker); the evidence is read on demand (`full_result`)."""
-    from guard.imapscan import source_name
+    and tracker, their `source` the folder's label); the evidence is read on demand
+    (`full_result`). Imports nothing of IMAP: the first rows must not wait for imapclient.
+    `busy_timeout`: how long to wait for another guard process's write to the database."""
     from guard.store import Store, default_path
 
     path = default_path()
     if not path.exists():
         return
-    name = source_name(source.account, source.folder)
-    cleaned = cleaned_uids(source.account.name, source.folder)
     batch: list[Row] = []
     limit = first
-    with Store(path) as store:
+    # one connection for both reads: opening one costs ~10 ms
+    with Store(path, busy_timeout=busy_timeout) as store:
+        cleaned = cleaned_uids(source.account.name, source.folder, store=store)
         for _uid, result in store.results(
-            source.account.name, source.folder, slim=True, source=name
+            source.account.name, source.folder, slim=True, source=source.label
         ):
-            batch.append(_imap_row(result, cleaned))
+            batch.append(_imap_row(source, result, cleaned))
             if len(batch) >= limit:
                 yield batch
                 batch, limit = [], size
     if batch:
         yield batch
+
+
+FIRST_ROWS_BUSY_TIMEOUT = 0.5
+
+
+class FirstRows:
+    """The first screenful of a folder from the state database, read before Textual is imported
+    so that the app's first frame shows it (~20 ms). Read in the calling thread: a thread would
+    compete with the imports for the interpreter, and sqlite3 gives the interpreter up around
+    every row, each time waiting up to 5 ms to get it back from the busy importer (measured:
+    0.45 s for 100 rows). The scan worker reads the folder again: this is only a head start."""
+
+    def __init__(self, source: ImapFolder) -> None:
+        self.source = source
+        self.rows: list[Row] = []
+        try:
+            # a write of another guard process (a scan's batch) is short; a long one must not
+            # hold the launch up: then the worker reads, and waits, in the background
+            batches = warm_rows(source, busy_timeout=FIRST_ROWS_BUSY_TIMEOUT)
+            self.rows = next(batches, [])
+            batches.close()  # closes the database
+        except Exception:  # noqa: BLE001 - the scan worker meets the same error and reports it
+            self.rows = []
 
 
 def scan_imap(
@@ -121,7 +158,7 @@ def scan_imap(
             if cleaned is None:
                 validity = stats[-1].uidvalidity if stats else None
                 cleaned = cleaned_uids(source.account.name, source.folder, validity)
-            yield _imap_row(result, cleaned)
+            yield _imap_row(source, result, cleaned)
 
 
 def full_result(source: ImapFolder, uid: int) -> MessageResult | None:
@@ -180,6 +217,8 @@ def html_to_text(html: str) -> str:
 
 def preview_text(raw: bytes) -> str:
     """A safe text preview: the text/plain part, else the HTML's text. Never loads anything."""
+    from guard.mime import MessageError, parse_message
+
     try:
         parsed, _envelope = parse_message(raw)
     except MessageError as exc:
@@ -198,6 +237,8 @@ _ORDER = {Kind.RECEIPT: 0, Kind.PIXEL: 1, Kind.LINK: 2, Kind.PARAM: 3, Kind.REMO
 def finding_blocks(result: MessageResult, rules: RuleSet | None) -> list[list[str]]:
     """Every finding explained (kind, tracker, rule, exact URL or header, decoded destination),
     most telling first; guard.explain writes the words."""
+    from guard.explain import explain_finding
+
     findings = sorted(result.findings, key=lambda f: _ORDER[f.kind])
     if rules is None:
         return [[f"  {f.kind.value:<8} {f.tracker or 'unknown tracker'}"] for f in findings]

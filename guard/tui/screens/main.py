@@ -25,18 +25,20 @@ from guard.config import ConfigError
 from guard.tui import cleaning, engine
 from guard.tui.data import Filter, ImapFolder, LocalSource, Row, Source
 from guard.tui.messages import DetailReady, RowsArrived, ScanFailed, ScanFinished
-from guard.tui.screens.dialogs import ConfirmScreen, OpenPathScreen
 from guard.tui.widgets.detail import DetailPanel
 from guard.tui.widgets.message_list import MessageList
 from guard.tui.widgets.scan_status import ScanStatus
 from guard.tui.widgets.sources import SourceTree
 
 if TYPE_CHECKING:
+    from textual.timer import Timer
+
     from guard.tui.app import GuardApp
 
 BATCH_ROWS = 200  # rows per message to the UI: fewer, larger updates keep the list smooth
 BATCH_SECONDS = 0.1
 DETAIL_DELAY = 0.15  # let the cursor settle before reading a message (holding ↓ reads nothing)
+FIRST_DRAW_WAIT = 1.0  # at most this long the warm read waits for its first rows to be drawn
 
 
 def background_priority() -> None:
@@ -46,6 +48,13 @@ def background_priority() -> None:
     with contextlib.suppress(AttributeError, OSError):
         tid = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, tid, max(os.getpriority(os.PRIO_PROCESS, tid), 10))
+
+
+def wait_drawn(drawn: threading.Event, worker: Worker[None]) -> None:
+    """Wait until `drawn` is set, the worker is cancelled (the app quits) or FIRST_DRAW_WAIT."""
+    end = time.monotonic() + FIRST_DRAW_WAIT
+    while not drawn.wait(0.02) and not worker.is_cancelled and time.monotonic() < end:
+        pass
 
 
 class MainScreen(Screen[None]):
@@ -73,6 +82,12 @@ class MainScreen(Screen[None]):
         self.scanning = False
         self.busy: str | None = None  # an action running on the server
         self.generation = 0  # of the latest scan; see RowsArrived.generation
+        self._drawn = threading.Event()
+        """Set once the scan's first rows are on screen (see _scan_imap)."""
+        self._rows_were_drawn = False
+        self._detail_timer: Timer | None = None
+        """The first rows since launch are on screen: until then no detail is loaded (its
+        worker loads the rules, ~0.5 s of the interpreter the first frame needs)."""
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -109,27 +124,42 @@ class MainScreen(Screen[None]):
         self._update_filter_bar()
         self.query_one(SourceTree).select_source(source)
         self.sub_title = source.label
-        self.start_scan(source)
+        rows: list[Row] = []
+        first = self.app.first_rows
+        if first is not None and first.source == source:
+            self.app.first_rows = None
+            rows = first.rows
+        # the scan waits for stored rows shown now to be drawn (in the first frame)
+        self.start_scan(source, after_draw=bool(rows))
+        if rows:
+            self.show_rows(rows, len(rows), None, self.generation)
 
-    def start_scan(self, source: Source, use_cache: bool = True) -> None:
-        """Scan `source` in a worker, stopping a scan that runs."""
+    def start_scan(self, source: Source, use_cache: bool = True, after_draw: bool = False) -> None:
+        """Scan `source` in a worker, stopping a scan that runs. `after_draw`: the worker starts
+        once rows shown meanwhile are on screen."""
         self.generation += 1
         self.scanning = True
-        self.scan(source, self.generation, use_cache)
+        self._drawn = threading.Event()
+        self.scan(source, self.generation, use_cache, self._drawn, after_draw)
 
     def _flush(self, batch: list[Row], done: int, total: int | None, gen: int) -> None:
         self.post_message(RowsArrived(list(batch), done, total, gen))
         batch.clear()
 
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
-    def scan(self, source: Source, gen: int, use_cache: bool = True) -> None:
+    def scan(
+        self, source: Source, gen: int, use_cache: bool, drawn: threading.Event, after_draw: bool
+    ) -> None:
         worker = get_current_worker()
-        background_priority()
+        if after_draw:
+            wait_drawn(drawn, worker)
         try:
+            if isinstance(source, LocalSource) or after_draw:
+                background_priority()  # nothing is on screen sooner for running first
             if isinstance(source, LocalSource):
                 self._scan_local(source, worker, gen)
             else:
-                self._scan_imap(source, worker, gen, use_cache)
+                self._scan_imap(source, worker, gen, use_cache, None if after_draw else drawn)
         except Exception as exc:  # noqa: BLE001 - any failure is a notification, never a crash
             if not worker.is_cancelled:
                 self.post_message(ScanFailed(gen, cleaning.describe_error(exc)))
@@ -160,14 +190,27 @@ class MainScreen(Screen[None]):
         self.post_message(ScanFinished(gen, f"{done} messages scanned"))
 
     def _scan_imap(
-        self, source: ImapFolder, worker: Worker[None], gen: int, use_cache: bool
+        self,
+        source: ImapFolder,
+        worker: Worker[None],
+        gen: int,
+        use_cache: bool,
+        drawn: threading.Event | None,
     ) -> None:
+        """`drawn`: the rows are not on screen yet; read the first screenful at normal priority,
+        and the rest once it is drawn (decoding more rows meanwhile would take the interpreter,
+        one thread at a time, from the UI thread that draws them)."""
         known = 0
         for warm in engine.warm_rows(source):
             known += len(warm)
             self.post_message(RowsArrived(warm, known, None, gen))
+            if drawn is not None:
+                wait_drawn(drawn, worker)
+                background_priority()
+                drawn = None
             if worker.is_cancelled:
                 return
+        background_priority()
         totals: list[int] = []
         seen: set[str] = set()
         batch: list[Row] = []
@@ -186,26 +229,38 @@ class MainScreen(Screen[None]):
         self.post_message(ScanFinished(gen, f"{len(seen)} messages in {source.label}", seen=seen))
 
     def on_rows_arrived(self, message: RowsArrived) -> None:
-        if message.generation != self.generation:
+        self.show_rows(message.rows, message.done, message.total, message.generation)
+
+    def show_rows(self, rows: list[Row], done: int, total: int | None, generation: int) -> None:
+        """Add (or update) rows of scan `generation` and its progress."""
+        if generation != self.generation:
             return
         msgs = self.query_one(MessageList)
-        new, changed = self.app.results.add(message.rows)
+        new, changed = self.app.results.add(rows)
         msgs.add_message_rows(r for r in new if self.filter is None or self.filter.matches(r))
+        if rows and not self._drawn.is_set():
+            self.call_after_refresh(self._rows_drawn, self._drawn)
         for row in changed:
             msgs.update_message(row)
         status = self.query_one(ScanStatus)
         _n, tracked, errors = self.app.results.counts()
-        if message.total is None and not self.scanning:
+        if total is None and not self.scanning:
             return
         status.display = True
-        total = f"/{message.total}" if message.total is not None else ""
+        shown_total = f"/{total}" if total is not None else ""
         status.advance(
-            message.done,
-            message.total,
-            f"{message.done}{total} scanned · {tracked} track you · {errors} unreadable · x stops",
+            done,
+            total,
+            f"{done}{shown_total} scanned · {tracked} track you · {errors} unreadable · x stops",
         )
         if self.query_one(DetailPanel).key is None and msgs.row_count:
-            self._show_detail_later()
+            self._show_detail_later(restart=False)
+
+    def _rows_drawn(self, drawn: threading.Event) -> None:
+        drawn.set()
+        if not self._rows_were_drawn:
+            self._rows_were_drawn = True
+            self._show_detail_later(restart=False)
 
     def on_scan_finished(self, message: ScanFinished) -> None:
         if message.generation != self.generation or not self.scanning:
@@ -226,7 +281,7 @@ class MainScreen(Screen[None]):
         self.notify(text, title="Scan stopped" if message.cancelled else "Scan done",
                     severity="warning" if message.cancelled else "information")  # fmt: skip
         if self.query_one(DetailPanel).key is None:
-            self._show_detail_later()
+            self._show_detail_later(restart=False)
 
     def on_scan_failed(self, message: ScanFailed) -> None:
         if message.generation != self.generation:
@@ -250,6 +305,8 @@ class MainScreen(Screen[None]):
         self.start_scan(self.source)
 
     def action_open_path(self) -> None:
+        from guard.tui.screens.dialogs import OpenPathScreen  # not needed to show the first rows
+
         def opened(path: str | None) -> None:
             if path:
                 self.app.open_path(path)
@@ -314,9 +371,15 @@ class MainScreen(Screen[None]):
     def _highlighted(self) -> None:
         self._show_detail_later()
 
-    def _show_detail_later(self) -> None:
-        self._detail_timer = getattr(self, "_detail_timer", None)
+    def _show_detail_later(self, restart: bool = True) -> None:
+        """Load the current message's detail in DETAIL_DELAY; `restart`: count again from now
+        (the cursor moved), else a load already due stays due (rows arriving every 0.1 s must
+        not put it off until the scan ends)."""
+        if not self._rows_were_drawn:
+            return  # _rows_drawn calls again
         if self._detail_timer is not None:
+            if not restart:
+                return
             self._detail_timer.stop()
         self._detail_timer = self.set_timer(DETAIL_DELAY, self._show_detail)
 
@@ -325,6 +388,7 @@ class MainScreen(Screen[None]):
         return None if key is None else self.app.results.by_key.get(key)
 
     def _show_detail(self) -> None:
+        self._detail_timer = None
         row = self.current_row()
         panel = self.query_one(DetailPanel)
         if row is None:
@@ -427,6 +491,8 @@ class MainScreen(Screen[None]):
     def _confirm(
         self, source: ImapFolder, kind: str, uids: set[int] | None, plan: cleaning.Outcome
     ) -> None:
+        from guard.tui.screens.dialogs import ConfirmScreen
+
         self.busy = None
         if not plan.lines:
             text = "; ".join(plan.problems) or "nothing to do"
