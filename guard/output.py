@@ -200,6 +200,7 @@ FINDING_COLUMNS = (
     "host",
     "party",
     "leak",
+    "via",
 )
 CSV_COLUMNS = MESSAGE_COLUMNS + FINDING_COLUMNS
 
@@ -222,11 +223,11 @@ def csv_rows(r: MessageResult) -> list[list[str]]:
     return [
         [
             *head,
-            f.kind.value,
+            f.kind,  # StrEnum members are their values: `.value` is a slow Python property
             f.tracker or "",
             f.category or "",
             f.rule,
-            f.confidence.value,
+            f.confidence,
             f.url or "",
             f.destination or "",
             f.header or "",
@@ -234,8 +235,9 @@ def csv_rows(r: MessageResult) -> list[list[str]]:
             f.element or "",
             " ".join(f.params),
             f.host or "",
-            f.party.value if f.party else "",
+            f.party or "",
             f.leak or "",
+            f.via or "",
         ]
         for f in r.findings
     ]
