@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 from collections.abc import Iterable, Iterator, Sequence
@@ -17,6 +18,7 @@ from guard.timelimit import TimeLimitExceeded, time_limit
 
 # Below this many messages, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 64
+GC_THRESHOLD = 20_000  # allocations between collections of the youngest generation (default 700)
 CHUNK = 16
 
 
@@ -82,6 +84,16 @@ def _worker_scan(ref: MessageRef) -> MessageResult:
     return scan_ref(ref, _WORKER_RULES, _WORKER_LIMITS)
 
 
+def _tune_gc() -> None:
+    """A scan allocates thousands of short-lived objects per message and frees them by reference
+    counting: collections of the youngest generation find almost nothing, and full ones walk
+    the compiled rules and the suffix list again and again. Those long-lived objects move to
+    the permanent generation, and collections start less often (a few per cent of scan time,
+    measured in-process on 1,500 newsletters; results are kept, so memory grows as before)."""
+    gc.freeze()
+    gc.set_threshold(GC_THRESHOLD, 20, 20)
+
+
 def default_jobs() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -100,6 +112,7 @@ def scan_refs(
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if items:
         warm_up()  # build the suffix list once, outside any message's time budget
+        _tune_gc()
     if (
         jobs == 1
         or len(items) < PARALLEL_THRESHOLD
