@@ -149,6 +149,9 @@ def folder_messages(server: Dovecot, user: str, folder: str) -> list[Stored]:
                 d[b"BODY[]"],
             )
             for u, d in sorted(data.items())
+            # A message another session (a running `guard watch`) expunged between the SEARCH and
+            # the FETCH comes back with NIL data: it is no longer there.
+            if d.get(b"BODY[]") is not None
         ]
     finally:
         c.logout()
