@@ -534,8 +534,9 @@ def _parse_decode(where: str, raw: Any) -> Decode:
             f"{where}: unknown decode encoding(s) {bad}; known: {sorted(KNOWN_ENCODINGS)}"
         )
     json_path = _str_list(where + " decode", raw, "json_path")
-    if "json" in encodings and not json_path:
-        raise RuleError(f"{where}: decode with 'json' encoding needs 'json_path'")
+    for keyed in ("json", "form"):
+        if keyed in encodings and not json_path:
+            raise RuleError(f"{where}: decode with {keyed!r} encoding needs 'json_path'")
     if "param" in raw:
         if "regex" in raw or "from" in raw:
             raise RuleError(f"{where}: decode takes either 'param' or 'from' + 'regex'")

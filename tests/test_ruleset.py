@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import textwrap
+import zlib
 from pathlib import Path
 from urllib.parse import quote
 
@@ -439,6 +440,23 @@ def test_base64_and_base64url_decoders_tolerate_missing_padding() -> None:
         DECODERS["base64"]("this is not base64!")
     with pytest.raises(DecodeError):
         DECODERS["base64"](base64.b64encode(b"\xff\xfe\x00binary").decode())
+
+
+def test_base64url_zlib_decoder_and_form_field() -> None:
+    query = (
+        "i=20190321.1%40mg.example.com&l=https%3A%2F%2Fshop.example%2Fa%3Fb%3D1&r=me%40x.example"
+    )
+    token = base64.urlsafe_b64encode(zlib.compress(query.encode())).decode().rstrip("=")
+    assert token.startswith("eJ")
+    assert DECODERS["base64url-zlib"](token) == query
+    assert apply_encodings(token, ["base64url-zlib", "form"], ["l"]) == "https://shop.example/a?b=1"
+    with pytest.raises(DecodeError):
+        apply_encodings(token, ["base64url-zlib", "form"], ["url"])  # no such field
+    with pytest.raises(DecodeError):
+        DECODERS["base64url-zlib"](token[:40])  # cut short: not a whole zlib stream's start
+    bomb = base64.urlsafe_b64encode(zlib.compress(b"a" * 10_000_000)).decode()
+    with pytest.raises(DecodeError, match="larger"):
+        DECODERS["base64url-zlib"](bomb)  # inflates past a link's size: refused, not expanded
 
 
 def test_json_path_through_nested_json_string_mandrill_like() -> None:
