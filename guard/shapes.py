@@ -23,7 +23,6 @@ _c: Any = importlib.import_module("re._constants")
 MAX_ALTERNATIVES = 16
 EXACT_BONUS = 8  # equality is more selective than a prefix of the same length
 FIELDS = ("path", "query")
-KINDS = ("exact", "prefix", "suffix", "contains")
 
 T = TypeVar("T")
 
@@ -45,33 +44,6 @@ class Gate(NamedTuple):
 
 
 ALWAYS = Gate("path", "always")
-
-
-def _literal_set(items: Sequence[Any]) -> list[str] | None:
-    """Every string `items` can match, when they are literals, groups and alternations of
-    literals only (bounded); None otherwise."""
-    results = [""]
-    for op, av in items:
-        if op == _c.LITERAL:
-            options = [chr(av)]
-        elif op == _c.SUBPATTERN:
-            inner = _literal_set(av[3])
-            if inner is None:
-                return None
-            options = inner
-        elif op == _c.BRANCH:
-            options = []
-            for branch in av[1]:
-                inner = _literal_set(branch)
-                if inner is None:
-                    return None
-                options.extend(inner)
-        else:
-            return None
-        results = [a + b for a, b in itertools.product(results, options)]
-        if len(results) > MAX_ALTERNATIVES:
-            return None
-    return results
 
 
 def _edge(items: Sequence[Any], from_end: bool) -> list[str]:
@@ -132,8 +104,8 @@ def gate(pattern: re.Pattern[str], field: str) -> Gate:
     end = bool(items) and items[-1] == (_c.AT, _c.AT_END)
     body = items[int(begin) : len(items) - int(end)]
     options: list[Gate] = []
-    whole = _literal_set(body) if begin and end else None
-    if whole is not None:
+    whole, complete = _walk(body, from_end=False)
+    if begin and end and complete and all(whole):  # `^$` (an empty value) is no usable gate
         options.append(Gate(field, "exact", tuple(whole)))
     if begin:
         options.append(Gate(field, "prefix", tuple(_edge(body, from_end=False))))

@@ -134,3 +134,11 @@ def test_every_host_less_rule_is_a_candidate_for_its_own_examples() -> None:
             assert rule in rules.candidates(url), (rule.id, example.text)
             checked += 1
     assert checked >= 50
+
+
+def test_an_empty_exact_value_is_no_gate() -> None:
+    # `^$` on the query (a spacer without a query string) must not hide the rule from URLs
+    # without a query: the path's literal test is used instead.
+    assert gate(re.compile(r"^$"), "query").kind == "always"
+    g = best_gate(re.compile(r"/spacer\.gif$"), re.compile(r"^$"))
+    assert g == Gate("path", "suffix", ("/spacer.gif",))
