@@ -53,6 +53,13 @@ KW_RESTORED = b"$GuardRestored"
 KW_MDNSENT = b"$MDNSent"
 DELETED = b"\\Deleted"
 
+# Every body is requested with BODY.PEEK (never sets \Seen); the server answers under the key
+# without ".PEEK" (RFC 3501, 7.4.2), so each request is named next to the key of its answer.
+FETCH_BODY = b"BODY.PEEK[]"
+BODY_KEY = FETCH_BODY.replace(b".PEEK", b"")
+FETCH_MESSAGE_ID = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+MESSAGE_ID_KEY = FETCH_MESSAGE_ID.replace(b".PEEK", b"")
+
 BATCH = 100  # messages per fetch/APPEND/MOVE round
 BATCH_BYTES = 8 * 1024 * 1024  # message bytes per round
 META_BATCH = 1000  # UIDs per FLAGS/size fetch
@@ -473,9 +480,9 @@ class Cleaner(ImapActions):
         copies = [u for u in self.search(ctx.name, ["KEYWORD", KW_CLEANED]) if u not in known]
         restored = [u for u in self.search(ctx.name, ["KEYWORD", KW_RESTORED]) if u not in known]
         if copies:
-            data = self.fetch(ctx.name, copies, [b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+            data = self.fetch(ctx.name, copies, [FETCH_MESSAGE_ID])
             for uid, item in data.items():
-                mid = message_id(item.get(b"BODY[HEADER.FIELDS (MESSAGE-ID)]") or b"")
+                mid = message_id(item.get(MESSAGE_ID_KEY) or b"")
                 if mid:
                     ctx.orphans.setdefault(mid, int(uid))
         if not self.dry_run:
@@ -519,7 +526,7 @@ class Cleaner(ImapActions):
             self.journal.mark_seen(self.account.name, ctx.name, ctx.uidvalidity, skipped)
 
     def _batch(self, ctx: _Folder, uids: Sequence[int], meta: dict[int, Any]) -> None:
-        bodies = self.fetch(ctx.name, uids, [b"BODY.PEEK[]"])
+        bodies = self.fetch(ctx.name, uids, [FETCH_BODY])
         appends: list[tuple[_Msg, CleanOutcome]] = []
         declines: list[_Msg] = []
         adopts: list[tuple[_Msg, int]] = []
@@ -529,7 +536,7 @@ class Cleaner(ImapActions):
             data = bodies.get(uid)
             if data is None:
                 continue
-            raw = data.get(b"BODY[]")
+            raw = data.get(BODY_KEY)
             if not isinstance(raw, bytes):
                 continue
             m = meta[uid]
@@ -760,9 +767,9 @@ class Cleaner(ImapActions):
         ]
         if not candidates:
             return None
-        bodies = self.fetch(ctx.name, candidates, [b"BODY.PEEK[]"])
+        bodies = self.fetch(ctx.name, candidates, [FETCH_BODY])
         for uid in candidates:
-            raw = (bodies.get(uid) or {}).get(b"BODY[]")
+            raw = (bodies.get(uid) or {}).get(BODY_KEY)
             if isinstance(raw, bytes) and digest(raw) == e.digest:
                 return uid
         if not strict and ctx.keywords_ok and e.message_id:

@@ -21,7 +21,10 @@ from guard.model import Envelope, MessageResult, ParsedMessage
 HEADER_BATCH = 250  # messages per header/BODYSTRUCTURE fetch
 TEXT_BATCH_BYTES = 4 * 1024 * 1024  # text-part bytes per section fetch
 
-_HEADER_ITEMS = [b"BODY.PEEK[HEADER]", b"BODYSTRUCTURE", b"RFC822.SIZE"]
+_FETCH_HEADER = b"BODY.PEEK[HEADER]"
+_HEADER_ITEMS = [_FETCH_HEADER, b"BODYSTRUCTURE", b"RFC822.SIZE"]
+# The server answers a BODY.PEEK[...] request under the same name without ".PEEK" (RFC 3501).
+_HEADER_KEY = _FETCH_HEADER.replace(b".PEEK", b"")
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,7 +158,7 @@ def fetch_structure(
         data = response.get(uid)
         if data is None:
             continue
-        header = data.get(b"BODY[HEADER]") or b""
+        header = data.get(_HEADER_KEY) or b""
         try:
             parts = text_parts(data.get(b"BODYSTRUCTURE"), limits.max_parts)
             error = _check_limits(int(data.get(b"RFC822.SIZE") or 0), parts, limits)
@@ -180,7 +183,7 @@ def fetch_texts(
     texts: dict[int, list[tuple[str, bytes, str | None, str | None]]] = {p.uid: [] for p in pending}
     for sections, members in groups.items():
         items = [f"BODY.PEEK[{s}]".encode() for s in sections]
-        keys = [f"BODY[{s}]".encode() for s in sections]
+        keys = [item.replace(b".PEEK", b"") for item in items]
         batches: list[list[Pending]] = [[]]
         size = 0
         for member in members:
