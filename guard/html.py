@@ -106,57 +106,95 @@ def srcset_urls(value: str) -> list[str]:
     return urls
 
 
-def element_refs(tag: str, get: Getter) -> Iterator[Ref]:
+def element_refs(tag: str, get: Getter) -> list[Ref]:
     """Every URL reference one element makes, by the single definition used everywhere."""
+    refs: list[Ref] = []
     for attr, image in LOAD_ATTRS.get(tag, ()):
         value = get(attr)
         if value:
-            yield Ref(value, f"{tag}[{attr}]", True, image)
+            refs.append(Ref(value, f"{tag}[{attr}]", True, image))
     if tag in SRCSET_ELEMENTS:
         srcset = get("srcset")
         if srcset:
-            for url in srcset_urls(srcset):
-                yield Ref(url, f"{tag}[srcset]", True, True)
+            element = f"{tag}[srcset]"
+            refs.extend(Ref(url, element, True, True) for url in srcset_urls(srcset))
     if tag in LINK_ELEMENTS:
         href = get("href")
         if href:
-            yield Ref(href, f"{tag}[href]", False)
+            refs.append(Ref(href, f"{tag}[href]", False))
     elif tag == "link":
         href = get("href")
         rels = set((get("rel") or "").lower().split())
         if href and rels & LOADING_RELS:
-            yield Ref(href, f"link[rel={' '.join(sorted(rels))}]", True, "icon" in rels)
+            refs.append(Ref(href, f"link[rel={' '.join(sorted(rels))}]", True, "icon" in rels))
     elif tag == "input":
         src = get("src")
         if src and (get("type") or "").strip().lower() == "image":
-            yield Ref(src, "input[type=image]", True, True)
+            refs.append(Ref(src, "input[type=image]", True, True))
     elif tag == "object":
         codebase = get("codebase")
         if codebase:
-            yield Ref(codebase, "object[codebase]", True)
+            refs.append(Ref(codebase, "object[codebase]", True))
     elif tag == "applet":
         codebase = get("codebase") or ""
         for attr in ("code", "archive", "object"):
             value = get(attr)
             for item in (value or "").replace(",", " ").split():
                 # The codebase itself is only the base for these, never fetched on its own.
-                yield Ref(resolve(codebase, item) if codebase else item, f"applet[{attr}]", True)
+                url = resolve(codebase, item) if codebase else item
+                refs.append(Ref(url, f"applet[{attr}]", True))
     elif tag == "meta":
         if (get("http-equiv") or "").strip().lower() == "refresh":
             found = _REFRESH_URL.search(get("content") or "")
             if found:
-                yield Ref(found.group(1).strip(), "meta[http-equiv=refresh]", True)
+                refs.append(Ref(found.group(1).strip(), "meta[http-equiv=refresh]", True))
     elif tag == "base":
         href = get("href")
         if href:
-            yield Ref(href, "base[href]", True)
+            refs.append(Ref(href, "base[href]", True))
     background = get("background")
     if background:
-        yield Ref(background, f"{tag}[background]", True, True)
+        refs.append(Ref(background, f"{tag}[background]", True, True))
     style = get("style")
     if style:
-        for url in css_urls(style):
-            yield Ref(url, f"{tag}[style] url()", True, True)
+        urls = style_facts(style).urls
+        if urls:
+            element = f"{tag}[style] url()"
+            refs.extend(Ref(url, element, True, True) for url in urls)
+    return refs
+
+
+class StyleFacts(NamedTuple):
+    """What one inline style attribute does, read once per distinct text."""
+
+    declarations: dict[str, str]
+    """Parsed declarations (shared between elements with the same style: read, never change)."""
+    hides_subtree: str | None
+    """How it hides everything inside the element (display:none, visibility, opacity), or None."""
+    urls: tuple[str, ...]
+    """What it loads (url(), image-set())."""
+
+
+_ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
+# Mail repeats a few inline styles on hundreds of cells and images: each distinct text is read
+# once. Bounded, so a hostile message with endless distinct styles costs memory only up to this.
+_STYLE_MEMO: dict[str, StyleFacts] = {}
+_STYLE_MEMO_SIZE = 4096
+_NO_STYLE = StyleFacts({}, None, ())
+
+
+def style_facts(style: str) -> StyleFacts:
+    facts = _STYLE_MEMO.get(style)
+    if facts is None:
+        decl = declarations(style)
+        reason = hides(decl)
+        facts = StyleFacts(
+            decl, reason if reason in _ANCESTOR_HIDES else None, tuple(css_urls(style))
+        )
+        if len(_STYLE_MEMO) >= _STYLE_MEMO_SIZE:
+            _STYLE_MEMO.clear()
+        _STYLE_MEMO[style] = facts
+    return facts
 
 
 def conditional_comment_refs(text: str) -> Iterator[Ref]:
@@ -270,23 +308,6 @@ _URL_ATTRS = frozenset(
         "archive", "codebase", "object", "http-equiv", "xlink:href",
     }
 )  # fmt: skip
-_ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
-
-
-def _style_hides_subtree(lowered_style: str) -> str | None:
-    """How an element's own (lower-cased) style hides everything inside it, or None."""
-    # Substring tests first: most inline styles in mail hide nothing (`border:none` is common),
-    # and parsing every style's declarations cost more than the rest of the walk.
-    if not (
-        ("display" in lowered_style and "none" in lowered_style)
-        or "visibility" in lowered_style
-        or "opacity" in lowered_style
-    ):
-        return None
-    reason = hides(declarations(lowered_style))
-    return reason if reason in _ANCESTOR_HIDES else None
-
-
 # libxml2 checks each attribute of an element against all the earlier ones: quadratic, in C where
 # no timer can interrupt it (67,000 attributes on one tag took 19 s). When the tags' attribute-like
 # tokens, squared and summed, pass this budget (≈0.2 s of that work), the document is read by the
@@ -335,7 +356,7 @@ def _scan_markup(html: str) -> list[Occurrence]:
     for tag, attrs, ref in refs:
         shape = None
         if tag == "img" and ref.image:
-            shape = pixel_shape(attrs.get, declarations(attrs.get("style") or ""))
+            shape = pixel_shape(attrs.get, style_facts(attrs.get("style") or "").declarations)
         url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
         out.append(Occurrence(url, ref.element, ref.load, ref.image, shape))
     for block in _STYLE_BLOCK.finditer(html):
@@ -353,8 +374,8 @@ def _scan_tree(root: Any) -> list[Occurrence]:
             break
     hidden_images: dict[Any, str] = {}  # <img> inside a hidden element -> how it is hidden
     out: list[Occurrence] = []
-    # The hot loop of the scan (~500 elements per newsletter): per element only the attribute
-    # names and, when there is one, the lower-cased style are looked at before deciding to skip.
+    # The hot loop of the scan (~500 elements per newsletter): an element without attributes
+    # costs one call; a style is read once per distinct text (style_facts).
     for el in root.iter():
         tag = el.tag
         if tag.__class__ is not str:
@@ -369,24 +390,20 @@ def _scan_tree(root: Any) -> list[Occurrence]:
         keys = el.keys()
         if not keys:
             continue
-        style = el.get("style") if "style" in keys else None
-        lowered = style.lower() if style else ""
-        hiding = "hidden" if "hidden" in keys else _style_hides_subtree(lowered) if style else None
+        facts = style_facts(el.get("style") or "") if "style" in keys else _NO_STYLE
+        hiding = "hidden" if "hidden" in keys else facts.hides_subtree
         if hiding:
             # Document order: the images inside come later in this walk.
             for img in el.iter("img"):
                 if img is not el:
                     hidden_images.setdefault(img, hiding)
-        if _URL_ATTRS.isdisjoint(keys) and not (
-            "url(" in lowered or "image-set" in lowered or "\\" in lowered
-        ):
+        if not facts.urls and _URL_ATTRS.isdisjoint(keys):
             continue
         get = el.get
         shape: str | None = None
         for ref in element_refs(tag, get):
             if tag == "img" and ref.image and shape is None:
-                shape = pixel_shape(get, declarations(style or ""), hidden_images.get(el))
-                shape = shape or ""
+                shape = pixel_shape(get, facts.declarations, hidden_images.get(el)) or ""
             url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
             out.append(Occurrence(url, ref.element, ref.load, ref.image, shape or None))
     return out
