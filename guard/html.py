@@ -40,6 +40,7 @@ LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
 }
 SRCSET_ELEMENTS = frozenset({"img", "source"})
 LINK_ELEMENTS = frozenset({"a", "area"})
+_OWN_RULES = frozenset({"link", "input", "object", "applet", "meta", "base"})  # see element_refs
 # <link rel=...> values that make a renderer fetch or connect to the href.
 LOADING_RELS = frozenset(
     {
@@ -122,6 +123,8 @@ def element_refs(tag: str, get: Getter) -> list[Ref]:
         href = get("href")
         if href:
             refs.append(Ref(href, f"{tag}[href]", False))
+    elif tag not in _OWN_RULES:
+        pass
     elif tag == "link":
         href = get("href")
         rels = set((get("rel") or "").lower().split())
@@ -167,12 +170,15 @@ def element_refs(tag: str, get: Getter) -> list[Ref]:
 class StyleFacts(NamedTuple):
     """What one inline style attribute does, read once per distinct text."""
 
-    declarations: dict[str, str]
-    """Parsed declarations (shared between elements with the same style: read, never change)."""
+    hides: str | None
+    """How it hides the element itself (`display:none`, `off-screen`, …), or None."""
     hides_subtree: str | None
     """How it hides everything inside the element (display:none, visibility, opacity), or None."""
     urls: tuple[str, ...]
     """What it loads (url(), image-set())."""
+    width: float | None
+    height: float | None
+    """Sizes in CSS pixels, when given in px."""
 
 
 _ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
@@ -180,7 +186,7 @@ _ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
 # once. Bounded, so a hostile message with endless distinct styles costs memory only up to this.
 _STYLE_MEMO: dict[str, StyleFacts] = {}
 _STYLE_MEMO_SIZE = 4096
-_NO_STYLE = StyleFacts({}, None, ())
+_NO_STYLE = StyleFacts(None, None, (), None, None)
 
 
 def style_facts(style: str) -> StyleFacts:
@@ -189,7 +195,11 @@ def style_facts(style: str) -> StyleFacts:
         decl = declarations(style)
         reason = hides(decl)
         facts = StyleFacts(
-            decl, reason if reason in _ANCESTOR_HIDES else None, tuple(css_urls(style))
+            reason,
+            reason if reason in _ANCESTOR_HIDES else None,
+            tuple(css_urls(style)),
+            pixels(decl.get("width")),
+            pixels(decl.get("height")),
         )
         if len(_STYLE_MEMO) >= _STYLE_MEMO_SIZE:
             _STYLE_MEMO.clear()
@@ -215,13 +225,6 @@ def conditional_comment_refs(text: str) -> Iterator[Ref]:
 # -- pixel shape ---------------------------------------------------------------------------------
 
 
-def _dimension(get: Getter, decl: dict[str, str], name: str) -> float | None:
-    css = pixels(decl.get(name))
-    if css is not None:
-        return css
-    return pixels(get(name))
-
-
 _SWAP_HIDING = ("display:none", "max-height:0", "max-width:0", "hidden")
 
 
@@ -229,15 +232,17 @@ def _real_size(width: float | None, height: float | None) -> bool:
     return width is not None and width > 2 and height is not None and height > 2
 
 
-def pixel_shape(get: Getter, decl: dict[str, str], hidden_by: str | None = None) -> str | None:
-    """Why an image looks like a pixel (`tiny`, `display:none`, …) from its own attributes and
-    CSS, or from `hidden_by`: how an enclosing element hides it. None for a content image."""
-    width, height = _dimension(get, decl, "width"), _dimension(get, decl, "height")
+def pixel_shape(get: Getter, style: StyleFacts, hidden_by: str | None = None) -> str | None:
+    """Why an image looks like a pixel (`tiny`, `display:none`, …) from its attributes and its
+    style, or from `hidden_by`: how an enclosing element hides it. None for a content image."""
+    # CSS sizes win over the width/height attributes.
+    width = style.width if style.width is not None else pixels(get("width"))
+    height = style.height if style.height is not None else pixels(get("height"))
     if width is not None and width <= 2 and (height is None or height <= 2):
         return "tiny"
     if height is not None and height <= 2 and width is None:
         return "tiny"
-    own = hides(decl) or ("hidden" if get("hidden") is not None else None)
+    own = style.hides or ("hidden" if get("hidden") is not None else None)
     reason = own or hidden_by
     if reason is None:
         return None
@@ -356,7 +361,7 @@ def _scan_markup(html: str) -> list[Occurrence]:
     for tag, attrs, ref in refs:
         shape = None
         if tag == "img" and ref.image:
-            shape = pixel_shape(attrs.get, style_facts(attrs.get("style") or "").declarations)
+            shape = pixel_shape(attrs.get, style_facts(attrs.get("style") or ""))
         url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
         out.append(Occurrence(url, ref.element, ref.load, ref.image, shape))
     for block in _STYLE_BLOCK.finditer(html):
@@ -403,7 +408,10 @@ def _scan_tree(root: Any) -> list[Occurrence]:
         shape: str | None = None
         for ref in element_refs(tag, get):
             if tag == "img" and ref.image and shape is None:
-                shape = pixel_shape(get, facts.declarations, hidden_images.get(el)) or ""
-            url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
+                shape = pixel_shape(get, facts, hidden_images.get(el)) or ""
+            if ref.element == "base[href]":
+                url = ref.url
+            else:
+                url = resolve(base, ref.url) if base else ref.url.strip()
             out.append(Occurrence(url, ref.element, ref.load, ref.image, shape or None))
     return out

@@ -67,7 +67,7 @@ class Decode:
     def target(self, url: Url) -> str | None:
         """The wrapped destination, decoded offline, or None when this URL does not carry one."""
         if self.param is not None:
-            text = next((v for k, v in url.params() if k == self.param), None)
+            text = url.param(self.param)
         else:
             assert self.regex is not None
             subject = {"path": url.path, "query": url.query, "url": url.raw}[self.source]

@@ -22,6 +22,19 @@ class Url(NamedTuple):
     def params(self) -> list[tuple[str, str]]:
         return parse_qsl(self.query, keep_blank_values=True)
 
+    def param(self, name: str) -> str | None:
+        """The first value of parameter `name`, decoded as `params()` decodes it; None when the
+        query has no such parameter. Only the matching value is decoded."""
+        for pair in self.query.split("&"):
+            if not pair:
+                continue
+            key, _, value = pair.partition("=")
+            if "%" in key or "+" in key:
+                key = unquote_plus(key)
+            if key == name:
+                return unquote_plus(value) if "%" in value or "+" in value else value
+        return None
+
 
 _BAD_HOST = re.compile(r"[\s\\<>\"'{}|^`]")
 _HTTP = re.compile(r"(?:([A-Za-z][A-Za-z0-9+.-]*):)?//([^/?#]*)([^?#]*)(?:\?([^#]*))?")

@@ -38,3 +38,15 @@ def test_common_shapes() -> None:
     assert parse_http("https://[::1]:8080/x") == Url("https://[::1]:8080/x", "::1", "/x", "")
     assert parse_http("cid:part1@example") is None
     assert parse_http("ftp://files.example/") is None
+
+
+_QUERY_PIECES = st.sampled_from(
+    ["u", "url", "=", "&", "%3D", "%26", "+", "%2B", "%", "%zz", "a", " ", "é"]
+)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_QUERY_PIECES, max_size=10), st.sampled_from(["u", "url", "u u", "=", ""]))
+def test_one_parameter_reads_as_all_parameters_do(pieces: list[str], name: str) -> None:
+    url = Url("https://w.example/?" + "".join(pieces), "w.example", "/", "".join(pieces))
+    assert url.param(name) == next((v for k, v in url.params() if k == name), None)
