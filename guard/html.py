@@ -322,13 +322,28 @@ _ATTRIBUTE_WORK = 50_000_000
 _LONG_TAG = re.compile(r"<[A-Za-z][^<>]{256,}")
 
 
+def runs_at_most(text: str, limit: int) -> bool:
+    """Is every run of characters between two `>` (or an end) at most `limit` long?"""
+    n = len(text)
+    if n <= limit:
+        return True
+    # A run of 2s - 1 characters or more contains a whole block [ks, ks + s): when every block
+    # holds a `>`, no run is longer than 2s - 2. A few dozen finds instead of splitting the text.
+    s = (limit + 2) // 2
+    if s >= 64:
+        find = text.find
+        if all(find(">", start, start + s) != -1 for start in range(0, n - s + 1, s)):
+            return True
+    return max(map(len, text.split(">"))) <= limit
+
+
 def _attribute_bomb(html: str) -> bool:
     # A tag of L characters holds at most L/2 + 1 tokens, and all tags together at most
     # len(html)/2 + 1, so the sum of squares is at most (longest/2 + 1) * (len/2 + 1). A tag
     # cannot contain `>`, so the longest run between two `>` bounds the longest tag: when that
     # bound is under budget (always, for real mail) nothing needs counting.
-    longest = max(map(len, html.split(">")))
-    if (longest // 2 + 1) * (len(html) // 2 + 1) <= _ATTRIBUTE_WORK:
+    half_longest = _ATTRIBUTE_WORK // (len(html) // 2 + 1) - 1
+    if half_longest >= 0 and runs_at_most(html, 2 * half_longest + 1):
         return False
     work = 0
     for m in _LONG_TAG.finditer(html):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard.css import css_urls, declarations, hides, pixels
-from guard.html import Occurrence, element_refs, scan_html, srcset_urls
+from guard.html import Occurrence, element_refs, runs_at_most, scan_html, srcset_urls
 from guard.timelimit import time_limit
 
 
@@ -517,3 +519,13 @@ def test_beacon_behind_deep_nesting_keeps_its_pixel_shape_and_base() -> None:
     occs = {o.url: o for o in scan_html(html)}
     assert occs["https://cdn.example/o.gif"].shape == "tiny"
     assert "https://t.example/bg.gif" in occs
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(st.sampled_from([">", "a", "<td x=1", " " * 50, "y" * 300]), max_size=60),
+    st.integers(min_value=0, max_value=3000),
+)
+def test_the_longest_run_check_agrees_with_splitting(pieces: list[str], limit: int) -> None:
+    text = "".join(pieces)
+    assert runs_at_most(text, limit) == (max(map(len, text.split(">"))) <= limit)
