@@ -421,12 +421,10 @@ def _scan_tree(root: Any) -> list[Occurrence]:
             continue
         get = el.get
         shape: str | None = None
-        for ref in element_refs(tag, get):
-            if tag == "img" and ref.image and shape is None:
+        for url, element, load, image in element_refs(tag, get):
+            if image and shape is None and tag == "img":
                 shape = pixel_shape(get, facts, hidden_images.get(el)) or ""
-            if ref.element == "base[href]":
-                url = ref.url
-            else:
-                url = resolve(base, ref.url) if base else ref.url.strip()
-            out.append(Occurrence(url, ref.element, ref.load, ref.image, shape or None))
+            if element != "base[href]":
+                url = resolve(base, url) if base else url.strip()
+            out.append(Occurrence(url, element, load, image, shape or None))
     return out
