@@ -11,11 +11,13 @@ and analysing its share of the UIDs, so transfer overlaps with parsing on every 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -36,6 +38,7 @@ Item = tuple[int, MessageResult | None, bool, bytes, str]
 
 CHUNK = 200  # UIDs per work item handed to a connection
 PARALLEL_MIN = 400  # fewer new messages than this: one connection is faster than starting more
+GC_GEN0_THRESHOLD = 20_000  # while scanning (CPython's default is 700)
 
 
 def rules_fingerprint() -> str:
@@ -93,6 +96,24 @@ def _load_rules() -> Any:
     return rules
 
 
+@contextmanager
+def _scanning_gc() -> Iterator[None]:
+    """Less cyclic-GC work while scanning, which allocates a lot and frees it by refcount.
+
+    Everything alive now (modules, compiled rules) is frozen out of the collector's scans (and,
+    in forked workers, its pages stay shared instead of being touched by every collection), and
+    young collections run less often. Both are undone afterwards: the caller may be a long-lived
+    process (the TUI)."""
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 # -- worker processes ------------------------------------------------------------------------------
 
 
@@ -116,6 +137,8 @@ def _worker(
     try:
         if rules is None:  # started by spawn: nothing inherited
             rules = _load_rules()
+            gc.freeze()
+            gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
         client = connect(account, credentials)
         info = examine(client, account, folder)
         if int(info.get(b"UIDVALIDITY", 0)) != uidvalidity:
@@ -318,29 +341,45 @@ def scan_account(
                 continue
             if rules is None:
                 rules = _load_rules()
-            for items in _scan_uids(
-                client, account, creds, folder, uidvalidity, new, source, limits, rules,
-                connections, slim,
-            ):  # fmt: skip
-                if store is not None:
-                    store.put(
-                        account.name,
-                        folder,
-                        uidvalidity,
-                        version,
-                        [
-                            (uid, tracking, blob, summary)
-                            for uid, _r, tracking, blob, summary in items
-                        ],
-                    )
-                for uid, full, _tracking, _blob, summary in items:
-                    result = full if full is not None else decode_summary(summary, source, str(uid))
-                    fstats.scanned += 1
-                    if result.error:
-                        fstats.errors += 1
-                    yield result
+            with _scanning_gc():
+                yield from _store_and_yield(
+                    store, account, folder, uidvalidity, version, source, fstats, slim,
+                    _scan_uids(
+                        client, account, creds, folder, uidvalidity, new, source, limits, rules,
+                        connections, slim,
+                    ),
+                )  # fmt: skip
     finally:
         close(client)
+
+
+def _store_and_yield(
+    store: Store | None,
+    account: Account,
+    folder: str,
+    uidvalidity: int,
+    version: str,
+    source: str,
+    fstats: FolderStats,
+    slim: bool,
+    batches: Iterable[list[Item]],
+) -> Iterator[MessageResult]:
+    """Write each batch of fresh results to the store, then yield them."""
+    for items in batches:
+        if store is not None:
+            store.put(
+                account.name,
+                folder,
+                uidvalidity,
+                version,
+                [(uid, tracking, blob, summary) for uid, _r, tracking, blob, summary in items],
+            )
+        for uid, full, _tracking, _blob, summary in items:
+            result = full if full is not None else decode_summary(summary, source, str(uid))
+            fstats.scanned += 1
+            if result.error:
+                fstats.errors += 1
+            yield result
 
 
 def _scan_uids(
