@@ -36,7 +36,8 @@ from guard.store import Store, decode_summary, encode
 # encoded result, encoded summary) - encoding happens where the scanning happens.
 Item = tuple[int, MessageResult | None, bool, bytes, str]
 
-CHUNK = 200  # UIDs per work item handed to a connection
+CHUNK = 200  # UIDs per work item handed to a connection (at most)
+MIN_CHUNK = 25  # the smallest work item, near the end of a parallel scan
 PARALLEL_MIN = 400  # fewer new messages than this: one connection is faster than starting more
 GC_GEN0_THRESHOLD = 20_000  # while scanning (CPython's default is 700)
 
@@ -165,6 +166,19 @@ def _encode(items: Iterable[tuple[int, MessageResult]], slim: bool) -> list[Item
     return out
 
 
+def _chunks(uids: Sequence[int], workers: int) -> list[list[int]]:
+    """Work items that shrink towards the end (guided scheduling): with equal items the last one
+    can keep one process busy for a second while the others are done."""
+    out: list[list[int]] = []
+    smallest = min(MIN_CHUNK, CHUNK)
+    start = 0
+    while start < len(uids):
+        size = max(smallest, min(CHUNK, (len(uids) - start) // (2 * workers)))
+        out.append(list(uids[start : start + size]))
+        start += size
+    return out
+
+
 def _take(chunks: Sequence[Sequence[int]], next_chunk: Any) -> Sequence[int] | None:
     """The next unclaimed chunk (shared counter across processes), or None when all are taken."""
     with next_chunk.get_lock():
@@ -204,7 +218,7 @@ def _parallel(
     ctx: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     results: Any = ctx.Queue()
     next_chunk: Any = ctx.Value("i", 0)
-    chunks = [list(uids[i : i + CHUNK]) for i in range(0, len(uids), CHUNK)]
+    chunks = _chunks(uids, connections)
     procs = [
         ctx.Process(
             target=_worker,
