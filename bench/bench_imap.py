@@ -12,6 +12,12 @@ messages (10 % with a 200 KB attachment) with MULTIAPPEND, then per round, alter
 Both run end to end (interpreter start, imports, TLS login) over TLS on 127.0.0.1. Prints the
 times, cold/bare and warm/cold ratios and the peak memory of all guard processes together
 (RSS summed over the process tree, and PSS, which counts shared pages once).
+
+The machine may be shared: wall times then vary a lot, so each run also reports CPU seconds - of
+the client's whole process tree (user + system) and of Dovecot (its exited imap processes, as
+counted by the master) - which move much less. Note that the bare client pays for imaplib's
+debug trace, which imapclient switches on at level 5 (the repr of every literal, twice); guard
+switches it off (guard/imapconn.py), so per byte fetched guard's client side is cheaper.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import shutil
 import statistics
 import subprocess
@@ -184,8 +191,28 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
+def _cpu_of_waited_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _dovecot_cpu(master: int) -> float:
+    """CPU seconds of the master's exited children (imap, imap-login): cutime + cstime."""
+    try:
+        with open(f"/proc/{master}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+CPU = {"client": 0.0, "dovecot": 0.0}  # of the last run()
+MASTER = [0]
+
+
 def run(cmd: list[str], env: dict[str, str], measure: bool = False) -> tuple[float, int, int, str]:
-    """Wall time and peak summed RSS / PSS (KiB) of the process tree."""
+    """Wall time and peak summed RSS / PSS (KiB) of the process tree; CPU seconds in CPU."""
+    cpu0, dove0 = _cpu_of_waited_children(), _dovecot_cpu(MASTER[0])
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     peak = [0, 0]
@@ -210,6 +237,9 @@ def run(cmd: list[str], env: dict[str, str], measure: bool = False) -> tuple[flo
         thread.join()
     if proc.returncode != 0:
         raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {err.decode()[-2000:]}")
+    CPU["client"] = _cpu_of_waited_children() - cpu0
+    time.sleep(0.3)  # the master reaps the imap processes shortly after LOGOUT
+    CPU["dovecot"] = _dovecot_cpu(MASTER[0]) - dove0
     return elapsed, peak[0], peak[1], out.decode()
 
 
@@ -222,6 +252,8 @@ def main() -> None:
     ns = ap.parse_args()
 
     server = Dovecot.start()
+    assert server.proc is not None
+    MASTER[0] = server.proc.pid
     work = Path(tempfile.mkdtemp(prefix="guard-bench-"))
     try:
         rng = random.Random(42)
@@ -263,11 +295,15 @@ def main() -> None:
             guard_cmd += ["--connections", str(ns.connections)]
         run(bare_cmd, env)  # warm the server's and the OS's caches once
         bare, cold, warm, rss, pss = [], [], [], [], []
+        cpu: dict[str, list[tuple[float, float]]] = {"bare": [], "cold": [], "warm": []}
         for r in range(ns.rounds):
             t_bare, *_ = run(bare_cmd, env)
+            cpu["bare"].append((CPU["client"], CPU["dovecot"]))
             shutil.rmtree(work / "data", ignore_errors=True)
             t_cold, rss_c, pss_c, _out = run(guard_cmd, env, measure=True)
+            cpu["cold"].append((CPU["client"], CPU["dovecot"]))
             t_warm, rss_w, pss_w, _out = run(guard_cmd, env, measure=True)
+            cpu["warm"].append((CPU["client"], CPU["dovecot"]))
             bare.append(t_bare)
             cold.append(t_cold)
             warm.append(t_warm)
@@ -277,6 +313,10 @@ def main() -> None:
                 f"round {r + 1}: bare {t_bare:.2f} s  guard cold {t_cold:.2f} s "
                 f"({t_cold / t_bare:.2f}x)  warm {t_warm:.2f} s  "
                 f"peak RSS {rss[-1] / 1024:.0f} MB (PSS {pss[-1] / 1024:.0f} MB)"
+            )
+            print(
+                "         CPU s (client + dovecot): "
+                + "  ".join(f"{k} {v[-1][0]:.2f} + {v[-1][1]:.2f}" for k, v in cpu.items())
             )
         figures = {
             "messages": ns.messages,
@@ -293,12 +333,26 @@ def main() -> None:
             "peak_rss_mb": round(max(rss) / 1024),
             "peak_pss_mb": round(max(pss) / 1024),
             "bare_msgs_per_s": round(ns.messages / statistics.median(bare)),
+            **{
+                f"{k}_cpu_{who}_s": round(statistics.median(c[i] for c in v), 2)
+                for k, v in cpu.items()
+                for i, who in enumerate(("client", "dovecot"))
+            },
         }
         print(
             f"median of {ns.rounds}: cold/bare = {figures['cold_over_bare']}x (target <= 1.0), "
             f"warm = {figures['warm_s']} s (target <= 0.5), warm/cold = "
             f"{figures['warm_over_cold']:.1%}, peak memory of all guard processes: "
             f"RSS {figures['peak_rss_mb']} MB, PSS {figures['peak_pss_mb']} MB (target <= 200)"
+        )
+        floor = (figures["cold_cpu_client_s"] + figures["cold_cpu_dovecot_s"]) / (
+            os.cpu_count() or 1
+        )
+        print(
+            f"CPU (median): guard cold {figures['cold_cpu_client_s']} s + dovecot "
+            f"{figures['cold_cpu_dovecot_s']} s; bare {figures['bare_cpu_client_s']} s + dovecot "
+            f"{figures['bare_cpu_dovecot_s']} s. On {os.cpu_count()} cores a cold scan cannot take "
+            f"less than (guard + dovecot CPU) / cores = {floor:.2f} s"
         )
         if ns.json:
             print(json.dumps(figures))

@@ -88,6 +88,17 @@ def ssl_context(account: Account) -> ssl.SSLContext:
     return ctx
 
 
+def _quiet(client: IMAPClient) -> None:
+    """Switch off imaplib's debug trace, which imapclient turns on (level 5) to feed its logger.
+
+    At that level imaplib formats, for every response, the repr of all its data (each fetched
+    literal, then the whole list again when the command ends) only for the logger to drop it at
+    any level above DEBUG: that was most of the client-side CPU of a large fetch. guard never
+    wants those lines anyway (they would quote the mail it reads)."""
+    imap: Any = client._imap
+    imap.debug = 0
+
+
 def _bound_literals(client: IMAPClient) -> None:
     """Refuse literals above MAX_LITERAL_BYTES (the connection is dropped: its stream is lost)."""
     imap: Any = client._imap
@@ -189,6 +200,7 @@ def connect(account: Account, credentials: Credentials) -> IMAPClient:
                 ssl_context=ctx,
                 timeout=timeout,
             )
+            _quiet(client)
             _bound_literals(client)
         if account.tls == "starttls":
             with errors(account, "starting TLS"):

@@ -11,11 +11,13 @@ and analysing its share of the UIDs, so transfer overlaps with parsing on every 
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import multiprocessing
 import os
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -34,8 +36,10 @@ from guard.store import Store, decode_summary, encode
 # encoded result, encoded summary) - encoding happens where the scanning happens.
 Item = tuple[int, MessageResult | None, bool, bytes, str]
 
-CHUNK = 200  # UIDs per work item handed to a connection
+CHUNK = 200  # UIDs per work item handed to a connection (at most)
+MIN_CHUNK = 25  # the smallest work item, near the end of a parallel scan
 PARALLEL_MIN = 400  # fewer new messages than this: one connection is faster than starting more
+GC_GEN0_THRESHOLD = 20_000  # while scanning (CPython's default is 700)
 
 
 def rules_fingerprint() -> str:
@@ -93,6 +97,24 @@ def _load_rules() -> Any:
     return rules
 
 
+@contextmanager
+def _scanning_gc() -> Iterator[None]:
+    """Less cyclic-GC work while scanning, which allocates a lot and frees it by refcount.
+
+    Everything alive now (modules, compiled rules) is frozen out of the collector's scans (and,
+    in forked workers, its pages stay shared instead of being touched by every collection), and
+    young collections run less often. Both are undone afterwards: the caller may be a long-lived
+    process (the TUI)."""
+    previous = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_GEN0_THRESHOLD, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
+        gc.unfreeze()
+
+
 # -- worker processes ------------------------------------------------------------------------------
 
 
@@ -116,6 +138,8 @@ def _worker(
     try:
         if rules is None:  # started by spawn: nothing inherited
             rules = _load_rules()
+            gc.freeze()
+            gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
         client = connect(account, credentials)
         info = examine(client, account, folder)
         if int(info.get(b"UIDVALIDITY", 0)) != uidvalidity:
@@ -139,6 +163,19 @@ def _encode(items: Iterable[tuple[int, MessageResult]], slim: bool) -> list[Item
     for uid, result in items:
         blob, summary = encode(result)
         out.append((uid, None if slim else result, result.tracking, blob, summary))
+    return out
+
+
+def _chunks(uids: Sequence[int], workers: int) -> list[list[int]]:
+    """Work items that shrink towards the end (guided scheduling): with equal items the last one
+    can keep one process busy for a second while the others are done."""
+    out: list[list[int]] = []
+    smallest = min(MIN_CHUNK, CHUNK)
+    start = 0
+    while start < len(uids):
+        size = max(smallest, min(CHUNK, (len(uids) - start) // (2 * workers)))
+        out.append(list(uids[start : start + size]))
+        start += size
     return out
 
 
@@ -181,7 +218,7 @@ def _parallel(
     ctx: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
     results: Any = ctx.Queue()
     next_chunk: Any = ctx.Value("i", 0)
-    chunks = [list(uids[i : i + CHUNK]) for i in range(0, len(uids), CHUNK)]
+    chunks = _chunks(uids, connections)
     procs = [
         ctx.Process(
             target=_worker,
@@ -318,29 +355,45 @@ def scan_account(
                 continue
             if rules is None:
                 rules = _load_rules()
-            for items in _scan_uids(
-                client, account, creds, folder, uidvalidity, new, source, limits, rules,
-                connections, slim,
-            ):  # fmt: skip
-                if store is not None:
-                    store.put(
-                        account.name,
-                        folder,
-                        uidvalidity,
-                        version,
-                        [
-                            (uid, tracking, blob, summary)
-                            for uid, _r, tracking, blob, summary in items
-                        ],
-                    )
-                for uid, full, _tracking, _blob, summary in items:
-                    result = full if full is not None else decode_summary(summary, source, str(uid))
-                    fstats.scanned += 1
-                    if result.error:
-                        fstats.errors += 1
-                    yield result
+            with _scanning_gc():
+                yield from _store_and_yield(
+                    store, account, folder, uidvalidity, version, source, fstats, slim,
+                    _scan_uids(
+                        client, account, creds, folder, uidvalidity, new, source, limits, rules,
+                        connections, slim,
+                    ),
+                )  # fmt: skip
     finally:
         close(client)
+
+
+def _store_and_yield(
+    store: Store | None,
+    account: Account,
+    folder: str,
+    uidvalidity: int,
+    version: str,
+    source: str,
+    fstats: FolderStats,
+    slim: bool,
+    batches: Iterable[list[Item]],
+) -> Iterator[MessageResult]:
+    """Write each batch of fresh results to the store, then yield them."""
+    for items in batches:
+        if store is not None:
+            store.put(
+                account.name,
+                folder,
+                uidvalidity,
+                version,
+                [(uid, tracking, blob, summary) for uid, _r, tracking, blob, summary in items],
+            )
+        for uid, full, _tracking, _blob, summary in items:
+            result = full if full is not None else decode_summary(summary, source, str(uid))
+            fstats.scanned += 1
+            if result.error:
+                fstats.errors += 1
+            yield result
 
 
 def _scan_uids(

@@ -20,7 +20,7 @@ from typing import Any
 
 from guard.config import data_dir
 from guard.model import Confidence, Envelope, Finding, Kind, MessageResult, Party
-from guard.report import UNKNOWN_TRACKER, MessageStats, SenderRow, iso_date, sort_rows
+from guard.report import UNKNOWN_TRACKER, SenderRow, iso_date, sort_rows
 
 SCHEMA = 2
 
@@ -46,18 +46,16 @@ _CONFIDENCES = {c.value: c for c in Confidence}
 _PARTIES = {p.value: p for p in Party}
 
 
-def _row(f: Finding) -> list[Any]:
-    return [getattr(f, name) for name in _FIELDS]
-
-
 def encode_result(result: MessageResult) -> bytes:
     env = result.envelope
+    # A Finding is a NamedTuple of str / StrEnum / None / tuple[str]: json writes it as the
+    # list of its fields (enums as their values) in C, with no per-field Python work.
     doc = [
         result.source,
         result.id,
         [env.from_addr, env.from_name, env.subject, env.date, env.message_id, env.domain],
         result.error,
-        [_row(f) for f in result.findings],
+        result.findings,
     ]
     return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
 
@@ -85,16 +83,21 @@ def decode_result(blob: bytes) -> MessageResult:
 
 
 def encode_summary(result: MessageResult) -> str:
+    # One pass, keyed by the StrEnum members themselves (equal to and written as their values):
+    # `.value` goes through a Python-level descriptor, which a newsletter's hundred findings feel.
     counts: dict[tuple[str, str | None, str], int] = {}
+    leaks: set[str] = set()
     for f in result.findings:
-        key = (f.kind.value, f.tracker, f.confidence.value)
+        key = (f.kind, f.tracker, f.confidence)
         counts[key] = counts.get(key, 0) + 1
+        if f.leak:
+            leaks.add(f"{f.tracker or f.host} ({f.leak})")  # as MessageStats.of labels it
     env = result.envelope
     doc = [
         [env.from_addr, env.from_name, env.subject, env.date, env.message_id, env.domain],
         result.error,
         [[k, t, c, n] for (k, t, c), n in counts.items()],
-        sorted(MessageStats.of(result).leaks),
+        sorted(leaks),
     ]
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 

@@ -483,3 +483,34 @@ def test_scan_raw_error_and_success() -> None:
     assert good.envelope.subject == "Café ouvert"
     assert any(f.url == "https://t.example.com/o.gif" for f in good.findings)
     assert not any("attachment.example" in (f.url or "") for f in good.findings)
+
+
+ADDRESS_VALUES = [
+    "me@example.org",
+    "Brand 3 <news3@shop.example.com>",
+    "x_y-z <a.b+tag@mail.store.example.co.uk>",
+    "- <a@b>",
+    # near misses the shortcut must leave to the stdlib (and still agree with it)
+    "J. Doe <j@example.org>",
+    '"Doe, J" <j@example.org>',
+    "me@example.org (comment)",
+    "<me@example.org>",
+    "Name<me@example.org>",
+    "a..b@example.org",
+    ".a@example.org",
+    "me@.example.org",
+    "me@example.org.",
+    "a@b, c@d",
+    "Brand <a@b> junk",
+    "Ünïcode <u@example.org>",
+]
+
+
+@pytest.mark.parametrize("value", ADDRESS_VALUES)
+def test_address_shortcut_reads_like_the_stdlib(value: str) -> None:
+    from email.utils import getaddresses, parseaddr
+
+    from guard.mime import _getaddresses, _parseaddr
+
+    assert _parseaddr(value) == parseaddr(value)
+    assert _getaddresses([value, "me@example.org"]) == getaddresses([value, "me@example.org"])
