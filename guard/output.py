@@ -1,14 +1,26 @@
-"""Presentation of scan results: text (people), JSON (one document), CSV (one row per finding)."""
+"""Presentation of scan results: text (people), JSON (one document), CSV (one row per finding).
+
+Each message's part of the output can be made apart from the rest (`present`), where it was
+scanned: a worker process then sends the parent text and a small tally instead of findings.
+"""
 
 from __future__ import annotations
 
 import csv
+import io
 import json
-from collections.abc import Sequence
-from typing import IO, Any
+from collections.abc import Iterable, Sequence
+from typing import IO, Any, NamedTuple
 
 from guard.model import Finding, Kind, MessageResult
-from guard.report import MessageStats, SenderRow, senders, trackers
+from guard.report import (
+    MessageStats,
+    MessageTally,
+    SenderRow,
+    sender_tables,
+    tally,
+    tracker_table,
+)
 
 FORMATS = ("text", "json", "csv")
 
@@ -90,11 +102,16 @@ def _table(rows: Sequence[SenderRow], title: str, key: str, limit: int | None) -
 
 
 def text_summary(results: Sequence[MessageResult], limit: int | None = 50) -> str:
-    by_sender, by_domain = senders(results)
+    return tally_summary([tally(r) for r in results], limit)
+
+
+def tally_summary(tallies: Sequence[MessageTally], limit: int | None = 50) -> str:
+    """`text_summary` from the messages' tallies."""
+    by_sender, by_domain = sender_tables(tallies)
     totals = (
-        len(results),
-        sum(1 for r in results if r.tracking),
-        sum(1 for r in results if r.error),
+        len(tallies),
+        sum(1 for t in tallies if t.tracking),
+        sum(1 for t in tallies if t.failed),
     )
     return text_tables(by_sender, by_domain, totals, limit)
 
@@ -157,29 +174,54 @@ def message_dict(r: MessageResult) -> dict[str, Any]:
     }
 
 
-def json_document(results: Sequence[MessageResult]) -> dict[str, Any]:
-    by_sender, by_domain = senders(results)
-    return {
-        "messages": [message_dict(r) for r in results],
-        "senders": [row.as_dict("sender") for row in by_sender],
-        "domains": [row.as_dict("domain") for row in by_domain],
-        "trackers": [
-            {
-                "tracker": t.tracker,
-                "category": t.category,
-                "messages": t.messages,
-                "senders": len(t.senders),
-            }
-            for t in trackers(results)
-        ],
-    }
+def json_message(r: MessageResult) -> str:
+    """One message's object in the document's `messages`."""
+    return json.dumps(message_dict(r), ensure_ascii=False)
 
 
-def write_json(results: Sequence[MessageResult], stream: IO[str]) -> None:
-    # One-shot dumps without indent runs in C; json.dump or indent fall back to pure Python,
-    # several times slower on a large mailbox. Pipe through `jq` to read it.
-    stream.write(json.dumps(json_document(results), ensure_ascii=False))
-    stream.write("\n")
+class JsonDocument:
+    """The JSON document, written as messages come; the tables follow them. Byte for byte what
+    json.dumps(ensure_ascii=False) makes of the whole document at once (the C encoder: indent or
+    json.dump fall back to pure Python, several times slower). Pipe through `jq` to read it."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.tallies: list[MessageTally] = []
+        stream.write('{"messages": [')
+
+    def add(self, message_json: str, message: MessageTally) -> None:
+        if self.tallies:
+            self.stream.write(", ")
+        self.stream.write(message_json)
+        self.tallies.append(message)
+
+    def close(self) -> None:
+        by_sender, by_domain = sender_tables(self.tallies)
+        services = tracker_table((t.from_addr, t.services) for t in self.tallies)
+        tables: dict[str, Any] = {
+            "senders": [row.as_dict("sender") for row in by_sender],
+            "domains": [row.as_dict("domain") for row in by_domain],
+            "trackers": [
+                {
+                    "tracker": t.tracker,
+                    "category": t.category,
+                    "messages": t.messages,
+                    "senders": len(t.senders),
+                }
+                for t in services
+            ],
+        }
+        self.stream.write("]")
+        for key, value in tables.items():
+            self.stream.write(f', "{key}": {json.dumps(value, ensure_ascii=False)}')
+        self.stream.write("}\n")
+
+
+def write_json(results: Iterable[MessageResult], stream: IO[str]) -> None:
+    document = JsonDocument(stream)
+    for r in results:
+        document.add(json_message(r), tally(r))
+    document.close()
 
 
 # ---- CSV ----------------------------------------------------------------------------------------
@@ -205,10 +247,24 @@ FINDING_COLUMNS = (
 CSV_COLUMNS = MESSAGE_COLUMNS + FINDING_COLUMNS
 
 
+def csv_header() -> str:
+    """The header row, as csv_writer writes it."""
+    buffer = io.StringIO()
+    csv_writer(buffer)
+    return buffer.getvalue()
+
+
 def csv_writer(stream: IO[str]) -> Any:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     return writer
+
+
+def csv_text(r: MessageResult) -> str:
+    """One message's CSV rows, as csv_writer writes them."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(r))
+    return buffer.getvalue()
 
 
 def csv_rows(r: MessageResult) -> list[list[str]]:
@@ -241,3 +297,23 @@ def csv_rows(r: MessageResult) -> list[list[str]]:
         ]
         for f in r.findings
     ]
+
+
+# ---- one message, where it was scanned ----------------------------------------------------------
+
+
+class Presented(NamedTuple):
+    """One message's part of the output: its text (lines, CSV rows or JSON object; "" when the
+    format shows none) and its tally for the tables at the end (None for CSV, which has none)."""
+
+    text: str
+    tally: MessageTally | None
+
+
+def present(result: MessageResult, fmt: str, verbose: bool, summary: bool) -> Presented:
+    if fmt == "csv":
+        return Presented(csv_text(result), None)
+    if fmt == "json":
+        return Presented(json_message(result), tally(result))
+    text = "" if summary else text_message(result, verbose) + "\n"
+    return Presented(text, tally(result))
