@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Sequence
 from typing import IO, Any, NamedTuple
 
@@ -260,43 +261,67 @@ def csv_writer(stream: IO[str]) -> Any:
     return writer
 
 
-def csv_text(r: MessageResult) -> str:
-    """One message's CSV rows, as csv_writer writes them."""
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(csv_rows(r))
-    return buffer.getvalue()
-
-
 def csv_rows(r: MessageResult) -> list[list[str]]:
     """One row per finding; a message without findings (or with an error) gets one row."""
-    env = r.envelope
-    fields = (r.source, r.id, env.message_id, env.from_addr, env.subject, env.date, r.error)
-    head = [str(v or "") for v in fields]  # the order of MESSAGE_COLUMNS
+    head = _csv_head(r)
     if not r.findings:
         return [head + [""] * len(FINDING_COLUMNS)]
+    return [head + _csv_finding(f) for f in r.findings]
+
+
+def csv_text(r: MessageResult) -> str:
+    """One message's rows, byte for byte as csv_writer writes csv_rows(r)."""
+    head = _csv_head(r)
+    if not r.findings:
+        return _csv_line(head + [""] * len(FINDING_COLUMNS))
+    # csv quotes each field on its own, so a row is its head and finding parts joined by a comma
+    # (no row is a lone empty field, csv's one exception): the head is encoded once.
+    prefix = _csv_line(head)[:-1] + ","
+    return "".join([prefix + _csv_line(_csv_finding(f)) for f in r.findings])
+
+
+def _csv_head(r: MessageResult) -> list[str]:
+    env = r.envelope
+    fields = (r.source, r.id, env.message_id, env.from_addr, env.subject, env.date, r.error)
+    return [str(v or "") for v in fields]  # the order of MESSAGE_COLUMNS
+
+
+def _csv_finding(f: Finding) -> list[str]:
     # Straight from the tuple, in the order of FINDING_COLUMNS: ~130 rows per newsletter, and
     # going through finding_dict cost more than scanning the message.
     return [
-        [
-            *head,
-            f.kind,  # StrEnum members are their values: `.value` is a slow Python property
-            f.tracker or "",
-            f.category or "",
-            f.rule,
-            f.confidence,
-            f.url or "",
-            f.destination or "",
-            f.header or "",
-            f.value or "",
-            f.element or "",
-            " ".join(f.params),
-            f.host or "",
-            f.party or "",
-            f.leak or "",
-            f.via or "",
-        ]
-        for f in r.findings
+        f.kind,  # StrEnum members are their values: `.value` is a slow Python property
+        f.tracker or "",
+        f.category or "",
+        f.rule,
+        f.confidence,
+        f.url or "",
+        f.destination or "",
+        f.header or "",
+        f.value or "",
+        f.element or "",
+        " ".join(f.params),
+        f.host or "",
+        f.party or "",
+        f.leak or "",
+        f.via or "",
     ]
+
+
+# What makes csv.writer quote a field (besides the comma), or refuse it (NUL).
+_QUOTED_CHARS = re.compile('["\r\n\0]')
+
+
+def _csv_line(fields: list[str]) -> str:
+    """`fields` as csv_writer writes them. Most rows need no quoting: then csv.writer writes the
+    fields joined by commas, which Python joins and checks several times faster than csv's
+    per-character loop goes over long URLs (~8 µs a row on Python 3.11)."""
+    line = ",".join(fields)
+    if line.count(",") == len(fields) - 1 and not _QUOTED_CHARS.search(line):
+        return line + "\n"
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(fields)
+    return buffer.getvalue()
 
 
 # ---- one message, where it was scanned ----------------------------------------------------------
