@@ -35,13 +35,14 @@ _BADGE_KINDS = (
 )
 
 
-def badges(result: MessageResult) -> str:
-    """`[pixel 2] [link 5] [receipt]`: readable without colour or emoji."""
+def badges(result: MessageResult, stats: MessageStats | None = None) -> str:
+    """`[pixel 2] [link 5] [receipt]`: readable without colour or emoji. `stats`: the
+    message's, when already counted."""
     if result.error:
         return "[error]"
     parts = []
     for kind, label in _BADGE_KINDS:
-        n = result.count(kind)
+        n = stats.counts[kind] if stats else result.count(kind)
         if n:
             parts.append(f"[{label}]" if kind is Kind.RECEIPT else f"[{label} {n}]")
     return " ".join(parts) if parts else "[clean]"
@@ -60,15 +61,17 @@ def _finding_line(f: Finding) -> str:
     return f"    {f.kind.value:<8} {who:<24} {what}  [{f.rule}, {f.confidence.value}]"
 
 
-def text_message(result: MessageResult, verbose: bool = False) -> str:
-    lines = [f"{badges(result):<34} {result.source}"]
+def text_message(
+    result: MessageResult, verbose: bool = False, stats: MessageStats | None = None
+) -> str:
+    stats = stats or MessageStats.of(result)
+    lines = [f"{badges(result, stats):<34} {result.source}"]
     env = result.envelope
     if result.error:
         lines.append(f"    error: {result.error}")
         return "\n".join(lines)
     sender = env.from_addr or "(no sender)"
     lines.append(f"    from {sender}: {env.subject[:70]!s}")
-    stats = MessageStats.of(result)
     if stats.trackers:
         lines.append(f"    trackers: {', '.join(sorted(stats.trackers))}")
     if stats.leaks:
@@ -140,12 +143,13 @@ def text_tables(
 
 
 def finding_dict(f: Finding) -> dict[str, Any]:
+    # StrEnum members are their values (json writes them so): `.value` is a slow Python property
     return {
-        "kind": f.kind.value,
+        "kind": f.kind,
         "tracker": f.tracker,
         "category": f.category,
         "rule": f.rule,
-        "confidence": f.confidence.value,
+        "confidence": f.confidence,
         "url": f.url,
         "destination": f.destination,
         "header": f.header,
@@ -153,7 +157,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "element": f.element,
         "params": list(f.params),
         "host": f.host,
-        "party": f.party.value if f.party else None,
+        "party": f.party,
         "leak": f.leak,
         "via": f.via,
     }
@@ -340,5 +344,6 @@ def present(result: MessageResult, fmt: str, verbose: bool, summary: bool) -> Pr
         return Presented(csv_text(result), None)
     if fmt == "json":
         return Presented(json_message(result), tally(result))
-    text = "" if summary else text_message(result, verbose) + "\n"
-    return Presented(text, tally(result))
+    stats = MessageStats.of(result)  # counted once for the lines and the tally
+    text = "" if summary else text_message(result, verbose, stats) + "\n"
+    return Presented(text, tally(result, stats))

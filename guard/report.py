@@ -107,9 +107,10 @@ class MessageTally(NamedTuple):
     """(tracker, category) of every named, non-remote finding, once each: the trackers table."""
 
 
-def tally(result: MessageResult) -> MessageTally:
+def tally(result: MessageResult, stats: MessageStats | None = None) -> MessageTally:
+    """`stats`: the message's, when already counted."""
     env = result.envelope
-    stats = MessageStats.of(result)
+    stats = stats or MessageStats.of(result)
     address = env.from_addr or "(no sender)"
     return MessageTally(
         failed=bool(result.error),
