@@ -7,6 +7,7 @@ The terminal app and the IMAP modules are imported lazily, inside the commands t
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import sys
@@ -196,8 +197,9 @@ def cmd_scan(ns: argparse.Namespace) -> int:
             "or --account NAME / imap://user@host/FOLDER",
             ExitCode.USAGE,
         )
-    from guard.output import csv_rows, csv_writer, text_message, text_summary, write_json
-    from guard.scan import scan_refs
+    from guard.output import JsonDocument, csv_header, present, tally_summary
+    from guard.report import MessageTally
+    from guard.scan import scan_refs_as
 
     rules = _load_rules()
     refs = _local_refs(ns.paths)
@@ -206,27 +208,34 @@ def cmd_scan(ns: argparse.Namespace) -> int:
         max_text_part_bytes=ns.max_part_size,
         max_seconds=ns.time_limit,
     )
-    results: list[MessageResult] = []
-    stream = scan_refs(refs, rules, limits, ns.jobs)
+    # Each message's output is made where it is scanned (in the workers, on a large input):
+    # this process only writes text and counts tallies.
+    presenter = functools.partial(present, fmt=ns.format, verbose=ns.verbose, summary=ns.summary)
+    stream = scan_refs_as(presenter, refs, rules, limits, ns.jobs)
     out = sys.stdout
     if ns.format == "json":
-        results = list(stream)
-        write_json(results, out)
+        document = JsonDocument(out)
+        for message in stream:
+            assert message.tally is not None
+            document.add(message.text, message.tally)
+        document.close()
         return ExitCode.OK
     if ns.format == "csv":
-        writer = csv_writer(out)
-        for result in stream:
-            writer.writerows(csv_rows(result))
+        out.write(csv_header())
+        for message in stream:
+            out.write(message.text)
         return ExitCode.OK
+    tallies: list[MessageTally] = []
     progress = Progress(len(refs), sys.stderr, sys.stderr.isatty() and out.isatty())
-    for result in stream:
-        results.append(result)
+    for message in stream:
+        assert message.tally is not None
+        tallies.append(message.tally)
         progress.step()
         if not ns.summary:
             progress.clear()
-            out.write(text_message(result, ns.verbose) + "\n")
+            out.write(message.text)
     progress.clear()
-    out.write(text_summary(results) + "\n")
+    out.write(tally_summary(tallies) + "\n")
     return ExitCode.OK
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
+from typing import NamedTuple
 
 from guard.domains import registrable_domain
 from guard.model import Kind, MessageResult
@@ -86,17 +87,58 @@ class MessageStats:
         return any(n for kind, n in self.counts.items() if kind is not Kind.REMOTE)
 
 
-def _add(row: SenderRow, stats: MessageStats, date: str) -> None:
+class MessageTally(NamedTuple):
+    """What the tables need from one message, in plain values: built where the message is
+    scanned, it crosses process boundaries for a fraction of the cost of its findings."""
+
+    failed: bool
+    tracking: bool
+    from_addr: str
+    domain: str
+    seen: str
+    """The Date header as ISO 8601, "" when unreadable."""
+    pixels: int
+    links: int
+    params: int
+    receipts: int
+    trackers: frozenset[str]
+    leaks: frozenset[str]
+    services: tuple[tuple[str, str], ...]
+    """(tracker, category) of every named, non-remote finding, once each: the trackers table."""
+
+
+def tally(result: MessageResult, stats: MessageStats | None = None) -> MessageTally:
+    """`stats`: the message's, when already counted."""
+    env = result.envelope
+    stats = stats or MessageStats.of(result)
+    address = env.from_addr or "(no sender)"
+    return MessageTally(
+        failed=bool(result.error),
+        tracking=stats.tracking,
+        from_addr=env.from_addr,
+        domain=env.domain or _domain_of(address),
+        seen=iso_date(env.date),
+        pixels=stats.counts[Kind.PIXEL],
+        links=stats.counts[Kind.LINK],
+        params=stats.counts[Kind.PARAM],
+        receipts=stats.counts[Kind.RECEIPT],
+        trackers=stats.trackers,
+        leaks=stats.leaks,
+        services=_services(result),
+    )
+
+
+def _add(row: SenderRow, message: MessageTally) -> None:
     row.messages += 1
-    if stats.tracking:
+    if message.tracking:
         row.tracking_messages += 1
-    row.pixels += stats.counts[Kind.PIXEL]
-    row.links += stats.counts[Kind.LINK]
-    row.params += stats.counts[Kind.PARAM]
-    row.receipts += stats.counts[Kind.RECEIPT]
-    row.trackers.update(stats.trackers)
-    row.leaks_to.update(stats.leaks)
-    if date:
+    row.pixels += message.pixels
+    row.links += message.links
+    row.params += message.params
+    row.receipts += message.receipts
+    row.trackers.update(message.trackers)
+    row.leaks_to.update(message.leaks)
+    if date := message.seen:
         row.first_seen = min(row.first_seen or date, date)
         row.last_seen = max(row.last_seen, date)
 
@@ -110,17 +152,19 @@ def sort_rows(rows: Iterable[SenderRow]) -> list[SenderRow]:
 
 def senders(results: Iterable[MessageResult]) -> tuple[list[SenderRow], list[SenderRow]]:
     """(per sender address, per sender registrable domain), most tracking first."""
+    return sender_tables(tally(r) for r in results)
+
+
+def sender_tables(tallies: Iterable[MessageTally]) -> tuple[list[SenderRow], list[SenderRow]]:
+    """`senders` from the messages' tallies."""
     by_sender: dict[str, SenderRow] = {}
     by_domain: dict[str, SenderRow] = {}
-    for result in results:
-        if result.error:
+    for t in tallies:
+        if t.failed:
             continue
-        address = result.envelope.from_addr or "(no sender)"
-        domain = result.envelope.domain or _domain_of(address)
-        date = iso_date(result.envelope.date)
-        stats = MessageStats.of(result)
-        _add(by_sender.setdefault(address, SenderRow(address, domain)), stats, date)
-        _add(by_domain.setdefault(domain, SenderRow(domain, domain)), stats, date)
+        address = t.from_addr or "(no sender)"
+        _add(by_sender.setdefault(address, SenderRow(address, t.domain)), t)
+        _add(by_domain.setdefault(t.domain, SenderRow(t.domain, t.domain)), t)
     return sort_rows(by_sender.values()), sort_rows(by_domain.values())
 
 
@@ -132,17 +176,29 @@ class TrackerRow:
     senders: set[str] = field(default_factory=set)
 
 
-def trackers(results: Iterable[MessageResult]) -> list[TrackerRow]:
-    """Per tracker service: how many messages and senders use it."""
-    rows: dict[str, TrackerRow] = {}
-    for result in results:
-        names = {
+def _services(result: MessageResult) -> tuple[tuple[str, str], ...]:
+    return tuple(
+        {
             (f.tracker, f.category or "")
             for f in result.findings
             if f.tracker and f.kind is not Kind.REMOTE
         }
-        for name, category in names:
+    )
+
+
+def trackers(results: Iterable[MessageResult]) -> list[TrackerRow]:
+    """Per tracker service: how many messages and senders use it."""
+    return tracker_table((r.envelope.from_addr, _services(r)) for r in results)
+
+
+def tracker_table(
+    messages: Iterable[tuple[str, tuple[tuple[str, str], ...]]],
+) -> list[TrackerRow]:
+    """`trackers` from each message's (sender address, services)."""
+    rows: dict[str, TrackerRow] = {}
+    for from_addr, services in messages:
+        for name, category in services:
             row = rows.setdefault(name, TrackerRow(name, category))
             row.messages += 1
-            row.senders.add(result.envelope.from_addr)
+            row.senders.add(from_addr)
     return sorted(rows.values(), key=lambda r: (-len(r.senders), -r.messages, r.tracker))

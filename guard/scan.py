@@ -5,8 +5,9 @@ from __future__ import annotations
 import gc
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
+from typing import Any, TypeVar
 
 from guard.detect import detect, sender_domain
 from guard.domains import warm_up
@@ -20,6 +21,8 @@ from guard.timelimit import TimeLimitExceeded, time_limit
 PARALLEL_THRESHOLD = 64
 GC_THRESHOLD = 20_000  # allocations between collections of the youngest generation (default 700)
 CHUNK = 16
+
+T = TypeVar("T")
 
 
 def result_for(
@@ -77,11 +80,12 @@ def scan_ref(ref: MessageRef, rules: RuleSet, limits: Limits = DEFAULT_LIMITS) -
 # Worker processes inherit these through fork: the compiled rules are never pickled.
 _WORKER_RULES: RuleSet | None = None
 _WORKER_LIMITS: Limits = DEFAULT_LIMITS
+_WORKER_PRESENT: Callable[[MessageResult], Any] | None = None
 
 
-def _worker_scan(ref: MessageRef) -> MessageResult:
-    assert _WORKER_RULES is not None
-    return scan_ref(ref, _WORKER_RULES, _WORKER_LIMITS)
+def _worker_scan(ref: MessageRef) -> Any:
+    assert _WORKER_RULES is not None and _WORKER_PRESENT is not None
+    return _WORKER_PRESENT(scan_ref(ref, _WORKER_RULES, _WORKER_LIMITS))
 
 
 def _tune_gc() -> None:
@@ -101,6 +105,10 @@ def default_jobs() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+def _same(result: MessageResult) -> MessageResult:
+    return result
+
+
 def scan_refs(
     refs: Iterable[MessageRef],
     rules: RuleSet,
@@ -108,6 +116,19 @@ def scan_refs(
     jobs: int | None = None,
 ) -> Iterator[MessageResult]:
     """Scan messages in order; large inputs are spread over `jobs` processes."""
+    return scan_refs_as(_same, refs, rules, limits, jobs)
+
+
+def scan_refs_as(
+    present: Callable[[MessageResult], T],
+    refs: Iterable[MessageRef],
+    rules: RuleSet,
+    limits: Limits = DEFAULT_LIMITS,
+    jobs: int | None = None,
+) -> Iterator[T]:
+    """`scan_refs`, each result turned into `present(result)` in the process that scanned it:
+    what the caller needs of a message (its output text, a tally) is cheaper to send back from
+    a worker than its findings."""
     items = list(refs)
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if items:
@@ -119,10 +140,10 @@ def scan_refs(
         or "fork" not in multiprocessing.get_all_start_methods()
     ):
         for ref in items:
-            yield scan_ref(ref, rules, limits)
+            yield present(scan_ref(ref, rules, limits))
         return
-    global _WORKER_RULES, _WORKER_LIMITS
-    _WORKER_RULES, _WORKER_LIMITS = rules, limits
+    global _WORKER_RULES, _WORKER_LIMITS, _WORKER_PRESENT
+    _WORKER_RULES, _WORKER_LIMITS, _WORKER_PRESENT = rules, limits, present
     context = multiprocessing.get_context("fork")  # workers share the warmed-up suffix list
     with context.Pool(processes=jobs) as pool:
         yield from pool.imap(_worker_scan, items, chunksize=CHUNK)
