@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
 # Escapes stay in the token (`\\"` in a string, `\\3a ` unquoted); possessive: linear on junk.
@@ -89,8 +90,11 @@ def declarations(style: str) -> dict[str, str]:
 _PX = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(px)?\s*$")
 
 
+@lru_cache(maxsize=1024)
 def pixels(value: str | None) -> float | None:
-    """`1`, `1px`, ` 0 ` -> the number of CSS pixels; None for %, em, auto or junk."""
+    """`1`, `1px`, ` 0 ` -> the number of CSS pixels; None for %, em, auto or junk.
+
+    Cached: a few sizes (`600`, `100%`, `1`) make up nearly every width and height in mail."""
     if value is None:
         return None
     m = _PX.match(value)
