@@ -27,7 +27,7 @@ from imapclient import IMAPClient
 from guard import __version__
 from guard.config import Account
 from guard.imapconn import ImapError, ServerError, call, close, connect, errors, examine
-from guard.mime import DEFAULT_LIMITS, Limits
+from guard.limits import DEFAULT_LIMITS, Limits
 from guard.model import MessageResult
 from guard.secrets import Credentials, get_credentials
 from guard.store import Store, decode_summary, encode
