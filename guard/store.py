@@ -7,7 +7,9 @@ folder's old rows are dropped and everything is scanned again. No secret is ever
 
 Next to the message rows, per (folder state, sender address, sender domain) the sums the senders
 tables need (table `senders`), kept up to date by every write: the report of a large mailbox
-reads a row per sender, not one per message.
+reads a row per sender, not one per message. And per folder the UIDNEXT and message count of the
+last scan that stored every message (see `is_complete`): a rescan that finds both unchanged knows
+that nothing was added or expunged without listing the folder's UIDs.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from guard.model import Confidence, Envelope, Finding, Kind, MessageResult, Part
 from guard.report import UNKNOWN_TRACKER, SenderRow, iso_date, sort_rows
 
 SCHEMA = 3
-UPGRADABLE = (2,)  # schemas whose rows are kept (3 only adds the `senders` aggregates)
+UPGRADABLE = (2,)  # schemas whose rows are kept (3 adds `senders` and two `folders` columns)
 
 
 class StoreError(Exception):
@@ -207,6 +209,7 @@ class Store:
                 account TEXT NOT NULL, folder TEXT NOT NULL,
                 uidvalidity INTEGER NOT NULL, version TEXT NOT NULL,
                 scanned_at REAL NOT NULL,
+                uidnext INTEGER NOT NULL DEFAULT 0, complete_count INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (account, folder));
             CREATE TABLE IF NOT EXISTS messages (
                 account TEXT NOT NULL, folder TEXT NOT NULL,
@@ -234,6 +237,12 @@ class Store:
         )
         with self.db:
             self.db.execute("BEGIN IMMEDIATE")
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(folders)")}
+            for column in ("uidnext", "complete_count"):
+                if column not in columns:  # a folders table of schema 2
+                    self.db.execute(
+                        f"ALTER TABLE folders ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+                    )
             # rows kept from an older schema get their aggregates (once, in one pass)
             self.db.execute("DELETE FROM senders")
             self._recount(None)
@@ -266,12 +275,55 @@ class Store:
                             f"DELETE FROM {table} WHERE account=? AND folder=?", (account, folder)
                         )
                     self.db.execute(
-                        "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)",
+                        "INSERT OR REPLACE INTO folders"
+                        " (account, folder, uidvalidity, version, scanned_at) VALUES (?,?,?,?,?)",
                         (account, folder, uidvalidity, version, time.time()),
                     )
             return valid
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+
+    def is_complete(
+        self, account: str, folder: str, uidvalidity: int, uidnext: int, count: int
+    ) -> bool:
+        """True when the folder's rows are exactly its messages on the server, known from the
+        server's UIDNEXT and message count alone: UIDs only grow and are never reused, so an
+        unchanged UIDNEXT means nothing was added since the last complete scan (`set_complete`),
+        whose rows were all the messages below it; then an unchanged count means nothing was
+        expunged either. Any write in between (`put`, `forget`) clears the mark."""
+        if uidnext <= 0:  # the server did not say
+            return False
+        try:
+            row = self.db.execute(
+                "SELECT uidnext, complete_count FROM folders"
+                " WHERE account=? AND folder=? AND uidvalidity=?",
+                (account, folder, uidvalidity),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+        return row is not None and row[0] == uidnext and row[1] == count
+
+    def set_complete(
+        self, account: str, folder: str, uidvalidity: int, uidnext: int, count: int
+    ) -> None:
+        """Record that the folder's rows are all its `count` messages, as of the UIDNEXT the
+        server reported before they were listed."""
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute(
+                    "UPDATE folders SET uidnext=?, complete_count=?"
+                    " WHERE account=? AND folder=? AND uidvalidity=?",
+                    (uidnext, count, account, folder, uidvalidity),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+
+    def _clear_complete(self, account: str, folder: str) -> None:
+        self.db.execute(
+            "UPDATE folders SET uidnext=0, complete_count=0 WHERE account=? AND folder=?",
+            (account, folder),
+        )
 
     def known_uids(self, account: str, folder: str, uidvalidity: int) -> set[int]:
         try:
@@ -295,6 +347,7 @@ class Store:
                     [(account, folder, uidvalidity, u) for u in uids],
                 )
                 self._recount(touched)
+                self._clear_complete(account, folder)
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
 
@@ -326,6 +379,7 @@ class Store:
                 )
                 self._add_to_senders([r for r in rows if _key_of_row(r) not in replaced])
                 self._recount(replaced)
+                self._clear_complete(account, folder)
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
 

@@ -77,10 +77,22 @@ def test_tables_stay_right_when_rows_are_replaced_or_dropped(
         # a rescan with --no-cache writes the same UIDs again: nothing counted twice
         store.put("acct", "INBOX", 7, "v1", _items(results, range(5, 15)))
         _assert_tables_match(store, results)
+        # the mark of a complete scan holds for one UIDNEXT and count, until the next write
+        assert not store.is_complete("acct", "INBOX", 7, n + 1, n)
+        store.set_complete("acct", "INBOX", 7, n + 1, n)
+        assert store.is_complete("acct", "INBOX", 7, n + 1, n)
+        assert not store.is_complete("acct", "INBOX", 7, n + 2, n)
+        assert not store.is_complete("acct", "INBOX", 7, n + 1, n - 1)
+        assert not store.is_complete("acct", "INBOX", 8, n + 1, n)
         # expunged on the server: their senders' sums (dates, tracker names too) are recounted
         gone = set(range(1, n + 1, 3))
         store.forget("acct", "INBOX", 7, gone)
         _assert_tables_match(store, [r for uid, r in enumerate(results, 1) if uid not in gone])
+        assert not store.is_complete("acct", "INBOX", 7, n + 1, n)
+        store.set_complete("acct", "INBOX", 7, n + 1, n - len(gone))
+        store.put("acct", "INBOX", 7, "v1", _items(results, range(1, 2)))
+        assert not store.is_complete("acct", "INBOX", 7, n + 1, n - len(gone))
+        store.forget("acct", "INBOX", 7, [1])
         # a new UIDVALIDITY (or detection version) starts the folder from nothing
         assert not store.begin_folder("acct", "INBOX", 8, "v1")
         assert store.sender_tables("acct", ["INBOX"])[2] == (0, 0, 0)
@@ -97,9 +109,14 @@ def test_state_of_the_previous_schema_is_kept_and_counted(
         store.put("acct", "INBOX", 7, "v1", _items(results, range(1, len(results) + 1)))
     db = sqlite3.connect(path)  # as schema 2 left it: message rows, no per-sender sums
     db.execute("DROP TABLE senders")
+    db.execute("ALTER TABLE folders DROP COLUMN uidnext")
+    db.execute("ALTER TABLE folders DROP COLUMN complete_count")
     db.execute("PRAGMA user_version=2")
     db.commit()
     db.close()
     with Store(path) as store:
         assert store.known_uids("acct", "INBOX", 7) == set(range(1, len(results) + 1))
         _assert_tables_match(store, results)
+        assert not store.is_complete("acct", "INBOX", 7, 100, len(results))
+        store.set_complete("acct", "INBOX", 7, 100, len(results))
+        assert store.is_complete("acct", "INBOX", 7, 100, len(results))
