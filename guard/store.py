@@ -21,7 +21,7 @@ import sys
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -404,34 +404,45 @@ class Store:
         return keys
 
     def _add_to_senders(self, rows: Sequence[tuple[Any, ...]]) -> None:
-        """Add new message rows (as `put` writes them) to their senders' sums."""
+        """Add new message rows (as `put` writes them, all of one folder state) to their
+        senders' sums: one read of the senders' stored sums and one write per batch."""
+        if not rows:
+            return
         sums: dict[Key, _Sums] = {}
         for r in rows:
             key = _key_of_row(r)
-            seen = r[12]
-            add = _Sums(
-                1, r[6], r[13], r[14], r[15], r[16], seen, seen, _names(r[17]), _names(r[18])
+            if (total := sums.get(key)) is None:
+                total = sums[key] = _Sums()
+            total.add(1, r[6], r[13], r[14], r[15], r[16], r[12], r[12], r[17], r[18])
+        state = (rows[0][0], rows[0][1], rows[0][2], rows[0][4])  # account, folder, ..., version
+        names = sorted({key[5] for key in sums})
+        for start in range(0, len(names), 500):
+            part = names[start : start + 500]
+            stored = self.db.execute(
+                f"SELECT failed, sender, domain, {_SUM_COLUMNS} FROM senders"
+                " WHERE account=? AND folder=? AND uidvalidity=? AND version=?"
+                f" AND sender IN ({','.join('?' * len(part))})",
+                (*state, *part),
             )
-            sums[key] = sums[key].plus(add) if key in sums else add
-        for key, new in sums.items():
-            old = self.db.execute(
-                f"SELECT {_SUM_COLUMNS} FROM senders WHERE {_KEY_WHERE}", key
-            ).fetchone()
-            self._write_sums(key, new if old is None else _Sums.of_row(old).plus(new))
+            for failed, sender, domain, *columns in stored:
+                if (total := sums.get((*state, failed, sender, domain))) is not None:
+                    total.add(*columns)
+        self._write_sums(sums.items())
 
     def _recount(self, keys: Iterable[Key] | None) -> None:
         """Count these senders' sums again from their message rows (None: every sender's)."""
         select = (
             "SELECT account, folder, uidvalidity, version, failed, sender, domain, COUNT(*),"
             " SUM(tracking), SUM(pixels), SUM(links), SUM(params), SUM(receipts),"
-            " COALESCE(MIN(NULLIF(seen, '')), ''), MAX(seen),"
-            " COALESCE(GROUP_CONCAT(NULLIF(trackers, ''), char(31)), ''),"
-            " COALESCE(GROUP_CONCAT(NULLIF(leaks, ''), char(31)), '') FROM messages"
+            " MIN(NULLIF(seen, '')), MAX(seen), GROUP_CONCAT(NULLIF(trackers, ''), char(31)),"
+            " GROUP_CONCAT(NULLIF(leaks, ''), char(31)) FROM messages"
         )
         group = " GROUP BY account, folder, uidvalidity, version, failed, sender, domain"
         if keys is None:
-            for row in self.db.execute(select + group).fetchall():
-                self._write_sums(row[:7], _Sums.of_row(row[7:]))
+            self._write_sums(
+                (tuple(row[:7]), _Sums().add(*row[7:]))
+                for row in self.db.execute(select + group).fetchall()
+            )
             return
         for key in keys:
             # the index (account, folder, uidvalidity, sender, domain) finds the sender's rows
@@ -439,12 +450,12 @@ class Store:
             if row is None:
                 self.db.execute(f"DELETE FROM senders WHERE {_KEY_WHERE}", key)
             else:
-                self._write_sums(key, _Sums.of_row(row[7:]))
+                self._write_sums([(key, _Sums().add(*row[7:]))])
 
-    def _write_sums(self, key: Key, sums: _Sums) -> None:
-        self.db.execute(
+    def _write_sums(self, sums: Iterable[tuple[Key, _Sums]]) -> None:
+        self.db.executemany(
             f"INSERT OR REPLACE INTO senders VALUES ({','.join('?' * 17)})",
-            (*key, *sums.columns()),
+            ((*key, *total.columns()) for key, total in sums),
         )
 
     def results(
@@ -557,48 +568,51 @@ def _key_of_row(row: tuple[Any, ...]) -> Key:
     return (row[0], row[1], row[2], row[4], row[9], row[10], row[11])
 
 
-def _names(joined: str | None) -> frozenset[str]:
-    return frozenset(joined.split(_SEP)) if joined else frozenset()
-
-
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Sums:
-    """One sender's sums over its messages (of one folder state)."""
+    """One sender's sums over its messages (of one folder state), as `senders` stores them."""
 
-    messages: int
-    tracking: int
-    pixels: int
-    links: int
-    params: int
-    receipts: int
-    first_seen: str  # the earliest non-empty date, "" when none
-    last_seen: str
-    trackers: frozenset[str]
-    leaks: frozenset[str]
+    messages: int = 0
+    tracking: int = 0
+    pixels: int = 0
+    links: int = 0
+    params: int = 0
+    receipts: int = 0
+    first_seen: str = ""  # the earliest non-empty date, "" when none
+    last_seen: str = ""
+    trackers: set[str] = field(default_factory=set)
+    leaks: set[str] = field(default_factory=set)
 
-    @classmethod
-    def of_row(cls, row: Sequence[Any]) -> _Sums:
-        """From the `_SUM_COLUMNS` (trackers / leaks joined by _SEP, repeats allowed)."""
-        messages, tracking, pixels, links, params, receipts, first, last, trackers, leaks = row
-        return cls(
-            messages, tracking, pixels, links, params, receipts, first or "", last or "",
-            _names(trackers), _names(leaks),
-        )  # fmt: skip
-
-    def plus(self, other: _Sums) -> _Sums:
-        firsts = [d for d in (self.first_seen, other.first_seen) if d]
-        return _Sums(
-            self.messages + other.messages,
-            self.tracking + other.tracking,
-            self.pixels + other.pixels,
-            self.links + other.links,
-            self.params + other.params,
-            self.receipts + other.receipts,
-            min(firsts, default=""),
-            max(self.last_seen, other.last_seen),
-            self.trackers | other.trackers,
-            self.leaks | other.leaks,
-        )
+    def add(
+        self,
+        messages: int,
+        tracking: int,
+        pixels: int,
+        links: int,
+        params: int,
+        receipts: int,
+        first: str | None,
+        last: str | None,
+        trackers: str | None,
+        leaks: str | None,
+    ) -> _Sums:
+        """Add one message's columns or another sum's (`_SUM_COLUMNS`; names joined by _SEP,
+        repeats allowed)."""
+        self.messages += messages
+        self.tracking += tracking
+        self.pixels += pixels
+        self.links += links
+        self.params += params
+        self.receipts += receipts
+        if first and (not self.first_seen or first < self.first_seen):
+            self.first_seen = first
+        if last and last > self.last_seen:
+            self.last_seen = last
+        if trackers:
+            self.trackers.update(trackers.split(_SEP))
+        if leaks:
+            self.leaks.update(leaks.split(_SEP))
+        return self
 
     def columns(self) -> tuple[Any, ...]:
         return (
