@@ -1,7 +1,8 @@
 """Command line: argument parsing, commands, exit codes and output formats.
 
-The terminal app and the IMAP modules are imported lazily, inside the commands that use them, so
-`guard scan` on local files loads neither Textual nor imapclient.
+The terminal app, the IMAP modules and the cleaning commands are imported lazily, inside the
+commands that use them, so `guard scan` on local files loads neither Textual nor imapclient, and
+a warm `guard scan --account` nothing it does not run (the options come from light modules).
 """
 
 from __future__ import annotations
@@ -16,17 +17,22 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, TYPE_CHECKING
 
 from guard import __version__
-from guard.cli_clean import add_clean_path_arguments, add_strip_arguments
-from guard.cli_clean_imap import add_clean_arguments, add_restore_arguments, add_watch_arguments
+from guard.cli_args import (
+    add_clean_arguments,
+    add_clean_path_arguments,
+    add_restore_arguments,
+    add_strip_arguments,
+    add_watch_arguments,
+)
 from guard.cli_imap import add_report_arguments, add_scan_arguments
 from guard.cli_ui import add_ui_arguments
 from guard.exitcodes import ExitCode
-from guard.mime import DEFAULT_LIMITS, Limits
-from guard.model import MessageResult
-from guard.sources.files import MessageRef, SourceError, message_refs
+from guard.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
+    from guard.model import MessageResult
     from guard.ruleset import RuleSet
+    from guard.sources.files import MessageRef
 
 MIB = 1024 * 1024
 
@@ -177,6 +183,8 @@ def _load_rules() -> RuleSet:
 
 
 def _local_refs(paths: Sequence[str]) -> list[MessageRef]:
+    from guard.sources.files import SourceError, message_refs
+
     refs: list[MessageRef] = []
     for path in paths:
         try:

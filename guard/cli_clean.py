@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from guard.cli_args import MAILDIR_BACKUP as MAILDIR_BACKUP
+from guard.cli_args import MBOX_BACKUP_SUFFIX as MBOX_BACKUP_SUFFIX
+from guard.cli_args import add_clean_path_arguments as add_clean_path_arguments
+from guard.cli_args import add_strip_arguments as add_strip_arguments
 from guard.exitcodes import ExitCode
 from guard.mime import DEFAULT_LIMITS
 from guard.sources.files import (
@@ -36,41 +40,12 @@ if TYPE_CHECKING:  # guard.clean loads BeautifulSoup (~0.5 s): only commands tha
     from guard.ruleset import RuleSet  # and the rules only those that use them (not `guard ui`)
 
 
-POLICIES = ("default", "strict")  # guard.clean.POLICIES, without importing it for `--help`
-MAILDIR_BACKUP = ".Guard.Originals"
-"""The Maildir++ sub-folder of a cleaned Maildir that keeps the originals (shown as
-`Guard.Originals` / `Guard/Originals` by IMAP servers serving the Maildir)."""
-MBOX_BACKUP_SUFFIX = ".orig"
-
-
 def load_ruleset() -> RuleSet:
     """guard.ruleset.load_ruleset, imported when first called: `guard ui` starts without the
     rules. (tests/fuzz/harness.py replaces this name to reuse the rules it loaded.)"""
     from guard.ruleset import load_ruleset as load
 
     return load()
-
-
-def _add_once(parser: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
-    """Add an option unless the IMAP side of `guard clean` added the same one already."""
-    if not any(flag in parser._option_string_actions for flag in flags):
-        parser.add_argument(*flags, **kwargs)
-
-
-def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_once(
-        parser,
-        "--policy",
-        choices=POLICIES,
-        default=None,  # None: not given, so a config's policy (IMAP side) can apply
-        help="default: trackers only; strict: also every other remote load (default: default)",
-    )
-    _add_once(
-        parser,
-        "--unwrap-security",
-        action="store_true",
-        help="also unwrap security link wrappers (Safe Links, Proofpoint, …): bypasses them",
-    )
 
 
 def policy_for(ns: argparse.Namespace, account: Any = None) -> Policy:
@@ -106,10 +81,6 @@ def _default_policy(ns: argparse.Namespace) -> Policy:
 
 
 # ---- guard strip --------------------------------------------------------------------------------
-
-
-def add_strip_arguments(parser: argparse.ArgumentParser) -> None:
-    _add_policy_arguments(parser)
 
 
 def _warn(stream: IO[str], text: str) -> None:
@@ -177,23 +148,6 @@ def run_strip(
 
 
 # ---- guard clean PATH ---------------------------------------------------------------------------
-
-
-def add_clean_path_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "paths", nargs="*", metavar="PATH", help="a Maildir or an mbox file to clean in place"
-    )
-    _add_once(parser, "--dry-run", action="store_true", help="print the plan, change nothing")
-    _add_policy_arguments(parser)
-    _add_once(
-        parser,
-        "--backup",
-        metavar="PATH",
-        help=f"where originals go: a Maildir (default: PATH/{MAILDIR_BACKUP}) or, for an mbox, "
-        f"a file (default: PATH{MBOX_BACKUP_SUFFIX})",
-    )
-    _add_once(parser, "-q", "--quiet", action="store_true", help="print only problems")
-    _add_once(parser, "-v", "--verbose", action="store_true", help="rules and links kept")
 
 
 class CleanPathError(Exception):

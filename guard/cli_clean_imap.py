@@ -25,6 +25,9 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, Any
 
+from guard.cli_args import add_clean_arguments as add_clean_arguments
+from guard.cli_args import add_restore_arguments as add_restore_arguments
+from guard.cli_args import add_watch_arguments as add_watch_arguments
 from guard.cli_imap import target_paths
 from guard.exitcodes import ExitCode
 
@@ -38,74 +41,6 @@ class _Failure(Exception):
 
 
 # -- arguments ------------------------------------------------------------------------------------
-
-
-def _has_option(parser: argparse.ArgumentParser, option: str) -> bool:
-    return option in parser._option_string_actions
-
-
-def _common(parser: argparse.ArgumentParser, group: Any, *, policy: bool, dry_run: bool) -> None:
-    if not _has_option(parser, "--account"):
-        group.add_argument(
-            "--account", metavar="NAME", default=None, help="account from the config"
-        )
-    if not _has_option(parser, "--folder"):
-        group.add_argument(
-            "--folder",
-            metavar="FOLDER",
-            action="append",
-            default=None,
-            help="folder (repeatable; default: the account's folders)",
-        )
-    if not _has_option(parser, "--config"):
-        group.add_argument(
-            "--config",
-            metavar="FILE",
-            default=None,
-            help="accounts config (default: $GUARD_CONFIG, else ~/.config/guard/config.toml)",
-        )
-    if dry_run and not _has_option(parser, "--dry-run"):
-        group.add_argument(
-            "--dry-run", action="store_true", help="print the plan, change nothing on the server"
-        )
-    if policy and not _has_option(parser, "--policy"):
-        group.add_argument(
-            "--policy",
-            choices=("default", "strict"),
-            default=None,
-            help="default: trackers only; strict: every remote resource too",
-        )
-    if not _has_option(parser, "--verbose"):
-        group.add_argument("-v", "--verbose", action="store_true", help="list every action")
-    if not _has_option(parser, "--log"):
-        group.add_argument(
-            "--log", metavar="FILE", default=None, help="append every action to FILE (timestamped)"
-        )
-
-
-def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
-    """IMAP options of `guard clean` (options the local `guard clean PATH` already added, such as
-    --dry-run / --policy / -v, are shared, not added twice)."""
-    group = parser.add_argument_group("IMAP (guard clean --account NAME; see docs/clean-imap.md)")
-    _common(parser, group, policy=True, dry_run=True)
-
-
-def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
-    _common(parser, parser, policy=True, dry_run=False)
-
-
-def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
-    _common(parser, parser, policy=False, dry_run=True)
-    which = parser.add_mutually_exclusive_group()
-    which.add_argument(
-        "--uid",
-        type=int,
-        action="append",
-        default=None,
-        metavar="N",
-        help="restore the message whose cleaned copy has UID N in --folder (repeatable)",
-    )
-    which.add_argument("--all", action="store_true", help="restore every cleaned message")
 
 
 def wants_clean_imap(ns: argparse.Namespace) -> bool:

@@ -140,7 +140,7 @@ def _resolve(ns: argparse.Namespace, err: IO[str]) -> tuple[Any, list[str]]:
 
 
 def _limits(ns: argparse.Namespace) -> Any:
-    from guard.mime import DEFAULT_LIMITS, Limits
+    from guard.limits import DEFAULT_LIMITS, Limits
 
     return Limits(
         max_message_bytes=getattr(ns, "max_message_size", None) or DEFAULT_LIMITS.max_message_bytes,

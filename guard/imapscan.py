@@ -3,7 +3,9 @@
 `scan_account()` yields a MessageResult for every message of the folders: stored ones for messages
 already scanned with the same UIDVALIDITY and detection version, fresh ones for the rest. Nothing
 heavy is built until there is something new to scan (a warm rescan only logs in, EXAMINEs,
-searches and reads the state).
+searches and reads the state; when UIDNEXT and the message count show that nothing was added or
+expunged since the last complete scan, it does not even search: its cost does not grow with the
+folder).
 
 A cold scan runs on `connections` connections, one per process (this one included), each fetching
 and analysing its share of the UIDs, so transfer overlaps with parsing on every core.
@@ -27,7 +29,7 @@ from imapclient import IMAPClient
 from guard import __version__
 from guard.config import Account
 from guard.imapconn import ImapError, ServerError, call, close, connect, errors, examine
-from guard.mime import DEFAULT_LIMITS, Limits
+from guard.limits import DEFAULT_LIMITS, Limits
 from guard.model import MessageResult
 from guard.secrets import Credentials, get_credentials
 from guard.store import Store, decode_summary, encode
@@ -322,7 +324,24 @@ def scan_account(
         for folder in folders:
             info = examine(client, account, folder)
             uidvalidity = int(info.get(b"UIDVALIDITY", 0))
-            if info.get(b"EXISTS", 0):
+            uidnext = int(info.get(b"UIDNEXT", 0))
+            exists = int(info.get(b"EXISTS", 0))
+            source = source_name(account, folder)
+            valid = store is not None and use_cache
+            if store is not None:
+                valid = store.begin_folder(account.name, folder, uidvalidity, version) and valid
+            if (
+                valid
+                and store is not None
+                and store.is_complete(account.name, folder, uidvalidity, uidnext, exists)
+            ):
+                # nothing added or expunged since a complete scan: no need to list the UIDs
+                yield from _unchanged_folder(
+                    store, account, folder, uidvalidity, exists, source, stats, on_total,
+                    slim=slim, yield_cached=yield_cached,
+                )  # fmt: skip
+                continue
+            if exists:
                 uids = sorted(call(account, f"searching {folder!r}", client.search, ["ALL"]))
             else:
                 uids = []
@@ -331,12 +350,9 @@ def scan_account(
                 stats.append(fstats)
             if on_total is not None:
                 on_total(len(uids))
-            source = source_name(account, folder)
             known: set[int] = set()
-            if store is not None:
-                valid = store.begin_folder(account.name, folder, uidvalidity, version)
-                if valid and use_cache:
-                    known = store.known_uids(account.name, folder, uidvalidity)
+            if valid and store is not None:
+                known = store.known_uids(account.name, folder, uidvalidity)
             present = set(uids)
             gone = known - present
             if store is not None and gone:
@@ -351,20 +367,49 @@ def scan_account(
                     fstats.cached += 1
                     yield result
             new = [u for u in uids if u not in cached]
-            if not new:
-                continue
-            if rules is None:
-                rules = _load_rules()
-            with _scanning_gc():
-                yield from _store_and_yield(
-                    store, account, folder, uidvalidity, version, source, fstats, slim,
-                    _scan_uids(
-                        client, account, creds, folder, uidvalidity, new, source, limits, rules,
-                        connections, slim,
-                    ),
-                )  # fmt: skip
+            if new:
+                if rules is None:
+                    rules = _load_rules()
+                with _scanning_gc():
+                    yield from _store_and_yield(
+                        store, account, folder, uidvalidity, version, source, fstats, slim,
+                        _scan_uids(
+                            client, account, creds, folder, uidvalidity, new, source, limits,
+                            rules, connections, slim,
+                        ),
+                    )  # fmt: skip
+            if store is not None and fstats.cached + fstats.scanned == fstats.total:
+                # every message below `uidnext` has its row: the next rescan may skip the SEARCH
+                store.set_complete(account.name, folder, uidvalidity, uidnext, fstats.total)
     finally:
         close(client)
+
+
+def _unchanged_folder(
+    store: Store,
+    account: Account,
+    folder: str,
+    uidvalidity: int,
+    exists: int,
+    source: str,
+    stats: list[FolderStats] | None,
+    on_total: Callable[[int], None] | None,
+    *,
+    slim: bool,
+    yield_cached: bool,
+) -> Iterator[MessageResult]:
+    """A folder whose stored rows are all its messages (Store.is_complete): stored results only."""
+    fstats = FolderStats(folder, uidvalidity, total=exists)
+    if stats is not None:
+        stats.append(fstats)
+    if on_total is not None:
+        on_total(exists)
+    if not yield_cached:
+        fstats.cached = exists
+        return
+    for _uid, result in store.results(account.name, folder, uidvalidity, slim=slim, source=source):
+        fstats.cached += 1
+        yield result
 
 
 def _store_and_yield(

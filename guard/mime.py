@@ -12,11 +12,12 @@ import binascii
 import codecs
 import quopri
 import re
-from dataclasses import dataclass
 from email.errors import HeaderParseError
 from email.header import decode_header
 from email.utils import getaddresses, parseaddr
 
+from guard.limits import DEFAULT_LIMITS as DEFAULT_LIMITS  # where the scanners import them
+from guard.limits import Limits as Limits
 from guard.mimetree import MimeStructureError, Part, parse_headers, split
 from guard.model import Envelope, Headers, ParsedMessage, first_header
 
@@ -25,20 +26,6 @@ class MessageError(Exception):
     """The message cannot be scanned; str(exc) is a one-line reason for the report."""
 
 
-@dataclass(frozen=True, slots=True)
-class Limits:
-    """Size limits that keep a hostile message from eating time and memory (all configurable)."""
-
-    max_message_bytes: int = 64 * 1024 * 1024
-    max_text_part_bytes: int = 24 * 1024 * 1024
-    max_parts: int = 2000
-    max_depth: int = 64
-    max_seconds: float = 20.0
-    """Wall-clock budget for scanning one message (enforced where a timer can interrupt: the
-    main thread of the scanning process, which is where the CLI and its workers scan)."""
-
-
-DEFAULT_LIMITS = Limits()
 _FALLBACK_CHARSET = (
     "windows-1252"  # superset of latin-1 that browsers use for unlabelled 8-bit text
 )

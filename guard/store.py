@@ -4,6 +4,12 @@ One file, `$XDG_DATA_HOME/guard/state.sqlite3` (mode 0600). Per (account, folder
 and the detection version last scanned with; per message the result, keyed by account, folder,
 UIDVALIDITY and UID. When a folder's UIDVALIDITY or the version (guard + rules) changes, the
 folder's old rows are dropped and everything is scanned again. No secret is ever stored.
+
+Next to the message rows, per (folder state, sender address, sender domain) the sums the senders
+tables need (table `senders`), kept up to date by every write: the report of a large mailbox
+reads a row per sender, not one per message. And per folder the UIDNEXT and message count of the
+last scan that stored every message (see `is_complete`): a rescan that finds both unchanged knows
+that nothing was added or expunged without listing the folder's UIDs.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 import time
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +29,8 @@ from guard.config import data_dir
 from guard.model import Confidence, Envelope, Finding, Kind, MessageResult, Party
 from guard.report import UNKNOWN_TRACKER, SenderRow, iso_date, sort_rows
 
-SCHEMA = 2
+SCHEMA = 3
+UPGRADABLE = (2,)  # schemas whose rows are kept (3 adds `senders` and two `folders` columns)
 
 
 class StoreError(Exception):
@@ -188,14 +196,20 @@ class Store:
 
     def _init(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
-        if version not in (0, SCHEMA):
-            self.db.executescript("DROP TABLE IF EXISTS messages; DROP TABLE IF EXISTS folders;")
+        if version == SCHEMA:
+            return
+        if version not in (0, *UPGRADABLE):
+            self.db.executescript(
+                "DROP TABLE IF EXISTS messages; DROP TABLE IF EXISTS folders;"
+                " DROP TABLE IF EXISTS senders;"
+            )
         self.db.executescript(
             """
             CREATE TABLE IF NOT EXISTS folders (
                 account TEXT NOT NULL, folder TEXT NOT NULL,
                 uidvalidity INTEGER NOT NULL, version TEXT NOT NULL,
                 scanned_at REAL NOT NULL,
+                uidnext INTEGER NOT NULL DEFAULT 0, complete_count INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (account, folder));
             CREATE TABLE IF NOT EXISTS messages (
                 account TEXT NOT NULL, folder TEXT NOT NULL,
@@ -207,9 +221,32 @@ class Store:
                 params INTEGER NOT NULL, receipts INTEGER NOT NULL, trackers TEXT NOT NULL,
                 leaks TEXT NOT NULL,
                 PRIMARY KEY (account, folder, uidvalidity, uid)) WITHOUT ROWID;
+            CREATE INDEX IF NOT EXISTS messages_by_sender
+                ON messages (account, folder, uidvalidity, sender, domain);
+            CREATE TABLE IF NOT EXISTS senders (
+                account TEXT NOT NULL, folder TEXT NOT NULL,
+                uidvalidity INTEGER NOT NULL, version TEXT NOT NULL,
+                failed INTEGER NOT NULL, sender TEXT NOT NULL, domain TEXT NOT NULL,
+                messages INTEGER NOT NULL, tracking INTEGER NOT NULL, pixels INTEGER NOT NULL,
+                links INTEGER NOT NULL, params INTEGER NOT NULL, receipts INTEGER NOT NULL,
+                first_seen TEXT NOT NULL, last_seen TEXT NOT NULL,
+                trackers TEXT NOT NULL, leaks TEXT NOT NULL,
+                PRIMARY KEY (account, folder, uidvalidity, version, failed, sender, domain))
+                WITHOUT ROWID;
             """
         )
-        self.db.execute(f"PRAGMA user_version={SCHEMA}")
+        with self.db:
+            self.db.execute("BEGIN IMMEDIATE")
+            columns = {r[1] for r in self.db.execute("PRAGMA table_info(folders)")}
+            for column in ("uidnext", "complete_count"):
+                if column not in columns:  # a folders table of schema 2
+                    self.db.execute(
+                        f"ALTER TABLE folders ADD COLUMN {column} INTEGER NOT NULL DEFAULT 0"
+                    )
+            # rows kept from an older schema get their aggregates (once, in one pass)
+            self.db.execute("DELETE FROM senders")
+            self._recount(None)
+            self.db.execute(f"PRAGMA user_version={SCHEMA}")
 
     def close(self) -> None:
         self.db.close()
@@ -233,16 +270,60 @@ class Store:
             if not valid:
                 with self.db:
                     self.db.execute("BEGIN")
+                    for table in ("messages", "senders"):
+                        self.db.execute(
+                            f"DELETE FROM {table} WHERE account=? AND folder=?", (account, folder)
+                        )
                     self.db.execute(
-                        "DELETE FROM messages WHERE account=? AND folder=?", (account, folder)
-                    )
-                    self.db.execute(
-                        "INSERT OR REPLACE INTO folders VALUES (?,?,?,?,?)",
+                        "INSERT OR REPLACE INTO folders"
+                        " (account, folder, uidvalidity, version, scanned_at) VALUES (?,?,?,?,?)",
                         (account, folder, uidvalidity, version, time.time()),
                     )
             return valid
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+
+    def is_complete(
+        self, account: str, folder: str, uidvalidity: int, uidnext: int, count: int
+    ) -> bool:
+        """True when the folder's rows are exactly its messages on the server, known from the
+        server's UIDNEXT and message count alone: UIDs only grow and are never reused, so an
+        unchanged UIDNEXT means nothing was added since the last complete scan (`set_complete`),
+        whose rows were all the messages below it; then an unchanged count means nothing was
+        expunged either. Any write in between (`put`, `forget`) clears the mark."""
+        if uidnext <= 0:  # the server did not say
+            return False
+        try:
+            row = self.db.execute(
+                "SELECT uidnext, complete_count FROM folders"
+                " WHERE account=? AND folder=? AND uidvalidity=?",
+                (account, folder, uidvalidity),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+        return row is not None and row[0] == uidnext and row[1] == count
+
+    def set_complete(
+        self, account: str, folder: str, uidvalidity: int, uidnext: int, count: int
+    ) -> None:
+        """Record that the folder's rows are all its `count` messages, as of the UIDNEXT the
+        server reported before they were listed."""
+        try:
+            with self.db:
+                self.db.execute("BEGIN IMMEDIATE")
+                self.db.execute(
+                    "UPDATE folders SET uidnext=?, complete_count=?"
+                    " WHERE account=? AND folder=? AND uidvalidity=?",
+                    (uidnext, count, account, folder, uidvalidity),
+                )
+        except sqlite3.Error as exc:
+            raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+
+    def _clear_complete(self, account: str, folder: str) -> None:
+        self.db.execute(
+            "UPDATE folders SET uidnext=0, complete_count=0 WHERE account=? AND folder=?",
+            (account, folder),
+        )
 
     def known_uids(self, account: str, folder: str, uidvalidity: int) -> set[int]:
         try:
@@ -256,13 +337,17 @@ class Store:
 
     def forget(self, account: str, folder: str, uidvalidity: int, uids: Iterable[int]) -> None:
         """Drop rows of messages that are gone from the server (expunged)."""
+        uids = list(uids)
         try:
             with self.db:
-                self.db.execute("BEGIN")
+                self.db.execute("BEGIN IMMEDIATE")
+                touched = self._keys_of(account, folder, uidvalidity, uids)
                 self.db.executemany(
                     "DELETE FROM messages WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
                     [(account, folder, uidvalidity, u) for u in uids],
                 )
+                self._recount(touched)
+                self._clear_complete(account, folder)
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
 
@@ -285,12 +370,93 @@ class Store:
         ]
         try:
             with self.db:
-                self.db.execute("BEGIN")
+                self.db.execute("BEGIN IMMEDIATE")
+                # a row replaced (a rescan with --no-cache) is in its sender's sums already:
+                # those senders are counted again from their rows, the others only add the new
+                replaced = self._keys_of(account, folder, uidvalidity, [r[3] for r in rows])
                 self.db.executemany(
                     f"INSERT OR REPLACE INTO messages VALUES ({','.join('?' * 19)})", rows
                 )
+                self._add_to_senders([r for r in rows if _key_of_row(r) not in replaced])
+                self._recount(replaced)
+                self._clear_complete(account, folder)
         except sqlite3.Error as exc:
             raise StoreError(f"state database {self.path}: {_msg(exc)}") from None
+
+    # -- the per-sender sums (table `senders`) ------------------------------------------------
+    #
+    # Counts add up; first/last seen and the tracker / leak sets do not subtract, so a sender
+    # whose rows are replaced or dropped is counted again from its rows (an index away).
+
+    def _keys_of(self, account: str, folder: str, uidvalidity: int, uids: list[int]) -> set[Key]:
+        """The `senders` keys of the stored rows among `uids`."""
+        keys: set[Key] = set()
+        for start in range(0, len(uids), 500):
+            part = uids[start : start + 500]
+            keys.update(
+                self.db.execute(
+                    "SELECT account, folder, uidvalidity, version, failed, sender, domain"
+                    " FROM messages WHERE account=? AND folder=? AND uidvalidity=?"
+                    f" AND uid IN ({','.join('?' * len(part))})",
+                    (account, folder, uidvalidity, *part),
+                )
+            )
+        return keys
+
+    def _add_to_senders(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """Add new message rows (as `put` writes them, all of one folder state) to their
+        senders' sums: one read of the senders' stored sums and one write per batch."""
+        if not rows:
+            return
+        sums: dict[Key, _Sums] = {}
+        for r in rows:
+            key = _key_of_row(r)
+            if (total := sums.get(key)) is None:
+                total = sums[key] = _Sums()
+            total.add(1, r[6], r[13], r[14], r[15], r[16], r[12], r[12], r[17], r[18])
+        state = (rows[0][0], rows[0][1], rows[0][2], rows[0][4])  # account, folder, ..., version
+        names = sorted({key[5] for key in sums})
+        for start in range(0, len(names), 500):
+            part = names[start : start + 500]
+            stored = self.db.execute(
+                f"SELECT failed, sender, domain, {_SUM_COLUMNS} FROM senders"
+                " WHERE account=? AND folder=? AND uidvalidity=? AND version=?"
+                f" AND sender IN ({','.join('?' * len(part))})",
+                (*state, *part),
+            )
+            for failed, sender, domain, *columns in stored:
+                if (total := sums.get((*state, failed, sender, domain))) is not None:
+                    total.add(*columns)
+        self._write_sums(sums.items())
+
+    def _recount(self, keys: Iterable[Key] | None) -> None:
+        """Count these senders' sums again from their message rows (None: every sender's)."""
+        select = (
+            "SELECT account, folder, uidvalidity, version, failed, sender, domain, COUNT(*),"
+            " SUM(tracking), SUM(pixels), SUM(links), SUM(params), SUM(receipts),"
+            " MIN(NULLIF(seen, '')), MAX(seen), GROUP_CONCAT(NULLIF(trackers, ''), char(31)),"
+            " GROUP_CONCAT(NULLIF(leaks, ''), char(31)) FROM messages"
+        )
+        group = " GROUP BY account, folder, uidvalidity, version, failed, sender, domain"
+        if keys is None:
+            self._write_sums(
+                (tuple(row[:7]), _Sums().add(*row[7:]))
+                for row in self.db.execute(select + group).fetchall()
+            )
+            return
+        for key in keys:
+            # the index (account, folder, uidvalidity, sender, domain) finds the sender's rows
+            row = self.db.execute(select + f" WHERE {_KEY_WHERE}" + group, key).fetchone()
+            if row is None:
+                self.db.execute(f"DELETE FROM senders WHERE {_KEY_WHERE}", key)
+            else:
+                self._write_sums([(key, _Sums().add(*row[7:]))])
+
+    def _write_sums(self, sums: Iterable[tuple[Key, _Sums]]) -> None:
+        self.db.executemany(
+            f"INSERT OR REPLACE INTO senders VALUES ({','.join('?' * 17)})",
+            ((*key, *total.columns()) for key, total in sums),
+        )
 
     def results(
         self,
@@ -344,36 +510,38 @@ class Store:
     def sender_tables(
         self, account: str | None = None, folders: Sequence[str] | None = None
     ) -> tuple[list[SenderRow], list[SenderRow], tuple[int, int, int]]:
-        """The senders tables (by address, by domain) and (messages, tracking, errors), counted
-        by SQLite over the folders' current state: a warm rescan decodes no stored result."""
+        """The senders tables (by address, by domain) and (messages, tracking, errors) over the
+        folders' current state, from the per-sender sums: a row per sender is read, none per
+        message, and no stored result is decoded."""
         where = ["1=1"]
         args: list[Any] = []
         if account is not None:
-            where.append("m.account=?")
+            where.append("s.account=?")
             args.append(account)
         if folders:
-            where.append(f"m.folder IN ({','.join('?' * len(folders))})")
+            where.append(f"s.folder IN ({','.join('?' * len(folders))})")
             args.extend(folders)
         base = (
-            " FROM messages m JOIN folders f ON f.account=m.account AND f.folder=m.folder"
-            " AND f.uidvalidity=m.uidvalidity AND f.version=m.version WHERE " + " AND ".join(where)
+            " FROM senders s JOIN folders f ON f.account=s.account AND f.folder=s.folder"
+            " AND f.uidvalidity=s.uidvalidity AND f.version=s.version WHERE " + " AND ".join(where)
         )
         aggregate = (
-            "SELECT {key}, MIN(m.domain), COUNT(*), SUM(m.tracking), SUM(m.pixels),"
-            " SUM(m.links), SUM(m.params), SUM(m.receipts), MIN(NULLIF(m.seen, '')),"
-            " MAX(m.seen), GROUP_CONCAT(NULLIF(m.trackers, ''), char(31)),"
-            " GROUP_CONCAT(NULLIF(m.leaks, ''), char(31))" + base + " AND m.failed=0 GROUP BY {key}"
+            "SELECT {key}, MIN(s.domain), SUM(s.messages), SUM(s.tracking), SUM(s.pixels),"
+            " SUM(s.links), SUM(s.params), SUM(s.receipts), MIN(NULLIF(s.first_seen, '')),"
+            " MAX(s.last_seen), GROUP_CONCAT(NULLIF(s.trackers, ''), char(31)),"
+            " GROUP_CONCAT(NULLIF(s.leaks, ''), char(31))" + base + " AND s.failed=0 GROUP BY {key}"
         )
         try:
             tables = [
                 [
-                    _sender_row(row, by_domain=key == "m.domain")
+                    _sender_row(row, by_domain=key == "s.domain")
                     for row in self.db.execute(aggregate.format(key=key), args)
                 ]
-                for key in ("m.sender", "m.domain")
+                for key in ("s.sender", "s.domain")
             ]
             total, tracking, failed = self.db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(m.tracking), 0), COALESCE(SUM(m.failed), 0)" + base,
+                "SELECT COALESCE(SUM(s.messages), 0), COALESCE(SUM(s.tracking), 0),"
+                " COALESCE(SUM(s.messages * s.failed), 0)" + base,
                 args,
             ).fetchone()
         except sqlite3.Error as exc:
@@ -382,6 +550,76 @@ class Store:
 
     def accounts(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT DISTINCT account FROM folders ORDER BY 1")]
+
+
+Key = tuple[Any, ...]
+"""A `senders` row's key: (account, folder, uidvalidity, version, failed, sender, domain)."""
+
+_KEY_WHERE = (
+    "account=? AND folder=? AND uidvalidity=? AND version=? AND failed=? AND sender=? AND domain=?"
+)
+_SUM_COLUMNS = (
+    "messages, tracking, pixels, links, params, receipts, first_seen, last_seen, trackers, leaks"
+)
+
+
+def _key_of_row(row: tuple[Any, ...]) -> Key:
+    """The `senders` key of a message row as `put` writes it (the `messages` column order)."""
+    return (row[0], row[1], row[2], row[4], row[9], row[10], row[11])
+
+
+@dataclass(slots=True)
+class _Sums:
+    """One sender's sums over its messages (of one folder state), as `senders` stores them."""
+
+    messages: int = 0
+    tracking: int = 0
+    pixels: int = 0
+    links: int = 0
+    params: int = 0
+    receipts: int = 0
+    first_seen: str = ""  # the earliest non-empty date, "" when none
+    last_seen: str = ""
+    trackers: set[str] = field(default_factory=set)
+    leaks: set[str] = field(default_factory=set)
+
+    def add(
+        self,
+        messages: int,
+        tracking: int,
+        pixels: int,
+        links: int,
+        params: int,
+        receipts: int,
+        first: str | None,
+        last: str | None,
+        trackers: str | None,
+        leaks: str | None,
+    ) -> _Sums:
+        """Add one message's columns or another sum's (`_SUM_COLUMNS`; names joined by _SEP,
+        repeats allowed)."""
+        self.messages += messages
+        self.tracking += tracking
+        self.pixels += pixels
+        self.links += links
+        self.params += params
+        self.receipts += receipts
+        if first and (not self.first_seen or first < self.first_seen):
+            self.first_seen = first
+        if last and last > self.last_seen:
+            self.last_seen = last
+        if trackers:
+            self.trackers.update(trackers.split(_SEP))
+        if leaks:
+            self.leaks.update(leaks.split(_SEP))
+        return self
+
+    def columns(self) -> tuple[Any, ...]:
+        return (
+            self.messages, self.tracking, self.pixels, self.links, self.params, self.receipts,
+            self.first_seen, self.last_seen, _SEP.join(sorted(self.trackers)),
+            _SEP.join(sorted(self.leaks)),
+        )  # fmt: skip
 
 
 def _sender_row(row: tuple[Any, ...], *, by_domain: bool) -> SenderRow:

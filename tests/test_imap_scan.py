@@ -254,6 +254,63 @@ def test_incremental_rescan_fetches_nothing_then_picks_up_new(
         assert stats[0].scanned == n + 2
 
 
+def _expunge(server: Dovecot, user: str, uids: list[int]) -> None:
+    c: Any = server.client(user)
+    try:
+        c.select_folder("INBOX")
+        c.delete_messages(uids)
+        c.expunge()
+    finally:
+        c.logout()
+
+
+def test_unchanged_folder_is_not_searched_and_expunges_are_noticed(
+    dovecot: Dovecot, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from imapclient import IMAPClient
+
+    monkeypatch.setattr(imapscan, "rules_fingerprint", lambda: "pinned")
+    msgs = [_msg(i, "alt") for i in range(8)]
+    uids = dovecot.append(user, "INBOX", msgs)
+    assert len(uids) == 8
+    acc = account_for(dovecot, user)
+
+    def rescan(store: Store, *, search: bool) -> tuple[FolderStats, list[MessageResult]]:
+        stats: list[FolderStats] = []
+        with monkeypatch.context() as m:
+            if not search:
+                m.setattr(IMAPClient, "search", lambda *_a, **_k: pytest.fail("searched"))
+            results = list(scan_account(acc, store=store, stats=stats))
+        return stats[0], results
+
+    def totals(store: Store) -> tuple[int, int, int]:
+        return store.sender_tables(acc.name, ["INBOX"])[2]
+
+    with Store() as store:
+        first, _ = rescan(store, search=True)
+        assert first.scanned == 8
+        # nothing added or expunged: UIDNEXT and the count say so, no SEARCH needed
+        warm, results = rescan(store, search=False)
+        assert (warm.total, warm.cached, warm.scanned, len(results)) == (8, 8, 0, 8)
+        assert totals(store) == (8, 8, 0)
+
+        _expunge(dovecot, user, uids[:2])  # fewer messages: listed again, rows dropped
+        after, results = rescan(store, search=True)
+        assert (after.total, after.cached, after.scanned, len(results)) == (6, 6, 0, 6)
+        assert totals(store) == (6, 6, 0)
+        assert store.known_uids(acc.name, "INBOX", after.uidvalidity) == set(uids[2:])
+        assert rescan(store, search=False)[0].cached == 6
+
+        # one expunged and one added: the same count, but UIDNEXT moved
+        _expunge(dovecot, user, uids[2:3])
+        (new_uid,) = dovecot.append(user, "INBOX", [_msg(50, "receipt")])
+        after, results = rescan(store, search=True)
+        assert (after.total, after.cached, after.scanned) == (6, 5, 1)
+        assert store.known_uids(acc.name, "INBOX", after.uidvalidity) == {*uids[3:], new_uid}
+        assert totals(store) == (6, 6, 0)
+        assert rescan(store, search=False)[0].cached == 6
+
+
 def test_uidvalidity_change_triggers_rescan(
     dovecot: Dovecot, user: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
