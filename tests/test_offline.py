@@ -21,6 +21,7 @@ CORE = (
     "guard.css",
     "guard.html",
     "guard.mimetree",
+    "guard.limits",
     "guard.mime",
     "guard.detect",
     "guard.domains",
