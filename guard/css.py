@@ -90,15 +90,21 @@ def declarations(style: str) -> dict[str, str]:
 _PX = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s*(px)?\s*$")
 
 
-@lru_cache(maxsize=1024)
 def pixels(value: str | None) -> float | None:
-    """`1`, `1px`, ` 0 ` -> the number of CSS pixels; None for %, em, auto or junk.
-
-    Cached: a few sizes (`600`, `100%`, `1`) make up nearly every width and height in mail."""
+    """`1`, `1px`, ` 0 ` -> the number of CSS pixels; None for %, em, auto or junk."""
     if value is None:
         return None
+    # A few sizes (`600`, `100%`, `1`) make up nearly every width and height in mail; only
+    # short texts are cached, so hostile values cannot fill memory.
+    return _short_pixels(value) if len(value) <= 32 else _pixels(value)
+
+
+def _pixels(value: str) -> float | None:
     m = _PX.match(value)
     return float(m.group(1)) if m else None
+
+
+_short_pixels = lru_cache(maxsize=1024)(_pixels)
 
 
 _OPACITY = re.compile(r"^\s*(\d*\.?\d+)\s*(%)?\s*$")

@@ -123,9 +123,24 @@ def element_refs(tag: str, get: Getter) -> list[Ref]:
         href = get("href")
         if href:
             refs.append(Ref(href, f"{tag}[href]", False))
-    elif tag not in _OWN_RULES:
-        pass
-    elif tag == "link":
+    elif tag in _OWN_RULES:
+        refs.extend(_own_rule_refs(tag, get))
+    background = get("background")
+    if background:
+        refs.append(Ref(background, f"{tag}[background]", True, True))
+    style = get("style")
+    if style:
+        urls = style_facts(style).urls
+        if urls:
+            element = f"{tag}[style] url()"
+            refs.extend(Ref(url, element, True, True) for url in urls)
+    return refs
+
+
+def _own_rule_refs(tag: str, get: Getter) -> list[Ref]:
+    """The references of the elements with rules of their own (`_OWN_RULES`)."""
+    refs: list[Ref] = []
+    if tag == "link":
         href = get("href")
         rels = set((get("rel") or "").lower().split())
         if href and rels & LOADING_RELS:
@@ -155,15 +170,6 @@ def element_refs(tag: str, get: Getter) -> list[Ref]:
         href = get("href")
         if href:
             refs.append(Ref(href, "base[href]", True))
-    background = get("background")
-    if background:
-        refs.append(Ref(background, f"{tag}[background]", True, True))
-    style = get("style")
-    if style:
-        urls = style_facts(style).urls
-        if urls:
-            element = f"{tag}[style] url()"
-            refs.extend(Ref(url, element, True, True) for url in urls)
     return refs
 
 
@@ -183,9 +189,10 @@ class StyleFacts(NamedTuple):
 
 _ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
 # Mail repeats a few inline styles on hundreds of cells and images: each distinct text is read
-# once. Bounded, so a hostile message with endless distinct styles costs memory only up to this.
+# once. Bounded in entries and in length, so hostile mail costs the memo little memory.
 _STYLE_MEMO: dict[str, StyleFacts] = {}
 _STYLE_MEMO_SIZE = 4096
+_STYLE_MEMO_LONGEST = 2048
 _NO_STYLE = StyleFacts(None, None, (), None, None)
 
 
@@ -201,9 +208,10 @@ def style_facts(style: str) -> StyleFacts:
             pixels(decl.get("width")),
             pixels(decl.get("height")),
         )
-        if len(_STYLE_MEMO) >= _STYLE_MEMO_SIZE:
-            _STYLE_MEMO.clear()
-        _STYLE_MEMO[style] = facts
+        if len(style) <= _STYLE_MEMO_LONGEST:
+            if len(_STYLE_MEMO) >= _STYLE_MEMO_SIZE:
+                _STYLE_MEMO.clear()
+            _STYLE_MEMO[style] = facts
     return facts
 
 

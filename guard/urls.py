@@ -46,19 +46,29 @@ _PLAIN = re.compile(
 )
 
 
-@lru_cache(maxsize=8192)
 def parse_http(raw: str) -> Url | None:
     """Split `raw` if it is an absolute http(s) URL; None for anything else (cid:, data:, junk).
 
     Scheme-relative `//host/...` counts as https. Cached: a newsletter repeats the same URLs
-    (image + button per product, HTML + text part).
+    (image + button per product, HTML + text part); only URLs of ordinary length, so hostile
+    ones cannot fill the memory of a long-running `guard watch`.
     """
+    return _cached_parse(raw) if len(raw) <= _CACHED_LONGEST else parse_http_uncached(raw)
+
+
+_CACHED_LONGEST = 4096
+
+
+def parse_http_uncached(raw: str) -> Url | None:
     text = raw.strip()
     m = _PLAIN.match(text)
     if m is not None and (m.end() == len(text) or text[m.end()] == "#"):
         scheme, host, path, query = m.groups()
         return Url(text if scheme else "https:" + text, host.lower(), path or "/", query or "")
     return split_http(text)
+
+
+_cached_parse = lru_cache(maxsize=8192)(parse_http_uncached)
 
 
 def split_http(text: str) -> Url | None:
