@@ -31,6 +31,7 @@ from guard.limits import DEFAULT_LIMITS, Limits
 
 if TYPE_CHECKING:
     from guard.model import MessageResult
+    from guard.output import Presented
     from guard.ruleset import RuleSet
     from guard.sources.files import MessageRef
 
@@ -205,8 +206,7 @@ def cmd_scan(ns: argparse.Namespace) -> int:
             "or --account NAME / imap://user@host/FOLDER",
             ExitCode.USAGE,
         )
-    from guard.output import JsonDocument, csv_header, present, tally_summary
-    from guard.report import MessageTally
+    from guard.output import present, write_presented
     from guard.scan import scan_refs_as
 
     rules = _load_rules()
@@ -221,29 +221,17 @@ def cmd_scan(ns: argparse.Namespace) -> int:
     presenter = functools.partial(present, fmt=ns.format, verbose=ns.verbose, summary=ns.summary)
     stream = scan_refs_as(presenter, refs, rules, limits, ns.jobs)
     out = sys.stdout
-    if ns.format == "json":
-        document = JsonDocument(out)
-        for message in stream:
-            assert message.tally is not None
-            document.add(message.text, message.tally)
-        document.close()
+    if ns.format != "text":
+        write_presented(stream, ns.format, out)
         return ExitCode.OK
-    if ns.format == "csv":
-        out.write(csv_header())
-        for message in stream:
-            out.write(message.text)
-        return ExitCode.OK
-    tallies: list[MessageTally] = []
     progress = Progress(len(refs), sys.stderr, sys.stderr.isatty() and out.isatty())
-    for message in stream:
-        assert message.tally is not None
-        tallies.append(message.tally)
-        progress.step()
-        if not ns.summary:
-            progress.clear()
-            out.write(message.text)
-    progress.clear()
-    out.write(tally_summary(tallies) + "\n")
+
+    def stepped() -> Iterator[Presented]:
+        for message in stream:
+            progress.step()
+            yield message
+
+    write_presented(stepped(), "text", out, before_text=progress.clear)
     return ExitCode.OK
 
 

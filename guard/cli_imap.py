@@ -222,32 +222,19 @@ def _emit_new_lines(results: Iterable[MessageResult], ns: argparse.Namespace, ou
 def _emit(
     results: Iterable[MessageResult], ns: argparse.Namespace, out: IO[str], err: IO[str]
 ) -> None:
-    from guard.output import csv_rows, csv_writer, text_message, text_summary, write_json
+    from guard.output import present, write_presented
 
     fmt = getattr(ns, "format", "text")
-    if fmt == "json":
-        write_json(list(results), out)
-        return
-    if fmt == "csv":
-        writer = csv_writer(out)
-        for result in results:
-            writer.writerows(csv_rows(result))
-        return
-    collected: list[MessageResult] = []
     summary = getattr(ns, "summary", False)
     verbose = getattr(ns, "verbose", False)
-    for result in results:
-        collected.append(result)
-        if not summary:
-            out.write(text_message(result, verbose) + "\n")
-    out.write(text_summary(collected) + "\n")
+    write_presented((present(r, fmt, verbose, summary) for r in results), fmt, out)
 
 
 def run_report(
     ns: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None
 ) -> int:
     """`guard report`: the senders table from stored scan results; contacts no server."""
-    from guard.output import csv_rows, csv_writer, text_tables, write_json
+    from guard.output import present, text_tables, write_presented
     from guard.store import Store, StoreError, default_path
 
     out = out or sys.stdout
@@ -273,12 +260,7 @@ def run_report(
             results = [r for folder in folders for _uid, r in store.results(account, folder)]
     except StoreError as exc:
         return _fail(str(exc), ExitCode.STATE, err)
-    if fmt == "json":
-        write_json(results, out)
-    else:
-        writer = csv_writer(out)
-        for result in results:
-            writer.writerows(csv_rows(result))
+    write_presented((present(r, fmt) for r in results), fmt, out)
     return int(ExitCode.OK)
 
 

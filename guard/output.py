@@ -10,7 +10,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any, NamedTuple
 
 from guard.model import Finding, Kind, MessageResult
@@ -223,10 +223,7 @@ class JsonDocument:
 
 
 def write_json(results: Iterable[MessageResult], stream: IO[str]) -> None:
-    document = JsonDocument(stream)
-    for r in results:
-        document.add(json_message(r), tally(r))
-    document.close()
+    write_presented((present(r, "json") for r in results), "json", stream)
 
 
 # ---- CSV ----------------------------------------------------------------------------------------
@@ -252,21 +249,9 @@ FINDING_COLUMNS = (
 CSV_COLUMNS = MESSAGE_COLUMNS + FINDING_COLUMNS
 
 
-def csv_header() -> str:
-    """The header row, as csv_writer writes it."""
-    buffer = io.StringIO()
-    csv_writer(buffer)
-    return buffer.getvalue()
-
-
-def csv_writer(stream: IO[str]) -> Any:
-    writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    return writer
-
-
 def csv_rows(r: MessageResult) -> list[list[str]]:
-    """One row per finding; a message without findings (or with an error) gets one row."""
+    """One row per finding; a message without findings (or with an error) gets one row. What
+    `csv_text` writes, as csv.writer would."""
     head = _csv_head(r)
     if not r.findings:
         return [head + [""] * len(FINDING_COLUMNS)]
@@ -274,7 +259,7 @@ def csv_rows(r: MessageResult) -> list[list[str]]:
 
 
 def csv_text(r: MessageResult) -> str:
-    """One message's rows, byte for byte as csv_writer writes csv_rows(r)."""
+    """One message's rows, byte for byte as csv.writer writes csv_rows(r)."""
     head = _csv_head(r)
     if not r.findings:
         return _csv_line(head + [""] * len(FINDING_COLUMNS))
@@ -317,7 +302,7 @@ _QUOTED_CHARS = re.compile('["\r\n\0]')
 
 
 def _csv_line(fields: list[str]) -> str:
-    """`fields` as csv_writer writes them. Most rows need no quoting: then csv.writer writes the
+    """`fields` as csv.writer writes them. Most rows need no quoting: then csv.writer writes the
     fields joined by commas, which Python joins and checks several times faster than csv's
     per-character loop goes over long URLs (~8 µs a row on Python 3.11)."""
     line = ",".join(fields)
@@ -339,7 +324,9 @@ class Presented(NamedTuple):
     tally: MessageTally | None
 
 
-def present(result: MessageResult, fmt: str, verbose: bool, summary: bool) -> Presented:
+def present(
+    result: MessageResult, fmt: str, verbose: bool = False, summary: bool = False
+) -> Presented:
     if fmt == "csv":
         return Presented(csv_text(result), None)
     if fmt == "json":
@@ -347,3 +334,35 @@ def present(result: MessageResult, fmt: str, verbose: bool, summary: bool) -> Pr
     stats = MessageStats.of(result)  # counted once for the lines and the tally
     text = "" if summary else text_message(result, verbose, stats) + "\n"
     return Presented(text, tally(result, stats))
+
+
+def write_presented(
+    messages: Iterable[Presented],
+    fmt: str,
+    out: IO[str],
+    before_text: Callable[[], None] = lambda: None,
+) -> None:
+    """Write the messages' parts in `fmt`, with what frames them: CSV's header row, the JSON
+    document, the text summary. `before_text` runs before each text write (to clear a progress
+    bar)."""
+    if fmt == "csv":
+        out.write(_csv_line(list(CSV_COLUMNS)))
+        for message in messages:
+            out.write(message.text)
+        return
+    tallies: list[MessageTally] = []
+    document = JsonDocument(out) if fmt == "json" else None
+    for message in messages:
+        assert message.tally is not None  # only CSV has none
+        if document is not None:
+            document.add(message.text, message.tally)
+            continue
+        tallies.append(message.tally)
+        if message.text:
+            before_text()
+            out.write(message.text)
+    if document is not None:
+        document.close()
+        return
+    before_text()
+    out.write(tally_summary(tallies) + "\n")
