@@ -18,9 +18,8 @@ from urllib.parse import quote, unquote_plus
 
 from guard.cleanhtml import LoadAction, rewrite_html
 from guard.detect import detect, text_urls
+from guard.limits import DEFAULT_LIMITS, Limits
 from guard.mime import (
-    DEFAULT_LIMITS,
-    Limits,
     MessageError,
     charset_codec,
     decode_text,

@@ -25,7 +25,7 @@ from guard.cli_args import MBOX_BACKUP_SUFFIX as MBOX_BACKUP_SUFFIX
 from guard.cli_args import add_clean_path_arguments as add_clean_path_arguments
 from guard.cli_args import add_strip_arguments as add_strip_arguments
 from guard.exitcodes import ExitCode
-from guard.mime import DEFAULT_LIMITS
+from guard.limits import DEFAULT_LIMITS
 from guard.sources.files import (
     MessageRef,
     SourceError,

@@ -16,8 +16,7 @@ from email.errors import HeaderParseError
 from email.header import decode_header
 from email.utils import getaddresses, parseaddr
 
-from guard.limits import DEFAULT_LIMITS as DEFAULT_LIMITS  # where the scanners import them
-from guard.limits import Limits as Limits
+from guard.limits import DEFAULT_LIMITS, Limits
 from guard.mimetree import MimeStructureError, Part, parse_headers, split
 from guard.model import Envelope, Headers, ParsedMessage, first_header
 

@@ -11,7 +11,8 @@ from typing import Any, TypeVar
 
 from guard.detect import detect, sender_domain
 from guard.domains import warm_up
-from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_message
+from guard.limits import DEFAULT_LIMITS, Limits
+from guard.mime import MessageError, parse_message
 from guard.model import Envelope, MessageResult, ParsedMessage
 from guard.ruleset import RuleSet
 from guard.sources.files import MessageRef

@@ -29,7 +29,7 @@ from guard.actions.journal import Journal
 from guard.config import Account
 from guard.exitcodes import ExitCode
 from guard.imapconn import AuthError, FolderError, ImapError, ServerError, close, connect, errors
-from guard.mime import DEFAULT_LIMITS, Limits
+from guard.limits import DEFAULT_LIMITS, Limits
 from guard.secrets import Credentials
 from guard.store import Store, StoreError
 

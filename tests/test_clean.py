@@ -23,7 +23,8 @@ from guard.clean import (
 )
 from guard.css import css_urls, strip_css_urls
 from guard.detect import detect, text_urls
-from guard.mime import Limits, decoded_text, parse_message, text_parts
+from guard.limits import Limits
+from guard.mime import decoded_text, parse_message, text_parts
 from guard.mimetree import Part, split
 from guard.model import Finding, Kind
 from guard.ruleset import load_ruleset

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
+from guard.limits import Limits
 from guard.mime import (
-    Limits,
     MessageError,
     decode_header_value,
     decode_text,

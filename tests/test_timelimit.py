@@ -10,7 +10,7 @@ import pytest
 
 from guard import scan
 from guard.cli import main
-from guard.mime import Limits
+from guard.limits import Limits
 from guard.ruleset import load_ruleset
 from guard.timelimit import TimeLimitExceeded, time_limit
 

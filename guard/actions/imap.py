@@ -43,7 +43,7 @@ from imapclient.imapclient import _literal
 from guard.actions.journal import Entry, Journal
 from guard.config import Account
 from guard.imapconn import FolderError, ImapError, _one_line, _server_text, errors, list_folders
-from guard.mime import DEFAULT_LIMITS, Limits
+from guard.limits import DEFAULT_LIMITS, Limits
 
 T = TypeVar("T")
 

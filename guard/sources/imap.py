@@ -15,7 +15,8 @@ from typing import Any
 
 from imapclient import IMAPClient
 
-from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_parts
+from guard.limits import DEFAULT_LIMITS, Limits
+from guard.mime import MessageError, parse_parts
 from guard.model import Envelope, MessageResult, ParsedMessage
 
 HEADER_BATCH = 250  # messages per header/BODYSTRUCTURE fetch

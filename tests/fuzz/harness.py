@@ -33,7 +33,8 @@ import guard.cli_clean as cli_clean
 from guard.clean import Policy, _clean, clean_message
 from guard.cli_clean import add_strip_arguments, run_strip
 from guard.detect import detect
-from guard.mime import DEFAULT_LIMITS, Limits, MessageError, parse_message
+from guard.limits import DEFAULT_LIMITS, Limits
+from guard.mime import MessageError, parse_message
 from guard.model import MessageResult
 from guard.ruleset import RuleSet, load_ruleset
 from guard.scan import scan_raw
