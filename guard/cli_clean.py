@@ -20,10 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from guard.cli_args import MAILDIR_BACKUP as MAILDIR_BACKUP
-from guard.cli_args import MBOX_BACKUP_SUFFIX as MBOX_BACKUP_SUFFIX
-from guard.cli_args import add_clean_path_arguments as add_clean_path_arguments
-from guard.cli_args import add_strip_arguments as add_strip_arguments
+from guard.cli_args import (
+    MAILDIR_BACKUP,
+    MBOX_BACKUP_SUFFIX,
+    add_clean_path_arguments,
+    add_strip_arguments,
+)
 from guard.exitcodes import ExitCode
 from guard.limits import DEFAULT_LIMITS
 from guard.sources.files import (

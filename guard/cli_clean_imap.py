@@ -25,9 +25,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 from typing import IO, Any
 
-from guard.cli_args import add_clean_arguments as add_clean_arguments
-from guard.cli_args import add_restore_arguments as add_restore_arguments
-from guard.cli_args import add_watch_arguments as add_watch_arguments
+from guard.cli_args import add_clean_arguments, add_restore_arguments, add_watch_arguments
 from guard.cli_imap import target_paths
 from guard.exitcodes import ExitCode
 

@@ -25,12 +25,8 @@ import dovecot
 import pytest
 from dovecot import PASSWORD, Dovecot, ImapProxy
 
-from guard.cli_clean_imap import (
-    add_clean_arguments,
-    add_restore_arguments,
-    run_clean_imap,
-    run_restore,
-)
+from guard.cli_args import add_clean_arguments, add_restore_arguments
+from guard.cli_clean_imap import run_clean_imap, run_restore
 from guard.exitcodes import ExitCode
 from guard.lock import AccountLock
 

@@ -15,13 +15,8 @@ from pathlib import Path
 import pytest
 
 from guard.clean import X_GUARD
-from guard.cli_clean import (
-    MAILDIR_BACKUP,
-    add_clean_path_arguments,
-    add_strip_arguments,
-    main,
-    run_strip,
-)
+from guard.cli_args import MAILDIR_BACKUP, add_clean_path_arguments, add_strip_arguments
+from guard.cli_clean import main, run_strip
 from guard.detect import detect
 from guard.mime import parse_message
 from guard.model import Kind

@@ -31,7 +31,8 @@ from typing import TypeVar
 
 import guard.cli_clean as cli_clean
 from guard.clean import Policy, _clean, clean_message
-from guard.cli_clean import add_strip_arguments, run_strip
+from guard.cli_args import add_strip_arguments
+from guard.cli_clean import run_strip
 from guard.detect import detect
 from guard.limits import DEFAULT_LIMITS, Limits
 from guard.mime import MessageError, parse_message
