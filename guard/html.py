@@ -2,9 +2,11 @@
 
 `element_refs()` says, for one element given as a tag name and an attribute getter, which of
 its attributes make a renderer load something, which are links, and whether the load is an image.
-It works on any tree: the scan walks lxml's tree (fast, C-level parsing), cleaning walks
-BeautifulSoup's tree
-built on the same lxml parser, so what is found is exactly what gets stripped.
+The document is read the way a mail client reads it: by the WHATWG HTML5 parsing algorithm that
+every browser engine follows (Lexbor, through selectolax). Content after `</html>` lands in the
+body, misplaced table content is foster-parented out of the table, exactly as the client renders
+it. The scan (here) and cleaning (guard/cleanhtml.py) walk the same Lexbor tree with the same
+`element_refs`, so what is found is exactly what gets stripped.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from html import unescape
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from lxml import etree
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from guard.css import css_urls, declarations, hides, pixels
 from guard.urls import resolve
@@ -22,7 +24,7 @@ from guard.urls import resolve
 Getter = Callable[[str], str | None]
 
 # Attributes that load a resource, per element, and whether that resource is an image (a possible
-# pixel). Elements from SVG keep their names in lxml's HTML parser (`image`, `use`, `feimage`).
+# pixel). Tag names are lower-case (the walk lower-cases SVG's camelCase `feImage`).
 LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
     "img": (("src", True), ("lowsrc", True), ("dynsrc", True)),
     "iframe": (("src", False),),
@@ -262,7 +264,7 @@ def pixel_shape(get: Getter, style: StyleFacts, hidden_by: str | None = None) ->
     return reason if own else f"inside {reason} element"
 
 
-# -- the lxml walk used by the scan --------------------------------------------------------------
+# -- the walk used by the scan -------------------------------------------------------------------
 
 
 class Occurrence(NamedTuple):
@@ -275,26 +277,12 @@ class Occurrence(NamedTuple):
     shape: str | None  # None, "tiny", "display:none", …
 
 
-_PARSER = etree.HTMLParser(
-    recover=True, no_network=True, huge_tree=True, remove_pis=True, encoding="utf-8"
-)
-
-
-def parse_html(html: str) -> Any:
-    """HTML text -> lxml root (None for an empty document). libxml2's repair, never an exception."""
-    data = html.replace("\x00", "\ufffd").encode("utf-8", "replace")
-    if not data.strip():
+def parse_document(html: str) -> LexborHTMLParser | None:
+    """HTML text -> Lexbor's HTML5 document (None for an empty one). Never an exception; NULs
+    are handled as the HTML5 tokenizer handles them (U+FFFD in attribute values)."""
+    if not html.strip():
         return None
-    try:
-        return etree.fromstring(data, _PARSER)
-    except (etree.XMLSyntaxError, ValueError):
-        return None
-
-
-def tree_is_truncated() -> bool:
-    """Did the last parse stop early? libxml2 drops everything after 2048 nested elements,
-    where a browser goes on rendering: a sender can hide a beacon behind such nesting."""
-    return any(e.type_name == "ERR_RESOURCE_LIMIT" for e in _PARSER.error_log)
+    return LexborHTMLParser(html)
 
 
 _TAG = re.compile(r"<([A-Za-z][\w:-]*)([^>]*)>")
@@ -302,8 +290,9 @@ _ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))
 
 
 def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
-    """Every element's references read straight from the markup, without a tree (the fallback
-    for a document libxml2 could not finish): same element_refs, attributes parsed by regex."""
+    """Every element's references read straight from the markup, without a tree (the reading
+    of a document whose HTML5 parse would cost too much, see `parse_is_bounded`): the same
+    element_refs, attributes parsed by regex."""
     for m in _TAG.finditer(html):
         attrs: dict[str, str] = {}
         for a in _ATTR.finditer(m.group(2)):
@@ -314,20 +303,40 @@ def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
             yield tag, attrs, ref
 
 
-# Attributes that can reference a URL somewhere (see element_refs); `style` is checked by content.
-_URL_ATTRS = frozenset(
+# -- what bounds the parser's work -----------------------------------------------------------------
+# Lexbor's C code cannot be interrupted by the per-message timer, and three shapes of markup make
+# its work grow with the square of the input (measured with selectolax 1.0.2, one core):
+# - one tag with many *distinct* attributes (each checked against the earlier ones): 67,000 took
+#   7.9 s (duplicates are cheap: 200,000 took 0.02 s);
+# - deep nesting under block elements (each `<div>` looks down the stack of open elements for a
+#   `<p>` to close): 20,000 nested took 0.8 s, 40,000 took 2.9 s, 100,000 took 17 s;
+# - formatting elements left open (`<b id=1>`, `<b id=2>` … never closed) are re-opened, all of
+#   them, in every later paragraph, as HTML5 requires: 2,000 `<p><b id=N>x` built 2 million
+#   elements in 0.7 s and 733 MB.
+# Documents past these bounds are read by the linear markup scan instead; real mail is far below
+# them (a newsletter nests ~30 deep and leaves a handful of formatting elements open).
+
+_ATTRIBUTE_WORK = 50_000_000
+"""Sum over tags of (attribute-like tokens)², about 0.2 s of Lexbor's duplicate check."""
+_LONG_TAG = re.compile(r"<[A-Za-z][^<>]{256,}")
+_NESTING_LIMIT = 4096
+"""Open elements at once (estimated from the markup): ~0.03 s of Lexbor's scope checks."""
+_REOPEN_WORK = 2_000_000
+"""Open formatting elements × tags after them: the elements HTML5 may have to re-create."""
+_TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
+_FORMATTING_TOKEN = re.compile(
+    r"<(/?)(?:a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)(?=[\s/>])", re.I
+)
+# Start tags that open no element that stays open: void elements, and those an HTML5 parser
+# closes by itself when the next one starts (an unclosed `<p>`, `<li>`, `<td>`… is the norm).
+_NOT_NESTING = frozenset(
     {
-        "src", "srcset", "href", "background", "data", "poster", "lowsrc", "dynsrc", "code",
-        "archive", "codebase", "object", "http-equiv", "xlink:href",
+        "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+        "track", "wbr", "param", "keygen", "basefont", "bgsound", "frame", "image", "p", "li",
+        "dd", "dt", "option", "optgroup", "tr", "td", "th", "rb", "rp", "rt", "rtc", "tbody",
+        "thead", "tfoot", "colgroup", "caption",
     }
 )  # fmt: skip
-# libxml2 checks each attribute of an element against all the earlier ones: quadratic, in C where
-# no timer can interrupt it (67,000 attributes on one tag took 19 s). When the tags' attribute-like
-# tokens, squared and summed, pass this budget (≈0.2 s of that work), the document is read by the
-# markup scan instead (linear; the first of duplicate attributes wins, as in browsers). `[^<>]` runs
-# cannot overlap, so finding the long tags is linear too.
-_ATTRIBUTE_WORK = 50_000_000
-_LONG_TAG = re.compile(r"<[A-Za-z][^<>]{256,}")
 
 
 def runs_at_most(text: str, limit: int) -> bool:
@@ -361,16 +370,59 @@ def _attribute_bomb(html: str) -> bool:
     return False
 
 
+def _too_deep(html: str) -> bool:
+    depth = 0
+    for end, name in _TAG_TOKEN.findall(html):
+        if end:
+            depth = depth - 1 if depth else 0
+        elif name.lower() not in _NOT_NESTING:
+            depth += 1
+            if depth > _NESTING_LIMIT:
+                return True
+    return False
+
+
+def _reopens_too_much(html: str, tokens: list[str]) -> bool:
+    # Over-estimates: every formatting element counts as open until any formatting end tag.
+    most = open_now = 0
+    for end in tokens:
+        open_now = open_now - 1 if end and open_now else open_now + (not end)
+        most = max(most, open_now)
+    return most * html.count("<") > _REOPEN_WORK
+
+
+def parse_is_bounded(html: str) -> bool:
+    """Can Lexbor parse `html` in bounded time and memory (see the figures above)?"""
+    if _attribute_bomb(html):
+        return False
+    # A document of n tags nests at most n deep and leaves at most n formatting elements open.
+    tags = html.count("<")
+    if tags > _NESTING_LIMIT and _too_deep(html):
+        return False
+    if tags * tags > _REOPEN_WORK:
+        formatting = _FORMATTING_TOKEN.findall(html)
+        if len(formatting) * tags > _REOPEN_WORK and _reopens_too_much(html, formatting):
+            return False
+    return True
+
+
+def document_base(doc: LexborHTMLParser) -> str | None:
+    """The first absolute http(s) `<base href>`: relative URLs resolve against it."""
+    for el in doc.css("base[href]"):
+        href = el.attributes.get("href")
+        if href and href.strip().lower().startswith(("http://", "https://")):
+            return href.strip()
+    return None
+
+
 def scan_html(html: str) -> list[Occurrence]:
     """Every load and link of an HTML document, in document order, resolved against its base."""
-    if _attribute_bomb(html):
+    if not parse_is_bounded(html):
         return _scan_markup(html)
-    root = parse_html(html)
-    if root is None:
+    doc = parse_document(html)
+    if doc is None:
         return []
-    if tree_is_truncated():
-        return _scan_tree(root) + _scan_markup(html)
-    return _scan_tree(root)
+    return _scan_tree(doc)
 
 
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)(?:</style\s*>|$)", re.I | re.S)
@@ -393,46 +445,103 @@ def _scan_markup(html: str) -> list[Occurrence]:
     return out
 
 
-def _scan_tree(root: Any) -> list[Occurrence]:
-    base: str | None = None
-    for el in root.iter("base"):
-        href = el.get("href")
-        if href and href.strip().lower().startswith(("http://", "https://")):
-            base = href.strip()
-            break
-    hidden_images: dict[Any, str] = {}  # <img> inside a hidden element -> how it is hidden
+def hidden_images(root: LexborNode) -> dict[int, str]:
+    """`<img>` elements inside a hidden element (by `mem_id`) -> how the element hides them.
+
+    The hiding containers are selected in C: an element can hide its subtree only by the `hidden`
+    attribute or by an inline style that says `none`, `hidden` or `opacity` — or spells them with
+    CSS escapes (a backslash), which `style_facts` reads.
+    """
+    found: dict[int, str] = {}
+    for el in root.css(_HIDING_CANDIDATES):
+        attrs = el.attributes
+        reason = (
+            "hidden" if "hidden" in attrs else style_facts(attrs.get("style") or "").hides_subtree
+        )
+        if reason:
+            # Document order: an outer container comes first and names the reason. Lexbor's
+            # selection from an element includes the element itself: that is not "inside".
+            own = el.mem_id
+            for img in el.css("img"):
+                if img.mem_id != own:
+                    found.setdefault(img.mem_id, reason)
+    return found
+
+
+_HIDING_CANDIDATES = (
+    "[hidden], [style*='none' i], [style*='hidden' i], [style*='opacity' i], [style*='\\\\']"
+)
+
+
+def _scan_tree(doc: LexborHTMLParser) -> list[Occurrence]:
+    root = doc.root
+    if root is None:
+        return []
+    base = document_base(doc)
+    hidden = hidden_images(root)
     out: list[Occurrence] = []
     # The hot loop of the scan (~500 elements per newsletter): an element without attributes
     # costs one call; a style is read once per distinct text (style_facts).
-    for el in root.iter():
-        tag = el.tag
-        if tag.__class__ is not str:
-            if tag is etree.Comment and el.text:
-                for ref in conditional_comment_refs(el.text):
+    for el in root.traverse(include_text=False):
+        tag = el.tag or ""
+        if tag == "-comment":
+            text = el.comment_content
+            if text:
+                for ref in conditional_comment_refs(text):
                     url = resolve(base, ref.url)
                     out.append(Occurrence(url, ref.element, ref.load, ref.image, None))
             continue
-        if tag == "style" and el.text:
-            for url in css_urls(el.text):
-                out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
-        keys = el.keys()
-        if not keys:
+        if tag == "style":
+            css = el.text(deep=True)
+            if css:
+                for url in css_urls(css):
+                    out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
+        attrs = el.attributes
+        if not attrs:
             continue
-        facts = style_facts(el.get("style") or "") if "style" in keys else _NO_STYLE
-        hiding = "hidden" if "hidden" in keys else facts.hides_subtree
-        if hiding:
-            # Document order: the images inside come later in this walk.
-            for img in el.iter("img"):
-                if img is not el:
-                    hidden_images.setdefault(img, hiding)
-        if not facts.urls and _URL_ATTRS.isdisjoint(keys):
+        style = attrs.get("style")
+        facts = style_facts(style) if style else _NO_STYLE
+        if not facts.urls and _URL_ATTRS.isdisjoint(attrs):
             continue
-        get = el.get
+        if not tag.islower():
+            tag = tag.lower()  # SVG's camelCase names (`feImage`)
+        get = attrs.get
         shape: str | None = None
         for url, element, load, image in element_refs(tag, get):
             if image and shape is None and tag == "img":
-                shape = pixel_shape(get, facts, hidden_images.get(el)) or ""
+                if attrs.get("hidden", "") is None:
+                    attrs["hidden"] = ""  # Lexbor gives an attribute without a value as None
+                shape = pixel_shape(get, facts, hidden.get(el.mem_id) if hidden else None) or ""
             if element != "base[href]":
                 url = resolve(base, url) if base else url.strip()
             out.append(Occurrence(url, element, load, image, shape or None))
     return out
+
+
+# Attributes that can reference a URL somewhere (see element_refs); `style` is checked by content.
+_URL_ATTRS = frozenset(
+    {
+        "src", "srcset", "href", "background", "data", "poster", "lowsrc", "dynsrc", "code",
+        "archive", "codebase", "object", "http-equiv", "xlink:href",
+    }
+)  # fmt: skip
+
+
+_BLANKS = re.compile(r"\n\s*\n+")
+_MARKUP = re.compile(r"<[^>]*>")
+
+
+def visible_text(html: str) -> str:
+    """The text a reader sees in an HTML part (for a preview). Parsing loads nothing and runs
+    nothing; a document too costly to parse is shown with its tags cut out instead."""
+    doc = parse_document(html) if parse_is_bounded(html) else None
+    if doc is None or doc.root is None:
+        text = unescape(_MARKUP.sub(" ", html)) if html.strip() else ""
+    else:
+        for hidden in doc.css("head, title, script, style, template"):
+            hidden.decompose()
+        for block in doc.css("br, p, div, tr, li, h1, h2, h3, h4, h5, h6, table"):
+            block.insert_after("\n")
+        text = doc.root.text(deep=True)
+    lines = [" ".join(line.split()) for line in text.splitlines()]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()

@@ -7,7 +7,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.css import css_urls, declarations, hides, pixels
-from guard.html import Occurrence, element_refs, runs_at_most, scan_html, srcset_urls
+from guard.html import (
+    Occurrence,
+    element_refs,
+    parse_is_bounded,
+    runs_at_most,
+    scan_html,
+    srcset_urls,
+)
 from guard.timelimit import time_limit
 
 
@@ -496,7 +503,9 @@ def test_not_pixels(html: str) -> None:
 
 def test_pixel_shape_only_for_img() -> None:
     found = scan_html(
-        '<td background="https://p.example/bg.gif" width="1" height="1"></td>'
+        # A cell outside a table is dropped by an HTML5 parser (and not loaded by a browser).
+        '<table><tr><td background="https://p.example/bg.gif" width="1" height="1"></td></tr>'
+        "</table>"
         '<input type="image" src="https://p.example/i.gif" width="1" height="1">'
     )
     assert [o.shape for o in found] == [None, None]
@@ -529,3 +538,48 @@ def test_beacon_behind_deep_nesting_keeps_its_pixel_shape_and_base() -> None:
 def test_the_longest_run_check_agrees_with_splitting(pieces: list[str], limit: int) -> None:
     text = "".join(pieces)
     assert runs_at_most(text, limit) == (max(map(len, text.split(">"))) <= limit)
+
+
+# -- the document as a mail client builds it (HTML5), not as libxml2 did ---------------------------
+
+
+def test_content_after_the_end_of_the_document_is_read() -> None:
+    # Sending software appends pixels after the template's `</html>`; a browser moves them into
+    # the body and loads them. libxml2 (guard's parser before Lexbor) dropped them: no finding.
+    html = (
+        '<html><body><p>hi</p></body></html><img src="http://t.example/o.gif" width="1" height="1">'
+    )
+    assert [(o.url, o.shape) for o in scan_html(html)] == [("http://t.example/o.gif", "tiny")]
+
+
+def test_misplaced_table_content_is_foster_parented_out_of_a_hidden_table() -> None:
+    # An <img> directly inside <table> is moved before the table by an HTML5 parser: it is not
+    # inside the hidden table, so it is shown (libxml2 kept it inside: "inside display:none").
+    html = (
+        '<table style="display:none"><img src="https://i.example/photo.jpg">'
+        "<tr><td>x</td></tr></table>"
+    )
+    assert [(o.url, o.shape) for o in scan_html(html)] == [("https://i.example/photo.jpg", None)]
+
+
+@pytest.mark.parametrize(
+    "bomb",
+    [
+        pytest.param("<div>" * 5000, id="nesting"),
+        pytest.param("".join(f"<p><b id={i}>x" for i in range(3000)), id="open-formatting"),
+        pytest.param("<p " + " ".join(f"a{i}=1" for i in range(20000)) + ">", id="attributes"),
+    ],
+)
+def test_markup_that_would_make_the_parse_quadratic_is_read_without_a_tree(bomb: str) -> None:
+    html = bomb + '<img src="https://t.example/o.gif" width="1" height="1">'
+    assert not parse_is_bounded(html)
+    assert [(o.url, o.shape) for o in scan_html(html)] == [("https://t.example/o.gif", "tiny")]
+
+
+def test_real_newsletter_markup_is_parsed_as_a_tree() -> None:
+    rows = "".join(
+        f'<tr><td><font face="Arial"><b>Item {i}</b></font><p>text<br></td></tr>'
+        for i in range(800)
+    )
+    html = "<table>" + "<div>" * 40 + rows + "</div>" * 40 + "</table>"
+    assert parse_is_bounded(html)

@@ -8,10 +8,9 @@ results into `Row`s.
 from __future__ import annotations
 
 import argparse
-import re
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from guard.model import Kind, MessageResult
 from guard.tui.data import ImapFolder, LocalSource, Row, row_key
@@ -194,25 +193,11 @@ def raw_of(source: LocalSource | ImapFolder, row: Row) -> bytes:
     raise LookupError("this message has no place to be read from")
 
 
-_BLANKS = re.compile(r"\n\s*\n+")
-
-
 def html_to_text(html: str) -> str:
-    """Visible text of an HTML part. lxml only parses: it resolves no entity from the network,
-    loads no image, stylesheet or frame, runs nothing."""
-    import lxml.html
+    """Visible text of an HTML part, read by the HTML5 parser detection uses."""
+    from guard.html import visible_text
 
-    try:
-        doc = cast(lxml.html.HtmlElement, lxml.html.document_fromstring(html))
-    except Exception:  # noqa: BLE001 - hostile or empty markup: no text to show
-        return ""
-    for bad in list(doc.iter("script", "style", "head", "title")):
-        bad.drop_tree()
-    for block in doc.iter("br", "p", "div", "tr", "li", "h1", "h2", "h3", "table"):
-        block.tail = "\n" + (block.tail or "")
-    text = str(doc.text_content())
-    lines = [" ".join(line.split()) for line in text.splitlines()]
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+    return visible_text(html)
 
 
 def preview_text(raw: bytes) -> str:
