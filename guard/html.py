@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from html import unescape
 from typing import NamedTuple
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from selectolax.lexbor import LexborHTMLParser
 
 from guard.css import css_urls, declarations, hides, pixels
 from guard.urls import resolve
@@ -318,14 +318,31 @@ def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
 
 _ATTRIBUTE_WORK = 50_000_000
 """Sum over tags of (attribute-like tokens)², about 0.2 s of Lexbor's duplicate check."""
-_LONG_TAG = re.compile(r"<[A-Za-z][^<>]{256,}")
+_LONG_TAG_CHARS = 256
 _NESTING_LIMIT = 4096
 """Open elements at once (estimated from the markup): ~0.03 s of Lexbor's scope checks."""
-_REOPEN_WORK = 2_000_000
-"""Open formatting elements × tags after them: the elements HTML5 may have to re-create."""
+_REOPEN_WORK = 1_000_000
+"""Open formatting elements × tags: the elements HTML5 may have to re-create (~370 MB at most)."""
 _TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
-_FORMATTING_TOKEN = re.compile(
-    r"<(/?)(?:a|b|big|code|em|font|i|nobr|s|small|strike|strong|tt|u)(?=[\s/>])", re.I
+# Formatting element names start with one of these letters; the rest of the name is read in Python.
+_MAYBE_FORMATTING_TOKEN = re.compile(r"<(/?[abcefinstuABCEFINSTU][A-Za-z]*)")
+_FORMATTING = frozenset(
+    {
+        "a",
+        "b",
+        "big",
+        "code",
+        "em",
+        "font",
+        "i",
+        "nobr",
+        "s",
+        "small",
+        "strike",
+        "strong",
+        "tt",
+        "u",
+    }
 )
 # Start tags that open no element that stays open: void elements, and those an HTML5 parser
 # closes by itself when the next one starts (an unclosed `<p>`, `<li>`, `<td>`… is the norm).
@@ -362,11 +379,16 @@ def _attribute_bomb(html: str) -> bool:
     half_longest = _ATTRIBUTE_WORK // (len(html) // 2 + 1) - 1
     if half_longest >= 0 and runs_at_most(html, 2 * half_longest + 1):
         return False
+    # Long runs come from text and stylesheets as often as from tags: only a run's part after
+    # its last `<` can be a tag, and only a long one is counted.
     work = 0
-    for m in _LONG_TAG.finditer(html):
-        work += len(m.group().split()) ** 2
-        if work > _ATTRIBUTE_WORK:
-            return True
+    for run in html.split(">"):
+        if len(run) > _LONG_TAG_CHARS:
+            start = run.rfind("<")
+            if start != -1 and len(run) - start > _LONG_TAG_CHARS:
+                work += len(run[start:].split()) ** 2
+                if work > _ATTRIBUTE_WORK:
+                    return True
     return False
 
 
@@ -382,28 +404,30 @@ def _too_deep(html: str) -> bool:
     return False
 
 
-def _reopens_too_much(html: str, tokens: list[str]) -> bool:
-    # Over-estimates: every formatting element counts as open until any formatting end tag.
+def _most_open_formatting(html: str) -> int:
+    # Over-estimates: any formatting end tag closes one, whatever its name.
     most = open_now = 0
-    for end in tokens:
-        open_now = open_now - 1 if end and open_now else open_now + (not end)
-        most = max(most, open_now)
-    return most * html.count("<") > _REOPEN_WORK
+    formatting = _FORMATTING
+    for name in _MAYBE_FORMATTING_TOKEN.findall(html):
+        if name[0] == "/":
+            if open_now and name[1:].lower() in formatting:
+                open_now -= 1
+        elif name.lower() in formatting:
+            open_now += 1
+            most = max(most, open_now)
+    return most
 
 
 def parse_is_bounded(html: str) -> bool:
     """Can Lexbor parse `html` in bounded time and memory (see the figures above)?"""
     if _attribute_bomb(html):
         return False
-    # A document of n tags nests at most n deep and leaves at most n formatting elements open.
+    # A document of n tags nests at most n deep and leaves at most n formatting elements open;
+    # below the square root of the budget nothing needs counting (most mail).
     tags = html.count("<")
     if tags > _NESTING_LIMIT and _too_deep(html):
         return False
-    if tags * tags > _REOPEN_WORK:
-        formatting = _FORMATTING_TOKEN.findall(html)
-        if len(formatting) * tags > _REOPEN_WORK and _reopens_too_much(html, formatting):
-            return False
-    return True
+    return tags * tags <= _REOPEN_WORK or _most_open_formatting(html) * tags <= _REOPEN_WORK
 
 
 def document_base(doc: LexborHTMLParser) -> str | None:
@@ -445,77 +469,65 @@ def _scan_markup(html: str) -> list[Occurrence]:
     return out
 
 
-def hidden_images(root: LexborNode) -> dict[int, str]:
-    """`<img>` elements inside a hidden element (by `mem_id`) -> how the element hides them.
-
-    The hiding containers are selected in C: an element can hide its subtree only by the `hidden`
-    attribute or by an inline style that says `none`, `hidden` or `opacity` — or spells them with
-    CSS escapes (a backslash), which `style_facts` reads.
-    """
-    found: dict[int, str] = {}
-    for el in root.css(_HIDING_CANDIDATES):
-        attrs = el.attributes
-        reason = (
-            "hidden" if "hidden" in attrs else style_facts(attrs.get("style") or "").hides_subtree
-        )
-        if reason:
-            # Document order: an outer container comes first and names the reason. Lexbor's
-            # selection from an element includes the element itself: that is not "inside".
-            own = el.mem_id
-            for img in el.css("img"):
-                if img.mem_id != own:
-                    found.setdefault(img.mem_id, reason)
-    return found
-
-
-_HIDING_CANDIDATES = (
-    "[hidden], [style*='none' i], [style*='hidden' i], [style*='opacity' i], [style*='\\\\']"
-)
-
-
 def _scan_tree(doc: LexborHTMLParser) -> list[Occurrence]:
     root = doc.root
     if root is None:
         return []
-    base = document_base(doc)
-    hidden = hidden_images(root)
+    base: str | None = None
+    hidden_images: dict[int, str] = {}  # `<img>` inside a hidden element (mem_id) -> how
     out: list[Occurrence] = []
     # The hot loop of the scan (~500 elements per newsletter): an element without attributes
-    # costs one call; a style is read once per distinct text (style_facts).
+    # costs one call; a style is read once per distinct text (style_facts). URLs are resolved
+    # after the walk, against the first absolute `<base href>` wherever it stands.
     for el in root.traverse(include_text=False):
         tag = el.tag or ""
         if tag == "-comment":
             text = el.comment_content
             if text:
                 for ref in conditional_comment_refs(text):
-                    url = resolve(base, ref.url)
-                    out.append(Occurrence(url, ref.element, ref.load, ref.image, None))
+                    out.append(Occurrence(ref.url, ref.element, ref.load, ref.image, None))
             continue
         if tag == "style":
             css = el.text(deep=True)
             if css:
                 for url in css_urls(css):
-                    out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
+                    out.append(Occurrence(url, "<style> url()", True, True, None))
         attrs = el.attributes
         if not attrs:
             continue
         style = attrs.get("style")
         facts = style_facts(style) if style else _NO_STYLE
+        hiding = "hidden" if "hidden" in attrs else facts.hides_subtree
+        if hiding:
+            # Document order: an outer container comes first and names the reason. The images
+            # inside are selected in C; Lexbor's selection includes the element itself.
+            own = el.mem_id
+            for img in el.css("img"):
+                if img.mem_id != own:
+                    hidden_images.setdefault(img.mem_id, hiding)
         if not facts.urls and _URL_ATTRS.isdisjoint(attrs):
             continue
         if not tag.islower():
             tag = tag.lower()  # SVG's camelCase names (`feImage`)
         get = attrs.get
         shape: str | None = None
-        for url, element, load, image in element_refs(tag, get):
+        for ref in element_refs(tag, get):
+            url, element, load, image = ref
             if image and shape is None and tag == "img":
                 if attrs.get("hidden", "") is None:
                     attrs["hidden"] = ""  # Lexbor gives an attribute without a value as None
-                shape = pixel_shape(get, facts, hidden.get(el.mem_id) if hidden else None) or ""
-            if element != "base[href]":
-                url = resolve(base, url) if base else url.strip()
+                hidden_by = hidden_images.get(el.mem_id) if hidden_images else None
+                shape = pixel_shape(get, facts, hidden_by) or ""
+            if element == "base[href]" and base is None:
+                href = url.strip()
+                if href.lower().startswith(("http://", "https://")):
+                    base = href
             out.append(Occurrence(url, element, load, image, shape or None))
-    return out
+    resolved = []
+    for occ in out:
+        url = occ.url if occ.element == "base[href]" else resolve(base, occ.url)
+        resolved.append(occ if url is occ.url else occ._replace(url=url))
+    return resolved
 
 
 # Attributes that can reference a URL somewhere (see element_refs); `style` is checked by content.
