@@ -1,4 +1,5 @@
-"""Scanning: raw messages -> MessageResults, in parallel across cores for large inputs."""
+"""Scanning: raw messages -> MessageResults, in parallel across cores for large inputs (in
+supervised worker processes: guard/supervise.py)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import TypeVar
 
+from guard import supervise
 from guard.detect import detect, sender_domain
 from guard.domains import warm_up
 from guard.limits import DEFAULT_LIMITS, Limits
@@ -78,17 +80,6 @@ def scan_ref(ref: MessageRef, rules: RuleSet, limits: Limits = DEFAULT_LIMITS) -
     return scan_raw(raw, ref.source, ref.id, rules, limits)
 
 
-# Worker processes inherit these through fork: the compiled rules are never pickled.
-_WORKER_RULES: RuleSet | None = None
-_WORKER_LIMITS: Limits = DEFAULT_LIMITS
-_WORKER_PRESENT: Callable[[MessageResult], Any] | None = None
-
-
-def _worker_scan(ref: MessageRef) -> Any:
-    assert _WORKER_RULES is not None and _WORKER_PRESENT is not None
-    return _WORKER_PRESENT(scan_ref(ref, _WORKER_RULES, _WORKER_LIMITS))
-
-
 def _tune_gc() -> None:
     """A scan allocates thousands of short-lived objects per message and frees them by reference
     counting: collections of the youngest generation find almost nothing, and full ones walk
@@ -143,8 +134,24 @@ def scan_refs_as(
         for ref in items:
             yield present(scan_ref(ref, rules, limits))
         return
-    global _WORKER_RULES, _WORKER_LIMITS, _WORKER_PRESENT
-    _WORKER_RULES, _WORKER_LIMITS, _WORKER_PRESENT = rules, limits, present
-    context = multiprocessing.get_context("fork")  # workers share the warmed-up suffix list
-    with context.Pool(processes=jobs) as pool:
-        yield from pool.imap(_worker_scan, items, chunksize=CHUNK)
+
+    # Workers are forked: they share the warmed-up suffix list and the compiled rules, and make
+    # each message's output themselves. A message that crashes or hangs a worker (C code the
+    # time limit cannot stop) becomes that message's error (guard/supervise.py).
+    def work(i: int) -> T:
+        ref = items[i]
+        supervise.probe_raw(ref.read)
+        return present(scan_ref(ref, rules, limits))
+
+    def failed(i: int, reason: str) -> T:
+        ref = items[i]
+        return present(MessageResult(source=ref.source, id=ref.id, error=f"{reason}: skipped"))
+
+    yield from supervise.map_supervised(
+        work,
+        len(items),
+        failed,
+        jobs=jobs,
+        chunk=CHUNK,
+        seconds=supervise.item_seconds(limits.max_seconds),
+    )

@@ -27,6 +27,7 @@ CORE = (
     "guard.domains",
     "guard.report",
     "guard.scan",
+    "guard.supervise",
     "guard.output",
     "guard.sources.files",
 )
