@@ -8,7 +8,8 @@ expunged since the last complete scan, it does not even search: its cost does no
 folder).
 
 A cold scan runs on `connections` connections, one per process (this one included), each fetching
-and analysing its share of the UIDs, so transfer overlaps with parsing on every core.
+and analysing its share of the UIDs, so transfer overlaps with parsing on every core. A child
+process that a message crashes or hangs costs only that message (`_parallel`).
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ import gc
 import hashlib
 import multiprocessing
 import os
-import queue
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Any
 from urllib.parse import quote
 
@@ -33,6 +35,7 @@ from guard.limits import DEFAULT_LIMITS, Limits
 from guard.model import MessageResult
 from guard.secrets import Credentials, get_credentials
 from guard.store import Store, decode_summary, encode
+from guard.supervise import Worker, item_seconds, overdue
 
 # What a connection hands back per message: (uid, full result or None when slim, tracking,
 # encoded result, encoded summary) - encoding happens where the scanning happens.
@@ -120,44 +123,64 @@ def _scanning_gc() -> Iterator[None]:
 # -- worker processes ------------------------------------------------------------------------------
 
 
-def _worker(
-    account: Account,
-    credentials: Credentials,
-    folder: str,
-    uidvalidity: int,
-    source: str,
-    limits: Limits,
-    rules: Any,
-    slim: bool,
-    chunks: Sequence[Sequence[int]],
-    next_chunk: Any,
-    results: Any,
-) -> None:
-    """A child process: own connection, take chunks of UIDs, send back results."""
-    from guard.sources.imap import scan_chunk
+@dataclass(frozen=True)
+class _Job:
+    """What every child of one folder's parallel scan shares (inherited through fork)."""
 
-    client: IMAPClient | None = None
-    try:
-        if rules is None:  # started by spawn: nothing inherited
-            rules = _load_rules()
-            gc.freeze()
-            gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
-        client = connect(account, credentials)
-        info = examine(client, account, folder)
-        if int(info.get(b"UIDVALIDITY", 0)) != uidvalidity:
-            raise ServerError(f"UIDVALIDITY of {folder!r} changed during the scan: run it again")
-        while (chunk := _take(chunks, next_chunk)) is not None:
-            with errors(account, f"fetching from {folder!r}"):
-                out = scan_chunk(client, chunk, source, rules, limits, account.identities)
-            results.put(("ok", _encode(out, slim)))
-    except ImapError as exc:
-        results.put(("error", type(exc).__name__, str(exc)))
-    except BaseException as exc:  # noqa: BLE001 - never a traceback
-        results.put(("error", "ServerError", f"worker failed: {type(exc).__name__}"))
-    finally:
-        if client is not None:
-            close(client)
-        results.put(("done",))
+    account: Account
+    credentials: Credentials
+    folder: str
+    uidvalidity: int
+    source: str
+    limits: Limits
+    rules: Any
+    slim: bool
+    chunks: Sequence[Sequence[int]]
+    next_chunk: Any  # a shared counter: the index of the next unclaimed chunk
+
+    def scan(self, client: IMAPClient, uids: Sequence[int]) -> list[Item]:
+        from guard.sources.imap import scan_chunk
+
+        with errors(self.account, f"fetching from {self.folder!r}"):
+            out = scan_chunk(client, uids, self.source, self.rules, self.limits,
+                             self.account.identities)  # fmt: skip
+        return _encode(out, self.slim)
+
+    def failed(self, uid: int, reason: str) -> list[Item]:
+        result = MessageResult(source=self.source, id=str(uid), error=f"{reason}: skipped")
+        return _encode([(uid, result)], self.slim)
+
+
+def _child(job: _Job, first: Sequence[int]) -> Callable[[Connection], None]:
+    """A child's work: its own connection; first the UIDs in `first` (left by a child that died)
+    one at a time, then chunks from the shared counter. Every message it sends is complete
+    before it scans on, so a crash loses only the work in hand."""
+
+    def serve(conn: Connection) -> None:
+        client: IMAPClient | None = None
+        try:
+            client = connect(job.account, job.credentials)
+            info = examine(client, job.account, job.folder)
+            if int(info.get(b"UIDVALIDITY", 0)) != job.uidvalidity:
+                raise ServerError(
+                    f"UIDVALIDITY of {job.folder!r} changed during the scan: run it again"
+                )
+            conn.send(("ready",))
+            for uid in first:
+                conn.send(("one", uid, job.scan(client, [uid])))
+            while (i := _take(len(job.chunks), job.next_chunk)) is not None:
+                conn.send(("took", i))
+                conn.send(("ok", i, job.scan(client, job.chunks[i])))
+        except ImapError as exc:
+            conn.send(("error", type(exc).__name__, str(exc)))
+        except Exception as exc:  # noqa: BLE001 - never a traceback
+            conn.send(("error", "ServerError", f"worker failed: {type(exc).__name__}"))
+        finally:
+            if client is not None:
+                close(client)
+            conn.send(("done",))
+
+    return serve
 
 
 def _encode(items: Iterable[tuple[int, MessageResult]], slim: bool) -> list[Item]:
@@ -181,14 +204,14 @@ def _chunks(uids: Sequence[int], workers: int) -> list[list[int]]:
     return out
 
 
-def _take(chunks: Sequence[Sequence[int]], next_chunk: Any) -> Sequence[int] | None:
-    """The next unclaimed chunk (shared counter across processes), or None when all are taken."""
+def _take(count: int, next_chunk: Any) -> int | None:
+    """The index of the next unclaimed chunk (a counter shared across processes), or None."""
     with next_chunk.get_lock():
         i = int(next_chunk.value)
-        if i >= len(chunks):
+        if i >= count:
             return None
         next_chunk.value = i + 1
-    return chunks[i]
+    return i
 
 
 def _error_from(name: str, message: str) -> ImapError:
@@ -198,6 +221,18 @@ def _error_from(name: str, message: str) -> ImapError:
     if isinstance(cls, type) and issubclass(cls, ImapError):
         return cls(message)
     return ServerError(message)
+
+
+@dataclass
+class _Running:
+    """The parent's view of one child."""
+
+    worker: Worker
+    first: list[int]  # UIDs to do one at a time, not yet reported
+    chunk: int | None = None  # the chunk it took and has not reported
+    ready: bool = False  # logged in and examined the folder
+    done: bool = False  # said it is finished (its exit loses nothing)
+    deadline: float | None = None
 
 
 def _parallel(
@@ -213,80 +248,121 @@ def _parallel(
     connections: int,
     slim: bool,
 ) -> Iterator[list[Item]]:
-    """Spread `uids` over `connections` connections: this process + connections-1 children."""
-    from guard.sources.imap import scan_chunk
+    """Spread `uids` over `connections` connections: this process + connections-1 children.
 
-    methods = multiprocessing.get_all_start_methods()
-    ctx: Any = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    results: Any = ctx.Queue()
-    next_chunk: Any = ctx.Value("i", 0)
+    A child that dies (a message crashed the parser: C code, no exception to catch) or stops
+    answering (C code the time limit cannot interrupt) is noticed whenever this process looks
+    between its own chunks, and at once while it only waits. The chunk the child had taken is
+    then scanned again by a fresh child, one message at a time with a result sent for each, so
+    a message that brings that child down too is the one: it gets an error result and the next
+    fresh child carries on after it. No message is lost and none is scanned twice. (This
+    process's own chunks run in-process: bounded by the time limit and guard/html.py's
+    pre-check, not by supervision; see guard/supervise.py.)
+    """
+    ctx: Any = multiprocessing.get_context("fork")
     chunks = _chunks(uids, connections)
-    procs = [
-        ctx.Process(
-            target=_worker,
-            args=(
-                account,
-                credentials,
-                folder,
-                uidvalidity,
-                source,
-                limits,
-                rules if ctx.get_start_method() == "fork" else None,
-                slim,
-                chunks,
-                next_chunk,
-                results,
-            ),
-            daemon=True,
-        )
-        for _ in range(connections - 1)
-    ]
-    for p in procs:
-        p.start()
-    running = len(procs)
+    job = _Job(account, credentials, folder, uidvalidity, source, limits, rules, slim, chunks,
+               ctx.Value("i", 0))  # fmt: skip
+    per_message = item_seconds(limits.max_seconds)
+    network = 2 * account.timeout + 10  # a login or a fetch: the server's part of the wait
+    children: list[_Running] = []
     failure: ImapError | None = None
+    starts_lost = 0  # children that died before they could log in: not a message's doing
 
-    def drain(block: bool) -> Iterator[list[Item]]:
-        nonlocal running, failure
-        while running:
-            try:
-                msg = results.get(timeout=1.0) if block else results.get_nowait()
-            except queue.Empty:
-                if not block:
-                    return
-                if not any(p.is_alive() for p in procs):
-                    # a child died without a word (killed): its chunks are lost
-                    failure = failure or ServerError("a scanning process died unexpectedly")
-                    running = 0
-                    return
-                continue
-            if msg[0] == "ok":
-                yield msg[1]
-            elif msg[0] == "error":
-                failure = failure or _error_from(msg[1], msg[2])
-            else:
-                running -= 1
+    def budget(messages: int) -> float | None:
+        return None if per_message is None else messages * per_message + network
+
+    def start(first: list[int]) -> None:
+        child = _Running(Worker(_child(job, first), [c.worker.conn for c in children]), first)
+        child.deadline = _after(budget(1))
+        children.append(child)
+
+    def receive(child: _Running) -> Generator[list[Item], None, bool]:
+        """Yield what the child has sent; return False once its pipe has ended."""
+        nonlocal failure
+        conn = child.worker.conn
+        try:
+            while conn.poll():
+                msg = conn.recv()
+                child.deadline = _after(budget(1))
+                if msg[0] == "ready":
+                    child.ready = True
+                elif msg[0] == "one":
+                    child.first.remove(msg[1])
+                    yield msg[2]
+                elif msg[0] == "took":
+                    child.chunk = msg[1]
+                    child.deadline = _after(budget(len(chunks[msg[1]])))
+                elif msg[0] == "ok":
+                    child.chunk = None
+                    yield msg[2]
+                elif msg[0] == "error":
+                    failure = failure or _error_from(msg[1], msg[2])
+                else:
+                    child.done = True
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def end(child: _Running, reason: str) -> Iterator[list[Item]]:
+        """The child is gone (or overdue): redo what it held in a fresh child."""
+        nonlocal failure, starts_lost
+        child.worker.stop()
+        children.remove(child)
+        if child.done or failure is not None:
+            return
+        left = list(child.first)
+        if not child.ready:
+            starts_lost += 1
+            if starts_lost > connections + 2:
+                failure = ServerError(f"scanning processes keep failing to start ({reason})")
+                return
+        elif left:  # it died on left[0], alone, after one crash already: that message's end
+            yield job.failed(left.pop(0), reason)
+        if child.chunk is not None:
+            left.extend(chunks[child.chunk])
+        if left or int(job.next_chunk.value) < len(chunks):
+            start(left)
+
+    def pump(block: bool) -> Iterator[list[Item]]:
+        """Collect from the children; with `block`, until none is left (or one failed)."""
+        while children and failure is None:
+            deadlines = [c.deadline for c in children if c.deadline is not None]
+            now = time.monotonic()
+            timeout = 0.0 if not block else max(0.0, min(deadlines) - now) if deadlines else None
+            waited = [c.worker.conn for c in children] + [c.worker.sentinel for c in children]
+            ready = set(wait(waited, timeout))
+            now = time.monotonic()
+            for child in list(children):
+                woke = child.worker.conn in ready or child.worker.sentinel in ready
+                late = child.deadline is not None and now >= child.deadline
+                # a late child's answer may just have come: it resets the deadline
+                open_ = (yield from receive(child)) if woke or late else True
+                if not open_ or child.worker.process.exitcode is not None:
+                    yield from receive(child)  # what it sent before it ended is still good
+                    yield from end(child, child.worker.death())
+                elif child.deadline is not None and now >= child.deadline:
+                    yield from end(child, overdue(budget(1) or 0.0))
+            if not block:
+                return
 
     try:
+        for _ in range(connections - 1):
+            start([])
         # This process works too, interleaving its own chunks with collecting the children's.
-        while failure is None and (chunk := _take(chunks, next_chunk)) is not None:
-            with errors(account, f"fetching from {folder!r}"):
-                items = scan_chunk(client, chunk, source, rules, limits, account.identities)
-            yield _encode(items, slim)
-            yield from drain(block=False)
-        yield from drain(block=True)
+        while failure is None and (i := _take(len(chunks), job.next_chunk)) is not None:
+            yield job.scan(client, chunks[i])
+            yield from pump(block=False)
+        yield from pump(block=True)
     finally:
-        for p in procs:
-            if p.is_alive() and failure is not None:
-                p.terminate()
-        for p in procs:
-            p.join(timeout=account.timeout + 5)
-            if p.is_alive():
-                p.kill()
-                p.join(timeout=5)
-        results.close()
+        for child in children:
+            child.worker.stop()
     if failure is not None:
         raise failure
+
+
+def _after(seconds: float | None) -> float | None:
+    return None if seconds is None else time.monotonic() + seconds
 
 
 # -- the scan --------------------------------------------------------------------------------------
@@ -456,7 +532,12 @@ def _scan_uids(
 ) -> Iterable[list[Item]]:
     from guard.sources.imap import scan_chunk
 
-    if connections > 1 and len(uids) >= PARALLEL_MIN and os.environ.get("GUARD_NO_FORK") != "1":
+    if (
+        connections > 1
+        and len(uids) >= PARALLEL_MIN
+        and os.environ.get("GUARD_NO_FORK") != "1"
+        and "fork" in multiprocessing.get_all_start_methods()
+    ):
         n = min(connections, (len(uids) + CHUNK - 1) // CHUNK)
         yield from _parallel(
             client, account, creds, folder, uidvalidity, uids, source, limits, rules, n, slim

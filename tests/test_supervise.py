@@ -1,5 +1,5 @@
 """Supervised workers (guard/supervise.py): a message that crashes or hangs its worker process
-costs only itself in the local scan.
+costs only itself, in the local scan and in the IMAP scan's children.
 
 The crashes are real (SIGSEGV, abort, a hang no timer reaches), made by the test hook
 GUARD_TEST_CRASH_MARKER in worker processes only.
@@ -14,13 +14,17 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dovecot import PASSWORD, Dovecot
 
-from guard import supervise
+from guard import imapscan, supervise
+from guard.config import parse_config
+from guard.imapscan import scan_account
 from guard.scan import PARALLEL_THRESHOLD
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -187,6 +191,68 @@ def test_scan_text_output_reports_the_crash(mail_dir: Path) -> None:
     line = next(ln for ln in proc.stdout.splitlines() if ln.endswith(MARKER_NAME))
     assert line.startswith("[error]")
     assert "error: crashed its worker process (SIGSEGV): skipped" in proc.stdout
+
+
+# -- the IMAP scan's children ---------------------------------------------------------------------
+
+
+def _imap_message(n: int) -> bytes:
+    m = EmailMessage()
+    m["From"] = f"News <news{n % 3}@shop.example.com>"
+    m["To"] = "me@example.org"
+    m["Subject"] = f"Issue {n}"
+    m["Message-ID"] = f"<issue-{n}@shop.example.com>"
+    m.set_content(
+        f'<p>Hello {n}</p><img src="https://open.sendgrid.net/wf/open?upn=a{n}" width="1" '
+        f'height="1"><a href="https://shop.example.com/?utm_source=news&n={n}">shop</a>',
+        subtype="html",
+    )
+    return m.as_bytes()
+
+
+@pytest.fixture
+def account(dovecot: Dovecot, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    monkeypatch.setenv("GUARD_TEST_PASSWORD", PASSWORD)
+    user = f"t-supervise-{uuid.uuid4().hex[:8]}"
+    msgs = [_imap_message(n) for n in range(40)]
+    msgs.insert(21, marker_message())
+    dovecot.append(user, "INBOX", msgs)
+    table = {
+        "host": "127.0.0.1",
+        "port": dovecot.tls_port,
+        "username": user,
+        "ca_file": str(dovecot.cert),
+        "password_env": "GUARD_TEST_PASSWORD",
+        "timeout": 10,
+    }
+    yield parse_config({"accounts": {"t": table}}).account()
+
+
+def test_imap_child_that_crashes_loses_no_other_message(
+    account: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key = {r.id: (r.envelope, sorted(r.findings, key=repr), r.error) for r in
+           scan_account(account, connections=1)}  # fmt: skip
+    assert len(key) == 41
+    monkeypatch.setattr(imapscan, "PARALLEL_MIN", 1)
+    monkeypatch.setattr(imapscan, "CHUNK", 4)
+    # Every chunk goes to the children (the parent scans in-process, where nothing crashes on
+    # purpose), so a child certainly meets the marker.
+    parent, take = os.getpid(), imapscan._take
+    monkeypatch.setattr(
+        imapscan, "_take", lambda n, c: None if os.getpid() == parent else take(n, c)
+    )
+    monkeypatch.setenv(supervise.CRASH_MARKER_ENV, f"segv:{TOKEN}")
+    got = list(scan_account(account, connections=3))
+    assert sorted(r.id for r in got) == sorted(key)  # each message exactly once
+    errors = {r.id: r.error for r in got if r.error}
+    assert list(errors.values()) == ["crashed its worker process (SIGSEGV): skipped"]
+    (marker_uid,) = errors
+    assert marker_uid == "22"
+    for r in got:
+        if r.id != marker_uid:
+            assert (r.envelope, sorted(r.findings, key=repr), r.error) == key[r.id]
+    assert multiprocessing.active_children() == [] and forked_children() == []
 
 
 def test_crash_hook_is_off_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
