@@ -61,6 +61,7 @@ def add_clean_path_arguments(parser: argparse.ArgumentParser) -> None:
     )
     _add_once(parser, "-q", "--quiet", action="store_true", help="print only problems")
     _add_once(parser, "-v", "--verbose", action="store_true", help="rules and links kept")
+    _add_once(parser, "--jobs", type=int, default=None, help="worker processes (default: cores)")
 
 
 # -- guard clean --account / watch / restore (IMAP) -----------------------------------------------

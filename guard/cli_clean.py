@@ -159,8 +159,9 @@ class CleanPathError(Exception):
 @dataclass
 class _Item:
     ref: MessageRef
-    raw: bytes
     result: CleanResult
+    """An unchanged message's `data` is not kept (b""): nothing writes it, and a large Maildir's
+    plan would otherwise hold every message in memory."""
 
 
 @dataclass
@@ -181,26 +182,72 @@ def _read_ref(ref: MessageRef) -> bytes | str:
         return f"cannot read: {exc.strerror}"
 
 
-def _plan(path: str, rules: RuleSet, policy: Policy) -> _Target:
+def _clean_ref(ref: MessageRef, rules: RuleSet, policy: Policy) -> CleanResult:
+    from dataclasses import replace
+
     from guard.clean import CleanResult, clean_message
 
+    raw = _read_ref(ref)
+    if isinstance(raw, str):
+        return CleanResult(b"", False, skipped=raw)
+    result = clean_message(raw, rules, policy)
+    return result if result.changed else replace(result, data=b"")
+
+
+def _clean_refs(
+    refs: Sequence[MessageRef], rules: RuleSet, policy: Policy, jobs: int | None
+) -> Iterator[CleanResult]:
+    """Each message's cleaning (pure: read, parse, detect, rewrite), in input order. A large
+    input is cleaned on every core, in supervised worker processes (guard/supervise.py): a
+    message that crashes or hangs one is left as it was, with the reason; this process does
+    all the writing, after the plan, as before."""
+    import multiprocessing  # here: `guard strip`, run once per delivered message, needs none
+
+    from guard import supervise
+    from guard.clean import CleanResult
+    from guard.scan import CHUNK, PARALLEL_THRESHOLD, default_jobs
+
+    jobs = default_jobs() if jobs is None else max(1, jobs)
+    if (
+        jobs == 1
+        or len(refs) < PARALLEL_THRESHOLD
+        or "fork" not in multiprocessing.get_all_start_methods()
+    ):
+        for ref in refs:
+            yield _clean_ref(ref, rules, policy)
+        return
+
+    def work(i: int) -> CleanResult:
+        supervise.probe_raw(refs[i].read)
+        return _clean_ref(refs[i], rules, policy)
+
+    def failed(_i: int, reason: str) -> CleanResult:
+        return CleanResult(b"", False, skipped=reason)
+
+    yield from supervise.map_supervised(
+        work,
+        len(refs),
+        failed,
+        jobs=jobs,
+        chunk=CHUNK,
+        seconds=supervise.item_seconds(DEFAULT_LIMITS.max_seconds),
+    )
+
+
+def _plan(path: str, rules: RuleSet, policy: Policy, jobs: int | None = None) -> _Target:
     target_path = Path(path)
     if not target_path.exists():
         raise CleanPathError(f"{path}: no such file or directory")
     if target_path.is_dir() and is_maildir(target_path):
         target = _Target(target_path, "maildir")
-        refs: Iterator[MessageRef] = maildir_refs(target_path, path)
+        refs = list(maildir_refs(target_path, path))
     elif target_path.is_file() and is_mbox(target_path):
         target = _Target(target_path, "mbox", snapshot=target_path.read_bytes())
-        refs = mbox_refs(target_path, path)
+        refs = list(mbox_refs(target_path, path))
     else:
         raise CleanPathError(f"{path}: not a Maildir (cur/, new/) or an mbox file")
-    for ref in refs:
-        raw = _read_ref(ref)
-        if isinstance(raw, str):
-            target.items.append(_Item(ref, b"", CleanResult(b"", False, skipped=raw)))
-        else:
-            target.items.append(_Item(ref, raw, clean_message(raw, rules, policy)))
+    results = _clean_refs(refs, rules, policy, jobs)
+    target.items = [_Item(ref, result) for ref, result in zip(refs, results, strict=True)]
     return target
 
 
@@ -452,7 +499,8 @@ def run_clean_path(
         err.write(f"guard: {exc}\n")
         return ExitCode.CONFIG
     try:
-        targets = [_plan(path, rules, policy) for path in ns.paths]
+        jobs = getattr(ns, "jobs", None)
+        targets = [_plan(path, rules, policy, jobs) for path in ns.paths]
     except (CleanPathError, SourceError) as exc:
         err.write(f"guard: {exc}\n")
         return ExitCode.NO_INPUT

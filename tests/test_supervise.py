@@ -1,5 +1,5 @@
 """Supervised workers (guard/supervise.py): a message that crashes or hangs its worker process
-costs only itself, in the local scan and in the IMAP scan's children.
+costs only itself, in the local scan, in `guard clean PATH` and in the IMAP scan's children.
 
 The crashes are real (SIGSEGV, abort, a hang no timer reaches), made by the test hook
 GUARD_TEST_CRASH_MARKER in worker processes only.
@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
@@ -191,6 +192,45 @@ def test_scan_text_output_reports_the_crash(mail_dir: Path) -> None:
     line = next(ln for ln in proc.stdout.splitlines() if ln.endswith(MARKER_NAME))
     assert line.startswith("[error]")
     assert "error: crashed its worker process (SIGSEGV): skipped" in proc.stdout
+
+
+# -- guard clean PATH -----------------------------------------------------------------------------
+
+
+def make_maildir(root: Path) -> Path:
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    for n, path in enumerate(sorted(SAMPLES.glob("*.eml"))):
+        shutil.copyfile(path, root / "cur" / f"17100000{n:02d}.M1P1.host:2,S")
+    (root / "cur" / "1710000050.M2P1.host:2,S").write_bytes(marker_message())
+    return root
+
+
+def contents(root: Path) -> Counter[bytes]:
+    return Counter(p.read_bytes() for p in root.rglob("*") if p.is_file())
+
+
+def test_clean_path_in_workers_equals_one_process_and_survives_a_crash(tmp_path: Path) -> None:
+    one = make_maildir(tmp_path / "one")
+    many = make_maildir(tmp_path / "many")
+    assert len(list((one / "cur").iterdir())) >= PARALLEL_THRESHOLD
+    seq = guard("clean", "--jobs", "1", str(one))
+    par = guard("clean", "--jobs", "2", str(many), crash="segv")
+    assert seq.returncode == 0 and par.returncode == 0, seq.stderr + par.stderr
+    seq_plan = [ln.replace(str(one), "") for ln in seq.stdout.splitlines()]
+    par_plan = [ln.replace(str(many), "") for ln in par.stdout.splitlines()]
+    marker = [i for i, ln in enumerate(par_plan) if "M2P1" in ln]
+    assert len(marker) == 1 and len(seq_plan) == len(par_plan)
+    assert par_plan[marker[0]].startswith("[skipped: crashed its worker process (SIGSEGV)]")
+    assert seq_plan[marker[0]].startswith("[clean]")
+    for i, (a, b) in enumerate(zip(seq_plan[:-1], par_plan[:-1], strict=True)):
+        assert i in marker or a == b
+    cleaned = sum(ln.startswith("[pixel") or ln.startswith("[link") for ln in seq_plan)
+    assert cleaned > 10  # the samples really get cleaned
+    assert seq_plan[-1].endswith(", 0 skipped") and par_plan[-1].endswith(", 1 skipped")
+    # the same cleaned messages and the same originals kept, and the marker message untouched
+    assert contents(one) == contents(many)
+    assert marker_message() in contents(many)
 
 
 # -- the IMAP scan's children ---------------------------------------------------------------------
