@@ -2,16 +2,25 @@
 
     .venv/bin/python bench/bench_imap.py                 # 3,000 messages, 3 rounds
     .venv/bin/python bench/bench_imap.py --messages 20000 --rounds 1
+    .venv/bin/python bench/bench_imap.py --baseline ../baseline/.venv/bin/guard
+    .venv/bin/python bench/bench_imap.py --source corpus --messages 3000 --baseline ...
 
-Starts the test Dovecot (tests/dovecot.py) in a temp dir, loads N realistic newsletter-style
-messages (10 % with a 200 KB attachment) with MULTIAPPEND, then per round, alternately:
+Starts the test Dovecot (tests/dovecot.py) in a temp dir, loads N messages (10 % with a 200 KB
+attachment) with MULTIAPPEND, then per round, alternately:
   bare  - a separate Python process: IMAPClient login, EXAMINE, UID SEARCH, UID FETCH BODY.PEEK[]
           of every message in batches of 100 (one connection, one core);
-  cold  - a separate process running guard's IMAP scan with an empty state;
+  cold  - `python -m guard scan --account bench --summary` with an empty state;
   warm  - the same again with the state the cold run left (nothing new on the server).
-Both run end to end (interpreter start, imports, TLS login) over TLS on 127.0.0.1. Prints the
-times, cold/bare and warm/cold ratios and the peak memory of all guard processes together
-(RSS summed over the process tree, and PSS, which counts shared pages once).
+With --baseline PATH, cold and warm run for both installs in every round (bare, new cold, new
+warm, old cold, old warm), each install with its own state. All run end to end (interpreter
+start, imports, TLS login) over TLS on 127.0.0.1. Prints the times, cold/bare and warm/cold ratios
+(median and range of the per-round ratios), the ratios new/old, and the peak memory of all guard
+processes together (RSS summed over the process tree, and PSS, which counts shared pages once).
+
+--source bench (default): newsletter-style messages generated here (25-60 table rows, 20-80 KB);
+--source corpus: the real corpus's messages with at least --min-html-kb (20) KB of HTML, each
+once unless --messages repeats them, loaded the same way (every tenth one, the first included,
+wrapped in a multipart/mixed with a 200 KB attachment).
 
 The machine may be shared: wall times then vary a lot, so each run also reports CPU seconds - of
 the client's whole process tree (user + system) and of Dovecot (its exited imap processes, as
@@ -26,20 +35,20 @@ import argparse
 import json
 import os
 import random
-import resource
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "bench"))
 
+import harness  # noqa: E402
 from dovecot import Dovecot  # noqa: E402
 
 USER = "bench"
@@ -150,127 +159,58 @@ c.logout()
 print(len(uids), n)
 """
 
-GUARD = """
-import argparse, sys
-from guard.cli_imap import add_scan_arguments, run_imap_scan
-p = argparse.ArgumentParser()
-p.add_argument("paths", nargs="*")
-p.add_argument("--format", default="text")
-p.add_argument("--summary", action="store_true")
-p.add_argument("-v", "--verbose", action="store_true")
-add_scan_arguments(p)
-sys.exit(run_imap_scan(p.parse_args(sys.argv[1:])))
-"""
-
-
-def _rss_pss(pid: int) -> tuple[int, int]:
-    rss = pss = 0
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                if line.startswith("Rss:"):
-                    rss = int(line.split()[1])
-                elif line.startswith("Pss:"):
-                    pss = int(line.split()[1])
-    except OSError:
-        pass
-    return rss, pss
-
-
-def _tree(pid: int) -> list[int]:
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        try:
-            for task in os.listdir(f"/proc/{p}/task"):
-                with open(f"/proc/{p}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-        except OSError:
-            pass
-    return out
-
-
-def _cpu_of_waited_children() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _dovecot_cpu(master: int) -> float:
-    """CPU seconds of the master's exited children (imap, imap-login): cutime + cstime."""
-    try:
-        with open(f"/proc/{master}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[13]) + int(fields[14])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
-CPU = {"client": 0.0, "dovecot": 0.0}  # of the last run()
-MASTER = [0]
-
-
-def run(cmd: list[str], env: dict[str, str], measure: bool = False) -> tuple[float, int, int, str]:
-    """Wall time and peak summed RSS / PSS (KiB) of the process tree; CPU seconds in CPU."""
-    cpu0, dove0 = _cpu_of_waited_children(), _dovecot_cpu(MASTER[0])
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    peak = [0, 0]
-    stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            rss = pss = 0
-            for p in _tree(proc.pid):
-                r, s = _rss_pss(p)
-                rss, pss = rss + r, pss + s
-            peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
-            stop.wait(0.02)
-
-    thread = threading.Thread(target=poll, daemon=True)
-    if measure:
-        thread.start()
-    out, err = proc.communicate(timeout=3600)
-    elapsed = time.perf_counter() - t0
-    stop.set()
-    if measure:
-        thread.join()
-    if proc.returncode != 0:
-        raise SystemExit(f"{cmd[:3]} failed ({proc.returncode}): {err.decode()[-2000:]}")
-    CPU["client"] = _cpu_of_waited_children() - cpu0
-    time.sleep(0.3)  # the master reaps the imap processes shortly after LOGOUT
-    CPU["dovecot"] = _dovecot_cpu(MASTER[0]) - dove0
-    return elapsed, peak[0], peak[1], out.decode()
-
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--messages", type=int, default=3000)
+    ap.add_argument(
+        "--messages", type=int, default=None, help="default: 3000 (bench), all (corpus)"
+    )
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--connections", type=int, default=None, help="guard --connections")
     ap.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    harness.add_arguments(ap, min_html_kb=20)
     ns = ap.parse_args()
+    who = harness.installs(ns)
+
+    rng = random.Random(42)
+    if ns.source == "corpus":
+        mail = harness.repeated(harness.real_corpus(ns.corpus, ns.min_html_kb), ns.messages)
+        count = len(mail)
+
+        def messages() -> Iterator[bytes]:
+            for i, raw in enumerate(mail.raws):
+                yield harness.with_attachment(raw, 200, rng, i) if i % 10 == 0 else raw
+
+        what = mail.what + ", every tenth with a 200 KB attachment"
+    else:
+        count = ns.messages or 3000
+
+        def messages() -> Iterator[bytes]:
+            for i in range(count):
+                yield newsletter(i, rng)
+
+        what = "bench newsletters, every tenth with a 200 KB attachment"
+    if not count:
+        raise SystemExit("no messages")
 
     server = Dovecot.start()
     assert server.proc is not None
-    MASTER[0] = server.proc.pid
+    master = server.proc.pid
     work = Path(tempfile.mkdtemp(prefix="guard-bench-"))
     try:
-        rng = random.Random(42)
         t0 = time.perf_counter()
         total_bytes = 0
 
-        def gen():  # type: ignore[no-untyped-def]
+        def counted() -> Iterator[bytes]:
             nonlocal total_bytes
-            for i in range(ns.messages):
-                raw = newsletter(i, rng)
+            for raw in messages():
                 total_bytes += len(raw)
                 yield raw
 
-        server.append(USER, "INBOX", gen(), batch=200)
+        server.append(USER, "INBOX", counted(), batch=200)
         print(
-            f"loaded {ns.messages} messages, {total_bytes / 1e6:.0f} MB "
-            f"(avg {total_bytes / ns.messages / 1024:.0f} KB) in {time.perf_counter() - t0:.1f} s"
+            f"loaded {count} messages ({what}), {total_bytes / 1e6:.0f} MB "
+            f"(avg {total_bytes / count / 1024:.0f} KB) in {time.perf_counter() - t0:.1f} s"
         )
         config = work / "config.toml"
         config.write_text(
@@ -279,80 +219,111 @@ def main() -> None:
             f'ca_file = "{server.cert}"\npassword_env = "BENCH_PW"\ntimeout = 120\n'
         )
         os.chmod(config, 0o600)
-        env = dict(os.environ)
-        env.update(
+        base = dict(os.environ)
+        base.update(
             BENCH_PW=server.password,
             GUARD_CONFIG=str(config),
             XDG_CONFIG_HOME=str(work / "cfg"),
-            XDG_DATA_HOME=str(work / "data"),
-            PYTHONPATH=str(ROOT),
         )
-        py = sys.executable
-        bare_cmd = [py, "-c", BARE, "127.0.0.1", str(server.tls_port), USER, server.password,
-                    str(server.cert)]  # fmt: skip
-        guard_cmd = [py, "-c", GUARD, "--account", "bench", "--summary"]
+        bare_cmd = [sys.executable, "-c", BARE, "127.0.0.1", str(server.tls_port), USER,
+                    server.password, str(server.cert)]  # fmt: skip
+        guard_args = ["scan", "--account", "bench", "--summary"]
         if ns.connections:
-            guard_cmd += ["--connections", str(ns.connections)]
-        run(bare_cmd, env)  # warm the server's and the OS's caches once
-        bare, cold, warm, rss, pss = [], [], [], [], []
-        cpu: dict[str, list[tuple[float, float]]] = {"bare": [], "cold": [], "warm": []}
-        for r in range(ns.rounds):
-            t_bare, *_ = run(bare_cmd, env)
-            cpu["bare"].append((CPU["client"], CPU["dovecot"]))
-            shutil.rmtree(work / "data", ignore_errors=True)
-            t_cold, rss_c, pss_c, _out = run(guard_cmd, env, measure=True)
-            cpu["cold"].append((CPU["client"], CPU["dovecot"]))
-            t_warm, rss_w, pss_w, _out = run(guard_cmd, env, measure=True)
-            cpu["warm"].append((CPU["client"], CPU["dovecot"]))
-            bare.append(t_bare)
-            cold.append(t_cold)
-            warm.append(t_warm)
-            rss.append(max(rss_c, rss_w))
-            pss.append(max(pss_c, pss_w))
-            print(
-                f"round {r + 1}: bare {t_bare:.2f} s  guard cold {t_cold:.2f} s "
-                f"({t_cold / t_bare:.2f}x)  warm {t_warm:.2f} s  "
-                f"peak RSS {rss[-1] / 1024:.0f} MB (PSS {pss[-1] / 1024:.0f} MB)"
-            )
-            print(
-                "         CPU s (client + dovecot): "
-                + "  ".join(f"{k} {v[-1][0]:.2f} + {v[-1][1]:.2f}" for k, v in cpu.items())
-            )
-        figures = {
-            "messages": ns.messages,
+            guard_args += ["--connections", str(ns.connections)]
+
+        def bare() -> harness.Run:
+            return harness.measure(bare_cmd, base, server_pid=master)
+
+        def scan(inst: harness.Install, cold: bool) -> harness.Run:
+            data = work / f"data-{inst.label}"
+            if cold:
+                shutil.rmtree(data, ignore_errors=True)
+            env = inst.env(base, XDG_DATA_HOME=str(data))
+            return harness.measure(inst.guard(*guard_args), env, memory=True, server_pid=master)
+
+        steps: list[harness.Step] = [("bare", bare)]
+        for inst in who:
+            steps.append((f"cold-{inst.label}", lambda inst=inst: scan(inst, True)))
+            steps.append((f"warm-{inst.label}", lambda inst=inst: scan(inst, False)))
+
+        def show(name: str, r: harness.Run) -> str:
+            mem = f"  peak RSS {r.rss_kb / 1024:.0f} MB (PSS {r.pss_kb / 1024:.0f} MB)"
+            return f"+ dovecot {r.server_cpu:.2f} s CPU" + (mem if name != "bare" else "")
+
+        print(
+            "alternated per round: " + ", ".join(name for name, _ in steps)
+            + " (bare runs once first, not counted, to warm the caches)"
+        )  # fmt: skip
+        runs = harness.alternate(ns.rounds, steps, show=show, warmup=["bare"])
+
+        bare_walls = [r.wall for r in runs["bare"]]
+        figures: dict[str, object] = {
+            "messages": count,
             "mbytes": round(total_bytes / 1e6),
-            "bare_s": round(statistics.median(bare), 2),
-            "cold_s": round(statistics.median(cold), 2),
-            "warm_s": round(statistics.median(warm), 2),
-            "cold_over_bare": round(
-                statistics.median(c / b for c, b in zip(cold, bare, strict=True)), 2
-            ),
-            "warm_over_cold": round(
-                statistics.median(w / c for w, c in zip(warm, cold, strict=True)), 3
-            ),
-            "peak_rss_mb": round(max(rss) / 1024),
-            "peak_pss_mb": round(max(pss) / 1024),
-            "bare_msgs_per_s": round(ns.messages / statistics.median(bare)),
-            **{
-                f"{k}_cpu_{who}_s": round(statistics.median(c[i] for c in v), 2)
-                for k, v in cpu.items()
-                for i, who in enumerate(("client", "dovecot"))
-            },
+            "bare_s": round(statistics.median(bare_walls), 2),
+            "bare_msgs_per_s": round(count / statistics.median(bare_walls)),
+            "bare_cpu_client_s": round(statistics.median(r.cpu for r in runs["bare"]), 2),
+            "bare_cpu_dovecot_s": round(statistics.median(r.server_cpu for r in runs["bare"]), 2),
         }
+        print(harness.summary("bare", runs["bare"], count))
+        for inst in who:
+            cold, warm = runs[f"cold-{inst.label}"], runs[f"warm-{inst.label}"]
+            cw, ww = [r.wall for r in cold], [r.wall for r in warm]
+            prefix = "" if inst.label == "new" else "old_"
+            figures.update(
+                {
+                    f"{prefix}cold_s": round(statistics.median(cw), 2),
+                    f"{prefix}warm_s": round(statistics.median(ww), 2),
+                    f"{prefix}cold_over_bare": round(
+                        statistics.median(harness.paired(cw, bare_walls)), 2
+                    ),
+                    f"{prefix}warm_over_cold": round(statistics.median(harness.paired(ww, cw)), 3),
+                    f"{prefix}peak_rss_mb": round(max(r.rss_kb for r in cold + warm) / 1024),
+                    f"{prefix}peak_pss_mb": round(max(r.pss_kb for r in cold + warm) / 1024),
+                    f"{prefix}cold_cpu_client_s": round(statistics.median(r.cpu for r in cold), 2),
+                    f"{prefix}cold_cpu_dovecot_s": round(
+                        statistics.median(r.server_cpu for r in cold), 2
+                    ),
+                    f"{prefix}warm_cpu_client_s": round(statistics.median(r.cpu for r in warm), 2),
+                    f"{prefix}warm_cpu_dovecot_s": round(
+                        statistics.median(r.server_cpu for r in warm), 2
+                    ),
+                }
+            )
+            print(harness.summary(f"cold-{inst.label}", cold, count))
+            print(harness.summary(f"warm-{inst.label}", warm))
+            print(
+                f"{inst.label}: cold/bare = {harness.ratio_text(cw, bare_walls)} (target <= 1.3), "
+                f"warm = {harness.spread(ww, unit=' s')} (target <= 0.5), warm/cold = "
+                f"{figures[prefix + 'warm_over_cold']:.1%}, peak memory of all guard processes: "
+                f"RSS {figures[prefix + 'peak_rss_mb']} MB, PSS {figures[prefix + 'peak_pss_mb']} "
+                f"MB (target <= 200)"
+            )
+            floor = (
+                float(figures[f"{prefix}cold_cpu_client_s"])  # type: ignore[arg-type]
+                + float(figures[f"{prefix}cold_cpu_dovecot_s"])  # type: ignore[arg-type]
+            ) / harness.cpu_count()
+            print(
+                f"{inst.label}: CPU (median): guard cold {figures[prefix + 'cold_cpu_client_s']} s"
+                f" + dovecot {figures[prefix + 'cold_cpu_dovecot_s']} s; bare "
+                f"{figures['bare_cpu_client_s']} s + dovecot {figures['bare_cpu_dovecot_s']} s. On "
+                f"{harness.cpu_count()} cores a cold scan cannot take less than (guard + dovecot "
+                f"CPU) / cores = {floor:.2f} s"
+            )
+        if len(who) == 2:
+            for kind in ("cold", "warm"):
+                new, old = runs[f"{kind}-new"], runs[f"{kind}-old"]
+                ratio = harness.ratio_text([r.wall for r in new], [r.wall for r in old])
+                figures[f"{kind}_new_over_old"] = round(
+                    statistics.median(harness.paired([r.wall for r in new], [r.wall for r in old])),
+                    2,
+                )
+                cpu = harness.ratio_text([r.cpu for r in new], [r.cpu for r in old])
+                print(f"{kind} scan time new/old = {ratio} (per round, side by side); CPU {cpu}")
         print(
-            f"median of {ns.rounds}: cold/bare = {figures['cold_over_bare']}x (target <= 1.0), "
-            f"warm = {figures['warm_s']} s (target <= 0.5), warm/cold = "
-            f"{figures['warm_over_cold']:.1%}, peak memory of all guard processes: "
-            f"RSS {figures['peak_rss_mb']} MB, PSS {figures['peak_pss_mb']} MB (target <= 200)"
-        )
-        floor = (figures["cold_cpu_client_s"] + figures["cold_cpu_dovecot_s"]) / (
-            os.cpu_count() or 1
-        )
-        print(
-            f"CPU (median): guard cold {figures['cold_cpu_client_s']} s + dovecot "
-            f"{figures['cold_cpu_dovecot_s']} s; bare {figures['bare_cpu_client_s']} s + dovecot "
-            f"{figures['bare_cpu_dovecot_s']} s. On {os.cpu_count()} cores a cold scan cannot take "
-            f"less than (guard + dovecot CPU) / cores = {floor:.2f} s"
+            f"RESULT IMAP cold scan ({ns.source}), median of {ns.rounds}: new cold/bare = "
+            f"{figures['cold_over_bare']}x (target <= 1.3)"
+            + (f", old cold/bare = {figures['old_cold_over_bare']}x" if len(who) == 2 else "")
         )
         if ns.json:
             print(json.dumps(figures))
