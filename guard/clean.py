@@ -4,7 +4,8 @@ Every entry point (`guard strip`, `guard clean PATH`, the IMAP cleaner) calls `c
 What to remove is decided from `guard.detect.detect()` findings on the same parsed message; the
 HTML is rewritten through `guard.cleanhtml` (the scan's own definition of what loads), the plain
 text by splicing URLs. Only the text parts that change are re-encoded; every other byte of the
-message is copied from the input through the MIME splitter's offsets.
+message is copied from the input through the MIME splitter's offsets. An HTML rewrite that does
+not read back clean (`RewriteUnsafe`) leaves the whole message as it was, with the reason.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_plus
 
-from guard.cleanhtml import LoadAction, rewrite_html
+from guard.cleanhtml import LoadAction, RewriteUnsafe, rewrite_html
 from guard.detect import detect, text_urls
 from guard.limits import DEFAULT_LIMITS, Limits
 from guard.mime import (
@@ -676,6 +677,8 @@ def clean_message(
         return _untouched(raw, f"took longer than {limits.max_seconds:g} s to clean")
     except MessageError as exc:
         return _untouched(raw, f"cannot parse: {exc}")
+    except RewriteUnsafe as exc:
+        return _untouched(raw, f"not cleaned: {exc}")
     except RecursionError:
         return _untouched(raw, "structure nested too deeply")
     except Exception as exc:  # noqa: BLE001 - a filter must never lose a message over a bug

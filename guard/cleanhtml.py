@@ -1,10 +1,17 @@
 """Rewrite one HTML document: neutralise chosen loads, replace chosen links.
 
-What an element loads or links to comes from `guard.html.element_refs` (and
-`conditional_comment_refs`, `css_urls`), the same definition the scan uses; the tree is
-BeautifulSoup's on lxml, the parser the scan uses, so what is found is what gets stripped. This
-module decides nothing about tracking: a `Rewriter` says, per resolved URL, whether a load goes
-and what a link becomes.
+The document is parsed as a mail client's browser engine parses it (HTML5, by Lexbor, the parser
+the scan uses), so a tracker is stripped where the client renders it: after `</html>`, or moved
+out of a table by foster parenting. What an element loads or links to comes from
+`guard.html.element_refs` (and `conditional_comment_refs`, `css_urls`), the scan's own
+definition. This module decides nothing about tracking: a `Rewriter` says, per resolved URL,
+whether a load goes and what a link becomes.
+
+A tree does not always read back the same once written out: a `<style>` foster-parented into
+`<math>` becomes MathML and its text markup, a `<p>` or `<a>` the parser had to nest oddly comes
+back elsewhere. Every rewrite is therefore parsed again and scanned before it is returned; one
+that would still load something the rewriter removed, or load anything the original did not,
+raises `RewriteUnsafe` and is not written.
 """
 
 from __future__ import annotations
@@ -13,15 +20,22 @@ import html as html_escape
 import re
 from collections.abc import Callable
 from enum import Enum
-from typing import Any, Protocol
+from typing import Protocol
 
-from bs4 import BeautifulSoup, Comment, Tag
-from bs4.dammit import EntitySubstitution
-from bs4.formatter import HTMLFormatter
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from guard.css import strip_css_urls
-from guard.html import Ref, conditional_comment_refs, element_refs, srcset_urls
-from guard.urls import resolve
+from guard.css import css_urls, strip_css_urls
+from guard.html import (
+    Ref,
+    conditional_comment_refs,
+    document_base,
+    element_refs,
+    parse_document,
+    parse_is_bounded,
+    scan_html,
+    srcset_urls,
+)
+from guard.urls import parse_http, resolve
 
 
 class LoadAction(Enum):
@@ -40,147 +54,156 @@ class Rewriter(Protocol):
         ...
 
 
-class _AsWritten(HTMLFormatter):
-    """Minimal escaping (`&`, `<`, `>`) and attributes in document order: the serialisation that
-    changes the least (the stock formatters sort attributes alphabetically)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            entity_substitution=EntitySubstitution.substitute_xml, void_element_close_prefix=""
-        )
-
-    def attributes(self, tag: Any) -> list[tuple[str, Any]]:
-        return list(tag.attrs.items()) if tag.attrs else []
+class RewriteUnsafe(ValueError):
+    """The document is left as it was: read back, the rewrite would still load something the
+    rewriter removed or load something the original does not, or it is too costly to parse."""
 
 
-_FORMATTER = _AsWritten()
 # `img[src]`, `td[background]`, `applet[code]`: the attribute between the brackets.
 _ATTR_OF = re.compile(r"^[^\[\s]+\[([^\]=]+)\]$")
 # Elements that are nothing but their load: the element goes with it.
 _WHOLE_ELEMENT = ("link[", "meta[", "base[", "script[")
+# What follows a <plaintext>'s text when Lexbor writes it out: closing tags a browser would show as
+# text, since nothing ends <plaintext>.
+_PLAINTEXT_END = re.compile(r"</plaintext>(?:</[A-Za-z][^<>]*>)*\Z")
+# Elements whose text Lexbor writes raw, by name, also in SVG and MathML, where the parser reads
+# it back as markup (mutation XSS): an SVG <style> holding `&lt;img …&gt;` would come back as an
+# <img>. (<noscript> text is escaped: Lexbor parses with scripting off.)
+_RAW_TEXT = frozenset({"style", "script", "xmp", "iframe", "noembed", "noframes", "plaintext"})
 
 
-def _gone(tag: Tag) -> bool:
-    """Decomposed already (directly or with an ancestor)? Read from the instance: bs4's own
-    `decomposed` property falls back to a subtree search (`tag.find`) on live tags."""
-    return bool(vars(tag).get("_decomposed", False))
-
-
-def _getter(tag: Tag) -> Callable[[str], str | None]:
-    def get(name: str) -> str | None:
-        value = tag.attrs.get(name)
-        if isinstance(value, list):  # only when a multi-valued attribute slipped through
-            return " ".join(value)
-        return value if isinstance(value, str) else None
-
-    return get
-
-
-def _document_base(soup: BeautifulSoup) -> str | None:
-    """The first absolute http(s) `<base href>`, chosen as the scan chooses it."""
-    for tag in soup.find_all("base"):
-        href = _getter(tag)("href")
-        if href and href.strip().lower().startswith(("http://", "https://")):
-            return href.strip()
-    return None
+def _text_nodes(node: LexborNode) -> list[LexborNode]:
+    return [n for n in node.traverse(include_text=True) if n.tag == "-text"]
 
 
 class _Document:
     """One parsed HTML document being rewritten."""
 
-    def __init__(self, html: str, rewriter: Rewriter) -> None:
-        self.soup = BeautifulSoup(html, "lxml", multi_valued_attributes=None)
+    def __init__(self, tree: LexborHTMLParser, rewriter: Rewriter) -> None:
+        self.tree = tree
         self.rewriter = rewriter
-        self.base = _document_base(self.soup)
+        document = tree.root.parent if tree.root is not None else None
+        # From the document node: comments before <html> and after </html> are its children.
+        self.nodes = list(document.traverse(include_text=False)) if document is not None else []
+        self.base = document_base(tree)
         self.changed = False
         self.base_removed = False
+        self.removed_any = False  # once an element went, its descendants are skipped
+        self.plaintext = False
+        self.raw_text: list[LexborNode] = []  # elements of _RAW_TEXT whose text needs a look
+        self.loads: set[str] = set()  # every http(s) URL the original loads (see `verify`)
 
     # -- helpers ---------------------------------------------------------------------------------
 
     def resolved(self, ref: Ref) -> str:
         return ref.url if ref.element == "base[href]" else resolve(self.base, ref.url)
 
-    def action(self, url: str, *, as_written: bool = False) -> LoadAction:
-        """`as_written`: `url` is not yet resolved against the base (CSS, srcset candidates)."""
-        return self.rewriter.load_action(url if not as_written else resolve(self.base, url))
-
     def removes(self, url: str) -> bool:
-        return self.action(url, as_written=True) is not LoadAction.KEEP
+        """For CSS and srcset candidates, whose URLs come as written."""
+        return self.rewriter.load_action(resolve(self.base, url)) is not LoadAction.KEEP
+
+    def saw_load(self, url: str) -> None:
+        # Both readings: the output has no base when the rewrite removed it.
+        for candidate in (resolve(self.base, url), url):
+            parsed = parse_http(candidate.strip())
+            if parsed is not None:
+                self.loads.add(parsed.raw)
+
+    def remove(self, node: LexborNode) -> None:
+        node.decompose()  # detaches the subtree; Lexbor frees nothing until the document goes
+        self.removed_any = True
+        self.changed = True
 
     # -- the walk --------------------------------------------------------------------------------
 
     def rewrite(self) -> None:
-        for comment in list(self.soup.find_all(string=lambda s: isinstance(s, Comment))):
-            self.rewrite_comment(comment)
-        for tag in list(self.soup.find_all(True)):
-            if _gone(tag):
+        for node in self.nodes:
+            tag = node.tag
+            if tag is None or tag.startswith("-"):  # the document, its doctype, comments
+                if tag == "-comment":
+                    self.rewrite_comment(node)
                 continue
-            if tag.name == "style":
-                self.rewrite_style_element(tag)
-            self.rewrite_element(tag)
+            if self.removed_any and node.parent is None:
+                continue  # inside an element that went
+            tag = tag.lower()  # SVG keeps camelCase (feImage); the definitions are lower-case
+            if tag in _RAW_TEXT:
+                if tag == "style":
+                    self.rewrite_style_element(node)
+                elif tag == "plaintext":
+                    self.plaintext = True
+                if any(c in node.text(deep=False) for c in "<&"):
+                    self.raw_text.append(node)
+            attrs = node.attributes
+            if attrs:
+                self.rewrite_element(node, tag, attrs)
         if self.base_removed:
             self.absolutise_links()
 
-    def rewrite_element(self, tag: Tag) -> None:
-        for ref in list(element_refs(tag.name, _getter(tag))):
-            if _gone(tag):
-                return
+    def rewrite_element(self, node: LexborNode, tag: str, attrs: dict[str, str | None]) -> None:
+        for ref in element_refs(tag, attrs.get):
             url = self.resolved(ref)
             if ref.load:
+                self.saw_load(ref.url)
+                if node.parent is None:
+                    continue  # the element went with an earlier reference
                 action = self.rewriter.load_action(url)
                 if action is not LoadAction.KEEP:
-                    self.neutralise(tag, ref, action)
-            else:
+                    self.neutralise(node, tag, ref, action)
+            elif node.parent is not None:
                 target = self.rewriter.link_target(url)
-                if target is not None and target != _getter(tag)("href"):
-                    tag["href"] = target
+                if target is not None and target != node.attrs.get("href"):
+                    node.attrs["href"] = target
                     self.changed = True
 
-    def neutralise(self, tag: Tag, ref: Ref, action: LoadAction) -> None:
+    def neutralise(self, node: LexborNode, tag: str, ref: Ref, action: LoadAction) -> None:
         element = ref.element
         self.changed = True
+        live = node.attrs
         if element.endswith(" url()"):
-            tag["style"] = strip_css_urls(_getter(tag)("style") or "", self.removes)
+            live["style"] = strip_css_urls(live.get("style") or "", self.removes)
         elif element.endswith("[srcset]"):
-            self.strip_srcset(tag)
+            kept = _srcset_without(live.get("srcset") or "", self.removes)
+            if kept.strip():
+                live["srcset"] = kept
+            elif "srcset" in live:
+                del live["srcset"]
         elif element.startswith(_WHOLE_ELEMENT):
             if element == "base[href]":
                 self.base_removed = True
-            tag.decompose()
-        elif tag.name == "img" and action is LoadAction.REMOVE_PIXEL:
-            tag.decompose()
+            self.remove(node)
+        elif tag == "img" and action is LoadAction.REMOVE_PIXEL:
+            self.remove(node)
         elif element == "input[type=image]":
-            del tag["src"]
+            del live["src"]
         else:
             attr = _ATTR_OF.match(element)
             # The element stays without it: an image keeps its alt text and size (layout), an
             # <object> shows its fallback content.
-            if attr is not None and attr.group(1) in tag.attrs:
-                del tag[attr.group(1)]
+            if attr is not None and attr.group(1) in live:
+                del live[attr.group(1)]
 
-    def strip_srcset(self, tag: Tag) -> None:
-        value = _getter(tag)("srcset") or ""
-        kept = _srcset_without(value, self.removes)
-        if kept.strip():
-            tag["srcset"] = kept
-        elif "srcset" in tag.attrs:
-            del tag["srcset"]
-
-    def rewrite_style_element(self, tag: Tag) -> None:
-        css = tag.string
-        if css is None:
+    def rewrite_style_element(self, node: LexborNode) -> None:
+        """The CSS is the text below the `<style>`, read as the scan reads it (an SVG `<style>`
+        may hold elements too); each text node loses the url()s that go."""
+        css = node.text(deep=True)
+        if not css:
             return
-        new = strip_css_urls(str(css), self.removes)
-        if new != css:
-            tag.string = new
-            self.changed = True
+        for url in css_urls(css):
+            self.saw_load(url)
+        for text in _text_nodes(node):
+            old = text.text_content or ""
+            new = strip_css_urls(old, self.removes)
+            if new != old:
+                text.replace_with(new)  # a str becomes a text node; <style> writes it out raw
+                self.changed = True
 
-    def rewrite_comment(self, comment: Comment) -> None:
-        text = str(comment)
+    def rewrite_comment(self, node: LexborNode) -> None:
+        text = node.comment_content or ""
         new = text
         for ref in conditional_comment_refs(text):
             url = resolve(self.base, ref.url)
             if ref.load:
+                self.saw_load(ref.url)
                 if self.rewriter.load_action(url) is not LoadAction.KEEP:
                     new = _replace_in_comment(new, "src", ref.url, "")
             else:
@@ -188,15 +211,121 @@ class _Document:
                 if target is not None:
                     new = _replace_in_comment(new, "href", ref.url, html_escape.escape(target))
         if new != text:
-            comment.replace_with(Comment(new))
+            node.replace_with(_comment(new))
             self.changed = True
 
     def absolutise_links(self) -> None:
         """The `<base>` went (it was itself a remote load): relative links keep their target."""
-        for tag in self.soup.find_all(["a", "area"]):
-            href = _getter(tag)("href")
-            if href and self.base and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:|^#", href.strip()):
-                tag["href"] = resolve(self.base, href)
+        for node in self.nodes:
+            if node.tag not in ("a", "area") or node.parent is None or not self.base:
+                continue
+            href = node.attrs.get("href")
+            if href and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:|^#", href.strip()):
+                node.attrs["href"] = resolve(self.base, href)
+
+    # -- writing out -----------------------------------------------------------------------------
+
+    def serialised(self, source: str) -> str:
+        """The tree as HTML. `source`: the document as parsed, for its doctype."""
+        self.escape_foreign_raw_text()
+        document = self.tree.root.parent if self.tree.root is not None else None
+        parts: list[str] = []
+        node = document.child if document is not None else None
+        while node is not None:
+            parts.append(_doctype(node, source) if node.tag == "-doctype" else node.html or "")
+            node = node.next
+        text = "".join(parts)
+        if self.plaintext:
+            end = _PLAINTEXT_END.search(text)
+            if end is not None:
+                text = text[: end.start()]
+        return text
+
+    def escape_foreign_raw_text(self) -> None:
+        """Give the text of an SVG or MathML element of _RAW_TEXT its references, since Lexbor
+        writes it raw: read back, the markup is the text again."""
+        for node in self.raw_text:
+            if node.parent is None:
+                continue
+            opening = node.html_pretty(tag_with_ns=True) or ""
+            if not opening.startswith(("<svg:", "<math:")):
+                continue  # an HTML element: its raw text reads back as it is
+            child = node.child
+            while child is not None:
+                following = child.next
+                if child.tag == "-text":
+                    child.replace_with(html_escape.escape(child.text_content or "", quote=False))
+                child = following
+
+    def verify(self, output: str) -> None:
+        """Read the output back as a mail client would: nothing removed still loads, and nothing
+        loads that the original did not."""
+        for occurrence in scan_html(output):
+            if not occurrence.load:
+                continue
+            if self.rewriter.load_action(occurrence.url) is not LoadAction.KEEP:
+                raise RewriteUnsafe(
+                    f"the cleaned HTML, read back, still loads what was removed "
+                    f"({occurrence.element})"
+                )
+            parsed = parse_http(occurrence.url)
+            if parsed is not None and parsed.raw not in self.loads:
+                raise RewriteUnsafe(
+                    f"the cleaned HTML, read back, loads what the original does not "
+                    f"({occurrence.element})"
+                )
+
+
+def _doctype(node: LexborNode, source: str) -> str:
+    """The doctype as written. Lexbor writes `<!DOCTYPE html>` for any doctype, its full form
+    drops what does not parse (and with it the force-quirks flag): the public and system ids
+    and the errors decide the rendering mode (quirks, almost standards, standards)."""
+    full = (node.html_pretty(full_doctype=True) or "").rstrip("\n")
+    written = _leading_doctype(source)
+    if written is not None:
+        again = LexborHTMLParser(written).root
+        doctype = again.prev if again is not None else None
+        if (
+            doctype is not None
+            and (doctype.html_pretty(full_doctype=True) or "").rstrip("\n") == full
+        ):
+            return written
+    return full
+
+
+def _leading_doctype(source: str) -> str | None:
+    """The `<!doctype …>` token at the start of `source`, after what may precede a doctype:
+    whitespace, comments and `<?…>` (a bogus comment). A loop, not a regex: a pattern of repeated
+    comments backtracks without end on a document of many comments that holds no doctype."""
+    pos, n = 0, len(source)
+    while pos < n:
+        if source[pos] in "\t\n\f\r ":
+            pos += 1
+        elif source.startswith("<!--", pos):
+            end = source.find("-->", pos + 2)  # `<!-->` and `<!--->` are whole comments
+            if end == -1:
+                return None
+            pos = end + 3
+        elif source.startswith("<?", pos):
+            end = source.find(">", pos)
+            if end == -1:
+                return None
+            pos = end + 1
+        elif source[pos : pos + 9].lower() == "<!doctype":
+            end = source.find(">", pos)
+            return source[pos : end + 1] if end != -1 else None
+        else:
+            return None
+    return None
+
+
+def _comment(text: str) -> LexborNode:
+    """A comment node holding `text` (Lexbor copies a node from another tree on insertion)."""
+    node = LexborHTMLParser(f"<!--{text}-->").root
+    comment = node.prev if node is not None else None
+    if comment is None or comment.comment_content != text:
+        raise RewriteUnsafe("a rewritten conditional comment does not read back as written")
+    return comment
 
 
 def _replace_in_comment(text: str, attr: str, old: str, new: str) -> str:
@@ -230,11 +359,20 @@ def _srcset_without(value: str, remove: Callable[[str], bool]) -> str:
 
 
 def rewrite_html(html: str, rewriter: Rewriter) -> str | None:
-    """The document with loads neutralised and links replaced; None when nothing changed."""
-    doc = _Document(html, rewriter)
+    """The document with loads neutralised and links replaced; None when nothing changed.
+
+    Raises RewriteUnsafe when the rewrite cannot be written safely (see the module docstring).
+    """
+    if not parse_is_bounded(html):
+        # Lexbor's C code cannot be interrupted; the scan reads such a document from the markup.
+        raise RewriteUnsafe("the HTML nests or repeats too much to be parsed in bounded time")
+    tree = parse_document(html)
+    if tree is None:
+        return None
+    doc = _Document(tree, rewriter)
     doc.rewrite()
     if not doc.changed:
         return None
-    # No eventual encoding: a <meta charset> stays as written (the part keeps its charset).
-    text: str = doc.soup.decode(formatter=_FORMATTER, eventual_encoding=None)  # type: ignore[arg-type]
-    return text
+    output = doc.serialised(html)
+    doc.verify(output)
+    return output
