@@ -25,7 +25,7 @@ from guard.mimetree import split
 from guard.model import Kind
 from guard.ruleset import load_ruleset
 from guard.sources.files import message_refs
-from guard.urls import resolve
+from guard.urls import parse_http, resolve
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = load_ruleset(include_user=False)
@@ -288,8 +288,15 @@ def _images(html: str) -> Iterator[tuple[str | None, str]]:
             yield base, src
 
 
+def _as_found(base: str | None, src: str) -> str:
+    """The URL as a finding names it (`//host/p` is `https://host/p`)."""
+    url = resolve(base, src.strip())
+    parsed = parse_http(url)
+    return parsed.raw if parsed is not None else url
+
+
 def content_images(html: str, pixels: set[str]) -> list[str]:
-    return sorted(src for base, src in _images(html) if resolve(base, src.strip()) not in pixels)
+    return sorted(src for base, src in _images(html) if _as_found(base, src) not in pixels)
 
 
 def _mail() -> list[tuple[str, bytes]]:
