@@ -44,11 +44,11 @@ from guard.sources.files import SourceError, mbox_refs
 from .strategies import FuzzInput
 
 CAP_SECONDS = 30.0
-"""Per step. The Limits' own budget (max_seconds, 20 s by default) plus slack for C code (lxml)
+"""Per step. The Limits' own budget (max_seconds, 20 s by default) plus slack for C code (Lexbor)
 that a timer cannot interrupt."""
 CAP_MEMORY_MB = 3072.0
-"""Peak RSS growth per step. A 20 MB HTML part is the worst legitimate case (lxml and
-BeautifulSoup trees of it)."""
+"""Peak RSS growth per step. A 20 MB HTML part is the worst legitimate case (Lexbor's tree of
+it, for the scan and again for cleaning)."""
 
 T = TypeVar("T")
 

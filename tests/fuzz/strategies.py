@@ -366,6 +366,9 @@ def gen_html_structure(rng: random.Random, size: Size) -> FuzzInput:
             b"<noscript><iframe src='https://x.example/'>" * (d // 10),
             b"<![CDATA[" + b"<img src=https://pixel.example.com/o width=1>" * 100,
             b"<math><mi><mglyph><style><img src=x>" * (d // 10),
+            # Formatting elements left open, each different: HTML5 re-opens all of them in every
+            # later paragraph (quadratic elements in Lexbor, as in browsers).
+            b"".join(b"<p><font id=%d>x" % i for i in range(d // 10)) + PIXEL,
         )
     )
     return FuzzInput("html-structure", message(html_doc(inner)))
