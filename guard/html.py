@@ -321,8 +321,8 @@ _ATTRIBUTE_WORK = 50_000_000
 _LONG_TAG_CHARS = 256
 _NESTING_LIMIT = 4096
 """Open elements at once (estimated from the markup): ~0.03 s of Lexbor's scope checks."""
-_REOPEN_WORK = 1_000_000
-"""Open formatting elements × tags: the elements HTML5 may have to re-create (~370 MB at most)."""
+_REOPENED_ELEMENTS = 500_000
+"""Elements HTML5 may re-create for formatting elements left open (~190 MB, ~0.2 s at most)."""
 _TAG_TOKEN = re.compile(r"<(/?)([A-Za-z][A-Za-z0-9]*)")
 # Formatting element names start with one of these letters; the rest of the name is read in Python.
 _MAYBE_FORMATTING_TOKEN = re.compile(r"<(/?[abcefinstuABCEFINSTU][A-Za-z]*)")
@@ -422,12 +422,15 @@ def parse_is_bounded(html: str) -> bool:
     """Can Lexbor parse `html` in bounded time and memory (see the figures above)?"""
     if _attribute_bomb(html):
         return False
-    # A document of n tags nests at most n deep and leaves at most n formatting elements open;
-    # below the square root of the budget nothing needs counting (most mail).
+    # A document of n tags nests at most n deep. With F formatting elements open, each of the at
+    # most n/2 later paragraphs re-creates at most F of them, and F <= n/2: at most n²/8 in all,
+    # so below that nothing needs counting (most mail).
     tags = html.count("<")
     if tags > _NESTING_LIMIT and _too_deep(html):
         return False
-    return tags * tags <= _REOPEN_WORK or _most_open_formatting(html) * tags <= _REOPEN_WORK
+    if tags * tags // 8 <= _REOPENED_ELEMENTS:
+        return True
+    return _most_open_formatting(html) * (tags // 2) <= _REOPENED_ELEMENTS
 
 
 def document_base(doc: LexborHTMLParser) -> str | None:
