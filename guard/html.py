@@ -476,13 +476,15 @@ def _scan_tree(doc: LexborHTMLParser) -> list[Occurrence]:
     root = doc.root
     if root is None:
         return []
+    # From the document node: comments may stand before `<html>` and after `</html>`.
+    document = root.parent or root
     base: str | None = None
     hidden_images: dict[int, str] = {}  # `<img>` inside a hidden element (mem_id) -> how
     out: list[Occurrence] = []
     # The hot loop of the scan (~500 elements per newsletter): an element without attributes
     # costs one call; a style is read once per distinct text (style_facts). URLs are resolved
     # after the walk, against the first absolute `<base href>` wherever it stands.
-    for el in root.traverse(include_text=False):
+    for el in document.traverse(include_text=False):
         tag = el.tag or ""
         if tag == "-comment":
             text = el.comment_content

@@ -583,3 +583,15 @@ def test_real_newsletter_markup_is_parsed_as_a_tree() -> None:
     )
     html = "<table>" + "<div>" * 40 + rows + "</div>" * 40 + "</table>"
     assert parse_is_bounded(html)
+
+
+def test_conditional_comments_outside_the_html_element_are_read() -> None:
+    html = (
+        '<!--[if mso]><v:fill src="https://a.example/before.png"/><![endif]-->'
+        "<html><body><p>x</p></body></html>"
+        '<!--[if mso]><v:fill src="https://a.example/after.png"/><![endif]-->'
+    )
+    assert [o.url for o in scan_html(html)] == [
+        "https://a.example/before.png",
+        "https://a.example/after.png",
+    ]
