@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote_plus
 
 from guard.cleanhtml import LoadAction, RewriteUnsafe, rewrite_html
 from guard.detect import detect, text_urls
+from guard.html import Parsed
 from guard.limits import DEFAULT_LIMITS, Limits
 from guard.mime import (
     MessageError,
@@ -582,14 +583,19 @@ class _Edits:
         return b"".join(out)
 
 
-def _rewrite_parts(raw: bytes, tree: Part, planner: _Planner, edits: _Edits) -> None:
+def _rewrite_parts(
+    raw: bytes, tree: Part, planner: _Planner, edits: _Edits, parsed_html: Parsed
+) -> None:
     if not planner.has_work():
         return
     for part in text_parts(tree):
         html = part.content_type == "text/html"
         text = decode_text(decode_transfer(raw[part.body_start : part.end], part.transfer_encoding),
                            part.charset)  # fmt: skip
-        new = rewrite_html(text, planner) if html else rewrite_text(text, planner.link_target)
+        if html:
+            new = rewrite_html(text, planner, parsed_html.pop(text, None))
+        else:
+            new = rewrite_text(text, planner.link_target)
         if new is None or new == text:
             continue
         body = _new_body(raw, part, new, html)
@@ -631,9 +637,11 @@ def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanR
     if reason is not None:
         return _untouched(raw, reason)
     tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts)
-    planner = _Planner(detect(parsed, rules, sender=envelope.from_addr), rules, policy)
+    parsed_html: Parsed = {}  # detection's parse of each HTML part, rewritten in place
+    findings = detect(parsed, rules, sender=envelope.from_addr, keep=parsed_html)
+    planner = _Planner(findings, rules, policy)
     edits = _Edits()
-    _rewrite_parts(raw, tree, planner, edits)
+    _rewrite_parts(raw, tree, planner, edits, parsed_html)
     opaque, security = planner.kept_links()
     receipt_names, receipt_rules, receipts = _receipt_fields(tree, rules)
     if not edits.bodies and not receipts:

@@ -30,6 +30,7 @@ from guard.html import (
     conditional_comment_refs,
     document_base,
     element_refs,
+    may_reference,
     parse_document,
     parse_is_bounded,
     scan_html,
@@ -134,7 +135,7 @@ class _Document:
                 if any(c in node.text(deep=False) for c in "<&"):
                     self.raw_text.append(node)
             attrs = node.attributes
-            if attrs:
+            if attrs and may_reference(attrs):
                 self.rewrite_element(node, tag, attrs)
         if self.base_removed:
             self.absolutise_links()
@@ -358,15 +359,20 @@ def _srcset_without(value: str, remove: Callable[[str], bool]) -> str:
     return (head + "".join(pieces)).rstrip().rstrip(",").rstrip()
 
 
-def rewrite_html(html: str, rewriter: Rewriter) -> str | None:
+def rewrite_html(
+    html: str, rewriter: Rewriter, parsed: LexborHTMLParser | None = None
+) -> str | None:
     """The document with loads neutralised and links replaced; None when nothing changed.
 
-    Raises RewriteUnsafe when the rewrite cannot be written safely (see the module docstring).
+    `parsed`: `html` as the scan parsed it (`scan_html`'s `keep`), edited in place. Raises
+    RewriteUnsafe when the rewrite cannot be written safely (see the module docstring).
     """
-    if not parse_is_bounded(html):
-        # Lexbor's C code cannot be interrupted; the scan reads such a document from the markup.
-        raise RewriteUnsafe("the HTML nests or repeats too much to be parsed in bounded time")
-    tree = parse_document(html)
+    tree = parsed
+    if tree is None:
+        if not parse_is_bounded(html):
+            # Lexbor's C code cannot be interrupted; the scan reads such a document by markup.
+            raise RewriteUnsafe("the HTML nests or repeats too much to be parsed in bounded time")
+        tree = parse_document(html)
     if tree is None:
         return None
     doc = _Document(tree, rewriter)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 from guard.domains import registrable_domain
-from guard.html import Occurrence, scan_html
+from guard.html import Occurrence, Parsed, scan_html
 from guard.leaks import AddressTokens, address_tokens
 from guard.model import Confidence, Finding, Kind, ParsedMessage, Party
 from guard.ruleset import Rule, RuleSet
@@ -165,12 +165,17 @@ def sender_domain(address: str) -> str:
 
 
 def detect(
-    msg: ParsedMessage, rules: RuleSet, sender: str = "", identities: Sequence[str] = ()
+    msg: ParsedMessage,
+    rules: RuleSet,
+    sender: str = "",
+    identities: Sequence[str] = (),
+    keep: Parsed | None = None,
 ) -> tuple[Finding, ...]:
     """Every tracking finding and remote load in a message.
 
     `sender` (the From address) decides which hosts are the sender's own (first party);
-    `identities` (the account's own addresses) join the message's recipients for leak detection.
+    `identities` (the account's own addresses) join the message's recipients for leak detection;
+    `keep` receives the HTML parts' parsed documents (see `scan_html`).
     """
     out = _Collector(rules, sender_domain(sender))
     for name, value in msg.headers:
@@ -194,7 +199,7 @@ def detect(
     loads: set[str] = set()
     links: set[str] = set()
     for html in msg.html_parts:
-        for occ in scan_html(html):
+        for occ in scan_html(html, keep):
             seen = loads if occ.load else links
             if occ.url in seen:
                 continue

@@ -442,14 +442,31 @@ def document_base(doc: LexborHTMLParser) -> str | None:
     return None
 
 
-def scan_html(html: str) -> list[Occurrence]:
-    """Every load and link of an HTML document, in document order, resolved against its base."""
+Parsed = dict[str, LexborHTMLParser]
+"""HTML text -> its parsed document, handed from the scan to a rewrite of the same text."""
+
+
+def scan_html(html: str, keep: Parsed | None = None) -> list[Occurrence]:
+    """Every load and link of an HTML document, in document order, resolved against its base.
+
+    `keep`: where to leave the parsed document (not for one read from the markup), so that
+    cleaning rewrites the tree detection read instead of parsing the text again."""
     if not parse_is_bounded(html):
         return _scan_markup(html)
     doc = parse_document(html)
     if doc is None:
         return []
+    if keep is not None:
+        keep[html] = doc
     return _scan_tree(doc)
+
+
+def may_reference(attrs: dict[str, str | None]) -> bool:
+    """Can an element with these attributes reference a URL at all (see `element_refs`)?"""
+    if not _URL_ATTRS.isdisjoint(attrs):
+        return True
+    style = attrs.get("style")
+    return bool(style and style_facts(style).urls)
 
 
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)(?:</style\s*>|$)", re.I | re.S)
