@@ -42,6 +42,8 @@ _HOST = re.compile(r"^(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*$")
 _DECODE_FROM = ("path", "query", "url")
 MAX_UNWRAP_DEPTH = 6
 _HOST_CACHE_SIZE = 50_000
+_UNWRAP_CACHE_SIZE = 4096
+_UNWRAP_CACHE_LONGEST = 2048
 
 
 class RuleError(Exception):
@@ -225,6 +227,11 @@ class RuleSet:
     _prefixed: dict[str, Rule] = field(default_factory=dict, repr=False)  # name -> its rule
     _shapes: ShapeIndex[Rule] = field(default_factory=lambda: ShapeIndex(()), repr=False)
     _host_cache: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
+    # Cleaning asks again what detection asked of each link; bounded like the host cache, and
+    # only for URLs of ordinary length, so hostile mail cannot fill it.
+    _unwrap_cache: dict[str, tuple[tuple[Rule, ...], str | None]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         for rule in self.rules:
@@ -333,6 +340,9 @@ class RuleSet:
         Returns ([], None) for a URL that no link rule matches; ([rules...], None) when the
         outermost wrapper is opaque.
         """
+        cached = self._unwrap_cache.get(url.raw)
+        if cached is not None:
+            return list(cached[0]), cached[1]
         chain: list[Rule] = []
         current = url
         destination: str | None = None
@@ -351,6 +361,10 @@ class RuleSet:
             if nxt is None:
                 break
             current = nxt
+        if len(url.raw) <= _UNWRAP_CACHE_LONGEST:
+            if len(self._unwrap_cache) >= _UNWRAP_CACHE_SIZE:
+                self._unwrap_cache.clear()
+            self._unwrap_cache[url.raw] = (tuple(chain), destination)
         return chain, destination
 
 
