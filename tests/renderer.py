@@ -26,6 +26,12 @@ interception): an http origin like a webmail's, so protocol-relative URLs resolv
 in a mail client, and http subresources are not rewritten by mixed-content upgrades. Scripts are
 disabled (mail clients do not run them), lazy loading is off and the viewport is tall, so that
 every image a client would eventually show is requested at once.
+
+`Renderer.render_many` keeps up to `concurrency` pages loading side by side in the one browser
+(a render mostly waits: for the load event, then for quiet). Each page is a tab in a browser
+context of its own, and every intercepted request is booked to a render by the frame that made
+it (a tab's main frame id is its target id; its child frames are announced on its session), so
+attribution does not depend on timing. A request from a frame no tab claims is `stray`.
 """
 
 from __future__ import annotations
@@ -43,7 +49,8 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -190,19 +197,51 @@ def _host(url: str) -> str:
 
 
 @dataclass
-class _Pending:
-    """Book-keeping for the render in progress."""
+class _Slot:
+    """One render in progress on one tab."""
 
     result: Render
+    document: bytes
+    started: float
+    deadline: float
+    navigate_id: int = 0
     loader_id: str = ""
+    blank_id: int = 0
+    """The about:blank navigation that ends the render (0: not started yet)."""
+    blank_loader: str = ""
+    blank_deadline: float = 0.0
     inflight: set[str] = field(default_factory=set)
     announced: dict[str, dict[str, Any]] = field(default_factory=dict)
+    paused: list[tuple[Request, str]] = field(default_factory=list)
+    """Refused requests with their network id (to describe their initiator at the end)."""
     paused_ids: set[str] = field(default_factory=set)
     last_activity: float = 0.0
 
 
+@dataclass
+class _Tab:
+    """A page in a browser context of its own, reused render after render.
+
+    Requests are attributed by the frame that made them: the page's main frame id is its target
+    id, and its child frames are announced on its session. Between renders the page is navigated
+    to about:blank and that navigation is waited for, so the previous document is gone before
+    the next one starts; what still arrives in between belongs to the previous render."""
+
+    context: str
+    target: str
+    session: str
+    slot: _Slot | None = None
+    previous: Render | None = None
+    loads: set[str] = field(default_factory=set)
+    """Loader ids whose main-frame load event fired."""
+
+
 class Renderer:
-    """One headless Chromium, reused for many renders (one fresh browser context each).
+    """One headless Chromium, reused for many renders (a fresh browser context and page each).
+
+    `render_many` keeps up to `concurrency` pages loading at once in that one browser: a render
+    mostly waits (for the load event, then `settle` seconds of quiet), so pages overlap well, and
+    attribution stays exact because each page is its own target with its own frames.
 
     Use as a context manager; `close()` always stops the browser and removes its profile.
     """
@@ -214,10 +253,12 @@ class Renderer:
         page_timeout: float = 10.0,
         settle: float = 0.15,
         use_namespace: bool = True,
+        concurrency: int = 1,
     ) -> None:
         self.executable = executable
         self.page_timeout = page_timeout
         self.settle = settle
+        self.concurrency = max(1, concurrency)
         prefix, self.isolation = namespace_prefix() if use_namespace else ([], "not requested")
         self.in_namespace = bool(prefix)
         self._profile = tempfile.mkdtemp(prefix="guard-chromium-")
@@ -225,15 +266,15 @@ class Renderer:
         self._responses: dict[int, dict[str, Any]] = {}
         self._events: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._proc: subprocess.Popen[bytes] | None = None
-        self._pending: _Pending | None = None
-        self._previous: Render | None = None
-        self._loaded: set[str] = set()
         self._count = 0
-        self._document: bytes = b""
-        self._session: str | None = None
-        self._main_frame: str | None = None
+        self._tabs: list[_Tab] = []
+        self._by_frame: dict[str, _Tab] = {}
+        """Every frame id seen, to the tab it lives in (frame ids are never reused)."""
+        self._by_session: dict[str, _Tab] = {}
+        self._orphans: list[tuple[str, Request, str]] = []
+        """Refused requests from a frame not (yet) known: (frame id, request, network id)."""
         self.stray: list[str] = []
-        """Requests refused while no render was in progress (should stay empty)."""
+        """Requests that no render could be found for (should stay empty)."""
         self._start(prefix)
 
     # -- process and pipe ------------------------------------------------------------------------
@@ -325,11 +366,7 @@ class Renderer:
         while msg_id not in self._responses:
             if not self._pump(deadline):
                 raise RendererError(f"no answer to {method} within {timeout:.0f}s")
-        answer = self._responses.pop(msg_id)
-        if "error" in answer:
-            raise RendererError(f"{method}: {answer['error'].get('message')}")
-        result: dict[str, Any] = answer.get("result", {})
-        return result
+        return _result(method, self._responses.pop(msg_id))
 
     def _pump(self, deadline: float) -> bool:
         """Handle one message; False when the deadline passed first."""
@@ -353,47 +390,74 @@ class Renderer:
     def _on_event(self, msg: dict[str, Any]) -> None:
         method = msg.get("method", "")
         params = msg.get("params", {})
-        pending = self._pending
         if method == "Fetch.requestPaused":
             self._on_paused(params, msg.get("sessionId"))
-        elif method == "Target.attachedToTarget":
+            return
+        tab = self._by_session.get(str(msg.get("sessionId", "")))
+        if method == "Target.attachedToTarget":
             # A child target (out-of-process frame, worker): let it run; the browser-level
-            # interception already covers its requests.
+            # interception already covers its requests. Announced on its page's session; an
+            # out-of-process frame's target id is the frame's id.
             child = params.get("sessionId")
             if child and params.get("waitingForDebugger"):
                 self._send("Runtime.runIfWaitingForDebugger", None, child)
-        elif msg.get("sessionId") != self._session:
+            if tab is not None:
+                self._adopt_frame(tab, str(params.get("targetInfo", {}).get("targetId", "")))
             return
-        elif method == "Page.lifecycleEvent":
-            if params.get("name") == "load" and params.get("frameId") == self._main_frame:
-                self._loaded.add(str(params.get("loaderId", "")))
-                if pending is not None:
-                    pending.last_activity = time.monotonic()
-        elif pending is None:
+        if tab is None:
             return
-        elif method == "Network.requestWillBeSent":
+        if method == "Page.frameAttached":
+            self._adopt_frame(tab, str(params.get("frameId", "")))
+            return
+        if method == "Page.lifecycleEvent":
+            if params.get("name") == "load" and params.get("frameId") == tab.target:
+                tab.loads.add(str(params.get("loaderId", "")))
+                if tab.slot is not None:
+                    tab.slot.last_activity = time.monotonic()
+            return
+        slot = tab.slot
+        if slot is None:
+            return
+        if method == "Network.requestWillBeSent":
+            self._adopt_frame(tab, str(params.get("frameId", "")))
             request_id = str(params.get("requestId", ""))
-            if request_id not in pending.paused_ids:
-                pending.inflight.add(request_id)
-            pending.announced[request_id] = params
+            if request_id not in slot.paused_ids:
+                slot.inflight.add(request_id)
+            slot.announced[request_id] = params
             if _host(str(params.get("request", {}).get("url", ""))) != DOCUMENT_HOST:
-                pending.last_activity = time.monotonic()
+                slot.last_activity = time.monotonic()
         elif method in ("Network.loadingFailed", "Network.loadingFinished"):
-            pending.inflight.discard(str(params.get("requestId", "")))
-            pending.last_activity = time.monotonic()
+            slot.inflight.discard(str(params.get("requestId", "")))
+            slot.last_activity = time.monotonic()
+
+    def _adopt_frame(self, tab: _Tab, frame: str) -> None:
+        """`frame` lives in `tab`; requests it made before we knew are handed over."""
+        if not frame or frame in self._by_frame:
+            return
+        self._by_frame[frame] = tab
+        if any(f == frame for f, _, _ in self._orphans):
+            mine = [(r, n) for f, r, n in self._orphans if f == frame]
+            self._orphans = [o for o in self._orphans if o[0] != frame]
+            for record, network_id in mine:
+                self._book(tab, frame, record, network_id)
 
     def _on_paused(self, params: dict[str, Any], session: str | None) -> None:
         request_id = params["requestId"]
         request = params.get("request", {})
         url = str(request.get("url", ""))
-        pending = self._pending
+        frame = str(params.get("frameId", ""))
+        kind = str(params.get("resourceType", ""))
+        tab = self._by_frame.get(frame)
+        slot = tab.slot if tab is not None else None
         if (
-            pending is not None
-            and url == pending.result.url
-            and params.get("resourceType") == "Document"
-            and self._document
+            tab is not None
+            and slot is not None
+            and slot.document
+            and url == slot.result.url
+            and kind == "Document"
+            and frame == tab.target
         ):
-            document, self._document = self._document, b""  # served once: a reload is recorded
+            document, slot.document = slot.document, b""  # served once: a reload is recorded
             self._send(
                 "Fetch.fulfillRequest",
                 {
@@ -412,42 +476,45 @@ class Renderer:
         self._send(
             "Fetch.failRequest", {"requestId": request_id, "errorReason": BLOCK_ERROR}, session
         )
-        record = Request(
-            url=url,
-            resource_type=str(params.get("resourceType", "")),
-            method=str(request.get("method", "GET")),
-            initiator=str(params.get("networkId", "")),  # described when the render ends
-            main_frame=params.get("frameId") == self._main_frame
-            and params.get("resourceType") == "Document",
-        )
-        if pending is not None:
-            pending.result.requests.append(record)
-            pending.paused_ids.add(record.initiator)
-            pending.inflight.discard(record.initiator)  # refused: it is over
-            if _host(url) != DOCUMENT_HOST:  # not the favicon Chromium asks for after load
-                pending.last_activity = time.monotonic()
-        elif self._previous is not None:
-            # Renders run one at a time and each ends only after its page was replaced by
-            # about:blank, so a late arrival can only be the previous page's.
-            self._previous.requests.append(record)
-            record.initiator = "late"
+        record = Request(url=url, resource_type=kind, method=str(request.get("method", "GET")))
+        network_id = str(params.get("networkId", ""))
+        if tab is None:
+            self._orphans.append((frame, record, network_id))
         else:
-            self.stray.append(url)
+            self._book(tab, frame, record, network_id)
+
+    def _book(self, tab: _Tab, frame: str, record: Request, network_id: str) -> None:
+        record.main_frame = record.resource_type == "Document" and frame == tab.target
+        slot = tab.slot
+        if slot is None:
+            if tab.previous is None:
+                self.stray.append(record.url)
+                return
+            # Between two renders of this tab: only the previous page can have made it.
+            record.initiator = "late"
+            tab.previous.requests.append(record)
+            return
+        slot.result.requests.append(record)
+        slot.paused.append((record, network_id))
+        slot.paused_ids.add(network_id)
+        slot.inflight.discard(network_id)  # refused: it is over
+        if _host(record.url) != DOCUMENT_HOST:  # not the favicon Chromium asks for after load
+            slot.last_activity = time.monotonic()
 
     # -- rendering -------------------------------------------------------------------------------
 
-    def _open_page(self) -> None:
-        """One page in one fresh browser context, reused for every render (navigated to a new
-        path each time, and to about:blank in between); its cache is off, and failed requests
-        are never cached anyway."""
+    def _open_tab(self) -> _Tab:
+        """One page in a fresh browser context; its cache is off, and failed requests are never
+        cached anyway. Scripts are off as in a mail client."""
         context = self.call("Target.createBrowserContext", {"disposeOnDetach": True})
         target = self.call(
             "Target.createTarget",
             {"url": "about:blank", "browserContextId": context["browserContextId"]},
         )["targetId"]
         session = self.call("Target.attachToTarget", {"targetId": target, "flatten": True})
-        self._session = session["sessionId"]
-        self._main_frame = target  # the main frame's id is the target's id
+        tab = _Tab(str(context["browserContextId"]), str(target), str(session["sessionId"]))
+        self._by_session[tab.session] = tab
+        self._by_frame[tab.target] = tab  # the main frame's id is the target's id
         for method, params in (
             ("Page.enable", None),
             ("Page.setLifecycleEventsEnabled", {"enabled": True}),
@@ -459,64 +526,68 @@ class Renderer:
                 {"autoAttach": True, "waitForDebuggerOnStart": False, "flatten": True},
             ),
         ):
-            self.call(method, params, self._session)
+            self.call(method, params, tab.session)
+        self._tabs.append(tab)
+        return tab
 
-    def _navigate(self, url: str, deadline: float) -> str:
-        answer = self.call(
-            "Page.navigate",
-            {"url": url},
-            self._session,
-            timeout=max(0.1, deadline - time.monotonic()),
-        )
-        return str(answer.get("loaderId", ""))
-
-    def render(self, html: str) -> Render:
-        """Render one HTML document (a decoded text/html part) and return what it tried to load.
-
-        Done when the page's own load event has fired, no request it announced is still open,
-        and nothing happened for `settle` seconds (a meta refresh, late fonts and the favicon
-        come after the load event); or when `page_timeout` runs out (`timed_out`)."""
-        started = time.monotonic()
-        if self._session is None:
-            self._open_page()
+    def _begin(self, tab: _Tab, html: str) -> None:
+        """Start rendering `html` on `tab` (navigation sent, not waited for)."""
         self._count += 1
+        started = time.monotonic()
         result = Render(url=f"http://{DOCUMENT_HOST}/{self._count}/message.html")
-        pending = _Pending(result, last_activity=started)
-        self._pending, self._previous = pending, None
         # A UTF-8 BOM wins over any <meta charset> in the part: the text is already decoded.
-        self._document = b"\xef\xbb\xbf" + html.encode("utf-8", "surrogatepass")
-        deadline = started + self.page_timeout
-        try:
-            pending.loader_id = self._navigate(result.url, deadline)
-            while True:
-                now = time.monotonic()
-                if now >= deadline:
-                    result.timed_out = True
-                    break
-                result.load_fired = pending.loader_id in self._loaded
-                if (
-                    result.load_fired
-                    and not pending.inflight
-                    and now - pending.last_activity >= self.settle
-                ):
-                    break
-                self._pump(min(deadline, now + self.settle / 2))
-            # Replace the page (still recording: whatever unloading triggers belongs to it) and
-            # wait for about:blank to load, so that this page is gone before the next begins.
-            blank_deadline = time.monotonic() + 5
-            blank = self._navigate("about:blank", blank_deadline)
-            while blank not in self._loaded and self._pump(blank_deadline):
-                pass
-        finally:
-            self._pending, self._previous = None, result
-            self._document = b""
-            self._loaded.clear()
-        seen = pending.paused_ids
-        for req in result.requests:
-            req.initiator = _describe_initiator(pending.announced.get(req.initiator, {}))
-        for request_id, params in pending.announced.items():
+        document = b"\xef\xbb\xbf" + html.encode("utf-8", "surrogatepass")
+        slot = _Slot(result, document, started, started + self.page_timeout)
+        slot.last_activity = started
+        tab.slot, tab.previous = slot, None
+        tab.loads.clear()
+        slot.navigate_id = self._send("Page.navigate", {"url": result.url}, tab.session)
+
+    def _advance(self, tab: _Tab, now: float) -> Render | None:
+        """Move `tab`'s render on; its result once the render is over.
+
+        A render's page is done when its load event fired, no request it announced is still
+        open, and nothing happened for `settle` seconds (a meta refresh, late fonts and the
+        favicon come after the load event), or when `page_timeout` ran out (`timed_out`). Then
+        the tab goes to about:blank (still recording: whatever unloading triggers belongs to
+        this page), and the render is over once about:blank has loaded (or after 5 s)."""
+        slot = tab.slot
+        assert slot is not None
+        for attr in ("navigate_id", "blank_id"):
+            msg_id = getattr(slot, attr)
+            if msg_id and msg_id in self._responses:
+                answer = _result("Page.navigate", self._responses.pop(msg_id))
+                setattr(slot, attr, 0)
+                loader = str(answer.get("loaderId", ""))
+                if attr == "navigate_id":
+                    slot.loader_id = loader
+                else:
+                    slot.blank_loader = loader
+        if not slot.blank_deadline:
+            loaded = bool(slot.loader_id) and slot.loader_id in tab.loads
+            timed_out = now >= slot.deadline
+            if not timed_out and not (
+                loaded and not slot.inflight and now - slot.last_activity >= self.settle
+            ):
+                return None
+            slot.result.timed_out = timed_out
+            slot.result.load_fired = loaded
+            slot.blank_deadline = now + 5
+            slot.blank_id = self._send("Page.navigate", {"url": "about:blank"}, tab.session)
+            return None
+        if not (slot.blank_loader and slot.blank_loader in tab.loads) and now < slot.blank_deadline:
+            return None
+        return self._finish(tab, slot)
+
+    def _finish(self, tab: _Tab, slot: _Slot) -> Render:
+        result = slot.result
+        tab.slot, tab.previous = None, result
+        tab.loads.clear()
+        for record, network_id in slot.paused:
+            record.initiator = _describe_initiator(slot.announced.get(network_id, {}))
+        for request_id, params in slot.announced.items():
             url = str(params.get("request", {}).get("url", ""))
-            if request_id in seen or url == result.url:
+            if request_id in slot.paused_ids or url == result.url:
                 continue
             if url.lower().startswith(("http://", "https://")):
                 result.requests.append(
@@ -527,8 +598,48 @@ class Renderer:
                         intercepted=False,
                     )
                 )
-        result.seconds = time.monotonic() - started
+        result.seconds = time.monotonic() - slot.started
         return result
+
+    def render(self, html: str) -> Render:
+        """Render one HTML document (a decoded text/html part) and return what it tried to load."""
+        return self.render_many([html])[0]
+
+    def render_many(self, documents: Iterable[str]) -> list[Render]:
+        """Render each HTML document (decoded text/html parts), up to `concurrency` at once (one
+        per tab), and return what each tried to load, in order. A render that needed its whole
+        `page_timeout` comes back with `timed_out` set."""
+        waiting = deque(enumerate(documents))
+        results: dict[int, Render] = {}
+        running: dict[int, int] = {}  # tab index -> document index
+        try:
+            while waiting or running:
+                for t in range(self.concurrency):
+                    if t not in running and waiting:
+                        tab = self._tabs[t] if t < len(self._tabs) else self._open_tab()
+                        index, html = waiting.popleft()
+                        self._begin(tab, html)
+                        running[t] = index
+                now = time.monotonic()
+                for t, index in list(running.items()):
+                    done = self._advance(self._tabs[t], now)
+                    if done is not None:
+                        results[index] = done
+                        del running[t]
+                if running:
+                    wakes = [now + self.settle / 2]
+                    for t in running:
+                        slot = self._tabs[t].slot
+                        assert slot is not None
+                        wakes.append(slot.blank_deadline or slot.deadline)
+                    self._pump(min(wakes))
+        finally:
+            # Requests from frames no tab ever claimed could not be attributed: stray.
+            self.stray += [
+                f"{record.url} (frame {frame or '?'})" for frame, record, _ in self._orphans
+            ]
+            self._orphans.clear()
+        return [results[i] for i in sorted(results)]
 
     # -- lifetime --------------------------------------------------------------------------------
 
@@ -552,6 +663,13 @@ class Renderer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _result(method: str, answer: dict[str, Any]) -> dict[str, Any]:
+    if "error" in answer:
+        raise RendererError(f"{method}: {answer['error'].get('message')}")
+    result: dict[str, Any] = answer.get("result", {})
+    return result
 
 
 def _describe_initiator(announced: dict[str, Any]) -> str:
