@@ -20,6 +20,8 @@ leaves the original untouched and is reported.
 
 `GUARD_TEST_CRASH_AT=<step>` (test-only; inert unless set) SIGKILLs the process at a step:
 after-intent, after-append, before-move, after-move, restore-after-move.
+`GUARD_TEST_SIGINT_AT=<step>` sends the process SIGINT (Ctrl-C) the first time it reaches the
+step: a test of the interrupted run knows the signal came exactly there, not whenever a poll saw it.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from guard.limits import DEFAULT_LIMITS, Limits
 T = TypeVar("T")
 
 CRASH_ENV = "GUARD_TEST_CRASH_AT"
+SIGINT_ENV = "GUARD_TEST_SIGINT_AT"
+_interrupted_at: set[str] = set()
 KW_CLEANED = b"$GuardCleaned"
 KW_RESTORED = b"$GuardRestored"
 KW_MDNSENT = b"$MDNSent"
@@ -66,9 +70,13 @@ META_BATCH = 1000  # UIDs per FLAGS/size fetch
 
 
 def crash_point(step: str) -> None:
-    """Test-only hook: SIGKILL this process at `step` when $GUARD_TEST_CRASH_AT names it."""
+    """Test-only hooks: SIGKILL this process at `step` when $GUARD_TEST_CRASH_AT names it; send
+    it SIGINT the first time it reaches `step` when $GUARD_TEST_SIGINT_AT names it."""
     if os.environ.get(CRASH_ENV) == step:
         os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(SIGINT_ENV) == step and step not in _interrupted_at:
+        _interrupted_at.add(step)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 class CleanOutcome(Protocol):
