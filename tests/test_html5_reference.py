@@ -27,9 +27,14 @@ from dataclasses import dataclass
 import pytest
 from html5_grammar import MARKED, constructs, documents, without
 from html5_reads import (
+    ADOPTION_AGENCY,
     CORPUS,
+    FOREIGN_END_TAGS,
+    FOSTERED_NODES,
+    NESTED_FOSTERING,
     SELECT,
     TABLE_IMAGE,
+    TABLE_REPROCESS,
     TEMPLATE,
     WHITESPACE_AFTER_BODY,
     WHITESPACE_RECONSTRUCTS,
@@ -149,6 +154,54 @@ CASES = [
         loads=False,
         lexbor_right=True,
     ),
+    Case(  # the `</p>` implied by <li> must not end the fostering: the hidden table is not its
+        NESTED_FOSTERING,  # ancestor (the pixel check reads the hiding ancestors)
+        f"<table hidden><p><li><img src={URL}>",
+        "li + table",
+        chromium_has_shape=True,
+        loads=True,
+        lexbor_right=True,
+    ),
+    Case(  # the fostered <i> (and its <img>) must move with the adoption agency's clone
+        FOSTERED_NODES,
+        f"<font><center><table><i><img src={URL}></table></font>x",
+        "center > font > i > img",
+        chromium_has_shape=True,
+        loads=True,
+        lexbor_right=True,
+    ),
+    Case(  # the second <button> first closes the first, then is processed again, fostered
+        TABLE_REPROCESS,
+        f"<table><button>a<button style=background:url({URL})>b",
+        "button + button",
+        chromium_has_shape=True,
+        loads=True,
+        lexbor_right=True,
+    ),
+    Case(  # the fourth </b> meets a <b> that Noah's Ark took off the list: only it closes
+        ADOPTION_AGENCY,
+        f"<b hidden><b><b><b><b></b></b></b></b><img src={URL}>",
+        "b[hidden] > img",
+        chromium_has_shape=True,
+        loads=True,
+        lexbor_right=True,
+    ),
+    Case(  # `</mtext>` and `</div>` cannot close past the MathML text integration point
+        FOREIGN_END_TAGS,
+        f"<div hidden><math><mtext><b></mtext></div><img src={URL}>",
+        "div[hidden] img",
+        chromium_has_shape=True,
+        loads=True,
+        lexbor_right=True,
+    ),
+    Case(  # `</p>` leaves the SVG: the <style> is HTML, its <img> text
+        FOREIGN_END_TAGS,
+        f"<svg></p><style><img src={URL}></style>",
+        "svg + p + style",
+        chromium_has_shape=True,
+        loads=False,
+        lexbor_right=True,
+    ),
     Case(
         WHITESPACE_AFTER_BODY,
         f"<center><a href={URL}></center></html>\n",
@@ -219,6 +272,17 @@ def _loads_url(reads: list[tuple[object, ...]]) -> bool:
     return False
 
 
+# html5lib's slips, adjusted in it (tests/html5_reads.py): there, only html5lib as released differs.
+ADJUSTED = (
+    WHITESPACE_RECONSTRUCTS,
+    NESTED_FOSTERING,
+    FOSTERED_NODES,
+    TABLE_REPROCESS,
+    ADOPTION_AGENCY,
+    FOREIGN_END_TAGS,
+)
+
+
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 def test_named_difference_is_real(case: Case) -> None:
     """Each named case separates the two parsers as documented; the parser that Chromium agrees
@@ -226,7 +290,7 @@ def test_named_difference_is_real(case: Case) -> None:
     lexbor = lexbor_reads(case.html)
     adjusted = html5lib_reads(case.html)
     released = html5lib_reads(case.html, corrected=False)
-    if case.name == WHITESPACE_RECONSTRUCTS:
+    if case.name in ADJUSTED:
         assert lexbor != released
         assert lexbor == adjusted, "html5lib adjusted to the standard and Chromium"
     else:
