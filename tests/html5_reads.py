@@ -198,12 +198,15 @@ different elements: `<b style=…><b><b><b><b></b></b></b></b>x` leaves the firs
 the x in html5lib only. Chromium and Lexbor follow the standard."""
 
 FOREIGN_END_TAGS = "end tags meeting SVG and MathML elements"
-"""html5lib's slips, adjusted. An end tag in body closes only an HTML element of its name: with
-an HTML element open inside a MathML `<mtext>`, `</mtext>` is ignored (mtext is special), and
-what follows stays inside. And `</p>` or `</br>` in SVG or MathML first leaves the foreign content,
-as `<p>` does (a later addition to the standard), so `<svg></p><style>` opens an HTML `<style>`
-whose content is text. html5lib matches end tags to elements of any namespace and keeps
-`</p>` and `</br>` inside foreign content. Chromium and Lexbor follow the standard."""
+"""html5lib's slips, adjusted. An end tag in body closes only an HTML element of its name, and
+stops at a special element, which SVG `<desc>` and `<title>` and MathML `<mtext>` (and the
+other text integration points) are, though not in html5lib's list: with an HTML element open
+inside a MathML `<mtext>`, `</mtext>` is ignored and what follows stays inside; `</option>`
+inside `<svg><desc>` does not close an `<option>` outside. And `</p>` or `</br>` in SVG or
+MathML first leaves the foreign content, as `<p>` does (a later addition to the standard), so
+`<svg></p><style>` opens an HTML `<style>` whose content is text. html5lib matches end tags to
+elements of any namespace and keeps `</p>` and `</br>` inside foreign content. Chromium and
+Lexbor follow the standard."""
 
 TABLE_IMAGE = "<image> directly in a table"
 """Lexbor against Chromium, a Lexbor bug: `<image>` (which the standard renames `<img>`)
@@ -300,6 +303,13 @@ def _insert_space(phase: Any, token: Any) -> Any:
 
 
 _HTML_NAMESPACES = (None, "http://www.w3.org/1999/xhtml")
+_SVG, _MATHML = html5lib.constants.namespaces["svg"], html5lib.constants.namespaces["mathml"]
+# The standard's special elements: html5lib's list lacks these foreign ones (FOREIGN_END_TAGS).
+_SPECIAL = html5lib.constants.specialElements | {
+    (_SVG, "desc"),
+    (_SVG, "title"),
+    *((_MATHML, name) for name in ("mi", "mo", "mn", "ms", "mtext", "annotation-xml")),
+}
 
 
 def _end_tag_other(phase: Any, token: Any) -> None:
@@ -311,7 +321,7 @@ def _end_tag_other(phase: Any, token: Any) -> None:
             while tree.openElements.pop() is not node:
                 pass
             return
-        if node.nameTuple in html5lib.constants.specialElements:
+        if node.nameTuple in _SPECIAL:
             return  # a parse error: ignored
 
 
@@ -375,7 +385,7 @@ def _adoption_agency(phase: Any, token: Any) -> None:
             return
         position = stack.index(formatting)
         furthest = next(
-            (e for e in stack[position + 1 :] if e.nameTuple in html5lib.constants.specialElements),
+            (e for e in stack[position + 1 :] if e.nameTuple in _SPECIAL),
             None,
         )
         if furthest is None:

@@ -194,6 +194,14 @@ CASES = [
         loads=True,
         lexbor_right=True,
     ),
+    Case(  # SVG <desc> is special: `</option>` inside it cannot close the option outside
+        FOREIGN_END_TAGS,
+        f"<option hidden><svg><desc></option></desc></svg><img src={URL}>",
+        "option[hidden] > img",
+        chromium_has_shape=True,
+        loads=True,
+        lexbor_right=True,
+    ),
     Case(  # `</p>` leaves the SVG: the <style> is HTML, its <img> text
         FOREIGN_END_TAGS,
         f"<svg></p><style><img src={URL}></style>",
