@@ -105,6 +105,7 @@ class Rule:
     header: str | None = None
     value: re.Pattern[str] | None = None  # `sender`: searched in the header's value
     relay: bool = False  # `sender`: the service also relays mail other platforms build
+    tracking_only: bool = False  # `host`: the hosts serve nothing but tracking (rules/README.md)
     source: str = ""
     file: str = ""
     match: tuple[Example, ...] = ()
@@ -283,10 +284,23 @@ class RuleSet:
 
     @staticmethod
     def first(candidates: Sequence[Rule], url: Url, kinds: Sequence[str]) -> Rule | None:
+        """The rule of one of `kinds` that decides `url` among `candidates` (`candidates()`).
+
+        Precedence (rules/README.md): a rule bound to the URL's host (a path rule before a bare
+        host rule); then, when a pixel or link is asked for, a `tracking_only` host rule — every
+        load from such a host is a beacon and every link through it a wrapper, whatever the path
+        — except that a link rule elsewhere that decodes the target still unwraps it; then the
+        host-less path shapes."""
+        claimed: Rule | None = None
         for rule in candidates:
             if rule.kind in kinds and rule.matches_shape(url):
-                return rule
-        return None
+                if rule.hosts or claimed is None:
+                    return rule
+                if rule.decode is not None and rule.kind == "link":
+                    return rule  # a host-less wrapper shape that unwraps the target
+            elif claimed is None and rule.tracking_only and ("pixel" in kinds or "link" in kinds):
+                claimed = rule
+        return claimed
 
     def classify(self, url: Url, kinds: Sequence[str]) -> Rule | None:
         """The most specific rule of one of `kinds` that matches `url`, host rules first."""
@@ -459,6 +473,7 @@ _RULE_KEYS = {
     "header",
     "value",
     "relay",
+    "tracking_only",
     "source",
     "match",
     "no_match",
@@ -625,6 +640,14 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
     source = raw.get("source", service.source)
     if not isinstance(source, str) or not source:
         raise RuleError(f"{here}: 'source' must be a non-empty string")
+    tracking_only = raw.get("tracking_only", False)
+    if not isinstance(tracking_only, bool) or (tracking_only and kind != "host"):
+        raise RuleError(f"{here}: 'tracking_only' is true or false, on host rules only")
+    if tracking_only and (path is not None or query is not None or "source" not in raw):
+        raise RuleError(
+            f"{here}: a tracking_only host rule names whole hosts (no 'path' or 'query') "
+            "and carries its own 'source': the evidence that the hosts serve only tracking"
+        )
     return Rule(
         id=f"{service.id}.{rid}",
         service=service,
@@ -638,6 +661,7 @@ def _parse_rule(where: str, service: Service, raw: Any) -> Rule:
         header=header if isinstance(header, str) else None,
         value=value,
         relay=relay,
+        tracking_only=tracking_only,
         source=source,
         file=where,
         match=_parse_examples(here, raw, "match"),

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import dataclasses
+import textwrap
 from urllib.parse import quote
 
 import pytest
 
+from guard.clean import clean_message
 from guard.detect import BUILTIN_REMOTE, HEURISTIC_PIXEL, detect, text_urls
+from guard.mime import parse_message
 from guard.model import Confidence, Envelope, Finding, Kind, ParsedMessage, Party
-from guard.ruleset import load_ruleset
+from guard.ruleset import RuleSet, load_ruleset
 from guard.scan import result_for
 
 RULES = load_ruleset(include_user=False)
@@ -448,3 +452,110 @@ def test_the_platform_that_built_the_mail_wins_over_its_relay() -> None:
         assert (pixel.tracker, pixel.via) == ("Klaviyo", "klaviyo.sent-via")
     (pixel,) = beacons((("X-Mailgun-Sid", "WyI4"), SG_EID))  # two relays: the first one
     assert pixel.via == "mailgun.sent-via"
+
+
+# ---- tracking-only hosts and precedence (rules/README.md, "Precedence") -------------------------
+
+# Without the tracking-only flags: the rule set as it was before hosts could be marked.
+PATH_RULES_ONLY = RuleSet(
+    services=RULES.services,
+    rules=[dataclasses.replace(r, tracking_only=False) for r in RULES.rules],
+    version="path-rules-only",
+)
+# Yesware's open beacon with a token its path rule (hex tokens) did not foresee, named like the
+# generic layout spacer: the issue's first example.
+YESWARE_SPACER = "https://t.yesware.com/t/9753ac6e-46810c88-c008a539/c01311ad-c69f53dd/spacer.gif"
+# Mixmax's tracking host with a path shape its open rule (/api/track/) does not know.
+MIXMAX_NEW_SHAPE = "https://track.mixmax.com/v2/o/5f1e2d3c4b5a.png?rid=77"
+
+
+def _only(found: list[Finding], url: str) -> Finding:
+    hits = [f for f in found if f.url == url]
+    assert len(hits) == 1, hits
+    return hits[0]
+
+
+def test_layout_spacer_rule_no_longer_exempts_a_pixel_on_a_tracking_only_host() -> None:
+    html = f'<img src="{YESWARE_SPACER}" width="1" height="1" alt="">'
+    before = _only(list(detect(msg(html), PATH_RULES_ONLY)), YESWARE_SPACER)
+    # 1x1, yet no pixel: the layout rule exempted it from the shape heuristic.
+    assert before.kind is Kind.REMOTE and before.rule != HEURISTIC_PIXEL
+    after = _only(findings(html), YESWARE_SPACER)
+    assert (after.kind, after.confidence) == (Kind.PIXEL, Confidence.KNOWN)
+    assert after.rule == "yesware.tracking-hosts" and after.tracker == "Yesware"
+
+
+def test_named_trackers_pixel_with_an_unforeseen_path_is_a_pixel_whatever_its_size() -> None:
+    html = f'<img src="{MIXMAX_NEW_SHAPE}" width="600" height="200">'
+    before = _only(list(detect(msg(html), PATH_RULES_ONLY)), MIXMAX_NEW_SHAPE)
+    # The tracker is named, yet the beacon was counted as a plain remote load.
+    assert before.kind is Kind.REMOTE and before.tracker == "Mixmax"
+    after = _only(findings(html), MIXMAX_NEW_SHAPE)
+    assert (after.kind, after.confidence, after.tracker) == (Kind.PIXEL, Confidence.KNOWN, "Mixmax")
+    # Also where the load is CSS, not an <img>.
+    css = f"<div style=\"background:url('{MIXMAX_NEW_SHAPE}')\">x</div>"
+    assert _only(findings(css), MIXMAX_NEW_SHAPE).kind is Kind.PIXEL
+
+
+def test_host_rule_first_then_tracking_only_then_the_hosts_own_path_rule_keeps_its_id() -> None:
+    known = "https://t.yesware.com/t/9753ac6e46810c884c8c008a53991032923afab3/c01311adc69f53dd4f8cbe6cf718b64b/spacer.gif"
+    found = _only(findings(f'<img src="{known}" width="0" height="0">'), known)
+    assert found.rule == "yesware.open"
+
+
+def test_spacer_on_a_host_that_also_serves_content_stays_exempt() -> None:
+    # Campaign Monitor's image CDN (createsend1.com) serves the newsletter's own images: it has
+    # a host rule for attribution, not a tracking-only one, so the layout rule still applies.
+    cdn = "https://na.createsend1.com/ei/r/2E/ABC/spacer.gif"
+    found = _only(findings(f'<img src="{cdn}" width="1" height="1">'), cdn)
+    assert found.kind is Kind.REMOTE and found.tracker == "Campaign Monitor"
+    # A tiny image there without a spacer name is still a heuristic pixel.
+    tiny = "https://na.createsend1.com/ei/r/2E/ABC/dot.png"
+    found = _only(findings(f'<img src="{tiny}" width="1" height="1">'), tiny)
+    assert (found.kind, found.rule) == (Kind.PIXEL, HEURISTIC_PIXEL)
+
+
+def test_links_through_tracking_only_hosts_unwrap_where_decodable_else_opaque() -> None:
+    new_shape = "https://t.yesware.com/tz/abc123/def456?r=1"
+    before = [f for f in detect(msg(f'<a href="{new_shape}">x</a>'), PATH_RULES_ONLY)]
+    assert not of_kind(before, Kind.LINK)
+    link = _only(findings(f'<a href="{new_shape}">x</a>'), new_shape)
+    assert (link.kind, link.rule, link.destination) == (Kind.LINK, "yesware.tracking-hosts", None)
+    # A shape a decode rule knows on the same host still unwraps.
+    target = "https://www.example.com/pricing?id=4"
+    decodable = f"https://t.yesware.com/tl/aa11/bb22/cc33?ytl={quote(target, safe='')}"
+    link = _only(findings(f'<a href="{decodable}">x</a>'), decodable)
+    assert (link.kind, link.rule, link.destination) == (Kind.LINK, "yesware.click", target)
+    # In plain text too.
+    found = findings(text=f"See {new_shape} now")
+    assert _only(found, new_shape).kind is Kind.LINK
+
+
+def test_pixels_and_links_on_tracking_only_hosts_are_cleaned_like_any_trackers() -> None:
+    new_shape = "https://t.yesware.com/tz/abc123/def456?r=1"
+    raw = (
+        textwrap.dedent(
+            """\
+            From: Sales <rep@shop.example.com>
+            To: reader@example.org
+            Subject: Hi
+            Message-ID: <m1@shop.example.com>
+            MIME-Version: 1.0
+            Content-Type: text/html; charset=utf-8
+
+            """
+        )
+        + f'<p>Hi <a href="{new_shape}">our offer</a></p>'
+        + f'<img src="{YESWARE_SPACER}" width="1" height="1">'
+        + f'<img src="{MIXMAX_NEW_SHAPE}" width="600" height="200">'
+    ).encode()
+    result = clean_message(raw, RULES)
+    html = parse_message(result.data)[0].html_parts[0]
+    assert YESWARE_SPACER not in html and MIXMAX_NEW_SHAPE not in html
+    assert result.removed.get("pixel") == 2
+    assert {"yesware.tracking-hosts", "mixmax.tracking-hosts"} <= set(result.rules)
+    # The opaque wrapped link stays clickable (its target is unknown) and is reported.
+    assert new_shape in html and result.opaque_links == (new_shape,)
+    # Before the flags, both beacons stayed in the cleaned message.
+    kept = parse_message(clean_message(raw, PATH_RULES_ONLY).data)[0].html_parts[0]
+    assert YESWARE_SPACER in kept and MIXMAX_NEW_SHAPE in kept

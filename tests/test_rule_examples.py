@@ -47,3 +47,34 @@ def test_rules_have_decoders_only_where_examples_prove_them() -> None:
     for rule in RULESET.rules:
         if rule.decode is not None:
             assert any(ex.destination for ex in rule.match), f"{rule.id}: show a decoded example"
+
+
+TRACKING_ONLY = [r for r in RULESET.rules if r.tracking_only]
+
+
+@pytest.mark.parametrize("rule", TRACKING_ONLY, ids=lambda r: r.id)
+def test_tracking_only_host_examples_are_beacons_and_wrappers_of_the_service(rule: Rule) -> None:
+    """On a tracking-only host every load is the service's pixel and every link its wrapper
+    (rules/README.md, "Precedence"), whatever path the example shows."""
+    assert rule.kind == "host" and rule.path is None and rule.query is None
+    assert rule.source != rule.service.source or rule.source.startswith("http"), rule.id
+    for example in rule.match:
+        url = parse_http(example.text)
+        assert url is not None
+        for kind in ("pixel", "link"):
+            winner = RULESET.classify(url, (kind,))
+            assert winner is not None and winner.service.id == rule.service.id, (
+                f"{example.text} as a {kind}: {winner.id if winner else None}, not {rule.id}"
+            )
+
+
+def test_tracking_only_hosts_are_claimed_by_one_service_only() -> None:
+    """A host that exists only to track one service's mail is not also listed by another
+    service (which would mean it serves someone else's content too)."""
+    owners: dict[str, set[str]] = {}
+    for rule in RULESET.rules:
+        for host in rule.hosts:
+            owners.setdefault(host, set()).add(rule.service.id)
+    for rule in TRACKING_ONLY:
+        for host in rule.hosts:
+            assert owners[host] == {rule.service.id}, (rule.id, host, owners[host])

@@ -663,3 +663,149 @@ def test_hostless_rule_with_class_only_path_is_too_generic(tmp_path: Path, path:
     )
     with pytest.raises(RuleError, match="specific 'path'"):
         load_one(tmp_path, text)
+
+
+# ---- tracking-only hosts (rules/README.md, "Tracking-only hosts" and "Precedence") -------------
+
+TRACKER = """\
+[[service]]
+id = "trk"
+name = "Trk Sales"
+category = "sales"
+source = "observed: test fixture"
+
+[[service.rule]]
+id = "tracking-hosts"
+kind = "host"
+tracking_only = true
+hosts = ["t.trk.example", "*.clicks.trk.example"]
+source = "observed: test fixture, hosts that serve only beacons and redirects"
+match = ["https://t.trk.example/anything.png"]
+no_match = ["https://www.trk.example/"]
+
+[[service.rule]]
+id = "open"
+kind = "pixel"
+hosts = ["t.trk.example"]
+path = '^/t/[0-9a-f]{16,}/'
+match = ["https://t.trk.example/t/0123456789abcdef0123/x.gif"]
+no_match = ["https://t.trk.example/other"]
+
+[[service.rule]]
+id = "click"
+kind = "link"
+hosts = ["*.clicks.trk.example"]
+path = '^/r$'
+decode = { param = "u" }
+match = ["https://a.clicks.trk.example/r?u=https%3A%2F%2Fs.example%2F"]
+no_match = ["https://a.clicks.trk.example/other"]
+
+[[service]]
+id = "generic"
+name = "Generic wrapper"
+category = "redirector"
+source = "observed: test fixture"
+
+[[service.rule]]
+id = "decoding-shape"
+kind = "link"
+path = '^/redirect/go$'
+decode = { param = "to" }
+match = ["https://a.example/redirect/go?to=https%3A%2F%2Fb.example%2F"]
+no_match = ["https://any.example/redirect/stay"]
+
+[[service.rule]]
+id = "opaque-shape"
+kind = "link"
+path = '^/opaque/hop/'
+match = ["https://any.example/opaque/hop/123"]
+no_match = ["https://any.example/opaque/stay"]
+
+[[service.rule]]
+id = "pixel-shape"
+kind = "pixel"
+path = '^/beacon/open\\.gif$'
+match = ["https://any.example/beacon/open.gif"]
+no_match = ["https://any.example/beacon/close.gif"]
+"""
+
+
+def test_tracking_only_host_claims_every_load_and_link_whatever_the_path(tmp_path: Path) -> None:
+    rules = load_one(tmp_path, TRACKER)
+    only = rules.classify(url("https://t.trk.example/t/0123456789abcdef0123/x.gif"), ("pixel",))
+    assert only is not None and only.id == "trk.open"  # the host's own path rule first
+    # A path no rule foresaw: still the tracker's pixel (before: no pixel rule matched at all).
+    for raw in ("https://t.trk.example/t/not-hex-token/spacer.gif", "https://t.trk.example/o"):
+        found = rules.classify(url(raw), ("pixel",))
+        assert found is not None and found.id == "trk.tracking-hosts" and found.tracking_only
+        link = rules.classify(url(raw), ("link",))
+        assert link is not None and link.id == "trk.tracking-hosts"
+    # Only the kinds that mean tracking: a spacer question is not answered by it.
+    assert rules.classify(url("https://t.trk.example/spacer.gif"), ("spacer",)) is None
+    # Look-alikes and the bare domain are not claimed.
+    for raw in ("https://trk.example/x.gif", "https://t.trk.example.evil.net/x.gif"):
+        assert rules.classify(url(raw), ("pixel", "link")) is None
+
+
+def test_tracking_only_host_beats_hostless_pixel_shape(tmp_path: Path) -> None:
+    rules = load_one(tmp_path, TRACKER)
+    on_host = rules.classify(url("https://t.trk.example/beacon/open.gif"), ("pixel",))
+    assert on_host is not None and on_host.id == "trk.tracking-hosts"
+    elsewhere = rules.classify(url("https://other.example/beacon/open.gif"), ("pixel",))
+    assert elsewhere is not None and elsewhere.id == "generic.pixel-shape"
+
+
+def test_tracking_only_links_unwrap_where_a_decode_rule_exists_else_opaque(tmp_path: Path) -> None:
+    rules = load_one(tmp_path, TRACKER)
+    # The host's own decoding rule.
+    chain, dest = rules.unwrap(
+        url("https://a.clicks.trk.example/r?u=https%3A%2F%2Fshop.example%2F")
+    )
+    assert [r.id for r in chain] == ["trk.click"] and dest == "https://shop.example/"
+    # A host-less shape that decodes wins over the opaque claim…
+    raw = "https://b.clicks.trk.example/redirect/go?to=https%3A%2F%2Fa.example%2F"
+    chain, dest = rules.unwrap(url(raw))
+    assert [r.id for r in chain] == ["generic.decoding-shape"] and dest == "https://a.example/"
+    # …one that does not decode does not: the tracker's host names the wrapper, opaque.
+    chain, dest = rules.unwrap(url("https://b.clicks.trk.example/opaque/hop/1"))
+    assert [r.id for r in chain] == ["trk.tracking-hosts"] and dest is None
+    chain, dest = rules.unwrap(url("https://b.clicks.trk.example/new/shape?x=1"))
+    assert [r.id for r in chain] == ["trk.tracking-hosts"] and dest is None
+
+
+def test_tracking_only_after_a_decoded_layer_ends_the_chain_opaque(tmp_path: Path) -> None:
+    rules = load_one(tmp_path, TRACKER)
+    inner = "https://t.trk.example/whatever/123"
+    chain, dest = rules.unwrap(url("https://any.example/redirect/go?to=" + quote(inner, safe="")))
+    assert [r.id for r in chain] == ["generic.decoding-shape", "trk.tracking-hosts"]
+    assert dest == inner
+
+
+@pytest.mark.parametrize(
+    ("rule", "problem"),
+    [
+        (  # only on host rules
+            'id = "x"\nkind = "pixel"\ntracking_only = true\nhosts = ["t.acme.com"]\n'
+            'source = "s"\nmatch = ["https://t.acme.com/a"]\nno_match = ["https://acme.com/"]',
+            "on host rules only",
+        ),
+        (  # whole hosts only
+            'id = "x"\nkind = "host"\ntracking_only = true\nhosts = ["t.acme.com"]\npath = "^/o"\n'
+            'source = "s"\nmatch = ["https://t.acme.com/o"]\nno_match = ["https://acme.com/"]',
+            "whole hosts",
+        ),
+        (  # its own evidence
+            'id = "x"\nkind = "host"\ntracking_only = true\nhosts = ["t.acme.com"]\n'
+            'match = ["https://t.acme.com/o"]\nno_match = ["https://acme.com/"]',
+            "own 'source'",
+        ),
+        (
+            'id = "x"\nkind = "host"\ntracking_only = "yes"\nhosts = ["t.acme.com"]\n'
+            'source = "s"\nmatch = ["https://t.acme.com/o"]\nno_match = ["https://acme.com/"]',
+            "true or false",
+        ),
+    ],
+)
+def test_tracking_only_is_validated(tmp_path: Path, rule: str, problem: str) -> None:
+    with pytest.raises(RuleError, match=problem):
+        load_one(tmp_path, SERVICE + "[[service.rule]]\n" + rule + "\n")
