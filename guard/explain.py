@@ -45,6 +45,8 @@ def _why(finding: Finding, rule: Rule | None) -> str:
         "sender": "a header naming the service the message was sent through",
         "spacer": "a known spacer image (layout, not tracking)",
     }.get(rule.kind, rule.kind)
+    if rule.tracking_only:
+        what = "a host that serves only tracking (every load a beacon, every link a wrapper)"
     return f"{what}: {_rule_shape(rule)}"
 
 

@@ -559,3 +559,11 @@ def test_pixels_and_links_on_tracking_only_hosts_are_cleaned_like_any_trackers()
     # Before the flags, both beacons stayed in the cleaned message.
     kept = parse_message(clean_message(raw, PATH_RULES_ONLY).data)[0].html_parts[0]
     assert YESWARE_SPACER in kept and MIXMAX_NEW_SHAPE in kept
+
+
+def test_explain_says_the_host_serves_only_tracking() -> None:
+    from guard.explain import explain_finding
+
+    found = _only(findings(f'<img src="{MIXMAX_NEW_SHAPE}">'), MIXMAX_NEW_SHAPE)
+    text = "\n".join(explain_finding(found, RULES))
+    assert "mixmax.tracking-hosts" in text and "serves only tracking" in text
