@@ -567,3 +567,24 @@ def test_explain_says_the_host_serves_only_tracking() -> None:
     found = _only(findings(f'<img src="{MIXMAX_NEW_SHAPE}">'), MIXMAX_NEW_SHAPE)
     text = "\n".join(explain_finding(found, RULES))
     assert "mixmax.tracking-hosts" in text and "serves only tracking" in text
+
+
+@pytest.mark.parametrize(
+    ("src", "exempt"),
+    [
+        ("https://cdn.example.com/newsletters/2024-spring-collection/spacer.gif", True),
+        ("https://www.shop.example.com/img/blank.gif", True),
+        # A token that could identify the reader: the shape heuristic wins over the layout rule.
+        ("https://t.example.net/o/eyJ1IjoiMTIzNDUiLCJtIjo5OX0/spacer.gif", False),
+        ("https://t.example.net/p/0b7e2c1a-4d3f-4e5a-9b8c-7d6e5f4a3b2c/blank.gif", False),
+        ("https://t.example.net/p/9753ac6e46810c884c8c008a5399/spacer.gif", False),
+        ("https://cdn.example.com/img/spacer.gif?r=1234", False),
+    ],
+)
+def test_generic_layout_rule_exempts_a_tiny_image_only_when_nothing_identifies_the_reader(
+    src: str, exempt: bool
+) -> None:
+    found = _only(findings(f'<img src="{src}" width="1" height="1">'), src)
+    assert found.kind is (Kind.REMOTE if exempt else Kind.PIXEL)
+    if not exempt:
+        assert found.rule == HEURISTIC_PIXEL
