@@ -307,6 +307,7 @@ def cmd_rules(ns: argparse.Namespace) -> int:
                 "hosts": list(r.hosts),
                 "path": r.path.pattern if r.path else None,
                 "decodes": r.decode is not None,
+                "tracking_only": r.tracking_only,
                 "source": r.source,
                 "file": r.file,
             }

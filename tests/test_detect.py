@@ -588,3 +588,16 @@ def test_generic_layout_rule_exempts_a_tiny_image_only_when_nothing_identifies_t
     assert found.kind is (Kind.REMOTE if exempt else Kind.PIXEL)
     if not exempt:
         assert found.rule == HEURISTIC_PIXEL
+
+
+def test_rules_list_json_shows_which_hosts_are_tracking_only(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from guard.cli import main
+
+    assert main(["rules", "list", "--format", "json"]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["yesware.tracking-hosts"]["tracking_only"] is True
+    assert rows["sendgrid.hosts"]["tracking_only"] is False
