@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import NamedTuple
 
 from guard.domains import registrable_domain
 from guard.html import Occurrence, Parsed, scan_html
 from guard.leaks import AddressTokens, address_tokens
-from guard.model import Confidence, Finding, Kind, ParsedMessage, Party
-from guard.ruleset import Rule, RuleSet
+from guard.model import Confidence, Esp, Finding, Headers, Kind, ParsedMessage, Party
+from guard.ruleset import Rule, RuleSet, Service
 from guard.urls import Url, parse_http, query_keys
 
 # A URL in plain text ends at whitespace or a character that cannot be part of it unescaped;
@@ -164,6 +165,11 @@ def sender_domain(address: str) -> str:
     return registrable_domain(address.rpartition("@")[2]) if "@" in address else ""
 
 
+class Detection(NamedTuple):
+    findings: tuple[Finding, ...]
+    esp: Esp | None
+
+
 def detect(
     msg: ParsedMessage,
     rules: RuleSet,
@@ -171,7 +177,18 @@ def detect(
     identities: Sequence[str] = (),
     keep: Parsed | None = None,
 ) -> tuple[Finding, ...]:
-    """Every tracking finding and remote load in a message.
+    """Every tracking finding and remote load in a message (see `detect_message`)."""
+    return detect_message(msg, rules, sender, identities, keep).findings
+
+
+def detect_message(
+    msg: ParsedMessage,
+    rules: RuleSet,
+    sender: str = "",
+    identities: Sequence[str] = (),
+    keep: Parsed | None = None,
+) -> Detection:
+    """Every tracking finding and remote load in a message, and the ESP it was sent through.
 
     `sender` (the From address) decides which hosts are the sender's own (first party);
     `identities` (the account's own addresses) join the message's recipients for leak detection;
@@ -220,11 +237,74 @@ def detect(
             if url is not None:
                 out.link(url, "text/plain")
     findings = tuple(out.found.values())
-    via = rules.sender_rule(msg.headers)
+    esp, via = esp_of(msg.headers, findings, rules)
     if via is not None:
         findings = tuple(_attribute_to_sender(findings, via))
     tokens = address_tokens((*msg.recipients, *identities))
-    return tuple(_mark_leaks(findings, tokens)) if tokens else findings
+    if tokens:
+        findings = tuple(_mark_leaks(findings, tokens))
+    return Detection(findings, esp)
+
+
+# Services whose own tracking URLs in a message show it was sent through them: the platforms
+# that send mail. A security wrapper, a redirector or an ad network's URL says nothing of that.
+SENDING_CATEGORIES = frozenset({"esp", "marketing-cloud", "newsletter", "crm"})
+MAX_EVIDENCE = 6
+
+
+def esp_of(
+    headers: Headers, findings: Sequence[Finding], rules: RuleSet
+) -> tuple[Esp | None, Rule | None]:
+    """The ESP a message was sent through, with its evidence, and the `sender` rule that named
+    it from the headers (None when the headers name none).
+
+    Attribution follows the fingerprints: the `sender` rules the headers match (DKIM `d=`,
+    Return-Path, Message-ID, the ESP's own headers); only when no header names one, the ESP's
+    own open pixels and wrapped links (a plain link to an ESP's site is no fingerprint). When
+    several services show, a platform beats a relay (`relay = true`: it also delivers mail
+    others build, and the platform built this one), then the one with more fingerprints, then
+    the first in the message; the relays behind the chosen platform are named in its evidence."""
+    by_service: dict[str, list[str]] = {}
+    services: dict[str, Service] = {}
+    first_rule: dict[str, Rule] = {}
+    for rule, shown in rules.sender_matches(headers):
+        sid = rule.service.id
+        services[sid] = rule.service
+        first_rule.setdefault(sid, rule)
+        by_service.setdefault(sid, []).append(shown)
+    if not by_service:
+        for f in findings:
+            if (
+                f.kind in (Kind.PIXEL, Kind.LINK)
+                and f.confidence is Confidence.KNOWN
+                and f.via is None
+                and f.category in SENDING_CATEGORIES
+            ):
+                service = rules.services.get(f.rule.partition(".")[0])
+                if service is None:
+                    continue
+                what = "open pixel on" if f.kind is Kind.PIXEL else "wrapped link on"
+                line = f"{what} {f.host}"
+                seen = by_service.setdefault(service.id, [])
+                services[service.id] = service
+                if line not in seen:
+                    seen.append(line)
+    if not by_service:
+        return None, None
+    order = list(by_service)
+    chosen = min(
+        order,
+        key=lambda sid: (rules.is_relay(services[sid]), -len(by_service[sid]), order.index(sid)),
+    )
+    service = services[chosen]
+    evidence = by_service[chosen][:MAX_EVIDENCE]
+    if not rules.is_relay(service):
+        evidence.extend(
+            f"relayed by {services[sid].name}: {by_service[sid][0]}"
+            for sid in order
+            if sid != chosen and rules.is_relay(services[sid])
+        )
+    return Esp(service.id, service.name, tuple(evidence)), first_rule.get(chosen)
 
 
 def _attribute_to_sender(findings: Iterable[Finding], via: Rule) -> Iterable[Finding]:

@@ -70,6 +70,19 @@ class Finding(NamedTuple):
     than from the URL: the `sender` rule that named it."""
 
 
+class Esp(NamedTuple):
+    """The e-mail service provider a message was sent through, and why guard says so."""
+
+    service: str
+    """The rule service id (`sendgrid`)."""
+    name: str
+    """Its display name (`SendGrid`)."""
+    evidence: tuple[str, ...] = ()
+    """Human-readable fingerprints, most telling first: `DKIM d=sendgrid.net`, `X-SG-EID`,
+    `Return-Path bounces.mcsv.net`, `open pixel on u1.ct.sendgrid.net`; a relay that delivered
+    the platform's mail is named last (`relayed by Amazon SES: X-SES-Outgoing`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedMessage:
     """What detection needs from a message: headers and decoded text parts."""
@@ -109,6 +122,9 @@ class MessageResult:
     envelope: Envelope = field(default_factory=Envelope)
     findings: tuple[Finding, ...] = ()
     error: str | None = None
+    esp: Esp | None = None
+    """The ESP the message was sent through, from its headers' fingerprints (or, without any,
+    from the ESP's own tracking URLs in it); None when nothing shows one."""
 
     @property
     def tracking(self) -> bool:

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import IO, Any, NamedTuple
 
-from guard.model import Finding, Kind, MessageResult
+from guard.model import Esp, Finding, Kind, MessageResult
 from guard.report import (
     MessageStats,
     MessageTally,
@@ -72,6 +72,8 @@ def text_message(
         return "\n".join(lines)
     sender = env.from_addr or "(no sender)"
     lines.append(f"    from {sender}: {env.subject[:70]!s}")
+    if result.esp is not None:
+        lines.append(f"    sent through: {esp_line(result.esp)}")
     if stats.trackers:
         lines.append(f"    trackers: {', '.join(sorted(stats.trackers))}")
     if stats.leaks:
@@ -175,8 +177,20 @@ def message_dict(r: MessageResult) -> dict[str, Any]:
         "date": env.date,
         "error": r.error,
         "tracking": r.tracking,
+        "esp": esp_dict(r.esp),
         "findings": [finding_dict(f) for f in r.findings],
     }
+
+
+def esp_dict(esp: Esp | None) -> dict[str, Any] | None:
+    if esp is None:
+        return None
+    return {"service": esp.service, "name": esp.name, "evidence": list(esp.evidence)}
+
+
+def esp_line(esp: Esp) -> str:
+    """`SendGrid (DKIM d=sendgrid.net; X-SG-EID)`."""
+    return f"{esp.name} ({'; '.join(esp.evidence)})" if esp.evidence else esp.name
 
 
 def json_message(r: MessageResult) -> str:
@@ -228,7 +242,7 @@ def write_json(results: Iterable[MessageResult], stream: IO[str]) -> None:
 
 # ---- CSV ----------------------------------------------------------------------------------------
 
-MESSAGE_COLUMNS = ("source", "id", "message_id", "from", "subject", "date", "error")
+MESSAGE_COLUMNS = ("source", "id", "message_id", "from", "subject", "date", "error", "esp")
 FINDING_COLUMNS = (
     "kind",
     "tracker",
@@ -271,7 +285,8 @@ def csv_text(r: MessageResult) -> str:
 
 def _csv_head(r: MessageResult) -> list[str]:
     env = r.envelope
-    fields = (r.source, r.id, env.message_id, env.from_addr, env.subject, env.date, r.error)
+    esp = r.esp.name if r.esp else ""
+    fields = (r.source, r.id, env.message_id, env.from_addr, env.subject, env.date, r.error, esp)
     return [str(v or "") for v in fields]  # the order of MESSAGE_COLUMNS
 
 

@@ -132,9 +132,36 @@ class Rule:
 
     def names_sender(self, header: str, value: str) -> bool:
         """`sender`: does this header line show the message was sent through the service?"""
+        return self.sender_evidence(header, value) is not None
+
+    def sender_evidence(self, header: str, value: str) -> str | None:
+        """`sender`: the fingerprint this header line shows, in words (`DKIM d=sendgrid.net`,
+        `Feedback-ID :AmazonSES`, `X-SG-EID`), or None when it shows none. Never the whole
+        value: header values carry per-recipient tokens."""
         if header.lower() != (self.header or "").lower():
-            return False
-        return self.value is None or self.value.search(value) is not None
+            return None
+        name = self.header or header
+        shown = name
+        if self.hosts:
+            domain = next(
+                (
+                    d
+                    for d in header_domains(header, value)
+                    if any(_host_matches(d, h) for h in self.hosts)
+                ),
+                None,
+            )
+            if domain is None:
+                return None
+            shown = f"DKIM d={domain}" if name.lower() == "dkim-signature" else f"{name} {domain}"
+        if self.value is not None:
+            found = self.value.search(value)
+            if found is None:
+                return None
+            if not self.hosts:
+                text = " ".join(found.group(0).split())
+                shown = f"{name} {text[:60]}" if text else name
+        return shown
 
     def tracking_params(self, names: Iterable[str]) -> list[str]:
         prefixes = self.param_prefixes
@@ -161,6 +188,23 @@ class Rule:
 
 
 _CLASS = re.compile(r"\[(?:\\.|[^\]])*\]|\\[A-Za-z]")
+
+_DKIM_D = re.compile(r"(?:^|;)\s*d\s*=\s*([^;\s]+)")
+_AT_DOMAIN = re.compile(r"@\[?([A-Za-z0-9_.-]+)")
+_URL_HOST = re.compile(r"https?://(?:[^@/?#\s>]*@)?([A-Za-z0-9_.-]+)", re.I)
+
+
+def header_domains(name: str, value: str) -> list[str]:
+    """The domains a header line names, lower-case, for `sender` rules with `hosts`: the
+    signing domain (`d=`) of a DKIM-Signature; otherwise every address's domain (Return-Path,
+    Sender, Message-ID, List-Unsubscribe's mailto) and every http(s) URL's host in the value."""
+    if name.lower() == "dkim-signature":
+        found = _DKIM_D.search(value)
+        return [found.group(1).lower().rstrip(".")] if found else []
+    out = [d.lower().rstrip(".") for d in _AT_DOMAIN.findall(value)]
+    if "://" in value:
+        out.extend(h.lower().rstrip(".") for h in _URL_HOST.findall(value))
+    return out
 
 
 _COUNTED = re.compile(r"\{\d*,")
@@ -222,6 +266,9 @@ class RuleSet:
     _shape_only: list[Rule] = field(default_factory=list, repr=False)
     _receipts: dict[str, Rule] = field(default_factory=dict, repr=False)
     _senders: dict[str, list[Rule]] = field(default_factory=dict, repr=False)
+    # `sender` rules with hosts: header name -> host pattern (`x.org`, `*.x.org`) -> rules
+    _sender_domains: dict[str, dict[str, list[Rule]]] = field(default_factory=dict, repr=False)
+    _relays: set[str] = field(default_factory=set, repr=False)  # services with relay = true
     _param_rules: list[Rule] = field(default_factory=list, repr=False)
     _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
     _prefixes: tuple[str, ...] = field(default=(), repr=False)  # every rule's param_prefixes
@@ -238,8 +285,16 @@ class RuleSet:
         for rule in self.rules:
             if rule.kind == "receipt" and rule.header:
                 self._receipts[rule.header.lower()] = rule
+            elif rule.kind == "sender" and rule.header and rule.hosts:
+                index = self._sender_domains.setdefault(rule.header.lower(), {})
+                for host in rule.hosts:
+                    index.setdefault(host, []).append(rule)
+                if rule.relay:
+                    self._relays.add(rule.service.id)
             elif rule.kind == "sender" and rule.header:
                 self._senders.setdefault(rule.header.lower(), []).append(rule)
+                if rule.relay:
+                    self._relays.add(rule.service.id)
             elif rule.kind == "param":
                 self._param_rules.append(rule)
                 self._prefixes += rule.param_prefixes
@@ -314,22 +369,49 @@ class RuleSet:
     def receipt_rule(self, header_name: str) -> Rule | None:
         return self._receipts.get(header_name.lower())
 
+    def sender_matches(self, headers: Iterable[tuple[str, str]]) -> list[tuple[Rule, str]]:
+        """Every `sender` rule the message's headers match, with the fingerprint in words, in
+        message order (one entry per rule: its first matching header)."""
+        if not self._senders and not self._sender_domains:
+            return []
+        found: dict[str, tuple[Rule, str]] = {}
+        by_domain = self._sender_domains
+        for name, value in headers:
+            lname = name.lower()
+            rules: Iterable[Rule] = self._senders.get(lname, ())
+            index = by_domain.get(lname)
+            if index is not None:
+                # Rules naming the header's domains: looked up, not tried one by one (every
+                # ESP has a DKIM rule).
+                hits: list[Rule] = []
+                for domain in header_domains(name, value):
+                    hits.extend(index.get(domain, ()))
+                    dot = domain.find(".")
+                    while dot != -1:
+                        hits.extend(index.get("*" + domain[dot:], ()))
+                        dot = domain.find(".", dot + 1)
+                rules = [*rules, *hits] if hits else rules
+            for rule in rules:
+                if rule.id not in found:
+                    evidence = rule.sender_evidence(name, value)
+                    if evidence is not None:
+                        found[rule.id] = (rule, evidence)
+        return list(found.values())
+
+    def is_relay(self, service: Service) -> bool:
+        """Does `service` also deliver mail another platform builds (any of its `sender` rules
+        says `relay = true`)?"""
+        return service.id in self._relays
+
     def sender_rule(self, headers: Iterable[tuple[str, str]]) -> Rule | None:
         """The `sender` rule naming the service a message was sent through, from its headers.
 
         A platform that builds the mail (and its tracking) often hands it to a relay that stamps
-        its own header too (Kit through SendGrid): a rule not marked `relay` wins; otherwise the
-        first header, in message order, that a rule names."""
-        if not self._senders:
-            return None
-        relayed_by: Rule | None = None
-        for name, value in headers:
-            for rule in self._senders.get(name.lower(), ()):
-                if rule.names_sender(name, value):
-                    if not rule.relay:
-                        return rule
-                    relayed_by = relayed_by or rule
-        return relayed_by
+        its own header too (Kit through SendGrid): a service that is not a relay wins; otherwise
+        the first header, in message order, that a rule names."""
+        matches = self.sender_matches(headers)
+        platform = next((r for r, _ in matches if not self.is_relay(r.service)), None)
+        return platform or (matches[0][0] if matches else None)
 
     def param_matches(self, names: Sequence[str]) -> list[tuple[Rule, list[str]]]:
         """Group the tracking parameters among `names` by the rule (service) that defines them."""

@@ -11,7 +11,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from guard import supervise
-from guard.detect import detect, sender_domain
+from guard.detect import detect_message, sender_domain
 from guard.domains import warm_up
 from guard.limits import DEFAULT_LIMITS, Limits
 from guard.mime import MessageError, parse_message
@@ -38,10 +38,12 @@ def result_for(
 ) -> MessageResult:
     """Detection + attribution for one parsed message (pure). `identities`: the account's own
     addresses, looked for in URLs besides the message's recipients."""
-    findings = detect(parsed, rules, sender=envelope.from_addr, identities=identities)
+    found = detect_message(parsed, rules, sender=envelope.from_addr, identities=identities)
     # Stored with the result, so reports from history need no public-suffix look-ups.
     envelope = replace(envelope, domain=sender_domain(envelope.from_addr))
-    return MessageResult(source=source, id=id, envelope=envelope, findings=findings)
+    return MessageResult(
+        source=source, id=id, envelope=envelope, findings=found.findings, esp=found.esp
+    )
 
 
 def scan_raw(

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from guard.config import data_dir
-from guard.model import Confidence, Envelope, Finding, Kind, MessageResult, Party
+from guard.model import Confidence, Envelope, Esp, Finding, Kind, MessageResult, Party
 from guard.report import UNKNOWN_TRACKER, SenderRow, iso_date, sort_rows
 
-SCHEMA = 3
-UPGRADABLE = (2,)  # schemas whose rows are kept (3 adds `senders` and two `folders` columns)
+SCHEMA = 4
+# Schemas whose rows are kept: none. 3 added `senders` and two `folders` columns; 4 adds the ESP a
+# message was sent through to its result and summary, which rows of 3 lack: they are scanned again.
+UPGRADABLE: tuple[int, ...] = ()
 
 
 class StoreError(Exception):
@@ -64,6 +66,7 @@ def encode_result(result: MessageResult) -> bytes:
         [env.from_addr, env.from_name, env.subject, env.date, env.message_id, env.domain],
         result.error,
         result.findings,
+        _esp_row(result.esp),
     ]
     return zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 1)
 
@@ -79,14 +82,23 @@ def _finding(row: list[Any]) -> Finding:
     return Finding(**kw)
 
 
+def _esp_row(esp: Esp | None) -> list[Any] | None:
+    return None if esp is None else [esp.service, esp.name, list(esp.evidence)]
+
+
+def _esp(row: list[Any] | None) -> Esp | None:
+    return None if not row else Esp(row[0], row[1], tuple(row[2]))
+
+
 def decode_result(blob: bytes) -> MessageResult:
-    source, id_, env, error, findings = json.loads(zlib.decompress(blob))
+    source, id_, env, error, findings, *rest = json.loads(zlib.decompress(blob))
     return MessageResult(
         source=source,
         id=id_,
         envelope=Envelope(*env),
         findings=tuple(_finding(r) for r in findings),
         error=error,
+        esp=_esp(rest[0]) if rest else None,
     )
 
 
@@ -106,6 +118,7 @@ def encode_summary(result: MessageResult) -> str:
         result.error,
         [[k, t, c, n] for (k, t, c), n in counts.items()],
         sorted(leaks),
+        _esp_row(result.esp),
     ]
     return json.dumps(doc, separators=(",", ":"), ensure_ascii=False)
 
@@ -151,7 +164,7 @@ _SHARED: dict[tuple[str, str | None, str], Finding] = {}
 def decode_summary(text: str, source: str, id_: str) -> MessageResult:
     """A slim MessageResult: right envelope, error, counts per kind and tracker names (enough for
     the text report and one-line-per-message output), but no URLs or rule ids."""
-    env, error, counts, *_leaks = json.loads(text)
+    env, error, counts, *rest = json.loads(text)
     findings: list[Finding] = []
     for kind, tracker, confidence, n in counts:
         key = (kind, tracker, confidence)
@@ -167,6 +180,7 @@ def decode_summary(text: str, source: str, id_: str) -> MessageResult:
         envelope=Envelope(sys.intern(env[0]), *env[1:]),
         findings=tuple(findings),
         error=error,
+        esp=_esp(rest[1]) if len(rest) > 1 else None,
     )
 
 

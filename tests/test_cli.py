@@ -86,7 +86,9 @@ def test_text_verbose_lists_findings_and_summary_hides_messages(
 
 # ---- JSON --------------------------------------------------------------------------------------
 
-MESSAGE_FIELDS = {"source", "id", "message_id", "from", "subject", "date", "error", "findings"}
+MESSAGE_FIELDS = {
+    "source", "id", "message_id", "from", "subject", "date", "error", "esp", "findings",
+}  # fmt: skip
 FINDING_FIELDS = {
     "kind",
     "tracker",

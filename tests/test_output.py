@@ -11,7 +11,7 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guard.model import Confidence, Envelope, Finding, Kind, MessageResult, Party
+from guard.model import Confidence, Envelope, Esp, Finding, Kind, MessageResult, Party
 from guard.output import JsonDocument, csv_rows, csv_text, json_message, present, write_json
 from guard.ruleset import load_ruleset
 from guard.scan import PARALLEL_THRESHOLD, scan_refs, scan_refs_as
@@ -48,6 +48,8 @@ result = st.builds(
     envelope=st.builds(Envelope, from_addr=text, subject=text, date=text, message_id=text),
     findings=st.lists(finding, max_size=4).map(tuple),
     error=maybe,
+    esp=st.none()
+    | st.builds(Esp, service=text, name=text, evidence=st.lists(text, max_size=2).map(tuple)),
 )
 
 

@@ -46,7 +46,7 @@ def _slow_detect(*args: object, **kwargs: object) -> tuple[()]:
 
 
 def test_a_slow_message_is_an_error_not_a_hang(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(scan, "detect", _slow_detect)
+    monkeypatch.setattr(scan, "detect_message", _slow_detect)
     started = time.monotonic()
     result = scan.scan_raw(MESSAGE, "m", "1", RULES, Limits(max_seconds=0.2))
     assert time.monotonic() - started < 2
@@ -57,7 +57,7 @@ def test_the_cli_reports_it_and_goes_on(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[int] = []
-    real = scan.detect
+    real = scan.detect_message
 
     def slow_first(*args: object, **kwargs: object) -> object:
         calls.append(1)
@@ -65,7 +65,7 @@ def test_the_cli_reports_it_and_goes_on(
             time.sleep(5)
         return real(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(scan, "detect", slow_first)
+    monkeypatch.setattr(scan, "detect_message", slow_first)
     for n in range(2):
         (tmp_path / f"{n}.eml").write_bytes(MESSAGE)
     assert main(["scan", "--jobs", "1", "--time-limit", "0.2", str(tmp_path)]) == 0

@@ -21,6 +21,10 @@ def head_text(row: Row) -> Text:
     text.append(f"\nSubject: {row.subject}")
     if env.date:
         text.append(f"\nDate:    {env.date}")
+    esp = row.result.esp
+    if esp is not None:
+        shown = f" ({'; '.join(esp.evidence)})" if esp.evidence else ""
+        text.append(f"\nSent through: {esp.name}{shown}")
     stats = MessageStats.of(row.result)
     if stats.trackers:
         text.append(f"\nTracked by: {', '.join(sorted(stats.trackers))}")
