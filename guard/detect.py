@@ -256,55 +256,79 @@ def esp_of(
     headers: Headers, findings: Sequence[Finding], rules: RuleSet
 ) -> tuple[Esp | None, Rule | None]:
     """The ESP a message was sent through, with its evidence, and the `sender` rule that named
-    it from the headers (None when the headers name none).
+    the service from the headers (None when the headers name none).
 
     Attribution follows the fingerprints: the `sender` rules the headers match (DKIM `d=`,
-    Return-Path, Message-ID, the ESP's own headers); only when no header names one, the ESP's
-    own open pixels and wrapped links (a plain link to an ESP's site is no fingerprint). When
-    several services show, a platform beats a relay (`relay = true`: it also delivers mail
-    others build, and the platform built this one), then the one with more fingerprints, then
-    the first in the message; the relays behind the chosen platform are named in its evidence."""
-    by_service: dict[str, list[str]] = {}
+    Return-Path, Message-ID, the ESP's own headers), then the ESP's own open pixels and wrapped
+    links (a plain link to an ESP's site is no fingerprint). A platform beats a relay
+    (`relay = true`: it also delivers mail others build, and the platform built this one), so
+    the URLs count when the headers name no service or only relays: Kit's pixel in a message
+    SendGrid delivered names Kit. Otherwise the headers win (a copied newsletter's pixel does
+    not outweigh the signature of the ESP that sent the copy). Among the candidates, the one
+    with more fingerprints, then the first in the message. The relays behind the chosen platform
+    are named in its evidence."""
+    from_headers: dict[str, list[str]] = {}
     services: dict[str, Service] = {}
-    first_rule: dict[str, Rule] = {}
+    header_rule: dict[str, Rule] = {}
     for rule, shown in rules.sender_matches(headers):
         sid = rule.service.id
         services[sid] = rule.service
-        first_rule.setdefault(sid, rule)
-        by_service.setdefault(sid, []).append(shown)
-    if not by_service:
-        for f in findings:
-            if (
-                f.kind in (Kind.PIXEL, Kind.LINK)
-                and f.confidence is Confidence.KNOWN
-                and f.via is None
-                and f.category in SENDING_CATEGORIES
-            ):
-                service = rules.services.get(f.rule.partition(".")[0])
-                if service is None:
-                    continue
-                what = "open pixel on" if f.kind is Kind.PIXEL else "wrapped link on"
-                line = f"{what} {f.host}"
-                seen = by_service.setdefault(service.id, [])
-                services[service.id] = service
-                if line not in seen:
-                    seen.append(line)
+        header_rule.setdefault(sid, rule)
+        from_headers.setdefault(sid, []).append(shown)
+    by_service = from_headers
+    if all(rules.is_relay(services[sid]) for sid in from_headers):
+        from_urls = _url_fingerprints(findings, rules, services)
+        platforms = {s: e for s, e in from_urls.items() if not rules.is_relay(services[s])}
+        if platforms:
+            by_service = platforms
+        elif not from_headers:
+            by_service = from_urls
     if not by_service:
         return None, None
-    order = list(by_service)
-    chosen = min(
-        order,
-        key=lambda sid: (rules.is_relay(services[sid]), -len(by_service[sid]), order.index(sid)),
-    )
+    chosen = _best(by_service, services, rules)
     service = services[chosen]
     evidence = by_service[chosen][:MAX_EVIDENCE]
     if not rules.is_relay(service):
         evidence.extend(
-            f"relayed by {services[sid].name}: {by_service[sid][0]}"
-            for sid in order
+            f"relayed by {services[sid].name}: {shown[0]}"
+            for sid, shown in from_headers.items()
             if sid != chosen and rules.is_relay(services[sid])
         )
-    return Esp(service.id, service.name, tuple(evidence)), first_rule.get(chosen)
+    via = header_rule.get(_best(from_headers, services, rules)) if from_headers else None
+    return Esp(service.id, service.name, tuple(evidence)), via
+
+
+def _best(by_service: dict[str, list[str]], services: dict[str, Service], rules: RuleSet) -> str:
+    """A platform before a relay, then more fingerprints, then the first in the message."""
+    order = list(by_service)
+    return min(
+        order,
+        key=lambda sid: (rules.is_relay(services[sid]), -len(by_service[sid]), order.index(sid)),
+    )
+
+
+def _url_fingerprints(
+    findings: Sequence[Finding], rules: RuleSet, services: dict[str, Service]
+) -> dict[str, list[str]]:
+    """The sending services whose own open pixels and wrapped links a rule names in the message
+    (not those named from the headers through `via`), with the hosts, in message order."""
+    found: dict[str, list[str]] = {}
+    for f in findings:
+        if (
+            f.kind in (Kind.PIXEL, Kind.LINK)
+            and f.confidence is Confidence.KNOWN
+            and f.via is None
+            and f.category in SENDING_CATEGORIES
+        ):
+            service = rules.services.get(f.rule.partition(".")[0])
+            if service is None:
+                continue
+            services[service.id] = service
+            line = f"{'open pixel on' if f.kind is Kind.PIXEL else 'wrapped link on'} {f.host}"
+            seen = found.setdefault(service.id, [])
+            if line not in seen:
+                seen.append(line)
+    return found
 
 
 def _attribute_to_sender(findings: Iterable[Finding], via: Rule) -> Iterable[Finding]:

@@ -70,6 +70,22 @@ def test_a_link_to_an_esps_site_is_no_fingerprint() -> None:
     assert found is not None and found.service == "amazon-ses"
 
 
+MC_OPEN = "https://brand.us20.list-manage.com/track/open.php?u=c3a417efc79b0d200f2817567&id=24e27"
+
+
+def test_a_platforms_own_pixel_beats_the_relay_in_the_headers() -> None:
+    # Mailchimp (a platform) built this mail and its pixel; SendGrid (a relay) delivered it.
+    found = esp((SG_EID,), f'<img src="{MC_OPEN}" width="1" height="1">')
+    assert found == Esp(
+        "mailchimp",
+        "Mailchimp",
+        ("open pixel on brand.us20.list-manage.com", "relayed by SendGrid: X-SG-EID"),
+    )
+    # A platform's header beats another platform's pixel (a copied newsletter's).
+    found = esp((KMAIL,), f'<img src="{MC_OPEN}" width="1" height="1">')
+    assert found is not None and found.service == "klaviyo"
+
+
 def test_the_esps_own_tracking_urls_count_only_without_header_fingerprints() -> None:
     pixel = f'<img src="{SENDGRID_OPEN}" width="1" height="1">'
     assert esp((), pixel) == Esp(
