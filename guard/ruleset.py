@@ -189,6 +189,8 @@ class Rule:
 
 _CLASS = re.compile(r"\[(?:\\.|[^\]])*\]|\\[A-Za-z]")
 
+_MAX_HOST = 253
+_MAX_HEADER_DOMAINS = 16
 _DKIM_D = re.compile(r"(?:^|;)\s*d\s*=\s*([^;\s]+)")
 _AT_DOMAIN = re.compile(r"@\[?([A-Za-z0-9_.-]+)")
 _URL_HOST = re.compile(r"https?://(?:[^@/?#\s>]*@)?([A-Za-z0-9_.-]+)", re.I)
@@ -200,10 +202,14 @@ def header_domains(name: str, value: str) -> list[str]:
     Sender, Message-ID, List-Unsubscribe's mailto) and every http(s) URL's host in the value."""
     if name.lower() == "dkim-signature":
         found = _DKIM_D.search(value)
-        return [found.group(1).lower().rstrip(".")] if found else []
-    out = [d.lower().rstrip(".") for d in _AT_DOMAIN.findall(value)]
-    if "://" in value:
-        out.extend(h.lower().rstrip(".") for h in _URL_HOST.findall(value))
+        names = [found.group(1)] if found else []
+    else:
+        names = _AT_DOMAIN.findall(value)
+        if "://" in value:
+            names.extend(_URL_HOST.findall(value))
+    # A host name is at most 253 characters; a longer one (hostile mail) would cost a look-up per
+    # label. A real header names a few domains: the first ones are enough.
+    out = [d.lower().rstrip(".") for d in names[:_MAX_HEADER_DOMAINS] if len(d) <= _MAX_HOST]
     return out
 
 
