@@ -280,6 +280,7 @@ class RuleSet:
     _prefixes: tuple[str, ...] = field(default=(), repr=False)  # every rule's param_prefixes
     _prefixed: dict[str, Rule] = field(default_factory=dict, repr=False)  # name -> its rule
     _shapes: ShapeIndex[Rule] = field(default_factory=lambda: ShapeIndex(()), repr=False)
+    _suffix_labels: int = field(default=0, repr=False)  # most labels of a wildcard's suffix
     _host_cache: dict[str, tuple[Rule, ...]] = field(default_factory=dict, repr=False)
     # Cleaning asks again what detection asked of each link; bounded like the host cache, and
     # only for URLs of ordinary length, so hostile mail cannot fill it.
@@ -315,6 +316,7 @@ class RuleSet:
                     else:
                         self._by_host.setdefault(host, []).append(rule)
         self._shapes = ShapeIndex((r, r.path, r.query) for r in self._shape_only)
+        self._suffix_labels = max((s.count(".") + 1 for s in self._by_suffix), default=0)
         # Most specific first: a rule with a path shape beats a bare host rule.
         for bucket in (*self._by_host.values(), *self._by_suffix.values()):
             bucket.sort(key=lambda r: r.path is None and r.query is None)
@@ -326,10 +328,18 @@ class RuleSet:
         cached = self._host_cache.get(host)
         if cached is None:
             found = list(self._by_host.get(host, ()))
-            dot = host.find(".")
-            while dot != -1:
-                found.extend(self._by_suffix.get(host[dot + 1 :], ()))
-                dot = host.find(".", dot + 1)
+            # Only suffixes as long as some wildcard's can match: slicing at every dot of a
+            # hostile host of 50,000 labels is quadratic (seconds per URL).
+            starts: list[int] = []
+            cut = len(host)
+            while len(starts) < self._suffix_labels:
+                dot = host.rfind(".", 0, cut)
+                if dot == -1:
+                    break
+                starts.append(dot + 1)
+                cut = dot
+            for start in reversed(starts):  # nearest (longest) suffix first
+                found.extend(self._by_suffix.get(host[start:], ()))
             cached = tuple(found)
             if len(self._host_cache) >= _HOST_CACHE_SIZE:
                 self._host_cache.clear()

@@ -809,3 +809,13 @@ def test_tracking_only_after_a_decoded_layer_ends_the_chain_opaque(tmp_path: Pat
 def test_tracking_only_is_validated(tmp_path: Path, rule: str, problem: str) -> None:
     with pytest.raises(RuleError, match=problem):
         load_one(tmp_path, SERVICE + "[[service.rule]]\n" + rule + "\n")
+
+
+def test_host_rules_reads_only_the_suffixes_a_wildcard_can_have() -> None:
+    # A hostile host of 50,000 labels under a wildcard's domain still gets that domain's rules,
+    # nearest suffix first, and a host under no wildcard gets none.
+    rules = load_ruleset(include_user=False)
+    deep = "a." * 50_000 + "u1.ct.sendgrid.net"
+    found = rules.host_rules(deep)
+    assert found and {r.service.id for r in found} == {"sendgrid"}
+    assert rules.host_rules("a." * 50_000 + "example.invalid") == ()
