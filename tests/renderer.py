@@ -43,20 +43,48 @@ import fcntl
 import json
 import os
 import queue
+import re
 import shutil
 import signal
+import struct
 import subprocess
 import tempfile
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote, unquote, urljoin
 
 DOCUMENT_HOST = "guard-render.invalid"
 DOCUMENT_URL = f"http://{DOCUMENT_HOST}/message.html"
 BLOCK_ERROR = "BlockedByClient"
+CID_PREFIX = f"http://{DOCUMENT_HOST}/cid/"
+"""Where a `cid:` reference points once `rewrite_cid` rewrote it: the part is served from the
+message itself (only with `Renderer(serve_cid=True)`), so what a cid: stylesheet or SVG loads is
+requested, and recorded, like anything else."""
+PLACEHOLDER_SIZE = 64
+"""Intrinsic size (px, both ways) of the placeholder image `Renderer(placeholder_images=True)`
+answers every remote image request with: an image whose size neither attributes nor CSS give is
+laid out 64x64 (not a pixel), so the layout box says only what the HTML and CSS say."""
+SNAPSHOT_STYLES = (
+    "display",
+    "visibility",
+    "opacity",
+    "width",
+    "height",
+    "max-width",
+    "max-height",
+    "overflow-x",
+    "overflow-y",
+    "background-image",
+    "list-style-image",
+    "border-image-source",
+    "content",
+)
+"""The computed styles `DOMSnapshot.captureSnapshot` returns for every laid-out node."""
 
 CHROMIUM_CANDIDATES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
@@ -177,6 +205,12 @@ class Render:
     timed_out: bool = False
     load_fired: bool = False
     seconds: float = 0.0
+    snapshot: dict[str, Any] | None = None
+    """`DOMSnapshot.captureSnapshot` of the page once it settled (`Renderer(snapshot=True)`),
+    with the computed `SNAPSHOT_STYLES` of every laid-out node; see `image_boxes`."""
+    snapshot_error: str = ""
+    served: list[str] = field(default_factory=list)
+    """Content-IDs of the message parts served for `cid:` references."""
 
     def network_requests(self) -> list[Request]:
         """http(s) requests other than those to the message's own (fake) origin."""
@@ -197,6 +231,51 @@ def _host(url: str) -> str:
 
 
 @dataclass
+class Page:
+    """An HTML document to render with the message parts its `cid:` references may load:
+    Content-ID (without angle brackets) -> (content type, bytes)."""
+
+    html: str
+    parts: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+
+
+_CID = re.compile(r"""(?i)\bcid:([^\s"'()<>\\]+)""")
+_CID_BYTES = re.compile(rb"""(?i)\bcid:([^\s"'()<>\\]+)""")
+
+
+def rewrite_cid(text: str) -> str:
+    """Every `cid:ID` in `text` (attribute values, CSS url()) as a URL under `CID_PREFIX`."""
+    return _CID.sub(lambda m: CID_PREFIX + quote(unquote(m.group(1)), safe=""), text)
+
+
+def _rewrite_cid_bytes(data: bytes) -> bytes:
+    return _CID_BYTES.sub(
+        lambda m: (CID_PREFIX + quote(unquote(m.group(1).decode("latin-1")), safe="")).encode(),
+        data,
+    )
+
+
+def _png(size: int) -> bytes:
+    """A fully transparent RGBA PNG of size x size."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\0" + b"\0" * 4 * size for _ in range(size))
+    header = struct.pack(">IIBBBBB", size, size, 8, 6, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+PLACEHOLDER_PNG = _png(PLACEHOLDER_SIZE)
+
+
+@dataclass
 class _Slot:
     """One render in progress on one tab."""
 
@@ -204,6 +283,10 @@ class _Slot:
     document: bytes
     started: float
     deadline: float
+    parts: dict[str, tuple[str, bytes]] = field(default_factory=dict)
+    snapshot_id: int = 0
+    """The DOMSnapshot.captureSnapshot command in flight (0: none)."""
+    snapshot_deadline: float = 0.0
     navigate_id: int = 0
     loader_id: str = ""
     blank_id: int = 0
@@ -254,8 +337,21 @@ class Renderer:
         settle: float = 0.15,
         use_namespace: bool = True,
         concurrency: int = 1,
+        snapshot: bool = False,
+        placeholder_images: bool = False,
+        serve_cid: bool = False,
     ) -> None:
+        """`snapshot`: take a DOM snapshot with computed styles of every page once it settled
+        (`Render.snapshot`). `placeholder_images`: answer every remote image request (after
+        recording it) with a transparent 64x64 PNG instead of refusing it, so that images are
+        laid out by their attributes and CSS rather than as broken images. `serve_cid`: serve
+        the message parts a `Page` carries for its `cid:` references (rewritten to
+        `CID_PREFIX`). Nothing of this lets a request leave the machine: all answers come from
+        memory."""
         self.executable = executable
+        self.snapshot = snapshot
+        self.placeholder_images = placeholder_images
+        self.serve_cid = serve_cid
         self.page_timeout = page_timeout
         self.settle = settle
         self.concurrency = max(1, concurrency)
@@ -472,16 +568,57 @@ class Renderer:
                 session,
             )
             return
-        # Refuse first, book-keep after: nothing is ever continued.
-        self._send(
-            "Fetch.failRequest", {"requestId": request_id, "errorReason": BLOCK_ERROR}, session
-        )
+        served = self._answer_from_memory(slot, url, kind, request_id, session)
+        if not served:
+            # Refuse first, book-keep after: nothing is ever continued.
+            self._send(
+                "Fetch.failRequest", {"requestId": request_id, "errorReason": BLOCK_ERROR}, session
+            )
         record = Request(url=url, resource_type=kind, method=str(request.get("method", "GET")))
         network_id = str(params.get("networkId", ""))
         if tab is None:
             self._orphans.append((frame, record, network_id))
         else:
             self._book(tab, frame, record, network_id)
+
+    def _answer_from_memory(
+        self, slot: _Slot | None, url: str, kind: str, request_id: str, session: str | None
+    ) -> bool:
+        """Answer a paused request from memory when asked to (a cid: part of the message, the
+        placeholder image); False when it is to be refused."""
+        body: bytes | None = None
+        content_type = ""
+        if self.serve_cid and slot is not None and url.startswith(CID_PREFIX):
+            cid = unquote(url[len(CID_PREFIX) :].split("?", 1)[0].split("#", 1)[0])
+            part = slot.parts.get(cid) or slot.parts.get(cid.lower())
+            if part is not None:
+                content_type, body = part
+                if content_type.startswith("text/") or "xml" in content_type:
+                    body = _rewrite_cid_bytes(body)
+                slot.result.served.append(cid)
+        elif (
+            self.placeholder_images
+            and kind == "Image"
+            and url.lower().startswith(("http://", "https://"))
+            and _host(url) != DOCUMENT_HOST
+        ):
+            content_type, body = "image/png", PLACEHOLDER_PNG
+        if body is None:
+            return False
+        self._send(
+            "Fetch.fulfillRequest",
+            {
+                "requestId": request_id,
+                "responseCode": 200,
+                "responseHeaders": [
+                    {"name": "Content-Type", "value": content_type or "application/octet-stream"},
+                    {"name": "Cache-Control", "value": "no-store"},
+                ],
+                "body": base64.b64encode(body).decode("ascii"),
+            },
+            session,
+        )
+        return True
 
     def _book(self, tab: _Tab, frame: str, record: Request, network_id: str) -> None:
         record.main_frame = record.resource_type == "Document" and frame == tab.target
@@ -530,14 +667,21 @@ class Renderer:
         self._tabs.append(tab)
         return tab
 
-    def _begin(self, tab: _Tab, html: str) -> None:
-        """Start rendering `html` on `tab` (navigation sent, not waited for)."""
+    def _begin(self, tab: _Tab, page: str | Page) -> None:
+        """Start rendering `page` on `tab` (navigation sent, not waited for)."""
+        parts: dict[str, tuple[str, bytes]] = {}
+        if isinstance(page, Page):
+            html, parts = page.html, page.parts
+            if self.serve_cid:
+                html = rewrite_cid(html)
+        else:
+            html = page
         self._count += 1
         started = time.monotonic()
         result = Render(url=f"http://{DOCUMENT_HOST}/{self._count}/message.html")
         # A UTF-8 BOM wins over any <meta charset> in the part: the text is already decoded.
         document = b"\xef\xbb\xbf" + html.encode("utf-8", "surrogatepass")
-        slot = _Slot(result, document, started, started + self.page_timeout)
+        slot = _Slot(result, document, started, started + self.page_timeout, parts)
         slot.last_activity = started
         tab.slot, tab.previous = slot, None
         tab.loads.clear()
@@ -563,6 +707,19 @@ class Renderer:
                     slot.loader_id = loader
                 else:
                     slot.blank_loader = loader
+        if slot.snapshot_id:
+            answer = self._responses.pop(slot.snapshot_id, None)
+            if answer is None and now < slot.snapshot_deadline:
+                return None
+            slot.snapshot_id = 0
+            if answer is None:
+                slot.result.snapshot_error = "no DOM snapshot within 10s"
+            elif "error" in answer:
+                slot.result.snapshot_error = str(answer["error"].get("message"))
+            else:
+                slot.result.snapshot = answer.get("result")
+            self._to_blank(tab, slot, now)
+            return None
         if not slot.blank_deadline:
             loaded = bool(slot.loader_id) and slot.loader_id in tab.loads
             timed_out = now >= slot.deadline
@@ -572,12 +729,24 @@ class Renderer:
                 return None
             slot.result.timed_out = timed_out
             slot.result.load_fired = loaded
-            slot.blank_deadline = now + 5
-            slot.blank_id = self._send("Page.navigate", {"url": "about:blank"}, tab.session)
+            if self.snapshot:
+                slot.snapshot_deadline = now + 10
+                slot.snapshot_id = self._send(
+                    "DOMSnapshot.captureSnapshot",
+                    {"computedStyles": list(SNAPSHOT_STYLES)},
+                    tab.session,
+                )
+                return None
+            self._to_blank(tab, slot, now)
             return None
         if not (slot.blank_loader and slot.blank_loader in tab.loads) and now < slot.blank_deadline:
             return None
         return self._finish(tab, slot)
+
+    def _to_blank(self, tab: _Tab, slot: _Slot, now: float) -> None:
+        """End the page: navigate its tab to about:blank (still recording)."""
+        slot.blank_deadline = now + 5
+        slot.blank_id = self._send("Page.navigate", {"url": "about:blank"}, tab.session)
 
     def _finish(self, tab: _Tab, slot: _Slot) -> Render:
         result = slot.result
@@ -605,7 +774,7 @@ class Renderer:
         """Render one HTML document (a decoded text/html part) and return what it tried to load."""
         return self.render_many([html])[0]
 
-    def render_many(self, documents: Iterable[str]) -> list[Render]:
+    def render_many(self, documents: Iterable[str | Page]) -> list[Render]:
         """Render each HTML document (decoded text/html parts), up to `concurrency` at once (one
         per tab), and return what each tried to load, in order. A render that needed its whole
         `page_timeout` comes back with `timed_out` set."""
@@ -631,7 +800,10 @@ class Renderer:
                     for t in running:
                         slot = self._tabs[t].slot
                         assert slot is not None
-                        wakes.append(slot.blank_deadline or slot.deadline)
+                        wakes.append(
+                            slot.blank_deadline
+                            or (slot.snapshot_deadline if slot.snapshot_id else slot.deadline)
+                        )
                     self._pump(min(wakes))
         finally:
             # Requests from frames no tab ever claimed could not be attributed: stray.
@@ -699,3 +871,275 @@ def chromium(executable: str | None = None, **kwargs: Any) -> Iterator[Renderer]
         yield renderer
     finally:
         renderer.close()
+
+
+# -- the layout oracle: image-loading elements as the browser laid them out ----------------------
+
+PIXEL_MAX = 3
+"""An element at most this many CSS pixels both ways (or 0 either way) is a pixel by size."""
+
+_URL_IN_CSS = re.compile(r"""url\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)'|([^)\s]*))\s*\)""")
+_IMAGE_STYLES = ("background-image", "list-style-image", "border-image-source", "content")
+
+
+@dataclass(frozen=True)
+class ImageBox:
+    """One image load of one element, with the element's box and visibility as laid out."""
+
+    url: str
+    """Absolute URL, as the browser resolved it (a cid: part shows as a `CID_PREFIX` URL)."""
+    element: str
+    """`<img src>`, `<video poster>`, `<image href> (SVG)`, `<td> background-image`, …"""
+    width: float | None
+    height: float | None
+    """Computed width and height in CSS px (the content box; the border box where computed
+    style gives no px value); None when the element has no box (display:none). With the
+    placeholder image, an image's computed size is what its attributes and CSS give, else 64."""
+    hidden: str
+    """Why it is not shown ("" when shown): `display:none`, `visibility:hidden`, `opacity:0`,
+    `clipped by an ancestor's overflow`, `off-screen`, `in a hidden frame`."""
+    box: tuple[float, float] | None = None
+    """The laid-out border box (padding and border included), for reference."""
+
+    @property
+    def small(self) -> bool:
+        """At most `PIXEL_MAX` px both ways, or 0 either way (None: no box, not small)."""
+        if self.width is None or self.height is None:
+            return False
+        w, h = self.width, self.height
+        return (w <= PIXEL_MAX and h <= PIXEL_MAX) or w == 0 or h == 0
+
+    @property
+    def pixel_like(self) -> bool:
+        """What a reader cannot see: a pixel by size, or hidden."""
+        return self.small or bool(self.hidden)
+
+
+def _css_urls(value: str) -> list[str]:
+    out = []
+    for m in _URL_IN_CSS.finditer(value):
+        raw = next((g for g in m.groups() if g is not None), "")
+        out.append(re.sub(r"\\(.)", r"\1", raw))
+    return out
+
+
+def image_boxes(snapshot: dict[str, Any] | None) -> list[ImageBox]:
+    """Every image load of every element of a `DOMSnapshot.captureSnapshot` (taken with
+    `SNAPSHOT_STYLES`), frames included: `<img>` (its current source), `<input type=image>`,
+    `<video poster>`, SVG `<image>`, and CSS images (background, list-style, border-image,
+    content) from computed style. Each with its laid-out box and whether it is hidden by itself,
+    an ancestor (opacity, overflow clipping) or the frame it is in."""
+    if not snapshot:
+        return []
+    strings: list[str] = snapshot.get("strings", [])
+
+    def text(index: int) -> str:
+        return strings[index] if 0 <= index < len(strings) else ""
+
+    documents = snapshot.get("documents", [])
+    # frame document index -> (parent document index, owner node index)
+    owners: dict[int, tuple[int, int]] = {}
+    for d, doc in enumerate(documents):
+        rare = doc.get("nodes", {}).get("contentDocumentIndex", {})
+        for node, child in zip(rare.get("index", []), rare.get("value", []), strict=False):
+            owners[child] = (d, node)
+    state: dict[int, tuple[str, tuple[float, float, float, float] | None]] = {}
+    """document -> (hidden reason inherited from its frame, its frame's clip rect in page px)."""
+    boxes: list[ImageBox] = []
+    order = sorted(range(len(documents)), key=lambda d: _depth(d, owners))
+    per_doc: dict[int, Any] = {}
+    for d in order:
+        per_doc[d] = _Doc(documents[d], text)
+    for d in order:
+        doc = per_doc[d]
+        inherited, clip = "", None
+        if d in owners:
+            parent_doc, owner = owners[d]
+            parent = per_doc[parent_doc]
+            p_hidden, p_clip = state.get(parent_doc, ("", None))
+            reason, rect = parent.visibility(owner, p_clip)
+            inherited = p_hidden or ("in a hidden frame" if reason else "")
+            clip = rect
+            if rect is not None:
+                doc.offset = (rect[0], rect[1])
+        state[d] = (inherited, clip)
+        boxes += doc.images(inherited, clip)
+    return boxes
+
+
+def _depth(d: int, owners: dict[int, tuple[int, int]]) -> int:
+    depth = 0
+    while d in owners and depth < 32:
+        d = owners[d][0]
+        depth += 1
+    return depth
+
+
+class _Doc:
+    """One document of a DOM snapshot, indexed for the oracle."""
+
+    def __init__(self, doc: dict[str, Any], text: Any) -> None:
+        self.text = text
+        nodes = doc.get("nodes", {})
+        self.parent: list[int] = nodes.get("parentIndex", [])
+        self.name: list[str] = [text(i).lower() for i in nodes.get("nodeName", [])]
+        self.element: list[bool] = [t == 1 for t in nodes.get("nodeType", [])]
+        self.attrs: list[dict[str, str]] = []
+        for flat in nodes.get("attributes", []):
+            pairs = {}
+            for k in range(0, len(flat) - 1, 2):
+                pairs[text(flat[k]).lower()] = text(flat[k + 1])
+            self.attrs.append(pairs)
+        current = nodes.get("currentSourceURL", {})
+        self.current = {
+            n: text(v)
+            for n, v in zip(current.get("index", []), current.get("value", []), strict=False)
+        }
+        self.base = text(doc.get("baseURL", -1)) or text(doc.get("documentURL", -1))
+        layout = doc.get("layout", {})
+        self.layout: dict[int, int] = {}
+        for li, node in enumerate(layout.get("nodeIndex", [])):
+            self.layout.setdefault(node, li)
+        self.styles: list[list[int]] = layout.get("styles", [])
+        self.bounds: list[list[float]] = layout.get("bounds", [])
+        self.offset = (0.0, 0.0)
+
+    def style(self, node: int, name: str) -> str:
+        li = self.layout.get(node)
+        if li is None or li >= len(self.styles):
+            return ""
+        values = self.styles[li]
+        at = SNAPSHOT_STYLES.index(name)
+        return self.text(values[at]) if at < len(values) else ""
+
+    def rect(self, node: int) -> tuple[float, float, float, float] | None:
+        li = self.layout.get(node)
+        if li is None or li >= len(self.bounds) or len(self.bounds[li]) < 4:
+            return None
+        x, y, w, h = self.bounds[li][:4]
+        return (x + self.offset[0], y + self.offset[1], w, h)
+
+    def visibility(
+        self, node: int, clip: tuple[float, float, float, float] | None
+    ) -> tuple[str, tuple[float, float, float, float] | None]:
+        """(why `node` is hidden or "", its visible rect after the clipping of its ancestors)."""
+        rect = self.rect(node)
+        if rect is None:
+            return "display:none", None
+        if self.style(node, "visibility") in ("hidden", "collapse"):
+            return "visibility:hidden", rect
+        visible = rect if clip is None else _intersect(rect, clip)
+        at = node
+        for _ in range(512):
+            if at < 0:
+                break
+            if _opacity(self.style(at, "opacity")) == 0:
+                return "opacity:0", rect
+            if at != node and self.name[at] not in ("html", "body") and at in self.layout:
+                ox, oy = self.style(at, "overflow-x"), self.style(at, "overflow-y")
+                box = self.rect(at)
+                if box is not None and (ox not in ("visible", "") or oy not in ("visible", "")):
+                    visible = _intersect(visible, box, x=ox != "visible", y=oy != "visible")
+            at = self.parent[at] if at < len(self.parent) else -1
+        if (visible[2] <= 0 or visible[3] <= 0) and (rect[2] > 0 and rect[3] > 0):
+            return "clipped by an ancestor's overflow", visible
+        if rect[0] + rect[2] <= 0 or rect[1] + rect[3] <= 0:
+            return "off-screen", visible
+        return "", visible
+
+    def resolve(self, url: str) -> str:
+        url = url.strip()
+        if not url:
+            return ""
+        try:
+            return urljoin(self.base, url)
+        except ValueError:
+            return url
+
+    def images(
+        self, inherited: str, clip: tuple[float, float, float, float] | None
+    ) -> list[ImageBox]:
+        out: list[ImageBox] = []
+        for node, name in enumerate(self.name):
+            if node >= len(self.element) or not self.element[node]:
+                continue  # text nodes carry their parent's computed style
+            attrs = self.attrs[node] if node < len(self.attrs) else {}
+            loads: list[tuple[str, str]] = []
+            if name == "img":
+                src = self.current.get(node) or self.resolve(attrs.get("src", ""))
+                if src:
+                    loads.append((src, "<img src>"))
+            elif name == "input" and attrs.get("type", "").lower() == "image":
+                if attrs.get("src"):
+                    loads.append((self.resolve(attrs["src"]), "<input type=image src>"))
+            elif name == "video" and attrs.get("poster"):
+                loads.append((self.resolve(attrs["poster"]), "<video poster>"))
+            elif name == "image" and (attrs.get("href") or attrs.get("xlink:href")):
+                href = attrs.get("href") or attrs.get("xlink:href", "")
+                loads.append((self.resolve(href), "<image href> (SVG)"))
+            if node in self.layout:
+                tag = name if not name.startswith("::") else f"{self._owner_name(node)} {name}"
+                for prop in _IMAGE_STYLES:
+                    for url in _css_urls(self.style(node, prop)):
+                        loads.append((url, f"<{tag}> {prop}"))
+            if not loads:
+                continue
+            reason, _ = self.visibility(node, clip)
+            hidden = inherited or reason
+            rect = self.rect(node)
+            css_w, css_h = self.style(node, "width"), self.style(node, "height")
+            width = _px(css_w, rect[2]) if rect is not None else None
+            height = _px(css_h, rect[3]) if rect is not None else None
+            for url, element in loads:
+                if not url:
+                    continue
+                out.append(
+                    ImageBox(
+                        url=url,
+                        element=element,
+                        width=width,
+                        height=height,
+                        hidden=hidden,
+                        box=None if rect is None else (rect[2], rect[3]),
+                    )
+                )
+        return out
+
+    def _owner_name(self, node: int) -> str:
+        parent = self.parent[node] if node < len(self.parent) else -1
+        return self.name[parent] if parent >= 0 else "?"
+
+
+def _px(value: str, fallback: float) -> float:
+    if value.endswith("px"):
+        try:
+            return float(value[:-2])
+        except ValueError:
+            pass
+    return fallback
+
+
+def _opacity(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        return 1.0
+
+
+def _intersect(
+    a: tuple[float, float, float, float],
+    b: tuple[float, float, float, float],
+    *,
+    x: bool = True,
+    y: bool = True,
+) -> tuple[float, float, float, float]:
+    """`a` clipped by `b` along the axes asked for (overflow-x / overflow-y)."""
+    ax, ay, aw, ah = a
+    bx, by, bw, bh = b
+    if x:
+        left, right = max(ax, bx), min(ax + aw, bx + bw)
+        ax, aw = left, max(0.0, right - left)
+    if y:
+        top, bottom = max(ay, by), min(ay + ah, by + bh)
+        ay, ah = top, max(0.0, bottom - top)
+    return (ax, ay, aw, ah)
