@@ -432,6 +432,10 @@ class Figures:
     guard_pixels: int = 0
     pixel_tp: int = 0
     pixel_fp: dict[str, list[str]] = field(default_factory=dict)
+    pixel_tp_heuristic: int = 0
+    pixel_fp_heuristic: int = 0
+    """The same, for pixels guard calls by a layout/shape heuristic (no tracker named): a named
+    tracker's open pixel is one whatever its size."""
     pixel_unplaced: dict[str, list[str]] = field(default_factory=dict)
     esp_total: int = 0
     esp_attributed: int = 0
@@ -518,13 +522,12 @@ def figures(judged: Sequence[Judged], not_rendered: Sequence[str]) -> Figures:
                 _add(fig.pixel_unplaced, where, item.name)
             elif any(b.pixel_like for b in boxes):
                 fig.pixel_tp += 1
+                fig.pixel_tp_heuristic += not f.tracker
             else:
                 b = boxes[0]
-                _add(
-                    fig.pixel_fp,
-                    f"shown {_size(b)} ({b.element}); guard: {f.tracker or f.rule}",
-                    item.name,
-                )
+                by = f"a named tracker's rule ({f.tracker})" if f.tracker else f"heuristic {f.rule}"
+                fig.pixel_fp_heuristic += not f.tracker
+                _add(fig.pixel_fp, f"shown {_size(b)} ({b.element}); guard: {by}", item.name)
         # 4. ESP attribution
         named = guard_esp(result)
         for esp_id, evidence in item.esp.items():
@@ -571,6 +574,11 @@ def print_oracle(name: str, fig: Figures, about: str, seconds: float) -> None:
     print(
         f"  guard's pixels: {fig.guard_pixels}; on an element <= 3 px or hidden: {fig.pixel_tp}"
         f" of {placed} laid out = precision {_ratio(fig.pixel_tp, placed)}"
+    )
+    heur = fig.pixel_tp_heuristic + fig.pixel_fp_heuristic
+    print(
+        f"    of which called by a heuristic (no tracker named): {fig.pixel_tp_heuristic} of "
+        f"{heur} = precision {_ratio(fig.pixel_tp_heuristic, heur)}"
     )
     _table("  on an element shown > 3 px", fig.pixel_fp)
     _table("  not matched to a laid-out element (left out of precision)", fig.pixel_unplaced)

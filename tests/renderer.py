@@ -897,7 +897,8 @@ class ImageBox:
     placeholder image, an image's computed size is what its attributes and CSS give, else 64."""
     hidden: str
     """Why it is not shown ("" when shown): `display:none`, `visibility:hidden`, `opacity:0`,
-    `clipped by an ancestor's overflow`, `off-screen`, `in a hidden frame`."""
+    `clipped by an ancestor's overflow`, `clipped by the frame it is in`, `off-screen`,
+    `in a hidden frame`."""
     box: tuple[float, float] | None = None
     """The laid-out border box (padding and border included), for reference."""
 
@@ -1029,6 +1030,8 @@ class _Doc:
         if self.style(node, "visibility") in ("hidden", "collapse"):
             return "visibility:hidden", rect
         visible = rect if clip is None else _intersect(rect, clip)
+        if (visible[2] <= 0 or visible[3] <= 0) and rect[2] > 0 and rect[3] > 0:
+            return "clipped by the frame it is in", visible
         at = node
         for _ in range(512):
             if at < 0:
