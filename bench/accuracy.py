@@ -49,7 +49,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 from manifest import actual_keys, expected_keys, wildcard_remote  # noqa: E402
 from renderer import (  # noqa: E402
-    CID_PREFIX,
     DOCUMENT_HOST,
     ImageBox,
     Page,
@@ -398,6 +397,11 @@ def _remote(url: str) -> bool:
     )
 
 
+def _from_cid(req: Request) -> bool:
+    """Loaded by a cid: part (a stylesheet, an SVG, a document) the harness served."""
+    return req.initiator.split(" ", 1)[-1].startswith("cid:")
+
+
 def _said(result: MessageResult, key: str) -> str:
     """What guard reported for a URL, e.g. `remote (layout-spacer)`, or `nothing`."""
     said = sorted(
@@ -412,7 +416,9 @@ def _said(result: MessageResult, key: str) -> str:
 
 def _size(box: ImageBox) -> str:
     if box.width is None or box.height is None:
-        return "no box"
+        return "no box" + (f", declared {box.declared}" if box.declared else ", no size declared")
+    if box.unsized:
+        return "unsized (laid out at the placeholder's 64x64)"
     return f"{box.width:g}x{box.height:g} px"
 
 
@@ -476,11 +482,11 @@ def figures(judged: Sequence[Judged], not_rendered: Sequence[str]) -> Figures:
         case.html["before"] = item.html
         case.requests["before"] = requests
         for gap in detection_gaps(case):
-            from_cid = CID_PREFIX in gap.request.initiator or "/cid/" in gap.request.initiator
+            from_cid = _from_cid(gap.request)
             reason = gap.reason + (" [loaded by a cid: part]" if from_cid else "")
             _add(fig.gaps, reason, item.name)
             fig.cid_gaps += from_cid
-        fig.cid_loads += sum(1 for r in requests if f"{DOCUMENT_HOST}/cid/" in r.initiator)
+        fig.cid_loads += sum(1 for r in requests if _from_cid(r))
         # 2. image-loading elements that are pixels by layout, and what guard says of them
         pixel_keys = {url_key(f.url) for f in result.findings if f.kind is Kind.PIXEL and f.url}
         remote = [b for b in item.boxes if _remote(b.url)]
@@ -501,7 +507,7 @@ def figures(judged: Sequence[Judged], not_rendered: Sequence[str]) -> Figures:
             if box.small:
                 why = f"<= 3 px ({box.element}{', ' + box.hidden if box.hidden else ''})"
             else:
-                why = f"hidden by {box.hidden}, {_size(box)} ({box.element})"
+                why = f"hidden ({box.hidden}), {_size(box)} ({box.element})"
                 if key in shown_big:
                     why += ", the same image also shown > 3 px (a responsive variant)"
             said = _said(result, key) if not result.error else "scan failed"

@@ -845,11 +845,14 @@ def _result(method: str, answer: dict[str, Any]) -> dict[str, Any]:
 
 
 def _describe_initiator(announced: dict[str, Any]) -> str:
-    """`parser message:12`, `parser https://…/mail.css:3`, `other`, … from requestWillBeSent."""
+    """`parser message:12`, `parser https://…/mail.css:3`, `parser cid:style@x:1` (a cid: part
+    served from the message), `other`, … from requestWillBeSent."""
     initiator = announced.get("initiator", {})
     kind = str(initiator.get("type", ""))
     where = str(initiator.get("url", ""))
-    if _host(where) == DOCUMENT_HOST:
+    if where.startswith(CID_PREFIX):
+        where = "cid:" + unquote(where[len(CID_PREFIX) :])  # a part of the message it served
+    elif _host(where) == DOCUMENT_HOST:
         where = "message"
     line = initiator.get("lineNumber")
     text = kind
@@ -901,6 +904,14 @@ class ImageBox:
     `in a hidden frame`."""
     box: tuple[float, float] | None = None
     """The laid-out border box (padding and border included), for reference."""
+    declared: str = ""
+    """The element's width/height attributes (`600x300`, `600x?`), "" when it has none: what
+    says a hidden element's size when it has no box."""
+
+    @property
+    def unsized(self) -> bool:
+        """Laid out at exactly the placeholder's size: nothing but the image gave it a size."""
+        return self.width == PLACEHOLDER_SIZE and self.height == PLACEHOLDER_SIZE
 
     @property
     def small(self) -> bool:
@@ -1093,6 +1104,8 @@ class _Doc:
             css_w, css_h = self.style(node, "width"), self.style(node, "height")
             width = _px(css_w, rect[2]) if rect is not None else None
             height = _px(css_h, rect[3]) if rect is not None else None
+            w_attr, h_attr = attrs.get("width", "").strip(), attrs.get("height", "").strip()
+            declared = f"{w_attr or '?'}x{h_attr or '?'}" if (w_attr or h_attr) else ""
             for url, element in loads:
                 if not url:
                     continue
@@ -1104,6 +1117,7 @@ class _Doc:
                         height=height,
                         hidden=hidden,
                         box=None if rect is None else (rect[2], rect[3]),
+                        declared=declared,
                     )
                 )
         return out

@@ -106,8 +106,8 @@ def test_known_layout(browser: Renderer) -> None:
     assert boxes["none.gif"].width is None  # no box at all
     # the cid: stylesheet was served from the message and what it loads was requested
     assert render.served == ["style@known"]
-    urls = {r.url for r in render.requests}
-    assert "http://t.example/cid-css.gif" in urls
+    from_cid = [r for r in render.requests if r.url == "http://t.example/cid-css.gif"]
+    assert [r.initiator.split(":", 1)[0] for r in from_cid] == ["parser cid"]
     assert any(r.url.startswith(CID_PREFIX) for r in render.own_origin_requests())
 
 
