@@ -9,6 +9,7 @@ no timing assertions.
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
@@ -143,3 +144,56 @@ def test_hand_labelled_pixels_are_pixels_by_layout(browser: Renderer, name: str)
     for key in pixels:
         assert key in by_key, f"{name}: a labelled pixel is loaded by no element"
         assert any(b.pixel_like for b in by_key[key]), (name, key, by_key[key])
+
+
+def _accuracy_module():  # bench/ is not a package: load bench/accuracy.py by path
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "accuracy.py"
+    spec = importlib.util.spec_from_file_location("bench_accuracy", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_esp_fingerprints_are_sourced_and_map_to_guards_services() -> None:
+    from guard.ruleset import load_ruleset
+
+    accuracy = _accuracy_module()
+    services = set(load_ruleset(include_user=False).services)
+    esps = accuracy.load_fingerprints()
+    assert esps
+    for esp in esps:
+        assert esp["service"] in services, esp["id"]
+        assert esp["evidence"], esp["id"]
+        for ev in esp["evidence"]:
+            assert ev["source"].startswith("https://"), esp["id"]
+            assert ev["quality"] in ("esp-doc", "esp-example", "third-party"), esp["id"]
+
+
+def test_esp_fingerprints_read_headers_and_tracking_hosts() -> None:
+    accuracy = _accuracy_module()
+    raw = (
+        b"Return-Path: <0100018e-abc@eu-west-1.amazonses.com>\r\n"
+        b"DKIM-Signature: v=1; a=rsa-sha256; d=sendgrid.info; s=smtpapi; bh=x; b=y\r\n"
+        b"X-Mailgun-Variables: {}\r\n"
+        b"Message-ID: <1@mta.example>\r\n"
+        b"From: a@shop.example\r\n\r\nbody\r\n"
+    )
+    html = ['<a href="https://u123.ct.sendgrid.net/ls/click?x">x</a>']
+    found = accuracy.message_fingerprints(raw, html, accuracy.load_fingerprints())
+    kinds = {esp: sorted(e.kind for e in ev) for esp, ev in found.items()}
+    assert kinds == {
+        "amazon-ses": ["return_path"],
+        "sendgrid": ["dkim", "link_host"],
+        "mailgun": ["header"],
+    }
+    # a link to an ESP's own site is not evidence
+    none = accuracy.message_fingerprints(
+        b"From: a@b.example\r\n\r\n",
+        ['<a href="https://www.sendgrid.com/">'],
+        accuracy.load_fingerprints(),
+    )
+    assert none == {}
