@@ -895,9 +895,10 @@ class ImageBox:
     """`<img src>`, `<video poster>`, `<image href> (SVG)`, `<td> background-image`, …"""
     width: float | None
     height: float | None
-    """Computed width and height in CSS px (the content box; the border box where computed
-    style gives no px value); None when the element has no box (display:none). With the
-    placeholder image, an image's computed size is what its attributes and CSS give, else 64."""
+    """In CSS px: for an image element, its computed width and height (the content box; the
+    border box where computed style gives no px value): with the placeholder image, what its
+    attributes and CSS give, else 64; for a CSS image (background…), the border box it paints.
+    None when the element has no box (display:none)."""
     hidden: str
     """Why it is not shown ("" when shown): `display:none`, `visibility:hidden`, `opacity:0`,
     `clipped by an ancestor's overflow`, `clipped by the frame it is in`, `off-screen`,
@@ -1109,12 +1110,15 @@ class _Doc:
             for url, element in loads:
                 if not url:
                     continue
+                # A CSS image paints the border box (background-clip: border-box), an image
+                # element its content box.
+                css_image = element.endswith(_IMAGE_STYLES)
                 out.append(
                     ImageBox(
                         url=url,
                         element=element,
-                        width=width,
-                        height=height,
+                        width=rect[2] if css_image and rect is not None else width,
+                        height=rect[3] if css_image and rect is not None else height,
                         hidden=hidden,
                         box=None if rect is None else (rect[2], rect[3]),
                         declared=declared,
