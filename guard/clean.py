@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import quote, unquote_plus
 
-from guard.cleanhtml import LoadAction, RewriteUnsafe, rewrite_html
+from guard.cleanhtml import LoadAction, RewriteUnsafe, rewrite_html, rewrite_nested_text
 from guard.detect import detect, text_urls
 from guard.html import Parsed
 from guard.limits import DEFAULT_LIMITS, Limits
@@ -26,7 +26,9 @@ from guard.mime import (
     charset_codec,
     decode_text,
     decode_transfer,
+    decoded_text,
     parse_message,
+    related_parts,
     text_parts,
 )
 from guard.mimetree import MimeStructureError, Part, split
@@ -584,7 +586,12 @@ class _Edits:
 
 
 def _rewrite_parts(
-    raw: bytes, tree: Part, planner: _Planner, edits: _Edits, parsed_html: Parsed
+    raw: bytes,
+    tree: Part,
+    planner: _Planner,
+    edits: _Edits,
+    parsed_html: Parsed,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> None:
     if not planner.has_work():
         return
@@ -598,12 +605,26 @@ def _rewrite_parts(
             new = rewrite_text(text, planner.link_target)
         if new is None or new == text:
             continue
-        body = _new_body(raw, part, new, html)
-        edits.bodies[part.start] = (part, body.data)
-        if body.charset or body.transfer_encoding:
-            edit = edits.header(part)
-            edit.charset = body.charset
-            edit.transfer_encoding = body.transfer_encoding
+        _edit_body(raw, part, new, html, edits)
+    # Stylesheets and SVG documents the HTML loads through `cid:`: only what loads a removed
+    # URL changes; every other part, attachments included, stays byte for byte.
+    done = {part.start for part in text_parts(tree)}
+    for _cid, part in related_parts(tree):
+        if part.start in done or part.end - part.body_start > limits.max_text_part_bytes:
+            continue
+        text = decoded_text(raw, part)
+        related = rewrite_nested_text(part.content_type, text, planner, 1)
+        if related is not None and related != text:
+            _edit_body(raw, part, related, part.content_type == "text/html", edits)
+
+
+def _edit_body(raw: bytes, part: Part, new: str, html: bool, edits: _Edits) -> None:
+    body = _new_body(raw, part, new, html)
+    edits.bodies[part.start] = (part, body.data)
+    if body.charset or body.transfer_encoding:
+        edit = edits.header(part)
+        edit.charset = body.charset
+        edit.transfer_encoding = body.transfer_encoding
 
 
 def _receipt_fields(tree: Part, rules: RuleSet) -> tuple[set[str], set[str], int]:
@@ -641,7 +662,7 @@ def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanR
     findings = detect(parsed, rules, sender=envelope.from_addr, keep=parsed_html)
     planner = _Planner(findings, rules, policy)
     edits = _Edits()
-    _rewrite_parts(raw, tree, planner, edits, parsed_html)
+    _rewrite_parts(raw, tree, planner, edits, parsed_html, limits)
     opaque, security = planner.kept_links()
     receipt_names, receipt_rules, receipts = _receipt_fields(tree, rules)
     if not edits.bodies and not receipts:

@@ -26,15 +26,28 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from guard.css import css_urls, strip_css_urls
 from guard.html import (
+    Nest,
     Ref,
     conditional_comment_refs,
     document_base,
+    dropped_images,
     element_refs,
     may_reference,
+    nested_documents,
     parse_document,
     parse_is_bounded,
     scan_html,
+    scan_nested,
     srcset_urls,
+)
+from guard.nested import (
+    CSS_TYPES,
+    NESTED_DEPTH,
+    NESTING_ATTRS,
+    SVG_TYPES,
+    decode_data_url,
+    encode_data_url,
+    xml_stylesheet_hrefs,
 )
 from guard.urls import parse_http, resolve
 
@@ -80,9 +93,11 @@ def _text_nodes(node: LexborNode) -> list[LexborNode]:
 class _Document:
     """One parsed HTML document being rewritten."""
 
-    def __init__(self, tree: LexborHTMLParser, rewriter: Rewriter) -> None:
+    def __init__(self, tree: LexborHTMLParser, rewriter: Rewriter, depth: int = 0) -> None:
         self.tree = tree
         self.rewriter = rewriter
+        self.depth = depth  # how deep this document is nested in the message's HTML part
+        self.written: set[str] = set()  # every load reference as written (see `dropped_images`)
         document = tree.root.parent if tree.root is not None else None
         # From the document node: comments before <html> and after </html> are its children.
         self.nodes = list(document.traverse(include_text=False)) if document is not None else []
@@ -145,6 +160,7 @@ class _Document:
             url = self.resolved(ref)
             if ref.load:
                 self.saw_load(ref.url)
+                self.written.add(ref.url.strip())
                 if node.parent is None:
                     continue  # the element went with an earlier reference
                 action = self.rewriter.load_action(url)
@@ -155,6 +171,42 @@ class _Document:
                 if target is not None and target != node.attrs.get("href"):
                     node.attrs["href"] = target
                     self.changed = True
+        if tag in NESTING_ATTRS and node.parent is not None:
+            self.rewrite_nested(node, tag)
+
+    def rewrite_nested(self, node: LexborNode, tag: str) -> None:
+        """The documents the element holds (`srcdoc`, `data:` URLs), cleaned the same way and put
+        back encoded as they were; one that cannot be cleaned safely goes with its attribute."""
+        live = node.attrs
+        for doc in nested_documents(tag, live.get):
+            for occurrence in scan_nested(doc.text, Nest(depth=self.depth)):
+                if occurrence.load:
+                    self.saw_load(occurrence.url)
+            try:
+                new = rewrite_nested_text(doc.media_type, doc.text, self.rewriter, self.depth + 1)
+            except RewriteUnsafe:
+                del live[doc.attr]
+                self.changed = True
+                continue
+            if new is None:
+                continue
+            if doc.attr == "srcdoc":
+                live["srcdoc"] = new
+            else:
+                data = decode_data_url(live.get(doc.attr) or "")
+                if data is None:  # pragma: no cover - nested_documents decoded it just now
+                    del live[doc.attr]
+                else:
+                    live[doc.attr] = encode_data_url(data, new)
+            self.changed = True
+
+    def drop_dropped_images(self, html: str) -> None:
+        """`<image>`s the tree lost (see `dropped_images`) are not written out: a rewrite that
+        removes one must be written even when nothing else changed."""
+        for ref in dropped_images(html, self.written):
+            self.saw_load(ref.url)
+            if self.rewriter.load_action(self.resolved(ref)) is not LoadAction.KEEP:
+                self.changed = True
 
     def neutralise(self, node: LexborNode, tag: str, ref: Ref, action: LoadAction) -> None:
         element = ref.element
@@ -359,13 +411,73 @@ def _srcset_without(value: str, remove: Callable[[str], bool]) -> str:
     return (head + "".join(pieces)).rstrip().rstrip(",").rstrip()
 
 
+def rewrite_nested_text(media_type: str, text: str, rewriter: Rewriter, depth: int) -> str | None:
+    """A nested document or stylesheet with loads neutralised (None: nothing changed). HTML is
+    rewritten on its tree, SVG/XML and CSS as text; past `NESTED_DEPTH` (or when the rewrite
+    cannot be verified) RewriteUnsafe, and the caller drops the whole nested document."""
+    if media_type in CSS_TYPES:
+        new = strip_css_urls(text, lambda url: _removes(rewriter, url))
+        return None if new == text else new
+    if media_type in SVG_TYPES:
+        return rewrite_svg_text(text, rewriter)
+    if depth > NESTED_DEPTH:
+        # Read by the markup scan (`scan_nested`): a document that removes anything goes whole.
+        if any(o.load and _removes(rewriter, o.url) for o in scan_nested(text, Nest(depth=depth))):
+            raise RewriteUnsafe("a nested document is nested too deeply to be cleaned")
+        return None
+    return rewrite_html(text, rewriter, depth=depth)
+
+
+def _removes(rewriter: Rewriter, url: str) -> bool:
+    return rewriter.load_action(url.strip()) is not LoadAction.KEEP
+
+
+_SVG_URL_ATTR = re.compile(r"""(\b(?:xlink:href|href|src)\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.I)
+
+
+def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
+    """An SVG/XML document (a `cid:` part, a `data:image/svg+xml` URL) with loads neutralised as
+    text, so it stays the XML it was: a removed URL's attribute value becomes empty, its url()
+    `none`, its `<?xml-stylesheet?>` goes. Verified by scanning the result (RewriteUnsafe)."""
+    removed = {o.url for o in scan_html(text) if o.load and _removes(rewriter, o.url)} | {
+        href for href in xml_stylesheet_hrefs(text) if _removes(rewriter, href)
+    }
+    if not removed:
+        return None
+
+    def attr(m: re.Match[str]) -> str:
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        if html_escape.unescape(value).strip() in removed or _removes(
+            rewriter, html_escape.unescape(value)
+        ):
+            quote = '"' if m.group(2) is not None else "'"
+            return f"{m.group(1)}{quote}{quote}"
+        return m.group(0)
+
+    def stylesheet(m: re.Match[str]) -> str:
+        hrefs = xml_stylesheet_hrefs(m.group(0))
+        return "" if any(_removes(rewriter, h) for h in hrefs) else m.group(0)
+
+    new = _SVG_URL_ATTR.sub(attr, text)
+    new = strip_css_urls(new, lambda url: _removes(rewriter, url))
+    new = _XML_STYLESHEET_PI.sub(stylesheet, new)
+    left = [o for o in scan_html(new) if o.load and _removes(rewriter, o.url)]
+    if left or any(_removes(rewriter, h) for h in xml_stylesheet_hrefs(new)):
+        raise RewriteUnsafe("an SVG document, rewritten, still loads what was removed")
+    return new
+
+
+_XML_STYLESHEET_PI = re.compile(r"<\?xml-stylesheet\b[^>]*?\?>", re.I)
+
+
 def rewrite_html(
-    html: str, rewriter: Rewriter, parsed: LexborHTMLParser | None = None
+    html: str, rewriter: Rewriter, parsed: LexborHTMLParser | None = None, depth: int = 0
 ) -> str | None:
     """The document with loads neutralised and links replaced; None when nothing changed.
 
     `parsed`: `html` as the scan parsed it (`scan_html`'s `keep`), edited in place. Raises
-    RewriteUnsafe when the rewrite cannot be written safely (see the module docstring).
+    RewriteUnsafe when the rewrite cannot be written safely (see the module docstring). `depth`:
+    how deeply `html` is nested in another document (`srcdoc`, `data:`).
     """
     tree = parsed
     if tree is None:
@@ -375,8 +487,9 @@ def rewrite_html(
         tree = parse_document(html)
     if tree is None:
         return None
-    doc = _Document(tree, rewriter)
+    doc = _Document(tree, rewriter, depth)
     doc.rewrite()
+    doc.drop_dropped_images(html)
     if not doc.changed:
         return None
     output = doc.serialised(html)

@@ -215,8 +215,9 @@ def detect_message(
     # Each distinct URL is classified once per role (load or link), from its first occurrence.
     loads: set[str] = set()
     links: set[str] = set()
+    cids = {cid: (media, text) for cid, media, text in msg.related} if msg.related else None
     for html in msg.html_parts:
-        for occ in scan_html(html, keep):
+        for occ in scan_html(html, keep, cids):
             seen = loads if occ.load else links
             if occ.url in seen:
                 continue

@@ -15,10 +15,23 @@ import re
 from collections.abc import Callable, Iterator
 from html import unescape
 from typing import NamedTuple
+from urllib.parse import unquote
 
 from selectolax.lexbor import LexborHTMLParser
 
 from guard.css import css_urls, declarations, hides, pixels
+from guard.nested import (
+    CSS_TYPES,
+    HTML_TYPES,
+    NESTED_BUDGET,
+    NESTED_DEPTH,
+    NESTING_ATTRS,
+    SVG_TYPES,
+    Cids,
+    cid_of,
+    decode_data_url,
+    xml_stylesheet_hrefs,
+)
 from guard.urls import resolve
 
 Getter = Callable[[str], str | None]
@@ -39,10 +52,16 @@ LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
     "image": (("href", True), ("xlink:href", True), ("src", True)),
     "feimage": (("href", True), ("xlink:href", True)),
     "use": (("href", False), ("xlink:href", False)),
+    # Internet Explorer's background sound; Tutanota's sanitizer test counts `<figure src>`.
+    "bgsound": (("src", False),),
+    "figure": (("src", True),),
+    # The HTML5 appcache manifest (fetched by browsers until its removal: Chromium 95, Firefox 84).
+    "html": (("manifest", False),),
 }
 SRCSET_ELEMENTS = frozenset({"img", "source"})
 LINK_ELEMENTS = frozenset({"a", "area"})
-_OWN_RULES = frozenset({"link", "input", "object", "applet", "meta", "base"})  # see element_refs
+_OWN_RULES = frozenset({"link", "input", "object", "applet", "meta", "base", "param"})
+# see element_refs
 # <link rel=...> values that make a renderer fetch or connect to the href.
 LOADING_RELS = frozenset(
     {
@@ -59,8 +78,16 @@ LOADING_RELS = frozenset(
         "prerender",
         "modulepreload",
         "manifest",
+        "import",  # HTML imports (Chromium until 73)
+        # OpenSearch descriptors (and feeds, see _FEED_TYPES): the Email Privacy Tester's list
+        # counts clients that fetch them.
+        "search",
     }
 )
+# `<link rel=alternate type=…>` of a feed (autodiscovery); other alternates (hreflang) load nothing.
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+# `<param name=… value=URL>` names that plugins (Flash, media players) fetched.
+_PARAM_URL_NAMES = frozenset({"movie", "src", "url", "filename", "data", "code", "base"})
 _REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\";]+)", re.I)
 _VML_REF = re.compile(
     r"<\s*(v:fill|v:image|v:imagedata|v:roundrect|v:rect|img|a)\b[^>]*?\b(src|href)\s*=\s*"
@@ -145,8 +172,19 @@ def _own_rule_refs(tag: str, get: Getter) -> list[Ref]:
     if tag == "link":
         href = get("href")
         rels = set((get("rel") or "").lower().split())
-        if href and rels & LOADING_RELS:
+        loading = rels & LOADING_RELS
+        feed = (get("type") or "").strip().lower().startswith(_FEED_TYPES)
+        if not loading and "alternate" in rels and feed:
+            loading = {"alternate"}
+        if href and loading:
             refs.append(Ref(href, f"link[rel={' '.join(sorted(rels))}]", True, "icon" in rels))
+        if loading and "preload" in rels:
+            # `<link rel=preload as=image imagesrcset=…>` preloads a srcset candidate.
+            srcset = get("imagesrcset")
+            if srcset:
+                refs.extend(
+                    Ref(url, "link[imagesrcset]", True, True) for url in srcset_urls(srcset)
+                )
     elif tag == "input":
         src = get("src")
         if src and (get("type") or "").strip().lower() == "image":
@@ -172,6 +210,10 @@ def _own_rule_refs(tag: str, get: Getter) -> list[Ref]:
         href = get("href")
         if href:
             refs.append(Ref(href, "base[href]", True))
+    elif tag == "param":
+        value = get("value")
+        if value and (get("name") or "").strip().lower() in _PARAM_URL_NAMES:
+            refs.append(Ref(value, "param[value]", True))
     return refs
 
 
@@ -289,18 +331,170 @@ _TAG = re.compile(r"<([A-Za-z][\w:-]*)([^>]*)>")
 _ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 
 
-def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
-    """Every element's references read straight from the markup, without a tree (the reading
-    of a document whose HTML5 parse would cost too much, see `parse_is_bounded`): the same
-    element_refs, attributes parsed by regex."""
-    for m in _TAG.finditer(html):
+def markup_tags(html: str, pattern: re.Pattern[str] = _TAG) -> Iterator[tuple[str, dict[str, str]]]:
+    """Each start tag's name and attributes (entities decoded) read by regex, without a tree."""
+    for m in pattern.finditer(html):
         attrs: dict[str, str] = {}
         for a in _ATTR.finditer(m.group(2)):
             value = a.group(2) if a.group(2) is not None else a.group(3) or a.group(4) or ""
             attrs.setdefault(a.group(1).lower(), unescape(value))
-        tag = m.group(1).lower()
+        yield m.group(1).lower(), attrs
+
+
+def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
+    """Every element's references read straight from the markup, without a tree (the reading
+    of a document whose HTML5 parse would cost too much, see `parse_is_bounded`): the same
+    element_refs, attributes parsed by regex."""
+    for tag, attrs in markup_tags(html):
         for ref in element_refs(tag, attrs.get):
             yield tag, attrs, ref
+
+
+# -- nested documents ------------------------------------------------------------------------------
+
+
+class Nest:
+    """Where a scan stands among nested documents: how deep, how many characters of nested
+    documents may still be parsed (shared by the whole message part), the message's cid parts."""
+
+    __slots__ = ("budget", "cids", "depth")
+
+    def __init__(self, cids: Cids | None = None, depth: int = 0, budget: list[int] | None = None):
+        self.cids = cids
+        self.depth = depth
+        self.budget = budget if budget is not None else [NESTED_BUDGET]
+
+    def deeper(self) -> Nest:
+        return Nest(self.cids, self.depth + 1, self.budget)
+
+
+class NestedDocument(NamedTuple):
+    where: str
+    """`iframe[srcdoc]`, `iframe[src] data:`, `link[href] cid:`…"""
+    attr: str
+    media_type: str
+    text: str
+
+
+def nested_documents(tag: str, get: Getter, cids: Cids | None = None) -> list[NestedDocument]:
+    """The documents an element holds: an iframe's `srcdoc`, a `data:` URL or a `cid:` part that
+    a renderer reads as HTML or SVG (frames, objects, embeds; SVG for images) or as a stylesheet
+    (`<link rel=stylesheet>`)."""
+    found: list[NestedDocument] = []
+    if tag == "iframe":
+        srcdoc = get("srcdoc")
+        if srcdoc and srcdoc.strip():
+            found.append(NestedDocument("iframe[srcdoc]", "srcdoc", "text/html", srcdoc))
+    for attr in NESTING_ATTRS.get(tag, ()):
+        value = get(attr)
+        if not value:
+            continue
+        head = value.lstrip()[:5].lower()
+        if head == "data:":
+            data = decode_data_url(value)
+            if data is None:
+                continue
+            media, text, where = data.media_type, data.text, f"{tag}[{attr}] data:"
+        elif head[:4] == "cid:" and cids:
+            cid = cid_of(value)
+            part = cids.get(cid) if cid else None
+            if part is None:
+                continue
+            (media, text), where = part, f"{tag}[{attr}] cid:"
+        else:
+            continue
+        if tag == "link":
+            rels = (get("rel") or "").lower().split()
+            wanted: frozenset[str] = CSS_TYPES if "stylesheet" in rels else frozenset()
+        elif tag == "img":
+            wanted = SVG_TYPES
+        else:
+            wanted = HTML_TYPES | SVG_TYPES
+        if media in wanted:
+            found.append(NestedDocument(where, attr, media, text))
+    return found
+
+
+def _nested_occurrences(tag: str, get: Getter, nest: Nest) -> list[Occurrence]:
+    out: list[Occurrence] = []
+    for where, _attr, media, text in nested_documents(tag, get, nest.cids):
+        if media in CSS_TYPES:
+            out.extend(
+                Occurrence(url, f"{where} > url()", True, True, None) for url in css_urls(text)
+            )
+            continue
+        if media in SVG_TYPES:
+            out.extend(
+                Occurrence(href, f"{where} > <?xml-stylesheet?>", True, False, None)
+                for href in xml_stylesheet_hrefs(text)
+            )
+        inner = scan_nested(text, nest)
+        out.extend(occ._replace(element=f"{where} > {occ.element}") for occ in inner)
+    return out
+
+
+def scan_nested(text: str, nest: Nest) -> list[Occurrence]:
+    """A nested document's loads and links: parsed while depth and budget allow, else read by
+    the markup scan (linear, and nothing nested further is opened)."""
+    if nest.depth >= NESTED_DEPTH or nest.budget[0] < len(text):
+        out = _scan_markup(text)
+        if _may_nest(text):
+            # What is nested deeper still loads in a browser: every absolute URL left in it,
+            # through further levels of escaping, counts as a load (hostile mail only).
+            seen = {o.url for o in out}
+            out.extend(
+                Occurrence(url, "nested too deep", True, True, None)
+                for url in deep_urls(text)
+                if url not in seen
+            )
+        return out
+    nest.budget[0] -= len(text)
+    return scan_html(text, nest=nest.deeper())
+
+
+_DEEP_URL = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+[^\s\"'<>&%]*", re.I)
+_DEEP_PASSES = 16
+
+
+def deep_urls(text: str) -> list[str]:
+    """Absolute URLs in `text` and in what it escapes (entities, percent-encoding), a bounded
+    number of levels deep: linear in `text` for each level, each level no longer than the last."""
+    found: dict[str, None] = {}
+    for _ in range(_DEEP_PASSES):
+        for m in _DEEP_URL.finditer(text):
+            found.setdefault(m.group(0).rstrip(".,;)"), None)
+        unescaped = unescape(text)
+        if "%" in unescaped:
+            unescaped = unquote(unescaped)
+        if unescaped == text:
+            break
+        text = unescaped
+    return list(found)
+
+
+def _is_nested(element: str) -> bool:
+    """A nested occurrence that keeps its own resolution: an `about:srcdoc` document resolves
+    against the parent's base, a `data:` or `cid:` document has none."""
+    return " > " in element and not element.startswith("iframe[srcdoc] > ")
+
+
+# `<image>` start tags: HTML5 reads one as `<img>`; Lexbor drops one met directly in a table, where
+# Chromium foster-parents the image out of the table and loads it.
+_IMAGE_TAG = re.compile(r"<(image)\b([^>]*)>", re.I)
+DROPPED_IMAGE = "image[src] (in a table)"
+
+
+def dropped_images(html: str, present: set[str]) -> list[Ref]:
+    """`<image src>` references the tree does not hold (`present`: the URLs it loads, as
+    written), which a browser loads."""
+    if "<image" not in html and "<IMAGE" not in html.upper():
+        return []
+    out = []
+    for _tag, attrs in markup_tags(html, _IMAGE_TAG):
+        src = (attrs.get("src") or "").strip()
+        if src and src not in present:
+            out.append(Ref(src, DROPPED_IMAGE, True, True))
+    return out
 
 
 # -- what bounds the parser's work -----------------------------------------------------------------
@@ -446,19 +640,30 @@ Parsed = dict[str, LexborHTMLParser]
 """HTML text -> its parsed document, handed from the scan to a rewrite of the same text."""
 
 
-def scan_html(html: str, keep: Parsed | None = None) -> list[Occurrence]:
-    """Every load and link of an HTML document, in document order, resolved against its base.
+def scan_html(
+    html: str, keep: Parsed | None = None, cids: Cids | None = None, nest: Nest | None = None
+) -> list[Occurrence]:
+    """Every load and link of an HTML document, in document order, resolved against its base,
+    with those of the documents nested in it (see `nested_documents`).
 
     `keep`: where to leave the parsed document (not for one read from the markup), so that
-    cleaning rewrites the tree detection read instead of parsing the text again."""
+    cleaning rewrites the tree detection read instead of parsing the text again. `cids`: the
+    message's stylesheet and SVG parts by Content-ID."""
+    if nest is None:
+        nest = Nest(cids)
     if not parse_is_bounded(html):
-        return _scan_markup(html)
+        return _scan_markup(html, nest)
     doc = parse_document(html)
     if doc is None:
         return []
     if keep is not None:
         keep[html] = doc
-    return _scan_tree(doc)
+    out = _scan_tree(doc, nest)
+    dropped = dropped_images(html, {o.url for o in out} | {o.url.strip() for o in out})
+    if dropped:
+        base = document_base(doc)
+        out.extend(Occurrence(resolve(base, r.url), r.element, True, True, None) for r in dropped)
+    return out
 
 
 def may_reference(attrs: dict[str, str | None]) -> bool:
@@ -472,7 +677,7 @@ def may_reference(attrs: dict[str, str | None]) -> bool:
 _STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)(?:</style\s*>|$)", re.I | re.S)
 
 
-def _scan_markup(html: str) -> list[Occurrence]:
+def _scan_markup(html: str, nest: Nest | None = None) -> list[Occurrence]:
     refs = list(tag_scan_refs(html))
     base = next((r.url for _t, _a, r in refs if r.element == "base[href]"), None)
     base = base if base and base.lower().startswith(("http://", "https://")) else None
@@ -483,13 +688,24 @@ def _scan_markup(html: str) -> list[Occurrence]:
             shape = pixel_shape(attrs.get, style_facts(attrs.get("style") or ""))
         url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
         out.append(Occurrence(url, ref.element, ref.load, ref.image, shape))
+    if nest is not None and nest.depth < NESTED_DEPTH and _may_nest(html):
+        for tag, attrs in markup_tags(html):
+            if tag in NESTING_ATTRS:
+                for occ in _nested_occurrences(tag, attrs.get, nest):
+                    url = occ.url if _is_nested(occ.element) else resolve(base, occ.url)
+                    out.append(occ._replace(url=url))
     for block in _STYLE_BLOCK.finditer(html):
         for url in css_urls(block.group(1)):
             out.append(Occurrence(resolve(base, url), "<style> url()", True, True, None))
     return out
 
 
-def _scan_tree(doc: LexborHTMLParser) -> list[Occurrence]:
+def _may_nest(html: str) -> bool:
+    lowered = html.lower()
+    return "srcdoc" in lowered or "data:" in lowered or "cid:" in lowered
+
+
+def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrence]:
     root = doc.root
     if root is None:
         return []
@@ -545,9 +761,12 @@ def _scan_tree(doc: LexborHTMLParser) -> list[Occurrence]:
                 if href.lower().startswith(("http://", "https://")):
                     base = href
             out.append(Occurrence(url, element, load, image, shape or None))
+        if nest is not None and tag in NESTING_ATTRS:
+            out.extend(_nested_occurrences(tag, get, nest))
     resolved = []
     for occ in out:
-        url = occ.url if occ.element == "base[href]" else resolve(base, occ.url)
+        element = occ.element
+        url = occ.url if element == "base[href]" or _is_nested(element) else resolve(base, occ.url)
         resolved.append(occ if url is occ.url else occ._replace(url=url))
     return resolved
 
@@ -556,7 +775,8 @@ def _scan_tree(doc: LexborHTMLParser) -> list[Occurrence]:
 _URL_ATTRS = frozenset(
     {
         "src", "srcset", "href", "background", "data", "poster", "lowsrc", "dynsrc", "code",
-        "archive", "codebase", "object", "http-equiv", "xlink:href",
+        "archive", "codebase", "object", "http-equiv", "xlink:href", "manifest", "imagesrcset",
+        "value", "srcdoc",
     }
 )  # fmt: skip
 

@@ -19,6 +19,7 @@ from email.utils import getaddresses, parseaddr
 from guard.limits import DEFAULT_LIMITS, Limits
 from guard.mimetree import MimeStructureError, Part, parse_headers, split
 from guard.model import Envelope, Headers, ParsedMessage, first_header
+from guard.nested import DOCUMENT_TYPES, content_id_key
 
 
 class MessageError(Exception):
@@ -195,6 +196,19 @@ def text_parts(tree: Part) -> list[Part]:
     ]
 
 
+def related_parts(tree: Part) -> list[tuple[str, Part]]:
+    """(Content-ID, part) of each leaf an HTML part may load through `cid:` as a document or a
+    stylesheet (see guard/nested.py): CSS, SVG, XML or HTML with a Content-ID."""
+    out = []
+    for part in tree.walk():
+        if part.children or part.content_type not in DOCUMENT_TYPES:
+            continue
+        cid = content_id_key(part.header("Content-ID"))
+        if cid is not None:
+            out.append((cid, part))
+    return out
+
+
 def decoded_text(raw: bytes, part: Part) -> str:
     body = raw[part.body_start : part.end]
     return decode_text(decode_transfer(body, part.transfer_encoding), part.charset)
@@ -227,11 +241,16 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMe
             )
         text = decoded_text(raw, part)
         (html if part.content_type == "text/html" else plain).append(text)
+    related = []
+    for cid, part in related_parts(tree):
+        if part.end - part.body_start <= limits.max_text_part_bytes:
+            related.append((cid, part.content_type, decoded_text(raw, part)))
     return ParsedMessage(
         headers=tree.headers,
         html_parts=tuple(html),
         text_parts=tuple(plain),
         recipients=recipients_of(tree.headers),
+        related=tuple(related),
     ), envelope_of(tree.headers)
 
 

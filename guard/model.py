@@ -93,6 +93,9 @@ class ParsedMessage:
     defects: tuple[str, ...] = ()
     recipients: tuple[str, ...] = ()
     """Lower-case addresses from To, Cc and Delivered-To (for address-leak detection)."""
+    related: tuple[tuple[str, str, str], ...] = ()
+    """(Content-ID, media type, decoded text) of the parts an HTML part may load as a document
+    or stylesheet through `cid:` (stylesheets, SVG, HTML; see guard/nested.py)."""
 
     def header(self, name: str) -> str | None:
         return first_header(self.headers, name)

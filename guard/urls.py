@@ -65,7 +65,37 @@ def parse_http_uncached(raw: str) -> Url | None:
     if m is not None and (m.end() == len(text) or text[m.end()] == "#"):
         scheme, host, path, query = m.groups()
         return Url(text if scheme else "https:" + text, host.lower(), path or "/", query or "")
+    inner = unwrap_scheme(text)
+    if inner is not text:
+        # `view-source:https://host/p`: the host, path and query are the inner URL's; `raw` stays
+        # as written, so cleaning finds the reference it has to neutralise.
+        url = parse_http_uncached(inner)
+        return url._replace(raw=text) if url is not None else None
     return split_http(text)
+
+
+# Schemes that wrap another URL and fetch it when the wrapper is loaded or opened: Firefox and old
+# Chromium fetched `view-source:` and `feed:` URLs themselves, Firefox `jar:` (`jar:URL!/entry`),
+# podcast clients `pcast:`/`itpc:`/`podcast:`. Nested wrappers are peeled a few at a time at most.
+_WRAPPING = re.compile(r"(?:view-source|feed|jar|pcast|itpc|podcast)\s*:\s*", re.I)
+_WRAPPED_DEPTH = 4
+
+
+def unwrap_scheme(text: str) -> str:
+    """The URL inside `view-source:`, `feed:`, `jar:`… (`text` itself when nothing wraps it)."""
+    inner = text
+    for _ in range(_WRAPPED_DEPTH):
+        m = _WRAPPING.match(inner)
+        if m is None:
+            break
+        inner = inner[m.end() :]
+        if inner[:2] == "//" and not inner.startswith("///"):
+            inner = "https:" + inner  # `feed://host/p` is `feed:` + an http URL
+    if inner is text:
+        return text
+    # jar:URL!/entry fetches URL
+    bang = inner.find("!/")
+    return inner[:bang] if bang != -1 else inner
 
 
 _cached_parse = lru_cache(maxsize=8192)(parse_http_uncached)

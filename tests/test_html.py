@@ -219,7 +219,7 @@ def test_link_rels_that_load(rel: str) -> None:
     assert occ.element == f"link[rel={' '.join(sorted(rel.split()))}]"
 
 
-@pytest.mark.parametrize("rel", ["alternate", "canonical", "author", ""])
+@pytest.mark.parametrize("rel", ["alternate", "canonical", "author", ""])  # alternate: no feed type
 def test_link_rels_that_do_not_load(rel: str) -> None:
     assert scan_html(f'<p>x</p><link rel="{rel}" href="https://l.example/x">') == []
 
