@@ -432,7 +432,7 @@ def _removes(rewriter: Rewriter, url: str) -> bool:
     return rewriter.load_action(url.strip()) is not LoadAction.KEEP
 
 
-_SVG_URL_ATTR = re.compile(r"""(\b(?:xlink:href|href|src)\s*=\s*)(?:"([^"]*)"|'([^']*)')""", re.I)
+_SVG_URL_ATTR = re.compile(r"""(\b(?:xlink:href|href|src)\s*=\s*)(?:"([^"]*+)"|'([^']*+)')""", re.I)
 
 
 def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
@@ -467,7 +467,7 @@ def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
     return new
 
 
-_XML_STYLESHEET_PI = re.compile(r"<\?xml-stylesheet\b[^>]*?\?>", re.I)
+_XML_STYLESHEET_PI = re.compile(r"<\?xml-stylesheet\b[^>]*+>", re.I)
 
 
 def rewrite_html(

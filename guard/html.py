@@ -327,13 +327,17 @@ def parse_document(html: str) -> LexborHTMLParser | None:
     return LexborHTMLParser(html)
 
 
-_TAG = re.compile(r"<([A-Za-z][\w:-]*)([^>]*)>")
+# A tag runs to its `>` or to the end of the text: one that never ends is read once (it makes
+# no element), not rescanned from each of its `<` (quadratic on `<a<a<a…` without a `>`).
+_TAG = re.compile(r"<([A-Za-z][\w:-]*+)([^>]*+)(>|\Z)")
 _ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 
 
 def markup_tags(html: str, pattern: re.Pattern[str] = _TAG) -> Iterator[tuple[str, dict[str, str]]]:
     """Each start tag's name and attributes (entities decoded) read by regex, without a tree."""
     for m in pattern.finditer(html):
+        if not m.group(3):
+            continue  # end of text inside the tag: no element
         attrs: dict[str, str] = {}
         for a in _ATTR.finditer(m.group(2)):
             value = a.group(2) if a.group(2) is not None else a.group(3) or a.group(4) or ""
@@ -452,6 +456,17 @@ def scan_nested(text: str, nest: Nest) -> list[Occurrence]:
     return scan_html(text, nest=nest.deeper())
 
 
+# The header is bounded: `data:data:data:…` without a comma costs each start 200 characters at most.
+_BASE64_DATA = re.compile(r"data:([^,\s\"'<>]{0,200}+),[A-Za-z0-9+/=\s]*+", re.I)
+
+
+def _decoded_data(m: re.Match[str]) -> str:
+    if not m.group(1).lower().endswith("base64"):
+        return m.group(0)
+    data = decode_data_url(m.group(0))
+    return data.text if data is not None else ""
+
+
 _DEEP_URL = re.compile(r"(?:https?:)?//[A-Za-z0-9.-]+[^\s\"'<>&%]*", re.I)
 _DEEP_PASSES = 16
 
@@ -466,6 +481,9 @@ def deep_urls(text: str) -> list[str]:
         unescaped = unescape(text)
         if "%" in unescaped:
             unescaped = unquote(unescaped)
+        if "base64" in unescaped:
+            # Each base64 data: URL in place of its content: never longer than the URL was.
+            unescaped = _BASE64_DATA.sub(_decoded_data, unescaped)
         if unescaped == text:
             break
         text = unescaped
@@ -480,7 +498,7 @@ def _is_nested(element: str) -> bool:
 
 # `<image>` start tags: HTML5 reads one as `<img>`; Lexbor drops one met directly in a table, where
 # Chromium foster-parents the image out of the table and loads it.
-_IMAGE_TAG = re.compile(r"<(image)\b([^>]*)>", re.I)
+_IMAGE_TAG = re.compile(r"<(image)\b([^>]*+)(>|\Z)", re.I)
 DROPPED_IMAGE = "image[src] (in a table)"
 
 

@@ -115,7 +115,7 @@ Cids = dict[str, tuple[str, str]]
 """Content-ID -> (media type, decoded text) of a message's stylesheet and SVG parts."""
 
 
-_XML_STYLESHEET = re.compile(r"<\?xml-stylesheet\b([^>]*?)\?>", re.I)
+_XML_STYLESHEET = re.compile(r"<\?xml-stylesheet\b([^>]*+)>", re.I)
 _PSEUDO_HREF = re.compile(r"""\bhref\s*=\s*(?:"([^"]*)"|'([^']*)')""", re.I)
 
 

@@ -444,6 +444,73 @@ def gen_attributes(rng: random.Random, size: Size) -> FuzzInput:
     return FuzzInput("attributes", message(html_doc(inner)))
 
 
+def _srcdoc_chain(depth: int, inner: bytes) -> bytes:
+    """`inner` in `depth` iframes, each holding the next as its srcdoc (escaped once per level,
+    so the text grows with each level: `&` becomes `&amp;`)."""
+    for _ in range(depth):
+        escaped = inner.replace(b"&", b"&amp;").replace(b'"', b"&quot;").replace(b"<", b"&lt;")
+        inner = b'<iframe srcdoc="' + escaped + b'"></iframe>'
+    return inner
+
+
+def _data_chain(depth: int, inner: bytes, encoded: bool) -> bytes:
+    for _ in range(depth):
+        if encoded:
+            body = b"data:text/html;base64," + base64.b64encode(inner)
+        else:
+            body = b"data:text/html," + inner.replace(b"%", b"%25").replace(b'"', b"%22")
+        inner = b'<iframe src="' + body + b'"></iframe>'
+    return inner
+
+
+def gen_nested(rng: random.Random, size: Size) -> FuzzInput:
+    """Documents in documents: deep srcdoc and data: iframe chains, huge data: URLs, cid:
+    stylesheets that import thousands of URLs, unterminated and undecodable nested documents."""
+    n = rng.randrange(1000, size.repeat)
+    depth = rng.randrange(2, 40)
+    choice = rng.randrange(8)
+    related = b""
+    if choice == 0:
+        inner = _srcdoc_chain(min(depth, 14), PIXEL)
+    elif choice == 1:
+        inner = _data_chain(min(depth, 12), PIXEL, encoded=True)  # base64 grows 4/3 a level
+    elif choice == 2:
+        inner = _data_chain(depth, PIXEL, encoded=False)
+    elif choice == 3:  # one huge data: document of many pixels
+        inner = b'<iframe src="data:text/html,' + _repeat_to(PIXEL.replace(b'"', b"%22"), n * 20)
+        inner += b'"></iframe>'
+    elif choice == 4:  # a huge base64 SVG document, and broken base64
+        svg = b"<svg xmlns='http://www.w3.org/2000/svg'>" + _repeat_to(
+            b"<image href='https://pixel.example.com/s'/>", n * 10
+        )
+        inner = b'<object data="data:image/svg+xml;base64,' + base64.b64encode(svg) + b'">'
+        inner += b'<iframe src="data:text/html;base64,' + _repeat_to(b"=%", n) + b'"></iframe>'
+    elif choice == 5:  # many iframes each holding a document: the budget runs out
+        inner = _repeat_to(b"<iframe srcdoc='" + PIXEL.replace(b"'", b"&#39;") + b"'></iframe>", n)
+    elif choice == 6:  # unterminated srcdoc and data: URL
+        inner = b'<iframe srcdoc="' + _repeat_to(b"&lt;iframe srcdoc=&quot;", n)
+    else:  # a cid: stylesheet of many imports, and an SVG part
+        inner = b'<link rel=stylesheet href="cid:s@x"><img src="cid:v@x">' + PIXEL
+        related = (
+            b"Content-Type: text/css\nContent-ID: <s@x>\n\n"
+            + _repeat_to(b"@import url(https://pixel.example.com/i.css);", n * 40)
+            + b"\n--rel\nContent-Type: image/svg+xml\nContent-ID: <v@x>\n\n"
+            + b"<svg xmlns='http://www.w3.org/2000/svg'>"
+            + _repeat_to(b"<image href='https://pixel.example.com/v'/>", n)
+            + b"</svg>\n"
+        )
+    if not related:
+        return FuzzInput("nested", message(html_doc(inner)))
+    body = (
+        b"--rel\nContent-Type: text/html; charset=utf-8\n\n"
+        + html_doc(inner)
+        + b"\n--rel\n"
+        + related
+        + b"--rel--\n"
+    )
+    return FuzzInput("nested", message(body, "multipart/related; boundary=rel"))
+
+
 def gen_structured(rng: random.Random, size: Size) -> FuzzInput:
     """A random MIME tree from the tables above: types, charsets, encodings, bodies."""
     return FuzzInput("structured", _random_entity(rng, 0, top=True))
@@ -556,6 +623,7 @@ GENERATORS: dict[str, Generator] = {
     "css": gen_css,
     "srcset": gen_srcset,
     "attributes": gen_attributes,
+    "nested": gen_nested,
     "structured": gen_structured,
     "mutation": gen_mutation,
 }
@@ -576,6 +644,7 @@ WEIGHTS: dict[str, float] = {
     "css": 3,
     "srcset": 3,
     "attributes": 3,
+    "nested": 3,
     "huge-html": 0.05,
 }
 
