@@ -33,6 +33,7 @@ from guard.mime import (
 )
 from guard.mimetree import MimeStructureError, Part, split
 from guard.model import Finding, Kind
+from guard.nested import cid_references
 from guard.ruleset import Rule, RuleSet
 from guard.timelimit import TimeLimitExceeded, time_limit
 from guard.urls import Url, parse_http
@@ -595,11 +596,14 @@ def _rewrite_parts(
 ) -> None:
     if not planner.has_work():
         return
+    referenced: set[str] = set()  # the Content-IDs the HTML parts load from
     for part in text_parts(tree):
         html = part.content_type == "text/html"
         text = decode_text(decode_transfer(raw[part.body_start : part.end], part.transfer_encoding),
                            part.charset)  # fmt: skip
         if html:
+            if "cid:" in text or "CID:" in text.upper():
+                referenced |= cid_references(text)
             new = rewrite_html(text, planner, parsed_html.pop(text, None))
         else:
             new = rewrite_text(text, planner.link_target)
@@ -607,10 +611,13 @@ def _rewrite_parts(
             continue
         _edit_body(raw, part, new, html, edits)
     # Stylesheets and SVG documents the HTML loads through `cid:`: only what loads a removed
-    # URL changes; every other part, attachments included, stays byte for byte.
+    # URL changes; every other part, attachments and unreferenced parts included, stays byte
+    # for byte.
     done = {part.start for part in text_parts(tree)}
-    for _cid, part in related_parts(tree):
-        if part.start in done or part.end - part.body_start > limits.max_text_part_bytes:
+    for cid, part in related_parts(tree):
+        if cid not in referenced or part.start in done:
+            continue
+        if part.end - part.body_start > limits.max_text_part_bytes:
             continue
         text = decoded_text(raw, part)
         related = rewrite_nested_text(part.content_type, text, planner, 1)

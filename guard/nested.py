@@ -100,6 +100,14 @@ def cid_of(url: str) -> str | None:
     return _unquote_text(text[4:]).strip().strip("<>") or None
 
 
+_CID_REF = re.compile(r"""cid:([^\s"'<>)]{1,1000})""", re.I)
+
+
+def cid_references(text: str) -> set[str]:
+    """The Content-IDs an HTML text references (`cid:…`), as `cid_of` reads them."""
+    return {cid for m in _CID_REF.finditer(text) if (cid := cid_of(m.group(0)))}
+
+
 def _unquote_text(text: str) -> str:
     return unquote_to_bytes(text).decode("utf-8", "replace") if "%" in text else text
 

@@ -416,3 +416,12 @@ def test_cid_parts_served_from_the_message_load_in_chromium_and_not_after_cleani
     assert {url_key(T), url_key(OPEN)} <= asked  # the stylesheet's import, the SVG's image
     after_asked = {url_key(r.url) for r in after.network_requests()}
     assert not {url_key(T), url_key(OPEN)} & after_asked
+
+
+def test_a_stylesheet_part_no_html_references_stays_byte_identical() -> None:
+    raw = _related_message().replace(b'href="cid:style@shop"', b'href="cid:other@shop"')
+    result = clean_message(raw, RULES, Policy("strict"))
+    before = {p.content_type: raw[p.body_start : p.end] for p in split(raw).walk()}
+    after = {p.content_type: result.data[p.body_start : p.end] for p in split(result.data).walk()}
+    assert after["text/css"] == before["text/css"]
+    assert after["image/svg+xml"] != before["image/svg+xml"]  # referenced: cleaned
