@@ -89,6 +89,7 @@ VECTORS = [
     Vector("link preload imagesrcset", "issue 14", f'<link rel="preload" as="image" imagesrcset="{T} 1x">', "link[imagesrcset]", True),
     Vector("link alternate feed", "EPT", f'<link rel="alternate" type="application/rss+xml" href="{T}">', "link[rel=alternate]", False),
     Vector("link search", "EPT", f'<link rel="search" type="application/opensearchdescription+xml" href="{T}">', "link[rel=search]", False),
+    Vector("link import", "EPT", f'<link rel="import" href="{T}">', "link[rel=import]", False),
     Vector("html manifest", "EPT", f'<html manifest="{T}"><body>x</body></html>', "html[manifest]", False),
     Vector("bgsound", "EPT", f'<bgsound src="{T}">', "bgsound[src]", False),
     Vector("iframe", "EPT", f'<iframe src="{T}"></iframe>', "iframe[src]", True),
