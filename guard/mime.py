@@ -254,24 +254,34 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMe
     ), envelope_of(tree.headers)
 
 
-def parse_parts(
-    header_bytes: bytes, parts: list[tuple[str, bytes, str | None, str | None]]
-) -> tuple[ParsedMessage, Envelope]:
-    """Build a ParsedMessage from a header block and separately fetched text parts.
+FetchedPart = tuple[str, bytes, str | None, str | None, str | None]
+"""A part fetched on its own: (content type, transfer-encoded payload, Content-Transfer-Encoding,
+charset, Content-ID), as BODYSTRUCTURE describes it."""
+
+
+def parse_parts(header_bytes: bytes, parts: list[FetchedPart]) -> tuple[ParsedMessage, Envelope]:
+    """Build a ParsedMessage from a header block and separately fetched parts.
 
     Used by sources that fetch only what detection needs (IMAP: headers + BODYSTRUCTURE, then the
-    text parts). Each part is (content type, transfer-encoded payload, Content-Transfer-Encoding,
-    charset), as BODYSTRUCTURE describes it.
+    text parts and the documents they may load by `cid:`), read as `parse_message` reads them.
     """
     headers = parse_headers(header_bytes)
     html: list[str] = []
     plain: list[str] = []
-    for ctype, payload, cte, charset in parts:
+    related: list[tuple[str, str, str]] = []
+    for ctype, payload, cte, charset, cid in parts:
+        ctype = ctype.lower()
         text = decode_text(decode_transfer(payload, cte), charset)
-        (html if ctype.lower() == "text/html" else plain).append(text)
+        if ctype == "text/html":
+            html.append(text)
+        elif ctype == "text/plain":
+            plain.append(text)
+        if cid is not None and ctype in DOCUMENT_TYPES:
+            related.append((cid, ctype, text))
     return ParsedMessage(
         headers=headers,
         html_parts=tuple(html),
         text_parts=tuple(plain),
         recipients=recipients_of(headers),
+        related=tuple(related),
     ), envelope_of(headers)

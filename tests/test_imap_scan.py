@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import io
 import json
@@ -179,6 +180,38 @@ def test_imap_findings_equal_local_findings(dovecot: Dovecot, user: str, rules: 
     assert tracked >= len(msgs) // 2  # the corpus really exercises detection
     # the attached HTML file (an attachment) was not scanned
     assert not any("attached" in (f.url or "") for r in results for f in r.findings)
+
+
+CID_MESSAGE = (
+    b"From: Shop <news@shop.example.com>\r\nTo: reader@example.org\r\nSubject: cid parts\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary=rel\r\n\r\n"
+    b"--rel\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+    b'<html><head><link rel="stylesheet" href="cid:style@shop"></head><body><p>Hi</p>'
+    b'<object data="cid:pic@shop" type="image/svg+xml"></object></body></html>\r\n'
+    b"--rel\r\nContent-Type: text/css\r\nContent-ID: <style@shop>\r\n\r\n"
+    b"@import url(https://t.tracker.example/o.css?u=42);\r\n"
+    b"--rel\r\nContent-Type: image/svg+xml\r\nContent-ID: <pic@shop>\r\n"
+    b"Content-Transfer-Encoding: base64\r\n\r\n"
+    + base64.encodebytes(
+        b'<svg xmlns="http://www.w3.org/2000/svg"><image href="https://u1.ct.sendgrid.net/wf/'
+        b'open?upn=abc" width="1" height="1"/></svg>'
+    ).replace(b"\n", b"\r\n")
+    + b"--rel--\r\n"
+)
+
+
+def test_imap_scan_reads_the_cid_stylesheets_and_svgs_a_part_loads(
+    dovecot: Dovecot, user: str, rules: Any
+) -> None:
+    # Over IMAP only the parts detection needs are fetched: a `cid:` stylesheet or SVG is one.
+    dovecot.append(user, "INBOX", [CID_MESSAGE])
+    (got,) = scan_account(account_for(dovecot, user), ["INBOX"], connections=1)
+    local = scan_raw(CID_MESSAGE, "local", "1", rules)
+    assert findings_key(got) == findings_key(local)
+    assert {f.url for f in got.findings} >= {
+        "https://t.tracker.example/o.css?u=42",
+        "https://u1.ct.sendgrid.net/wf/open?upn=abc",
+    }
 
 
 def test_parallel_connections_give_the_same_results(

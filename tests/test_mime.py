@@ -410,9 +410,9 @@ def test_parse_parts() -> None:
     parsed, env = parse_parts(
         header,
         [
-            ("text/html", b"<p>caf=E9</p>", "quoted-printable", "iso-8859-1"),
-            ("TEXT/HTML", base64.b64encode("<b>ü</b>".encode()), "base64", "utf-8"),
-            ("text/plain", b"plain \xe9", None, None),
+            ("text/html", b"<p>caf=E9</p>", "quoted-printable", "iso-8859-1", None),
+            ("TEXT/HTML", base64.b64encode("<b>ü</b>".encode()), "base64", "utf-8", None),
+            ("text/plain", b"plain \xe9", None, None, None),
         ],
     )
     assert parsed.html_parts == ("<p>café</p>", "<b>ü</b>")
@@ -423,7 +423,7 @@ def test_parse_parts() -> None:
 
 def test_parse_parts_with_junk_charset_does_not_raise() -> None:
     parsed, _ = parse_parts(
-        b"From: a@example.com\n\n", [("text/html", b"<p>x\xe9</p>", "7bit", "undefined")]
+        b"From: a@example.com\n\n", [("text/html", b"<p>x\xe9</p>", "7bit", "undefined", None)]
     )
     assert parsed.html_parts == ("<p>xé</p>",)
 

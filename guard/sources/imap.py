@@ -16,8 +16,9 @@ from typing import Any
 from imapclient import IMAPClient
 
 from guard.limits import DEFAULT_LIMITS, Limits
-from guard.mime import MessageError, parse_parts
+from guard.mime import FetchedPart, MessageError, parse_parts
 from guard.model import Envelope, MessageResult, ParsedMessage
+from guard.nested import DOCUMENT_TYPES, content_id_key
 
 HEADER_BATCH = 250  # messages per header/BODYSTRUCTURE fetch
 TEXT_BATCH_BYTES = 4 * 1024 * 1024  # text-part bytes per section fetch
@@ -26,15 +27,17 @@ _FETCH_HEADER = b"BODY.PEEK[HEADER]"
 _HEADER_ITEMS = [_FETCH_HEADER, b"BODYSTRUCTURE", b"RFC822.SIZE"]
 # The server answers a BODY.PEEK[...] request under the same name without ".PEEK" (RFC 3501).
 _HEADER_KEY = _FETCH_HEADER.replace(b".PEEK", b"")
+TEXT_TYPES = ("text/html", "text/plain")
 
 
 @dataclass(frozen=True, slots=True)
 class TextPart:
     section: str
-    ctype: str  # "text/html" or "text/plain"
+    ctype: str  # "text/html", "text/plain", or a document type a `cid:` reference may load
     cte: str | None
     charset: str | None
     size: int
+    cid: str | None = None  # the Content-ID a `cid:` stylesheet, SVG or HTML part is loaded by
 
 
 def _s(value: Any) -> str:
@@ -92,11 +95,17 @@ def text_parts(bodystructure: Any, limit_parts: int = DEFAULT_LIMITS.max_parts) 
             elif isinstance(nested, list | tuple):
                 walk(nested, f"{section}.1", depth + 1)
             return
-        if mtype != "text" or subtype not in ("html", "plain"):
+        cid = content_id_key(_s(body[3])) if body[3] else None
+        ctype = f"{mtype}/{subtype}"
+        text = mtype == "text" and subtype in ("html", "plain")
+        # Besides the text, a stylesheet or SVG an HTML part loads as `cid:` (guard.nested),
+        # whatever its disposition, as the local parser reads it (guard.mime.related_parts).
+        if not text and (cid is None or ctype not in DOCUMENT_TYPES):
             return
         disposition = body[9] if len(body) > 9 else None
         if (
-            isinstance(disposition, list | tuple)
+            text
+            and isinstance(disposition, list | tuple)
             and disposition
             and _s(disposition[0]).strip().lower() == "attachment"
         ):
@@ -113,10 +122,11 @@ def text_parts(bodystructure: Any, limit_parts: int = DEFAULT_LIMITS.max_parts) 
         found.append(
             TextPart(
                 section=section,
-                ctype=f"text/{subtype}",
+                ctype=ctype,
                 cte=_s(body[5]) or None,
                 charset=charset,
                 size=size,
+                cid=cid,
             )
         )
 
@@ -141,7 +151,7 @@ def _check_limits(size: int, parts: Sequence[TextPart], limits: Limits) -> str |
             f"{limits.max_message_bytes // (1024 * 1024)} MiB"
         )
     for part in parts:
-        if part.size > limits.max_text_part_bytes:
+        if part.size > limits.max_text_part_bytes and part.ctype in TEXT_TYPES:
             return (
                 f"{part.ctype} part of {part.size // 1024} KiB exceeds the limit of "
                 f"{limits.max_text_part_bytes // 1024} KiB"
@@ -169,19 +179,22 @@ def fetch_structure(
             parts, error = [], "unreadable BODYSTRUCTURE"
         if not header.strip() and error is None:
             error = "no headers: not an e-mail message"
+        if error is None:
+            # An oversized `cid:` document is not read, as the local parser skips it.
+            parts = [
+                p for p in parts if p.ctype in TEXT_TYPES or p.size <= limits.max_text_part_bytes
+            ]
         out.append(Pending(uid, header, [] if error else parts, error))
     return out
 
 
-def fetch_texts(
-    client: IMAPClient, pending: Sequence[Pending]
-) -> dict[int, list[tuple[str, bytes, str | None, str | None]]]:
+def fetch_texts(client: IMAPClient, pending: Sequence[Pending]) -> dict[int, list[FetchedPart]]:
     """Fetch the text sections of `pending` messages, grouped by identical section lists."""
     groups: dict[tuple[str, ...], list[Pending]] = {}
     for p in pending:
         if p.error is None and p.parts:
             groups.setdefault(tuple(t.section for t in p.parts), []).append(p)
-    texts: dict[int, list[tuple[str, bytes, str | None, str | None]]] = {p.uid: [] for p in pending}
+    texts: dict[int, list[FetchedPart]] = {p.uid: [] for p in pending}
     for sections, members in groups.items():
         items = [f"BODY.PEEK[{s}]".encode() for s in sections]
         keys = [item.replace(b".PEEK", b"") for item in items]
@@ -201,7 +214,7 @@ def fetch_texts(
                     b.error = "message vanished during the scan"
                     continue
                 texts[b.uid] = [
-                    (t.ctype, data.get(k) or b"", t.cte, t.charset)
+                    (t.ctype, data.get(k) or b"", t.cte, t.charset, t.cid)
                     for t, k in zip(b.parts, keys, strict=True)
                 ]
     return texts
@@ -209,7 +222,7 @@ def fetch_texts(
 
 def analyse(
     pending: Sequence[Pending],
-    texts: dict[int, list[tuple[str, bytes, str | None, str | None]]],
+    texts: dict[int, list[FetchedPart]],
     source: str,
     rules: Any,
     identities: Sequence[str] = (),
@@ -225,7 +238,7 @@ def analyse(
             yield p.uid, MessageResult(source=source, id=str(p.uid), error=p.error)
             continue
         if crash_probe is not None:  # a test's crash marker, armed in worker processes only
-            crash_probe(p.header + b"".join(text for _t, text, _c, _s in texts.get(p.uid, [])))
+            crash_probe(p.header + b"".join(text for _t, text, *_ in texts.get(p.uid, [])))
         try:
             with time_limit(max_seconds):
                 parsed, envelope = parse_parts(p.header, texts.get(p.uid, []))
