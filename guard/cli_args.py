@@ -44,6 +44,14 @@ def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_strip_arguments(parser: argparse.ArgumentParser) -> None:
     _add_policy_arguments(parser)
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        help="per-recipient settings: DIR/<recipient>.toml (data only; see docs/delivery.md)",
+    )
+    parser.add_argument(
+        "--recipient", metavar="ADDRESS", help="whose settings --policy-dir looks up"
+    )
 
 
 def add_clean_path_arguments(parser: argparse.ArgumentParser) -> None:

@@ -26,6 +26,7 @@ from guard.cli_args import (
     add_clean_path_arguments,
     add_strip_arguments,
 )
+from guard.cli_strip import run_strip as run_strip  # `guard strip` lives in guard.cli_strip
 from guard.exitcodes import ExitCode
 from guard.limits import DEFAULT_LIMITS
 from guard.sources.files import (
@@ -70,83 +71,6 @@ def policy_for(ns: argparse.Namespace, account: Any = None) -> Policy:
         return Policy.from_config(table)
     except ValueError as exc:
         raise ConfigError(f"{path}: [clean]: {exc}") from None
-
-
-def _default_policy(ns: argparse.Namespace) -> Policy:
-    """The command line's policy alone (a filter with a broken config still filters)."""
-    from guard.clean import Policy
-
-    return Policy(
-        name=getattr(ns, "policy", None) or "default",
-        unwrap_security=bool(getattr(ns, "unwrap_security", False)),
-    )
-
-
-# ---- guard strip --------------------------------------------------------------------------------
-
-
-def _warn(stream: IO[str], text: str) -> None:
-    try:
-        stream.write(f"guard strip: warning: {' '.join(text.split())}\n")
-        stream.flush()
-    except (OSError, ValueError):
-        pass  # nowhere left to say it; the message itself is what matters
-
-
-def _stripped(raw: bytes, ns: argparse.Namespace, err: IO[str]) -> bytes:
-    """The cleaned message, or `raw` itself (with a warning) whenever anything goes wrong."""
-    from guard.config import ConfigError
-
-    try:
-        policy = policy_for(ns)
-    except ConfigError as exc:
-        _warn(err, f"{exc}; cleaning with the default policy")
-        policy = _default_policy(ns)
-    from guard.ruleset import RuleError
-
-    try:
-        from guard.clean import ALLOWLISTED, clean_message
-
-        result = clean_message(raw, load_ruleset(), policy, DEFAULT_LIMITS)
-    except RuleError as exc:
-        _warn(err, f"rules: {exc}; message passed through unchanged")
-        return raw
-    except Exception as exc:  # noqa: BLE001 - a filter must pass mail through whatever happens
-        _warn(err, f"internal error ({type(exc).__name__}); message passed through unchanged")
-        return raw
-    if result.skipped and not result.skipped.startswith(ALLOWLISTED):
-        _warn(err, f"{result.skipped}; message passed through unchanged")
-    return result.data
-
-
-def run_strip(
-    ns: argparse.Namespace,
-    stdin: IO[bytes] | None = None,
-    stdout: IO[bytes] | None = None,
-    stderr: IO[str] | None = None,
-) -> int:
-    """Read a message on stdin, write it cleaned (or unchanged) on stdout. Exit 0 unless the
-    output could not be written: then non-zero, so the MDA keeps its own copy."""
-    source = stdin or sys.stdin.buffer
-    sink = stdout or sys.stdout.buffer
-    err = stderr or sys.stderr
-    try:
-        raw = source.read()
-    except (OSError, MemoryError) as exc:
-        _warn(err, f"cannot read the message: {exc}")
-        return ExitCode.INTERNAL
-    try:
-        out = _stripped(raw, ns, err)
-    except MemoryError:
-        _warn(err, "out of memory; message passed through unchanged")
-        out = raw
-    try:
-        sink.write(out)
-        sink.flush()
-    except OSError as exc:
-        _warn(err, f"cannot write the message: {exc.strerror or exc}")
-        return ExitCode.INTERNAL
-    return ExitCode.OK
 
 
 # ---- guard clean PATH ---------------------------------------------------------------------------

@@ -6,14 +6,18 @@ classifying a URL costs a few dictionary look-ups.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import importlib
+import io
 import os
+import pickle
 import re
-import tomllib
+import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from guard.shapes import ShapeIndex
 from guard.unwrap import KNOWN_ENCODINGS, DecodeError, apply_encodings
@@ -482,6 +486,10 @@ class RuleSet:
 
 # -- loading ------------------------------------------------------------------------------------
 
+COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
+"""The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
+_COMPILED_FORMAT = 1
+
 
 def bundled_rules_dir() -> Path:
     """rules/ inside an installed wheel (guard/rules), else the working tree's top-level rules/."""
@@ -498,18 +506,35 @@ def user_rules_dir() -> Path:
 
 
 def rule_files(directory: Path) -> list[Path]:
-    return sorted(p for p in directory.rglob("*.toml") if p.is_file())
+    found = [
+        Path(root, name)
+        for root, _dirs, names in os.walk(directory)
+        for name in names
+        if name.endswith(".toml")
+    ]
+    return sorted(p for p in found if p.is_file())
 
 
 def load_ruleset(
     directories: Sequence[Path] | None = None, *, include_user: bool = True
 ) -> RuleSet:
-    """Read every rule file; later directories (the user's) override rules with the same id."""
+    """Read every rule file; later directories (the user's) override rules with the same id.
+
+    The bundled rules alone come from their build-time compiled form when it matches the rule
+    files (and the code) exactly; anything else is parsed from the files, in memory."""
     dirs = list(directories) if directories is not None else [bundled_rules_dir()]
     if include_user and directories is None:
         user = user_rules_dir()
         if user.is_dir():
             dirs.append(user)
+    if directories is None and len(dirs) == 1:
+        compiled = load_compiled(dirs[0])
+        if compiled is not None:
+            return compiled
+    return _parse_directories(dirs)
+
+
+def _parse_directories(dirs: Sequence[Path]) -> RuleSet:
     digest = hashlib.sha256()
     services: dict[str, Service] = {}
     rules: dict[str, Rule] = {}
@@ -529,7 +554,180 @@ def load_ruleset(
     return RuleSet(services=services, rules=list(rules.values()), version=digest.hexdigest()[:16])
 
 
+# -- the build-time compiled form -----------------------------------------------------------------
+#
+# What is stored is the RuleSet the loader produced, whole (services, rules, examples and the
+# look-up indexes), pickled: a field added to Rule or Service tomorrow is carried without a
+# change here. Regexes are stored as (pattern, flags) and compiled on first use (_LazyPattern):
+# compiling every rule's regexes is most of what a start would otherwise cost, and one message
+# meets a handful of them. The file is trusted like the code next to it (same package, same
+# build) and still only used when its header matches: the rule files' digest and the source of
+# every guard module whose classes it holds, so an edited rule or dataclass (an editable
+# install) falls back to parsing the files. Nothing is written at run time.
+
+
+class _LazyPattern:
+    """A compiled regex that compiles itself on first use; otherwise behaves as re.Pattern."""
+
+    __slots__ = ("__dict__", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> Any:
+        compiled = re.compile(self.pattern, self.flags)
+        for method in ("search", "match", "fullmatch", "finditer", "findall", "sub", "subn"):
+            self.__dict__[method] = getattr(compiled, method)  # later calls go straight to C
+        self.__dict__["groupindex"] = compiled.groupindex
+        self.__dict__["groups"] = compiled.groups
+        self.__dict__["split"] = compiled.split
+        return getattr(compiled, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _LazyPattern | re.Pattern):
+            return (self.pattern, self.flags) == (other.pattern, other.flags)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.flags))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_LazyPattern, (self.pattern, self.flags))
+
+    def __repr__(self) -> str:
+        return f"re.compile({self.pattern!r})"
+
+
+class _Pickler(pickle.Pickler):
+    """Regexes as (pattern, flags); paths inside the rules directory relative to it (the build's
+    source tree is not where the package is installed)."""
+
+    def __init__(self, file: IO[bytes], directory: Path) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.modules: set[str] = set()
+        self._field_names: dict[type, tuple[str, ...]] = {}
+        self.prefix = str(directory) + os.sep
+
+    @staticmethod
+    def _plain_init(cls: type) -> bool:
+        """Does cls(*values) only set the fields (dataclass __init__, all fields in it, nothing
+        after)? Then it rebuilds the object as well as setting each field does, faster."""
+        init = cls.__dict__.get("__init__")
+        return (
+            init is not None
+            and getattr(init, "__code__", None) is not None
+            and init.__code__.co_filename == "<string>"  # made by @dataclass
+            and not hasattr(cls, "__post_init__")
+            and all(f.init for f in dataclasses.fields(cls))
+        )
+
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, re.Pattern | _LazyPattern):
+            return ("re", obj.pattern, obj.flags)
+        if isinstance(obj, str) and obj.startswith(self.prefix):
+            return ("path", obj[len(self.prefix) :], 0)
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        for module in (getattr(obj, "__module__", None), type(obj).__module__):
+            if isinstance(module, str) and module.split(".")[0] == "guard":
+                self.modules.add(module)
+        cls = type(obj)
+        if dataclasses.is_dataclass(cls) and hasattr(cls, "__slots__"):
+            # dataclasses' own __setstate__ for slotted classes calls fields() per object: ~15x
+            # slower to load than setting the values straight (thousands of examples and rules).
+            names = self._field_names.get(cls)
+            if names is None:
+                names = self._field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))
+            values = tuple(getattr(obj, n) for n in names)
+            if self._plain_init(cls):
+                return cls, values  # the generated __init__ is the quickest way to set them
+            return _rebuild, (cls, names, values)
+        return NotImplemented
+
+
+def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+    obj: Any = object.__new__(cls)
+    for name, value in zip(names, values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], directory: Path) -> None:
+        super().__init__(file)
+        self.prefix = str(directory) + os.sep
+        self.paths: dict[str, str] = {}
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, text, flags = pid
+        if kind == "re":
+            return _LazyPattern(text, flags)
+        if kind == "path":  # the same file's name recurs: one string each
+            return self.paths.setdefault(text, self.prefix + text)
+        raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+
+
+def _rules_digest(directory: Path) -> str:
+    digest = hashlib.sha256()
+    for path in rule_files(directory):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def _module_digest(name: str) -> str | None:
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    try:
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def compile_bundled(directory: Path | None = None) -> bytes:
+    """The compiled form of the rules in `directory` (default: the bundled rules): a header
+    (format, rule files' digest, guard modules' source digests), then the RuleSet. Raises
+    RuleError for a broken rule file, as loading would."""
+    directory = directory or bundled_rules_dir()
+    ruleset = _parse_directories([directory])
+    body = io.BytesIO()
+    pickler = _Pickler(body, directory)
+    pickler.dump(ruleset)
+    modules = {name: _module_digest(name) for name in sorted(pickler.modules)}
+    header = {"format": _COMPILED_FORMAT, "rules": _rules_digest(directory), "modules": modules}
+    return pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + body.getvalue()
+
+
+def load_compiled(directory: Path, path: Path | None = None) -> RuleSet | None:
+    """The build-time RuleSet when its header matches `directory`'s rule files and guard's code
+    as they are now; None (parse the files instead) otherwise."""
+    try:
+        data = (path or COMPILED_RULES).read_bytes()
+    except OSError:
+        return None
+    stream = io.BytesIO(data)
+    try:
+        header = pickle.load(stream)
+        if not isinstance(header, dict) or header.get("format") != _COMPILED_FORMAT:
+            return None
+        if header.get("rules") != _rules_digest(directory):
+            return None
+        for name, digest in header.get("modules", {}).items():
+            importlib.import_module(name)
+            if digest is None or _module_digest(name) != digest:
+                return None
+        ruleset = _Unpickler(stream, directory).load()
+    except Exception:  # noqa: BLE001 - a stale or foreign file: parse the rule files instead
+        return None
+    return ruleset if isinstance(ruleset, RuleSet) else None
+
+
 def parse_rule_file(path: Path, data: bytes) -> tuple[list[Service], list[Rule]]:
+    import tomllib  # here: loading the compiled rules parses no TOML
+
     try:
         doc = tomllib.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:

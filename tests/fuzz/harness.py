@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-import guard.cli_clean as cli_clean
+from guard import cli_strip
 from guard.clean import Policy, _clean, clean_message
 from guard.cli_args import add_strip_arguments
 from guard.cli_clean import run_strip
@@ -125,7 +125,7 @@ def _strip_namespace() -> argparse.Namespace:
 @contextmanager
 def _rules_for_strip(rules: RuleSet) -> Iterator[None]:
     """`run_strip` loads the rules per call (a filter runs once per message): reuse ours."""
-    namespace = vars(cli_clean)
+    namespace = vars(cli_strip)
     original = namespace["load_ruleset"]
     namespace["load_ruleset"] = lambda *a, **k: rules
     try:

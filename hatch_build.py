@@ -1,0 +1,64 @@
+"""Build step: the bundled rules and the public-suffix table, compiled into package data.
+
+`guard strip` starts once per delivered message; parsing 150 TOML rule files and compiling their
+regexes, or building tldextract's tables, on every start would be most of its cost. This hook
+(hatchling's custom build hook, run for `pip install .` and `pip install -e .`) writes
+
+- guard/_compiled/rules.pickle: the RuleSet the loader makes from rules/ (guard.ruleset
+  .compile_bundled), headed by the rule files' and the code's digests;
+- guard/_compiled/suffixes.marshal: the public-suffix trie from tldextract's bundled snapshot
+  (guard.domains.compile_table), headed by the snapshot's digest.
+
+At run time each is used only when its digests match what is installed; otherwise guard parses
+the files in memory, as it would without them (nothing is ever written at run time). A wheel
+carries fresh copies; an editable install gets them next to the source (git-ignored), where an
+edited rule file simply makes them unused until the next `pip install -e .`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from hatchling.builders.hooks.plugin.interface import BuildHookInterface
+
+OUT = "guard/_compiled"
+
+
+class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
+    PLUGIN_NAME = "custom"
+
+    def initialize(self, version: str, build_data: dict[str, Any]) -> None:
+        if self.target_name != "wheel":
+            return
+        root = Path(self.root)
+        sys.path.insert(0, str(root))
+        try:
+            from guard import domains, ruleset  # the source being built, stdlib only
+
+            files = {"rules.pickle": ruleset.compile_bundled(root / "rules")}
+            snapshot = domains.snapshot_path()
+            if snapshot is not None:
+                files["suffixes.marshal"] = domains.compile_table(snapshot.read_bytes())
+            else:
+                self.app.display_warning("tldextract not in the build environment: no table")
+        finally:
+            sys.path.remove(str(root))
+        if version == "editable":
+            out = root / OUT
+        else:
+            self._tmp = tempfile.mkdtemp(prefix="guard-build-")
+            out = Path(self._tmp)
+        out.mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (out / name).write_bytes(data)
+            if version != "editable":
+                build_data["force_include"][str(out / name)] = f"{OUT}/{name}"
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        tmp = getattr(self, "_tmp", None)
+        if tmp:
+            shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,273 @@
+"""`guard strip` starts light: the modules it imports, the build-time compiled rules (used only
+when they match the rule files and the code), and nothing written at run time.
+
+Timing is bench/bench_strip.py's business; these tests check the mechanisms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import pickle
+import re
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from guard import ruleset
+from guard.ruleset import RuleSet, load_compiled
+from guard.urls import parse_http
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "eml" / "activecampaign-course-reminder.eml"
+GUARD = Path(sys.executable).parent / "guard"
+NEVER = (
+    "textual",
+    "imapclient",
+    "sqlite3",
+    "tldextract",
+    "requests",
+    "urllib3",
+    "filelock",
+    "tomllib",  # the rules come compiled; no config or policy file in these runs
+    "guard.cli",
+    "guard.cli_imap",
+    "guard.cli_clean",
+    "guard.config",
+    "guard.tui",
+)
+
+
+def _empty_home(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("XDG_", "GUARD_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    return env
+
+
+def _imported(argv: list[str], env: dict[str, str], data: bytes) -> tuple[set[str], bytes]:
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *argv],
+        input=data,
+        capture_output=True,
+        env=env,
+        timeout=60,
+        check=True,
+    )
+    names = {
+        line.split("|")[-1].strip()
+        for line in done.stderr.decode().splitlines()
+        if line.startswith("import time:") and "self [us]" not in line
+    }
+    return names, done.stdout
+
+
+def test_strip_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """The `guard` command itself (its console script), as a mail server runs it."""
+    assert GUARD.is_file(), "guard is not installed next to this Python"
+    names, out = _imported([str(GUARD), "strip"], _empty_home(tmp_path), SAMPLE.read_bytes())
+    assert b"X-Guard: cleaned" in out  # it did clean
+    assert {"guard.cli_strip", "guard.clean", "guard.ruleset"} <= names
+    loaded = sorted(n for n in names if any(n == x or n.startswith(x + ".") for x in NEVER))
+    assert loaded == []
+
+
+def test_strip_writes_nothing(tmp_path: Path) -> None:
+    env = _empty_home(tmp_path)
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # .pyc files are the installer's job, not guard's
+    before = {p for p in (tmp_path / "home").rglob("*")}
+    subprocess.run(
+        [str(GUARD), "strip"], input=SAMPLE.read_bytes(), capture_output=True, env=env, check=True
+    )
+    assert {p for p in (tmp_path / "home").rglob("*")} == before
+    compiled = ROOT / "guard" / "_compiled"
+    stamps = {p: p.stat().st_mtime_ns for p in compiled.glob("*")} if compiled.is_dir() else {}
+    subprocess.run(
+        [str(GUARD), "strip"], input=SAMPLE.read_bytes(), capture_output=True, env=env, check=True
+    )
+    now = {p: p.stat().st_mtime_ns for p in compiled.glob("*")} if compiled.is_dir() else {}
+    assert now == stamps
+
+
+# -- the compiled rules ---------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def parsed() -> RuleSet:
+    return ruleset._parse_directories([ruleset.bundled_rules_dir()])
+
+
+def _compiled_copy(tmp_path: Path) -> tuple[Path, Path]:
+    """A copy of the bundled rules and their compiled form."""
+    rules = tmp_path / "rules"
+    for path in ruleset.rule_files(ruleset.bundled_rules_dir()):
+        target = rules / path.relative_to(ruleset.bundled_rules_dir())
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    compiled = tmp_path / "rules.pickle"
+    compiled.write_bytes(ruleset.compile_bundled(rules))
+    return rules, compiled
+
+
+def test_compiled_rules_are_the_parsed_rules(tmp_path: Path, parsed: RuleSet) -> None:
+    rules, compiled = _compiled_copy(tmp_path)
+    loaded = load_compiled(rules, compiled)
+    assert loaded is not None
+    assert loaded.version == parsed.version
+    assert loaded.services == parsed.services
+    assert len(loaded.rules) == len(parsed.rules)
+    for mine, theirs in zip(loaded.rules, parsed.rules, strict=True):
+        # every field, whatever fields Rule has today (file names rebased to where they are now)
+        for f in dataclasses.fields(mine):
+            if f.name != "file":
+                assert getattr(mine, f.name) == getattr(theirs, f.name), (mine.id, f.name)
+        assert mine.file == str(rules / Path(theirs.file).relative_to(ruleset.bundled_rules_dir()))
+    # the look-up indexes came along and answer alike, examples included
+    for rule in parsed.rules:
+        for example in (*rule.match, *rule.no_match):
+            url = parse_http(example.text)
+            if url is None:
+                continue
+            for kinds in (("pixel",), ("link",), ("spacer", "host")):
+                a, b = loaded.classify(url, kinds), parsed.classify(url, kinds)
+                assert (a and a.id) == (b and b.id), example.text
+            assert loaded.unwrap(url)[1] == parsed.unwrap(url)[1]
+
+
+def test_a_changed_rule_file_is_parsed_again(tmp_path: Path) -> None:
+    rules, compiled = _compiled_copy(tmp_path)
+    assert load_compiled(rules, compiled) is not None
+    victim = ruleset.rule_files(rules)[0]
+    victim.write_bytes(victim.read_bytes() + b"\n# edited\n")
+    assert load_compiled(rules, compiled) is None
+    (rules / "new.toml").write_text("# a new file\n")
+    victim.write_bytes(victim.read_bytes()[: -len(b"\n# edited\n")])
+    assert load_compiled(rules, compiled) is None
+
+
+def test_changed_code_is_parsed_again(tmp_path: Path) -> None:
+    """A header naming a module whose source differs (an edited dataclass in an editable
+    install) makes the compiled form unused."""
+    rules, compiled = _compiled_copy(tmp_path)
+    data = compiled.read_bytes()
+    header_end = len(pickle.dumps(pickle.loads(data), protocol=pickle.HIGHEST_PROTOCOL))
+    header = pickle.loads(data)
+    assert "guard.ruleset" in header["modules"] and "guard.shapes" in header["modules"]
+    header["modules"]["guard.ruleset"] = "0" * 64
+    compiled.write_bytes(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + data[header_end:])
+    assert load_compiled(rules, compiled) is None
+    compiled.write_bytes(b"garbage")
+    assert load_compiled(rules, compiled) is None
+
+
+def test_user_rules_are_parsed_with_the_bundled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(ruleset, "load_compiled", lambda *a, **k: pytest.fail("compiled used"))
+    (tmp_path / "guard" / "rules").mkdir(parents=True)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert ruleset.load_ruleset().rules
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Tomorrow:
+    """A rule-like class with fields the loader does not know of today."""
+
+    id: str
+    sender_header: str
+    sender_value: re.Pattern[str] | None
+    tracking_only: bool = False
+    extra: tuple[str, ...] = ()
+
+
+def test_any_new_field_is_carried() -> None:
+    """The compiled form keeps what the loader made, whatever its fields: nothing lists them."""
+    import io
+
+    made = [_Tomorrow("a", "X-Mailer", re.compile(r"^Acme (?P<v>\d+)"), True, ("x",))]
+    buffer = io.BytesIO()
+    pickler = ruleset._Pickler(buffer, ROOT / "rules")
+    pickler.dump(made)
+    (back,) = ruleset._Unpickler(io.BytesIO(buffer.getvalue()), ROOT / "rules").load()
+    assert back == made[0]
+    assert back.tracking_only is True and back.extra == ("x",)
+    assert back.sender_value is not None and back.sender_value.search("Acme 7").group("v") == "7"
+
+
+def test_lazy_pattern_acts_as_a_pattern() -> None:
+    lazy = ruleset._LazyPattern(r"^/o/(?P<target>[a-z]+)$", re.UNICODE)
+    real = re.compile(r"^/o/(?P<target>[a-z]+)$")
+    assert "search" not in lazy.__dict__  # nothing compiled until used
+    assert lazy == real and hash(lazy) == hash(ruleset._LazyPattern(real.pattern, real.flags))
+    found = lazy.search("/o/abc")
+    assert found is not None and found.group("target") == "abc"
+    assert lazy.groupindex == real.groupindex and lazy.pattern == real.pattern
+    assert lazy.match("/x") is None and lazy.sub("", "/o/abc") == ""
+    assert pickle.loads(pickle.dumps(lazy)) == lazy
+
+
+def test_wheel_carries_the_compiled_data_and_uses_it(tmp_path: Path) -> None:
+    """Built like an install (the hatchling build hook); from the unpacked wheel alone (-S), the
+    compiled rules and suffix table are the ones used, and a run writes nothing."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
+         "-w", str(tmp_path / "dist"), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )  # fmt: skip
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "guard/_compiled/rules.pickle" in names
+    assert "guard/_compiled/suffixes.marshal" in names
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    probe = (
+        "import sys; sys.path.append(sys.argv[1]);"  # tldextract's snapshot file, not imported
+        "import guard.ruleset as r, guard.domains as d;"
+        "c = r.load_compiled(r.bundled_rules_dir());"
+        "print(c is not None and c.version == r.load_ruleset(include_user=False).version);"
+        "import marshal, hashlib; fmt, digest, _ = marshal.loads(d.COMPILED.read_bytes());"
+        "print(digest == hashlib.sha256(d.snapshot_path().read_bytes()).hexdigest());"
+        "print(d.registrable_domain('a.b.brand.co.uk'));"
+        "print(any(m.startswith('tldextract') for m in sys.modules))"
+    )
+    purelib = next(p for p in sys.path if p.endswith("site-packages"))
+    before = sorted(p for p in site.rglob("*"))
+    out = subprocess.run(
+        [sys.executable, "-S", "-c", probe, purelib],
+        env={"PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert out == ["True", "True", "brand.co.uk", "False"]
+    assert sorted(p for p in site.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("env", "explicit"),
+    [({}, None), ({"XDG_CONFIG_HOME": "/x/conf"}, None), ({"GUARD_CONFIG": "~/g.toml"}, None),
+     ({"GUARD_CONFIG": "/etc/g.toml"}, "~/c.toml")],
+)  # fmt: skip
+def test_strip_looks_for_the_settings_where_the_config_does(
+    env: dict[str, str], explicit: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import argparse
+
+    from guard.allowlist import allowlist_path
+    from guard.cli_strip import settings_files
+    from guard.config import config_path
+
+    for key in ("XDG_CONFIG_HOME", "GUARD_CONFIG"):
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    ns = argparse.Namespace(config=explicit)
+    assert settings_files(ns) == (str(config_path(explicit)), str(allowlist_path()))
