@@ -52,6 +52,14 @@ def add_strip_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--recipient", metavar="ADDRESS", help="whose settings --policy-dir looks up"
     )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pass the message through unchanged after this long (default 20; keep it below "
+        "an MDA's own time-out for the filter)",
+    )
 
 
 def add_clean_path_arguments(parser: argparse.ArgumentParser) -> None:

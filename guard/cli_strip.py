@@ -174,10 +174,16 @@ def _stripped(raw: bytes, ns: argparse.Namespace, err: IO[str]) -> bytes:
     from guard.ruleset import RuleError
 
     try:
+        from dataclasses import replace
+
         from guard.clean import ALLOWLISTED, clean_message
         from guard.limits import DEFAULT_LIMITS
 
-        result = clean_message(raw, load_ruleset(), policy, DEFAULT_LIMITS)
+        limits = DEFAULT_LIMITS
+        seconds = getattr(ns, "time_limit", None)
+        if seconds is not None and seconds > 0:
+            limits = replace(DEFAULT_LIMITS, max_seconds=seconds)
+        result = clean_message(raw, load_ruleset(), policy, limits)
     except RuleError as exc:
         _warn(err, f"rules: {exc}; message passed through unchanged")
         return raw
