@@ -17,6 +17,7 @@ PYTHONDONTWRITEBYTECODE set and no .pyc files, every start compiles guard's sour
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import subprocess
@@ -74,6 +75,7 @@ def main() -> int:
         )
     g, b = figures["guard strip"], figures["bare filter"]
     print(f"ratio        {g[0] / b[0]:8.2f}x     {g[1] / b[1]:8.2f}x     {g[2] / b[2]:8.2f}x")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} (wall times stretch with it)")
     return 0
 
 

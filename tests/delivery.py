@@ -26,7 +26,7 @@ import sys
 import sysconfig
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,7 +54,12 @@ def recipe_text(name: str, root: Path) -> str:
     return text
 
 
-def _base_config(d: Path, user: str, group: str, imap: int, lmtp: int) -> str:
+def _base_config(d: Path, user: str, group: str, imap: int, lmtp: int, guard: bool = True) -> str:
+    if guard:
+        timeout = f"plugin {{\n  sieve_filter_exec_timeout = {FILTER_TIMEOUT}s\n}}\n"
+        recipe = f"!include {d}/90-guard.conf\n{timeout}"
+    else:  # Sieve for users' own scripts only, as a server without the recipe has it
+        recipe = "protocol lmtp {\n  mail_plugins = $mail_plugins sieve\n}\n"
     return f"""
 protocols = imap lmtp
 listen = {HOST}
@@ -108,11 +113,7 @@ plugin {{
   # every user's own script, as Debian's 90-sieve.conf has it
   sieve = file:~/sieve;active=~/.dovecot.sieve
 }}
-!include {d}/90-guard.conf
-plugin {{
-  sieve_filter_exec_timeout = {FILTER_TIMEOUT}s
-}}
-"""
+{recipe}"""
 
 
 def _guard_venv(target: Path) -> None:
@@ -157,17 +158,31 @@ class DeliveryServer:
     lmtp_port: int
     proc: subprocess.Popen[bytes] | None = None
     owner: tuple[int, int] | None = None
-    _venv: Path | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    cpu_seconds: float | None = None
+    """After stop(): CPU seconds of the server and every process it ran (None if unknown)."""
 
     @classmethod
-    def start(cls, sieve: str = "guard.sieve", venv: Path | None = None) -> DeliveryServer:
+    def start(
+        cls, sieve: str = "guard.sieve", venv: Path | None = None, *, guard: bool = True
+    ) -> DeliveryServer:
+        """`guard=False`: the same server (LMTP, Sieve for users' own scripts) without the
+        recipe, to compare with."""
         dovecot, doveconf = find_binaries()
         if dovecot_version(dovecot) >= (2, 4):
             raise RuntimeError("the delivery recipe is written for Dovecot 2.3 (docs/delivery.md)")
         if not Path("/usr/lib/dovecot/modules/sieve/lib90_sieve_extprograms_plugin.so").exists():
             raise RuntimeError("dovecot-sieve (Pigeonhole with extprograms) is not installed")
         root = Path(tempfile.mkdtemp(prefix="guard-delivery-"))
+        try:
+            return cls._start_in(root, sieve, venv, guard, dovecot, doveconf)
+        except BaseException:
+            shutil.rmtree(root, ignore_errors=True)
+            raise
+
+    @classmethod
+    def _start_in(
+        cls, root: Path, sieve: str, venv: Path | None, guard: bool, dovecot: str, doveconf: str
+    ) -> DeliveryServer:
         for sub in ("run", "state", "log", "mail", "filters", "sieve", "users"):
             (root / sub).mkdir()
         as_root = os.geteuid() == 0
@@ -197,7 +212,7 @@ class DeliveryServer:
         program.write_text(recipe_text("guard-strip", root))
         program.chmod(0o755)
         conf = root / "dovecot.conf"
-        conf.write_text(_base_config(root, user, group, imap, lmtp))
+        conf.write_text(_base_config(root, user, group, imap, lmtp, guard))
         os.chmod(root, 0o755)
         check = subprocess.run(
             [doveconf, "-c", str(conf), "-n"], capture_output=True, text=True, timeout=30
@@ -205,12 +220,13 @@ class DeliveryServer:
         if check.returncode != 0:
             raise RuntimeError(f"dovecot rejects the recipe: {' '.join(check.stderr.split())}")
         # Compile the global script ahead, as the recipe says (the mail user cannot write there).
-        subprocess.run(
-            ["/usr/bin/sievec", "-c", str(conf), str(root / "sieve" / "before.sieve")],
-            check=True,
-            capture_output=True,
-            timeout=60,
-        )
+        if guard:
+            subprocess.run(
+                ["/usr/bin/sievec", "-c", str(conf), str(root / "sieve" / "before.sieve")],
+                check=True,
+                capture_output=True,
+                timeout=60,
+            )
         if as_root:
             for sub in ("run", "state", "log", "mail"):
                 for dirpath, _dirs, files in os.walk(root / sub):
@@ -263,9 +279,17 @@ class DeliveryServer:
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                # wait4: the CPU time of the whole server tree (each process reaps its children:
+                # master <- lmtp <- filter programs), for bench/bench_lmtp.py
+                pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+                if pid:
+                    self.proc.returncode = os.waitstatus_to_exitcode(status)
+                    self.cpu_seconds = usage.ru_utime + usage.ru_stime
+                    break
+                time.sleep(0.05)
+            else:
                 with contextlib.suppress(OSError):
                     os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
