@@ -670,9 +670,22 @@ class _Unpickler(pickle.Unpickler):
 
 
 def _rules_digest(directory: Path) -> str:
+    """sha256 over every rule file's path (relative to `directory`) and bytes, in path order.
+    Plain strings and os.scandir: this runs on every start of `guard strip`."""
+    names: list[str] = []
+    pending = [str(directory)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    pending.append(entry.path)
+                elif entry.name.endswith(".toml") and entry.is_file():
+                    names.append(entry.path)
     digest = hashlib.sha256()
-    for path in rule_files(directory):
-        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    start = len(str(directory)) + 1
+    for name in sorted(names):
+        with open(name, "rb") as handle:
+            digest.update(name[start:].encode() + b"\0" + handle.read() + b"\0")
     return digest.hexdigest()
 
 
