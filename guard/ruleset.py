@@ -576,6 +576,8 @@ class _LazyPattern:
         self.flags = flags
 
     def __getattr__(self, name: str) -> Any:
+        if name in ("pattern", "flags") or name.startswith("__"):
+            raise AttributeError(name)  # not set up (yet): never compile for these
         compiled = re.compile(self.pattern, self.flags)
         for method in ("search", "match", "fullmatch", "finditer", "findall", "sub", "subn"):
             self.__dict__[method] = getattr(compiled, method)  # later calls go straight to C
