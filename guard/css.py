@@ -8,14 +8,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from typing import NamedTuple
 
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
 # Escapes stay in the token (`\\"` in a string, `\\3a ` unquoted); possessive: linear on junk.
-_DQ = r'"((?:[^"\\]|\\[\s\S])*+)"'
-_SQ = r"'((?:[^'\\]|\\[\s\S])*+)'"
+_DQ = r'"((?:[^"\\]++|\\[\s\S])*+)"'
+_SQ = r"'((?:[^'\\]++|\\[\s\S])*+)'"
 # An unquoted url() cannot hold `(` (CSS Syntax: a bad-url token, nothing loads); leaving it out
 # also keeps `url(url(url(…` linear instead of rescanning the rest of the text from every `url(`.
-_BARE = r"""((?:[^()"'\s\\]|\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F])*+)"""
+_BARE = r"""((?:[^()"'\s\\]++|\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F])*+)"""
 _URL = re.compile(rf"url\(\s*(?:{_DQ}|{_SQ}|{_BARE})\s*\)", re.I)
 _IMPORT = re.compile(rf"@import\s+(?:{_DQ}|{_SQ})", re.I)
 # The arguments may hold one level of parentheses (`type("image/png")`); a `(` otherwise ends the
@@ -76,14 +77,45 @@ def css_urls(css: str) -> list[str]:
     return [u.strip() for u in found if u.strip()]
 
 
+_IMPORTANT = re.compile(r"!\s*important\s*$")
+Weighted = dict[str, tuple[str, bool]]
+"""Declarations by property name: (lower-cased value, !important)."""
+
+
+def weighted_declarations(style: str) -> Weighted:
+    """`a: b; c: d !important` -> {"a": ("b", False), "c": ("d", True)}, as a renderer reads a
+    declaration block: comments dropped, escapes decoded (`d\\isplay`), a later declaration wins
+    unless an earlier one of the same property is `!important` and it is not."""
+    if "/*" in style:
+        style = _COMMENT.sub("", style)
+    escaped = "\\" in style
+    result: Weighted = {}
+    for chunk in style.split(";"):
+        name, sep, value = chunk.partition(":")
+        if not sep:
+            continue
+        if escaped:
+            name, value = _unescape(name), _unescape(value)
+        name = name.strip().lower()
+        value = value.strip().lower()
+        important = "!" in value and _IMPORTANT.search(value) is not None
+        if important:
+            value = _IMPORTANT.sub("", value).rstrip()
+        earlier = result.get(name)
+        if earlier is None or important or not earlier[1]:
+            result[name] = (value, important)
+    return result
+
+
 def declarations(style: str) -> dict[str, str]:
-    """`a: b; c: d` -> {"a": "b", "c": "d"}; later declarations win, `!important` dropped."""
-    result: dict[str, str] = {}
+    """`a: b; c: d` -> {"a": "b", "c": "d"}: `weighted_declarations` without the weights."""
+    if "!" in style or "\\" in style or "/*" in style:
+        return {name: value for name, (value, _important) in weighted_declarations(style).items()}
+    result: dict[str, str] = {}  # the usual inline style: the later declaration wins
     for chunk in style.split(";"):
         name, sep, value = chunk.partition(":")
         if sep:
-            value = value.strip().lower().replace("!important", "").strip()
-            result[name.strip().lower()] = value
+            result[name.strip().lower()] = value.strip().lower()
     return result
 
 
@@ -106,6 +138,55 @@ def _pixels(value: str) -> float | None:
 
 _short_pixels = lru_cache(maxsize=1024)(_pixels)
 
+_LENGTH = re.compile(r"^\s*(\d+\.?\d*|\.\d+)\s*([a-z%]*)\s*$")
+# Absolute units in CSS pixels; a relative unit (%, em, vw…) gives a size, never a tiny one.
+_ABSOLUTE = {
+    "": 1.0,
+    "px": 1.0,
+    "pt": 4 / 3,
+    "pc": 16.0,
+    "in": 96.0,
+    "cm": 96 / 2.54,
+    "mm": 9.6 / 2.54,
+}
+_RELATIVE = frozenset({"%", "em", "rem", "ex", "ch", "vw", "vh", "vmin", "vmax", "lh"})
+
+
+def size(value: str | None) -> float | None:
+    """A width or height as an attribute or CSS gives it, in CSS pixels: `1`, `1px`, `0.75pt`.
+    In a relative unit (`100%`, `2em`) it is a size but not a small one (inf), unless 0.
+    None where nothing is given: absent, `auto`, negative or junk."""
+    if value is None:
+        return None
+    return _short_size(value) if len(value) <= 32 else _size(value)
+
+
+def _size(value: str) -> float | None:
+    m = _LENGTH.match(value.lower())
+    if m is None:
+        return None
+    number, unit = float(m.group(1)), m.group(2)
+    scale = _ABSOLUTE.get(unit)
+    if scale is not None:
+        return number * scale
+    if unit in _RELATIVE:
+        return 0.0 if number == 0 else float("inf")
+    return None
+
+
+_short_size = lru_cache(maxsize=1024)(_size)
+
+
+def tiny(width: float | None, height: float | None) -> bool:
+    """A given size of at most 3 px both ways (a 1×3 image), or 0 either way. One given side of
+    at most 3 px counts too (an image keeps its aspect ratio, and a beacon is 1×1); a 600×1 rule
+    does not, and nothing given is not tiny."""
+    if width == 0 or height == 0:
+        return True
+    if width is not None:
+        return width <= 3 and (height is None or height <= 3)
+    return height is not None and height <= 3
+
 
 _OPACITY = re.compile(r"^\s*(\d*\.?\d+)\s*(%)?\s*$")
 
@@ -119,6 +200,8 @@ def hides(decl: dict[str, str]) -> str | None:
     opacity = _OPACITY.match(decl.get("opacity", ""))
     if opacity and float(opacity.group(1)) == 0:
         return "opacity:0"
+    if decl.get("mso-hide") == "all":
+        return "mso-hide:all"  # Outlook's own: it shows nothing of the element
     for prop in ("max-height", "max-width"):
         if pixels(decl.get(prop)) == 0:
             return f"{prop}:0"
@@ -128,6 +211,128 @@ def hides(decl: dict[str, str]) -> str | None:
             if offset is not None and offset <= -100:
                 return "off-screen"
     return None
+
+
+_INHERITED_HIDES = frozenset({"display:none", "visibility:hidden", "opacity:0", "mso-hide:all"})
+_CLIPS = ("hidden", "clip")
+
+
+def hides_subtree(decl: dict[str, str], own: str | None) -> str | None:
+    """Why these declarations hide everything inside the element (`own`: `hides(decl)`), or
+    None. A zero max-height/max-width, or a zero or tiny size, hides the content only when the
+    overflow is clipped; otherwise it spills out, visible."""
+    if own in _INHERITED_HIDES:
+        return own
+    if "overflow" not in decl and "overflow-y" not in decl and "overflow-x" not in decl:
+        return None
+    if not any(decl.get(p) in _CLIPS for p in ("overflow", "overflow-y", "overflow-x")):
+        return None
+    if own is not None and own.startswith("max-"):
+        return own
+    if tiny(size(decl.get("width")), size(decl.get("height"))):
+        return "zero-size"
+    return None
+
+
+# -- <style> rules -------------------------------------------------------------------------------
+
+# One top-level item of a stylesheet: an at-rule with its block (up to three levels of braces:
+# `@supports{@media{.a{}}}`) or its `;`, a qualified rule `prelude{declarations}`, or one stray
+# character. Possessive throughout: linear on junk.
+_AT_RULE = r"@[^{};]*+(?:;|\{(?:[^{}]++|\{(?:[^{}]++|\{[^{}]*+\})*+\})*+(?:\}|$)|$)"
+_AT_RULES = re.compile(_AT_RULE)
+_TOP_ITEM = re.compile(r"\s*+(?:" + _AT_RULE + r"|([^{};@][^{};]*+)\{([^{}]*+)\}|[^{}@]++|[\s\S])")
+_IDENT_ESCAPE = r"\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F\n]"
+# Non-ASCII as the complement of ASCII: a class spanning U+0080-U+FFFF costs Python's regex
+# compiler a 64 K-entry map, ~0.25 G instructions at every start.
+_IDENT = rf"(?:[A-Za-z_-]|[^\x00-\x7f]|{_IDENT_ESCAPE})(?:[\w-]|[^\x00-\x7f]|{_IDENT_ESCAPE})*+"
+_COMPOUND = rf"(?:(?:{_IDENT}|\*)(?:[.#]{_IDENT})*+|(?:[.#]{_IDENT})++)"
+_PLAIN_SELECTOR = rf"{_COMPOUND}(?:\s*+>\s*+{_COMPOUND}|\s++{_COMPOUND})*+"
+
+
+@lru_cache(maxsize=1)
+def _plain_selector() -> re.Pattern[str]:
+    """Compiled on first use (~1 ms): a process that meets no stylesheet never pays it."""
+    return re.compile(_PLAIN_SELECTOR)
+
+
+_ESCAPES = re.compile(r"\\(?:[0-9a-fA-F]{1,6}\s?|.)")
+_TYPES = re.compile(r"(?:^|[\s>])[A-Za-z]")
+
+
+# What a top-level rule needs to make an element a pixel (or load something): a superset, read in
+# C over the stylesheet without its at-rules, so that most sheets are never parsed in Python.
+_SMALL = r"\s*:\s*(?:[0-3](?:\.\d*)?|\.\d+|0+[a-z%]*)\s*(?:px|pt)?\s*(?:[!;}]|$)"
+_MAY_HIDE = re.compile(
+    # On the lower-cased text, without IGNORECASE, every branch starting with a literal: the
+    # regex engine then skips to the characters that can start one (a charset prefix) instead of
+    # trying each branch at every position.
+    r"display\s*:\s*none|visibility\s*:\s*(?:hidden|collapse)|opacity\s*:\s*[0.]|mso-hide"
+    r"|max-height\s*:\s*[0.]|max-width\s*:\s*[0.]|position\s*:\s*(?:absolute|fixed)"
+    r"|url\(\s*+['\"]?+\s*+(?!data:)|image-set|\\|width" + _SMALL + "|height" + _SMALL
+)
+
+
+_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_\\")
+
+
+def may_hide(css: str) -> bool:
+    """Can a rule of this stylesheet outside its at-rules hide or shrink an element, or load
+    something? False means `style_rules` would find nothing of the kind (True: it may)."""
+    if "/*" in css:
+        css = _COMMENT.sub("", css)
+    if "@" in css:
+        css = _AT_RULES.sub("", css)
+    css = css.lower()
+    for m in _MAY_HIDE.finditer(css):
+        # `line-height:1.1`, `border-width:0`: not a size
+        if m.group(0)[0] not in "wh" or css[m.start() - 1 : m.start()] not in _NAME_CHARS:
+            return True
+    return False
+
+
+_LOADS = re.compile(r"url|image-set|\\", re.I)
+
+
+class StyleRule(NamedTuple):
+    """One rule of a `<style>` element that guard applies to the document's elements."""
+
+    selector: str
+    specificity: tuple[int, int, int]
+    declarations: Weighted
+    urls: tuple[str, ...]
+    whole_list: bool
+    """Every selector of its selector list is plain (so its loads are all accounted for)."""
+
+
+def specificity(selector: str) -> tuple[int, int, int]:
+    """(ids, classes, types) of a plain selector (see `style_rules`)."""
+    plain = _ESCAPES.sub("x", selector)
+    return plain.count("#"), plain.count("."), len(_TYPES.findall(plain))
+
+
+def style_rules(css: str) -> list[StyleRule]:
+    """The rules of a stylesheet that hold for every reader, in order: those outside `@media` (and
+    every other at-rule) whose selector is plain — type, `.class`, `#id`, compounds of them and
+    descendant or child combinators, CSS escapes allowed. Pseudo-classes (`:hover`), attribute
+    selectors and sibling combinators are left out: guard applies no rule it cannot match
+    exactly. A selector list is split into one rule per selector."""
+    if "/*" in css:
+        css = _COMMENT.sub("", css)
+    rules: list[StyleRule] = []
+    for m in _TOP_ITEM.finditer(css):
+        prelude, body = m.group(1), m.group(2)
+        if prelude is None or ":" not in body:
+            continue
+        decl = weighted_declarations(body)
+        urls = tuple(css_urls(body)) if _LOADS.search(body) else ()
+        selectors = [selector.strip() for selector in prelude.split(",")]
+        is_plain = _plain_selector().fullmatch
+        plain = [selector for selector in selectors if is_plain(selector)]
+        whole = len(plain) == len(selectors)
+        for selector in plain:
+            rules.append(StyleRule(selector, specificity(selector), decl, urls, whole))
+    return rules
 
 
 # -- rewriting (cleaning) ------------------------------------------------------------------------

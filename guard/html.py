@@ -17,9 +17,20 @@ from html import unescape
 from typing import NamedTuple
 from urllib.parse import unquote
 
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from guard.css import css_urls, declarations, hides, pixels
+from guard.css import (
+    StyleRule,
+    css_urls,
+    declarations,
+    hides,
+    hides_subtree,
+    may_hide,
+    size,
+    style_rules,
+    tiny,
+    weighted_declarations,
+)
 from guard.nested import (
     CSS_TYPES,
     HTML_TYPES,
@@ -218,20 +229,22 @@ def _own_rule_refs(tag: str, get: Getter) -> list[Ref]:
 
 
 class StyleFacts(NamedTuple):
-    """What one inline style attribute does, read once per distinct text."""
+    """What one element's style does: its inline style attribute (read once per distinct text),
+    and the document's `<style>` rules where they match it."""
 
     hides: str | None
     """How it hides the element itself (`display:none`, `off-screen`, …), or None."""
     hides_subtree: str | None
-    """How it hides everything inside the element (display:none, visibility, opacity), or None."""
+    """How it hides everything inside the element (display:none, visibility, opacity,
+    mso-hide:all; a zero max-height/max-width or a zero or tiny size with the overflow
+    clipped), or None."""
     urls: tuple[str, ...]
-    """What it loads (url(), image-set())."""
+    """What its style attribute loads (url(), image-set())."""
     width: float | None
     height: float | None
-    """Sizes in CSS pixels, when given in px."""
+    """Sizes in CSS pixels where CSS gives them (see `guard.css.size`)."""
 
 
-_ANCESTOR_HIDES = ("display:none", "visibility:hidden", "opacity:0")
 # Mail repeats a few inline styles on hundreds of cells and images: each distinct text is read
 # once. Bounded in entries and in length, so hostile mail costs the memo little memory.
 _STYLE_MEMO: dict[str, StyleFacts] = {}
@@ -240,18 +253,21 @@ _STYLE_MEMO_LONGEST = 2048
 _NO_STYLE = StyleFacts(None, None, (), None, None)
 
 
+def _facts(decl: dict[str, str], urls: tuple[str, ...]) -> StyleFacts:
+    reason = hides(decl)
+    return StyleFacts(
+        reason,
+        hides_subtree(decl, reason),
+        urls,
+        size(decl.get("width")),
+        size(decl.get("height")),
+    )
+
+
 def style_facts(style: str) -> StyleFacts:
     facts = _STYLE_MEMO.get(style)
     if facts is None:
-        decl = declarations(style)
-        reason = hides(decl)
-        facts = StyleFacts(
-            reason,
-            reason if reason in _ANCESTOR_HIDES else None,
-            tuple(css_urls(style)),
-            pixels(decl.get("width")),
-            pixels(decl.get("height")),
-        )
+        facts = _facts(declarations(style), tuple(css_urls(style)))
         if len(style) <= _STYLE_MEMO_LONGEST:
             if len(_STYLE_MEMO) >= _STYLE_MEMO_SIZE:
                 _STYLE_MEMO.clear()
@@ -277,33 +293,217 @@ def conditional_comment_refs(text: str) -> Iterator[Ref]:
 # -- pixel shape ---------------------------------------------------------------------------------
 
 
-_SWAP_HIDING = ("display:none", "max-height:0", "max-width:0", "hidden")
-
-
-def _real_size(width: float | None, height: float | None) -> bool:
-    return width is not None and width > 2 and height is not None and height > 2
+# How a sized image is hidden in the usual responsive swap: a media query reveals it on mobile
+# (or on desktop), and Outlook's mso-hide:all keeps the other variant out of Outlook.
+# visibility:hidden, opacity:0 and off-screen positioning have no such use.
+_SWAP_HIDING = frozenset(
+    {"display:none", "max-height:0", "max-width:0", "zero-size", "hidden", "mso-hide:all"}
+)
+# Elements that load an image but have no box of their own to size or hide.
+_NO_BOX = frozenset({"link", "feimage"})
 
 
 def pixel_shape(get: Getter, style: StyleFacts, hidden_by: str | None = None) -> str | None:
-    """Why an image looks like a pixel (`tiny`, `display:none`, …) from its attributes and its
-    style, or from `hidden_by`: how an enclosing element hides it. None for a content image."""
-    # CSS sizes win over the width/height attributes.
-    width = style.width if style.width is not None else pixels(get("width"))
-    height = style.height if style.height is not None else pixels(get("height"))
-    if width is not None and width <= 2 and (height is None or height <= 2):
-        return "tiny"
-    if height is not None and height <= 2 and width is None:
+    """Why an element that loads an image looks like a pixel (`tiny`, `display:none`, …) from
+    its attributes and its style, or from `hidden_by`: how an enclosing element hides it. None
+    for a content image (or background)."""
+    # CSS sizes win over the width/height attributes; `auto` in CSS leaves them standing.
+    width = style.width if style.width is not None else size(get("width"))
+    height = style.height if style.height is not None else size(get("height"))
+    if tiny(width, height):
         return "tiny"
     own = style.hides or ("hidden" if get("hidden") is not None else None)
     reason = own or hidden_by
     if reason is None:
         return None
-    if _real_size(width, height) and reason in _SWAP_HIDING:
-        # A sized image hidden by display:none or a zero max-height/width (on itself or on a
-        # wrapper) is the usual responsive swap that a media query reveals on mobile, not a
-        # beacon; visibility:hidden, opacity:0 and off-screen positioning have no such use.
+    if (width is not None or height is not None) and reason in _SWAP_HIDING:
+        # A sized image (any given size not tiny) hidden by display:none, a zero max-height or
+        # max-width, a clipped zero-size wrapper or mso-hide:all is a mobile/desktop variant,
+        # not a beacon.
         return None
     return reason if own else f"inside {reason} element"
+
+
+# -- <style> rules ---------------------------------------------------------------------------------
+# Applied only where a document has a `<style>` with a rule that can hide or shrink an element or
+# loads something (`_Prepared.positive`); the other rules that set the same properties are then
+# matched too, but kept only for the elements the first ones matched (the cascade: specificity,
+# order, !important, the style attribute). Lexbor matches the selectors, in C.
+
+# Properties that decide whether an element, or what it contains, is shown, and its size.
+_LAYOUT_PROPS = frozenset(
+    {
+        "display", "visibility", "opacity", "mso-hide", "max-height", "max-width", "position",
+        "left", "top", "right", "overflow", "overflow-x", "overflow-y", "width", "height",
+    }
+)  # fmt: skip
+_MOST_SELECTIONS = 500
+"""Selectors matched per document at most (each walks the tree in C): bounds hostile sheets."""
+
+
+class _Prepared(NamedTuple):
+    rule: StyleRule
+    layout: tuple[tuple[str, str, bool], ...]  # (property, value, !important) of _LAYOUT_PROPS
+    positive: bool  # it may hide or shrink what it matches, or it loads something
+
+
+class _PreparedSheet(NamedTuple):
+    rules: tuple[_Prepared, ...]
+    plain_urls: dict[str, int]  # url -> loads of it in rules whose selectors are all plain
+
+
+_SHEET_MEMO: dict[str, _PreparedSheet] = {}
+_SHEET_MEMO_SIZE = 64
+_SHEET_MEMO_LONGEST = 200_000
+
+
+def _prepared_sheet(css: str) -> _PreparedSheet:
+    sheet = _SHEET_MEMO.get(css)
+    if sheet is not None:
+        return sheet
+    prepared: list[_Prepared] = []
+    plain_urls: dict[str, int] = {}
+    seen_bodies: set[int] = set()
+    for rule in style_rules(css) if may_hide(css) else ():
+        layout = tuple(
+            (prop, value, important)
+            for prop, (value, important) in rule.declarations.items()
+            if prop in _LAYOUT_PROPS
+        )
+        if rule.urls and rule.whole_list and id(rule.declarations) not in seen_bodies:
+            seen_bodies.add(id(rule.declarations))
+            for url in rule.urls:
+                plain_urls[url] = plain_urls.get(url, 0) + 1
+        if not layout and not rule.urls:
+            continue
+        decl = {prop: value for prop, value, _important in layout}
+        positive = bool(rule.urls) or hides(decl) is not None
+        positive = positive or tiny(size(decl.get("width")), size(decl.get("height")))
+        prepared.append(_Prepared(rule, layout, positive))
+    sheet = _PreparedSheet(tuple(prepared), plain_urls)
+    if len(css) <= _SHEET_MEMO_LONGEST:
+        if len(_SHEET_MEMO) >= _SHEET_MEMO_SIZE:
+            _SHEET_MEMO.clear()
+        _SHEET_MEMO[css] = sheet
+    return sheet
+
+
+Cascade = dict[str, tuple[tuple[bool, bool, tuple[int, int, int], int], str]]
+"""property -> ((!important, from the style attribute, specificity, order), value)."""
+
+
+class _Sheet(NamedTuple):
+    styles: dict[int, Cascade]
+    """Layout declarations of `<style>` rules, by the element (mem_id) they apply to."""
+    url_rules: list[tuple[tuple[str, ...], list[int], str]]
+    """What each rule that loads something loads, the elements (mem_id) it applies to, and its
+    selector."""
+    plain_urls: dict[str, int]
+    """How often each URL of the stylesheets appears in rules guard applies."""
+
+
+def _document_sheet(doc: LexborHTMLParser) -> _Sheet | None:
+    """The `<style>` rules of a document, applied to its elements; None when no rule can make
+    anything a pixel (most documents: the walk then reads inline styles only)."""
+    elements = doc.css("style")
+    if not elements:
+        return None
+    rules: list[_Prepared] = []
+    plain_urls: dict[str, int] = {}
+    for element in elements:
+        css = element.text(deep=True)
+        if not css:
+            continue
+        sheet = _prepared_sheet(css)
+        rules.extend(sheet.rules)
+        for url, n in sheet.plain_urls.items():
+            plain_urls[url] = plain_urls.get(url, 0) + n
+    if not any(p.positive for p in rules):
+        return None
+    styles: dict[int, Cascade] = {}
+    url_rules: list[tuple[tuple[str, ...], list[int], str]] = []
+    budget = _MOST_SELECTIONS
+
+    def apply(order: int, prepared: _Prepared, only: dict[int, Cascade] | None) -> list[int]:
+        rule = prepared.rule
+        try:
+            nodes = doc.css(rule.selector)
+        except Exception:  # noqa: BLE001 - a selector Lexbor refuses matches nothing
+            return []
+        ids: list[int] = []
+        for node in nodes:
+            mem_id = node.mem_id
+            if only is not None and mem_id not in only:
+                continue
+            ids.append(mem_id)
+            cascade = styles.setdefault(mem_id, {})
+            for prop, value, important in prepared.layout:
+                key = (important, False, rule.specificity, order)
+                earlier = cascade.get(prop)
+                if earlier is None or earlier[0] < key:
+                    cascade[prop] = (key, value)
+        return ids
+
+    for order, prepared in enumerate(rules):
+        if prepared.positive:
+            if budget <= 0:
+                for url in prepared.rule.urls:
+                    plain_urls[url] = -1  # not applied: never a pixel by the sheet
+                continue
+            budget -= 1
+            ids = apply(order, prepared, None)
+            if prepared.rule.urls:
+                url_rules.append((prepared.rule.urls, ids, prepared.rule.selector))
+    if styles:
+        matched = dict(styles)
+        for order, prepared in enumerate(rules):
+            if not prepared.positive and budget > 0:
+                budget -= 1
+                apply(order, prepared, matched)
+    return _Sheet(styles, url_rules, plain_urls)
+
+
+def _cascaded_facts(style: str | None, cascade: Cascade) -> StyleFacts:
+    """An element's facts from the `<style>` rules that match it and its style attribute."""
+    merged = dict(cascade)
+    urls: tuple[str, ...] = ()
+    if style:
+        for prop, (value, important) in weighted_declarations(style).items():
+            key = (important, True, (0, 0, 0), 0)
+            earlier = merged.get(prop)
+            if earlier is None or earlier[0] < key:
+                merged[prop] = (key, value)
+        urls = style_facts(style).urls
+    return _facts({prop: value for prop, (_key, value) in merged.items()}, urls)
+
+
+def _sheet_shapes(
+    sheet: _Sheet, shapes: dict[int, str], all_urls: dict[str, int]
+) -> dict[str, str]:
+    """url -> pixel shape, for the URLs of `<style>` rules that only pixel-shaped elements load:
+    every rule holding the URL is applied, matches something, and matches pixels only (and the
+    URL appears nowhere else in the stylesheets: `all_urls` counts every appearance)."""
+    found: dict[str, str] = {}
+    refused: set[str] = set()
+    for urls, ids, _selector in sheet.url_rules:
+        first = None
+        for mem_id in ids:
+            shape = shapes.get(mem_id)
+            if not shape:
+                first = None
+                break
+            first = first or shape
+        for url in urls:
+            if first is None:
+                if ids:
+                    refused.add(url)
+            else:
+                found.setdefault(url, first)
+    return {
+        url: shape
+        for url, shape in found.items()
+        if url not in refused and sheet.plain_urls.get(url) == all_urls.get(url)
+    }
 
 
 # -- the walk used by the scan -------------------------------------------------------------------
@@ -712,7 +912,7 @@ def _scan_markup(html: str, nest: Nest | None = None) -> list[Occurrence]:
     out: list[Occurrence] = []
     for tag, attrs, ref in refs:
         shape = None
-        if tag == "img" and ref.image:
+        if ref.image and tag not in _NO_BOX:
             shape = pixel_shape(attrs.get, style_facts(attrs.get("style") or ""))
         url = ref.url if ref.element == "base[href]" else resolve(base, ref.url)
         out.append(Occurrence(url, ref.element, ref.load, ref.image, shape))
@@ -733,6 +933,22 @@ def _may_nest(html: str) -> bool:
     return "srcdoc" in lowered or "data:" in lowered or "cid:" in lowered
 
 
+def _after_subtree(el: LexborNode) -> int:
+    """The id (mem_id) of the first element or comment after `el`'s subtree in document order,
+    as the walk meets it; 0 when the subtree runs to the end of the document."""
+    node: LexborNode | None = el
+    while node is not None:
+        following = node.next
+        while following is not None and not (
+            following.is_element_node or following.is_comment_node
+        ):
+            following = following.next
+        if following is not None:
+            return following.mem_id
+        node = node.parent
+    return 0
+
+
 def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrence]:
     root = doc.root
     if root is None:
@@ -740,12 +956,28 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
     # From the document node: comments may stand before `<html>` and after `</html>`.
     document = root.parent or root
     base: str | None = None
-    hidden_images: dict[int, str] = {}  # `<img>` inside a hidden element (mem_id) -> how
+    # The hidden elements the walk is inside, outermost first: (the node that follows the
+    # element's subtree in document order, how it hides). Only while it is inside one does the
+    # walk ask each node's id, to see whether it has left.
+    hidden: list[tuple[int, str]] = []
     out: list[Occurrence] = []
+    sheet = _document_sheet(doc)
+    styles = sheet.styles if sheet is not None else None
+    sheet_loaders: set[int] = set()  # elements a `<style>` rule gives a url() (mem_id)
+    sheet_shapes: dict[int, str] = {}  # … and their pixel shapes ("" for none)
+    style_loads: list[int] = []  # indexes in `out` of the `<style> url()` loads
+    if sheet is not None:
+        for _urls, ids, _selector in sheet.url_rules:
+            sheet_loaders.update(ids)
     # The hot loop of the scan (~500 elements per newsletter): an element without attributes
     # costs one call; a style is read once per distinct text (style_facts). URLs are resolved
-    # after the walk, against the first absolute `<base href>` wherever it stands.
+    # after the walk, against the first absolute `<base href>` wherever it stands. `<style>`
+    # rules add one look-up per element, only in documents that have rules that can hide.
     for el in document.traverse(include_text=False):
+        if hidden:
+            node_id = el.mem_id
+            while hidden and hidden[-1][0] == node_id:
+                hidden.pop()
         tag = el.tag or ""
         if tag == "-comment":
             text = el.comment_content
@@ -757,20 +989,25 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
             css = el.text(deep=True)
             if css:
                 for url in css_urls(css):
+                    style_loads.append(len(out))
                     out.append(Occurrence(url, "<style> url()", True, True, None))
         attrs = el.attributes
-        if not attrs:
+        cascade = styles.get(el.mem_id) if styles else None
+        if not attrs and cascade is None:
             continue
         style = attrs.get("style")
-        facts = style_facts(style) if style else _NO_STYLE
+        if cascade is not None:
+            facts = _cascaded_facts(style, cascade)
+        else:
+            facts = style_facts(style) if style else _NO_STYLE
+        hidden_by = hidden[0][1] if hidden else None  # the outermost names the reason
         hiding = "hidden" if "hidden" in attrs else facts.hides_subtree
         if hiding:
-            # Document order: an outer container comes first and names the reason. The images
-            # inside are selected in C; Lexbor's selection includes the element itself.
-            own = el.mem_id
-            for img in el.css("img"):
-                if img.mem_id != own:
-                    hidden_images.setdefault(img.mem_id, hiding)
+            hidden.append((_after_subtree(el), hiding))
+        if sheet_loaders and el.mem_id in sheet_loaders:
+            if attrs.get("hidden", "") is None:
+                attrs["hidden"] = ""
+            sheet_shapes[el.mem_id] = pixel_shape(attrs.get, facts, hidden_by) or ""
         if not facts.urls and _URL_ATTRS.isdisjoint(attrs):
             continue
         if not tag.islower():
@@ -779,18 +1016,29 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
         shape: str | None = None
         for ref in element_refs(tag, get):
             url, element, load, image = ref
-            if image and shape is None and tag == "img":
+            if image and shape is None and tag not in _NO_BOX:
                 if attrs.get("hidden", "") is None:
                     attrs["hidden"] = ""  # Lexbor gives an attribute without a value as None
-                hidden_by = hidden_images.get(el.mem_id) if hidden_images else None
                 shape = pixel_shape(get, facts, hidden_by) or ""
             if element == "base[href]" and base is None:
                 href = url.strip()
                 if href.lower().startswith(("http://", "https://")):
                     base = href
-            out.append(Occurrence(url, element, load, image, shape or None))
+            out.append(Occurrence(url, element, load, image, (shape or None) if image else None))
         if nest is not None and tag in NESTING_ATTRS and (tag != "img" or _inline_src(get)):
             out.extend(_nested_occurrences(tag, get, nest))
+    if sheet_shapes and sheet is not None:
+        all_urls: dict[str, int] = {}
+        for index in style_loads:
+            url = out[index].url
+            all_urls[url] = all_urls.get(url, 0) + 1
+        by_url = _sheet_shapes(sheet, sheet_shapes, all_urls)
+        if by_url:
+            for index in style_loads:
+                occ = out[index]
+                shape = by_url.get(occ.url)
+                if shape:
+                    out[index] = occ._replace(shape=shape)
     resolved = []
     for occ in out:
         element = occ.element

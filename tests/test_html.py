@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -501,14 +503,128 @@ def test_not_pixels(html: str) -> None:
     assert only(html).shape is None
 
 
-def test_pixel_shape_only_for_img() -> None:
-    found = scan_html(
-        # A cell outside a table is dropped by an HTML5 parser (and not loaded by a browser).
-        '<table><tr><td background="https://p.example/bg.gif" width="1" height="1"></td></tr>'
-        "</table>"
-        '<input type="image" src="https://p.example/i.gif" width="1" height="1">'
-    )
-    assert [o.shape for o in found] == [None, None]
+# ---- every element that loads an image is a pixel candidate -------------------------------------
+
+T = "https://t.example/o.gif"
+HIDDEN = [
+    ('style="display:none"', "display:none"),
+    ('style="visibility:hidden"', "visibility:hidden"),
+    ('style="opacity:0"', "opacity:0"),
+    ("hidden", "hidden"),
+    ('style="mso-hide:all"', "mso-hide:all"),
+    ('style="max-height:0;overflow:hidden"', "max-height:0"),
+    ('style="max-width:0px;overflow:hidden"', "max-width:0"),
+    ('style="width:0;height:0;overflow:hidden"', "zero-size"),
+    ('style="height:0;overflow:hidden"', "zero-size"),
+    ('style="width:1px;height:1px;overflow:hidden"', "zero-size"),
+]
+# Each vector with a given size: (markup with {size} and {hide}, the element it reports).
+VECTORS = [
+    ('<img src="{T}" {size} {hide}>', "img[src]"),
+    ('<input type="image" src="{T}" {size} {hide}>', "input[type=image]"),
+    ('<video poster="{T}" {size} {hide}></video>', "video[poster]"),
+    ('<svg><image href="{T}" {size} {hide}/></svg>', "image[href]"),
+    ('<table><tr><td background="{T}" {size} {hide}>x</td></tr></table>', "td[background]"),
+    ('<table background="{T}" {size} {hide}><tr><td>x</td></tr></table>', "table[background]"),
+    ('<div style="background-image:url({T})" {size} {hide}>x</div>', "div[style] url()"),
+    ('<div style="background:#fff url({T}) no-repeat" {size} {hide}>x</div>', "div[style] url()"),
+]
+
+
+def _vector(markup: str, size: str = "", hide: str = "") -> str:
+    # Style attributes of the size and of the hiding mechanism join the element's own.
+    html = markup.format(T=T, size=size, hide=hide)
+    styles = re.findall(r' style="([^"]*)"', html)
+    if len(styles) > 1:
+        html = re.sub(r' style="[^"]*"', "", html)
+        html = html.replace(" ", f' style="{";".join(styles)}" ', 1)
+    return html
+
+
+def _shapes(html: str) -> list[tuple[str, str, str | None]]:
+    return [(o.url, o.element, o.shape) for o in scan_html(html) if o.url == T]
+
+
+@pytest.mark.parametrize(("markup", "element"), VECTORS)
+@pytest.mark.parametrize(
+    "size",
+    [
+        'width="1" height="1"',
+        'width="0" height="0"',
+        'width="1" height="3"',  # a 1×3 counts
+        'width="3" height="3"',
+        'width="600" height="0"',  # 0 either way
+        'style="width:1px;height:1px"',
+        'style="width:2px !important;height:0.75pt"',
+    ],
+)
+def test_every_image_vector_of_pixel_size_is_a_pixel(markup: str, element: str, size: str) -> None:
+    assert _shapes(_vector(markup, size)) == [(T, element, "tiny")]
+
+
+@pytest.mark.parametrize(("markup", "element"), VECTORS)
+@pytest.mark.parametrize(
+    "size",
+    [
+        "",  # unsized: not a pixel by size
+        'width="600" height="1"',  # a divider
+        'width="1" height="600"',
+        'width="4" height="4"',
+        'width="100%" height="1"',  # a full-width rule
+        'style="width:100%;height:2px"',
+        'style="width:auto;height:auto"',
+    ],
+)
+def test_image_vectors_of_real_or_no_size_are_not_pixels(
+    markup: str, element: str, size: str
+) -> None:
+    assert _shapes(_vector(markup, size)) == [(T, element, None)]
+
+
+@pytest.mark.parametrize(("markup", "element"), VECTORS)
+@pytest.mark.parametrize(("hide", "reason"), HIDDEN)
+def test_every_unsized_image_vector_hidden_by_itself_is_a_pixel(
+    markup: str, element: str, hide: str, reason: str
+) -> None:
+    if reason == "zero-size":
+        reason = "tiny"  # its own zero size makes it tiny before anything else
+    assert _shapes(_vector(markup, "", hide)) == [(T, element, reason)]
+
+
+@pytest.mark.parametrize(("markup", "element"), VECTORS)
+@pytest.mark.parametrize(("hide", "reason"), HIDDEN)
+def test_every_image_vector_inside_a_hidden_ancestor_is_a_pixel(
+    markup: str, element: str, hide: str, reason: str
+) -> None:
+    html = f"<div {hide}><p>{_vector(markup)}</p></div>"
+    assert _shapes(html) == [(T, element, f"inside {reason} element")]
+
+
+@pytest.mark.parametrize(("markup", "element"), VECTORS)
+@pytest.mark.parametrize(
+    "hide",
+    [h for h, reason in HIDDEN if reason not in ("visibility:hidden", "opacity:0", "zero-size")],
+)
+def test_a_sized_hidden_variant_is_the_responsive_swap(
+    markup: str, element: str, hide: str
+) -> None:
+    # Sized (any given size but a tiny one) and hidden in a way a media query (or Outlook's
+    # conditional) undoes: the other layout's copy, not a beacon, and it stays.
+    assert _shapes(_vector(markup, 'width="600" height="300"', hide)) == [(T, element, None)]
+    inner = _vector(markup, 'width="120"')
+    assert _shapes(f"<div {hide}>{inner}</div>") == [(T, element, None)]
+
+
+def test_visibility_and_opacity_hide_even_a_sized_image() -> None:
+    for hide in ('style="visibility:hidden"', 'style="opacity:0"'):
+        html = f'<div {hide}><img src="{T}" width="600" height="300"></div>'
+        assert _shapes(html)[0][2] is not None
+
+
+def test_a_zero_max_height_or_size_without_clipping_hides_nothing_inside() -> None:
+    for style in ("max-height:0", "height:0", "width:0;height:0", "max-width:0"):
+        html = f'<div style="{style}"><img src="{T}"></div>'
+        assert _shapes(html) == [(T, "img[src]", None)]
 
 
 def test_shape_applies_to_every_image_ref_of_the_img() -> None:
@@ -595,3 +711,130 @@ def test_conditional_comments_outside_the_html_element_are_read() -> None:
         "https://a.example/before.png",
         "https://a.example/after.png",
     ]
+
+
+# ---- <style> rules -------------------------------------------------------------------------------
+
+
+I = f'<img src="{T}">'  # noqa: E741
+HI = f'<div class="h">{I}</div>'
+
+
+def _styled(css: str, body: str) -> list[tuple[str, str, str | None]]:
+    return _shapes(f"<html><head><style>{css}</style></head><body>{body}</body></html>")
+
+
+@pytest.mark.parametrize(
+    ("css", "body", "shape"),
+    [
+        # each hiding mechanism, by class, id, type, compound and descendant selectors
+        (".h{display:none}", HI, "inside display:none element"),
+        ("#h{visibility:hidden}", f'<p id="h">{I}</p>', "inside visibility:hidden element"),
+        ("div.a.b{opacity:0}", f'<div class="b a">{I}</div>', "inside opacity:0 element"),
+        ("table td.x{mso-hide:all}", f'<table><tr><td class="x">{I}</td></tr></table>',
+         "inside mso-hide:all element"),
+        ("div > .w{max-height:0;overflow:hidden}", f'<div><div class="w">{I}</div></div>',
+         "inside max-height:0 element"),
+        (".z{width:0;height:0;overflow:hidden}", f'<div class="z">{I}</div>',
+         "inside zero-size element"),
+        (".p{display:none}", f'<img class="p" src="{T}">', "display:none"),
+        ("img.p{width:1px;height:1px}", f"<img class=p src={T} width=60 height=30>", "tiny"),
+        (".p{height:3px}", f'<img class="p" src="{T}" width="1">', "tiny"),
+        (".p{width:0}", f'<div class="p" style="background:url({T})">x</div>', "tiny"),
+        # CSS escapes in selectors and properties, !important and `! important`
+        (r".\31 x{display:none}", f'<div class="1x">{I}</div>', "inside display:none element"),
+        (r"#a\:b{d\isplay:none}", f'<div id="a:b">{I}</div>', "inside display:none element"),
+        (".h{display:none ! important}", f'<div class="h" style="display:block">{I}</div>',
+         "inside display:none element"),
+        # selector lists, later rules, higher specificity
+        ("p, .h{display:none}", HI, "inside display:none element"),
+        (".h{display:block} .h{display:none}", HI,
+         "inside display:none element"),
+        ("div.h{display:none} .h{display:block}", HI,
+         "inside display:none element"),
+    ],
+)  # fmt: skip
+def test_style_rules_hide_and_size(css: str, body: str, shape: str) -> None:
+    assert [s for _u, _e, s in _styled(css, body)] == [shape]
+
+
+@pytest.mark.parametrize(
+    ("css", "body"),
+    [
+        # inside @media (and any other at-rule): not for every reader
+        ("@media (max-width:600px){.h{display:none}}", HI),
+        ("@supports (display:grid){@media screen{.h{display:none}}}", HI),
+        # selectors guard does not match: pseudo-classes, attributes, siblings
+        (".h:hover{display:none}", HI),
+        ("[class=h]{display:none}", HI),
+        ("p + .h{display:none}", f'<p></p><div class="h">{I}</div>'),
+        # the cascade un-hides: a later rule, a more specific one, the style attribute, !important
+        (".h{display:none} .h{display:block}", HI),
+        (".h{display:none} div.h{display:block}", HI),
+        (".h{display:none}", f'<div class="h" style="display:block">{I}</div>'),
+        (".h{display:none}", f'<div class="h" style="display:block !important">{I}</div>'),
+        (".h{display:none !important} #i{display:block !important}",
+         f'<div class="h" id="i">{I}</div>'),
+        # no match; a comment is not a rule
+        (".h{display:none}", f'<div class="x">{I}</div>'),
+        ("/* .h{display:none} */", HI),
+        # the responsive swap, by a stylesheet
+        (".mobile{display:none;max-height:0;overflow:hidden}",
+         f'<div class="mobile"><img src="{T}" width="600" height="300"></div>'),
+        ("img{width:100%;height:auto}", f'<img src="{T}" width="600">'),
+    ],
+)  # fmt: skip
+def test_style_rules_that_do_not_make_a_pixel(css: str, body: str) -> None:
+    assert [s for _u, _e, s in _styled(css, body)] == [None]
+
+
+def test_a_style_rule_background_is_a_pixel_only_where_every_element_it_loads_for_is_one() -> None:
+    bg = f".b{{background-image:url({T})}}"
+    hidden = '<div class="b" style="width:1px;height:1px"></div>'
+    shown = '<div class="b" style="width:600px;height:300px">x</div>'
+    assert _styled(bg, hidden) == [(T, "<style> url()", "tiny")]
+    assert _styled(bg, '<div style="display:none"><div class="b">x</div></div>') == [
+        (T, "<style> url()", "inside display:none element")
+    ]
+    assert _styled(f".b{{background:url({T});width:1px;height:1px}}", '<p class="b">x</p>') == [
+        (T, "<style> url()", "tiny")
+    ]
+    assert _styled(bg, hidden + shown) == [(T, "<style> url()", None)]
+    assert _styled(bg, shown) == [(T, "<style> url()", None)]
+    assert _styled(bg, "<p>nothing matches</p>") == [(T, "<style> url()", None)]
+    # the same URL in a rule guard does not apply (@media, :hover) may load it anywhere
+    for other in (f"@media screen{{p{{background:url({T})}}}}", f"p:hover{{background:url({T})}}"):
+        assert [s for _u, _e, s in _styled(bg + other, hidden)] == [None, None]
+
+
+def test_style_rules_are_read_only_when_they_can_hide(monkeypatch: pytest.MonkeyPatch) -> None:
+    import guard.html as gh
+
+    selected: list[str] = []
+    real = gh._document_sheet
+
+    def spy(doc):  # type: ignore[no-untyped-def]
+        sheet = real(doc)
+        selected.append("sheet" if sheet is not None else "none")
+        return sheet
+
+    monkeypatch.setattr(gh, "_document_sheet", spy)
+    _styled("body{margin:0} td{font-family:Arial} @media (max-width:600px){.m{display:none}}",
+            f'{I}')  # fmt: skip
+    _styled(".h{display:none}", f"{I}")
+    assert selected == ["none", "sheet"]
+
+
+def test_a_stylesheet_of_thousands_of_rules_is_bounded() -> None:
+    # Each rule is a selection over the whole tree: past _MOST_SELECTIONS rules the rest are
+    # not applied (never a pixel by them), so the work stays bounded. A hang guard.
+    n = 3000
+    css = "".join(f".c{i} img{{display:none}}" for i in range(n))
+    body = "".join(
+        f'<div class="c{i}"><img src="https://t.example/{i}.gif"></div>' for i in range(n)
+    )
+    with time_limit(60):
+        found = scan_html(f"<style>{css}</style>{body}")
+    assert len(found) == n
+    assert found[0].shape == "display:none"
+    assert found[-1].shape is None
