@@ -243,6 +243,8 @@ class StyleFacts(NamedTuple):
     width: float | None
     height: float | None
     """Sizes in CSS pixels where CSS gives them (see `guard.css.size`)."""
+    visible: bool = False
+    """`visibility: visible`: shown (with what it contains) inside a visibility:hidden one."""
 
 
 # Mail repeats a few inline styles on hundreds of cells and images: each distinct text is read
@@ -261,6 +263,7 @@ def _facts(decl: dict[str, str], urls: tuple[str, ...]) -> StyleFacts:
         urls,
         size(decl.get("width")),
         size(decl.get("height")),
+        decl.get("visibility") == "visible",
     )
 
 
@@ -933,6 +936,25 @@ def _may_nest(html: str) -> bool:
     return "srcdoc" in lowered or "data:" in lowered or "cid:" in lowered
 
 
+def _hidden_by(hidden: list[tuple[int, str]], visible: bool) -> str | None:
+    """How the hidden elements around one (outermost first) hide it: the outermost reason
+    still in force. `visibility:visible` (on an element between, or on the element itself,
+    `visible`) shows again what a visibility:hidden ancestor hid; nothing undoes the others."""
+    by_visibility = by_other = -1
+    for at, (_after, how) in enumerate(hidden):
+        if how == "visible":
+            by_visibility = -1
+        elif how == "visibility:hidden":
+            if by_visibility < 0:
+                by_visibility = at
+        elif by_other < 0:
+            by_other = at
+    if visible:
+        by_visibility = -1
+    found = [at for at in (by_visibility, by_other) if at >= 0]
+    return hidden[min(found)][1] if found else None
+
+
 def _after_subtree(el: LexborNode) -> int:
     """The id (mem_id) of the first element or comment after `el`'s subtree in document order,
     as the walk meets it; 0 when the subtree runs to the end of the document."""
@@ -1000,10 +1022,12 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
             facts = _cascaded_facts(style, cascade)
         else:
             facts = style_facts(style) if style else _NO_STYLE
-        hidden_by = hidden[0][1] if hidden else None  # the outermost names the reason
+        hidden_by = _hidden_by(hidden, facts.visible) if hidden else None
         hiding = "hidden" if "hidden" in attrs else facts.hides_subtree
         if hiding:
             hidden.append((_after_subtree(el), hiding))
+        elif hidden and facts.visible:
+            hidden.append((_after_subtree(el), "visible"))
         if sheet_loaders and el.mem_id in sheet_loaders:
             if attrs.get("hidden", "") is None:
                 attrs["hidden"] = ""

@@ -838,3 +838,29 @@ def test_a_stylesheet_of_thousands_of_rules_is_bounded() -> None:
     assert len(found) == n
     assert found[0].shape == "display:none"
     assert found[-1].shape is None
+
+
+@pytest.mark.parametrize(
+    ("html", "shape"),
+    [
+        # visibility:visible shows again what a visibility:hidden ancestor hid…
+        (f'<div style="visibility:hidden"><img style="visibility:visible" src="{T}"></div>', None),
+        (f'<div style="visibility:hidden"><p style="visibility:visible"><img src="{T}"></p></div>',
+         None),
+        (f'<div style="visibility:hidden"><p style="visibility:visible"></p><img src="{T}"></div>',
+         "inside visibility:hidden element"),
+        (f'<div style="visibility:hidden"><p style="visibility:visible">'
+         f'<span style="visibility:hidden"><img src="{T}"></span></p></div>',
+         "inside visibility:hidden element"),
+        # …and nothing else
+        (f'<div style="display:none"><img style="visibility:visible" src="{T}"></div>',
+         "inside display:none element"),
+        (f'<div style="opacity:0"><p style="visibility:visible"><img src="{T}"></p></div>',
+         "inside opacity:0 element"),
+        (f'<div style="visibility:hidden"><div style="display:none">'
+         f'<img style="visibility:visible" src="{T}" width="600" height="300"></div></div>',
+         None),  # display:none of a sized image: the responsive swap
+    ],
+)  # fmt: skip
+def test_visibility_visible_undoes_only_visibility_hidden(html: str, shape: str | None) -> None:
+    assert [s for _u, _e, s in _shapes(html)] == [shape]
