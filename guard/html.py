@@ -1022,7 +1022,9 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
             facts = _cascaded_facts(style, cascade)
         else:
             facts = style_facts(style) if style else _NO_STYLE
-        hidden_by = _hidden_by(hidden, facts.visible) if hidden else None
+        # How the hidden elements around this one hide it matters only to an element that
+        # loads an image (pixel_shape): read before this element's own hiding is pushed.
+        around = len(hidden)
         hiding = "hidden" if "hidden" in attrs else facts.hides_subtree
         if hiding:
             hidden.append((_after_subtree(el), hiding))
@@ -1031,6 +1033,7 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
         if sheet_loaders and el.mem_id in sheet_loaders:
             if attrs.get("hidden", "") is None:
                 attrs["hidden"] = ""
+            hidden_by = _hidden_by(hidden[:around], facts.visible) if around else None
             sheet_shapes[el.mem_id] = pixel_shape(attrs.get, facts, hidden_by) or ""
         if not facts.urls and _URL_ATTRS.isdisjoint(attrs):
             continue
@@ -1043,6 +1046,7 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
             if image and shape is None and tag not in _NO_BOX:
                 if attrs.get("hidden", "") is None:
                     attrs["hidden"] = ""  # Lexbor gives an attribute without a value as None
+                hidden_by = _hidden_by(hidden[:around], facts.visible) if around else None
                 shape = pixel_shape(get, facts, hidden_by) or ""
             if element == "base[href]" and base is None:
                 href = url.strip()
