@@ -258,7 +258,11 @@ class _Document:
             if ref.load:
                 self.saw_load(ref.url)
                 if self.rewriter.load_action(url) is not LoadAction.KEEP:
-                    new = _replace_in_comment(new, "src", ref.url, "")
+                    replaced = _replace_in_comment(new, "src", ref.url, "")
+                    if replaced == new:  # another attribute, or CSS: the URL itself goes
+                        for written in {ref.url, html_escape.escape(ref.url)}:
+                            replaced = _whole_url(written).sub("", replaced)
+                    new = replaced
             else:
                 target = self.rewriter.link_target(url)
                 if target is not None:
@@ -384,6 +388,11 @@ def _comment(text: str) -> LexborNode:
 def _replace_in_comment(text: str, attr: str, old: str, new: str) -> str:
     pattern = re.compile(rf"(\b{attr}\s*=\s*)([\"']){re.escape(old)}\2", re.I)
     return pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{new}{m.group(2)}", text)
+
+
+def _whole_url(url: str) -> re.Pattern[str]:
+    """The URL as a whole value in markup or CSS (not the start of a longer URL)."""
+    return re.compile(rf"(?<=[\"'(\s=]){re.escape(url)}(?=[\"')\s>;,]|\Z)")
 
 
 def _srcset_without(value: str, remove: Callable[[str], bool]) -> str:

@@ -74,7 +74,8 @@ def css_urls(css: str) -> list[str]:
     for m in _IMAGE_SET.finditer(css):
         for s in _STRING.finditer(m.group(1)):
             found.append(_unescape(s.group(1) or s.group(2) or ""))
-    return [u.strip() for u in found if u.strip()]
+    # A fragment-only url(#id) names something in the same document: nothing is fetched.
+    return [u.strip() for u in found if u.strip() and not u.strip().startswith("#")]
 
 
 _IMPORTANT = re.compile(r"!\s*important\s*$")

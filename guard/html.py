@@ -53,13 +53,13 @@ LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
     "img": (("src", True), ("lowsrc", True), ("dynsrc", True)),
     "iframe": (("src", False),),
     "frame": (("src", False),),
-    "embed": (("src", False),),
-    "object": (("data", False),),
+    "embed": (("src", False), ("code", False)),
+    "object": (("data", False), ("movie", False)),
     "audio": (("src", False),),
     "video": (("src", False), ("poster", True)),
     "source": (("src", False),),
     "track": (("src", False),),
-    "script": (("src", False),),
+    "script": (("src", False), ("href", False), ("xlink:href", False)),  # SVG's <script href>
     "image": (("href", True), ("xlink:href", True), ("src", True)),
     "feimage": (("href", True), ("xlink:href", True)),
     "use": (("href", False), ("xlink:href", False)),
@@ -68,7 +68,43 @@ LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
     "figure": (("src", True),),
     # The HTML5 appcache manifest (fetched by browsers until its removal: Chromium 95, Firefox 84).
     "html": (("manifest", False),),
+    # The rest from cure53's HTTPLeaks list (github.com/cure53/HTTPLeaks, leak.html): SVG fonts,
+    # Firefox's context-menu icons, Chromium's portals, Internet Explorer's element behaviours
+    # (`<import implementation>`) and XML data islands.
+    "font-face-uri": (("href", False), ("xlink:href", False)),
+    "menuitem": (("icon", True),),
+    "portal": (("src", False),),
+    "import": (("implementation", False),),
+    "xml": (("src", False),),
+    # VML, which Outlook's Word renderer draws (also outside conditional comments), with and
+    # without the `v:` prefix (a default namespace leaves it out).
+    "v:fill": (("src", True),),
+    "v:stroke": (("src", True),),
+    "v:image": (("src", True),),
+    "v:imagedata": (("src", True), ("o:href", True)),
+    "v:vmlframe": (("src", False),),
+    "fill": (("src", True),),
+    "stroke": (("src", True),),
+    "imagedata": (("src", True), ("o:href", True)),
+    "vmlframe": (("src", False),),
 }
+# SVG presentation attributes that take a url() (an external paint server, mask, clip path,
+# filter, marker or cursor: loaded by Firefox, not by Chromium), read only on SVG elements that
+# draw or group; a fragment-only `url(#id)` is a reference inside the document and loads nothing.
+_PAINT_ATTRS = (
+    "fill", "stroke", "mask", "clip-path", "filter", "cursor", "marker-start", "marker-mid",
+    "marker-end",
+)  # fmt: skip
+_SVG_PAINTED = frozenset(
+    {
+        "svg", "g", "rect", "circle", "ellipse", "line", "polyline", "polygon", "path", "text",
+        "tspan", "textpath", "use", "symbol", "switch", "foreignobject", "marker", "pattern",
+        "mask", "clippath",
+    }
+)  # fmt: skip
+# SVG animation (SMIL runs without script): `<set attributeName=href to=URL>` on an `<image>`
+# makes it load the URL.
+_ANIMATIONS = frozenset({"set", "animate"})
 SRCSET_ELEMENTS = frozenset({"img", "source"})
 LINK_ELEMENTS = frozenset({"a", "area"})
 _OWN_RULES = frozenset({"link", "input", "object", "applet", "meta", "base", "param"})
@@ -90,6 +126,11 @@ LOADING_RELS = frozenset(
         "modulepreload",
         "manifest",
         "import",  # HTML imports (Chromium until 73)
+        "subresource",  # Chromium's early prefetch (until 49)
+        "apple-touch-startup-image",  # Safari
+        "p3pv1",  # Internet Explorer's P3P privacy policy
+        # Gecko prefetches `rel=next` as it does `rel=prefetch` (MDN, "Link prefetching FAQ").
+        "next",
         # OpenSearch descriptors (and feeds, see _FEED_TYPES): the Email Privacy Tester's list
         # counts clients that fetch them.
         "search",
@@ -98,13 +139,18 @@ LOADING_RELS = frozenset(
 # `<link rel=alternate type=…>` of a feed (autodiscovery); other alternates (hreflang) load nothing.
 _FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
 # `<param name=… value=URL>` names that plugins (Flash, media players) fetched.
-_PARAM_URL_NAMES = frozenset({"movie", "src", "url", "filename", "data", "code", "base"})
+_PARAM_URL_NAMES = frozenset(
+    {"movie", "src", "url", "filename", "data", "code", "base", "dataurl"}  # dataurl: IE's TDC
+)
 _REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\";]+)", re.I)
 _VML_REF = re.compile(
     r"<\s*(v:fill|v:image|v:imagedata|v:roundrect|v:rect|img|a)\b[^>]*?\b(src|href)\s*=\s*"
     r"(?:\"([^\"]*)\"|'([^']*)')",
     re.I,
 )
+
+
+_VML_TAGS = frozenset({"v:fill", "v:image", "v:imagedata", "v:roundrect", "v:rect", "img", "a"})
 
 
 class Ref(NamedTuple):
@@ -160,11 +206,23 @@ def element_refs(tag: str, get: Getter) -> list[Ref]:
             element = f"{tag}[srcset]"
             refs.extend(Ref(url, element, True, True) for url in srcset_urls(srcset))
     if tag in LINK_ELEMENTS:
-        href = get("href")
+        href = get("href") or get("xlink:href")
         if href:
             refs.append(Ref(href, f"{tag}[href]", False))
     elif tag in _OWN_RULES:
         refs.extend(_own_rule_refs(tag, get))
+    elif tag in _SVG_PAINTED:
+        for attr in _PAINT_ATTRS:
+            value = get(attr)
+            if value and "url" in value.lower():
+                refs.extend(Ref(url, f"{tag}[{attr}]", True) for url in css_urls(value))
+    elif tag in _ANIMATIONS:
+        name = get("attributeName") or get("attributename")  # the tree keeps SVG's camelCase
+        if (name or "").strip().lower() in ("href", "xlink:href"):
+            for attr in ("from", "to", "values"):
+                for url in (get(attr) or "").split(";" if attr == "values" else None):
+                    if url.strip() and not url.strip().startswith("#"):
+                        refs.append(Ref(url.strip(), f"{tag}[{attr}]", True, True))
     background = get("background")
     if background:
         refs.append(Ref(background, f"{tag}[background]", True, True))
@@ -291,6 +349,17 @@ def conditional_comment_refs(text: str) -> Iterator[Ref]:
             yield Ref(url, f"<!--[if mso]> {tag}[href]", False)
         else:
             yield Ref(url, f"<!--[if mso]> {tag}[src]", True, True)
+    # Whatever else loads in there, by the same definition (a stylesheet, an `<iframe>`, a
+    # `<style>` url(): HTTPLeaks' conditional-comment case).
+    for tag, attrs in markup_tags(text):
+        if tag not in _VML_TAGS:
+            for ref in element_refs(tag, attrs.get):
+                if ref.load:
+                    yield ref._replace(element=f"<!--[if mso]> {ref.element}")
+    if "<" in text:
+        for block in _STYLE_BLOCK.finditer(text):
+            for url in css_urls(block.group(1)):
+                yield Ref(url, "<!--[if mso]> <style> url()", True, True)
 
 
 # -- pixel shape ---------------------------------------------------------------------------------
@@ -1080,7 +1149,9 @@ _URL_ATTRS = frozenset(
     {
         "src", "srcset", "href", "background", "data", "poster", "lowsrc", "dynsrc", "code",
         "archive", "codebase", "object", "http-equiv", "xlink:href", "manifest", "imagesrcset",
-        "value", "srcdoc",
+        "value", "srcdoc", "movie", "icon", "implementation", "o:href", "to", "from", "values",
+        "fill", "stroke", "mask", "clip-path", "filter", "cursor", "marker-start", "marker-mid",
+        "marker-end",
     }
 )  # fmt: skip
 
