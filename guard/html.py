@@ -89,8 +89,9 @@ LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
     "vmlframe": (("src", False),),
 }
 # SVG presentation attributes that take a url() (an external paint server, mask, clip path,
-# filter, marker or cursor: loaded by Firefox, not by Chromium), read only on SVG elements that
-# draw or group; a fragment-only `url(#id)` is a reference inside the document and loads nothing.
+# filter, marker or cursor; Chromium fetches fill, mask and cursor: tests/test_httpleaks.py),
+# read only on SVG elements that draw or group; a fragment-only `url(#id)` is a reference inside
+# the document and loads nothing.
 _PAINT_ATTRS = (
     "fill", "stroke", "mask", "clip-path", "filter", "cursor", "marker-start", "marker-mid",
     "marker-end",

@@ -24,8 +24,14 @@ from renderer import Renderer
 from renderer_proof import url_key
 from test_vectors import Removing, _loads, browser  # noqa: F401 - `browser` is a fixture
 
+from guard.clean import Policy, clean_message
 from guard.cleanhtml import rewrite_html
+from guard.detect import detect
 from guard.html import scan_html
+from guard.mime import parse_message
+from guard.ruleset import load_ruleset
+
+RULES = load_ruleset(include_user=False)
 
 T = "https://t.example/leak"
 """The vector's URL (the only one each case loads)."""
@@ -49,7 +55,7 @@ def _vml(inner: str) -> str:
 LEAKS = [
     # %Base, %Redirects
     Leak("html manifest", f'<html manifest="{T}"><body>x</body></html>', "html[manifest]", False),
-    Leak("base href", f'<base href="{T}/"><p>x</p>', "base[href]", None),
+    Leak("base href", f'<base href="{T}/"><p>x</p>', "base[href]", False),
     Leak("meta refresh", f'<meta http-equiv="refresh" content="10; url={T}">', "meta[http-equiv=refresh]", None),
     # %MSIE Imports
     Leak("IE import implementation", f'<import namespace="n" implementation="{T}">', "import[implementation]", False),
@@ -59,22 +65,22 @@ LEAKS = [
     Leak("conditional comment iframe", f'<!--[if gte mso 9]><iframe src="{T}"></iframe><![endif]-->', "<!--[if mso]> iframe[src]", False),
     # %Links
     Leak("link stylesheet", f'<link rel="stylesheet" href="{T}">', "link[rel=stylesheet]", True),
-    Leak("link alternate stylesheet", f'<link rel="alternate stylesheet" href="{T}">', "link[rel=alternate stylesheet]", None),
+    Leak("link alternate stylesheet", f'<link rel="alternate stylesheet" href="{T}">', "link[rel=alternate stylesheet]", True),
     Leak("link icon", f'<link rel="icon" href="{T}">', "link[rel=icon]", None),
     Leak("link shortcut icon", f'<link rel="shortcut icon" href="{T}">', "link[rel=icon shortcut]", None),
-    Leak("link apple-touch-icon", f'<link rel="apple-touch-icon" href="{T}">', "link[rel=apple-touch-icon]", None),
-    Leak("link apple-touch-icon-precomposed", f'<link rel="apple-touch-icon-precomposed" href="{T}">', "link[rel=apple-touch-icon-precomposed]", None),
-    Leak("link apple-touch-startup-image", f'<link rel="apple-touch-startup-image" href="{T}">', "link[rel=apple-touch-startup-image]", None),
-    Leak("link mask-icon", f'<link rel="mask-icon" href="{T}" color="red">', "link[rel=mask-icon]", None),
-    Leak("link manifest", f'<link rel="manifest" href="{T}">', "link[rel=manifest]", None),
+    Leak("link apple-touch-icon", f'<link rel="apple-touch-icon" href="{T}">', "link[rel=apple-touch-icon]", False),
+    Leak("link apple-touch-icon-precomposed", f'<link rel="apple-touch-icon-precomposed" href="{T}">', "link[rel=apple-touch-icon-precomposed]", False),
+    Leak("link apple-touch-startup-image", f'<link rel="apple-touch-startup-image" href="{T}">', "link[rel=apple-touch-startup-image]", False),
+    Leak("link mask-icon", f'<link rel="mask-icon" href="{T}" color="red">', "link[rel=mask-icon]", False),
+    Leak("link manifest", f'<link rel="manifest" href="{T}">', "link[rel=manifest]", False),
     Leak("link import", f'<link rel="import" href="{T}">', "link[rel=import]", False),
     Leak("link dns-prefetch", f'<link rel="dns-prefetch" href="{T}">', "link[rel=dns-prefetch]", None),
     Leak("link preconnect", f'<link rel="preconnect" href="{T}">', "link[rel=preconnect]", None),
     Leak("link prefetch", f'<link rel="prefetch" href="{T}">', "link[rel=prefetch]", None),
     Leak("link prerender", f'<link rel="prerender" href="{T}">', "link[rel=prerender]", None),
-    Leak("link subresource", f'<link rel="subresource" href="{T}">', "link[rel=subresource]", None),
-    Leak("link next", f'<link rel="next" href="{T}">', "link[rel=next]", None),
-    Leak("link P3Pv1", f'<link rel="P3Pv1" href="{T}">', "link[rel=p3pv1]", None),
+    Leak("link subresource", f'<link rel="subresource" href="{T}">', "link[rel=subresource]", False),
+    Leak("link next", f'<link rel="next" href="{T}">', "link[rel=next]", False),
+    Leak("link P3Pv1", f'<link rel="P3Pv1" href="{T}">', "link[rel=p3pv1]", False),
     Leak("link preload font", f'<link rel="preload" as="font" href="{T}" crossorigin>', "link[rel=preload]", True),
     Leak("link preload image", f'<link rel="preload" as="image" href="{T}">', "link[rel=preload]", True),
     Leak("link preload style", f'<link rel="preload" as="style" href="{T}">', "link[rel=preload]", True),
@@ -108,7 +114,7 @@ LEAKS = [
     # %Object & Embed
     Leak("object data", f'<object data="{T}"></object>', "object[data]", True),
     Leak("object movie", f'<object movie="{T}" type="application/x-shockwave-flash"></object>', "object[movie]", False),
-    Leak("object codebase", f'<object codebase="{T}"></object>', "object[codebase]", None),
+    Leak("object codebase", f'<object codebase="{T}"></object>', "object[codebase]", False),
     Leak("embed src", f'<embed src="{T}">', "embed[src]", True),
     Leak("embed code", f'<embed code="{T}">', "embed[code]", False),
     Leak("object param DataURL", f'<object classid="clsid:333C7BC4-460F-11D0-BC04-0080C7055A83"><param name="DataURL" value="{T}"></object>', "param[value]", False),
@@ -122,7 +128,7 @@ LEAKS = [
     Leak("iframe data: svg", f"<iframe src=\"data:image/svg+xml,{quote(_svg(f'<image xlink:href={chr(39)}{T}{chr(39)}/>'))}\"></iframe>", "iframe[src] data: > image[xlink:href]", True),
     Leak("iframe srcdoc", f'<iframe srcdoc="<img src={T}>"></iframe>', "iframe[srcdoc] > img[src]", True),
     Leak("frame src", f'<frameset><frame src="{T}"></frameset>', "frame[src]", True),
-    Leak("iframe view-source:", f'<iframe src="view-source:{T}"></iframe>', "iframe[src]", None),
+    Leak("iframe view-source:", f'<iframe src="view-source:{T}"></iframe>', "iframe[src]", False),
     # %Menu
     Leak("menuitem icon", f'<menu type="context" id="m"><menuitem label="a" icon="{T}"></menuitem></menu>', "menuitem[icon]", False),
     # %CSS
@@ -134,15 +140,15 @@ LEAKS = [
     Leak("border-image", f"<style>big{{border:5px solid;border-image:url({T}) 1}}</style><big>x</big>", "<style> url()", True),
     Leak("-webkit-border-image", f"<style>big{{border:5px solid;-webkit-border-image:url({T}) 1}}</style><big>x</big>", "<style> url()", True),
     Leak("shape-outside", f"<style>big{{float:left;width:9px;height:9px;shape-outside:url({T})}}</style><big>x</big>", "<style> url()", True),
-    Leak("cursor", f"<style>big{{cursor:url({T}),auto}}</style><big>x</big>", "<style> url()", None),
+    Leak("cursor", f"<style>big{{cursor:url({T}),auto}}</style><big>x</big>", "<style> url()", True),
     Leak("@font-face src", f"<style>@font-face{{font-family:leak;src:url({T})}}big{{font-family:leak}}</style><big>x</big>", "<style> url()", True),
     Leak("@font-face src list", f"<style>@font-face{{font-family:leak;src:url('{T}') format('woff'),url('{T}.ttf') format('truetype')}}big{{font-family:leak}}</style><big>x</big>", "<style> url()", True),
-    Leak("svg style fill", _svg(f"<style>circle{{fill:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", None),
-    Leak("svg style mask", _svg(f"<style>circle{{mask:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", None),
-    Leak("svg style filter", _svg(f"<style>circle{{filter:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", None),
-    Leak("svg style clip-path", _svg(f"<style>circle{{clip-path:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", None),
+    Leak("svg style fill", _svg(f"<style>circle{{fill:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", True),
+    Leak("svg style mask", _svg(f"<style>circle{{mask:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", True),
+    Leak("svg style filter", _svg(f"<style>circle{{filter:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", True),
+    Leak("svg style clip-path", _svg(f"<style>circle{{clip-path:url({T}#f)}}</style><circle r='40'/>"), "<style> url()", True),
     Leak("css variable", f"<style>s{{--leak:url({T})}}s{{background:var(--leak)}}</style><s>x</s>", "<style> url()", True),
-    Leak("attr() fallback", f"<style>s::before{{content:attr(notpresent, url({T}))}}</style><s>x</s>", "<style> url()", None),
+    Leak("attr() fallback", f"<style>s::before{{content:attr(notpresent, url({T}))}}</style><s>x</s>", "<style> url()", False),
     Leak("escaped url (short)", f"<style>p{{background-image:\\75 \\72 \\6C ({T})}}</style><p>x</p>", "<style> url()", True),
     Leak("escaped url (six digits)", f"<style>p{{background-image:\\000075\\000072\\00006C({T})}}</style><p>x</p>", "<style> url()", True),
     # %Inline CSS (entities in the attribute are decoded by the parser)
@@ -151,23 +157,23 @@ LEAKS = [
     Leak("inline background-image &lpar;", f'<b style="display:block;background-image: url&lpar;{T}&rpar;">x</b>', "b[style] url()", True),
     Leak("inline border-image-source", f'<b style="display:block;border:5px solid;border-image-source:url({T});border-image-slice:1">x</b>', "b[style] url()", True),
     Leak("inline -moz-border-image", f'<b style="display:block;border:5px solid;-moz-border-image:url({T}) 1">x</b>', "b[style] url()", False),
-    Leak("inline cursor", f'<b style="cursor:url({T}),auto">x</b>', "b[style] url()", None),
-    Leak("svg inline fill", _svg(f"<circle r='40' style='fill:url({T}#f)'/>"), "circle[style] url()", None),
-    Leak("svg inline -webkit-mask", _svg(f"<circle r='40' style='-webkit-mask:url({T}#f)'/>"), "circle[style] url()", None),
+    Leak("inline cursor", f'<b style="cursor:url({T}),auto">x</b>', "b[style] url()", True),
+    Leak("svg inline fill", _svg(f"<circle r='40' style='fill:url({T}#f)'/>"), "circle[style] url()", True),
+    Leak("svg inline -webkit-mask", _svg(f"<circle r='40' style='-webkit-mask:url({T}#f)'/>"), "circle[style] url()", True),
     # %Exotic Inline CSS
     # Layers without commas between them: the declaration is invalid, Chromium loads nothing.
     Leak("multiple backgrounds, empty url()s", f'<div style="width:9px;height:9px;background: url() url() url() url() url({T});"></div>', "div[style] url()", False),
     Leak("behavior", f"<div style=\"behavior: url('{T}');\"></div>", "div[style] url()", False),
     Leak("-ms-behavior", f"<div style=\"-ms-behavior: url('{T}');\"></div>", "div[style] url()", False),
     # %Applet
-    Leak("applet codebase+code", '<applet code="leak" codebase="https://t.example/"></applet>', "applet[code]", None),
-    Leak("applet archive", f'<applet code="Test" archive="{T}"></applet>', "applet[archive]", None),
-    Leak("applet object", f'<applet code="Test" object="{T}"></applet>', "applet[object]", None),
+    Leak("applet codebase+code", '<applet code="leak" codebase="https://t.example/"></applet>', "applet[code]", False),
+    Leak("applet archive", f'<applet code="Test" archive="{T}"></applet>', "applet[archive]", False),
+    Leak("applet object", f'<applet code="Test" object="{T}"></applet>', "applet[object]", False),
     # %SVG
-    Leak("svg fill attribute", _svg(f"<rect width='9' height='9' fill='url({T})'/>"), "rect[fill]", None),
-    Leak("svg mask attribute", _svg(f"<rect width='9' height='9' mask='url({T})'/>"), "rect[mask]", None),
-    Leak("svg cursor attribute", _svg(f"<rect width='9' height='9' cursor='url({T}),auto'/>"), "rect[cursor]", None),
-    Leak("svg set xlink:href", _svg(f"<image width='9' height='9'><set attributeName='xlink:href' begin='0s' to='{T}'/></image>"), "set[to]", None),
+    Leak("svg fill attribute", _svg(f"<rect width='9' height='9' fill='url({T})'/>"), "rect[fill]", True),
+    Leak("svg mask attribute", _svg(f"<rect width='9' height='9' mask='url({T})'/>"), "rect[mask]", True),
+    Leak("svg cursor attribute", _svg(f"<rect width='9' height='9' cursor='url({T}),auto'/>"), "rect[cursor]", True),
+    Leak("svg set xlink:href", _svg(f"<image width='9' height='9'><set attributeName='xlink:href' begin='0s' to='{T}'/></image>"), "set[to]", True),
     Leak("svg animate xlink:href", _svg(f"<image width='9' height='9'><animate attributeName='xlink:href' begin='0s' from='#' to='{T}'/></image>"), "animate[to]", None),
     Leak("svg feImage", _svg(f"<filter id='f'><feImage xlink:href='{T}'/></filter><rect width='9' height='9' filter='url(#f)'/>"), "feimage[xlink:href]", True),
     Leak("svg font-face-uri", _svg(f"<font-face-uri xlink:href='{T}'/>"), "font-face-uri[xlink:href]", False),
@@ -260,3 +266,43 @@ def test_chromium_loads_and_cleaning_stops(browser: Renderer) -> None:  # noqa: 
         if any(u.startswith(url_key(T)) for u in after):
             problems.append(f"{leak.name}: still loaded after cleaning")
     assert problems == []
+
+
+def _message(html: str) -> bytes:
+    return (
+        "From: Shop <news@shop.example.com>\r\nTo: reader@example.org\r\nSubject: leak\r\n"
+        "MIME-Version: 1.0\r\nContent-Type: text/html; charset=utf-8\r\n"
+        "Content-Transfer-Encoding: 8bit\r\n\r\n" + html + "\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("leak", LEAKS, ids=IDS)
+def test_strict_cleaning_of_a_message_removes_each_leak(leak: Leak) -> None:
+    """A finding in the whole message, and `guard strip --policy strict`'s cleaning: the message
+    guard reads back reports no load of the vector's URL."""
+    raw = _message(leak.html)
+    parsed, envelope = parse_message(raw)
+    assert [f for f in detect(parsed, RULES, sender=envelope.from_addr) if T in f.url]
+    result = clean_message(raw, RULES, Policy("strict"))
+    assert result.changed
+    parsed, envelope = parse_message(result.data)
+    left = [f.url for f in detect(parsed, RULES, sender=envelope.from_addr) if T in f.url]
+    assert left == []
+
+
+OPEN = "https://u1.ct.sendgrid.net/wf/open?upn=abc"  # a rule's open pixel
+
+
+WITH_T = [leak for leak in LEAKS if T in leak.html]
+
+
+@pytest.mark.parametrize("leak", WITH_T, ids=[leak.name for leak in WITH_T])
+def test_default_cleaning_removes_each_leak_of_a_known_open_pixel(leak: Leak) -> None:
+    """The default policy removes what a rule names as tracking, through every vector."""
+    raw = _message(leak.html.replace(T, OPEN))
+    parsed, envelope = parse_message(raw)
+    assert [f for f in detect(parsed, RULES, sender=envelope.from_addr) if "sendgrid" in f.url]
+    result = clean_message(raw, RULES)
+    parsed, envelope = parse_message(result.data)
+    left = [f.url for f in detect(parsed, RULES, sender=envelope.from_addr) if "sendgrid" in f.url]
+    assert left == []
