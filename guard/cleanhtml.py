@@ -441,7 +441,10 @@ def _removes(rewriter: Rewriter, url: str) -> bool:
     return rewriter.load_action(url.strip()) is not LoadAction.KEEP
 
 
-_SVG_URL_ATTR = re.compile(r"""(\b(?:xlink:href|href|src)\s*=\s*)(?:"([^"]*+)"|'([^']*+)')""", re.I)
+# (to/from/values: an animation of `href`, see guard.html's _ANIMATIONS)
+_SVG_URL_ATTR = re.compile(
+    r"""(\b(?:xlink:href|href|src|to|from|values)\s*=\s*)(?:"([^"]*+)"|'([^']*+)')""", re.I
+)
 
 
 def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
@@ -456,9 +459,10 @@ def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
 
     def attr(m: re.Match[str]) -> str:
         value = m.group(2) if m.group(2) is not None else m.group(3)
-        if html_escape.unescape(value).strip() in removed or _removes(
-            rewriter, html_escape.unescape(value)
-        ):
+        items = [html_escape.unescape(value)]
+        if m.group(1).lower().startswith("values"):  # a list
+            items = items[0].split(";")
+        if any(i.strip() in removed or _removes(rewriter, i) for i in items if i.strip()):
             quote = '"' if m.group(2) is not None else "'"
             return f"{m.group(1)}{quote}{quote}"
         return m.group(0)

@@ -306,3 +306,17 @@ def test_default_cleaning_removes_each_leak_of_a_known_open_pixel(leak: Leak) ->
     parsed, envelope = parse_message(result.data)
     left = [f.url for f in detect(parsed, RULES, sender=envelope.from_addr) if "sendgrid" in f.url]
     assert left == []
+
+
+def test_a_nested_svg_loses_its_animated_and_painted_loads_and_keeps_the_rest() -> None:
+    svg = _svg(
+        f"<image width='9' height='9'><set attributeName='href' to='{T}'/></image>"
+        f"<rect fill='url({T})' width='9' height='9'/>"
+        f"<animate attributeName='href' values='#a;{T}'/><rect fill='url(#g)' width='9' height='9'/>"
+    )
+    html = f'<object data="data:image/svg+xml,{quote(svg)}"></object>'
+    assert [e for u, e in _loads(html).items() if u == T] == ["object[data] data: > set[to]"]
+    out = rewrite_html(html, Removing(T))
+    assert out is not None and "data:image/svg+xml," in out  # the document stays
+    assert not [u for u in _loads(out) if T in u]
+    assert "url(%23g)" in out or "url(#g)" in out
