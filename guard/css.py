@@ -17,8 +17,10 @@ _SQ = r"'((?:[^'\\]++|\\[\s\S])*+)'"
 # An unquoted url() cannot hold `(` (CSS Syntax: a bad-url token, nothing loads); leaving it out
 # also keeps `url(url(url(…` linear instead of rescanning the rest of the text from every `url(`.
 _BARE = r"""((?:[^()"'\s\\]++|\\[0-9a-fA-F]{1,6}+\s?|\\[^0-9a-fA-F])*+)"""
-_URL = re.compile(rf"url\(\s*(?:{_DQ}|{_SQ}|{_BARE})\s*\)", re.I)
-_IMPORT = re.compile(rf"@import\s+(?:{_DQ}|{_SQ})", re.I)
+# At the end of the text a url() needs no `)` (CSS Syntax: EOF ends the token and the function,
+# and the URL loads); an @import needs no space before its string (`@import"…"`).
+_URL = re.compile(rf"url\(\s*(?:{_DQ}|{_SQ}|{_BARE})\s*(?:\)|\Z)", re.I)
+_IMPORT = re.compile(rf"@import\s*(?:{_DQ}|{_SQ})", re.I)
 # The arguments may hold one level of parentheses (`type("image/png")`); a `(` otherwise ends the
 # try, so `image-set(image-set(…` without a `)` is linear (`[^)]*` rescanned the rest of the text
 # from every `image-set(`: 227 KB of them took 10 s).
@@ -341,7 +343,7 @@ def style_rules(css: str) -> list[StyleRule]:
 # Whatever can load, as whole tokens, plus comments so that a url() inside a comment is passed over
 # as css_urls passes over it. `@import` is taken with the rest of its rule: a rule without its URL
 # is junk, so it goes entirely. image-set() allows one level of nested parentheses (`url()`).
-_IMPORT_RULE = rf"@import\s+(?:{_DQ}|{_SQ}|{_URL.pattern})[^;{{}}]*+;?"
+_IMPORT_RULE = rf"@import\s*(?:{_DQ}|{_SQ}|{_URL.pattern})[^;{{}}]*+;?"
 _IMAGE_SET_TOKEN = r"image-set\((?:[^()]|\([^()]*+\))*+\)"
 _TOKENS = re.compile(
     rf"(?P<comment>/\*.*?(?:\*/|$))|(?P<import>{_IMPORT_RULE})|(?P<set>{_IMAGE_SET_TOKEN})"

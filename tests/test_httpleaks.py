@@ -133,6 +133,9 @@ LEAKS = [
     Leak("menuitem icon", f'<menu type="context" id="m"><menuitem label="a" icon="{T}"></menuitem></menu>', "menuitem[icon]", False),
     # %CSS
     Leak("@import string", f"<style>@import '{T}';</style>", "<style> url()", True),
+    Leak("@import string, no space", f'<style>@import"{T}";</style>', "<style> url()", True),
+    Leak("url() unterminated at the end of a style element", f"<style>p{{background:url({T}</style><p>x</p>", "<style> url()", True),
+    Leak("url() unterminated at the end of a style attribute", f'<p style="background:url({T}">x</p>', "p[style] url()", True),
     Leak("@import url", f"<style>@import url({T});</style>", "<style> url()", True),
     Leak("::after content", f"<style>a::after{{content:url({T})}}</style><a href='#'>x</a>", "<style> url()", True),
     Leak(":before content", f"<style>a:before{{content:url({T})}}</style><a href='#'>x</a>", "<style> url()", True),
