@@ -18,7 +18,9 @@ reports, independently of guard's rules:
   - pixels guard reports on elements the browser shows larger than 3 px (precision);
   - loads made from cid: parts;
   - messages carrying an ESP fingerprint (bench/esp_fingerprints.toml, from the ESPs' own
-    documentation) that guard does not attribute to that ESP (target >= 90 % attributed).
+    documentation) that guard does not attribute to that ESP (target >= 90 % attributed). An
+    ESP's link hosts alone do not count where another ESP's sending evidence (Return-Path, DKIM,
+    Message-ID, its own headers) is present: links are copied from other mail, envelopes are not.
 
     .venv/bin/python bench/accuracy.py [CORPUS ...]                  # samples eval
     nice .venv/bin/python bench/accuracy.py --oracle --jobs 1         # samples eval corpus
@@ -448,6 +450,8 @@ class Figures:
     esp_doc_total: int = 0
     esp_doc_attributed: int = 0
     esp_misses: dict[str, list[str]] = field(default_factory=dict)
+    esp_copied: dict[str, list[str]] = field(default_factory=dict)
+    """(message, ESP) pairs left out: that ESP's link hosts only, another ESP's sending evidence."""
     scan_errors: list[str] = field(default_factory=list)
     not_rendered: dict[str, list[str]] = field(default_factory=dict)
     timeouts: list[str] = field(default_factory=list)
@@ -536,7 +540,14 @@ def figures(judged: Sequence[Judged], not_rendered: Sequence[str]) -> Figures:
                 _add(fig.pixel_fp, f"shown {_size(b)} ({b.element}); guard: {by}", item.name)
         # 4. ESP attribution
         named = guard_esp(result)
+        # Envelope, signature and ESP headers are written by the system that sent the message; a
+        # tracking link can be copied from other mail (phishing reuses whole templates). Where
+        # one ESP's sending evidence is present, another's link hosts alone name no sender.
+        sending = {k for k, ev in item.esp.items() if any(e.kind != "link_host" for e in ev)}
         for esp_id, evidence in item.esp.items():
+            if sending and esp_id not in sending:
+                _add(fig.esp_copied, f"{esp_id} link hosts; sent through {named}", item.name)
+                continue
             fig.esp_total += 1
             hit = named == item.esp_service[esp_id]
             fig.esp_attributed += hit
@@ -595,6 +606,7 @@ def print_oracle(name: str, fig: Figures, about: str, seconds: float) -> None:
         f"{fig.esp_doc_total}"
     )
     _table("  not attributed", fig.esp_misses)
+    _table("  left out: link hosts only, another ESP's sending evidence", fig.esp_copied)
     print(f"  scan errors (their loads count as gaps above): {len(fig.scan_errors)}")
     for line in fig.scan_errors:
         print(f"    {line}")
