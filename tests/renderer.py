@@ -876,6 +876,24 @@ def chromium(executable: str | None = None, **kwargs: Any) -> Iterator[Renderer]
         renderer.close()
 
 
+def browser_for_tests(**kwargs: Any) -> Iterator[Renderer]:
+    """A started Renderer for a module-scoped pytest fixture (`yield from`): the test is skipped
+    where there is no Chromium, and fails under CI=true, which must have one."""
+    import pytest  # here: the renderer itself also serves bench/, which runs without pytest
+
+    path = find_chromium()
+    if path is None:
+        reason = "Chromium is not installed (Debian: apt-get install chromium)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"CI=true and {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        with chromium(path, **kwargs) as renderer:
+            yield renderer
+    except RendererError as exc:  # pragma: no cover - depends on the machine
+        pytest.fail(f"Chromium ({path}) could not be driven: {exc}", pytrace=False)
+
+
 # -- the layout oracle: image-loading elements as the browser laid them out ----------------------
 
 PIXEL_MAX = 3

@@ -9,16 +9,12 @@ pixel: other engines may fetch it, and removing it takes nothing visible away.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
-from renderer import Renderer, RendererError, chromium, find_chromium
+from renderer import Renderer, browser_for_tests
 
 from guard.html import scan_html
-
-CHROMIUM = find_chromium()
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
 def url(n: int) -> str:
@@ -95,18 +91,7 @@ CASES: dict[str, tuple[str, str | None, bool]] = {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Renderer]:
-    if CHROMIUM is None:
-        reason = (
-            "Chromium is not installed (Debian: apt-get install chromium; or set GUARD_CHROMIUM)"
-        )
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    try:
-        with chromium(CHROMIUM, page_timeout=10.0, concurrency=2) as renderer:
-            yield renderer
-    except RendererError as exc:  # pragma: no cover - depends on the machine
-        pytest.fail(f"Chromium ({CHROMIUM}) could not be driven: {exc}", pytrace=False)
+    yield from browser_for_tests(page_timeout=10.0, concurrency=2)
 
 
 def test_layout_pixels_are_loads_chromium_makes(browser: Renderer) -> None:

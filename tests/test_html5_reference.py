@@ -20,7 +20,6 @@ document makes the two readings agree, and every other difference fails.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -46,11 +45,9 @@ from html5_reads import (
     without_after_body_space,
 )
 from hypothesis import event, given, settings
-from renderer import Renderer, RendererError, chromium, find_chromium
+from renderer import Renderer, browser_for_tests
 from selectolax.lexbor import LexborHTMLParser
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = find_chromium()
 CORPUS_EVERY = 8  # 100 of the 800 messages: the bench script runs them all
 
 # What a difference in real mail may be put down to: only what can be taken out of any document.
@@ -319,16 +316,7 @@ def test_lexbor_keeps_image_fostered_out_of_a_table() -> None:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Renderer]:
-    if CHROMIUM is None:
-        reason = "Chromium is not installed (Debian: apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    try:
-        with chromium(CHROMIUM) as renderer:
-            yield renderer
-    except RendererError as exc:  # pragma: no cover - depends on the machine
-        pytest.fail(f"Chromium ({CHROMIUM}) could not be driven: {exc}", pytrace=False)
+    yield from browser_for_tests()
 
 
 def _requested(browser: Renderer, html: str) -> set[str]:

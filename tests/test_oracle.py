@@ -8,20 +8,23 @@ no timing assertions.
 
 from __future__ import annotations
 
-import os
 import sys
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from renderer import CID_PREFIX, ImageBox, Page, Renderer, find_chromium, image_boxes
+from renderer import (
+    CID_PREFIX,
+    ImageBox,
+    Page,
+    Renderer,
+    browser_for_tests,
+    image_boxes,
+)
 from renderer_proof import SAMPLES, url_key
 
 from guard.mime import parse_message
-
-CHROMIUM = find_chromium()
-IN_CI = os.environ.get("CI", "").lower() == "true"
 
 KNOWN = """<html><head><style>.gone { display: none } .wrap { max-height: 0; overflow: hidden }
 </style></head><body>
@@ -78,18 +81,9 @@ EXPECTED = {
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Renderer]:
-    if CHROMIUM is None:
-        reason = "Chromium is not installed (Debian: apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
-    renderer = Renderer(
-        CHROMIUM, page_timeout=15, snapshot=True, placeholder_images=True, serve_cid=True
+    yield from browser_for_tests(
+        page_timeout=15, snapshot=True, placeholder_images=True, serve_cid=True
     )
-    try:
-        yield renderer
-    finally:
-        renderer.close()
 
 
 def _by_name(boxes: list[ImageBox]) -> dict[str, ImageBox]:

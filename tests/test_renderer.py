@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from renderer import Renderer, RendererError, Request, chromium, find_chromium
+from renderer import Renderer, Request, browser_for_tests
 from renderer_proof import (
     CORPUS_ARCHIVE,
     CORPUS_INDEX,
@@ -77,8 +77,6 @@ from guard.model import Confidence, Finding, Kind, MessageResult
 from guard.ruleset import load_ruleset
 
 RULES = load_ruleset(include_user=False)
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = find_chromium()
 PAGE_TIMEOUT = 10.0  # seconds per render; a render that needs it is reported as a failure
 CONCURRENCY = 2  # pages loading at once in the one Chromium: renders mostly wait, on 2 cores
 CORPUS_SAMPLE = 60
@@ -123,18 +121,7 @@ def _messages(source: str) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Renderer]:
-    if CHROMIUM is None:
-        reason = (
-            "Chromium is not installed (Debian: apt-get install chromium; or set GUARD_CHROMIUM)"
-        )
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    try:
-        with chromium(CHROMIUM, page_timeout=PAGE_TIMEOUT, concurrency=CONCURRENCY) as renderer:
-            yield renderer
-    except RendererError as exc:  # pragma: no cover - depends on the machine
-        pytest.fail(f"Chromium ({CHROMIUM}) could not be driven: {exc}", pytrace=False)
+    yield from browser_for_tests(page_timeout=PAGE_TIMEOUT, concurrency=CONCURRENCY)
 
 
 @pytest.fixture(scope="module", params=list(SOURCES))

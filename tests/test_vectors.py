@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import html as html_escape
-import os
 import re
 import textwrap
 import time
@@ -24,7 +23,7 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 import pytest
-from renderer import Renderer, RendererError, chromium, find_chromium
+from renderer import Renderer, browser_for_tests
 from renderer_proof import url_key
 
 from guard.clean import Policy, clean_message
@@ -356,22 +355,10 @@ def test_default_policy_cleans_a_cid_svg_pixel_and_keeps_the_stylesheets_content
 
 # ---- in a real renderer ------------------------------------------------------------------------
 
-IN_CI = os.environ.get("CI", "").lower() == "true"
-CHROMIUM = find_chromium()
-
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Renderer]:
-    if CHROMIUM is None:
-        reason = "Chromium is not installed (Debian: apt-get install chromium)"
-        if IN_CI:
-            pytest.fail(f"CI=true and {reason}", pytrace=False)
-        pytest.skip(reason)
-    try:
-        with chromium(CHROMIUM, page_timeout=10.0, concurrency=2) as renderer:
-            yield renderer
-    except RendererError as exc:  # pragma: no cover - depends on the machine
-        pytest.fail(f"Chromium ({CHROMIUM}) could not be driven: {exc}", pytrace=False)
+    yield from browser_for_tests(page_timeout=10.0, concurrency=2)
 
 
 RENDERED = VECTORS
