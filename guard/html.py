@@ -352,8 +352,6 @@ def conditional_comment_refs(text: str) -> Iterator[Ref]:
             yield Ref(url, f"<!--[if mso]> {tag}[src]", True, True)
     # Whatever else loads in there, by the same definition (a stylesheet, an `<iframe>`, a
     # `<style>` url(): HTTPLeaks' conditional-comment case).
-    if "(" not in text and _may_refer(text) is None:
-        return  # nothing in it can load: most are Outlook's table scaffolding (~40 a newsletter)
     for tag, attrs in markup_tags(text):
         if tag not in _VML_TAGS:
             for ref in element_refs(tag, attrs.get):
@@ -1159,9 +1157,6 @@ _URL_ATTRS = frozenset(
 )  # fmt: skip
 
 
-# An attribute (other than `style`, whose URLs need a `(`) that element_refs may read a URL from.
-_REFERRING = "|".join(re.escape(a) for a in sorted(_URL_ATTRS - {"style"}))
-_may_refer = re.compile(rf"(?<![\w:-])(?:{_REFERRING})\s*=", re.I).search
 _BLANKS = re.compile(r"\n\s*\n+")
 _MARKUP = re.compile(r"<[^>]*>")
 
