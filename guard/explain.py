@@ -101,6 +101,8 @@ def explain(result: MessageResult, rules: RuleSet) -> str:
     if result.error:
         lines.append(f"  error: {result.error}")
         return "\n".join(lines)
+    if result.esp is not None:
+        lines.append(f"  sent through {result.esp.name}: {'; '.join(result.esp.evidence)}")
     if not result.findings:
         lines.append("  nothing: no tracking and no remote content")
     order = {Kind.RECEIPT: 0, Kind.PIXEL: 1, Kind.LINK: 2, Kind.PARAM: 3, Kind.REMOTE: 4}

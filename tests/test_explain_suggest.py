@@ -25,6 +25,13 @@ def test_explain_shows_rule_source_and_evidence(capsys: pytest.CaptureFixture[st
     assert "source:" in out and "why:" in out
     assert "destination: https://" in out  # the offline-decoded target of the SES wrapper
     assert "rules/esp/amazon-ses.toml" in out
+    # the ESP the message was sent through, with the headers that say so
+    assert "  sent through Amazon SES: X-SES-Outgoing; Feedback-ID :AmazonSES\n" in out
+
+
+def test_explain_names_no_esp_for_personal_mail(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", str(SAMPLES / "negative-personal-plain-text.eml")]) == 0
+    assert "sent through" not in capsys.readouterr().out
 
 
 def test_explain_says_why_a_heuristic_pixel_is_one(capsys: pytest.CaptureFixture[str]) -> None:
