@@ -20,7 +20,6 @@ import os
 import shutil
 import signal
 import smtplib
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -30,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dovecot import PASSWORD, _free_port, dovecot_version, find_binaries
+from dovecot import PASSWORD, _free_port, dovecot_version, find_binaries, wait_ready
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -261,24 +260,8 @@ class DeliveryServer:
             raise
         return server
 
-    def _wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"dovecot exited: {self.log_tail()}")
-            try:
-                for port, greeting in ((self.imap_port, "* OK"), (self.lmtp_port, "220")):
-                    with socket.create_connection((HOST, port), timeout=1) as s:
-                        s.settimeout(2)
-                        last = s.recv(200).decode("ascii", "replace")
-                        if not last.startswith(greeting):
-                            raise OSError(last)
-                return
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.03)
-        raise RuntimeError(f"dovecot did not become ready ({last}): {self.log_tail()}")
+    def _wait_ready(self) -> None:
+        wait_ready(self.proc, [(self.imap_port, "* OK"), (self.lmtp_port, "220")], self.log_tail)
 
     def log_tail(self, n: int = 20) -> str:
         try:

@@ -31,6 +31,34 @@ PASSWORD = "testpass"
 HOST = "127.0.0.1"
 
 
+def wait_ready(
+    proc: subprocess.Popen[bytes] | None,
+    probes: Iterable[tuple[int, str | None]],
+    log_tail: Any,
+    timeout: float = 15.0,
+) -> None:
+    """Until every (port, greeting) answers on HOST: a connection, and the greeting when one is
+    given; fails with the log's tail if the server exits or the time runs out."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"dovecot exited with {proc.returncode}: {log_tail()}")
+        try:
+            for port, greeting in probes:
+                with socket.create_connection((HOST, port), timeout=1) as s:
+                    if greeting is not None:
+                        s.settimeout(2)
+                        last = s.recv(200).decode("ascii", "replace")
+                        if not last.startswith(greeting):
+                            raise OSError(last)
+            return
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.03)
+    raise RuntimeError(f"dovecot did not become ready ({last}): {log_tail()}")
+
+
 class DovecotUnavailable(RuntimeError):
     pass
 
@@ -258,26 +286,8 @@ class Dovecot:
         return server
 
     def _wait_ready(self, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = ""
-        while time.monotonic() < deadline:
-            if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"dovecot exited with {self.proc.returncode}: {self.log_tail()}")
-            for port in (self.plain_port, self.tls_port):
-                try:
-                    with socket.create_connection((HOST, port), timeout=1) as s:
-                        if port == self.plain_port:
-                            s.settimeout(2)
-                            last = s.recv(200).decode("ascii", "replace")
-                            if not last.startswith("* OK"):
-                                break
-                except OSError as exc:
-                    last = str(exc)
-                    break
-            else:
-                return
-            time.sleep(0.03)
-        raise RuntimeError(f"dovecot did not become ready ({last}): {self.log_tail()}")
+        probes = [(self.plain_port, "* OK"), (self.tls_port, None)]
+        wait_ready(self.proc, probes, self.log_tail, timeout)
 
     def restart(self, down_for: float = 0.0) -> None:
         """Stop the master (clients see their connections closed), stay down `down_for` seconds,
