@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 from guard.ruleset import bundled_rules_dir, load_ruleset
@@ -17,21 +16,13 @@ def test_working_tree_uses_top_level_rules() -> None:
     assert len(load_ruleset(include_user=False).services) >= 150
 
 
-def test_wheel_carries_the_rules_and_finds_them(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )  # fmt: skip
-    (wheel,) = (tmp_path / "dist").glob("*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+def test_wheel_carries_the_rules_and_finds_them(
+    unpacked_wheel: tuple[list[str], Path], tmp_path: Path
+) -> None:
+    names, site = unpacked_wheel
     bundled = [n for n in names if n.startswith("guard/rules/") and n.endswith(".toml")]
     assert len(bundled) == len(list((ROOT / "rules").rglob("*.toml")))
     assert "guard/cli.py" in names and not any(n.startswith("rules/") for n in names)
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
     # -S: no site-packages, so the editable install of the working tree cannot answer instead.
     probe = (
         "import guard.ruleset as r; d = r.bundled_rules_dir(); "
@@ -39,7 +30,7 @@ def test_wheel_carries_the_rules_and_finds_them(tmp_path: Path) -> None:
     )
     out = subprocess.run(
         [sys.executable, "-S", "-c", probe],
-        env={"PYTHONPATH": str(site)},
+        env={"PYTHONPATH": str(site), "PYTHONDONTWRITEBYTECODE": "1"},
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -12,7 +12,6 @@ import pickle
 import re
 import subprocess
 import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -210,22 +209,14 @@ def test_lazy_pattern_acts_as_a_pattern() -> None:
     assert pickle.loads(pickle.dumps(lazy)) == lazy
 
 
-def test_wheel_carries_the_compiled_data_and_uses_it(tmp_path: Path) -> None:
+def test_wheel_carries_the_compiled_data_and_uses_it(
+    unpacked_wheel: tuple[list[str], Path], tmp_path: Path
+) -> None:
     """Built like an install (the hatchling build hook); from the unpacked wheel alone (-S), the
     compiled rules and suffix table are the ones used, and a run writes nothing."""
-    subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "-w", str(tmp_path / "dist"), str(ROOT)],
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )  # fmt: skip
-    (wheel,) = (tmp_path / "dist").glob("*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
+    names, site = unpacked_wheel
     assert "guard/_compiled/rules.pickle" in names
     assert "guard/_compiled/suffixes.marshal" in names
-    site = tmp_path / "site"
-    zipfile.ZipFile(wheel).extractall(site)
     probe = (
         "import sys; sys.path.append(sys.argv[1]);"  # tldextract's snapshot file, not imported
         "import guard.ruleset as r, guard.domains as d;"
