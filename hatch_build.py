@@ -4,10 +4,10 @@
 regexes, or building tldextract's tables, on every start would be most of its cost. This hook
 (hatchling's custom build hook, run for `pip install .` and `pip install -e .`) writes
 
-- guard/_compiled/rules.pickle: the RuleSet the loader makes from rules/ (guard.ruleset
-  .compile_bundled), headed by the rule files' and the code's digests;
-- guard/_compiled/suffixes.marshal: the public-suffix trie from tldextract's bundled snapshot
-  (guard.domains.compile_table), headed by the snapshot's digest.
+- guard/engine/_compiled/rules.pickle: the RuleSet the loader makes from rules/
+  (guard.engine.ruleset.compile_bundled), headed by the rule files' and the code's digests;
+- guard/engine/_compiled/suffixes.marshal: the public-suffix trie from tldextract's bundled snapshot
+  (guard.engine.domains.compile_table), headed by the snapshot's digest.
 
 At run time each is used only when its digests match what is installed; otherwise guard parses
 the files in memory, as it would without them (nothing is ever written at run time). A wheel
@@ -25,7 +25,7 @@ from typing import Any
 
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
-OUT = "guard/_compiled"
+OUT = "guard/engine/_compiled"
 
 
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
@@ -37,7 +37,10 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         root = Path(self.root)
         sys.path.insert(0, str(root))
         try:
-            from guard import domains, ruleset  # the source being built, stdlib only
+            from guard.engine import (
+                domains,  # the source being built, stdlib only
+                ruleset,
+            )
 
             files = {"rules.pickle": ruleset.compile_bundled(root / "rules")}
             snapshot = domains.snapshot_path()

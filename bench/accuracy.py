@@ -73,10 +73,10 @@ from renderer_proof import (  # noqa: E402
     url_key,
 )
 
-from guard.model import Kind, MessageResult  # noqa: E402
-from guard.ruleset import RuleSet, load_ruleset  # noqa: E402
-from guard.scan import scan_raw, scan_refs  # noqa: E402
-from guard.sources.files import message_refs  # noqa: E402
+from guard.engine.model import Kind, MessageResult  # noqa: E402
+from guard.engine.ruleset import RuleSet, load_ruleset  # noqa: E402
+from guard.mail.files import message_refs  # noqa: E402
+from guard.mail.scan import scan_raw, scan_refs  # noqa: E402
 
 KINDS = ("pixel", "link", "param", "receipt", "remote")
 TARGETS = {"pixel": 0.99, "receipt": 0.99, "link": 0.95}
@@ -299,7 +299,7 @@ def cid_parts(raw: bytes) -> dict[str, tuple[str, bytes]]:
 
 
 def _html_parts(raw: bytes) -> tuple[str, ...] | str:
-    from guard.mime import MessageError, parse_message
+    from guard.engine.mime import MessageError, parse_message
 
     try:
         parsed, _ = parse_message(raw)

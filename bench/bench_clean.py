@@ -15,7 +15,7 @@ once into a folder Pristine with MULTIAPPEND. Before every measured run the serv
 (UID COPY, in order) into a fresh folder, so each run starts from the same mail. Per round,
 alternately:
   bare  - a separate process: IMAPClient (imaplib's debug trace off, as guard has it), login,
-          SELECT, UID SEARCH, then per batch (guard's batching: guard/actions/imap.py, BATCH
+          SELECT, UID SEARCH, then per batch (guard's batching: guard/mail/imap/actions.py, BATCH
           messages or BATCH_BYTES of originals, restarting every META_BATCH) the MULTIAPPEND of
           that batch's cleaned copies (flags $GuardCleaned, an INTERNALDATE) and the UID MOVE of
           their originals to the backup folder; one connection. The cleaned copies are this
@@ -64,7 +64,7 @@ with open(plan, "rb") as f:
     batches = pickle.load(f)
 ctx = ssl.create_default_context(); ctx.load_verify_locations(cafile=ca)
 c = IMAPClient(host, port=int(port), ssl=True, ssl_context=ctx, timeout=60)
-c._imap.debug = 0  # as guard/imapconn.py does: no repr of every literal for the logger
+c._imap.debug = 0  # as guard/mail/imap/connection.py does: no repr of every literal for the logger
 c.login(user, pw)
 if not c.folder_exists(backup):
     c.create_folder(backup)
@@ -116,9 +116,9 @@ def bare_plan(raws: list[bytes]) -> tuple[list[list[tuple[int, bytes]]], int]:
     """What guard would append and move, batch by batch: [[(position, cleaned copy), ...], ...]
     (empty batches dropped), and how many messages that is. Uses this checkout's planner and
     batch sizes, with guard's rule for a rewrite (changed, not skipped, not receipt-only)."""
-    from guard.actions import imap as actions
-    from guard.clean import Policy, clean_message
-    from guard.ruleset import load_ruleset
+    from guard.clean.message import Policy, clean_message
+    from guard.engine.ruleset import load_ruleset
+    from guard.mail.imap import actions
 
     rules = load_ruleset(include_user=False)
     policy = Policy.from_config({})

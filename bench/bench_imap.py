@@ -26,7 +26,7 @@ The machine may be shared: wall times then vary a lot, so each run also reports 
 the client's whole process tree (user + system) and of Dovecot (its exited imap processes, as
 counted by the master) - which move much less. Note that the bare client pays for imaplib's
 debug trace, which imapclient switches on at level 5 (the repr of every literal, twice); guard
-switches it off (guard/imapconn.py), so per byte fetched guard's client side is cheaper.
+switches it off (guard/mail/imap/connection.py), so per byte fetched guard's client side is cheaper.
 """
 
 from __future__ import annotations

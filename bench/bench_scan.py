@@ -34,10 +34,10 @@ from corpus import corpus
 PROBE = r"""
 import json, sys, time
 from pathlib import Path
-import guard.html as gh
-from guard.mime import parse_message
-from guard.ruleset import load_ruleset
-from guard.scan import scan_raw
+import guard.engine.html as gh
+from guard.engine.mime import parse_message
+from guard.engine.ruleset import load_ruleset
+from guard.mail.scan import scan_raw
 parse = getattr(gh, "parse_document", None)
 parser = "Lexbor" if parse else "lxml"
 parse = parse or gh.parse_html
@@ -75,10 +75,10 @@ def main() -> None:
     ap.add_argument("--sample", type=int, default=500, help="messages in the one-core probe")
     harness.add_arguments(ap, min_html_kb=20)
     ns = ap.parse_args()
-    from guard.mime import parse_message
+    from guard.engine.mime import parse_message
 
     try:
-        from guard.html import scan_html
+        from guard.engine.html import scan_html
     except ImportError:  # pragma: no cover - a checkout without it: refs are only described
         scan_html = None
 

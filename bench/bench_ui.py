@@ -258,7 +258,7 @@ def launch_figures(account: str, runs: int, roots: list[Path]) -> None:
 
 def import_profile(top: int = 12) -> None:
     """Where `guard ui` spends its import time, before the app runs (python -X importtime)."""
-    code = "import guard.cli; import guard.tui; import guard.tui.launch; import guard.tui.app"
+    code = "import guard.cli.main; import guard.tui; import guard.tui.launch; import guard.tui.app"
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "guard")], check=True)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     out = subprocess.run(

@@ -33,9 +33,9 @@ SHAPES: dict[str, bytes] = {
 
 CHILD = r"""
 import json, resource, sys, time
-from guard.clean import clean_message
-from guard.ruleset import load_ruleset
-from guard.scan import scan_raw
+from guard.clean.message import clean_message
+from guard.engine.ruleset import load_ruleset
+from guard.mail.scan import scan_raw
 raw = sys.stdin.buffer.read()
 rules = load_ruleset(include_user=False)
 op = sys.argv[1]

@@ -1,3 +1,3 @@
-from guard.cli import main
+from guard.cli.main import main
 
 raise SystemExit(main())

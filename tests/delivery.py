@@ -150,7 +150,7 @@ def _guard_venv(target: Path) -> None:
     )
     script = target / "bin" / "guard"
     script.write_text(
-        f"#!{target}/bin/python\nimport sys\nfrom guard.launch import main\nsys.exit(main())\n"
+        f"#!{target}/bin/python\nimport sys\nfrom guard.cli.launch import main\nsys.exit(main())\n"
     )
     script.chmod(0o755)
     subprocess.run(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from guard.model import Finding, Kind
+from guard.engine.model import Finding, Kind
 
 
 def _key(kind: str, tracker: str | None, url: str | None, extra: Any = None) -> tuple[Any, ...]:

@@ -31,13 +31,13 @@ from urllib.parse import unquote, urlsplit
 
 from renderer import DOCUMENT_HOST, Render, Renderer, Request
 
-from guard.clean import CleanResult, Policy, clean_message, decide_link
-from guard.mime import MessageError, parse_message
-from guard.model import Finding, Kind, MessageResult
-from guard.ruleset import RuleSet, load_ruleset
-from guard.scan import scan_raw
-from guard.sources.files import message_refs
-from guard.urls import parse_http
+from guard.clean.message import CleanResult, Policy, clean_message, decide_link
+from guard.engine.mime import MessageError, parse_message
+from guard.engine.model import Finding, Kind, MessageResult
+from guard.engine.ruleset import RuleSet, load_ruleset
+from guard.engine.urls import parse_http
+from guard.mail.files import message_refs
+from guard.mail.scan import scan_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

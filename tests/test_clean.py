@@ -1,4 +1,5 @@
-"""The cleaning planner (guard.clean): every sample and vector, encodings, headers, idempotence."""
+"""The cleaning planner (guard.clean.message): every sample and vector, encodings, headers,
+idempotence."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.clean import (
+from guard.clean.message import (
     X_GUARD,
     CleanResult,
     Policy,
@@ -21,15 +22,15 @@ from guard.clean import (
     drop_params,
     x_guard_value,
 )
-from guard.css import css_urls, strip_css_urls
-from guard.detect import detect, text_urls
-from guard.limits import Limits
-from guard.mime import decoded_text, parse_message, text_parts
-from guard.mimetree import Part, split
-from guard.model import Finding, Kind
-from guard.ruleset import load_ruleset
-from guard.sources.files import MessageRef, message_refs
-from guard.urls import parse_http
+from guard.engine.css import css_urls, strip_css_urls
+from guard.engine.detect import detect, text_urls
+from guard.engine.limits import Limits
+from guard.engine.mime import decoded_text, parse_message, text_parts
+from guard.engine.mimetree import Part, split
+from guard.engine.model import Finding, Kind
+from guard.engine.ruleset import load_ruleset
+from guard.engine.urls import parse_http
+from guard.mail.files import MessageRef, message_refs
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MANIFEST = tomllib.loads((SAMPLES / "manifest.toml").read_text(encoding="utf-8"))["message"]

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from guard.allowlist import add_to_allowlist, allowlist_path, load_allowlist
-from guard.cli_clean import policy_for, run_strip
-from guard.config import ConfigError, cleaning_settings, parse_config
+from guard.cli.clean import policy_for, run_strip
+from guard.mail.allowlist import add_to_allowlist, allowlist_path, load_allowlist
+from guard.mail.config import ConfigError, cleaning_settings, parse_config
 
 SAMPLE = Path(__file__).resolve().parent.parent / "samples" / "eml" / "sendgrid-shop-newsletter.eml"
 

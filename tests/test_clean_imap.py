@@ -2,8 +2,8 @@
 flags/keywords/INTERNALDATE, originals in the backup folder, exactly once - also after SIGKILL at
 every step, a cut connection, a refused APPEND, and on servers without MOVE / UIDPLUS / keywords.
 
-The planner is the real guard.clean.clean_message. Helpers here are shared by test_watch.py and
-test_restore.py.
+The planner is the real guard.clean.message.clean_message. Helpers here are shared by test_watch.py
+and test_restore.py.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ import dovecot
 import pytest
 from dovecot import PASSWORD, Dovecot, ImapProxy
 
-from guard.cli_args import add_clean_arguments, add_restore_arguments
-from guard.cli_clean_imap import run_clean_imap, run_restore
-from guard.exitcodes import ExitCode
-from guard.lock import AccountLock
+from guard.cli.args import add_clean_arguments, add_restore_arguments
+from guard.cli.clean_imap import run_clean_imap, run_restore
+from guard.mail.exitcodes import ExitCode
+from guard.mail.lock import AccountLock
 
 ROOT = Path(__file__).resolve().parent.parent
 BACKUP = "Guard/Originals"
@@ -269,7 +269,7 @@ CRASH = "GUARD_TEST_CRASH_AT"
 
 def guard_proc(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "guard.cli_clean_imap", *argv],
+        [sys.executable, "-m", "guard.cli.clean_imap", *argv],
         env=guard_env(**env),
         capture_output=True,
         text=True,
@@ -348,7 +348,7 @@ def test_only_new_mail_is_fetched(
     seed(dovecot, user, MIX[:6])
     write_config(dovecot, user)
     assert clean()[0] == 0
-    import guard.actions.imap as actions
+    import guard.mail.imap.actions as actions
 
     fetched: list[int] = []
     real = actions.ImapActions.fetch
@@ -584,7 +584,7 @@ def test_errors_are_one_line_with_exit_codes(dovecot: Dovecot, user: str) -> Non
 
 
 def test_crash_hook_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    from guard.actions.imap import crash_point
+    from guard.mail.imap.actions import crash_point
 
     monkeypatch.delenv(CRASH, raising=False)
     for step in STEPS:

@@ -1,4 +1,4 @@
-"""The HTML rewriter (guard.cleanhtml) on Lexbor's HTML5 tree: what it cleans where a browser puts
+"""The HTML rewriter (guard.clean.html) on Lexbor's HTML5 tree: what it cleans where a browser puts
 it, what it refuses to write, and that the reader's text and content images survive, as read by
 html5lib (an HTML5 parser written apart from Lexbor)."""
 
@@ -17,16 +17,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from selectolax.lexbor import LexborHTMLParser
 
-from guard.clean import clean_message
-from guard.cleanhtml import LoadAction, RewriteUnsafe, rewrite_html
-from guard.detect import detect
-from guard.html import scan_html
-from guard.mime import MessageError, decoded_text, parse_message, text_parts
-from guard.mimetree import split
-from guard.model import Kind
-from guard.ruleset import load_ruleset
-from guard.sources.files import message_refs
-from guard.urls import parse_http, resolve
+from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html
+from guard.clean.message import clean_message
+from guard.engine.detect import detect
+from guard.engine.html import scan_html
+from guard.engine.mime import MessageError, decoded_text, parse_message, text_parts
+from guard.engine.mimetree import split
+from guard.engine.model import Kind
+from guard.engine.ruleset import load_ruleset
+from guard.engine.urls import parse_http, resolve
+from guard.mail.files import message_refs
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = load_ruleset(include_user=False)
@@ -209,8 +209,8 @@ def test_clean_message_leaves_a_refused_message_as_it_was() -> None:
 def test_strip_passes_a_refused_message_through_with_a_warning() -> None:
     import argparse
 
-    from guard.cli_args import add_strip_arguments
-    from guard.cli_clean import run_strip
+    from guard.cli.args import add_strip_arguments
+    from guard.cli.clean import run_strip
 
     parser = argparse.ArgumentParser()
     add_strip_arguments(parser)
@@ -224,8 +224,8 @@ def test_strip_passes_a_refused_message_through_with_a_warning() -> None:
 def test_clean_path_reports_a_refused_message_and_leaves_it(tmp_path: Path) -> None:
     import argparse
 
-    from guard.cli_args import add_clean_path_arguments
-    from guard.cli_clean import run_clean_path
+    from guard.cli.args import add_clean_path_arguments
+    from guard.cli.clean import run_clean_path
 
     maildir = tmp_path / "Maildir"
     shutil.copytree(ROOT / "samples" / "maildir", maildir)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.cli import main
+from guard.cli.main import main
 
 OPEN = "https://u1.ct.sendgrid.net/wf/open?upn=abc"
 GOOGLE = "https://www.google.com/url?q=https://www.example.com/p%3Futm_source%3Dnl%26id%3D1&sa=D"

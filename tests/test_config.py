@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.config import (
+from guard.mail.config import (
     ConfigError,
     account_for_url,
     config_path,
@@ -15,7 +15,7 @@ from guard.config import (
     parse_config,
     parse_imap_url,
 )
-from guard.secrets import Secret, SecretError, get_credentials
+from guard.mail.secrets import Secret, SecretError, get_credentials
 
 EXAMPLE = """
 default_account = "work"

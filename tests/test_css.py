@@ -1,10 +1,10 @@
-"""guard/css.py's reading of declarations, sizes, hiding and `<style>` rules."""
+"""guard/engine/css.py's reading of declarations, sizes, hiding and `<style>` rules."""
 
 from __future__ import annotations
 
 import pytest
 
-from guard.css import (
+from guard.engine.css import (
     hides,
     hides_subtree,
     size,
@@ -13,7 +13,7 @@ from guard.css import (
     tiny,
     weighted_declarations,
 )
-from guard.timelimit import time_limit
+from guard.engine.timelimit import time_limit
 
 
 def test_weighted_declarations_follow_the_cascade_within_a_block() -> None:

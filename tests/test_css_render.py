@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pytest
 from renderer import Renderer, browser_for_tests
 
-from guard.html import scan_html
+from guard.engine.html import scan_html
 
 
 def url(n: int) -> str:

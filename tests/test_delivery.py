@@ -28,12 +28,12 @@ from pathlib import Path
 import pytest
 from delivery import CONTRIB, FILTER_TIMEOUT, DeliveryServer, _guard_venv, recipe_text
 
-from guard.cli_args import add_strip_arguments
-from guard.cli_strip import run_strip
-from guard.detect import detect
-from guard.mime import parse_message
-from guard.model import Kind
-from guard.ruleset import load_ruleset
+from guard.cli.args import add_strip_arguments
+from guard.cli.strip import run_strip
+from guard.engine.detect import detect
+from guard.engine.mime import parse_message
+from guard.engine.model import Kind
+from guard.engine.ruleset import load_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "eml"

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from guard.cli_args import add_strip_arguments
-from guard.cli_strip import (
+from guard.cli.args import add_strip_arguments
+from guard.cli.strip import (
     MAX_POLICY_FILE,
     PolicyError,
     read_recipient_policy,

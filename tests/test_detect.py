@@ -8,12 +8,12 @@ from urllib.parse import quote
 
 import pytest
 
-from guard.clean import clean_message
-from guard.detect import BUILTIN_REMOTE, HEURISTIC_PIXEL, detect, text_urls
-from guard.mime import parse_message
-from guard.model import Confidence, Envelope, Finding, Kind, ParsedMessage, Party
-from guard.ruleset import RuleSet, load_ruleset
-from guard.scan import result_for
+from guard.clean.message import clean_message
+from guard.engine.detect import BUILTIN_REMOTE, HEURISTIC_PIXEL, detect, text_urls
+from guard.engine.mime import parse_message
+from guard.engine.model import Confidence, Envelope, Finding, Kind, ParsedMessage, Party
+from guard.engine.ruleset import RuleSet, load_ruleset
+from guard.mail.scan import result_for
 
 RULES = load_ruleset(include_user=False)
 
@@ -562,7 +562,7 @@ def test_pixels_and_links_on_tracking_only_hosts_are_cleaned_like_any_trackers()
 
 
 def test_explain_says_the_host_serves_only_tracking() -> None:
-    from guard.explain import explain_finding
+    from guard.engine.explain import explain_finding
 
     found = _only(findings(f'<img src="{MIXMAX_NEW_SHAPE}">'), MIXMAX_NEW_SHAPE)
     text = "\n".join(explain_finding(found, RULES))
@@ -595,7 +595,7 @@ def test_rules_list_json_shows_which_hosts_are_tracking_only(
 ) -> None:
     import json
 
-    from guard.cli import main
+    from guard.cli.main import main
 
     assert main(["rules", "list", "--format", "json"]) == 0
     rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}

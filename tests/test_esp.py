@@ -7,11 +7,11 @@ import csv
 import io
 import json
 
-from guard.detect import detect_message
-from guard.model import Envelope, Esp, MessageResult, ParsedMessage
-from guard.output import csv_text, json_message, text_message
-from guard.ruleset import header_domains, load_ruleset
-from guard.store import decode_result, decode_summary, encode
+from guard.cli.output import csv_text, json_message, text_message
+from guard.engine.detect import detect_message
+from guard.engine.model import Envelope, Esp, MessageResult, ParsedMessage
+from guard.engine.ruleset import header_domains, load_ruleset
+from guard.mail.store import decode_result, decode_summary, encode
 
 RULES = load_ruleset(include_user=False)
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from dovecot import PASSWORD, Dovecot, write_config
 
-from guard.cli import main
-from guard.ruleset import load_ruleset
-from guard.scan import scan_raw
-from guard.suggest import carries_token, suggest
+from guard.cli.main import main
+from guard.engine.ruleset import load_ruleset
+from guard.engine.suggest import carries_token, suggest
+from guard.mail.scan import scan_raw
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "eml"

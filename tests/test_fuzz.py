@@ -21,8 +21,8 @@ from fuzz.strategies import (
 )
 from hypothesis import HealthCheck, given, settings
 
-from guard.mime import charset_codec, parse_message
-from guard.scan import scan_raw
+from guard.engine.mime import charset_codec, parse_message
+from guard.mail.scan import scan_raw
 
 SEED = 20240601
 SWEEP = 160  # generated inputs (every generator at least once, then weighted)

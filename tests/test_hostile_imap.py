@@ -45,7 +45,7 @@ from test_clean_imap import (
     write_config,
 )
 
-from guard.exitcodes import ExitCode
+from guard.mail.exitcodes import ExitCode
 
 GUARD_TIMEOUT = 2.0  # the account's `timeout` while talking to the hostile server
 RUN_LIMIT = 60.0  # a guard run that takes longer than this counts as a hang
@@ -140,8 +140,8 @@ def state_path() -> Path:
 
 def assert_state_consistent() -> None:
     """The state database (when one was made) opens and passes SQLite's integrity check."""
-    from guard.actions.journal import Journal
-    from guard.store import Store
+    from guard.mail.imap.journal import Journal
+    from guard.mail.store import Store
 
     path = state_path()
     if not path.exists():
@@ -445,8 +445,8 @@ def test_sigint_mid_clean_finishes_the_batch_in_flight(
     """SIGINT (Ctrl-C) while `guard clean` works through 300 messages: the messages in flight are
     finished, the rest untouched; no message is lost, doubled or half-done (no journal entry left
     pending), and the next run cleans the rest."""
-    from guard.actions.journal import Journal
-    from guard.store import Store
+    from guard.mail.imap.journal import Journal
+    from guard.mail.store import Store
 
     n = 300
     originals = seed(dovecot, user, [(i, "track") for i in range(n)])

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guard.css import css_urls, declarations, hides, pixels
-from guard.html import (
+from guard.engine.css import css_urls, declarations, hides, pixels
+from guard.engine.html import (
     Occurrence,
     element_refs,
     parse_is_bounded,
@@ -17,7 +17,7 @@ from guard.html import (
     scan_html,
     srcset_urls,
 )
-from guard.timelimit import time_limit
+from guard.engine.timelimit import time_limit
 
 
 def loads(html: str) -> list[tuple[str, str]]:
@@ -808,7 +808,7 @@ def test_a_style_rule_background_is_a_pixel_only_where_every_element_it_loads_fo
 
 
 def test_style_rules_are_read_only_when_they_can_hide(monkeypatch: pytest.MonkeyPatch) -> None:
-    import guard.html as gh
+    import guard.engine.html as gh
 
     selected: list[str] = []
     real = gh._document_sheet

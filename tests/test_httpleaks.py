@@ -24,12 +24,12 @@ from renderer import Renderer
 from renderer_proof import url_key
 from test_vectors import Removing, _loads, browser  # noqa: F401 - `browser` is a fixture
 
-from guard.clean import Policy, clean_message
-from guard.cleanhtml import rewrite_html
-from guard.detect import detect
-from guard.html import scan_html
-from guard.mime import parse_message
-from guard.ruleset import load_ruleset
+from guard.clean.html import rewrite_html
+from guard.clean.message import Policy, clean_message
+from guard.engine.detect import detect
+from guard.engine.html import scan_html
+from guard.engine.mime import parse_message
+from guard.engine.ruleset import load_ruleset
 
 RULES = load_ruleset(include_user=False)
 
@@ -203,7 +203,7 @@ SKIPPED = {
     "img longdesc, form action, button/isindex formaction, svg a, MathML xlink:href": "a click or a context menu",
     "isindex src type=image": "Internet Explorer before HTML5 parsing; now an unknown element",
     "javascript: iframes, sourceMappingURL, chrome-webstore-item": "need script or developer tools",
-    "<?xml-stylesheet?> in HTML": "a comment to the HTML parser (in a nested SVG it is read: guard/nested.py)",
+    "<?xml-stylesheet?> in HTML": "a comment to the HTML parser (in a nested SVG it is read: guard/engine/nested.py)",
     "meta http-equiv=Content-Security-Policy(-Report-Only) report-uri": "CSP ignores report-uri delivered in a <meta>",
     "attr(foo url)": "CSS forbids attr() producing a URL (attr-tainting); the url() fallback is reported",
     "image('…'), filter:progid:…AlphaImageLoader/ICMFilter": "Internet Explorer 5.5–9 filters and an image() no engine implements",

@@ -19,15 +19,15 @@ from typing import Any
 import pytest
 from dovecot import PASSWORD, Dovecot, write_config
 
-from guard import imapscan
-from guard.cli_imap import add_report_arguments, add_scan_arguments, run_imap_scan, run_report
-from guard.config import parse_config
-from guard.exitcodes import ExitCode
-from guard.imapscan import FolderStats, scan_account
-from guard.model import MessageResult
-from guard.ruleset import load_ruleset
-from guard.scan import scan_raw
-from guard.store import Store
+from guard.cli.imap import add_report_arguments, add_scan_arguments, run_imap_scan, run_report
+from guard.engine.model import MessageResult
+from guard.engine.ruleset import load_ruleset
+from guard.mail.config import parse_config
+from guard.mail.exitcodes import ExitCode
+from guard.mail.imap import scan as imapscan
+from guard.mail.imap.scan import FolderStats, scan_account
+from guard.mail.scan import scan_raw
+from guard.mail.store import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "eml"
 
@@ -265,7 +265,7 @@ def test_incremental_rescan_fetches_nothing_then_picks_up_new(
         first = {r.id: findings_key(r) for r in scan_account(acc, store=store, stats=stats)}
         assert stats[0].scanned == n and stats[0].cached == 0
 
-        import guard.sources.imap as imap_source
+        import guard.mail.imap.fetch as imap_source
 
         def no_fetch(*_a: Any, **_k: Any) -> Any:
             raise AssertionError("a warm rescan must not fetch")

@@ -10,13 +10,13 @@ from urllib.parse import quote
 
 import pytest
 
-from guard.cli import main
-from guard.detect import detect
-from guard.leaks import address_tokens
-from guard.model import Kind, ParsedMessage
-from guard.report import senders
-from guard.ruleset import load_ruleset
-from guard.scan import scan_raw
+from guard.cli.main import main
+from guard.engine.detect import detect
+from guard.engine.leaks import address_tokens
+from guard.engine.model import Kind, ParsedMessage
+from guard.engine.report import senders
+from guard.engine.ruleset import load_ruleset
+from guard.mail.scan import scan_raw
 
 ADDRESS = "Alex.Doe@Example.net"
 LOWER = ADDRESS.lower()

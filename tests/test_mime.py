@@ -7,8 +7,8 @@ import random
 
 import pytest
 
-from guard.limits import Limits
-from guard.mime import (
+from guard.engine.limits import Limits
+from guard.engine.mime import (
     MessageError,
     decode_header_value,
     decode_text,
@@ -16,9 +16,9 @@ from guard.mime import (
     parse_message,
     parse_parts,
 )
-from guard.ruleset import load_ruleset
-from guard.scan import scan_raw
-from guard.timelimit import time_limit
+from guard.engine.ruleset import load_ruleset
+from guard.engine.timelimit import time_limit
+from guard.mail.scan import scan_raw
 
 RULES = load_ruleset(include_user=False)
 
@@ -510,7 +510,7 @@ ADDRESS_VALUES = [
 def test_address_shortcut_reads_like_the_stdlib(value: str) -> None:
     from email.utils import getaddresses, parseaddr
 
-    from guard.mime import _getaddresses, _parseaddr
+    from guard.engine.mime import _getaddresses, _parseaddr
 
     assert _parseaddr(value) == parseaddr(value)
     assert _getaddresses([value, "me@example.org"]) == getaddresses([value, "me@example.org"])

@@ -36,7 +36,7 @@ from dovecot import PASSWORD, Dovecot
 from fakeimap import Fault, HostileImap
 from test_clean_imap import BACKUP, ROOT, guard_env, seed, user_name, write_config
 
-from guard.exitcodes import ExitCode
+from guard.mail.exitcodes import ExitCode
 
 SAMPLES = ROOT / "samples"
 TOKEN = "ya29.FAKE-oauth-TOKEN-guard-leak-check-4711"
@@ -79,7 +79,7 @@ if os.environ.get("GUARD_AUDIT_EACH") == "probe":  # the hook's self-test
     except RuntimeError:
         sys.exit(0)
     sys.exit(1)
-from guard.cli import main
+from guard.cli.main import main
 if os.environ.get("GUARD_AUDIT_EACH") == "strip":
     codes = []
     for path in sys.argv[1:]:
@@ -356,9 +356,9 @@ def test_no_secret_in_any_output(
 def test_no_secret_in_tracebacks_with_locals(dovecot: Dovecot, user: str) -> None:
     """The exceptions guard raises for refused logins carry no secret, even when a traceback is
     printed with every frame's local variables (as some crash reporters do)."""
-    from guard.config import load_config
-    from guard.imapconn import ImapError, connect
-    from guard.secrets import get_credentials
+    from guard.mail.config import load_config
+    from guard.mail.imap.connection import ImapError, connect
+    from guard.mail.secrets import get_credentials
 
     cases: list[tuple[dict[str, Any], list[Fault] | None]] = [
         ({"password_env": "GUARD_LEAK_PW"}, None),

@@ -24,7 +24,7 @@ from renderer import (
 )
 from renderer_proof import SAMPLES, url_key
 
-from guard.mime import parse_message
+from guard.engine.mime import parse_message
 
 KNOWN = """<html><head><style>.gone { display: none } .wrap { max-height: 0; overflow: hidden }
 </style></head><body>
@@ -153,7 +153,7 @@ def _accuracy_module():  # bench/ is not a package: load bench/accuracy.py by pa
 
 
 def test_esp_fingerprints_are_sourced_and_map_to_guards_services() -> None:
-    from guard.ruleset import load_ruleset
+    from guard.engine.ruleset import load_ruleset
 
     accuracy = _accuracy_module()
     services = set(load_ruleset(include_user=False).services)

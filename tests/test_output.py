@@ -11,11 +11,11 @@ from pathlib import Path
 from hypothesis import given
 from hypothesis import strategies as st
 
-from guard.model import Confidence, Envelope, Esp, Finding, Kind, MessageResult, Party
-from guard.output import JsonDocument, csv_rows, csv_text, json_message, present, write_json
-from guard.ruleset import load_ruleset
-from guard.scan import PARALLEL_THRESHOLD, scan_refs, scan_refs_as
-from guard.sources.files import message_refs
+from guard.cli.output import JsonDocument, csv_rows, csv_text, json_message, present, write_json
+from guard.engine.model import Confidence, Envelope, Esp, Finding, Kind, MessageResult, Party
+from guard.engine.ruleset import load_ruleset
+from guard.mail.files import message_refs
+from guard.mail.scan import PARALLEL_THRESHOLD, scan_refs, scan_refs_as
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -73,8 +73,8 @@ from renderer_proof import (
     url_key,
 )
 
-from guard.model import Confidence, Finding, Kind, MessageResult
-from guard.ruleset import load_ruleset
+from guard.engine.model import Confidence, Finding, Kind, MessageResult
+from guard.engine.ruleset import load_ruleset
 
 RULES = load_ruleset(include_user=False)
 PAGE_TIMEOUT = 10.0  # seconds per render; a render that needs it is reported as a failure

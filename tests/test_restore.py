@@ -22,7 +22,7 @@ from test_clean_imap import (
     write_config,
 )
 
-from guard.exitcodes import ExitCode
+from guard.mail.exitcodes import ExitCode
 
 
 @pytest.fixture

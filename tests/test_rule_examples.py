@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from guard.ruleset import Example, Rule, load_ruleset
-from guard.urls import parse_http
+from guard.engine.ruleset import Example, Rule, load_ruleset
+from guard.engine.urls import parse_http
 
 RULESET = load_ruleset(include_user=False)
 

@@ -11,9 +11,9 @@ from urllib.parse import quote
 
 import pytest
 
-from guard.ruleset import MAX_UNWRAP_DEPTH, RuleError, RuleSet, load_ruleset
-from guard.unwrap import DECODERS, DecodeError, apply_encodings, follow_json_path
-from guard.urls import host_matches, parse_http
+from guard.engine.ruleset import MAX_UNWRAP_DEPTH, RuleError, RuleSet, load_ruleset
+from guard.engine.unwrap import DECODERS, DecodeError, apply_encodings, follow_json_path
+from guard.engine.urls import host_matches, parse_http
 
 SERVICE = """\
 [[service]]

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from manifest import actual_keys, expected_keys, wildcard_remote
 
-from guard.model import MessageResult
-from guard.ruleset import load_ruleset
-from guard.scan import scan_refs
-from guard.sources.files import message_refs
+from guard.engine.model import MessageResult
+from guard.engine.ruleset import load_ruleset
+from guard.mail.files import message_refs
+from guard.mail.scan import scan_refs
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 MANIFEST = tomllib.loads((SAMPLES / "manifest.toml").read_text(encoding="utf-8"))["message"]

@@ -7,9 +7,9 @@ import re
 
 import pytest
 
-from guard.ruleset import load_ruleset
-from guard.shapes import ALWAYS, Gate, ShapeIndex, best_gate, gate
-from guard.urls import parse_http
+from guard.engine.ruleset import load_ruleset
+from guard.engine.shapes import ALWAYS, Gate, ShapeIndex, best_gate, gate
+from guard.engine.urls import parse_http
 
 
 @pytest.mark.parametrize(

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from guard.cli import main
-from guard.sources import files
-from guard.sources.files import MessageRef, SourceError, message_refs
+from guard.cli.main import main
+from guard.mail import files
+from guard.mail.files import MessageRef, SourceError, message_refs
 
 
 def eml(subject: str, body: str = "hello", sender: str = "a@example.com") -> bytes:

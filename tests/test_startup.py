@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from guard import ruleset
-from guard.ruleset import RuleSet, load_compiled
-from guard.urls import parse_http
+from guard.engine import ruleset
+from guard.engine.ruleset import RuleSet, load_compiled
+from guard.engine.urls import parse_http
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "eml" / "activecampaign-course-reminder.eml"
@@ -32,10 +32,10 @@ NEVER = (
     "urllib3",
     "filelock",
     "tomllib",  # the rules come compiled; no config or policy file in these runs
-    "guard.cli",
-    "guard.cli_imap",
-    "guard.cli_clean",
-    "guard.config",
+    "guard.cli.main",
+    "guard.cli.imap",
+    "guard.cli.clean",
+    "guard.mail.config",
     "guard.tui",
 )
 
@@ -70,7 +70,7 @@ def test_strip_imports_only_what_it_needs(tmp_path: Path) -> None:
     assert GUARD.is_file(), "guard is not installed next to this Python"
     names, out = _imported([str(GUARD), "strip"], _empty_home(tmp_path), SAMPLE.read_bytes())
     assert b"X-Guard: cleaned" in out  # it did clean
-    assert {"guard.cli_strip", "guard.clean", "guard.ruleset"} <= names
+    assert {"guard.cli.strip", "guard.clean.message", "guard.engine.ruleset"} <= names
     loaded = sorted(n for n in names if any(n == x or n.startswith(x + ".") for x in NEVER))
     assert loaded == []
 
@@ -155,8 +155,10 @@ def test_changed_code_is_parsed_again(tmp_path: Path) -> None:
     data = compiled.read_bytes()
     header_end = len(pickle.dumps(pickle.loads(data), protocol=pickle.HIGHEST_PROTOCOL))
     header = pickle.loads(data)
-    assert "guard.ruleset" in header["modules"] and "guard.shapes" in header["modules"]
-    header["modules"]["guard.ruleset"] = "0" * 64
+    assert (
+        "guard.engine.ruleset" in header["modules"] and "guard.engine.shapes" in header["modules"]
+    )
+    header["modules"]["guard.engine.ruleset"] = "0" * 64
     compiled.write_bytes(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + data[header_end:])
     assert load_compiled(rules, compiled) is None
     compiled.write_bytes(b"garbage")
@@ -215,11 +217,11 @@ def test_wheel_carries_the_compiled_data_and_uses_it(
     """Built like an install (the hatchling build hook); from the unpacked wheel alone (-S), the
     compiled rules and suffix table are the ones used, and a run writes nothing."""
     names, site = unpacked_wheel
-    assert "guard/_compiled/rules.pickle" in names
-    assert "guard/_compiled/suffixes.marshal" in names
+    assert "guard/engine/_compiled/rules.pickle" in names
+    assert "guard/engine/_compiled/suffixes.marshal" in names
     probe = (
         "import sys; sys.path.append(sys.argv[1]);"  # tldextract's snapshot file, not imported
-        "import guard.ruleset as r, guard.domains as d;"
+        "import guard.engine.ruleset as r, guard.engine.domains as d;"
         "c = r.load_compiled(r.bundled_rules_dir());"
         "print(c is not None and c.version == r.load_ruleset(include_user=False).version);"
         "import marshal, hashlib; fmt, digest, _ = marshal.loads(d.COMPILED.read_bytes());"
@@ -252,9 +254,9 @@ def test_strip_looks_for_the_settings_where_the_config_does(
 ) -> None:
     import argparse
 
-    from guard.allowlist import allowlist_path
-    from guard.cli_strip import settings_files
-    from guard.config import config_path
+    from guard.cli.strip import settings_files
+    from guard.mail.allowlist import allowlist_path
+    from guard.mail.config import config_path
 
     for key in ("XDG_CONFIG_HOME", "GUARD_CONFIG"):
         monkeypatch.delenv(key, raising=False)

@@ -1,8 +1,8 @@
-"""guard.domains answers exactly as tldextract (bundled snapshot, offline) does, without it.
+"""guard.engine.domains answers exactly as tldextract (bundled snapshot, offline) does, without it.
 
-guard.domains walks a suffix table derived from tldextract's own snapshot instead of importing
-tldextract (too slow to start for a delivery filter). Compared here host by host with tldextract
-itself: every suffix of the list under one and two labels (wildcards, exceptions, IDN and
+guard.engine.domains walks a suffix table derived from tldextract's own snapshot instead of
+importing tldextract (too slow to start for a delivery filter). Compared here host by host with
+tldextract itself: every suffix of the list under one and two labels (wildcards, exceptions, IDN and
 punycode forms), IP addresses and odd hosts, and every host named in the real corpus.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import tldextract
 
-from guard import domains
+from guard.engine import domains
 
 CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus" / "phishing-pot-dev.tar.xz"
 EXTRACT = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
@@ -24,7 +24,8 @@ _HOST = re.compile(rb"https?://([A-Za-z0-9._\-\[\]:@%]+)")
 
 
 def reference(host: str) -> str:
-    """guard's registrable_domain, computed with tldextract itself (what guard.domains was)."""
+    """guard's registrable_domain, computed with tldextract itself (what guard.engine.domains
+    was)."""
     host = host.strip().lower().rstrip(".")
     if not host:
         return ""

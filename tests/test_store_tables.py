@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from guard.model import MessageResult
-from guard.output import text_summary, text_tables
-from guard.report import senders
-from guard.ruleset import load_ruleset
-from guard.scan import scan_refs
-from guard.sources.files import message_refs
-from guard.store import Store, encode
+from guard.cli.output import text_summary, text_tables
+from guard.engine.model import MessageResult
+from guard.engine.report import senders
+from guard.engine.ruleset import load_ruleset
+from guard.mail.files import message_refs
+from guard.mail.scan import scan_refs
+from guard.mail.store import Store, encode
 
 ROOT = Path(__file__).resolve().parent.parent
 

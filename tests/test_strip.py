@@ -14,14 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from guard.clean import X_GUARD
-from guard.cli_args import MAILDIR_BACKUP, add_clean_path_arguments, add_strip_arguments
-from guard.cli_clean import main, run_strip
-from guard.detect import detect
-from guard.mime import parse_message
-from guard.model import Kind
-from guard.ruleset import load_ruleset
-from guard.sources.files import mbox_refs
+from guard.clean.message import X_GUARD
+from guard.cli.args import MAILDIR_BACKUP, add_clean_path_arguments, add_strip_arguments
+from guard.cli.clean import main, run_strip
+from guard.engine.detect import detect
+from guard.engine.mime import parse_message
+from guard.engine.model import Kind
+from guard.engine.ruleset import load_ruleset
+from guard.mail.files import mbox_refs
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 VENV_BIN = Path(sys.executable).parent
@@ -135,7 +135,7 @@ def _run(args: list[str], data: bytes) -> subprocess.CompletedProcess[bytes]:
 
 @pytest.mark.parametrize("raw", [TRACKED, CLEAN, *HOSTILE], ids=range(2 + len(HOSTILE)))
 def test_strip_subprocess(raw: bytes) -> None:
-    done = _run([sys.executable, "-m", "guard.cli_clean", "strip"], raw)
+    done = _run([sys.executable, "-m", "guard.cli.clean", "strip"], raw)
     assert done.returncode == 0
     assert b"Traceback" not in done.stderr
     if raw == TRACKED:
@@ -179,7 +179,7 @@ def clean_path(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     parser = argparse.ArgumentParser()
     add_clean_path_arguments(parser)
-    from guard.cli_clean import run_clean_path
+    from guard.cli.clean import run_clean_path
 
     code = run_clean_path(parser.parse_args(list(args)), out, err)
     return code, out.getvalue(), err.getvalue()

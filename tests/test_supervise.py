@@ -1,4 +1,4 @@
-"""Supervised workers (guard/supervise.py): a message that crashes or hangs its worker process
+"""Supervised workers (guard/mail/supervise.py): a message that crashes or hangs its worker process
 costs only itself, in the local scan, in `guard clean PATH` and in the IMAP scan's children.
 
 The crashes are real (SIGSEGV, abort, a hang no timer reaches), made by the test hook
@@ -23,10 +23,11 @@ from typing import Any
 import pytest
 from dovecot import PASSWORD, Dovecot
 
-from guard import imapscan, supervise
-from guard.config import parse_config
-from guard.imapscan import scan_account
-from guard.scan import PARALLEL_THRESHOLD
+from guard.mail import supervise
+from guard.mail.config import parse_config
+from guard.mail.imap import scan as imapscan
+from guard.mail.imap.scan import scan_account
+from guard.mail.scan import PARALLEL_THRESHOLD
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "eml"
@@ -296,8 +297,8 @@ def test_imap_child_that_crashes_loses_no_other_message(
 
 
 def test_crash_hook_is_off_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from guard.ruleset import load_ruleset
-    from guard.scan import scan_raw
+    from guard.engine.ruleset import load_ruleset
+    from guard.mail.scan import scan_raw
 
     monkeypatch.setenv(supervise.CRASH_MARKER_ENV, f"segv:{TOKEN}")
     result = scan_raw(marker_message(), "m", "1", load_ruleset(include_user=False))

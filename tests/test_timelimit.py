@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from guard import scan
-from guard.cli import main
-from guard.limits import Limits
-from guard.ruleset import load_ruleset
-from guard.timelimit import TimeLimitExceeded, time_limit
+from guard.cli.main import main
+from guard.engine.limits import Limits
+from guard.engine.ruleset import load_ruleset
+from guard.engine.timelimit import TimeLimitExceeded, time_limit
+from guard.mail import scan
 
 RULES = load_ruleset(include_user=False)
 MESSAGE = b"From: a@b.example\r\nSubject: s\r\nContent-Type: text/html\r\n\r\n<img src=x>\r\n"

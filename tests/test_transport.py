@@ -28,9 +28,9 @@ from dovecot import PASSWORD, Dovecot
 from fakeimap import Fault, HostileImap
 from test_clean_imap import ROOT, guard_env, modseqs, seed, user_name, write_config
 
-from guard.config import parse_config
-from guard.exitcodes import ExitCode
-from guard.imapconn import ssl_context
+from guard.mail.config import parse_config
+from guard.mail.exitcodes import ExitCode
+from guard.mail.imap.connection import ssl_context
 
 COMMANDS = (["scan", "--account", "t"], ["clean", "--account", "t"])
 

@@ -27,8 +27,8 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 from textual.worker import WorkerCancelled
 
-from guard.ruleset import RuleSet
-from guard.store import default_path
+from guard.engine.ruleset import RuleSet
+from guard.mail.store import default_path
 from guard.tui import run_ui
 from guard.tui.app import GuardApp
 from guard.tui.data import Filter, ImapFolder
@@ -261,7 +261,7 @@ def test_preview_never_loads_anything() -> None:
 def test_cli_commands_do_not_import_textual() -> None:
     code = (
         "import sys, io, contextlib\n"
-        "from guard.cli import main\n"
+        "from guard.cli.main import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         "    rc = main(['scan', 'samples/'])\n"
         "print(rc, sorted(m for m in sys.modules if m == 'textual' or m.startswith('textual.')"

@@ -21,7 +21,7 @@ from textual.pilot import Pilot
 from textual.widgets import Markdown
 from textual.worker import WorkerCancelled
 
-from guard.ruleset import RuleSet
+from guard.engine.ruleset import RuleSet
 from guard.tui.app import GuardApp
 from guard.tui.engine import load_rules
 from guard.tui.launch import resolve

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guard.urls import Url, parse_http, parse_http_uncached, split_http
+from guard.engine.urls import Url, parse_http, parse_http_uncached, split_http
 
 # Pieces that make both well-formed URLs and every near miss: user info, ports, IPv6 literals,
 # trailing dots, other schemes, blanks, fragments.

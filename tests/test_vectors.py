@@ -26,15 +26,15 @@ import pytest
 from renderer import Renderer, browser_for_tests
 from renderer_proof import url_key
 
-from guard.clean import Policy, clean_message
-from guard.cleanhtml import LoadAction, RewriteUnsafe, rewrite_html
-from guard.detect import detect
-from guard.html import scan_html
-from guard.mime import parse_message
-from guard.mimetree import split
-from guard.model import Kind
-from guard.ruleset import load_ruleset
-from guard.urls import parse_http
+from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html
+from guard.clean.message import Policy, clean_message
+from guard.engine.detect import detect
+from guard.engine.html import scan_html
+from guard.engine.mime import parse_message
+from guard.engine.mimetree import split
+from guard.engine.model import Kind
+from guard.engine.ruleset import load_ruleset
+from guard.engine.urls import parse_http
 
 RULES = load_ruleset(include_user=False)
 T = "https://t.example/v.gif"

@@ -1,14 +1,13 @@
 """guard's terminal app (Textual). Only this package imports Textual, and only when the app runs:
-`guard scan` and the other commands never load it (tests/test_tui.py checks)."""
+`guard scan` and the other commands never load it (tests/test_tui.py checks). The command line
+(guard.cli.ui) defines `guard ui`'s options and calls `run_ui`; nothing here imports guard.cli."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from guard.cli_ui import add_ui_arguments  # one definition of the options
-
-__all__ = ["add_ui_arguments", "run_ui"]
+__all__ = ["run_ui"]
 
 
 def run_ui(ns: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from guard.tui.launch import Launch
 from guard.tui.screens.main import MainScreen
 
 if TYPE_CHECKING:
-    from guard.ruleset import RuleSet  # loaded by a worker, after the first rows are drawn
+    from guard.engine.ruleset import RuleSet  # loaded by a worker, after the first rows are drawn
 
 
 class GuardApp(App[int]):
@@ -46,7 +46,7 @@ class GuardApp(App[int]):
         """The initial folder's first stored rows, read before the app started (see run_ui)."""
         self.results = ResultSet()
         self.jobs = jobs
-        """Worker processes for local scans (None: guard.scan's default)."""
+        """Worker processes for local scans (None: guard.mail.scan's default)."""
         self._rules = rules
         self._rules_lock = threading.Lock()
 

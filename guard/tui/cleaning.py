@@ -1,9 +1,9 @@
 """The app's actions on a server, as plain functions over guard's cleaning API (no Textual).
 
-Cleaning, declining a receipt and restoring are guard.clean / guard.actions.imap's work: this
-module only chooses which messages they see, runs them under the account lock as
-`guard clean` does, and turns their reports into lines for the confirmation dialog and the
-notifications. Every function here blocks: the app calls them from thread workers.
+Cleaning, declining a receipt and restoring are guard.clean.message / guard.mail.imap.actions's
+work: this module only chooses which messages they see, runs them under the account lock as `guard
+clean` does, and turns their reports into lines for the confirmation dialog and the notifications.
+Every function here blocks: the app calls them from thread workers.
 """
 
 from __future__ import annotations
@@ -20,21 +20,21 @@ from guard.tui.data import ImapFolder
 def unavailable() -> str | None:
     """Why the actions cannot run in this build, or None when they can."""
     try:
-        import guard.actions.imap
-        import guard.actions.journal
-        import guard.clean  # noqa: F401
+        import guard.clean.message
+        import guard.mail.imap.actions
+        import guard.mail.imap.journal  # noqa: F401
     except ImportError as exc:
         return f"cleaning is not part of this build ({exc.name} is missing)"
     return None
 
 
 # -- the allowlist -----------------------------------------------------------------------------
-# The app adds senders to the allowlist file guard maintains (guard.allowlist); every cleaning
+# The app adds senders to the allowlist file guard maintains (guard.mail.allowlist); every cleaning
 # entry point reads it together with the config's [clean] settings.
 
 
 def allowlist_path() -> Path:
-    from guard.allowlist import allowlist_path as path
+    from guard.mail.allowlist import allowlist_path as path
 
     return path()
 
@@ -42,8 +42,8 @@ def allowlist_path() -> Path:
 def add_to_allowlist(sender: str) -> bool:
     """Add a sender; False when it was there already. Raises OSError or ConfigError (a broken
     allowlist file) when it cannot be saved."""
-    from guard.allowlist import add_to_allowlist as add
-    from guard.allowlist import load_allowlist
+    from guard.mail.allowlist import add_to_allowlist as add
+    from guard.mail.allowlist import load_allowlist
 
     senders, _domains = load_allowlist()
     if sender.strip().lower() in senders:
@@ -54,8 +54,8 @@ def add_to_allowlist(sender: str) -> bool:
 
 def policy(account: Any = None) -> Any:
     """The cleaning policy: the config's [clean] settings for the account, with the allowlist."""
-    from guard.clean import Policy
-    from guard.config import cleaning_settings, config_path, load_config
+    from guard.clean.message import Policy
+    from guard.mail.config import cleaning_settings, config_path, load_config
 
     config = load_config(None) if config_path(None).is_file() else None
     return Policy.from_config(cleaning_settings(config, account))
@@ -92,7 +92,7 @@ def _absorb(out: Outcome, actions: Sequence[Any], dry_run: bool) -> None:
 @dataclass(frozen=True)
 class _Declined:
     """A planner answer meaning "only the receipt request": the cleaner then sets $MDNSent and
-    rewrites nothing (guard.actions.imap.receipt_only)."""
+    rewrites nothing (guard.mail.imap.actions.receipt_only)."""
 
     data: bytes
     changed: bool
@@ -102,7 +102,7 @@ class _Declined:
 
 
 def _transform(mode: str, rules: Any = None, account: Any = None) -> Callable[[bytes], Any]:
-    from guard.clean import clean_message
+    from guard.clean.message import clean_message
     from guard.tui.engine import load_rules
 
     rules = rules if rules is not None else load_rules()
@@ -126,7 +126,7 @@ def _transform(mode: str, rules: Any = None, account: Any = None) -> Callable[[b
 def _only(cleaner_cls: Any, uids: set[int]) -> Any:
     """A Cleaner that looks only at `uids` among the folder's new messages.
 
-    guard.actions.imap.Cleaner cleans whole folders; narrowing the search for new messages is
+    guard.mail.imap.actions.Cleaner cleans whole folders; narrowing the search for new messages is
     how one message or a selection is cleaned with everything else it does unchanged (journal,
     recovery, cleaned-copy detection)."""
 
@@ -149,11 +149,11 @@ def _connected(
     source: ImapFolder, what: str, dry_run: bool, body: Callable[[Any, Any], None]
 ) -> None:
     """Credentials, the account lock (unless dry), the state database and one connection."""
-    from guard.actions.journal import Journal
-    from guard.imapconn import close, connect
-    from guard.lock import AccountLock
-    from guard.secrets import get_credentials
-    from guard.store import Store
+    from guard.mail.imap.connection import close, connect
+    from guard.mail.imap.journal import Journal
+    from guard.mail.lock import AccountLock
+    from guard.mail.secrets import get_credentials
+    from guard.mail.store import Store
 
     account = source.account
     lock = AccountLock(account.name, what)
@@ -185,7 +185,7 @@ def clean(
     """Clean (mode "clean") or decline receipts of (mode "decline") `uids` of the folder, or of
     every new message when `uids` is None. Originals go to the account's backup folder.
     `rules`: the compiled RuleSet when the caller has it (else compiled here)."""
-    from guard.actions.imap import Cleaner
+    from guard.mail.imap.actions import Cleaner
 
     out = Outcome()
     transform = _transform(mode, rules, source.account)
@@ -209,7 +209,7 @@ def clean(
 
 def restore(source: ImapFolder, copy_uids: set[int], *, dry_run: bool) -> Outcome:
     """Put the originals of these cleaned copies back, and remove the copies."""
-    from guard.actions.imap import Restorer
+    from guard.mail.imap.actions import Restorer
 
     out = Outcome()
 

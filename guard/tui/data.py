@@ -10,11 +10,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 
-from guard.config import Account
-from guard.model import Kind, MessageResult
-from guard.output import badges
-from guard.report import UNKNOWN_TRACKER, SenderRow, TrackerRow, senders, trackers
-from guard.sources.files import MessageRef
+from guard.engine.model import Kind, MessageResult
+from guard.engine.report import UNKNOWN_TRACKER, SenderRow, TrackerRow, badges, senders, trackers
+from guard.mail.config import Account
+from guard.mail.files import MessageRef
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,8 @@ Source = LocalSource | ImapFolder
 
 @dataclass(frozen=True)
 class Row:
-    """One message as the list shows it; `result` may be slim (counts only, see guard.store)."""
+    """One message as the list shows it; `result` may be slim (counts only, see
+    guard.mail.store)."""
 
     key: str
     result: MessageResult

@@ -7,21 +7,20 @@ results into `Row`s.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from guard.model import Kind, MessageResult
+from guard.engine.model import Kind, MessageResult
 from guard.tui.data import ImapFolder, LocalSource, Row, row_key
 
 # What the first screen does not need is imported where it is used: `guard ui` shows its first
 # rows before detection, MIME parsing or the rules are loaded (bench/bench_ui.py, launch).
 if TYPE_CHECKING:
-    from guard.config import Account
-    from guard.ruleset import RuleSet
-    from guard.sources.files import MessageRef
-    from guard.store import Store
+    from guard.engine.ruleset import RuleSet
+    from guard.mail.config import Account
+    from guard.mail.files import MessageRef
+    from guard.mail.store import Store
 
 # Readers take in the first screenful; more text would only slow the detail panel down.
 PREVIEW_LIMIT = 20_000
@@ -32,15 +31,15 @@ PREVIEW_LIMIT = 20_000
 
 def local_refs(source: LocalSource) -> list[MessageRef]:
     """Every message under the path; raises SourceError with a one-line reason."""
-    from guard.sources.files import message_refs
+    from guard.mail.files import message_refs
 
     return list(message_refs(source.path))
 
 
 def scan_local(refs: list[MessageRef], rules: RuleSet, jobs: int | None = None) -> Iterator[Row]:
-    """Rows as the scan produces them, in order (guard.scan does the work, in processes when
+    """Rows as the scan produces them, in order (guard.mail.scan does the work, in processes when
     the input is large enough to be worth it)."""
-    from guard.scan import scan_refs
+    from guard.mail.scan import scan_refs
 
     for ref, result in zip(refs, scan_refs(refs, rules, jobs=jobs), strict=False):
         yield Row(row_key(result), result, ref=ref)
@@ -63,7 +62,7 @@ def cleaned_uids(
     """UIDs of guard's cleaned copies in the folder, from the cleaning journal (never from the
     X-Guard header, which any sender can write). Empty when cleaning never ran. `store`: an
     open state database to read (else the default one is opened for this)."""
-    from guard.store import Store, default_path
+    from guard.mail.store import Store, default_path
 
     if store is None:
         path = default_path()
@@ -72,7 +71,7 @@ def cleaned_uids(
         with Store(path) as opened:
             return cleaned_uids(account, folder, uidvalidity, opened)
     try:
-        from guard.actions.journal import Journal
+        from guard.mail.imap.journal import Journal
     except ImportError:  # cleaning not installed in this build
         return set()
     journal = Journal(store)
@@ -89,7 +88,7 @@ def warm_rows(
     and tracker, their `source` the folder's label); the evidence is read on demand
     (`full_result`). Imports nothing of IMAP: the first rows must not wait for imapclient.
     `busy_timeout`: how long to wait for another guard process's write to the database."""
-    from guard.store import Store, default_path
+    from guard.mail.store import Store, default_path
 
     path = default_path()
     if not path.exists():
@@ -138,8 +137,8 @@ def scan_imap(
 ) -> Iterator[Row]:
     """Scan the folder on the server (read-only; new messages only unless `use_cache` is off),
     storing results in the state database as `guard scan --account` does."""
-    from guard.imapscan import FolderStats, scan_account
-    from guard.store import Store
+    from guard.mail.imap.scan import FolderStats, scan_account
+    from guard.mail.store import Store
 
     stats: list[FolderStats] = []
     with Store() as store:
@@ -162,7 +161,7 @@ def scan_imap(
 
 def full_result(source: ImapFolder, uid: int) -> MessageResult | None:
     """The stored full result (every URL, rule, destination) of one message."""
-    from guard.store import Store, default_path
+    from guard.mail.store import Store, default_path
 
     path = default_path()
     if not path.exists():
@@ -173,12 +172,17 @@ def full_result(source: ImapFolder, uid: int) -> MessageResult | None:
     return None
 
 
-def fetch_imap_raw(account: Account, folder: str, uid: int, config: str | None) -> bytes:
-    """One message's bytes, read-only (EXAMINE + BODY.PEEK[]), via the CLI's own helper."""
-    from guard.cli_imap import fetch_message
+def fetch_imap_raw(account: Account, folder: str, uid: int) -> bytes:
+    """One message's bytes, read-only (EXAMINE + BODY.PEEK[])."""
+    from guard.mail.imap.connection import close, connect
+    from guard.mail.imap.fetch import fetch_message
+    from guard.mail.secrets import get_credentials
 
-    ns = argparse.Namespace(account=account.name, folder=[folder], config=config, paths=[])
-    return fetch_message(ns, uid)
+    client = connect(account, get_credentials(account))
+    try:
+        return fetch_message(client, account, folder, uid)
+    finally:
+        close(client)
 
 
 # -- one message -----------------------------------------------------------------------------------
@@ -189,20 +193,20 @@ def raw_of(source: LocalSource | ImapFolder, row: Row) -> bytes:
     if row.ref is not None:
         return row.ref.read()
     if isinstance(source, ImapFolder) and row.uid is not None:
-        return fetch_imap_raw(source.account, source.folder, row.uid, source.config)
+        return fetch_imap_raw(source.account, source.folder, row.uid)
     raise LookupError("this message has no place to be read from")
 
 
 def html_to_text(html: str) -> str:
     """Visible text of an HTML part, read by the HTML5 parser detection uses."""
-    from guard.html import visible_text
+    from guard.engine.html import visible_text
 
     return visible_text(html)
 
 
 def preview_text(raw: bytes) -> str:
     """A safe text preview: the text/plain part, else the HTML's text. Never loads anything."""
-    from guard.mime import MessageError, parse_message
+    from guard.engine.mime import MessageError, parse_message
 
     try:
         parsed, _envelope = parse_message(raw)
@@ -221,8 +225,8 @@ _ORDER = {Kind.RECEIPT: 0, Kind.PIXEL: 1, Kind.LINK: 2, Kind.PARAM: 3, Kind.REMO
 
 def finding_blocks(result: MessageResult, rules: RuleSet | None) -> list[list[str]]:
     """Every finding explained (kind, tracker, rule, exact URL or header, decoded destination),
-    most telling first; guard.explain writes the words."""
-    from guard.explain import explain_finding
+    most telling first; guard.engine.explain writes the words."""
+    from guard.engine.explain import explain_finding
 
     findings = sorted(result.findings, key=lambda f: _ORDER[f.kind])
     if rules is None:
@@ -232,15 +236,15 @@ def finding_blocks(result: MessageResult, rules: RuleSet | None) -> list[list[st
 
 def _short_paths(line: str) -> str:
     # `rules/esp/x.toml`, not the install path: shorter, and the same on every machine
-    from guard.ruleset import bundled_rules_dir
+    from guard.engine.ruleset import bundled_rules_dir
 
     bundled = str(bundled_rules_dir())
     return line.replace(bundled + "/", "rules/") if bundled in line else line
 
 
 def load_rules() -> RuleSet:
-    from guard.domains import warm_up
-    from guard.ruleset import load_ruleset
+    from guard.engine.domains import warm_up
+    from guard.engine.ruleset import load_ruleset
 
     rules = load_ruleset()
     warm_up()

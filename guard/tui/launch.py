@@ -7,8 +7,8 @@ import argparse
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from guard.config import Config, ConfigError, load_config
-from guard.exitcodes import ExitCode
+from guard.mail.config import Config, ConfigError, load_config
+from guard.mail.exitcodes import ExitCode
 from guard.tui.data import ImapFolder, LocalSource, Source
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
-from guard.model import MessageResult
+from guard.engine.model import MessageResult
 from guard.tui.data import Row
 
 

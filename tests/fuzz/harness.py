@@ -5,13 +5,13 @@ For one message:
   the error is never an `internal error` (a bug caught by the last-resort handler) or a hit
   recursion limit (recursion must be bounded by the Limits, not by Python's stack);
 - `clean_message` (strict policy) returns the input itself, or changed data that
-  `guard.mime.parse_message` reads; never an internal error;
+  `guard.engine.mime.parse_message` reads; never an internal error;
 - `run_strip` (default policy) exits 0 and writes the input unchanged or a message that
   `parse_message` reads, with no `internal error` warning;
 - each of the three steps stays under a time cap and a memory cap (peak RSS growth, measured
   per step by resetting the kernel's high-water mark through /proc/self/clear_refs).
 
-An mbox input is split by `guard.sources.files.mbox_refs` (only SourceError may escape) and each
+An mbox input is split by `guard.mail.files.mbox_refs` (only SourceError may escape) and each
 message is checked as above.
 """
 
@@ -29,17 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from guard import cli_strip
-from guard.clean import Policy, _clean, clean_message
-from guard.cli_args import add_strip_arguments
-from guard.cli_clean import run_strip
-from guard.detect import detect
-from guard.limits import DEFAULT_LIMITS, Limits
-from guard.mime import MessageError, parse_message
-from guard.model import MessageResult
-from guard.ruleset import RuleSet, load_ruleset
-from guard.scan import scan_raw
-from guard.sources.files import SourceError, mbox_refs
+from guard.clean.message import Policy, _clean, clean_message
+from guard.cli import strip as cli_strip
+from guard.cli.args import add_strip_arguments
+from guard.cli.clean import run_strip
+from guard.engine.detect import detect
+from guard.engine.limits import DEFAULT_LIMITS, Limits
+from guard.engine.mime import MessageError, parse_message
+from guard.engine.model import MessageResult
+from guard.engine.ruleset import RuleSet, load_ruleset
+from guard.mail.files import SourceError, mbox_refs
+from guard.mail.scan import scan_raw
 
 from .strategies import FuzzInput
 

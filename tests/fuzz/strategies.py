@@ -56,7 +56,7 @@ SMALL = Size(
 class FuzzInput:
     kind: str
     data: bytes
-    mbox: bool = False  # True: an mbox file (split by guard.sources.files), not one message
+    mbox: bool = False  # True: an mbox file (split by guard.mail.files), not one message
 
     def describe(self) -> str:
         return f"{self.kind} ({len(self.data)} bytes{', mbox' if self.mbox else ''})"

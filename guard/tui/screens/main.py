@@ -21,7 +21,7 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, Tree
 from textual.worker import Worker, get_current_worker
 
-from guard.config import ConfigError
+from guard.mail.config import ConfigError
 from guard.tui import cleaning, engine
 from guard.tui.data import Filter, ImapFolder, LocalSource, Row, Source
 from guard.tui.messages import DetailReady, RowsArrived, ScanFailed, ScanFinished

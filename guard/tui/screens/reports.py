@@ -11,7 +11,7 @@ from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, Label, TabbedContent, TabPane
 
-from guard.report import SenderRow, TrackerRow
+from guard.engine.report import SenderRow, TrackerRow
 from guard.tui.data import Filter, ResultSet
 
 

@@ -8,8 +8,8 @@ from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from guard.model import MessageResult
-from guard.report import MessageStats
+from guard.engine.model import MessageResult
+from guard.engine.report import MessageStats
 from guard.tui.data import Row
 
 

@@ -1,1 +1,0 @@
-"""What guard does to mail on a server: cleaning (append/verify/move), restoring, the journal."""

@@ -1,0 +1,510 @@
+"""Rewrite one HTML document: neutralise chosen loads, replace chosen links.
+
+The document is parsed as a mail client's browser engine parses it (HTML5, by Lexbor, the parser
+the scan uses), so a tracker is stripped where the client renders it: after `</html>`, or moved
+out of a table by foster parenting. What an element loads or links to comes from
+`guard.engine.html.element_refs` (and `conditional_comment_refs`, `css_urls`), the scan's own
+definition. This module decides nothing about tracking: a `Rewriter` says, per resolved URL,
+whether a load goes and what a link becomes.
+
+A tree does not always read back the same once written out: a `<style>` foster-parented into
+`<math>` becomes MathML and its text markup, a `<p>` or `<a>` the parser had to nest oddly comes
+back elsewhere. Every rewrite is therefore parsed again and scanned before it is returned; one
+that would still load something the rewriter removed, or load anything the original did not,
+raises `RewriteUnsafe` and is not written.
+"""
+
+from __future__ import annotations
+
+import html as html_escape
+import re
+from collections.abc import Callable
+from enum import Enum
+from typing import Protocol
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+from guard.engine.css import css_urls, strip_css_urls
+from guard.engine.html import (
+    Nest,
+    Ref,
+    conditional_comment_refs,
+    document_base,
+    dropped_images,
+    element_refs,
+    may_reference,
+    nested_documents,
+    parse_document,
+    parse_is_bounded,
+    scan_html,
+    scan_nested,
+    srcset_urls,
+)
+from guard.engine.nested import (
+    CSS_TYPES,
+    NESTED_DEPTH,
+    NESTING_ATTRS,
+    SVG_TYPES,
+    decode_data_url,
+    encode_data_url,
+    xml_stylesheet_hrefs,
+)
+from guard.engine.urls import parse_http, resolve
+
+
+class LoadAction(Enum):
+    KEEP = "keep"
+    REMOVE = "remove"  # neutralise the reference, keep the element (alt text, layout)
+    REMOVE_PIXEL = "remove-pixel"  # a beacon: an <img> carrying it goes entirely
+
+
+class Rewriter(Protocol):
+    def load_action(self, url: str) -> LoadAction:
+        """What to do with a load of `url` (resolved against the document's base)."""
+        ...
+
+    def link_target(self, url: str) -> str | None:
+        """What a link to `url` (resolved) becomes; None: it stays."""
+        ...
+
+
+class RewriteUnsafe(ValueError):
+    """The document is left as it was: read back, the rewrite would still load something the
+    rewriter removed or load something the original does not, or it is too costly to parse."""
+
+
+# `img[src]`, `td[background]`, `applet[code]`: the attribute between the brackets.
+_ATTR_OF = re.compile(r"^[^\[\s]+\[([^\]=]+)\]$")
+# Elements that are nothing but their load: the element goes with it.
+_WHOLE_ELEMENT = ("link[", "meta[", "base[", "script[")
+# What follows a <plaintext>'s text when Lexbor writes it out: closing tags a browser would show as
+# text, since nothing ends <plaintext>.
+_PLAINTEXT_END = re.compile(r"</plaintext>(?:</[A-Za-z][^<>]*>)*\Z")
+# Elements whose text Lexbor writes raw, by name, also in SVG and MathML, where the parser reads
+# it back as markup (mutation XSS): an SVG <style> holding `&lt;img …&gt;` would come back as an
+# <img>. (<noscript> text is escaped: Lexbor parses with scripting off.)
+_RAW_TEXT = frozenset({"style", "script", "xmp", "iframe", "noembed", "noframes", "plaintext"})
+
+
+def _text_nodes(node: LexborNode) -> list[LexborNode]:
+    return [n for n in node.traverse(include_text=True) if n.tag == "-text"]
+
+
+class _Document:
+    """One parsed HTML document being rewritten."""
+
+    def __init__(self, tree: LexborHTMLParser, rewriter: Rewriter, depth: int = 0) -> None:
+        self.tree = tree
+        self.rewriter = rewriter
+        self.depth = depth  # how deep this document is nested in the message's HTML part
+        self.written: set[str] = set()  # every load reference as written (see `dropped_images`)
+        document = tree.root.parent if tree.root is not None else None
+        # From the document node: comments before <html> and after </html> are its children.
+        self.nodes = list(document.traverse(include_text=False)) if document is not None else []
+        self.base = document_base(tree)
+        self.changed = False
+        self.base_removed = False
+        self.removed_any = False  # once an element went, its descendants are skipped
+        self.plaintext = False
+        self.raw_text: list[LexborNode] = []  # elements of _RAW_TEXT whose text needs a look
+        self.loads: set[str] = set()  # every http(s) URL the original loads (see `verify`)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    def resolved(self, ref: Ref) -> str:
+        return ref.url if ref.element == "base[href]" else resolve(self.base, ref.url)
+
+    def removes(self, url: str) -> bool:
+        """For CSS and srcset candidates, whose URLs come as written."""
+        return self.rewriter.load_action(resolve(self.base, url)) is not LoadAction.KEEP
+
+    def saw_load(self, url: str) -> None:
+        # Both readings: the output has no base when the rewrite removed it.
+        for candidate in (resolve(self.base, url), url):
+            parsed = parse_http(candidate.strip())
+            if parsed is not None:
+                self.loads.add(parsed.raw)
+
+    def remove(self, node: LexborNode) -> None:
+        node.decompose()  # detaches the subtree; Lexbor frees nothing until the document goes
+        self.removed_any = True
+        self.changed = True
+
+    # -- the walk --------------------------------------------------------------------------------
+
+    def rewrite(self) -> None:
+        for node in self.nodes:
+            tag = node.tag
+            if tag is None or tag.startswith("-"):  # the document, its doctype, comments
+                if tag == "-comment":
+                    self.rewrite_comment(node)
+                continue
+            if self.removed_any and node.parent is None:
+                continue  # inside an element that went
+            tag = tag.lower()  # SVG keeps camelCase (feImage); the definitions are lower-case
+            if tag in _RAW_TEXT:
+                if tag == "style":
+                    self.rewrite_style_element(node)
+                elif tag == "plaintext":
+                    self.plaintext = True
+                if any(c in node.text(deep=False) for c in "<&"):
+                    self.raw_text.append(node)
+            attrs = node.attributes
+            if attrs and may_reference(attrs):
+                self.rewrite_element(node, tag, attrs)
+        if self.base_removed:
+            self.absolutise_links()
+
+    def rewrite_element(self, node: LexborNode, tag: str, attrs: dict[str, str | None]) -> None:
+        for ref in element_refs(tag, attrs.get):
+            url = self.resolved(ref)
+            if ref.load:
+                self.saw_load(ref.url)
+                self.written.add(ref.url.strip())
+                if node.parent is None:
+                    continue  # the element went with an earlier reference
+                action = self.rewriter.load_action(url)
+                if action is not LoadAction.KEEP:
+                    self.neutralise(node, tag, ref, action)
+            elif node.parent is not None:
+                target = self.rewriter.link_target(url)
+                if target is not None and target != node.attrs.get("href"):
+                    node.attrs["href"] = target
+                    self.changed = True
+        if tag in NESTING_ATTRS and node.parent is not None:
+            self.rewrite_nested(node, tag)
+
+    def rewrite_nested(self, node: LexborNode, tag: str) -> None:
+        """The documents the element holds (`srcdoc`, `data:` URLs), cleaned the same way and put
+        back encoded as they were; one that cannot be cleaned safely goes with its attribute."""
+        live = node.attrs
+        for doc in nested_documents(tag, live.get):
+            for occurrence in scan_nested(doc.text, Nest(depth=self.depth)):
+                if occurrence.load:
+                    self.saw_load(occurrence.url)
+            try:
+                new = rewrite_nested_text(doc.media_type, doc.text, self.rewriter, self.depth + 1)
+            except RewriteUnsafe:
+                del live[doc.attr]
+                self.changed = True
+                continue
+            if new is None:
+                continue
+            if doc.attr == "srcdoc":
+                live["srcdoc"] = new
+            else:
+                data = decode_data_url(live.get(doc.attr) or "")
+                if data is None:  # pragma: no cover - nested_documents decoded it just now
+                    del live[doc.attr]
+                else:
+                    live[doc.attr] = encode_data_url(data, new)
+            self.changed = True
+
+    def drop_dropped_images(self, html: str) -> None:
+        """`<image>`s the tree lost (see `dropped_images`) are not written out: a rewrite that
+        removes one must be written even when nothing else changed."""
+        for ref in dropped_images(html, self.written):
+            self.saw_load(ref.url)
+            if self.rewriter.load_action(self.resolved(ref)) is not LoadAction.KEEP:
+                self.changed = True
+
+    def neutralise(self, node: LexborNode, tag: str, ref: Ref, action: LoadAction) -> None:
+        element = ref.element
+        self.changed = True
+        live = node.attrs
+        if element.endswith(" url()"):
+            live["style"] = strip_css_urls(live.get("style") or "", self.removes)
+        elif element.endswith("[srcset]"):
+            kept = _srcset_without(live.get("srcset") or "", self.removes)
+            if kept.strip():
+                live["srcset"] = kept
+            elif "srcset" in live:
+                del live["srcset"]
+        elif element.startswith(_WHOLE_ELEMENT):
+            if element == "base[href]":
+                self.base_removed = True
+            self.remove(node)
+        elif tag == "img" and action is LoadAction.REMOVE_PIXEL:
+            self.remove(node)
+        elif element == "input[type=image]":
+            del live["src"]
+        else:
+            attr = _ATTR_OF.match(element)
+            # The element stays without it: an image keeps its alt text and size (layout), an
+            # <object> shows its fallback content.
+            if attr is not None and attr.group(1) in live:
+                del live[attr.group(1)]
+
+    def rewrite_style_element(self, node: LexborNode) -> None:
+        """The CSS is the text below the `<style>`, read as the scan reads it (an SVG `<style>`
+        may hold elements too); each text node loses the url()s that go."""
+        css = node.text(deep=True)
+        if not css:
+            return
+        for url in css_urls(css):
+            self.saw_load(url)
+        for text in _text_nodes(node):
+            old = text.text_content or ""
+            new = strip_css_urls(old, self.removes)
+            if new != old:
+                text.replace_with(new)  # a str becomes a text node; <style> writes it out raw
+                self.changed = True
+
+    def rewrite_comment(self, node: LexborNode) -> None:
+        text = node.comment_content or ""
+        new = text
+        for ref in conditional_comment_refs(text):
+            url = resolve(self.base, ref.url)
+            if ref.load:
+                self.saw_load(ref.url)
+                if self.rewriter.load_action(url) is not LoadAction.KEEP:
+                    replaced = _replace_in_comment(new, "src", ref.url, "")
+                    if replaced == new:  # another attribute, or CSS: the URL itself goes
+                        for written in {ref.url, html_escape.escape(ref.url)}:
+                            replaced = _whole_url(written).sub("", replaced)
+                    new = replaced
+            else:
+                target = self.rewriter.link_target(url)
+                if target is not None:
+                    new = _replace_in_comment(new, "href", ref.url, html_escape.escape(target))
+        if new != text:
+            node.replace_with(_comment(new))
+            self.changed = True
+
+    def absolutise_links(self) -> None:
+        """The `<base>` went (it was itself a remote load): relative links keep their target."""
+        for node in self.nodes:
+            if node.tag not in ("a", "area") or node.parent is None or not self.base:
+                continue
+            href = node.attrs.get("href")
+            if href and not re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:|^#", href.strip()):
+                node.attrs["href"] = resolve(self.base, href)
+
+    # -- writing out -----------------------------------------------------------------------------
+
+    def serialised(self, source: str) -> str:
+        """The tree as HTML. `source`: the document as parsed, for its doctype."""
+        self.escape_foreign_raw_text()
+        document = self.tree.root.parent if self.tree.root is not None else None
+        parts: list[str] = []
+        node = document.child if document is not None else None
+        while node is not None:
+            parts.append(_doctype(node, source) if node.tag == "-doctype" else node.html or "")
+            node = node.next
+        text = "".join(parts)
+        if self.plaintext:
+            end = _PLAINTEXT_END.search(text)
+            if end is not None:
+                text = text[: end.start()]
+        return text
+
+    def escape_foreign_raw_text(self) -> None:
+        """Give the text of an SVG or MathML element of _RAW_TEXT its references, since Lexbor
+        writes it raw: read back, the markup is the text again."""
+        for node in self.raw_text:
+            if node.parent is None:
+                continue
+            opening = node.html_pretty(tag_with_ns=True) or ""
+            if not opening.startswith(("<svg:", "<math:")):
+                continue  # an HTML element: its raw text reads back as it is
+            child = node.child
+            while child is not None:
+                following = child.next
+                if child.tag == "-text":
+                    child.replace_with(html_escape.escape(child.text_content or "", quote=False))
+                child = following
+
+    def verify(self, output: str) -> None:
+        """Read the output back as a mail client would: nothing removed still loads, and nothing
+        loads that the original did not."""
+        for occurrence in scan_html(output):
+            if not occurrence.load:
+                continue
+            if self.rewriter.load_action(occurrence.url) is not LoadAction.KEEP:
+                raise RewriteUnsafe(
+                    f"the cleaned HTML, read back, still loads what was removed "
+                    f"({occurrence.element})"
+                )
+            parsed = parse_http(occurrence.url)
+            if parsed is not None and parsed.raw not in self.loads:
+                raise RewriteUnsafe(
+                    f"the cleaned HTML, read back, loads what the original does not "
+                    f"({occurrence.element})"
+                )
+
+
+def _doctype(node: LexborNode, source: str) -> str:
+    """The doctype as written. Lexbor writes `<!DOCTYPE html>` for any doctype, its full form
+    drops what does not parse (and with it the force-quirks flag): the public and system ids
+    and the errors decide the rendering mode (quirks, almost standards, standards)."""
+    full = (node.html_pretty(full_doctype=True) or "").rstrip("\n")
+    written = _leading_doctype(source)
+    if written is not None:
+        again = LexborHTMLParser(written).root
+        doctype = again.prev if again is not None else None
+        if (
+            doctype is not None
+            and (doctype.html_pretty(full_doctype=True) or "").rstrip("\n") == full
+        ):
+            return written
+    return full
+
+
+def _leading_doctype(source: str) -> str | None:
+    """The `<!doctype …>` token at the start of `source`, after what may precede a doctype:
+    whitespace, comments and `<?…>` (a bogus comment). A loop, not a regex: a pattern of repeated
+    comments backtracks without end on a document of many comments that holds no doctype."""
+    pos, n = 0, len(source)
+    while pos < n:
+        if source[pos] in "\t\n\f\r ":
+            pos += 1
+        elif source.startswith("<!--", pos):
+            end = source.find("-->", pos + 2)  # `<!-->` and `<!--->` are whole comments
+            if end == -1:
+                return None
+            pos = end + 3
+        elif source.startswith("<?", pos):
+            end = source.find(">", pos)
+            if end == -1:
+                return None
+            pos = end + 1
+        elif source[pos : pos + 9].lower() == "<!doctype":
+            end = source.find(">", pos)
+            return source[pos : end + 1] if end != -1 else None
+        else:
+            return None
+    return None
+
+
+def _comment(text: str) -> LexborNode:
+    """A comment node holding `text` (Lexbor copies a node from another tree on insertion)."""
+    node = LexborHTMLParser(f"<!--{text}-->").root
+    comment = node.prev if node is not None else None
+    if comment is None or comment.comment_content != text:
+        raise RewriteUnsafe("a rewritten conditional comment does not read back as written")
+    return comment
+
+
+def _replace_in_comment(text: str, attr: str, old: str, new: str) -> str:
+    pattern = re.compile(rf"(\b{attr}\s*=\s*)([\"']){re.escape(old)}\2", re.I)
+    return pattern.sub(lambda m: f"{m.group(1)}{m.group(2)}{new}{m.group(2)}", text)
+
+
+def _whole_url(url: str) -> re.Pattern[str]:
+    """The URL as a whole value in markup or CSS (not the start of a longer URL)."""
+    return re.compile(rf"(?<=[\"'(\s=]){re.escape(url)}(?=[\"')\s>;,]|\Z)")
+
+
+def _srcset_without(value: str, remove: Callable[[str], bool]) -> str:
+    """`value` without the candidates (URL + descriptors) whose URL `remove` accepts.
+
+    Candidates are located with `srcset_urls`, the splitter detection uses (commas inside URLs
+    stay): each candidate runs from its URL to the next candidate's URL.
+    """
+    spans: list[tuple[int, str]] = []
+    pos = 0
+    for url in srcset_urls(value):
+        start = value.find(url, pos)
+        if start == -1:
+            continue
+        spans.append((start, url))
+        pos = start + len(url)
+    pieces: list[str] = []
+    for index, (start, url) in enumerate(spans):
+        end = spans[index + 1][0] if index + 1 < len(spans) else len(value)
+        if not remove(url):
+            pieces.append(value[start:end])
+    if not pieces:
+        return ""
+    head = value[: spans[0][0]] if spans else ""
+    return (head + "".join(pieces)).rstrip().rstrip(",").rstrip()
+
+
+def rewrite_nested_text(media_type: str, text: str, rewriter: Rewriter, depth: int) -> str | None:
+    """A nested document or stylesheet with loads neutralised (None: nothing changed). HTML is
+    rewritten on its tree, SVG/XML and CSS as text; past `NESTED_DEPTH` (or when the rewrite
+    cannot be verified) RewriteUnsafe, and the caller drops the whole nested document."""
+    if media_type in CSS_TYPES:
+        new = strip_css_urls(text, lambda url: _removes(rewriter, url))
+        return None if new == text else new
+    if media_type in SVG_TYPES:
+        return rewrite_svg_text(text, rewriter)
+    if depth > NESTED_DEPTH:
+        # Read by the markup scan (`scan_nested`): a document that removes anything goes whole.
+        if any(o.load and _removes(rewriter, o.url) for o in scan_nested(text, Nest(depth=depth))):
+            raise RewriteUnsafe("a nested document is nested too deeply to be cleaned")
+        return None
+    return rewrite_html(text, rewriter, depth=depth)
+
+
+def _removes(rewriter: Rewriter, url: str) -> bool:
+    return rewriter.load_action(url.strip()) is not LoadAction.KEEP
+
+
+# (to/from/values: an animation of `href`, see guard.engine.html's _ANIMATIONS)
+_SVG_URL_ATTR = re.compile(
+    r"""(\b(?:xlink:href|href|src|to|from|values)\s*=\s*)(?:"([^"]*+)"|'([^']*+)')""", re.I
+)
+
+
+def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
+    """An SVG/XML document (a `cid:` part, a `data:image/svg+xml` URL) with loads neutralised as
+    text, so it stays the XML it was: a removed URL's attribute value becomes empty, its url()
+    `none`, its `<?xml-stylesheet?>` goes. Verified by scanning the result (RewriteUnsafe)."""
+    removed = {o.url for o in scan_html(text) if o.load and _removes(rewriter, o.url)} | {
+        href for href in xml_stylesheet_hrefs(text) if _removes(rewriter, href)
+    }
+    if not removed:
+        return None
+
+    def attr(m: re.Match[str]) -> str:
+        value = m.group(2) if m.group(2) is not None else m.group(3)
+        items = [html_escape.unescape(value)]
+        if m.group(1).lower().startswith("values"):  # a list
+            items = items[0].split(";")
+        if any(i.strip() in removed or _removes(rewriter, i) for i in items if i.strip()):
+            quote = '"' if m.group(2) is not None else "'"
+            return f"{m.group(1)}{quote}{quote}"
+        return m.group(0)
+
+    def stylesheet(m: re.Match[str]) -> str:
+        hrefs = xml_stylesheet_hrefs(m.group(0))
+        return "" if any(_removes(rewriter, h) for h in hrefs) else m.group(0)
+
+    new = _SVG_URL_ATTR.sub(attr, text)
+    new = strip_css_urls(new, lambda url: _removes(rewriter, url))
+    new = _XML_STYLESHEET_PI.sub(stylesheet, new)
+    left = [o for o in scan_html(new) if o.load and _removes(rewriter, o.url)]
+    if left or any(_removes(rewriter, h) for h in xml_stylesheet_hrefs(new)):
+        raise RewriteUnsafe("an SVG document, rewritten, still loads what was removed")
+    return new
+
+
+_XML_STYLESHEET_PI = re.compile(r"<\?xml-stylesheet\b[^>]*+>", re.I)
+
+
+def rewrite_html(
+    html: str, rewriter: Rewriter, parsed: LexborHTMLParser | None = None, depth: int = 0
+) -> str | None:
+    """The document with loads neutralised and links replaced; None when nothing changed.
+
+    `parsed`: `html` as the scan parsed it (`scan_html`'s `keep`), edited in place. Raises
+    RewriteUnsafe when the rewrite cannot be written safely (see the module docstring). `depth`:
+    how deeply `html` is nested in another document (`srcdoc`, `data:`).
+    """
+    tree = parsed
+    if tree is None:
+        if not parse_is_bounded(html):
+            # Lexbor's C code cannot be interrupted; the scan reads such a document by markup.
+            raise RewriteUnsafe("the HTML nests or repeats too much to be parsed in bounded time")
+        tree = parse_document(html)
+    if tree is None:
+        return None
+    doc = _Document(tree, rewriter, depth)
+    doc.rewrite()
+    doc.drop_dropped_images(html)
+    if not doc.changed:
+        return None
+    output = doc.serialised(html)
+    doc.verify(output)
+    return output

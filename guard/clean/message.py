@@ -1,0 +1,721 @@
+"""The cleaning planner: raw message bytes + rules + policy -> cleaned bytes. Pure, never raises.
+
+Every entry point (`guard strip`, `guard clean PATH`, the IMAP cleaner) calls `clean_message`. What
+to remove is decided from `guard.engine.detect.detect()` findings on the same parsed message; the
+HTML is rewritten through `guard.clean.html` (the scan's own definition of what loads), the plain
+text by splicing URLs. Only the text parts that change are re-encoded; every other byte of the
+message is copied from the input through the MIME splitter's offsets. An HTML rewrite that does not
+read back clean (`RewriteUnsafe`) leaves the whole message as it was, with the reason.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote, unquote_plus
+
+from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html, rewrite_nested_text
+from guard.engine.detect import detect, text_urls
+from guard.engine.html import Parsed
+from guard.engine.limits import DEFAULT_LIMITS, Limits
+from guard.engine.mime import (
+    MessageError,
+    charset_codec,
+    decode_text,
+    decode_transfer,
+    decoded_text,
+    parse_message,
+    related_parts,
+    text_parts,
+)
+from guard.engine.mimetree import MimeStructureError, Part, split
+from guard.engine.model import Finding, Kind
+from guard.engine.nested import cid_references
+from guard.engine.ruleset import Rule, RuleSet
+from guard.engine.timelimit import TimeLimitExceeded, time_limit
+from guard.engine.urls import Url, parse_http
+
+X_GUARD = "X-Guard"
+POLICIES = ("default", "strict")
+SECURITY_CATEGORY = "security-wrapper"
+REMOVED_KINDS = ("pixel", "remote", "link-unwrapped", "param", "receipt-header", "forged-x-guard")
+ALLOWLISTED = "allowlisted"
+"""`CleanResult.skipped` starts with this for mail the policy leaves alone on purpose."""
+
+_MAX_LINK_LAYERS = 4  # rounds of unwrapping when a decoded target is itself wrapped
+_MAX_LINE = 998  # RFC 5322 line limit for 7bit/8bit bodies
+
+
+# -- policy and result ----------------------------------------------------------------------------
+
+
+def _lower_set(values: Iterable[str]) -> frozenset[str]:
+    return frozenset(v.strip().lower().removeprefix("@").removeprefix("*.") for v in values if v)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How much cleaning does. Addresses and domains are compared case-insensitively."""
+
+    name: str = "default"
+    """`default`: trackers only; `strict`: also every other remote load."""
+    unwrap_security: bool = False
+    """Unwrap security link wrappers (Safe Links, Proofpoint, …) too: bypasses their protection."""
+    allow_senders: frozenset[str] = frozenset()
+    """From addresses whose mail is left untouched."""
+    allow_domains: frozenset[str] = frozenset()
+    """Sender domains (and their subdomains) whose mail is left untouched."""
+
+    def __post_init__(self) -> None:
+        if self.name not in POLICIES:
+            raise ValueError(f"unknown policy {self.name!r} (one of {', '.join(POLICIES)})")
+        object.__setattr__(self, "allow_senders", _lower_set(self.allow_senders))
+        object.__setattr__(self, "allow_domains", _lower_set(self.allow_domains))
+
+    @property
+    def strict(self) -> bool:
+        return self.name == "strict"
+
+    @classmethod
+    def from_config(cls, table: Mapping[str, object]) -> Policy:
+        """From a config table: `policy`, `unwrap_security`, `allow_senders`, `allow_domains`.
+
+        Raises ValueError with a one-line message on a wrong type or an unknown policy.
+        """
+        unknown = set(table) - {"policy", "unwrap_security", "allow_senders", "allow_domains"}
+        if unknown:
+            raise ValueError(f"unknown cleaning setting(s): {', '.join(sorted(unknown))}")
+        name = table.get("policy", "default")
+        unwrap = table.get("unwrap_security", False)
+        if not isinstance(name, str):
+            raise ValueError("policy must be a string")
+        if not isinstance(unwrap, bool):
+            raise ValueError("unwrap_security must be true or false")
+        return cls(
+            name=name,
+            unwrap_security=unwrap,
+            allow_senders=frozenset(_str_list(table, "allow_senders")),
+            allow_domains=frozenset(_str_list(table, "allow_domains")),
+        )
+
+    def allowlisted(self, sender: str) -> str | None:
+        """Why mail from `sender` is left alone, or None."""
+        address = sender.strip().lower()
+        if address and address in self.allow_senders:
+            return f"{ALLOWLISTED} sender {address}"
+        domain = address.rpartition("@")[2]
+        for allowed in self.allow_domains:
+            if domain == allowed or domain.endswith("." + allowed):
+                return f"{ALLOWLISTED} domain {allowed}"
+        return None
+
+
+def _str_list(table: Mapping[str, object], key: str) -> list[str]:
+    value = table.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError(f"{key} must be a list of strings")
+    return list(value)
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    data: bytes
+    """The cleaned message; the input itself when nothing changed."""
+    changed: bool
+    removed: dict[str, int] = field(default_factory=dict)
+    """Counts by kind (distinct URLs / header fields): pixel, remote, link-unwrapped, param,
+    receipt-header, forged-x-guard. Only kinds with a count are present."""
+    rules: tuple[str, ...] = ()
+    """Ids of the rules behind what was removed, sorted."""
+    opaque_links: tuple[str, ...] = ()
+    """Wrapped links left clickable: guard cannot decode them offline and never follows them."""
+    security_links_kept: tuple[str, ...] = ()
+    """Security-wrapped links left as they were (policy.unwrap_security is off)."""
+    receipt_requested: bool = False
+    """A read-receipt header was present (and removed). False when skipped."""
+    skipped: str | None = None
+    """Why the message was left untouched (allowlisted sender, unparseable, …); None otherwise."""
+
+
+def _untouched(raw: bytes, reason: str) -> CleanResult:
+    return CleanResult(data=raw, changed=False, skipped=reason)
+
+
+def x_guard_value(removed: Mapping[str, int], rules: Iterable[str], policy: str = "default") -> str:
+    """The X-Guard header value (unfolded): policy, counts by kind, rule ids.
+
+    >>> x_guard_value({"pixel": 1, "param": 2}, ["a.open", "b.utm"])
+    'cleaned; policy=default; removed pixel=1 param=2; rules=a.open b.utm'
+    """
+    counts = " ".join(f"{kind}={removed[kind]}" for kind in REMOVED_KINDS if removed.get(kind))
+    value = f"cleaned; policy={policy}; removed {counts or 'nothing'}"
+    ids = " ".join(sorted(set(rules)))
+    return f"{value}; rules={ids}" if ids else value
+
+
+# -- links ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _LinkDecision:
+    replacement: str | None  # what the link becomes; None: it stays as it is
+    unwrapped: bool = False
+    params: tuple[str, ...] = ()  # tracking parameters dropped from the target
+    rules: tuple[str, ...] = ()
+    opaque: bool = False  # an opaque wrapper stays (the link itself, or what is left of it)
+    security: bool = False  # a security wrapper stays
+
+
+_UNSAFE_IN_URL = re.compile(r"[\s\"'<>\x00-\x1f\x7f]")
+
+
+def _safe_url(url: str) -> str:
+    """Percent-encode what would end the URL early in text or break an attribute."""
+    return _UNSAFE_IN_URL.sub(lambda m: quote(m.group(0), safe=""), url)
+
+
+def drop_params(url: str, names: Iterable[str]) -> str:
+    """`url` without the query parameters `names`; every other character as written.
+
+    >>> drop_params("https://a.example/p?utm_source=x&id=3#top", ["utm_source"])
+    'https://a.example/p?id=3#top'
+    """
+    drop = set(names)
+    head, hash_, fragment = url.partition("#")
+    path, question, query = head.partition("?")
+    if not question:
+        return url
+    kept = [p for p in query.split("&") if unquote_plus(p.partition("=")[0]) not in drop]
+    rebuilt = path + ("?" + "&".join(kept) if any(kept) else "")
+    return rebuilt + hash_ + fragment
+
+
+def _decode_through(rules_: list[Rule], url: Url) -> str | None:
+    """The target after unwrapping exactly these wrapper layers."""
+    current: Url | None = url
+    target: str | None = None
+    for rule in rules_:
+        if current is None or rule.decode is None:
+            return None
+        target = rule.decode.target(current)
+        if target is None:
+            return None
+        current = parse_http(target)
+    return target
+
+
+def decide_link(url: Url, rules: RuleSet, policy: Policy, depth: int = 0) -> _LinkDecision:
+    """What a link becomes: its decoded target (security wrappers excepted unless the policy
+    says so) without tracking parameters; opaque wrappers stay."""
+    chain, destination = rules.unwrap(url)
+    security_kept = False
+    if chain:
+        cut = next(
+            (
+                i
+                for i, rule in enumerate(chain)
+                if rule.category == SECURITY_CATEGORY and not policy.unwrap_security
+            ),
+            None,
+        )
+        if cut == 0:
+            return _LinkDecision(None, security=True)
+        if cut is not None:
+            # Unwrap the trackers around the security wrapper, keep the wrapper itself.
+            chain, destination, security_kept = chain[:cut], _decode_through(chain[:cut], url), True
+        if destination is None:
+            return _LinkDecision(None, opaque=True)
+    target = destination if chain else url.raw
+    assert target is not None
+    target_url = parse_http(target)
+    if target_url is None:
+        return _LinkDecision(None)
+    ids = tuple(rule.id for rule in chain)
+    if chain and not security_kept and rules.classify(target_url, ("link",)) is not None:
+        # The decoded target is wrapped again (deeper than RuleSet.unwrap goes).
+        inner = (
+            decide_link(target_url, rules, policy, depth + 1)
+            if depth < _MAX_LINK_LAYERS
+            else _LinkDecision(None, opaque=True)
+        )
+        return _LinkDecision(
+            _safe_url(inner.replacement or target),
+            unwrapped=True,
+            params=inner.params,
+            rules=ids + inner.rules,
+            opaque=inner.opaque or (inner.replacement is None and not inner.security),
+            security=inner.security,
+        )
+    if security_kept:
+        return _LinkDecision(_safe_url(target), unwrapped=True, rules=ids, security=True)
+    matches = rules.param_matches([name for name, _ in target_url.params()])
+    params = tuple(sorted({name for _, names in matches for name in names}))
+    if not chain and not params:
+        return _LinkDecision(None)
+    replacement = _safe_url(drop_params(target, params) if params else target)
+    return _LinkDecision(
+        replacement if replacement != url.raw else None,
+        unwrapped=bool(chain),
+        params=params,
+        rules=ids + tuple(rule.id for rule, _ in matches),
+    )
+
+
+# -- the plan: what goes, decided from the findings -----------------------------------------------
+
+
+class _Planner:
+    """Answers the HTML and text rewriters (`cleanhtml.Rewriter`) and keeps score."""
+
+    def __init__(self, findings: Iterable[Finding], rules: RuleSet, policy: Policy) -> None:
+        self.rules, self.policy = rules, policy
+        self.loads: dict[str, Finding] = {}
+        self.link_urls: set[str] = set()
+        for f in findings:
+            if not f.url:
+                continue
+            if f.kind is Kind.PIXEL or (policy.strict and f.kind is Kind.REMOTE):
+                self.loads.setdefault(f.url, f)
+            elif f.kind in (Kind.LINK, Kind.PARAM):
+                self.link_urls.add(f.url)
+        self.decisions: dict[str, _LinkDecision] = {}
+        self.removed_loads: dict[str, Finding] = {}
+        self.rewritten_links: dict[str, _LinkDecision] = {}
+
+    def load_action(self, url: str) -> LoadAction:
+        parsed = parse_http(url)
+        finding = self.loads.get(parsed.raw) if parsed is not None else None
+        if finding is None or parsed is None:
+            return LoadAction.KEEP
+        self.removed_loads[parsed.raw] = finding
+        return LoadAction.REMOVE_PIXEL if finding.kind is Kind.PIXEL else LoadAction.REMOVE
+
+    def decision(self, url: Url) -> _LinkDecision:
+        found = self.decisions.get(url.raw)
+        if found is None:
+            found = self.decisions[url.raw] = decide_link(url, self.rules, self.policy)
+        return found
+
+    def link_target(self, url: str) -> str | None:
+        parsed = parse_http(url)
+        if parsed is None or parsed.raw not in self.link_urls:
+            return None
+        decision = self.decision(parsed)
+        if decision.replacement is None:
+            return None
+        self.rewritten_links[parsed.raw] = decision
+        return decision.replacement
+
+    def has_work(self) -> bool:
+        """Anything to remove or rewrite at all? (Parsing HTML for nothing costs the most.)"""
+        return bool(self.loads) or any(
+            self.decision(url).replacement is not None
+            for url in filter(None, map(parse_http, self.link_urls))
+        )
+
+    def kept_links(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(opaque wrapped links, security-wrapped links) that stay clickable."""
+        opaque: set[str] = set()
+        security: set[str] = set()
+        for raw in self.link_urls:
+            parsed = parse_http(raw)
+            if parsed is None:
+                continue
+            decision = self.decision(parsed)
+            kept = decision.replacement or raw
+            if decision.security:
+                security.add(kept)
+            elif decision.opaque:
+                opaque.add(kept)
+        return tuple(sorted(opaque)), tuple(sorted(security))
+
+    def tally(self) -> tuple[dict[str, int], set[str]]:
+        removed: dict[str, int] = {}
+        rule_ids: set[str] = set()
+        for finding in self.removed_loads.values():
+            kind = "pixel" if finding.kind is Kind.PIXEL else "remote"
+            removed[kind] = removed.get(kind, 0) + 1
+            rule_ids.add(finding.rule)
+        for decision in self.rewritten_links.values():
+            if decision.unwrapped:
+                removed["link-unwrapped"] = removed.get("link-unwrapped", 0) + 1
+            if decision.params:
+                removed["param"] = removed.get("param", 0) + 1
+            rule_ids.update(decision.rules)
+        return removed, rule_ids
+
+
+def rewrite_text(text: str, link_target: Callable[[str], str | None]) -> str:
+    """Plain text with each URL that `link_target` replaces swapped; every other character kept.
+
+    URLs are found by `guard.engine.detect.text_urls`, as detection finds them.
+    """
+    out: list[str] = []
+    copied = searched = 0
+    for url in text_urls(text):
+        start = text.find(url, searched)
+        if start == -1:
+            continue
+        searched = start + len(url)
+        new = link_target(url)
+        if new is not None and new != url:
+            out.append(text[copied:start])
+            out.append(new)
+            copied = searched
+    if not out:
+        return text
+    out.append(text[copied:])
+    return "".join(out)
+
+
+# -- MIME: header blocks --------------------------------------------------------------------------
+
+
+@dataclass
+class _Field:
+    name: str | None  # None: a line that is no header field (an mbox `From ` line, junk)
+    raw: str  # as written (surrogate-escaped bytes), folded lines and line ends included
+
+
+def _header_fields(block: bytes) -> tuple[list[_Field], str]:
+    """A header block -> its fields and the empty line that ends it, split as
+    `mimetree.parse_headers` splits them so the names are the ones detection saw."""
+    fields: list[_Field] = []
+    terminator = ""
+    for line in block.decode("ascii", "surrogateescape").splitlines(keepends=True):
+        content = line.rstrip("\r\n")
+        if not content and line in ("\n", "\r\n", "\r"):
+            terminator += line
+            continue
+        if line[:1] in (" ", "\t") and fields and fields[-1].name is not None and not terminator:
+            fields[-1].raw += line
+            continue
+        key, sep, _ = content.partition(":")
+        named = (
+            bool(sep and key) and not key[0].isspace() and key == key.rstrip() and " " not in key
+        )
+        fields.append(_Field(key if named else None, line))
+    return fields, terminator
+
+
+_CHARSET_PARAM = re.compile(r"(;\s*charset\s*=\s*)(\"[^\"]*\"|[^;\s]*)", re.I)
+
+
+def _with_charset(field_raw: str, charset: str) -> str:
+    found = _CHARSET_PARAM.search(field_raw)
+    if found:
+        return field_raw[: found.start(2)] + charset + field_raw[found.end(2) :]
+    body = field_raw.rstrip("\r\n")
+    return f"{body}; charset={charset}{field_raw[len(body) :]}"
+
+
+def _folded(name: str, value: str, eol: str) -> str:
+    """`Name: value` folded at spaces to lines of at most 78 characters where words allow."""
+    lines: list[str] = []
+    current = f"{name}:"
+    for word in value.split(" "):
+        if len(current) + 1 + len(word) > 78 and current.strip() != f"{name}:":
+            lines.append(current)
+            current = " " + word
+        else:
+            current += " " + word
+    lines.append(current)
+    return eol.join(lines) + eol
+
+
+@dataclass
+class _HeaderEdit:
+    content_type: str
+    drop: set[str] = field(default_factory=set)  # lower-case names
+    charset: str | None = None
+    transfer_encoding: str | None = None
+    append: list[tuple[str, str]] = field(default_factory=list)
+
+
+def _edited_block(block: bytes, edit: _HeaderEdit, eol: str) -> bytes:
+    fields, terminator = _header_fields(block)
+    out: list[str] = []
+    has_type = has_cte = False
+    for f in fields:
+        name = (f.name or "").lower()
+        if f.name is not None and name in edit.drop:
+            continue
+        if name == "content-type" and edit.charset and not has_type:
+            f.raw, has_type = _with_charset(f.raw, edit.charset), True
+        elif name == "content-transfer-encoding" and edit.transfer_encoding and not has_cte:
+            f.raw, has_cte = f"{f.name}: {edit.transfer_encoding}{eol}", True
+        out.append(f.raw)
+    added: list[tuple[str, str]] = []
+    if edit.charset and not has_type:
+        added.append(("Content-Type", f"{edit.content_type}; charset={edit.charset}"))
+    if edit.transfer_encoding and not has_cte:
+        added.append(("Content-Transfer-Encoding", edit.transfer_encoding))
+    added.extend(edit.append)
+    if added and out and not out[-1].endswith(("\n", "\r")):
+        out[-1] += eol
+    out.extend(_folded(name, value, eol) for name, value in added)
+    return ("".join(out) + terminator).encode("ascii", "surrogateescape")
+
+
+def _eol(raw: bytes, part: Part) -> str:
+    where = raw.find(b"\n", part.start, part.end)
+    return "\r\n" if where > part.start and raw[where - 1 : where] == b"\r" else "\n"
+
+
+# -- MIME: text part bodies -----------------------------------------------------------------------
+
+
+def _codec_of(label: str | None) -> str | None:
+    return charset_codec(label)  # the codecs decode_text accepts
+
+
+def _reading_codec(data: bytes, label: str | None) -> str:
+    """The codec `mime.decode_text` reads these bytes with, so the text re-encodes to them."""
+    codec = _codec_of(label)
+    if codec in ("ascii", "latin-1", "iso8859-1"):
+        codec = "cp1252"  # as decode_text: what browsers read for these labels
+    if codec is not None:
+        try:
+            data.decode(codec)
+            return codec
+        except UnicodeDecodeError:
+            if codec == "utf-8":
+                return codec
+        except (LookupError, UnicodeError):
+            pass
+    try:
+        data.decode("utf-8")
+        return "utf-8"
+    except UnicodeDecodeError:
+        return "cp1252"
+
+
+def _writing_codec(data: bytes, label: str | None, reading: str) -> str:
+    """Write what was read back with the same codec, except that a part labelled US-ASCII that
+    was ASCII stays ASCII (a new character must not smuggle 8-bit bytes under that label)."""
+    if _codec_of(label) == "ascii" and data.isascii():
+        return "ascii"
+    return reading
+
+
+@dataclass(frozen=True, slots=True)
+class _NewBody:
+    data: bytes
+    charset: str | None = None  # the part's charset label changes to this
+    transfer_encoding: str | None = None  # the part's Content-Transfer-Encoding changes to this
+
+
+def _encode_text(text: str, codec: str, html: bool) -> tuple[bytes, str | None]:
+    if html:
+        # HTML can say any character in any charset: a numeric reference keeps the label.
+        return text.encode(codec, "xmlcharrefreplace"), None
+    try:
+        return text.encode(codec), None
+    except UnicodeEncodeError:
+        return text.encode("utf-8"), "utf-8"
+
+
+def _base64_lines(data: bytes, eol: bytes) -> bytes:
+    return base64.encodebytes(data).rstrip(b"\n").replace(b"\n", eol)  # 76-character lines
+
+
+def _quoted_printable(data: bytes, eol: bytes) -> bytes:
+    lf = data.replace(b"\r\n", b"\n")
+    return binascii.b2a_qp(lf, istext=True).replace(b"\n", eol)
+
+
+def _fits_identity(data: bytes, cte: str) -> bool:
+    if cte == "binary":
+        return True
+    if cte in ("", "7bit") and not data.isascii():
+        return False
+    return all(len(line) <= _MAX_LINE for line in data.split(b"\n"))
+
+
+def _new_body(raw: bytes, part: Part, text: str, html: bool) -> _NewBody:
+    body = raw[part.body_start : part.end]
+    eol = _eol(raw, part)
+    decoded = decode_transfer(body, part.transfer_encoding)
+    reading = _reading_codec(decoded, part.charset)
+    if html:  # the parser turned every line end into \n
+        text = text.replace("\r\n", "\n").replace("\n", eol)
+    data, charset = _encode_text(text, _writing_codec(decoded, part.charset, reading), html)
+    trailing = body[len(body.rstrip(b"\r\n")) :]
+    core = data.rstrip(b"\r\n")
+    cte = part.transfer_encoding
+    if cte == "base64":
+        return _NewBody(_base64_lines(data, eol.encode()) + trailing, charset)
+    if cte == "quoted-printable":
+        return _NewBody(_quoted_printable(core, eol.encode()) + trailing, charset)
+    if _fits_identity(core, cte):
+        return _NewBody(core + trailing, charset)
+    # 8-bit text under 7bit, or overlong lines: quoted-printable says the same in short ASCII.
+    return _NewBody(_quoted_printable(core, eol.encode()) + trailing, charset, "quoted-printable")
+
+
+# -- the message ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Edits:
+    bodies: dict[int, tuple[Part, bytes]] = field(default_factory=dict)  # by part.start
+    headers: dict[int, tuple[Part, _HeaderEdit]] = field(default_factory=dict)
+
+    def header(self, part: Part) -> _HeaderEdit:
+        if part.start not in self.headers:
+            self.headers[part.start] = (part, _HeaderEdit(part.content_type))
+        return self.headers[part.start][1]
+
+    def apply(self, raw: bytes) -> bytes:
+        spans: list[tuple[int, int, bytes]] = []
+        for part, edit in self.headers.values():
+            block = raw[part.start : part.body_start]
+            spans.append((part.start, part.body_start, _edited_block(block, edit, _eol(raw, part))))
+        for part, data in self.bodies.values():
+            spans.append((part.body_start, part.end, data))
+        out: list[bytes] = []
+        pos = 0
+        for start, end, data in sorted(spans):
+            out.append(raw[pos:start])
+            out.append(data)
+            pos = end
+        out.append(raw[pos:])
+        return b"".join(out)
+
+
+def _rewrite_parts(
+    raw: bytes,
+    tree: Part,
+    planner: _Planner,
+    edits: _Edits,
+    parsed_html: Parsed,
+    limits: Limits = DEFAULT_LIMITS,
+) -> None:
+    if not planner.has_work():
+        return
+    referenced: set[str] = set()  # the Content-IDs the HTML parts load from
+    for part in text_parts(tree):
+        html = part.content_type == "text/html"
+        text = decode_text(decode_transfer(raw[part.body_start : part.end], part.transfer_encoding),
+                           part.charset)  # fmt: skip
+        if html:
+            if "cid:" in text or "CID:" in text.upper():
+                referenced |= cid_references(text)
+            new = rewrite_html(text, planner, parsed_html.pop(text, None))
+        else:
+            new = rewrite_text(text, planner.link_target)
+        if new is None or new == text:
+            continue
+        _edit_body(raw, part, new, html, edits)
+    # Stylesheets and SVG documents the HTML loads through `cid:`: only what loads a removed
+    # URL changes; every other part, attachments and unreferenced parts included, stays byte
+    # for byte.
+    done = {part.start for part in text_parts(tree)}
+    for cid, part in related_parts(tree):
+        if cid not in referenced or part.start in done:
+            continue
+        if part.end - part.body_start > limits.max_text_part_bytes:
+            continue
+        text = decoded_text(raw, part)
+        related = rewrite_nested_text(part.content_type, text, planner, 1)
+        if related is not None and related != text:
+            _edit_body(raw, part, related, part.content_type == "text/html", edits)
+
+
+def _edit_body(raw: bytes, part: Part, new: str, html: bool, edits: _Edits) -> None:
+    body = _new_body(raw, part, new, html)
+    edits.bodies[part.start] = (part, body.data)
+    if body.charset or body.transfer_encoding:
+        edit = edits.header(part)
+        edit.charset = body.charset
+        edit.transfer_encoding = body.transfer_encoding
+
+
+def _receipt_fields(tree: Part, rules: RuleSet) -> tuple[set[str], set[str], int]:
+    """(lower-case names to drop, their rule ids, how many fields) for receipt requests."""
+    names: set[str] = set()
+    rule_ids: set[str] = set()
+    count = 0
+    for name, _ in tree.headers:
+        rule = rules.receipt_rule(name)
+        if rule is not None:
+            names.add(name.lower())
+            rule_ids.add(rule.id)
+            count += 1
+    return names, rule_ids, count
+
+
+def _structure_holds(cleaned: bytes, original: Part, limits: Limits) -> bool:
+    """The cleaned copy parses, with the same MIME tree shape as the original."""
+    try:
+        parse_message(cleaned, limits)
+        tree = split(cleaned, max_depth=limits.max_depth, max_parts=limits.max_parts)
+    except (MessageError, MimeStructureError, RecursionError):
+        return False
+    shape = [p.content_type for p in tree.walk()]
+    return shape == [p.content_type for p in original.walk()]
+
+
+def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanResult:
+    parsed, envelope = parse_message(raw, limits)
+    reason = policy.allowlisted(envelope.from_addr)
+    if reason is not None:
+        return _untouched(raw, reason)
+    tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts)
+    parsed_html: Parsed = {}  # detection's parse of each HTML part, rewritten in place
+    findings = detect(parsed, rules, sender=envelope.from_addr, keep=parsed_html)
+    planner = _Planner(findings, rules, policy)
+    edits = _Edits()
+    _rewrite_parts(raw, tree, planner, edits, parsed_html, limits)
+    opaque, security = planner.kept_links()
+    receipt_names, receipt_rules, receipts = _receipt_fields(tree, rules)
+    if not edits.bodies and not receipts:
+        # Nothing tracks: the input passes byte for byte, a sender's X-Guard included (it makes
+        # guard skip nothing, and leaving it keeps a second cleaning a no-op).
+        return CleanResult(raw, False, opaque_links=opaque, security_links_kept=security)
+    removed, rule_ids = planner.tally()
+    rule_ids |= receipt_rules
+    if receipts:
+        removed["receipt-header"] = receipts
+    forged = sum(1 for name, _ in tree.headers if name.lower() == X_GUARD.lower())
+    if forged:
+        removed["forged-x-guard"] = forged
+    top = edits.header(tree)
+    top.drop |= receipt_names | {X_GUARD.lower()}
+    top.append.append((X_GUARD, x_guard_value(removed, rule_ids, policy.name)))
+    cleaned = edits.apply(raw)
+    if not _structure_holds(cleaned, tree, limits):
+        return _untouched(raw, "the cleaned copy failed its structure check; left as it was")
+    return CleanResult(
+        data=cleaned,
+        changed=True,
+        removed=removed,
+        rules=tuple(sorted(rule_ids)),
+        opaque_links=opaque,
+        security_links_kept=security,
+        receipt_requested=bool(receipts),
+    )
+
+
+def clean_message(
+    raw: bytes, rules: RuleSet, policy: Policy = Policy(), limits: Limits = DEFAULT_LIMITS
+) -> CleanResult:
+    """Clean one message. Never raises: what cannot be cleaned comes back untouched, with
+    `skipped` saying why. `limits.max_seconds` bounds the work (in the main thread, as for the
+    scan): a message that takes longer is left as it was."""
+    try:
+        with time_limit(limits.max_seconds):
+            return _clean(raw, rules, policy, limits)
+    except TimeLimitExceeded:
+        return _untouched(raw, f"took longer than {limits.max_seconds:g} s to clean")
+    except MessageError as exc:
+        return _untouched(raw, f"cannot parse: {exc}")
+    except RewriteUnsafe as exc:
+        return _untouched(raw, f"not cleaned: {exc}")
+    except RecursionError:
+        return _untouched(raw, "structure nested too deeply")
+    except Exception as exc:  # noqa: BLE001 - a filter must never lose a message over a bug
+        return _untouched(raw, f"internal error ({type(exc).__name__}: {exc})"[:200])

@@ -1,0 +1,151 @@
+"""Options of `guard strip`, `guard clean` (PATH and IMAP), `guard watch` and `guard restore`.
+
+Kept apart from the commands (guard/cli/clean.py, guard/cli/clean_imap.py) so that building the
+command line, which every guard command does, imports neither of them: a `guard scan` pays only
+for argparse. `clean` gets both sets of options; the ones they share are added once.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+POLICIES = ("default", "strict")  # guard.clean.message.POLICIES, without importing it for `--help`
+MAILDIR_BACKUP = ".Guard.Originals"
+"""The Maildir++ sub-folder of a cleaned Maildir that keeps the originals (shown as
+`Guard.Originals` / `Guard/Originals` by IMAP servers serving the Maildir)."""
+MBOX_BACKUP_SUFFIX = ".orig"
+
+
+# -- guard strip / guard clean PATH -------------------------------------------------------------
+
+
+def _add_once(parser: argparse.ArgumentParser, *flags: str, **kwargs: Any) -> None:
+    """Add an option unless the IMAP side of `guard clean` added the same one already."""
+    if not any(flag in parser._option_string_actions for flag in flags):
+        parser.add_argument(*flags, **kwargs)
+
+
+def _add_policy_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_once(
+        parser,
+        "--policy",
+        choices=POLICIES,
+        default=None,  # None: not given, so a config's policy (IMAP side) can apply
+        help="default: trackers only; strict: also every other remote load (default: default)",
+    )
+    _add_once(
+        parser,
+        "--unwrap-security",
+        action="store_true",
+        help="also unwrap security link wrappers (Safe Links, Proofpoint, …): bypasses them",
+    )
+
+
+def add_strip_arguments(parser: argparse.ArgumentParser) -> None:
+    _add_policy_arguments(parser)
+    parser.add_argument(
+        "--policy-dir",
+        metavar="DIR",
+        help="per-recipient settings: DIR/<recipient>.toml (data only; see docs/delivery.md)",
+    )
+    parser.add_argument(
+        "--recipient", metavar="ADDRESS", help="whose settings --policy-dir looks up"
+    )
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="pass the message through unchanged after this long (default 20; keep it below "
+        "an MDA's own time-out for the filter)",
+    )
+
+
+def add_clean_path_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="a Maildir or an mbox file to clean in place"
+    )
+    _add_once(parser, "--dry-run", action="store_true", help="print the plan, change nothing")
+    _add_policy_arguments(parser)
+    _add_once(
+        parser,
+        "--backup",
+        metavar="PATH",
+        help=f"where originals go: a Maildir (default: PATH/{MAILDIR_BACKUP}) or, for an mbox, "
+        f"a file (default: PATH{MBOX_BACKUP_SUFFIX})",
+    )
+    _add_once(parser, "-q", "--quiet", action="store_true", help="print only problems")
+    _add_once(parser, "-v", "--verbose", action="store_true", help="rules and links kept")
+    _add_once(parser, "--jobs", type=int, default=None, help="worker processes (default: cores)")
+
+
+# -- guard clean --account / watch / restore (IMAP) -----------------------------------------------
+
+
+def _has_option(parser: argparse.ArgumentParser, option: str) -> bool:
+    return option in parser._option_string_actions
+
+
+def _common(parser: argparse.ArgumentParser, group: Any, *, policy: bool, dry_run: bool) -> None:
+    if not _has_option(parser, "--account"):
+        group.add_argument(
+            "--account", metavar="NAME", default=None, help="account from the config"
+        )
+    if not _has_option(parser, "--folder"):
+        group.add_argument(
+            "--folder",
+            metavar="FOLDER",
+            action="append",
+            default=None,
+            help="folder (repeatable; default: the account's folders)",
+        )
+    if not _has_option(parser, "--config"):
+        group.add_argument(
+            "--config",
+            metavar="FILE",
+            default=None,
+            help="accounts config (default: $GUARD_CONFIG, else ~/.config/guard/config.toml)",
+        )
+    if dry_run and not _has_option(parser, "--dry-run"):
+        group.add_argument(
+            "--dry-run", action="store_true", help="print the plan, change nothing on the server"
+        )
+    if policy and not _has_option(parser, "--policy"):
+        group.add_argument(
+            "--policy",
+            choices=POLICIES,
+            default=None,
+            help="default: trackers only; strict: every remote resource too",
+        )
+    if not _has_option(parser, "--verbose"):
+        group.add_argument("-v", "--verbose", action="store_true", help="list every action")
+    if not _has_option(parser, "--log"):
+        group.add_argument(
+            "--log", metavar="FILE", default=None, help="append every action to FILE (timestamped)"
+        )
+
+
+def add_clean_arguments(parser: argparse.ArgumentParser) -> None:
+    """IMAP options of `guard clean` (options the local `guard clean PATH` already added, such as
+    --dry-run / --policy / -v, are shared, not added twice)."""
+    group = parser.add_argument_group("IMAP (guard clean --account NAME; see docs/clean-imap.md)")
+    _common(parser, group, policy=True, dry_run=True)
+
+
+def add_watch_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser, parser, policy=True, dry_run=False)
+
+
+def add_restore_arguments(parser: argparse.ArgumentParser) -> None:
+    _common(parser, parser, policy=False, dry_run=True)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
+        "--uid",
+        type=int,
+        action="append",
+        default=None,
+        metavar="N",
+        help="restore the message whose cleaned copy has UID N in --folder (repeatable)",
+    )
+    which.add_argument("--all", action="store_true", help="restore every cleaned message")

@@ -1,0 +1,26 @@
+"""The `guard` command's entry point: `guard strip` goes straight to guard.cli.strip.
+
+`guard strip` runs once per delivered message when it filters mail at delivery (Sieve, procmail,
+maildrop), so it must not pay for what the other commands need (their options import the IMAP
+and terminal-app modules). Every other command goes to guard.cli.main, unchanged.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args[:1] == ["strip"]:
+        from guard.cli.strip import main as strip
+
+        return strip(args[1:])
+    from guard.cli.main import main as cli
+
+    return cli(argv)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

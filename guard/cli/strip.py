@@ -1,0 +1,242 @@
+"""`guard strip`: one message on stdin, cleaned (or unchanged) on stdout — an MDA / Sieve filter.
+
+A delivery filter starts once per message, so what it imports is what it costs: this module and
+`guard.cli.launch` (the `guard` command's entry point, which sends `guard strip` here before
+anything else is imported) load only argparse, the cleaning code and the rules. The rules come
+compiled at build time (guard.engine.ruleset.load_compiled), the public-suffix table likewise
+(guard.engine.domains); the accounts config and the allowlist file are read only when they exist.
+tests/test_startup.py checks the modules a `guard strip` run imports.
+
+Never loses mail: on anything it cannot handle it writes its input unchanged and exits 0 with a
+one-line warning on stderr; non-zero only when the output could not be written (the MDA then
+keeps its own copy).
+
+Per-recipient policy (`--policy-dir DIR --recipient ADDR`, for a server filtering every mailbox,
+see docs/delivery.md): `DIR/<recipient>.toml`, data only, may say
+
+    enabled = false                    # this user opted out: mail passes unchanged
+    policy = "strict"                  # or "default"
+    allow_senders = ["boss@example.org"]
+    allow_domains = ["bank.example"]
+
+A missing file means the administrator's defaults; a broken one is warned about and ignored.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Mapping, Sequence
+from typing import IO, TYPE_CHECKING, Any
+
+from guard.cli.args import add_strip_arguments
+from guard.mail.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from guard.clean.message import Policy
+    from guard.engine.ruleset import RuleSet
+
+USER_POLICY_KEYS = ("enabled", "policy", "allow_senders", "allow_domains")
+MAX_POLICY_FILE = 64 * 1024
+
+
+def load_ruleset() -> RuleSet:
+    """The rules (tests/fuzz/harness.py replaces this name to reuse the rules it loaded)."""
+    from guard.engine.ruleset import load_ruleset as load
+
+    return load()
+
+
+class PolicyError(Exception):
+    """A per-recipient policy file is unusable; str(exc) is one line."""
+
+
+def _warn(stream: IO[str], text: str) -> None:
+    try:
+        stream.write(f"guard strip: warning: {' '.join(text.split())}\n")
+        stream.flush()
+    except (OSError, ValueError):
+        pass  # nowhere left to say it; the message itself is what matters
+
+
+def settings_files(ns: argparse.Namespace) -> tuple[str, str]:
+    """Where guard.mail.config.config_path and guard.mail.allowlist.allowlist_path look, worked out
+    without importing them (they import the TOML parser): a mail server's filter user has neither
+    file, and then reads no config at all. tests/test_startup.py checks both answers agree."""
+    explicit = getattr(ns, "config", None) or os.environ.get("GUARD_CONFIG")
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    config = (
+        os.path.expanduser(explicit) if explicit else os.path.join(base, "guard", "config.toml")
+    )
+    return config, os.path.join(base, "guard", "allowlist.toml")
+
+
+def _config_exists(ns: argparse.Namespace) -> bool:
+    """Is there an accounts config or an allowlist file to read?"""
+    return any(os.path.isfile(path) for path in settings_files(ns))
+
+
+def _base_policy(ns: argparse.Namespace, err: IO[str]) -> Policy:
+    """The accounts config's [clean] settings and the allowlist when they exist, then the command
+    line; the command line alone when they do not (or are broken: a filter still filters)."""
+    from guard.clean.message import Policy
+
+    command_line = Policy(
+        name=getattr(ns, "policy", None) or "default",
+        unwrap_security=bool(getattr(ns, "unwrap_security", False)),
+    )
+    try:
+        if not _config_exists(ns):
+            return command_line
+        from guard.cli.clean import policy_for
+        from guard.mail.config import ConfigError
+    except OSError:
+        return command_line
+    try:
+        return policy_for(ns)
+    except ConfigError as exc:
+        _warn(err, f"{exc}; cleaning with the default policy")
+        return command_line
+
+
+def recipient_policy_path(directory: str, recipient: str) -> str | None:
+    """`DIR/<recipient>.toml` for a plausible address; None for anything that could name
+    another file (a path separator, a leading dot, control characters, no `@`)."""
+    address = recipient.strip().strip("<>").lower()
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or len(address) > 320:
+        return None
+    if address.startswith(".") or any(c in address for c in "/\\\0") or not address.isprintable():
+        return None
+    return os.path.join(directory, address + ".toml")
+
+
+def read_recipient_policy(directory: str, recipient: str) -> dict[str, Any] | None:
+    """The recipient's settings (validated keys and types), or None when there is no file.
+    Raises PolicyError for a file that cannot be used."""
+    path = recipient_policy_path(directory, recipient)
+    if path is None:
+        raise PolicyError(f"recipient {recipient!r} is not an address guard looks up")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_POLICY_FILE + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise PolicyError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_POLICY_FILE:
+        raise PolicyError(f"{path}: larger than {MAX_POLICY_FILE} bytes")
+    import tomllib  # only when a policy file exists
+
+    try:
+        table = tomllib.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise PolicyError(f"{path}: not valid TOML: {exc}") from None
+    unknown = set(table) - set(USER_POLICY_KEYS)
+    if unknown:
+        raise PolicyError(f"{path}: unknown setting(s) {', '.join(sorted(unknown))}")
+    if not isinstance(table.get("enabled", True), bool):
+        raise PolicyError(f"{path}: enabled must be true or false")
+    return table
+
+
+def _apply_recipient(base: Policy, table: Mapping[str, Any]) -> Policy:
+    """The recipient's choices over the administrator's: their policy name replaces it, their
+    allowlists add to it. Raises ValueError (Policy's one-line message) on a bad value."""
+    from guard.clean.message import Policy
+
+    merged = Policy.from_config(
+        {
+            "policy": table.get("policy", base.name),
+            "unwrap_security": base.unwrap_security,
+            "allow_senders": [*base.allow_senders, *table.get("allow_senders", [])],
+            "allow_domains": [*base.allow_domains, *table.get("allow_domains", [])],
+        }
+    )
+    return merged
+
+
+def _stripped(raw: bytes, ns: argparse.Namespace, err: IO[str]) -> bytes:
+    """The cleaned message, or `raw` itself (with a warning) whenever anything goes wrong."""
+    policy = _base_policy(ns, err)
+    policy_dir = getattr(ns, "policy_dir", None)
+    if policy_dir:
+        recipient = getattr(ns, "recipient", None) or ""
+        try:
+            table = read_recipient_policy(policy_dir, recipient)
+            if table is not None and table.get("enabled", True) is False:
+                return raw  # the recipient opted out
+            if table is not None:
+                policy = _apply_recipient(policy, table)
+        except (PolicyError, ValueError) as exc:
+            _warn(err, f"{exc}; cleaning with the administrator's policy")
+    from guard.engine.ruleset import RuleError
+
+    try:
+        from dataclasses import replace
+
+        from guard.clean.message import ALLOWLISTED, clean_message
+        from guard.engine.limits import DEFAULT_LIMITS
+
+        limits = DEFAULT_LIMITS
+        seconds = getattr(ns, "time_limit", None)
+        if seconds is not None and seconds > 0:
+            limits = replace(DEFAULT_LIMITS, max_seconds=seconds)
+        result = clean_message(raw, load_ruleset(), policy, limits)
+    except RuleError as exc:
+        _warn(err, f"rules: {exc}; message passed through unchanged")
+        return raw
+    except Exception as exc:  # noqa: BLE001 - a filter must pass mail through whatever happens
+        _warn(err, f"internal error ({type(exc).__name__}); message passed through unchanged")
+        return raw
+    if result.skipped and not result.skipped.startswith(ALLOWLISTED):
+        _warn(err, f"{result.skipped}; message passed through unchanged")
+    return result.data
+
+
+def run_strip(
+    ns: argparse.Namespace,
+    stdin: IO[bytes] | None = None,
+    stdout: IO[bytes] | None = None,
+    stderr: IO[str] | None = None,
+) -> int:
+    """Read a message on stdin, write it cleaned (or unchanged) on stdout. Exit 0 unless the
+    output could not be written: then non-zero, so the MDA keeps its own copy."""
+    source = stdin or sys.stdin.buffer
+    sink = stdout or sys.stdout.buffer
+    err = stderr or sys.stderr
+    try:
+        raw = source.read()
+    except (OSError, MemoryError) as exc:
+        _warn(err, f"cannot read the message: {exc}")
+        return ExitCode.INTERNAL
+    try:
+        out = _stripped(raw, ns, err)
+    except MemoryError:
+        _warn(err, "out of memory; message passed through unchanged")
+        out = raw
+    try:
+        sink.write(out)
+        sink.flush()
+    except OSError as exc:
+        _warn(err, f"cannot write the message: {exc.strerror or exc}")
+        return ExitCode.INTERNAL
+    return ExitCode.OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="guard strip", description="clean one message, stdin to stdout (an MDA filter)"
+    )
+    add_strip_arguments(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`guard strip ARGS` (argv without the `strip`)."""
+    ns = build_parser().parse_args(argv)
+    try:
+        return run_strip(ns)
+    except KeyboardInterrupt:
+        return 130

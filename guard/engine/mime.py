@@ -1,0 +1,287 @@
+"""Raw message bytes -> ParsedMessage (headers + decoded text parts) and the display envelope.
+
+Mail is written by adversaries and by broken software: every step here degrades instead of failing
+where it can (unknown charset -> a sane fallback, broken base64 -> what decodes), and raises
+`MessageError` with a one-line reason where it cannot.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import quopri
+import re
+from email.errors import HeaderParseError
+from email.header import decode_header
+from email.utils import getaddresses, parseaddr
+
+from guard.engine.limits import DEFAULT_LIMITS, Limits
+from guard.engine.mimetree import MimeStructureError, Part, parse_headers, split
+from guard.engine.model import Envelope, Headers, ParsedMessage, first_header
+from guard.engine.nested import DOCUMENT_TYPES, content_id_key
+
+
+class MessageError(Exception):
+    """The message cannot be scanned; str(exc) is a one-line reason for the report."""
+
+
+_FALLBACK_CHARSET = (
+    "windows-1252"  # superset of latin-1 that browsers use for unlabelled 8-bit text
+)
+
+
+def decode_transfer(payload: bytes, cte: str | None) -> bytes:
+    """Undo a Content-Transfer-Encoding, salvaging what decodes from broken input."""
+    encoding = (cte or "").strip().lower()
+    if encoding == "base64":
+        data = re.sub(rb"[^A-Za-z0-9+/=]", b"", payload)
+        data = data.split(b"=", 1)[0]  # padding (or junk after it) ends the data
+        data = data[: len(data) - len(data) % 4] if len(data) % 4 == 1 else data
+        data += b"=" * (-len(data) % 4)
+        try:
+            return base64.b64decode(data)
+        except (binascii.Error, ValueError):
+            return b""
+    if encoding == "quoted-printable":
+        return quopri.decodestring(payload)
+    return payload
+
+
+# Python codecs that are no charset a mail client knows; punycode also decodes in quadratic time
+# (a 1 MB part labelled with it took 20 s), so a label naming one is treated as unknown.
+NOT_CHARSETS = frozenset({"punycode", "idna", "unicode_escape", "raw_unicode_escape"})
+
+
+def charset_codec(label: str | None) -> str | None:
+    """The Python codec for a charset label (None: unknown, or no charset a client reads)."""
+    if not label:
+        return None
+    try:
+        name = codecs.lookup(label.strip().strip('"')).name
+    except (LookupError, ValueError):  # ValueError: a label with a NUL in it
+        return None
+    return None if name in NOT_CHARSETS else name
+
+
+def _codec(label: str | None) -> str | None:
+    if not label:
+        return None
+    label = label.strip().strip('"').lower()
+    # Mail software writes these for ASCII/Latin-1, which browsers read as windows-1252.
+    if label in ("us-ascii", "ascii", "iso-8859-1", "latin1", "latin-1"):
+        return _FALLBACK_CHARSET
+    return charset_codec(label)
+
+
+def decode_text(data: bytes, charset: str | None) -> str:
+    """Bytes of a text part -> str: declared charset, else UTF-8, else windows-1252."""
+    codec = _codec(charset)
+    if codec is not None:
+        try:
+            return data.decode(codec)
+        except UnicodeDecodeError:
+            if codec == "utf-8":
+                return data.decode("utf-8", errors="replace")
+        except (LookupError, UnicodeError):
+            # Non-text codecs (`base64`, `rot13`) and `undefined` raise these: use the fallback.
+            pass
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode(_FALLBACK_CHARSET, errors="replace")
+
+
+def decode_header_value(value: str | None) -> str:
+    """RFC 2047 words -> text, word by word (a bogus charset spoils only its own word); junk comes
+    back as it was, never an exception."""
+    if not value:
+        return ""
+    text = str(value)
+    try:
+        chunks = decode_header(text)
+    except (ValueError, LookupError, UnicodeError, TypeError, AssertionError, HeaderParseError):
+        chunks = [(text, None)]
+    words = []
+    for chunk, charset in chunks:
+        if isinstance(chunk, bytes):
+            raw = chunk.decode("ascii", "surrogateescape") if charset is None else None
+            words.append(raw if raw is not None else decode_text(chunk, charset))
+        else:
+            words.append(chunk)
+    text = "".join(words)
+    # Surrogate escapes (undecodable raw 8-bit header bytes) and controls are not displayable.
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    return " ".join(text.replace("\x00", "").split())
+
+
+def _without_comments(value: str) -> str:
+    """`value` without its (nested) parenthesised comments, in one linear pass."""
+    out: list[str] = []
+    depth = 0
+    for char in value:
+        if char == "(":
+            depth += 1
+        elif char == ")" and depth:
+            depth -= 1
+        elif not depth:
+            out.append(char)
+    return "".join(out)
+
+
+# The common shapes, `local@domain` and `Plain Name <local@domain>` (letters, digits, `_+-` and
+# dots between them: nothing the RFC 5322 parser treats specially), read without the stdlib's
+# tokenizer, which costs a few hundred microseconds a message; everything else goes through it.
+_ADDR = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_SIMPLE_ADDRESS = re.compile(rf"(?:([A-Za-z0-9_-]+(?: [A-Za-z0-9_-]+)*) <({_ADDR})>|({_ADDR}))")
+
+
+def _simple(value: str) -> tuple[str, str] | None:
+    """(name, address) as parseaddr gives it, for a whitespace-normalised simple value."""
+    m = _SIMPLE_ADDRESS.fullmatch(value)
+    if m is None:
+        return None
+    return (m[1], m[2]) if m[2] else ("", m[3])
+
+
+def _parseaddr(value: str) -> tuple[str, str]:
+    simple = _simple(value)
+    if simple is not None:
+        return simple
+    # The stdlib reads nested comments recursively: `From: ((((…` would raise RecursionError and
+    # make the whole message unscannable (a way to hide tracking). Comments hold no address.
+    try:
+        return parseaddr(value)
+    except RecursionError:
+        return parseaddr(_without_comments(value))
+
+
+def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
+    simple = [_simple(v) for v in values]
+    if all(s is not None for s in simple):
+        return [s for s in simple if s is not None]
+    try:
+        return getaddresses(values)
+    except RecursionError:
+        return getaddresses([_without_comments(v) for v in values])
+
+
+def envelope_of(headers: Headers) -> Envelope:
+    # Split the address before decoding: a decoded display name may hold commas or quotes.
+    name, addr = _parseaddr(" ".join((first_header(headers, "From") or "").split()))
+    return Envelope(
+        from_addr=decode_header_value(addr).strip().lower(),
+        from_name=decode_header_value(name),
+        subject=decode_header_value(first_header(headers, "Subject")),
+        date=decode_header_value(first_header(headers, "Date")),
+        message_id=decode_header_value(first_header(headers, "Message-ID")),
+    )
+
+
+def recipients_of(headers: Headers) -> tuple[str, ...]:
+    wanted = ("to", "cc", "delivered-to")
+    values = [" ".join(v.split()) for k, v in headers if k.lower() in wanted]
+    addresses = (decode_header_value(a).lower() for _, a in _getaddresses(values))
+    return tuple(sorted({a for a in addresses if "@" in a}))
+
+
+def text_parts(tree: Part) -> list[Part]:
+    """The leaves a client displays as text: text/html and text/plain, not attachments."""
+    return [
+        part
+        for part in tree.walk()
+        if not part.children
+        and part.content_type in ("text/html", "text/plain")
+        and not part.is_attachment
+    ]
+
+
+def related_parts(tree: Part) -> list[tuple[str, Part]]:
+    """(Content-ID, part) of each leaf an HTML part may load through `cid:` as a document or a
+    stylesheet (see guard/engine/nested.py): CSS, SVG, XML or HTML with a Content-ID."""
+    out = []
+    for part in tree.walk():
+        if part.children or part.content_type not in DOCUMENT_TYPES:
+            continue
+        cid = content_id_key(part.header("Content-ID"))
+        if cid is not None:
+            out.append((cid, part))
+    return out
+
+
+def decoded_text(raw: bytes, part: Part) -> str:
+    body = raw[part.body_start : part.end]
+    return decode_text(decode_transfer(body, part.transfer_encoding), part.charset)
+
+
+def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMessage, Envelope]:
+    """Parse raw RFC 5322 bytes; raises MessageError when nothing sensible can be had."""
+    if len(raw) > limits.max_message_bytes:
+        raise MessageError(
+            f"message of {len(raw) // (1024 * 1024)} MiB exceeds the limit of "
+            f"{limits.max_message_bytes // (1024 * 1024)} MiB"
+        )
+    if not raw.strip():
+        raise MessageError("empty message")
+    try:
+        tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts)
+    except MimeStructureError as exc:
+        raise MessageError(str(exc)) from None
+    except RecursionError:
+        raise MessageError("MIME structure nested too deeply") from None
+    if not tree.headers:
+        raise MessageError("no headers: not an e-mail message")
+    html: list[str] = []
+    plain: list[str] = []
+    for part in text_parts(tree):
+        if part.end - part.body_start > limits.max_text_part_bytes:
+            raise MessageError(
+                f"{part.content_type} part of {(part.end - part.body_start) // 1024} KiB exceeds "
+                f"the limit of {limits.max_text_part_bytes // 1024} KiB"
+            )
+        text = decoded_text(raw, part)
+        (html if part.content_type == "text/html" else plain).append(text)
+    related = []
+    for cid, part in related_parts(tree):
+        if part.end - part.body_start <= limits.max_text_part_bytes:
+            related.append((cid, part.content_type, decoded_text(raw, part)))
+    return ParsedMessage(
+        headers=tree.headers,
+        html_parts=tuple(html),
+        text_parts=tuple(plain),
+        recipients=recipients_of(tree.headers),
+        related=tuple(related),
+    ), envelope_of(tree.headers)
+
+
+FetchedPart = tuple[str, bytes, str | None, str | None, str | None]
+"""A part fetched on its own: (content type, transfer-encoded payload, Content-Transfer-Encoding,
+charset, Content-ID), as BODYSTRUCTURE describes it."""
+
+
+def parse_parts(header_bytes: bytes, parts: list[FetchedPart]) -> tuple[ParsedMessage, Envelope]:
+    """Build a ParsedMessage from a header block and separately fetched parts.
+
+    Used by sources that fetch only what detection needs (IMAP: headers + BODYSTRUCTURE, then the
+    text parts and the documents they may load by `cid:`), read as `parse_message` reads them.
+    """
+    headers = parse_headers(header_bytes)
+    html: list[str] = []
+    plain: list[str] = []
+    related: list[tuple[str, str, str]] = []
+    for ctype, payload, cte, charset, cid in parts:
+        ctype = ctype.lower()
+        text = decode_text(decode_transfer(payload, cte), charset)
+        if ctype == "text/html":
+            html.append(text)
+        elif ctype == "text/plain":
+            plain.append(text)
+        if cid is not None and ctype in DOCUMENT_TYPES:
+            related.append((cid, ctype, text))
+    return ParsedMessage(
+        headers=headers,
+        html_parts=tuple(html),
+        text_parts=tuple(plain),
+        recipients=recipients_of(headers),
+        related=tuple(related),
+    ), envelope_of(headers)

@@ -1,0 +1,222 @@
+"""A fast MIME splitter that keeps byte offsets.
+
+The standard library's feed parser walks a message line by line in Python (≈2.4 ms for a 60 KB
+newsletter); detection needs only the tree and the text parts, and cleaning needs to replace a part
+while keeping every other byte as it was. This splitter finds boundaries with C-level searches and
+records where each part's headers and body start and end in the original bytes.
+
+Behaviour on broken input follows what mail clients do: a missing closing boundary runs the last
+part to the end of the message, a multipart without a boundary is read as a single part, text
+before the
+first boundary (preamble) and after the last (epilogue) is ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.message import Message
+
+from guard.engine.model import Headers, first_header
+
+
+class MimeStructureError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Part:
+    """One node of the MIME tree, with offsets into the raw message bytes."""
+
+    start: int  # first byte of this part's header block
+    body_start: int  # first byte of the body
+    end: int  # one past the last byte of the body
+    headers: Headers
+    content_type: str  # lower-case `type/subtype`
+    params: Message  # a header-only Message to read Content-Type parameters robustly
+    children: tuple[Part, ...] = ()
+    charset: str | None = None
+    """The charset parameter of a text/* part, read once: the standard library re-parses the whole
+    parameter list on every get_param (seconds for a 200 KB Content-Type field)."""
+
+    def header(self, name: str) -> str | None:
+        return first_header(self.headers, name)
+
+    @property
+    def transfer_encoding(self) -> str:
+        return (self.header("Content-Transfer-Encoding") or "").strip().lower()
+
+    @property
+    def is_attachment(self) -> bool:
+        disposition = self.header("Content-Disposition") or ""
+        return disposition.split(";", 1)[0].strip().lower() == "attachment"
+
+    def walk(self) -> list[Part]:
+        """Every node, depth first, in document order."""
+        out: list[Part] = []
+        stack: list[Part] = [self]
+        while stack:
+            part = stack.pop()
+            out.append(part)
+            stack.extend(reversed(part.children))
+        return out
+
+
+def _header_end(raw: bytes, start: int, end: int) -> tuple[int, int]:
+    """(end of the header block, start of the body): the first empty line, LF or CRLF."""
+    lf = raw.find(b"\n\n", start, end)
+    crlf = raw.find(b"\n\r\n", start, end)
+    if lf == -1 and crlf == -1:
+        return end, end
+    if crlf == -1 or (lf != -1 and lf < crlf):
+        return lf + 1, lf + 2
+    return crlf + 1, crlf + 3
+
+
+def parse_headers(block: bytes) -> Headers:
+    """A header block -> (name, value) pairs, unfolded; raw 8-bit bytes kept as surrogates."""
+    fields: list[tuple[str, str]] = []
+    text = block.decode("ascii", "surrogateescape")
+    name: str | None = None
+    value: list[str] = []
+    for line in text.splitlines():
+        if line[:1] in (" ", "\t") and name is not None:
+            value.append(line)
+            continue
+        if name is not None:
+            fields.append((name, "\n".join(value).strip()))
+            name = None
+        key, sep, rest = line.partition(":")
+        if sep and key and not key[0].isspace() and key == key.rstrip() and " " not in key:
+            name, value = key, [rest]
+        # Anything else (an mbox `From ` line, junk) is not a header field: skip it.
+    if name is not None:
+        fields.append((name, "\n".join(value).strip()))
+    return tuple(fields)
+
+
+def _content_type(headers: Headers, default: str) -> tuple[str, Message]:
+    params = Message()
+    ctype = first_header(headers, "Content-Type")
+    if ctype is not None:
+        params["Content-Type"] = ctype
+        # Message.get_content_type() falls back to text/plain on junk, as RFC 2045 says.
+        return params.get_content_type(), params
+    params["Content-Type"] = default
+    return default, params
+
+
+@dataclass(frozen=True, slots=True)
+class _Delimiter:
+    start: int  # the newline before `--boundary` (or the body start)
+    end: int  # after the delimiter line's newline
+    closing: bool
+
+
+def _delimiters(raw: bytes, boundary: bytes, body_start: int, end: int) -> list[_Delimiter]:
+    """Delimiter lines `--boundary` / `--boundary--` at line starts, found with bytes.find."""
+    token = b"--" + boundary
+    found: list[_Delimiter] = []
+    pos = body_start
+    while True:
+        hit = raw.find(token, pos, end)
+        if hit == -1:
+            return found
+        pos = hit + len(token)
+        if hit != body_start and raw[hit - 1 : hit] != b"\n":
+            continue
+        closing = raw.startswith(b"--", pos)
+        line_end = raw.find(b"\n", pos, end)
+        tail = raw[pos + (2 if closing else 0) : end if line_end == -1 else line_end]
+        if tail.strip(b" \t\r"):
+            continue  # `--boundaryX`: a longer token that only starts like ours
+        newline = hit - 1 if hit != body_start else hit
+        if newline > body_start and raw[newline - 1 : newline] == b"\r":
+            newline -= 1
+        found.append(_Delimiter(newline, end if line_end == -1 else line_end + 1, closing))
+        if closing:
+            return found
+
+
+def split(
+    raw: bytes,
+    *,
+    max_depth: int = 64,
+    max_parts: int = 2000,
+) -> Part:
+    """Split a whole message into its MIME tree."""
+    counter = [0]
+    return _split(raw, 0, len(raw), "text/plain", 0, max_depth, max_parts, counter)
+
+
+def _split(
+    raw: bytes,
+    start: int,
+    end: int,
+    default_type: str,
+    depth: int,
+    max_depth: int,
+    max_parts: int,
+    counter: list[int],
+) -> Part:
+    counter[0] += 1
+    if counter[0] > max_parts:
+        raise MimeStructureError(f"more than {max_parts} MIME parts")
+    if depth > max_depth:
+        raise MimeStructureError(f"MIME nested deeper than {max_depth}")
+    if raw.startswith(b"\n", start) or raw.startswith(b"\r\n", start):
+        header_end = start
+        body_start = start + (1 if raw[start : start + 1] == b"\n" else 2)
+    else:
+        header_end, body_start = _header_end(raw, start, end)
+    headers = parse_headers(raw[start:header_end])
+    ctype, params = _content_type(headers, default_type)
+    children: list[Part] = []
+    if ctype.startswith("multipart/"):
+        boundary = params.get_param("boundary")
+        if isinstance(boundary, str) and boundary:
+            child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
+            try:  # raw 8-bit bytes come back as surrogates; other non-ASCII as it was decoded
+                token = boundary.encode("utf-8", "surrogateescape")
+            except UnicodeEncodeError:  # a lone surrogate from an RFC 2231 value
+                token = boundary.encode("utf-8", "replace")
+            delimiters = _delimiters(raw, token, body_start, end)
+            if not delimiters and body_start < end:
+                # The boundary never occurs (truncated or mislabelled): read the body as one
+                # text part, so whatever URLs it holds are still seen.
+                delimiters = [_Delimiter(body_start, body_start, False)]
+            # An empty body (a part cut right after its headers) has no delimiter at all.
+            followers: list[_Delimiter | None] = [*delimiters[1:], None] if delimiters else []
+            for current, following in zip(delimiters, followers, strict=True):
+                if current.closing:  # the rest is epilogue
+                    break
+                part_start = current.end
+                part_end = following.start if following is not None else end
+                children.append(
+                    _split(
+                        raw,
+                        part_start,
+                        max(part_start, part_end),
+                        child_default,
+                        depth + 1,
+                        max_depth,
+                        max_parts,
+                        counter,
+                    )
+                )
+    elif ctype == "message/rfc822":
+        disposition = first_header(headers, "Content-Disposition") or ""
+        if not disposition.lower().startswith("attachment") and body_start < end:
+            children.append(
+                _split(raw, body_start, end, "text/plain", depth + 1, max_depth, max_parts, counter)
+            )
+    charset = params.get_param("charset") if ctype.startswith("text/") else None
+    return Part(
+        start,
+        body_start,
+        end,
+        headers,
+        ctype,
+        params,
+        tuple(children),
+        charset if isinstance(charset, str) else None,
+    )

@@ -1,0 +1,138 @@
+"""The nouns guard talks about: parsed messages, findings, per-message results.
+
+Everything here is a frozen dataclass so results can cross process boundaries and be cached.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import NamedTuple
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def first_header(headers: Headers, name: str) -> str | None:
+    """The first value of header `name` (case-insensitive), or None."""
+    lname = name.lower()
+    return next((value for key, value in headers if key.lower() == lname), None)
+
+
+class Kind(StrEnum):
+    """What a finding is about."""
+
+    PIXEL = "pixel"  # a remote image whose purpose is to signal the opening
+    REMOTE = "remote"  # any other resource a client would load when displaying the message
+    LINK = "link"  # a click-tracking / redirect-wrapped link
+    PARAM = "param"  # tracking parameters on a link destination
+    RECEIPT = "receipt"  # a read-receipt request header
+
+
+class Confidence(StrEnum):
+    KNOWN = "known"  # a rule names it, or it is a plain fact (a remote load is a remote load)
+    HEURISTIC = "heuristic"  # it looks like tracking, but no rule names it
+
+
+class Party(StrEnum):
+    FIRST = "first"  # the host belongs to the sender's own registrable domain (often an ESP alias)
+    THIRD = "third"  # someone else's host
+
+
+class Finding(NamedTuple):
+    """One thing found in a message.
+
+    A NamedTuple, not a dataclass: a newsletter yields a hundred of these and they cross process
+    boundaries; tuples are built and pickled several times faster.
+    """
+
+    kind: Kind
+    confidence: Confidence
+    rule: str
+    """Rule id (`service.rule`) or a built-in id such as `heuristic.tiny-image`."""
+    tracker: str | None = None
+    """Display name of the service behind it; None when nothing names it."""
+    category: str | None = None
+    url: str | None = None
+    destination: str | None = None
+    """For `link`: the decoded target when the wrapper carries it offline; None when opaque."""
+    header: str | None = None
+    value: str | None = None
+    """For `receipt`: the header's value (the address a receipt would go to)."""
+    element: str | None = None
+    """Where it was found, e.g. `img[src]`, `td[background]`, `style url()`, `text/plain`."""
+    params: tuple[str, ...] = ()
+    host: str | None = None
+    party: Party | None = None
+    leak: str | None = None
+    """How the URL carries the recipient's address (`plain`, `base64`, `md5`, `sha1`, `sha256`)."""
+    via: str | None = None
+    """When `tracker` was named from the message's headers (the ESP it was sent through) rather
+    than from the URL: the `sender` rule that named it."""
+
+
+class Esp(NamedTuple):
+    """The e-mail service provider a message was sent through, and why guard says so."""
+
+    service: str
+    """The rule service id (`sendgrid`)."""
+    name: str
+    """Its display name (`SendGrid`)."""
+    evidence: tuple[str, ...] = ()
+    """Human-readable fingerprints, most telling first: `DKIM d=sendgrid.net`, `X-SG-EID`,
+    `Return-Path bounces.mcsv.net`, `open pixel on u1.ct.sendgrid.net`; a relay that delivered
+    the platform's mail is named last (`relayed by Amazon SES: X-SES-Outgoing`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedMessage:
+    """What detection needs from a message: headers and decoded text parts."""
+
+    headers: Headers
+    html_parts: tuple[str, ...] = ()
+    text_parts: tuple[str, ...] = ()
+    defects: tuple[str, ...] = ()
+    recipients: tuple[str, ...] = ()
+    """Lower-case addresses from To, Cc and Delivered-To (for address-leak detection)."""
+    related: tuple[tuple[str, str, str], ...] = ()
+    """(Content-ID, media type, decoded text) of the parts an HTML part may load as a document
+    or stylesheet through `cid:` (stylesheets, SVG, HTML; see guard/engine/nested.py)."""
+
+    def header(self, name: str) -> str | None:
+        return first_header(self.headers, name)
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """The few header fields reports show, decoded for display."""
+
+    from_addr: str = ""
+    from_name: str = ""
+    subject: str = ""
+    date: str = ""
+    message_id: str = ""
+    domain: str = ""
+    """The sender's registrable domain (news@mail.brand.co.uk: `brand.co.uk`), set by the scan."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageResult:
+    """The outcome of scanning one message: findings, or an error saying why there are none."""
+
+    source: str
+    """Where the message came from: a file path, `mbox#n`, or an IMAP locator."""
+    id: str
+    """Stable id within the source (file name, mbox index, UID)."""
+    envelope: Envelope = field(default_factory=Envelope)
+    findings: tuple[Finding, ...] = ()
+    error: str | None = None
+    esp: Esp | None = None
+    """The ESP the message was sent through, from its headers' fingerprints (or, without any,
+    from the ESP's own tracking URLs in it); None when nothing shows one."""
+
+    @property
+    def tracking(self) -> bool:
+        """True when something in the message tracks the reader (remote loads alone do not)."""
+        return any(f.kind is not Kind.REMOTE for f in self.findings)
+
+    def count(self, kind: Kind) -> int:
+        return sum(1 for f in self.findings if f.kind is kind)

@@ -1,0 +1,336 @@
+"""Supervised worker processes: a message that crashes or hangs its process costs only itself.
+
+guard's per-message time limit (guard/engine/timelimit.py) is a SIGALRM timer: it interrupts Python
+code, but not C code such as the HTML parser (Lexbor), and nothing in-process survives a
+segmentation fault. Work that is spread over processes therefore runs here:
+
+- `map_supervised` (local `guard scan` and `guard clean PATH` on large inputs): forked workers
+  take chunks of item indexes and send back one result per item, in the order they work. The
+  parent notices a worker that died (exit or signal: its pipe ends, its sentinel fires) or is
+  overdue (no result within `item_seconds` of the previous one), kills it, runs the item it was
+  on again alone in a fresh worker, hands the rest of its chunks to others, and gives an item
+  that brings down a worker a second time the caller's failure result. Results come out in
+  index order; at most a window of items ahead of the next one to yield is handed out, so
+  memory stays bounded while one item is retried.
+- `Worker` is the process itself (fork, one duplex pipe, kill, the reason it died), also used
+  by the IMAP scan's connections (guard/mail/imap/scan.py), which schedule their own work.
+
+Workers are never left behind: the generator kills and reaps them whenever it stops (end,
+exception, KeyboardInterrupt, close()), they ignore SIGINT (Ctrl-C reaches the parent, which
+then stops them), and on Linux the kernel kills them if the parent dies (PR_SET_PDEATHSIG).
+
+What runs in-process is bounded differently. `guard strip` (one message, in the MDA's process),
+small inputs (fewer than guard.mail.scan.PARALLEL_THRESHOLD local messages; an IMAP scan on one
+connection or of fewer than imapscan.PARALLEL_MIN new messages), the share of a parallel IMAP
+scan the parent does itself, and `guard watch` rely on the SIGALRM limit between Python steps
+and on guard/engine/html.py's `parse_is_bounded` pre-check, which keeps documents Lexbor would spend
+unbounded time on from reaching it. The app (TUI) scans and cleans those in thread workers,
+where no timer runs: there only the size limits and the pre-check apply. (Its large local scans
+come here like the CLI's; a forked worker's one thread is its main thread, so the timer works.)
+A crash in-process ends that process: `strip` dies, the MDA sees the filter fail and keeps its
+own copy.
+
+Test hook: with GUARD_TEST_CRASH_MARKER=ACTION:BYTES in the environment, a worker that meets
+BYTES in a message's raw bytes aborts (`abort`), dies of SIGSEGV (`segv`) or hangs where no
+timer can reach it (`hang`). Read once when a worker starts; unset, it costs one global lookup
+per message. Only worker processes read it: in-process scanning never crashes on purpose.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+CRASH_MARKER_ENV = "GUARD_TEST_CRASH_MARKER"
+AHEAD = 2  # chunks queued per worker: the next one is there when the current one ends
+WINDOW_CHUNKS = 16  # chunks per worker handed out beyond the next item to yield
+
+crash_probe: Callable[[bytes], None] | None = None
+"""Set in worker processes when CRASH_MARKER_ENV is; work functions call it with raw messages."""
+
+
+# -- the test-only crash hook ---------------------------------------------------------------------
+
+
+def _segv() -> None:
+    signal.signal(signal.SIGSEGV, signal.SIG_DFL)  # past faulthandler, if a test runner set it
+    os.kill(os.getpid(), signal.SIGSEGV)
+
+
+def _abort() -> None:
+    signal.signal(signal.SIGABRT, signal.SIG_DFL)
+    os.abort()
+
+
+def _hang() -> None:
+    # Like C code that never returns: the time limit's SIGALRM stays pending, only SIGKILL ends it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGALRM, signal.SIGTERM})
+    while True:
+        time.sleep(3600)
+
+
+_ACTIONS: dict[str, Callable[[], None]] = {"segv": _segv, "abort": _abort, "hang": _hang}
+
+
+def probe_from(value: str) -> Callable[[bytes], None] | None:
+    """The crash probe `ACTION:BYTES` describes (ACTION: abort, segv or hang), or None."""
+    action, _, marker = value.partition(":")
+    needle = os.fsencode(marker)
+    act = _ACTIONS.get(action)
+    if act is None or not needle:
+        return None
+
+    def probe(raw: bytes) -> None:
+        if needle in raw:
+            act()
+
+    return probe
+
+
+def probe_raw(read: Callable[[], bytes]) -> None:
+    """Run the crash probe, if armed, on the bytes `read` returns (a read error is the work's to
+    report, not the probe's)."""
+    if crash_probe is not None:
+        try:
+            raw = read()
+        except OSError:
+            return
+        crash_probe(raw)
+
+
+# -- one worker process ---------------------------------------------------------------------------
+
+
+def _die_with_parent(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent goes, even by SIGKILL (elsewhere: the
+    parent's cleanup is all there is)."""
+    import ctypes  # here: only workers pay for it
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent was gone before the request took effect
+        os._exit(0)
+
+
+def _child_main(
+    serve: Callable[[Connection], None], conn: Connection, close: Sequence[Connection], parent: int
+) -> None:
+    global crash_probe
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    _die_with_parent(parent)
+    for other in close:  # the parent's ends of other workers' pipes, inherited through fork
+        other.close()
+    marker = os.environ.get(CRASH_MARKER_ENV)
+    crash_probe = probe_from(marker) if marker else None
+    with contextlib.suppress(EOFError, BrokenPipeError):  # the parent went away: all done
+        serve(conn)
+
+
+class Worker:
+    """A forked child running `serve(conn)` on its end of a duplex pipe. Everything the parent
+    holds (compiled rules, the warmed-up suffix list, closures) is inherited, never pickled."""
+
+    def __init__(self, serve: Callable[[Connection], None], close: Sequence[Connection] = ()):
+        ctx = multiprocessing.get_context("fork")
+        self.conn, child = ctx.Pipe(duplex=True)
+        self.process: Any = ctx.Process(
+            target=_child_main,
+            args=(serve, child, [self.conn, *close], os.getpid()),
+            daemon=True,  # multiprocessing's exit handler stops it if everything else fails
+        )
+        self.process.start()
+        child.close()  # the child's end lives only in the child: its exit is our EOF
+
+    @property
+    def sentinel(self) -> int:
+        return int(self.process.sentinel)
+
+    def stop(self) -> None:
+        """Kill (if still running) and reap."""
+        if self.process.exitcode is None:
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+    def death(self) -> str:
+        """How it ended, as a clause: `crashed its worker process (SIGSEGV)`."""
+        self.process.join(timeout=5)  # its pipe has ended: it is exiting, or about to
+        code = self.process.exitcode
+        if code is None:
+            return "left its worker process unresponsive"
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return f"crashed its worker process ({name})"
+        return f"ended its worker process (exit status {code})"
+
+
+def overdue(seconds: float) -> str:
+    return f"still running after {seconds:g} s, where the time limit cannot stop it"
+
+
+def item_seconds(max_seconds: float) -> float | None:
+    """How long a worker may go without a result when each item has `max_seconds` (the
+    per-message limit): the item's whole budget, as much again for C code the timer cannot
+    interrupt, and 2 s to read the message and send the result. None: no limit."""
+    return 2 * max_seconds + 2 if max_seconds > 0 else None
+
+
+# -- a supervised, ordered map --------------------------------------------------------------------
+
+
+def _serve_items(work: Callable[[int], Any]) -> Callable[[Connection], None]:
+    def serve(conn: Connection) -> None:
+        while (task := conn.recv()) is not None:
+            for i in task:
+                try:
+                    reply = (i, True, work(i))
+                except Exception as exc:  # noqa: BLE001 - one item's bug is that item's result
+                    reply = (i, False, f"internal error ({type(exc).__name__})")
+                conn.send(reply)
+
+    return serve
+
+
+@dataclass
+class _Slot:
+    worker: Worker
+    queue: deque[list[int]] = field(default_factory=deque)
+    """Assigned chunks, in the order the worker works them; the head's first item is current."""
+    deadline: float | None = None
+    fresh: bool = True
+
+
+def map_supervised(
+    work: Callable[[int], T],
+    count: int,
+    failed: Callable[[int, str], T],
+    *,
+    jobs: int,
+    chunk: int,
+    seconds: float | None,
+) -> Iterator[T]:
+    """`work(i)` for i in range(count), in `jobs` forked workers, yielded in order.
+
+    `failed(i, reason)` (in this process) stands in for an item that crashed a worker, or kept
+    it busy longer than `seconds` without a result, twice: once in a chunk, once alone in a
+    fresh worker. `reason` is a clause such as `crashed its worker process (SIGSEGV)`. A worker
+    that cannot be started raises OSError."""
+    todo: deque[list[int]] = deque(
+        list(range(start, min(start + chunk, count))) for start in range(0, count, chunk)
+    )
+    suspects: deque[int] = deque()  # items to run again alone, each in a fresh worker
+    suspected: set[int] = set()
+    done: dict[int, T] = {}
+    slots: list[_Slot] = []
+    window = chunk * WINDOW_CHUNKS * max(1, jobs)
+    next_out = 0
+
+    def assign(slot: _Slot, now: float) -> None:
+        while len(slot.queue) < AHEAD:
+            alone = slot.fresh and bool(suspects) and not slot.queue
+            if alone:
+                task = [suspects.popleft()]
+            elif slot.queue and len(todo) <= len(slots):
+                return  # near the end a chunk queued here could keep an idle worker waiting
+            elif todo and todo[0][0] < next_out + window:
+                task = todo.popleft()
+            else:
+                return
+            try:
+                slot.worker.conn.send(task)
+            except OSError:  # it has died: waiting on it says so
+                if alone:
+                    suspects.appendleft(task[0])
+                else:
+                    todo.appendleft(task)
+                return
+            slot.fresh = False
+            slot.queue.append(task)
+            if slot.deadline is None and seconds is not None:
+                slot.deadline = now + seconds
+
+    def collect(slot: _Slot, now: float) -> bool:
+        """Take every result waiting on the slot's pipe; False once the pipe has ended."""
+        try:
+            while slot.worker.conn.poll():
+                i, ok, value = slot.worker.conn.recv()
+                head = slot.queue[0]
+                if head.pop(0) != i:
+                    raise RuntimeError(f"supervised map: worker answered item {i} out of turn")
+                if not head:
+                    slot.queue.popleft()
+                done[i] = value if ok else failed(i, value)
+                slot.deadline = now + seconds if slot.queue and seconds is not None else None
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def lose(slot: _Slot, reason: str) -> None:
+        """The worker is gone (or going): its current item is suspect, the rest goes back."""
+        slot.worker.stop()
+        slots.remove(slot)
+        if not slot.queue:
+            return
+        head = slot.queue.popleft()
+        current = head.pop(0)
+        if current in suspected:  # the second worker it brought down
+            done[current] = failed(current, reason)
+        else:
+            suspected.add(current)
+            suspects.append(current)
+        for task in reversed([head, *slot.queue]):
+            if task:
+                todo.appendleft(task)
+
+    try:
+        while True:
+            while next_out in done:
+                yield done.pop(next_out)
+                next_out += 1
+            if next_out >= count:
+                return
+            now = time.monotonic()
+            while len(slots) < jobs and (todo or suspects):
+                slots.append(_Slot(Worker(_serve_items(work), [s.worker.conn for s in slots])))
+                assign(slots[-1], now)
+            for slot in slots:
+                assign(slot, now)
+            if not any(slot.queue for slot in slots):
+                raise RuntimeError("supervised map: items left but none handed out")
+            deadlines = [s.deadline for s in slots if s.deadline is not None]
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            waited = [s.worker.conn for s in slots] + [s.worker.sentinel for s in slots]
+            ready = set(wait(waited, timeout))
+            now = time.monotonic()
+            for slot in list(slots):
+                woke = slot.worker.conn in ready or slot.worker.sentinel in ready
+                if woke and (not collect(slot, now) or slot.worker.process.exitcode is not None):
+                    collect(slot, now)  # results sent before it ended are still good
+                    lose(slot, slot.worker.death())
+            for slot in list(slots):
+                if slot.deadline is None or now < slot.deadline:
+                    continue
+                if not collect(slot, now):  # a result that just arrived resets the deadline
+                    lose(slot, slot.worker.death())
+                elif slot.deadline is not None and now >= slot.deadline:
+                    assert seconds is not None
+                    lose(slot, overdue(seconds))
+    finally:
+        for slot in slots:
+            slot.worker.stop()

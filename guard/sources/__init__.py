@@ -1,1 +1,0 @@
-"""Where raw messages come from: local files (files.py) and IMAP (imap.py)."""
