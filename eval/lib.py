@@ -1,4 +1,5 @@
-"""Helpers used by build.py to write the evaluation corpus.
+"""Helpers the message builders (esp_messages.py, non_esp_messages.py, negative_messages.py) share,
+and the list they add their messages to; build_corpus.py writes them out.
 
 Every remote load / link is emitted through a helper that also records the
 expected finding, so the manifest is written from how each message was built
@@ -12,7 +13,8 @@ from email.mime.application import MIMEApplication
 from email.utils import format_datetime, make_msgid
 import datetime
 
-R = random.Random(20240917)
+SEED = 20240917
+R = random.Random(SEED)  # every token, date and choice of the corpus comes from here, in build order
 RCPT = "alex@example.net"
 
 def hexs(n): return "".join(R.choice("0123456789abcdef") for _ in range(n))
@@ -214,3 +216,49 @@ def row(inner, pad="16px 28px", extra=""):
 def button(link_html):
     return (f'<table role="presentation" cellpadding="0" cellspacing="0" border="0"><tr>'
             f'<td bgcolor="#1d4ed8" style="border-radius:4px;padding:10px 18px">{link_html}</td></tr></table>')
+
+
+# ---- the corpus being built
+
+MSGS = []  # every message built so far, in build order (build_corpus.py writes them)
+
+
+def reset():
+    """Start a build from scratch: an empty list and the seeded generator at its start."""
+    MSGS.clear()
+    R.seed(SEED)
+
+
+def reg(m, **build):
+    m.build(**build); MSGS.append(m); return m
+
+
+# ---- the newsletter template most builders fill in
+
+def nl(m, cdn, title, pre, items, link_fn, pixel="", intro="", style="", footer=None, head_extra="", after_rows="", logo=True, lang="en", text=True, img_attrs='width="544" height="272" style="width:100%;height:auto"'):
+    rows = []
+    tl = [title, "=" * len(title), "", intro, ""] if text else None
+    if logo:
+        rows.append(row(m.img(f"https://{cdn}/logo.png", attrs='width="160" height="48"', alt=title.split(":")[0]), pad="24px 28px 8px"))
+    if intro:
+        rows.append(row(f"<p>{intro}</p>"))
+    for slug, head, para, dest in items:
+        u, trk, d = link_fn(dest)
+        img = m.img(f"https://{cdn}/{slug}.jpg", attrs=img_attrs, alt=head) if slug else ""
+        rows.append(row(f'{img}<h2 style="font-size:20px;margin:16px 0 6px">{head}</h2><p style="margin:0 0 12px">{para}</p>'
+                        + button(m.a(u, "Read more", trk, d, 'style="color:#ffffff;text-decoration:none"'))))
+        if text:
+            tl += [head, para, "-> " + m.t(u, trk, d), ""]
+    foot = []
+    for label, dest in (footer or []):
+        u, trk, d = link_fn(dest)
+        foot.append(m.a(u, label, trk, d, 'style="color:#6b7280"'))
+        if text:
+            tl.append(f"{label}: " + m.t(u, trk, d))
+    rows.append(after_rows)
+    rows.append(row(" &middot; ".join(foot) + f"<br>{title.split(':')[0]}, 12 Harbour Road, Portsmouth PO1 2AB", pad="20px 28px",
+                    extra=' align="center" style="font-size:12px;color:#6b7280"'))
+    rows.append(pixel)
+    return page(title, "".join(rows), pre, style=style, head_extra=head_extra, lang=lang), ("\n".join(tl) + "\n" if text else None)
+
+PLAIN = lambda dest: (dest, None, None)

@@ -1,4 +1,11 @@
+"""Tracking mail not sent through an ESP: sales and personal trackers (Mailtrack, Yesware, ...),
+platforms and social networks, analytics and ads (Litmus, LiveIntent), security link wrappers,
+heuristic and rule-gap pixels on self-hosted or unnamed services, and read-receipt requests.
+`build()` builds them in corpus order (second, after esp_messages.py)."""
 import re as _re
+
+from lib import HEX, PLAIN, RCPT, Msg, R, alnum, b64, b64tok, digits, hexs, lower, nl, q, reg, row, uuid
+
 def lowpct(s): return _re.sub(r'%[0-9A-F]{2}', lambda x: x.group(0).lower(), s)
 # ================================================================ TRACKING: sales / personal trackers
 def personal(m, greeting, body_lines, sig, pixel_html="", links=(), text_links=None):
@@ -209,9 +216,6 @@ def liveintent():
     h, t = nl(m, "img.coastal-times.example/daily", "Coastal Times: morning briefing", "", items, PLAIN, after_rows=ads, footer=[("Unsubscribe", "https://coastal-times.example/newsletters")])
     reg(m, text=t, htmlbody=h)
 
-for f in (mailtrack, yesware, streak, superhuman, hunter, outreach, linkedin, facebook, github, twitter, netflix, reddit, google_alerts, quora, eventbrite, trello, litmus, liveintent):
-    f()
-
 # ================================================================ TRACKING: security wrappers
 def fwd(m, intro, orig_from, orig_body_html, orig_body_text):
     h = (f'<div style="font-family:Calibri,Arial,sans-serif;font-size:11pt">{intro}<br><br>'
@@ -302,9 +306,6 @@ def slack():
     h, t = nl(m, "a.slack-edge.com/email", "Slack: new messages", "", items, S, logo=False, footer=[("Notification preferences", "https://acme-ops.slack.com/account/notifications")])
     reg(m, text=t, htmlbody=h)
 
-for f in (safelinks, proofpoint_v3, proofpoint_v2, mimecast, barracuda, sophos, trendmicro, slack):
-    f()
-
 # ================================================================ TRACKING: heuristic / self-hosted / rule-gap pixels
 def tiny(name, desc, ev, frm, subj, url, tracker, attrs, enc="qp", items=None, cdn=None, loadhtml=None):
     m = Msg(name, desc, ev, frm, subj, enc=enc)
@@ -313,43 +314,6 @@ def tiny(name, desc, ev, frm, subj, url, tracker, attrs, enc="qp", items=None, c
     pix = loadhtml(m) if loadhtml else row(m.img(url, "pixel", tracker, attrs))
     h, t = nl(m, cdn or f"{host}/mail", subj, "", items, PLAIN, pixel=pix)
     reg(m, text=t, htmlbody=h)
-
-tiny("heuristic-hidden-1px-unknown-tracker.eml", "Unknown self-hosted tracker: 1px img with display:none and an id, on a host in no list (heuristic pixel, tracker \"\")",
-     "easylist/easylist#8114 (<img id=\"t_r_a_c_k_i_m_g_v_4\" width=\"1px\" height=\"1px\" style=\"display:none;\" src=\"http://v5zhui.goodwell18.com/track/mail?t=...\">)",
-     '"Lumora Lighting" <sales@lumora-lighting.example>', "Factory price list — LED panels", f"http://{lower(6)}.mailtrk-srv.example/track/mail?t={alnum(32)}", "",
-     'id="t_r_a_c_k_i_m_g_v_4" name="t_r_a_c_k_i_m_g_v_4" width="1px" height="1px" style="display:none;"')
-tiny("snovio-cold-email-zero-size.eml", "Cold outreach sent with Snov.io on a custom tracking domain: /track/open/v2-<id> img 0x0 (service absent from guard's rules)",
-     "easylist/easylist#18609 (<img src=\"https://airlogak.com/track/open/v2-123456789\" width=\"0\" height=\"0\" style=\"border:0;width:0px;height:0px;\">); MailTrackerBlocker 'Snov.io: /track/open/v2-'",
-     '"Kiran Rao" <kiran@growthpilot.example>', "Quick idea for your pipeline", f"https://trk.growthpilot-mail.example/track/open/v2-{digits(9)}", "Snov.io",
-     'border="0" width="0" height="0" style="border:0;width:0px;height:0px;"')
-tiny("pure360-retail-offer.eml", "Pure360 retail mail: response.pure360.com/_act/tracking.php open pixel HEIGHT=1 WIDTH=1 (service absent from guard's rules)",
-     "easylist/easylist#2589 (<IMG SRC=\"http://response.pure360.com/_act/tracking.php?type=email&id=A6488632O9...&subjId=320648\" HEIGHT=\"1\" WIDTH=\"1\">)",
-     '"Hartwell Home" <offers@hartwellhome.example>', "Autumn cushions: 3 for 2", f"http://response.pure360.com/_act/tracking.php?type=email&id=A{digits(7)}O{digits(25)}&subjId={digits(6)}", "Pure360",
-     'BORDER="0" HEIGHT="1" WIDTH="1"')
-tiny("envoke-nonprofit-update.eml", "Envoke nonprofit update: e1.envoke.com/o/<acct>/<id>/<hash>.gif 1x1 tracking image",
-     "apparition47/MailTrackerBlocker#151 (<img src=\"https://e1.envoke.com/o/3975/2471560/20fa2dc8c9c3cafd8d46efa5827ef9b8.gif\" width=\"1\" height=\"1\" id=\"nvk_tracking_image\">)",
-     '"Riverkeepers Trust" <hello@riverkeepers.example>', "River clean-up: 120 volunteers!", f"https://e1.envoke.com/o/{digits(4)}/{digits(7)}/{hexs(32)}.gif", "Envoke",
-     'border="0" width="1" height="1" id="nvk_tracking_image" class="nvk_images" alt="Envoke tracking"')
-tiny("blackbaud-charity-appeal-no-size.eml", "Charity appeal with a Blackbaud-style smtp.mailopen?id= open image with no size attributes (only a known-URL rule can catch it)",
-     "apparition47/MailTrackerBlocker#150 (<IMG alt=\"\" hspace=\"0\" border=\"0\" src=\"https://example.org/smtp.mailopen?id=21835077\" />, attributed to Blackbaud)",
-     '"Harbour Hospice" <appeals@harbourhospice.example>', "Light up a life this winter", f"https://mail.harbourhospice.example/smtp.mailopen?id={digits(8)}", "Blackbaud",
-     'hspace="0" border="0"')
-tiny("ezyvet-vet-reminder-css-size.eml", "Vet clinic reminder sent by ezyVet: email_open_log.php image sized 1px only in CSS",
-     "apparition47/MailTrackerBlocker#179 (<img src=\"https://[REDACTED].ezyvet.com/email_open_log.php?comid=270448&time=1657006209\" style=\"border:none;width:1px;height:1px;outline: none;\"/>)",
-     '"Oakfield Vets" <reception@oakfieldvets.example>', "Reminder: Biscuit's booster is due", f"https://oakfieldvets.uk.ezyvet.com/email_open_log.php?comid={digits(6)}&time={R.randint(1725000000,1726000000)}", "ezyVet",
-     'style="border:none;width:1px;height:1px;outline: none;"')
-tiny("self-hosted-opens-zero-size.eml", "Transactional mail from a vendor's own opens.* host: img height=0 width=0 inside div.tracking (heuristic pixel, tracker \"\")",
-     "easylist/easylist#13924 (<div class=\"tracking\"><img alt=\"\" height=\"0\" src=\"https://opens.jscrambler.com/home/index/?token=XXX\" width=\"0\"></div>)",
-     '"Codeguard Platform" <no-reply@codeguard-platform.example>', "Your monthly usage report", "", "", "",
-     loadhtml=lambda m: row('<div class="tracking">' + m.img(f"https://opens.codeguard-platform.example/home/index/?token={hexs(40)}", "pixel", "", 'height="0" width="0"') + "</div>"))
-tiny("mailgun-organizing-platform-1px.eml", "Organising-platform newsletter via Mailgun custom domain: /o/eJw... img width=1px height=1px",
-     "apparition47/MailTrackerBlocker#79 (<img width=\"1px\" height=\"1px\" alt=\"\" src=\"https://email.newsletter.mobilize.us/o/eJwVjEsOgyAUAE8j...\">)",
-     '"Neighbourhood Action" <team@neighbourhood-action.example>', "3 events near you this weekend", f"https://email.newsletter.neighbourhood-action.example/o/eJwV{b64tok(160)}", "Mailgun",
-     'width="1px" height="1px" alt=""')
-tiny("hidden-parent-unknown-pixel.eml", "Club newsletter whose tracking image sits inside a display:none parent div, unknown host (heuristic pixel via hidden parent, tracker \"\")",
-     "OneClickLab/ugly-email-trackers#20 (university mail with markRead.aspx?linkId=&id1=&id2= open image); WolfCycle/Lupo-Phase1#14 (hidden-img techniques: display:none, 0x0)",
-     '"Admissions Office" <admissions@westcoast-college.example>', "Your application: next steps", "", "", "",
-     loadhtml=lambda m: row('<div style="display:none">' + m.img(f"https://www.admissions.westcoast-college.example/markRead.aspx?linkId={HEX(16)}&id1={HEX(32)}&id2={HEX(16)}&parsed=1", "pixel", "") + "</div>"))
 
 # ================================================================ TRACKING: read receipts (RFC 8098 and legacy headers)
 def rcpt(name, desc, ev, frm, subj, hdrs, body, html_body=None, enc="qp", charset="utf-8", attach=None):
@@ -362,38 +326,81 @@ def rcpt(name, desc, ev, frm, subj, hdrs, body, html_body=None, enc="qp", charse
     reg(m, text=body, htmlbody=h, attachments=attach or ())
 
 RFC = "RFC 8098 (Disposition-Notification-To, message disposition notifications)"
-rcpt("receipt-thunderbird-dnt-flat-viewing.eml", "Thunderbird personal mail with Return receipt checked: Disposition-Notification-To", RFC + "; Thunderbird 'Return Receipt' option",
-     '"Gareth Pryce" <gareth.pryce@posteo.example>', "Flat viewing on Saturday", [("Disposition-Notification-To", '"Gareth Pryce" <gareth.pryce@posteo.example>')],
-     "Hi Alex,\n\nAre you still OK for the viewing at 11 on Saturday? The agent will meet us outside.\n\nGareth\n", enc="8bit")
-rcpt("receipt-outlook-dnt-and-rrt.eml", "Outlook corporate mail requesting read and delivery receipts: Disposition-Notification-To + Return-Receipt-To",
-     RFC + "; Return-Receipt-To as still emitted by some Outlook/Exchange setups (legacy Sendmail header)",
-     '"Finance Shared Services" <ap@ironbridge-group.example>', "Action required: supplier bank detail change",
-     [("Disposition-Notification-To", "<ap@ironbridge-group.example>"), ("Return-Receipt-To", "<ap@ironbridge-group.example>")],
-     "Please confirm the updated remittance details for your account by Friday.\n\nFinance Shared Services\n",
-     html_body='<html><body><p style="font-family:Calibri">Please confirm the updated remittance details for your account by Friday.</p><p>Finance Shared Services</p></body></html>')
-rcpt("receipt-pegasus-confirm-reading.eml", "Pegasus Mail message with X-Confirm-Reading-To and X-PMRQC: 1", "Pegasus Mail / Mercury reading-confirmation headers (X-Confirm-Reading-To, X-PMRQC)",
-     '"Bernd Vogel" <b.vogel@vogel-stb.example>', "Unterlagen Steuererklärung 2023", [("X-Confirm-Reading-To", '"Bernd Vogel" <b.vogel@vogel-stb.example>'), ("X-PMRQC", "1")],
-     "Sehr geehrter Herr Alex,\n\nbitte senden Sie mir die fehlenden Belege bis zum 30. September.\n\nMit freundlichen Grüßen\nBernd Vogel\n", charset="iso-8859-1")
-rcpt("receipt-x400-generate-delivery-report.eml", "Gateway mail (X.400 heritage) with Generate-Delivery-Report and Disposition-Notification-To", RFC + "; RFC 2156 (MIXER) Generate-Delivery-Report",
-     '"Procurement" <procurement@ministry-works.example>', "Tender clarification no. 4", [("Generate-Delivery-Report", ""), ("Disposition-Notification-To", "procurement@ministry-works.example")],
-     "Clarification no. 4 is attached to the tender portal. Deadline unchanged.\n", enc="8bit")
-rcpt("receipt-read-receipt-to-old-client.eml", "Old desktop client message with Read-Receipt-To", "Legacy Read-Receipt-To header used by older mail clients (listed among receipt headers by mail filters)",
-     '"Dorothy Finch" <dot.finch@btinternet.example>', "Bridge club rota", [("Read-Receipt-To", "dot.finch@btinternet.example")],
-     "Dear Alex\n\nYou are down for teas on the 14th. Let me know if that's a problem.\n\nDorothy\n", charset="windows-1252")
-rcpt("receipt-return-receipt-requested.eml", "Mail with Return-Receipt-Requested header (Lotus Notes style)", "Return-Receipt-Requested as written by Lotus Notes/Domino gateways",
-     '"Facilities" <facilities@orwell-mfg.example>', "Fire alarm test Thursday 10:00", [("Return-Receipt-Requested", "Yes")],
-     "There will be a fire alarm test on Thursday at 10:00. No need to evacuate.\n")
-rcpt("receipt-roundcube-html-dnt.eml", "Roundcube HTML mail with Disposition-Notification-To (receipt only, images are cid-free and remote-free)", RFC + "; Roundcube 'Return receipt' compose option",
-     '"Sofia Marin" <sofia@marin-arquitectura.example>', "Planos revisados", [("Disposition-Notification-To", "Sofia Marin <sofia@marin-arquitectura.example>")],
-     "Hola Alex,\n\nTe envío los planos revisados. ¿Los vemos el martes?\n\nSofía\n",
-     html_body='<html><head><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"></head><body style="font-size:10pt;font-family:Verdana"><p>Hola Alex,</p><p>Te envío los planos revisados. ¿Los vemos el martes?</p><p>Sofía</p></body></html>')
-rcpt("receipt-dnt-invoice-with-pdf.eml", "Small-business invoice with PDF attachment requesting a read receipt (Disposition-Notification-To)", RFC,
-     '"Coastline Plumbing" <accounts@coastline-plumbing.example>', "Invoice 1184", [("Disposition-Notification-To", "accounts@coastline-plumbing.example")],
-     "Hi Alex,\n\nPlease find invoice 1184 attached for the boiler service.\n\nThanks,\nCoastline Plumbing\n",
-     attach=[("invoice-1184.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "application", "pdf")])
-rcpt("receipt-mercury-x-confirm-only.eml", "Mercury/Pegasus list admin note with X-Confirm-Reading-To only", "Pegasus Mail / Mercury X-Confirm-Reading-To",
-     '"Club Secretary" <secretary@chess-circle.example>', "Membership renewal", [("X-Confirm-Reading-To", "secretary@chess-circle.example")],
-     "Your membership renews on 1 October. Reply if you want to pay by cash at the club.\n")
-rcpt("receipt-return-receipt-to-sendmail.eml", "Plain message with the legacy Sendmail Return-Receipt-To header", "Sendmail Return-Receipt-To (legacy delivery receipt request)",
-     '"Andrzej Nowak" <andrzej@nowak-tlumaczenia.example>', "Tłumaczenie — termin", [("Return-Receipt-To", "andrzej@nowak-tlumaczenia.example")],
-     "Dzień dobry,\n\ntłumaczenie będzie gotowe w piątek.\n\nPozdrawiam\nAndrzej Nowak\n", charset="iso-8859-2", enc="qp")
+
+
+def build():
+    for f in (mailtrack, yesware, streak, superhuman, hunter, outreach, linkedin, facebook, github, twitter, netflix, reddit, google_alerts, quora, eventbrite, trello, litmus, liveintent):
+        f()
+    for f in (safelinks, proofpoint_v3, proofpoint_v2, mimecast, barracuda, sophos, trendmicro, slack):
+        f()
+    tiny("heuristic-hidden-1px-unknown-tracker.eml", "Unknown self-hosted tracker: 1px img with display:none and an id, on a host in no list (heuristic pixel, tracker \"\")",
+         "easylist/easylist#8114 (<img id=\"t_r_a_c_k_i_m_g_v_4\" width=\"1px\" height=\"1px\" style=\"display:none;\" src=\"http://v5zhui.goodwell18.com/track/mail?t=...\">)",
+         '"Lumora Lighting" <sales@lumora-lighting.example>', "Factory price list — LED panels", f"http://{lower(6)}.mailtrk-srv.example/track/mail?t={alnum(32)}", "",
+         'id="t_r_a_c_k_i_m_g_v_4" name="t_r_a_c_k_i_m_g_v_4" width="1px" height="1px" style="display:none;"')
+    tiny("snovio-cold-email-zero-size.eml", "Cold outreach sent with Snov.io on a custom tracking domain: /track/open/v2-<id> img 0x0 (service absent from guard's rules)",
+         "easylist/easylist#18609 (<img src=\"https://airlogak.com/track/open/v2-123456789\" width=\"0\" height=\"0\" style=\"border:0;width:0px;height:0px;\">); MailTrackerBlocker 'Snov.io: /track/open/v2-'",
+         '"Kiran Rao" <kiran@growthpilot.example>', "Quick idea for your pipeline", f"https://trk.growthpilot-mail.example/track/open/v2-{digits(9)}", "Snov.io",
+         'border="0" width="0" height="0" style="border:0;width:0px;height:0px;"')
+    tiny("pure360-retail-offer.eml", "Pure360 retail mail: response.pure360.com/_act/tracking.php open pixel HEIGHT=1 WIDTH=1 (service absent from guard's rules)",
+         "easylist/easylist#2589 (<IMG SRC=\"http://response.pure360.com/_act/tracking.php?type=email&id=A6488632O9...&subjId=320648\" HEIGHT=\"1\" WIDTH=\"1\">)",
+         '"Hartwell Home" <offers@hartwellhome.example>', "Autumn cushions: 3 for 2", f"http://response.pure360.com/_act/tracking.php?type=email&id=A{digits(7)}O{digits(25)}&subjId={digits(6)}", "Pure360",
+         'BORDER="0" HEIGHT="1" WIDTH="1"')
+    tiny("envoke-nonprofit-update.eml", "Envoke nonprofit update: e1.envoke.com/o/<acct>/<id>/<hash>.gif 1x1 tracking image",
+         "apparition47/MailTrackerBlocker#151 (<img src=\"https://e1.envoke.com/o/3975/2471560/20fa2dc8c9c3cafd8d46efa5827ef9b8.gif\" width=\"1\" height=\"1\" id=\"nvk_tracking_image\">)",
+         '"Riverkeepers Trust" <hello@riverkeepers.example>', "River clean-up: 120 volunteers!", f"https://e1.envoke.com/o/{digits(4)}/{digits(7)}/{hexs(32)}.gif", "Envoke",
+         'border="0" width="1" height="1" id="nvk_tracking_image" class="nvk_images" alt="Envoke tracking"')
+    tiny("blackbaud-charity-appeal-no-size.eml", "Charity appeal with a Blackbaud-style smtp.mailopen?id= open image with no size attributes (only a known-URL rule can catch it)",
+         "apparition47/MailTrackerBlocker#150 (<IMG alt=\"\" hspace=\"0\" border=\"0\" src=\"https://example.org/smtp.mailopen?id=21835077\" />, attributed to Blackbaud)",
+         '"Harbour Hospice" <appeals@harbourhospice.example>', "Light up a life this winter", f"https://mail.harbourhospice.example/smtp.mailopen?id={digits(8)}", "Blackbaud",
+         'hspace="0" border="0"')
+    tiny("ezyvet-vet-reminder-css-size.eml", "Vet clinic reminder sent by ezyVet: email_open_log.php image sized 1px only in CSS",
+         "apparition47/MailTrackerBlocker#179 (<img src=\"https://[REDACTED].ezyvet.com/email_open_log.php?comid=270448&time=1657006209\" style=\"border:none;width:1px;height:1px;outline: none;\"/>)",
+         '"Oakfield Vets" <reception@oakfieldvets.example>', "Reminder: Biscuit's booster is due", f"https://oakfieldvets.uk.ezyvet.com/email_open_log.php?comid={digits(6)}&time={R.randint(1725000000,1726000000)}", "ezyVet",
+         'style="border:none;width:1px;height:1px;outline: none;"')
+    tiny("self-hosted-opens-zero-size.eml", "Transactional mail from a vendor's own opens.* host: img height=0 width=0 inside div.tracking (heuristic pixel, tracker \"\")",
+         "easylist/easylist#13924 (<div class=\"tracking\"><img alt=\"\" height=\"0\" src=\"https://opens.jscrambler.com/home/index/?token=XXX\" width=\"0\"></div>)",
+         '"Codeguard Platform" <no-reply@codeguard-platform.example>', "Your monthly usage report", "", "", "",
+         loadhtml=lambda m: row('<div class="tracking">' + m.img(f"https://opens.codeguard-platform.example/home/index/?token={hexs(40)}", "pixel", "", 'height="0" width="0"') + "</div>"))
+    tiny("mailgun-organizing-platform-1px.eml", "Organising-platform newsletter via Mailgun custom domain: /o/eJw... img width=1px height=1px",
+         "apparition47/MailTrackerBlocker#79 (<img width=\"1px\" height=\"1px\" alt=\"\" src=\"https://email.newsletter.mobilize.us/o/eJwVjEsOgyAUAE8j...\">)",
+         '"Neighbourhood Action" <team@neighbourhood-action.example>', "3 events near you this weekend", f"https://email.newsletter.neighbourhood-action.example/o/eJwV{b64tok(160)}", "Mailgun",
+         'width="1px" height="1px" alt=""')
+    tiny("hidden-parent-unknown-pixel.eml", "Club newsletter whose tracking image sits inside a display:none parent div, unknown host (heuristic pixel via hidden parent, tracker \"\")",
+         "OneClickLab/ugly-email-trackers#20 (university mail with markRead.aspx?linkId=&id1=&id2= open image); WolfCycle/Lupo-Phase1#14 (hidden-img techniques: display:none, 0x0)",
+         '"Admissions Office" <admissions@westcoast-college.example>', "Your application: next steps", "", "", "",
+         loadhtml=lambda m: row('<div style="display:none">' + m.img(f"https://www.admissions.westcoast-college.example/markRead.aspx?linkId={HEX(16)}&id1={HEX(32)}&id2={HEX(16)}&parsed=1", "pixel", "") + "</div>"))
+    rcpt("receipt-thunderbird-dnt-flat-viewing.eml", "Thunderbird personal mail with Return receipt checked: Disposition-Notification-To", RFC + "; Thunderbird 'Return Receipt' option",
+         '"Gareth Pryce" <gareth.pryce@posteo.example>', "Flat viewing on Saturday", [("Disposition-Notification-To", '"Gareth Pryce" <gareth.pryce@posteo.example>')],
+         "Hi Alex,\n\nAre you still OK for the viewing at 11 on Saturday? The agent will meet us outside.\n\nGareth\n", enc="8bit")
+    rcpt("receipt-outlook-dnt-and-rrt.eml", "Outlook corporate mail requesting read and delivery receipts: Disposition-Notification-To + Return-Receipt-To",
+         RFC + "; Return-Receipt-To as still emitted by some Outlook/Exchange setups (legacy Sendmail header)",
+         '"Finance Shared Services" <ap@ironbridge-group.example>', "Action required: supplier bank detail change",
+         [("Disposition-Notification-To", "<ap@ironbridge-group.example>"), ("Return-Receipt-To", "<ap@ironbridge-group.example>")],
+         "Please confirm the updated remittance details for your account by Friday.\n\nFinance Shared Services\n",
+         html_body='<html><body><p style="font-family:Calibri">Please confirm the updated remittance details for your account by Friday.</p><p>Finance Shared Services</p></body></html>')
+    rcpt("receipt-pegasus-confirm-reading.eml", "Pegasus Mail message with X-Confirm-Reading-To and X-PMRQC: 1", "Pegasus Mail / Mercury reading-confirmation headers (X-Confirm-Reading-To, X-PMRQC)",
+         '"Bernd Vogel" <b.vogel@vogel-stb.example>', "Unterlagen Steuererklärung 2023", [("X-Confirm-Reading-To", '"Bernd Vogel" <b.vogel@vogel-stb.example>'), ("X-PMRQC", "1")],
+         "Sehr geehrter Herr Alex,\n\nbitte senden Sie mir die fehlenden Belege bis zum 30. September.\n\nMit freundlichen Grüßen\nBernd Vogel\n", charset="iso-8859-1")
+    rcpt("receipt-x400-generate-delivery-report.eml", "Gateway mail (X.400 heritage) with Generate-Delivery-Report and Disposition-Notification-To", RFC + "; RFC 2156 (MIXER) Generate-Delivery-Report",
+         '"Procurement" <procurement@ministry-works.example>', "Tender clarification no. 4", [("Generate-Delivery-Report", ""), ("Disposition-Notification-To", "procurement@ministry-works.example")],
+         "Clarification no. 4 is attached to the tender portal. Deadline unchanged.\n", enc="8bit")
+    rcpt("receipt-read-receipt-to-old-client.eml", "Old desktop client message with Read-Receipt-To", "Legacy Read-Receipt-To header used by older mail clients (listed among receipt headers by mail filters)",
+         '"Dorothy Finch" <dot.finch@btinternet.example>', "Bridge club rota", [("Read-Receipt-To", "dot.finch@btinternet.example")],
+         "Dear Alex\n\nYou are down for teas on the 14th. Let me know if that's a problem.\n\nDorothy\n", charset="windows-1252")
+    rcpt("receipt-return-receipt-requested.eml", "Mail with Return-Receipt-Requested header (Lotus Notes style)", "Return-Receipt-Requested as written by Lotus Notes/Domino gateways",
+         '"Facilities" <facilities@orwell-mfg.example>', "Fire alarm test Thursday 10:00", [("Return-Receipt-Requested", "Yes")],
+         "There will be a fire alarm test on Thursday at 10:00. No need to evacuate.\n")
+    rcpt("receipt-roundcube-html-dnt.eml", "Roundcube HTML mail with Disposition-Notification-To (receipt only, images are cid-free and remote-free)", RFC + "; Roundcube 'Return receipt' compose option",
+         '"Sofia Marin" <sofia@marin-arquitectura.example>', "Planos revisados", [("Disposition-Notification-To", "Sofia Marin <sofia@marin-arquitectura.example>")],
+         "Hola Alex,\n\nTe envío los planos revisados. ¿Los vemos el martes?\n\nSofía\n",
+         html_body='<html><head><meta http-equiv="Content-Type" content="text/html; charset=UTF-8"></head><body style="font-size:10pt;font-family:Verdana"><p>Hola Alex,</p><p>Te envío los planos revisados. ¿Los vemos el martes?</p><p>Sofía</p></body></html>')
+    rcpt("receipt-dnt-invoice-with-pdf.eml", "Small-business invoice with PDF attachment requesting a read receipt (Disposition-Notification-To)", RFC,
+         '"Coastline Plumbing" <accounts@coastline-plumbing.example>', "Invoice 1184", [("Disposition-Notification-To", "accounts@coastline-plumbing.example")],
+         "Hi Alex,\n\nPlease find invoice 1184 attached for the boiler service.\n\nThanks,\nCoastline Plumbing\n",
+         attach=[("invoice-1184.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "application", "pdf")])
+    rcpt("receipt-mercury-x-confirm-only.eml", "Mercury/Pegasus list admin note with X-Confirm-Reading-To only", "Pegasus Mail / Mercury X-Confirm-Reading-To",
+         '"Club Secretary" <secretary@chess-circle.example>', "Membership renewal", [("X-Confirm-Reading-To", "secretary@chess-circle.example")],
+         "Your membership renews on 1 October. Reply if you want to pay by cash at the club.\n")
+    rcpt("receipt-return-receipt-to-sendmail.eml", "Plain message with the legacy Sendmail Return-Receipt-To header", "Sendmail Return-Receipt-To (legacy delivery receipt request)",
+         '"Andrzej Nowak" <andrzej@nowak-tlumaczenia.example>', "Tłumaczenie — termin", [("Return-Receipt-To", "andrzej@nowak-tlumaczenia.example")],
+         "Dzień dobry,\n\ntłumaczenie będzie gotowe w piątek.\n\nPozdrawiam\nAndrzej Nowak\n", charset="iso-8859-2", enc="qp")

@@ -1,45 +1,9 @@
-"""Writes eval/eml/*.eml and eval/manifest.toml. Labels come from how each message is built."""
-import json, os, sys
-sys.path.insert(0, os.path.dirname(__file__))
-from lib import *
+"""Tracking mail sent through ESPs, marketing clouds and newsletter platforms (Mailchimp, SendGrid,
+Amazon SES, ... Substack, beehiiv, Kit, MailerLite, ... Dyn): one function per message; `build()`
+builds them in corpus order (build_corpus.py calls it first)."""
+import json
 
-MSGS = []
-def reg(m, **build):
-    m.build(**build); MSGS.append(m); return m
-
-# ---------------------------------------------------------------- evidence
-EV = {
- "mtb": "apparition47/MailTrackerBlocker, Source/MTBBlockedMessage.m tracker dictionary (public GitHub code)",
- "simplify": "leggett/simplify-trackers simplify-tracker-blocklist.js (public GitHub code)",
-}
-
-def nl(m, cdn, title, pre, items, link_fn, pixel="", intro="", style="", footer=None, head_extra="", after_rows="", logo=True, lang="en", text=True, img_attrs='width="544" height="272" style="width:100%;height:auto"'):
-    rows = []
-    tl = [title, "=" * len(title), "", intro, ""] if text else None
-    if logo:
-        rows.append(row(m.img(f"https://{cdn}/logo.png", attrs='width="160" height="48"', alt=title.split(":")[0]), pad="24px 28px 8px"))
-    if intro:
-        rows.append(row(f"<p>{intro}</p>"))
-    for slug, head, para, dest in items:
-        u, trk, d = link_fn(dest)
-        img = m.img(f"https://{cdn}/{slug}.jpg", attrs=img_attrs, alt=head) if slug else ""
-        rows.append(row(f'{img}<h2 style="font-size:20px;margin:16px 0 6px">{head}</h2><p style="margin:0 0 12px">{para}</p>'
-                        + button(m.a(u, "Read more", trk, d, 'style="color:#ffffff;text-decoration:none"'))))
-        if text:
-            tl += [head, para, "-> " + m.t(u, trk, d), ""]
-    foot = []
-    for label, dest in (footer or []):
-        u, trk, d = link_fn(dest)
-        foot.append(m.a(u, label, trk, d, 'style="color:#6b7280"'))
-        if text:
-            tl.append(f"{label}: " + m.t(u, trk, d))
-    rows.append(after_rows)
-    rows.append(row(" &middot; ".join(foot) + f"<br>{title.split(':')[0]}, 12 Harbour Road, Portsmouth PO1 2AB", pad="20px 28px",
-                    extra=' align="center" style="font-size:12px;color:#6b7280"'))
-    rows.append(pixel)
-    return page(title, "".join(rows), pre, style=style, head_extra=head_extra, lang=lang), ("\n".join(tl) + "\n" if text else None)
-
-PLAIN = lambda dest: (dest, None, None)
+from lib import HEX, PLAIN, Msg, R, alnum, b64, b64tok, b64u, button, digits, hexs, lower, nl, page, q, reg, row, uuid
 
 # ================================================================ TRACKING: ESPs / marketing
 def mailchimp():
@@ -373,34 +337,9 @@ def dyn():
     h, t = nl(m, "northfieldrowing.example/img", "Northfield Rowing: AGM", "", items, PLAIN, pixel=pix, logo=False)
     reg(m, text=t, htmlbody=h)
 
-for f in (mailchimp, sendgrid, ses, constant_contact, sfmc, hubspot, hubspot_sales, klaviyo, brevo, campaign_monitor, mailgun, postmark, mandrill,
-          mailjet, customerio, iterable, substack, beehiiv, kit, mailerlite, activecampaign, aweber, acoustic, eloqua, marketo, sailthru, getresponse, dyn):
-    f()
 
-exec(open(os.path.join(os.path.dirname(__file__), "build2.py")).read())
-exec(open(os.path.join(os.path.dirname(__file__), "build3.py")).read())
 
-# ---------------------------------------------------------------- write
-def toml_str(s): return json.dumps(s, ensure_ascii=False)
-out = os.path.join(os.path.dirname(__file__), "eml")
-for fn in os.listdir(out):
-    os.remove(os.path.join(out, fn))
-lines = ["# guard evaluation corpus manifest: expected findings per message, written from how each message was built.",
-         "# Same format and semantics as samples/manifest.toml; every message also carries `evidence` (where the URL shape was seen).", ""]
-names = set()
-for m in MSGS:
-    assert m.name not in names, m.name; names.add(m.name)
-    data = m.mime.as_bytes()
-    assert len(data) < 100_000, (m.name, len(data))
-    open(os.path.join(out, m.name), "wb").write(data)
-    lines += ["[[message]]", f"source = {toml_str('eml/' + m.name)}", f"description = {toml_str(m.desc)}", f"evidence = {toml_str(m.evidence)}",
-              f"tracking = {'true' if m.tracking else 'false'}", "error = false", ""]
-    for f in m.findings:
-        lines.append("[[message.finding]]")
-        for k in ("kind", "tracker", "url", "destination", "params", "header"):
-            if k in f:
-                v = f[k]
-                lines.append(f"{k} = " + ("[" + ", ".join(toml_str(x) for x in v) + "]" if isinstance(v, list) else toml_str(v)))
-        lines.append("")
-open(os.path.join(os.path.dirname(__file__), "manifest.toml"), "w").write("\n".join(lines))
-print(len(MSGS), "messages;", sum(m.tracking for m in MSGS), "tracking")
+def build():
+    for f in (mailchimp, sendgrid, ses, constant_contact, sfmc, hubspot, hubspot_sales, klaviyo, brevo, campaign_monitor, mailgun, postmark, mandrill,
+              mailjet, customerio, iterable, substack, beehiiv, kit, mailerlite, activecampaign, aweber, acoustic, eloqua, marketo, sailthru, getresponse, dyn):
+        f()
