@@ -48,11 +48,15 @@ def write(msgs, out_dir):
         lines += ["[[message]]", f"source = {toml_str('eml/' + m.name)}", f"description = {toml_str(m.desc)}", f"evidence = {toml_str(m.evidence)}",
                   f"tracking = {'true' if m.tracking else 'false'}", "error = false", ""]
         for f in m.findings:
+            if f.get("comment"):
+                lines += f["comment"]
             lines.append("[[message.finding]]")
             for k in ("kind", "tracker", "url", "destination", "params", "header"):
                 if k in f:
                     v = f[k]
                     lines.append(f"{k} = " + ("[" + ", ".join(toml_str(x) for x in v) + "]" if isinstance(v, list) else toml_str(v)))
+                    if k == "url" and f.get("note"):
+                        lines[-1] += "  # " + f["note"]
             lines.append("")
     with open(os.path.join(out_dir, "manifest.toml"), "w", encoding="utf-8") as f:
         f.write("\n".join(lines))

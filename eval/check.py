@@ -14,7 +14,15 @@ for e in man["message"]:
         if p.get_content_type() == "text/html":
             h = p.get_content()
             h = h.replace("<!--[if !mso]><!-->", "").replace("<!--<![endif]-->", "")
+            # Outlook renders <!--[if mso]> blocks: their VML images load there
+            for block in re.findall(r"<!--\[if [^\]]*mso[^\]]*\]>(.*?)<!\[endif\]-->", h, flags=re.S):
+                for v in re.findall(r'<v:(?:fill|image)\b[^>]*\bsrc="([^"]*)"', block, flags=re.I):
+                    loads.add(html.unescape(v))
             h = re.sub(r"<!--.*?-->", "", h, flags=re.S)
+            # <style> is raw text: its url()s are requested as written, entities and all
+            for css in re.findall(r"<style[^>]*>(.*?)</style>", h, flags=re.S | re.I):
+                loads.update(re.findall(r"url\(\s*'?\"?([^'\")]+)", css))
+            h = re.sub(r"<style[^>]*>.*?</style>", "", h, flags=re.S | re.I)
             for a, v in re.findall(r'\b(src|background|srcset|href)\s*=\s*"([^"]*)"', h, flags=re.I):
                 v = html.unescape(v)
                 if a.lower() == "srcset":

@@ -61,7 +61,8 @@ class Msg:
         self.tz = tz
 
     # ---- finding bookkeeping
-    def add(self, kind, url=None, tracker=None, destination=None, params=None, header=None):
+    def add(self, kind, url=None, tracker=None, destination=None, params=None, header=None, note=None, comment=()):
+        """note: a comment at the end of the finding's url line; comment: lines written above it."""
         key = (kind, url if url is not None else header)
         if key in self.seen:
             return
@@ -72,6 +73,8 @@ class Msg:
         if destination is not None: f["destination"] = destination
         if params is not None: f["params"] = params
         if header is not None: f["header"] = header
+        if note: f["note"] = note
+        if comment: f["comment"] = list(comment)
         self.findings.append(f)
 
     def _dest_params(self, dest):
@@ -87,6 +90,12 @@ class Msg:
     def load(self, url, kind="remote", tracker=None):
         """Register a load emitted by hand (CSS url(), srcset candidate...); returns the escaped URL."""
         self.add(kind, url, tracker=tracker)
+        return html.escape(url)
+
+    def raw_text_load(self, url, kind="remote", tracker=None, note=None):
+        """A load inside raw text (a <style> block): entities are not decoded there, so the URL
+        a client requests is the escaped text as written, and that is what is registered."""
+        self.add(kind, html.escape(url), tracker=tracker, note=note)
         return html.escape(url)
 
     def a(self, url, text, tracker=None, dest=None, attrs=""):

@@ -119,6 +119,17 @@ def nl_neg(name, desc, frm, subj, b, kind):
     reg(m, text=t, htmlbody=h, related=rel)
 
 
+def vml_background(m):
+    """Outlook's VML background (inside a conditional comment) and the same hero as a normal img."""
+    html = ('<tr><td><!--[if gte mso 9]><v:rect xmlns:v="urn:schemas-microsoft-com:vml" fill="true" stroke="false" style="width:600px;height:300px"><v:fill type="frame" src="https://img.skylineclimbing.example/vml-only-hero.jpg"/></v:rect><![endif]-->'
+            + m.img("https://img.skylineclimbing.example/hero-routes.jpg", attrs='width="600" height="300"', alt="New routes") + "</td></tr>" + row("Twelve new boulder problems on the cave wall."))
+    # Outlook renders the conditional comment and loads the v:fill image: a remote load too
+    m.add("remote", "https://img.skylineclimbing.example/vml-only-hero.jpg", comment=[
+        "# Relabelled by the lead: Outlook renders <!--[if mso]> VML and loads its v:fill image, and",
+        '# guard\'s definition of "remote" is every load a mail client would make, Outlook included.'])
+    return html
+
+
 def build():
     # --- personal plain text
     neg_plain("neg-personal-weekend-plans.eml", "Personal plain-text mail, UTF-8 8bit, one plain link", '"Maya Chen" <maya.chen@fastmail.example>', "Weekend?",
@@ -208,8 +219,7 @@ def build():
              text=lambda m: "Your bill of £38.12 is ready: " + m.t("https://my.northsidewater.example/bills/latest") + "\n", enc="b64")
     neg_html("neg-vml-comment-background.eml", "Newsletter with an Outlook VML background inside conditional comments (URLs in comments are not loads) and the same hero as a normal img",
              '"Skyline Climbing" <news@skylineclimbing.example>', "New routes set this week",
-             lambda m: ('<tr><td><!--[if gte mso 9]><v:rect xmlns:v="urn:schemas-microsoft-com:vml" fill="true" stroke="false" style="width:600px;height:300px"><v:fill type="frame" src="https://img.skylineclimbing.example/vml-only-hero.jpg"/></v:rect><![endif]-->'
-                        + m.img("https://img.skylineclimbing.example/hero-routes.jpg", attrs='width="600" height="300"', alt="New routes") + "</td></tr>" + row("Twelve new boulder problems on the cave wall.")),
+             vml_background,
              text="Twelve new boulder problems on the cave wall.\n")
     neg_plain("neg-plain-newsletter-text-only.eml", "Text-only indie newsletter with plain links (including to big platforms) and no tracking parameters", '"Small Hours" <hello@smallhours.example>', "Small Hours #54",
               "Small Hours #54\n\nThis week: a podcast about lighthouses, a playlist, and a recipe.\n\nPodcast: https://podcasts.apple.com/podcast/id1234567890\nPlaylist: https://open.spotify.com/playlist/37i9dQZF1DX4sWSpwq3LiO\nRecipe: https://smallhours.example/recipes/plum-cake\n\nReply to this email to say hi.\n")

@@ -196,9 +196,10 @@ def litmus():
             '"Fieldwork Coffee" <news@fieldworkcoffee.example>', "Origin trip diary: Huila", enc="qp")
     code = lower(10); base = f"https://{code}.emltrk.com/{code}"
     p, f, img = f"{base}?p&d={q(RCPT)}", f"{base}?f&d={q(RCPT)}", f"{base}?d={q(RCPT)}"
-    style = (f"@media print{{ #_two50 {{ background-image:url('{m.load(p, 'pixel', 'Litmus')}'); }} }}\n"
-             f"div.OutlookMessageHeader {{ background-image:url('{m.load(f, 'pixel', 'Litmus')}') }}\n"
-             f"table.moz-email-headers-table {{ background-image:url('{m.load(f, 'pixel', 'Litmus')}') }}\n")
+    raw = "<style> is raw text: no entity decoding, a browser requests &amp; as written"
+    style = (f"@media print{{ #_two50 {{ background-image:url('{m.raw_text_load(p, 'pixel', 'Litmus', raw)}'); }} }}\n"
+             f"div.OutlookMessageHeader {{ background-image:url('{m.raw_text_load(f, 'pixel', 'Litmus', '<style> is raw text (see above)')}') }}\n"
+             f"table.moz-email-headers-table {{ background-image:url('{m.raw_text_load(f, 'pixel', 'Litmus')}') }}\n")
     pix = '<div id="_two50"></div>' + m.img(img, "pixel", "Litmus", 'width="1" height="1" border="0"')
     items = [("huila", "Huila diary", "Three farms, one washing station.", "https://fieldworkcoffee.example/journal/huila-2024"), ("", "New lot: Pink Bourbon", "", "https://fieldworkcoffee.example/shop/pink-bourbon")]
     h, t = nl(m, "fieldworkcoffee.example/email", "Fieldwork: Huila diary", "", items, PLAIN, pixel=pix, style=style)
