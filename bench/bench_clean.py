@@ -26,6 +26,9 @@ alternately:
 With --baseline PATH, cold and warm run for both installs in every round. Prints messages/s, the
 ratio guard/bare (target <= 2) and new/old, wall and CPU seconds (client tree + Dovecot).
 
+Planner (--what planner): only the planner of `guard clean --account`, clean_message of every
+message under the default policy in-process on one core, timed per message with each install.
+
 Local (--what local or both): `python -m guard clean MAILDIR` (default --jobs) on a fresh copy
 of a Maildir of the same messages per run, alternately with the baseline; messages/s new vs old
 (target >= 8x).
@@ -34,6 +37,7 @@ of a Maildir of the same messages per run, alternately with the baseline; messag
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pickle
 import re
@@ -352,13 +356,60 @@ def local_bench(ns: argparse.Namespace, who: list[harness.Install], mail: harnes
         shutil.rmtree(work, ignore_errors=True)
 
 
+# The planner of `guard clean --account`: what it computes per message before any IMAP write
+# (clean_message under the default policy). Run inside each install, on one core.
+PLANNER = harness.probe(r"""
+import json, sys, time
+from pathlib import Path
+files = sorted(Path(sys.argv[1]).iterdir())
+rules = load_ruleset(include_user=False)
+policy = Policy.from_config({})
+clean_message(files[0].read_bytes(), rules, policy)  # first-use caches outside the timing
+wall, cpu, changed = 0.0, 0.0, 0
+for f in files:
+    raw = f.read_bytes()
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = clean_message(raw, rules, policy)
+    wall += time.perf_counter() - t0
+    cpu += time.process_time() - c0
+    changed += bool(result.changed)
+print(json.dumps({"wall": wall, "cpu": cpu, "n": len(files), "changed": changed}))
+""")
+
+
+def planner_bench(ns: argparse.Namespace, who: list[harness.Install], mail: harness.Mail) -> None:
+    """The planner's time per message (README: "the planner: ~38 ms a message"), per install."""
+    with tempfile.TemporaryDirectory(prefix="guard-bench-plan-") as tmp:
+        for n, raw in enumerate(mail.raws):
+            (Path(tmp) / f"{n:05d}.eml").write_bytes(raw)
+        steps: list[harness.Step] = [
+            (i.label, lambda i=i: harness.measure([i.python, "-c", PLANNER, tmp], i.env()))
+            for i in who
+        ]
+        print(f"the planner (clean_message, default policy, one core) of {len(mail)} messages:")
+        runs = harness.alternate(ns.rounds, steps)
+        per_wall, per_cpu = {}, {}
+        for i in who:
+            docs = [json.loads(r.out) for r in runs[i.label]]
+            per_wall[i.label] = [d["wall"] * 1e3 / d["n"] for d in docs]
+            per_cpu[i.label] = [d["cpu"] * 1e3 / d["n"] for d in docs]
+            print(f"{i.label}: {docs[0]['changed']} of {docs[0]['n']} messages changed")
+        print("RESULT " + harness.side_by_side("the planner, per message", per_wall, ".1f", " ms"))
+        print("RESULT " + harness.side_by_side("its CPU, per message", per_cpu, ".1f", " ms"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument(
         "--messages", type=int, default=None, help="default: 1000 (bench), all (corpus)"
     )
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--what", choices=("imap", "local", "both"), default="both")
+    ap.add_argument(
+        "--what",
+        choices=("imap", "local", "both", "planner"),
+        default="both",
+        help="imap, local or both; planner: only the planner's time per message (no server)",
+    )
     harness.add_arguments(ap, min_html_kb=0, tracking=True)
     ns = ap.parse_args()
     who = harness.installs(ns)
@@ -370,6 +421,8 @@ def main() -> None:
     if not mail.raws:
         raise SystemExit("no messages")
     print(mail.describe())
+    if ns.what == "planner":
+        planner_bench(ns, who, mail)
     if ns.what in ("imap", "both"):
         imap_bench(ns, who, mail)
     if ns.what in ("local", "both"):

@@ -45,19 +45,6 @@ import harness
 SAMPLES = harness.ROOT / "samples"
 RULES_PLACEHOLDER = b"<bundled rules>"
 
-# Where an install's bundled rules are, asked of the install itself (before and after the
-# package move of issue 15: the loader's module moved from guard.ruleset to guard.engine).
-_RULES_DIR = """
-import importlib
-for name in ("guard.engine.ruleset", "guard.ruleset"):
-    try:
-        mod = importlib.import_module(name)
-    except ImportError:
-        continue
-    print(mod.bundled_rules_dir())
-    break
-"""
-
 
 class Runner:
     """One install with an empty HOME of its own; `run` returns its normalised output."""
@@ -75,7 +62,7 @@ class Runner:
             TZ="UTC",
         )
         proc = subprocess.run(
-            [install.python, "-c", _RULES_DIR],
+            [install.python, "-c", harness.probe("print(bundled_rules_dir())")],
             env=self.env,
             cwd=harness.NEUTRAL_CWD,
             capture_output=True,

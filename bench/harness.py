@@ -13,7 +13,12 @@
   tree (user + system of the waited-for descendants), optionally the peak RSS / PSS of the tree
   and the CPU of a server's exited children (Dovecot). `alternate` runs several such steps round
   by round (A B A B ...), so both sides of a comparison see the same machine; `spread` prints a
-  median with its range, `paired` the median and range of per-round ratios.
+  median with its range, `paired` the median and range of per-round ratios, `side_by_side` a
+  figure of both installs and their ratio.
+- Code run inside an install (`python -c`): it starts with `GUARD_API`, which finds guard's
+  functions in either layout (the flat modules before issue 15's package move, the packages
+  after), so a baseline from either side of the move runs the same probe. `instructions` counts
+  what such code executes with callgrind.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ import tarfile
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,6 +68,11 @@ class Install:
     def guard(self, *args: str) -> list[str]:
         return [self.python, "-m", "guard", *args]
 
+    def guard_split(self, *args: str) -> list[str]:
+        """`guard ARGS` as `guard()` runs it, writing on exit the CPU of guard's own process
+        (not its workers') as the last line of stderr: see `parent_cpu`."""
+        return [self.python, "-c", _PARENT_CPU, *args]
+
     def check(self) -> str:
         """Where this install's guard comes from (raises SystemExit when it cannot be imported)."""
         proc = subprocess.run(
@@ -78,6 +88,26 @@ class Install:
                 f"{self.label}: {self.python} cannot import guard: {proc.stderr[-500:]}"
             )
         return str(Path(proc.stdout.strip()).parent)
+
+
+_PARENT_CPU = r"""
+import resource, runpy, sys
+sys.argv = ["guard", *sys.argv[1:]]
+try:
+    runpy.run_module("guard", run_name="__main__", alter_sys=True)
+finally:
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    sys.stderr.write(f"\nguard-parent-cpu {u.ru_utime + u.ru_stime:.6f}\n")
+"""
+
+
+def parent_cpu(run: Run) -> float:
+    """The CPU seconds of guard's own process in a run of `Install.guard_split`; the rest of
+    `run.cpu` is its workers'."""
+    for line in reversed(run.err.splitlines()):
+        if line.startswith("guard-parent-cpu "):
+            return float(line.split()[1])
+    raise SystemExit("no guard-parent-cpu line: not a run of Install.guard_split")
 
 
 def this_install() -> Install:
@@ -176,6 +206,71 @@ def add_arguments(
             help="--source corpus: whose `guard scan --format json` decides which messages track "
             "(default: new, this checkout's)",
         )
+
+
+# ---- code run inside an install -----------------------------------------------------------------
+
+# Prepended to every `python -c` probe that an install runs. The module names are spelled as
+# (package, module) pairs, not dotted, so that the layout rewrite of issue 15 (which rewrites
+# dotted old names) leaves the old-layout fallbacks in place.
+GUARD_API = r"""
+import importlib as _importlib
+def _guard_attr(attr, *places):
+    for place in places:
+        try:
+            mod = _importlib.import_module("guard." + ".".join(p for p in place if p))
+        except ImportError:
+            continue
+        if hasattr(mod, attr):
+            return getattr(mod, attr)
+    raise ImportError(f"guard has no {attr} in any of {places}")
+scan_raw = _guard_attr("scan_raw", ("mail", "scan"), ("", "scan"))
+load_ruleset = _guard_attr("load_ruleset", ("engine", "ruleset"), ("", "ruleset"))
+bundled_rules_dir = _guard_attr("bundled_rules_dir", ("engine", "ruleset"), ("", "ruleset"))
+parse_message = _guard_attr("parse_message", ("engine", "mime"), ("", "mime"))
+clean_message = _guard_attr("clean_message", ("clean", "message"), ("", "clean"))
+Policy = _guard_attr("Policy", ("clean", "message"), ("", "clean"))
+def _html_module():
+    for place in (("engine", "html"), ("", "html")):
+        try:
+            return _importlib.import_module("guard." + ".".join(p for p in place if p))
+        except ImportError:
+            pass
+    raise ImportError("guard's html module")
+guard_html = _html_module()
+"""
+
+
+def probe(code: str) -> str:
+    """`code` with GUARD_API in front: what an install runs with `python -c`."""
+    return GUARD_API + code
+
+
+def instructions(
+    install: Install, code: str, args: Sequence[str], env: dict[str, str] | None = None
+) -> int:
+    """Instructions (callgrind's Ir) that `install`'s python executes running `probe(code)` with
+    `args`, start-up and exit included: subtract a run that does none of the work."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    with tempfile.TemporaryDirectory(prefix="guard-callgrind-") as tmp:
+        out = Path(tmp) / "callgrind.out"
+        cmd = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}", install.python]
+        proc = subprocess.run(
+            [*cmd, "-c", probe(code), *args],
+            env=install.env(env),
+            cwd=NEUTRAL_CWD,
+            capture_output=True,
+            timeout=7200,
+        )
+        if proc.returncode != 0 or not out.exists():
+            tail = mask_urls(proc.stderr.decode("utf-8", "replace")[-1500:])
+            raise SystemExit(f"callgrind of {install.label} failed ({proc.returncode}): {tail}")
+        for line in out.read_text().splitlines():
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    raise SystemExit(f"callgrind of {install.label}: no totals in its output")
 
 
 # ---- mail ---------------------------------------------------------------------------------------
@@ -397,8 +492,10 @@ def measure(
     server_pid: int | None = None,
     ok: Iterable[int] = (0,),
     timeout: float = 3600,
+    stdin: bytes | None = None,
 ) -> Run:
-    """Run `cmd` from a neutral directory (one at a time: the CPU is read from RUSAGE_CHILDREN)."""
+    """Run `cmd` from a neutral directory, `stdin` on its standard input (one at a time: the CPU
+    is read from RUSAGE_CHILDREN)."""
     cpu0 = _children_cpu()
     srv0 = exited_children_cpu(server_pid) if server_pid else 0.0
     t0 = time.perf_counter()
@@ -406,7 +503,7 @@ def measure(
         list(cmd),
         env=env,
         cwd=NEUTRAL_CWD,
-        stdin=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -425,7 +522,13 @@ def measure(
     thread = threading.Thread(target=poll, daemon=True)
     if memory:
         thread.start()
-    out, err = proc.communicate(timeout=timeout)
+    try:
+        out, err = proc.communicate(stdin, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        stop.set()
+        raise
     wall = time.perf_counter() - t0
     stop.set()
     if memory:
@@ -494,6 +597,18 @@ def paired(a: Sequence[float], b: Sequence[float]) -> list[float]:
 def ratio_text(a: Sequence[float], b: Sequence[float]) -> str:
     """'1.23x [1.10-1.40]': median and range of the per-round ratios a/b."""
     return spread(paired(a, b), ".2f", "x")
+
+
+def side_by_side(
+    what: str, values: Mapping[str, Sequence[float]], fmt: str = ".2f", unit: str = ""
+) -> str:
+    """'WHAT: new V [range], old V [range], old/new R' for per-install values taken in the same
+    rounds (the ratio is per round; just the new value without a baseline)."""
+    text = f"{what}: new {spread(values['new'], fmt, unit)}"
+    if "old" in values:
+        text += f", old {spread(values['old'], fmt, unit)}, old/new "
+        text += ratio_text(values["old"], values["new"])
+    return text
 
 
 def summary(name: str, runs: Sequence[Run], count: int | None = None) -> str:
