@@ -15,7 +15,9 @@ With --baseline PATH, cold and warm run for both installs in every round (bare, 
 warm, old cold, old warm), each install with its own state. All run end to end (interpreter
 start, imports, TLS login) over TLS on 127.0.0.1. Prints the times, cold/bare and warm/cold ratios
 (median and range of the per-round ratios), the ratios new/old, and the peak memory of all guard
-processes together (RSS summed over the process tree, and PSS, which counts shared pages once).
+processes together (RSS summed over the process tree, and PSS, which counts shared pages once),
+and how a cold scan's CPU splits into detection (bench_scan.py's in-process probe, scan_raw of
+every message on one core) and everything else.
 
 --source bench (default): newsletter-style messages generated here (25-60 table rows, 20-80 KB);
 --source corpus: the real corpus's messages with at least --min-html-kb (20) KB of HTML, each
@@ -49,6 +51,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import harness  # noqa: E402
+from bench_scan import PROBE  # noqa: E402
 from dovecot import Dovecot  # noqa: E402
 
 USER = "bench"
@@ -201,10 +204,14 @@ def main() -> None:
         t0 = time.perf_counter()
         total_bytes = 0
 
+        kept = work / "mail"  # the same messages as files, for the detection probe
+        kept.mkdir()
+
         def counted() -> Iterator[bytes]:
             nonlocal total_bytes
-            for raw in messages():
+            for n, raw in enumerate(messages()):
                 total_bytes += len(raw)
+                (kept / f"{n:06d}.eml").write_bytes(raw)
                 yield raw
 
         server.append(USER, "INBOX", counted(), batch=200)
@@ -309,6 +316,20 @@ def main() -> None:
                 f"{figures['bare_cpu_client_s']} s + dovecot {figures['bare_cpu_dovecot_s']} s. On "
                 f"{harness.cpu_count()} cores a cold scan cannot take less than (guard + dovecot "
                 f"CPU) / cores = {floor:.2f} s"
+            )
+        # Where a cold scan's client CPU goes: detection (scan_raw of every message in-process
+        # on one core, bench_scan.py's probe) and everything else (IMAP, TLS, parsing the
+        # responses, the state store, processes).
+        for inst in who:
+            probe = harness.measure([inst.python, "-c", PROBE, str(kept), str(count)], inst.env())
+            detection = sum(json.loads(probe.out)["cpu"])
+            cold_runs = runs[f"cold-{inst.label}"]
+            guard_cpu = statistics.median(r.cpu for r in cold_runs)
+            dovecot = statistics.median(r.server_cpu for r in cold_runs)
+            print(
+                f"RESULT {inst.label}: CPU split of the cold scan: guard {guard_cpu:.1f} s = "
+                f"detection {detection:.1f} s + everything else {guard_cpu - detection:.1f} s "
+                f"(dovecot {dovecot:.1f} s besides)"
             )
         if len(who) == 2:
             for kind in ("cold", "warm"):
