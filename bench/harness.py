@@ -216,14 +216,17 @@ def add_arguments(
 GUARD_API = r"""
 import importlib as _importlib
 def _guard_attr(attr, *places):
+    errors = []
     for place in places:
+        name = "guard." + ".".join(p for p in place if p)
         try:
-            mod = _importlib.import_module("guard." + ".".join(p for p in place if p))
-        except ImportError:
+            mod = _importlib.import_module(name)
+        except ImportError as exc:
+            errors.append(f"{name}: {exc}")
             continue
         if hasattr(mod, attr):
             return getattr(mod, attr)
-    raise ImportError(f"guard has no {attr} in any of {places}")
+    raise ImportError(f"guard has no {attr}: " + "; ".join(errors))
 scan_raw = _guard_attr("scan_raw", ("mail", "scan"), ("", "scan"))
 load_ruleset = _guard_attr("load_ruleset", ("engine", "ruleset"), ("", "ruleset"))
 bundled_rules_dir = _guard_attr("bundled_rules_dir", ("engine", "ruleset"), ("", "ruleset"))
