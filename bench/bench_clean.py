@@ -160,16 +160,7 @@ def load_mail(ns: argparse.Namespace, who: list[harness.Install], work: Path) ->
     by = {i.label: i for i in who}
     if ns.select_with not in by:
         raise SystemExit("--select-with old needs --baseline")
-    maildir = work / "select"
-    harness.write_maildir(maildir, real.raws)
-    hits = sorted(harness.tracking_indexes(by[ns.select_with], maildir))
-    shutil.rmtree(maildir)
-    mail = harness.Mail(
-        [real.names[i] for i in hits],
-        [real.raws[i] for i in hits],
-        f"{real.what}, tracking per {ns.select_with}'s guard scan --format json: {len(hits)}",
-        len(hits),
-    )
+    mail = harness.tracking_mail(by[ns.select_with], real, work, f"{ns.select_with}'s")
     return harness.repeated(mail, ns.messages)
 
 

@@ -72,15 +72,8 @@ def mail_for(op: str, which: str, count: int, ns: argparse.Namespace, tmp: Path)
     if op != "clean":
         real = harness.real_corpus(ns.corpus, 20)
     else:
-        real = harness.real_corpus(ns.corpus)
-        maildir = tmp / "select"
-        harness.write_maildir(maildir, real.raws)
-        hits = sorted(harness.tracking_indexes(harness.this_install(), maildir))
-        real = harness.Mail(
-            [real.names[i] for i in hits],
-            [real.raws[i] for i in hits],
-            f"{real.what}, tracking per this checkout's guard scan: {len(hits)}",
-            len(hits),
+        real = harness.tracking_mail(
+            harness.this_install(), harness.real_corpus(ns.corpus), tmp, "this checkout's"
         )
     return harness.Mail(real.names[:count], real.raws[:count], real.what, min(count, len(real)))
 
