@@ -215,7 +215,7 @@ def add_arguments(
 # dotted old names) leaves the old-layout fallbacks in place.
 GUARD_API = r"""
 import importlib as _importlib
-def _guard_attr(attr, *places):
+def _guard_module(*places, attr=None):
     errors = []
     for place in places:
         name = "guard." + ".".join(p for p in place if p)
@@ -224,23 +224,19 @@ def _guard_attr(attr, *places):
         except ImportError as exc:
             errors.append(f"{name}: {exc}")
             continue
-        if hasattr(mod, attr):
-            return getattr(mod, attr)
-    raise ImportError(f"guard has no {attr}: " + "; ".join(errors))
+        if attr is None or hasattr(mod, attr):
+            return mod
+        errors.append(f"{name} has no {attr}")
+    raise ImportError("; ".join(errors))
+def _guard_attr(attr, *places):
+    return getattr(_guard_module(*places, attr=attr), attr)
 scan_raw = _guard_attr("scan_raw", ("mail", "scan"), ("", "scan"))
 load_ruleset = _guard_attr("load_ruleset", ("engine", "ruleset"), ("", "ruleset"))
 bundled_rules_dir = _guard_attr("bundled_rules_dir", ("engine", "ruleset"), ("", "ruleset"))
 parse_message = _guard_attr("parse_message", ("engine", "mime"), ("", "mime"))
 clean_message = _guard_attr("clean_message", ("clean", "message"), ("", "clean"))
 Policy = _guard_attr("Policy", ("clean", "message"), ("", "clean"))
-def _html_module():
-    for place in (("engine", "html"), ("", "html")):
-        try:
-            return _importlib.import_module("guard." + ".".join(p for p in place if p))
-        except ImportError:
-            pass
-    raise ImportError("guard's html module")
-guard_html = _html_module()
+guard_html = _guard_module(("engine", "html"), ("", "html"))
 """
 
 
