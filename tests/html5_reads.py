@@ -3,7 +3,8 @@
 guard parses mail with Lexbor (selectolax), as a browser engine would. To show that Lexbor's
 tree is the one a browser builds, the same reading is done on html5lib's tree (a pure-Python
 HTML5 parser, written apart from Lexbor) and the two must agree. "What guard reads" is defined
-in guard/engine/html.py and guard/engine/css.py; this module only walks the trees and asks those:
+in guard/engine/loads.py, guard/engine/layout.py and guard/engine/css.py; this module only walks
+the trees and asks those:
 
 - every element whose `element_refs(tag, get)` is not empty: `("element", tag, refs, hiding)`,
   where `hiding` is the chain (outermost first) of how its ancestors hide their subtree: the
@@ -40,7 +41,8 @@ from html5lib.treebuilders.base import Marker
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from guard.engine.css import css_urls
-from guard.engine.html import conditional_comment_refs, element_refs, style_facts
+from guard.engine.layout import style_facts
+from guard.engine.loads import conditional_comment_refs, element_refs
 from guard.engine.mime import MessageError, parse_message
 from guard.mail.files import message_refs
 

@@ -9,14 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.engine.css import css_urls, declarations, hides, pixels
-from guard.engine.html import (
-    Occurrence,
-    element_refs,
-    parse_is_bounded,
-    runs_at_most,
-    scan_html,
-    srcset_urls,
-)
+from guard.engine.html import Occurrence, scan_html
+from guard.engine.loads import element_refs, srcset_urls
+from guard.engine.parse_bounds import parse_is_bounded, runs_at_most
 from guard.engine.timelimit import time_limit
 
 
@@ -811,14 +806,14 @@ def test_style_rules_are_read_only_when_they_can_hide(monkeypatch: pytest.Monkey
     import guard.engine.html as gh
 
     selected: list[str] = []
-    real = gh._document_sheet
+    real = gh.document_sheet
 
     def spy(doc):  # type: ignore[no-untyped-def]
         sheet = real(doc)
         selected.append("sheet" if sheet is not None else "none")
         return sheet
 
-    monkeypatch.setattr(gh, "_document_sheet", spy)
+    monkeypatch.setattr(gh, "document_sheet", spy)
     _styled("body{margin:0} td{font-family:Arial} @media (max-width:600px){.m{display:none}}",
             f'{I}')  # fmt: skip
     _styled(".h{display:none}", f"{I}")

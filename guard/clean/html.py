@@ -3,7 +3,7 @@
 The document is parsed as a mail client's browser engine parses it (HTML5, by Lexbor, the parser
 the scan uses), so a tracker is stripped where the client renders it: after `</html>`, or moved
 out of a table by foster parenting. What an element loads or links to comes from
-`guard.engine.html.element_refs` (and `conditional_comment_refs`, `css_urls`), the scan's own
+`guard.engine.loads.element_refs` (and `conditional_comment_refs`, `css_urls`), the scan's own
 definition. This module decides nothing about tracking: a `Rewriter` says, per resolved URL,
 whether a load goes and what a link becomes.
 
@@ -27,17 +27,18 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 from guard.engine.css import css_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
-    Ref,
-    conditional_comment_refs,
     document_base,
     dropped_images,
-    element_refs,
-    may_reference,
     nested_documents,
     parse_document,
-    parse_is_bounded,
     scan_html,
     scan_nested,
+)
+from guard.engine.loads import (
+    Ref,
+    conditional_comment_refs,
+    element_refs,
+    may_reference,
     srcset_urls,
 )
 from guard.engine.nested import (
@@ -49,6 +50,7 @@ from guard.engine.nested import (
     encode_data_url,
     xml_stylesheet_hrefs,
 )
+from guard.engine.parse_bounds import parse_is_bounded
 from guard.engine.urls import parse_http, resolve
 
 
@@ -441,7 +443,7 @@ def _removes(rewriter: Rewriter, url: str) -> bool:
     return rewriter.load_action(url.strip()) is not LoadAction.KEEP
 
 
-# (to/from/values: an animation of `href`, see guard.engine.html's _ANIMATIONS)
+# (to/from/values: an animation of `href`, see guard.engine.loads's _ANIMATIONS)
 _SVG_URL_ATTR = re.compile(
     r"""(\b(?:xlink:href|href|src|to|from|values)\s*=\s*)(?:"([^"]*+)"|'([^']*+)')""", re.I
 )

@@ -23,7 +23,7 @@ What runs in-process is bounded differently. `guard strip` (one message, in the 
 small inputs (fewer than guard.mail.scan.PARALLEL_THRESHOLD local messages; an IMAP scan on one
 connection or of fewer than imapscan.PARALLEL_MIN new messages), the share of a parallel IMAP
 scan the parent does itself, and `guard watch` rely on the SIGALRM limit between Python steps
-and on guard/engine/html.py's `parse_is_bounded` pre-check, which keeps documents Lexbor would spend
+and on `parse_is_bounded` (guard/engine/parse_bounds.py), which keeps documents Lexbor would spend
 unbounded time on from reaching it. The app (TUI) scans and cleans those in thread workers,
 where no timer runs: there only the size limits and the pre-check apply. (Its large local scans
 come here like the CLI's; a forked worker's one thread is its main thread, so the timer works.)

@@ -256,8 +256,8 @@ def _parallel(
     then scanned again by a fresh child, one message at a time with a result sent for each, so
     a message that brings that child down too is the one: it gets an error result and the next
     fresh child carries on after it. No message is lost and none is scanned twice. (This
-    process's own chunks run in-process: bounded by the time limit and guard/engine/html.py's
-    pre-check, not by supervision; see guard/mail/supervise.py.)
+    process's own chunks run in-process: bounded by the time limit and
+    guard/engine/parse_bounds.py's pre-check, not by supervision; see guard/mail/supervise.py.)
     """
     ctx: Any = multiprocessing.get_context("fork")
     chunks = _chunks(uids, connections)

@@ -1,0 +1,336 @@
+"""What a mail client loads, and links to, from one element: the one definition.
+
+`element_refs()` says, for one element given as a tag name and an attribute getter, which of
+its attributes make a renderer load something, which are links, and whether the load is an image
+(the tables below: `LOAD_ATTRS`, `LOADING_RELS`…, srcset candidates, SVG paint and animation
+attributes, inline-style url()s). The same definition reads Outlook's conditional comments
+(`conditional_comment_refs`) and markup read without a tree (`markup_tags`, `tag_scan_refs`).
+The scan (guard/engine/html.py) and cleaning (guard/clean/html.py) both ask it, so what is found
+is exactly what gets stripped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from html import unescape
+from typing import NamedTuple
+
+from guard.engine.css import css_urls
+from guard.engine.layout import Getter, style_facts
+from guard.engine.urls import resolve
+
+# Attributes that load a resource, per element, and whether that resource is an image (a possible
+# pixel). Tag names are lower-case (the walk lower-cases SVG's camelCase `feImage`).
+LOAD_ATTRS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "img": (("src", True), ("lowsrc", True), ("dynsrc", True)),
+    "iframe": (("src", False),),
+    "frame": (("src", False),),
+    "embed": (("src", False), ("code", False)),
+    "object": (("data", False), ("movie", False)),
+    "audio": (("src", False),),
+    "video": (("src", False), ("poster", True)),
+    "source": (("src", False),),
+    "track": (("src", False),),
+    "script": (("src", False), ("href", False), ("xlink:href", False)),  # SVG's <script href>
+    "image": (("href", True), ("xlink:href", True), ("src", True)),
+    "feimage": (("href", True), ("xlink:href", True)),
+    "use": (("href", False), ("xlink:href", False)),
+    # Internet Explorer's background sound; Tutanota's sanitizer test counts `<figure src>`.
+    "bgsound": (("src", False),),
+    "figure": (("src", True),),
+    # The HTML5 appcache manifest (fetched by browsers until its removal: Chromium 95, Firefox 84).
+    "html": (("manifest", False),),
+    # The rest from cure53's HTTPLeaks list (github.com/cure53/HTTPLeaks, leak.html): SVG fonts,
+    # Firefox's context-menu icons, Chromium's portals, Internet Explorer's element behaviours
+    # (`<import implementation>`) and XML data islands.
+    "font-face-uri": (("href", False), ("xlink:href", False)),
+    "menuitem": (("icon", True),),
+    "portal": (("src", False),),
+    "import": (("implementation", False),),
+    "xml": (("src", False),),
+    # VML, which Outlook's Word renderer draws (also outside conditional comments), with and
+    # without the `v:` prefix (a default namespace leaves it out).
+    "v:fill": (("src", True),),
+    "v:stroke": (("src", True),),
+    "v:image": (("src", True),),
+    "v:imagedata": (("src", True), ("o:href", True)),
+    "v:vmlframe": (("src", False),),
+    "fill": (("src", True),),
+    "stroke": (("src", True),),
+    "imagedata": (("src", True), ("o:href", True)),
+    "vmlframe": (("src", False),),
+}
+# SVG presentation attributes that take a url() (an external paint server, mask, clip path,
+# filter, marker or cursor; Chromium fetches fill, mask and cursor: tests/test_httpleaks.py),
+# read only on SVG elements that draw or group; a fragment-only `url(#id)` is a reference inside
+# the document and loads nothing.
+_PAINT_ATTRS = (
+    "fill", "stroke", "mask", "clip-path", "filter", "cursor", "marker-start", "marker-mid",
+    "marker-end",
+)  # fmt: skip
+_SVG_PAINTED = frozenset(
+    {
+        "svg", "g", "rect", "circle", "ellipse", "line", "polyline", "polygon", "path", "text",
+        "tspan", "textpath", "use", "symbol", "switch", "foreignobject", "marker", "pattern",
+        "mask", "clippath",
+    }
+)  # fmt: skip
+# SVG animation (SMIL runs without script): `<set attributeName=href to=URL>` on an `<image>`
+# makes it load the URL.
+_ANIMATIONS = frozenset({"set", "animate"})
+SRCSET_ELEMENTS = frozenset({"img", "source"})
+LINK_ELEMENTS = frozenset({"a", "area"})
+_OWN_RULES = frozenset({"link", "input", "object", "applet", "meta", "base", "param"})
+# see element_refs
+# <link rel=...> values that make a renderer fetch or connect to the href.
+LOADING_RELS = frozenset(
+    {
+        "stylesheet",
+        "icon",
+        "shortcut",
+        "apple-touch-icon",
+        "apple-touch-icon-precomposed",
+        "mask-icon",
+        "preload",
+        "prefetch",
+        "dns-prefetch",
+        "preconnect",
+        "prerender",
+        "modulepreload",
+        "manifest",
+        "import",  # HTML imports (Chromium until 73)
+        "subresource",  # Chromium's early prefetch (until 49)
+        "apple-touch-startup-image",  # Safari
+        "p3pv1",  # Internet Explorer's P3P privacy policy
+        # Gecko prefetches `rel=next` as it does `rel=prefetch` (MDN, "Link prefetching FAQ").
+        "next",
+        # OpenSearch descriptors (and feeds, see _FEED_TYPES): the Email Privacy Tester's list
+        # counts clients that fetch them.
+        "search",
+    }
+)
+# `<link rel=alternate type=…>` of a feed (autodiscovery); other alternates (hreflang) load nothing.
+_FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/rdf+xml")
+# `<param name=… value=URL>` names that plugins (Flash, media players) fetched.
+_PARAM_URL_NAMES = frozenset(
+    {"movie", "src", "url", "filename", "data", "code", "base", "dataurl"}  # dataurl: IE's TDC
+)
+_REFRESH_URL = re.compile(r"url\s*=\s*['\"]?([^'\";]+)", re.I)
+_VML_REF = re.compile(
+    r"<\s*(v:fill|v:image|v:imagedata|v:roundrect|v:rect|img|a)\b[^>]*?\b(src|href)\s*=\s*"
+    r"(?:\"([^\"]*)\"|'([^']*)')",
+    re.I,
+)
+
+
+_VML_TAGS = frozenset({"v:fill", "v:image", "v:imagedata", "v:roundrect", "v:rect", "img", "a"})
+
+
+class Ref(NamedTuple):
+    """One reference to a URL in a document."""
+
+    url: str
+    """As written (entities decoded), not yet resolved against `<base href>`."""
+    element: str
+    """Where: `img[src]`, `td[background]`, `div[style] url()`, `<style> url()`, `a[href]`…"""
+    load: bool
+    """True: a renderer loads it when displaying; False: a link the reader may click."""
+    image: bool = False
+
+
+_SRCSET_URL = re.compile(r"[\s,]*(\S*)")
+_SRCSET_DESCRIPTORS = re.compile(r"(?:[^,(]|\([^)]*\)?)*,?")
+
+
+def srcset_urls(value: str) -> list[str]:
+    """The candidate URLs of a srcset, split as the HTML standard does.
+
+    A candidate URL is a run of non-whitespace (commas inside it stay), a trailing comma ends it,
+    and descriptors run to the next comma outside parentheses.
+    """
+    urls: list[str] = []
+    pos, n = 0, len(value)
+    while pos < n:
+        m = _SRCSET_URL.match(value, pos)
+        assert m is not None  # the pattern matches the empty string
+        url, pos = m.group(1), m.end()
+        if url.endswith(","):
+            url = url.rstrip(",")
+        else:
+            d = _SRCSET_DESCRIPTORS.match(value, pos)
+            pos = d.end() if d else n
+        if url:
+            urls.append(url)
+        elif m.end() == m.start():
+            break
+    return urls
+
+
+def element_refs(tag: str, get: Getter) -> list[Ref]:
+    """Every URL reference one element makes, by the single definition used everywhere."""
+    refs: list[Ref] = []
+    for attr, image in LOAD_ATTRS.get(tag, ()):
+        value = get(attr)
+        if value:
+            refs.append(Ref(value, f"{tag}[{attr}]", True, image))
+    if tag in SRCSET_ELEMENTS:
+        srcset = get("srcset")
+        if srcset:
+            element = f"{tag}[srcset]"
+            refs.extend(Ref(url, element, True, True) for url in srcset_urls(srcset))
+    if tag in LINK_ELEMENTS:
+        href = get("href") or get("xlink:href")
+        if href:
+            refs.append(Ref(href, f"{tag}[href]", False))
+    elif tag in _OWN_RULES:
+        refs.extend(_own_rule_refs(tag, get))
+    elif tag in _SVG_PAINTED:
+        for attr in _PAINT_ATTRS:
+            value = get(attr)
+            if value and "url" in value.lower():
+                refs.extend(Ref(url, f"{tag}[{attr}]", True) for url in css_urls(value))
+    elif tag in _ANIMATIONS:
+        name = get("attributeName") or get("attributename")  # the tree keeps SVG's camelCase
+        if (name or "").strip().lower() in ("href", "xlink:href"):
+            for attr in ("from", "to", "values"):
+                for url in (get(attr) or "").split(";" if attr == "values" else None):
+                    if url.strip() and not url.strip().startswith("#"):
+                        refs.append(Ref(url.strip(), f"{tag}[{attr}]", True, True))
+    background = get("background")
+    if background:
+        refs.append(Ref(background, f"{tag}[background]", True, True))
+    style = get("style")
+    if style:
+        urls = style_facts(style).urls
+        if urls:
+            element = f"{tag}[style] url()"
+            refs.extend(Ref(url, element, True, True) for url in urls)
+    return refs
+
+
+def _own_rule_refs(tag: str, get: Getter) -> list[Ref]:
+    """The references of the elements with rules of their own (`_OWN_RULES`)."""
+    refs: list[Ref] = []
+    if tag == "link":
+        href = get("href")
+        rels = set((get("rel") or "").lower().split())
+        loading = rels & LOADING_RELS
+        feed = (get("type") or "").strip().lower().startswith(_FEED_TYPES)
+        if not loading and "alternate" in rels and feed:
+            loading = {"alternate"}
+        if href and loading:
+            refs.append(Ref(href, f"link[rel={' '.join(sorted(rels))}]", True, "icon" in rels))
+        if loading and "preload" in rels:
+            # `<link rel=preload as=image imagesrcset=…>` preloads a srcset candidate.
+            srcset = get("imagesrcset")
+            if srcset:
+                refs.extend(
+                    Ref(url, "link[imagesrcset]", True, True) for url in srcset_urls(srcset)
+                )
+    elif tag == "input":
+        src = get("src")
+        if src and (get("type") or "").strip().lower() == "image":
+            refs.append(Ref(src, "input[type=image]", True, True))
+    elif tag == "object":
+        codebase = get("codebase")
+        if codebase:
+            refs.append(Ref(codebase, "object[codebase]", True))
+    elif tag == "applet":
+        codebase = get("codebase") or ""
+        for attr in ("code", "archive", "object"):
+            value = get(attr)
+            for item in (value or "").replace(",", " ").split():
+                # The codebase itself is only the base for these, never fetched on its own.
+                url = resolve(codebase, item) if codebase else item
+                refs.append(Ref(url, f"applet[{attr}]", True))
+    elif tag == "meta":
+        if (get("http-equiv") or "").strip().lower() == "refresh":
+            found = _REFRESH_URL.search(get("content") or "")
+            if found:
+                refs.append(Ref(found.group(1).strip(), "meta[http-equiv=refresh]", True))
+    elif tag == "base":
+        href = get("href")
+        if href:
+            refs.append(Ref(href, "base[href]", True))
+    elif tag == "param":
+        value = get("value")
+        if value and (get("name") or "").strip().lower() in _PARAM_URL_NAMES:
+            refs.append(Ref(value, "param[value]", True))
+    return refs
+
+
+def conditional_comment_refs(text: str) -> Iterator[Ref]:
+    """Outlook reads `<!--[if mso]>…<![endif]-->`: VML backgrounds and buttons hide there."""
+    if not text.lstrip().lower().startswith("[if"):
+        return
+    for m in _VML_REF.finditer(text):
+        tag, attr = m.group(1).lower(), m.group(2).lower()
+        url = m.group(3) if m.group(3) is not None else (m.group(4) or "")
+        if not url:
+            continue
+        if attr == "href":
+            yield Ref(url, f"<!--[if mso]> {tag}[href]", False)
+        else:
+            yield Ref(url, f"<!--[if mso]> {tag}[src]", True, True)
+    # Whatever else loads in there, by the same definition (a stylesheet, an `<iframe>`, a
+    # `<style>` url(): HTTPLeaks' conditional-comment case).
+    for tag, attrs in markup_tags(text):
+        if tag not in _VML_TAGS:
+            for ref in element_refs(tag, attrs.get):
+                if ref.load:
+                    yield ref._replace(element=f"<!--[if mso]> {ref.element}")
+    if "<" in text:
+        for block in STYLE_BLOCK.finditer(text):
+            for url in css_urls(block.group(1)):
+                yield Ref(url, "<!--[if mso]> <style> url()", True, True)
+
+
+# A tag runs to its `>` or to the end of the text: one that never ends is read once (it makes
+# no element), not rescanned from each of its `<` (quadratic on `<a<a<a…` without a `>`).
+_TAG = re.compile(r"<([A-Za-z][\w:-]*+)([^>]*+)(>|\Z)")
+_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+
+
+def markup_tags(html: str, pattern: re.Pattern[str] = _TAG) -> Iterator[tuple[str, dict[str, str]]]:
+    """Each start tag's name and attributes (entities decoded) read by regex, without a tree."""
+    for m in pattern.finditer(html):
+        if not m.group(3):
+            continue  # end of text inside the tag: no element
+        attrs: dict[str, str] = {}
+        for a in _ATTR.finditer(m.group(2)):
+            value = a.group(2) if a.group(2) is not None else a.group(3) or a.group(4) or ""
+            attrs.setdefault(a.group(1).lower(), unescape(value))
+        yield m.group(1).lower(), attrs
+
+
+def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
+    """Every element's references read straight from the markup, without a tree (the reading
+    of a document whose HTML5 parse would cost too much, see `parse_is_bounded`): the same
+    element_refs, attributes parsed by regex."""
+    for tag, attrs in markup_tags(html):
+        for ref in element_refs(tag, attrs.get):
+            yield tag, attrs, ref
+
+
+# Attributes that can reference a URL somewhere (see element_refs); `style` is checked by content.
+URL_ATTRS = frozenset(
+    {
+        "src", "srcset", "href", "background", "data", "poster", "lowsrc", "dynsrc", "code",
+        "archive", "codebase", "object", "http-equiv", "xlink:href", "manifest", "imagesrcset",
+        "value", "srcdoc", "movie", "icon", "implementation", "o:href", "to", "from", "values",
+        "fill", "stroke", "mask", "clip-path", "filter", "cursor", "marker-start", "marker-mid",
+        "marker-end",
+    }
+)  # fmt: skip
+
+
+def may_reference(attrs: dict[str, str | None]) -> bool:
+    """Can an element with these attributes reference a URL at all (see `element_refs`)?"""
+    if not URL_ATTRS.isdisjoint(attrs):
+        return True
+    style = attrs.get("style")
+    return bool(style and style_facts(style).urls)
+
+
+STYLE_BLOCK = re.compile(r"<style\b[^>]*>(.*?)(?:</style\s*>|$)", re.I | re.S)
