@@ -5,7 +5,7 @@ regexes, or building tldextract's tables, on every start would be most of its co
 (hatchling's custom build hook, run for `pip install .` and `pip install -e .`) writes
 
 - guard/engine/_compiled/rules.pickle: the RuleSet the loader makes from rules/
-  (guard.engine.ruleset.compile_bundled), headed by the rule files' and the code's digests;
+  (guard.engine.rules_compiled.compile_bundled), headed by the rule files' and the code's digests;
 - guard/engine/_compiled/suffixes.marshal: the public-suffix trie from tldextract's bundled snapshot
   (guard.engine.domains.compile_table), headed by the snapshot's digest.
 
@@ -39,10 +39,10 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         try:
             from guard.engine import (
                 domains,  # the source being built, stdlib only
-                ruleset,
+                rules_compiled,
             )
 
-            files = {"rules.pickle": ruleset.compile_bundled(root / "rules")}
+            files = {"rules.pickle": rules_compiled.compile_bundled(root / "rules")}
             snapshot = domains.snapshot_path()
             if snapshot is not None:
                 files["suffixes.marshal"] = domains.compile_table(snapshot.read_bytes())

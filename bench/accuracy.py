@@ -74,7 +74,8 @@ from renderer_proof import (  # noqa: E402
 )
 
 from guard.engine.model import Kind, MessageResult  # noqa: E402
-from guard.engine.ruleset import RuleSet, load_ruleset  # noqa: E402
+from guard.engine.rules_load import load_ruleset  # noqa: E402
+from guard.engine.ruleset import RuleSet  # noqa: E402
 from guard.mail.files import message_refs  # noqa: E402
 from guard.mail.scan import scan_raw, scan_refs  # noqa: E402
 

@@ -121,7 +121,7 @@ def bare_plan(raws: list[bytes]) -> tuple[list[list[tuple[int, bytes]]], int]:
     (empty batches dropped), and how many messages that is. Uses this checkout's planner and
     batch sizes, with guard's rule for a rewrite (changed, not skipped, not receipt-only)."""
     from guard.clean.message import Policy, clean_message
-    from guard.engine.ruleset import load_ruleset
+    from guard.engine.rules_load import load_ruleset
     from guard.mail.imap import actions
 
     rules = load_ruleset(include_user=False)

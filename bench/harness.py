@@ -231,8 +231,12 @@ def _guard_module(*places, attr=None):
 def _guard_attr(attr, *places):
     return getattr(_guard_module(*places, attr=attr), attr)
 scan_raw = _guard_attr("scan_raw", ("mail", "scan"), ("", "scan"))
-load_ruleset = _guard_attr("load_ruleset", ("engine", "ruleset"), ("", "ruleset"))
-bundled_rules_dir = _guard_attr("bundled_rules_dir", ("engine", "ruleset"), ("", "ruleset"))
+load_ruleset = _guard_attr(
+    "load_ruleset", ("engine", "rules_load"), ("engine", "ruleset"), ("", "ruleset")
+)
+bundled_rules_dir = _guard_attr(
+    "bundled_rules_dir", ("engine", "rules_load"), ("engine", "ruleset"), ("", "ruleset")
+)
 parse_message = _guard_attr("parse_message", ("engine", "mime"), ("", "mime"))
 clean_message = _guard_attr("clean_message", ("clean", "message"), ("", "clean"))
 Policy = _guard_attr("Policy", ("clean", "message"), ("", "clean"))

@@ -34,7 +34,8 @@ from renderer import DOCUMENT_HOST, Render, Renderer, Request
 from guard.clean.message import CleanResult, Policy, clean_message, decide_link
 from guard.engine.mime import MessageError, parse_message
 from guard.engine.model import Finding, Kind, MessageResult
-from guard.engine.ruleset import RuleSet, load_ruleset
+from guard.engine.rules_load import load_ruleset
+from guard.engine.ruleset import RuleSet
 from guard.engine.urls import parse_http
 from guard.mail.files import message_refs
 from guard.mail.scan import scan_raw

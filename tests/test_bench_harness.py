@@ -36,7 +36,7 @@ def test_probe_finds_guards_functions_in_this_layout() -> None:
     assert (scan, clean, ruleset, policy) == (
         "guard.mail.scan",
         "guard.clean.message",
-        "guard.engine.ruleset",
+        "guard.engine.rules_load",
         "Policy",
     )
     assert (mime, html, rules) == ("guard.engine.mime", "guard.engine.html", "rules")

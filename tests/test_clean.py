@@ -28,7 +28,7 @@ from guard.engine.limits import Limits
 from guard.engine.mime import decoded_text, parse_message, text_parts
 from guard.engine.mimetree import Part, split
 from guard.engine.model import Finding, Kind
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.engine.urls import parse_http
 from guard.mail.files import MessageRef, message_refs
 

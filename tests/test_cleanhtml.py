@@ -24,7 +24,7 @@ from guard.engine.html import scan_html
 from guard.engine.mime import MessageError, decoded_text, parse_message, text_parts
 from guard.engine.mimetree import split
 from guard.engine.model import Kind
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.engine.urls import parse_http, resolve
 from guard.mail.files import message_refs
 

@@ -12,7 +12,7 @@ from guard.clean.message import clean_message
 from guard.engine.detect import detect
 from guard.engine.mime import parse_message
 from guard.engine.model import Kind
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 
 RULES = load_ruleset(include_user=False)
 BEACON = "https://beacon.unknown-host.example/o/aZ3k9.gif"  # no rule knows the host

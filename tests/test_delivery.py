@@ -33,7 +33,7 @@ from guard.cli.strip import run_strip
 from guard.engine.detect import detect
 from guard.engine.mime import parse_message
 from guard.engine.model import Kind
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples" / "eml"

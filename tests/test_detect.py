@@ -12,7 +12,8 @@ from guard.clean.message import clean_message
 from guard.engine.detect import BUILTIN_REMOTE, HEURISTIC_PIXEL, detect, text_urls
 from guard.engine.mime import parse_message
 from guard.engine.model import Confidence, Envelope, Finding, Kind, ParsedMessage, Party
-from guard.engine.ruleset import RuleSet, load_ruleset
+from guard.engine.rules_load import load_ruleset
+from guard.engine.ruleset import RuleSet
 from guard.mail.scan import result_for
 
 RULES = load_ruleset(include_user=False)

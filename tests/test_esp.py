@@ -10,7 +10,8 @@ import json
 from guard.cli.output import csv_text, json_message, text_message
 from guard.engine.detect import detect_message
 from guard.engine.model import Envelope, Esp, MessageResult, ParsedMessage
-from guard.engine.ruleset import header_domains, load_ruleset
+from guard.engine.rules_load import load_ruleset
+from guard.engine.ruleset import header_domains
 from guard.mail.store import decode_result, decode_summary, encode
 
 RULES = load_ruleset(include_user=False)

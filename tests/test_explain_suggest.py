@@ -8,7 +8,7 @@ import pytest
 from dovecot import PASSWORD, Dovecot, write_config
 
 from guard.cli.main import main
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.engine.suggest import carries_token, suggest
 from guard.mail.scan import scan_raw
 

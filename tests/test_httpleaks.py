@@ -29,7 +29,7 @@ from guard.clean.message import Policy, clean_message
 from guard.engine.detect import detect
 from guard.engine.html import scan_html
 from guard.engine.mime import parse_message
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 
 RULES = load_ruleset(include_user=False)
 

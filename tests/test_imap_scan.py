@@ -21,7 +21,7 @@ from dovecot import PASSWORD, Dovecot, write_config
 
 from guard.cli.imap import add_report_arguments, add_scan_arguments, run_imap_scan, run_report
 from guard.engine.model import MessageResult
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.mail.config import parse_config
 from guard.mail.exitcodes import ExitCode
 from guard.mail.imap import scan as imapscan

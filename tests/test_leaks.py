@@ -15,7 +15,7 @@ from guard.engine.detect import detect
 from guard.engine.leaks import address_tokens
 from guard.engine.model import Kind, ParsedMessage
 from guard.engine.report import senders
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.mail.scan import scan_raw
 
 ADDRESS = "Alex.Doe@Example.net"

@@ -16,7 +16,7 @@ from guard.engine.mime import (
     parse_message,
     parse_parts,
 )
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.engine.timelimit import time_limit
 from guard.mail.scan import scan_raw
 

@@ -30,7 +30,7 @@ sys.addaudithook(hook)
 
 import argparse, contextlib
 from textual.worker import WorkerCancelled
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.tui.app import GuardApp
 from guard.tui.launch import resolve
 from guard.tui.widgets.message_list import MessageList

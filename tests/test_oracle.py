@@ -153,7 +153,7 @@ def _accuracy_module():  # bench/ is not a package: load bench/accuracy.py by pa
 
 
 def test_esp_fingerprints_are_sourced_and_map_to_guards_services() -> None:
-    from guard.engine.ruleset import load_ruleset
+    from guard.engine.rules_load import load_ruleset
 
     accuracy = _accuracy_module()
     services = set(load_ruleset(include_user=False).services)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from guard.cli.output import JsonDocument, csv_rows, csv_text, json_message, present, write_json
 from guard.engine.model import Confidence, Envelope, Esp, Finding, Kind, MessageResult, Party
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.mail.files import message_refs
 from guard.mail.scan import PARALLEL_THRESHOLD, scan_refs, scan_refs_as
 

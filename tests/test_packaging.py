@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from guard.engine.ruleset import bundled_rules_dir, load_ruleset
+from guard.engine.rules_load import bundled_rules_dir, load_ruleset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -25,7 +25,7 @@ def test_wheel_carries_the_rules_and_finds_them(
     assert "guard/cli/main.py" in names and not any(n.startswith("rules/") for n in names)
     # -S: no site-packages, so the editable install of the working tree cannot answer instead.
     probe = (
-        "import guard.engine.ruleset as r; d = r.bundled_rules_dir(); "
+        "import guard.engine.rules_load as r; d = r.bundled_rules_dir(); "
         "print(d); print(len(r.load_ruleset(include_user=False).services))"
     )
     out = subprocess.run(

@@ -74,7 +74,7 @@ from renderer_proof import (
 )
 
 from guard.engine.model import Confidence, Finding, Kind, MessageResult
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 
 RULES = load_ruleset(include_user=False)
 PAGE_TIMEOUT = 10.0  # seconds per render; a render that needs it is reported as a failure

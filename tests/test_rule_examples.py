@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from guard.engine.ruleset import Example, Rule, load_ruleset
+from guard.engine.rules_load import load_ruleset
+from guard.engine.ruleset import Example, Rule
 from guard.engine.urls import parse_http
 
 RULESET = load_ruleset(include_user=False)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 
 # Tracker lists, blocklists and filter lists: fine to mention, never a source on their own.
 LISTS = re.compile(

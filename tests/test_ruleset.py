@@ -11,7 +11,8 @@ from urllib.parse import quote
 
 import pytest
 
-from guard.engine.ruleset import MAX_UNWRAP_DEPTH, RuleError, RuleSet, load_ruleset
+from guard.engine.rules_load import RuleError, load_ruleset
+from guard.engine.ruleset import MAX_UNWRAP_DEPTH, RuleSet
 from guard.engine.unwrap import DECODERS, DecodeError, apply_encodings, follow_json_path
 from guard.engine.urls import host_matches, parse_http
 

@@ -14,7 +14,7 @@ import pytest
 from manifest import actual_keys, expected_keys, wildcard_remote
 
 from guard.engine.model import MessageResult
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.mail.files import message_refs
 from guard.mail.scan import scan_refs
 

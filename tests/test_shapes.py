@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.engine.shapes import ALWAYS, Gate, ShapeIndex, best_gate, gate
 from guard.engine.urls import parse_http
 

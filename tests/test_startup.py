@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from guard.engine import ruleset
-from guard.engine.ruleset import RuleSet, load_compiled
+from guard.engine import rules_compiled, rules_load
+from guard.engine.rules_compiled import load_compiled
+from guard.engine.ruleset import RuleSet
 from guard.engine.urls import parse_http
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,18 +98,18 @@ def test_strip_writes_nothing(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def parsed() -> RuleSet:
-    return ruleset._parse_directories([ruleset.bundled_rules_dir()])
+    return rules_load.parse_directories([rules_load.bundled_rules_dir()])
 
 
 def _compiled_copy(tmp_path: Path) -> tuple[Path, Path]:
     """A copy of the bundled rules and their compiled form."""
     rules = tmp_path / "rules"
-    for path in ruleset.rule_files(ruleset.bundled_rules_dir()):
-        target = rules / path.relative_to(ruleset.bundled_rules_dir())
+    for path in rules_load.rule_files(rules_load.bundled_rules_dir()):
+        target = rules / path.relative_to(rules_load.bundled_rules_dir())
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(path.read_bytes())
     compiled = tmp_path / "rules.pickle"
-    compiled.write_bytes(ruleset.compile_bundled(rules))
+    compiled.write_bytes(rules_compiled.compile_bundled(rules))
     return rules, compiled
 
 
@@ -124,7 +125,9 @@ def test_compiled_rules_are_the_parsed_rules(tmp_path: Path, parsed: RuleSet) ->
         for f in dataclasses.fields(mine):
             if f.name != "file":
                 assert getattr(mine, f.name) == getattr(theirs, f.name), (mine.id, f.name)
-        assert mine.file == str(rules / Path(theirs.file).relative_to(ruleset.bundled_rules_dir()))
+        assert mine.file == str(
+            rules / Path(theirs.file).relative_to(rules_load.bundled_rules_dir())
+        )
     # the look-up indexes came along and answer alike, examples included
     for rule in parsed.rules:
         for example in (*rule.match, *rule.no_match):
@@ -140,7 +143,7 @@ def test_compiled_rules_are_the_parsed_rules(tmp_path: Path, parsed: RuleSet) ->
 def test_a_changed_rule_file_is_parsed_again(tmp_path: Path) -> None:
     rules, compiled = _compiled_copy(tmp_path)
     assert load_compiled(rules, compiled) is not None
-    victim = ruleset.rule_files(rules)[0]
+    victim = rules_load.rule_files(rules)[0]
     victim.write_bytes(victim.read_bytes() + b"\n# edited\n")
     assert load_compiled(rules, compiled) is None
     (rules / "new.toml").write_text("# a new file\n")
@@ -148,17 +151,25 @@ def test_a_changed_rule_file_is_parsed_again(tmp_path: Path) -> None:
     assert load_compiled(rules, compiled) is None
 
 
-def test_changed_code_is_parsed_again(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "module",
+    [
+        "guard.engine.ruleset",  # Rule, Service, RuleSet…: the classes it holds
+        "guard.engine.shapes",  # ShapeIndex
+        "guard.engine.rules_load",  # the parser that made them
+        "guard.engine.rules_compiled",  # the format that reads them back
+    ],
+)
+def test_changed_code_is_parsed_again(tmp_path: Path, module: str) -> None:
     """A header naming a module whose source differs (an edited dataclass in an editable
     install) makes the compiled form unused."""
     rules, compiled = _compiled_copy(tmp_path)
+    assert load_compiled(rules, compiled) is not None
     data = compiled.read_bytes()
     header_end = len(pickle.dumps(pickle.loads(data), protocol=pickle.HIGHEST_PROTOCOL))
     header = pickle.loads(data)
-    assert (
-        "guard.engine.ruleset" in header["modules"] and "guard.engine.shapes" in header["modules"]
-    )
-    header["modules"]["guard.engine.ruleset"] = "0" * 64
+    assert module in header["modules"]
+    header["modules"][module] = "0" * 64
     compiled.write_bytes(pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + data[header_end:])
     assert load_compiled(rules, compiled) is None
     compiled.write_bytes(b"garbage")
@@ -168,10 +179,10 @@ def test_changed_code_is_parsed_again(tmp_path: Path) -> None:
 def test_user_rules_are_parsed_with_the_bundled(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ruleset, "load_compiled", lambda *a, **k: pytest.fail("compiled used"))
+    monkeypatch.setattr(rules_load, "load_compiled", lambda *a, **k: pytest.fail("compiled used"))
     (tmp_path / "guard" / "rules").mkdir(parents=True)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
-    assert ruleset.load_ruleset().rules
+    assert rules_load.load_ruleset().rules
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -191,19 +202,21 @@ def test_any_new_field_is_carried() -> None:
 
     made = [_Tomorrow("a", "X-Mailer", re.compile(r"^Acme (?P<v>\d+)"), True, ("x",))]
     buffer = io.BytesIO()
-    pickler = ruleset._Pickler(buffer, ROOT / "rules")
+    pickler = rules_compiled._Pickler(buffer, ROOT / "rules")
     pickler.dump(made)
-    (back,) = ruleset._Unpickler(io.BytesIO(buffer.getvalue()), ROOT / "rules").load()
+    (back,) = rules_compiled._Unpickler(io.BytesIO(buffer.getvalue()), ROOT / "rules").load()
     assert back == made[0]
     assert back.tracking_only is True and back.extra == ("x",)
     assert back.sender_value is not None and back.sender_value.search("Acme 7").group("v") == "7"
 
 
 def test_lazy_pattern_acts_as_a_pattern() -> None:
-    lazy = ruleset._LazyPattern(r"^/o/(?P<target>[a-z]+)$", re.UNICODE)
+    lazy = rules_compiled._LazyPattern(r"^/o/(?P<target>[a-z]+)$", re.UNICODE)
     real = re.compile(r"^/o/(?P<target>[a-z]+)$")
     assert "search" not in lazy.__dict__  # nothing compiled until used
-    assert lazy == real and hash(lazy) == hash(ruleset._LazyPattern(real.pattern, real.flags))
+    assert lazy == real and hash(lazy) == hash(
+        rules_compiled._LazyPattern(real.pattern, real.flags)
+    )
     found = lazy.search("/o/abc")
     assert found is not None and found.group("target") == "abc"
     assert lazy.groupindex == real.groupindex and lazy.pattern == real.pattern
@@ -221,8 +234,9 @@ def test_wheel_carries_the_compiled_data_and_uses_it(
     assert "guard/engine/_compiled/suffixes.marshal" in names
     probe = (
         "import sys; sys.path.append(sys.argv[1]);"  # tldextract's snapshot file, not imported
-        "import guard.engine.ruleset as r, guard.engine.domains as d;"
-        "c = r.load_compiled(r.bundled_rules_dir());"
+        "import guard.engine.rules_load as r, guard.engine.rules_compiled as rc;"
+        "import guard.engine.domains as d;"
+        "c = rc.load_compiled(r.bundled_rules_dir());"
         "print(c is not None and c.version == r.load_ruleset(include_user=False).version);"
         "import marshal, hashlib; fmt, digest, _ = marshal.loads(d.COMPILED.read_bytes());"
         "print(digest == hashlib.sha256(d.snapshot_path().read_bytes()).hexdigest());"

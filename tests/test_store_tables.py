@@ -10,7 +10,7 @@ import pytest
 from guard.cli.output import text_summary, text_tables
 from guard.engine.model import MessageResult
 from guard.engine.report import senders
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.mail.files import message_refs
 from guard.mail.scan import scan_refs
 from guard.mail.store import Store, encode

@@ -20,7 +20,7 @@ from guard.cli.clean import main, run_strip
 from guard.engine.detect import detect
 from guard.engine.mime import parse_message
 from guard.engine.model import Kind
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.mail.files import mbox_refs
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"

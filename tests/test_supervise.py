@@ -297,7 +297,7 @@ def test_imap_child_that_crashes_loses_no_other_message(
 
 
 def test_crash_hook_is_off_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from guard.engine.ruleset import load_ruleset
+    from guard.engine.rules_load import load_ruleset
     from guard.mail.scan import scan_raw
 
     monkeypatch.setenv(supervise.CRASH_MARKER_ENV, f"segv:{TOKEN}")

@@ -10,7 +10,7 @@ import pytest
 
 from guard.cli.main import main
 from guard.engine.limits import Limits
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.engine.timelimit import TimeLimitExceeded, time_limit
 from guard.mail import scan
 

@@ -33,7 +33,7 @@ from guard.engine.html import scan_html
 from guard.engine.mime import parse_message
 from guard.engine.mimetree import split
 from guard.engine.model import Kind
-from guard.engine.ruleset import load_ruleset
+from guard.engine.rules_load import load_ruleset
 from guard.engine.urls import parse_http
 
 RULES = load_ruleset(include_user=False)

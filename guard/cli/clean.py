@@ -47,9 +47,9 @@ if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands t
 
 
 def load_ruleset() -> RuleSet:
-    """guard.engine.ruleset.load_ruleset, imported when first called: `guard ui` starts without the
-    rules. (tests/fuzz/harness.py replaces this name to reuse the rules it loaded.)"""
-    from guard.engine.ruleset import load_ruleset as load
+    """guard.engine.rules_load.load_ruleset, imported when first called: `guard ui` starts without
+    the rules. (tests/fuzz/harness.py replaces this name to reuse the rules it loaded.)"""
+    from guard.engine.rules_load import load_ruleset as load
 
     return load()
 
@@ -411,7 +411,7 @@ def run_clean_path(
     if not ns.paths:
         err.write("guard: clean: give a PATH (a Maildir or an mbox file), or --account NAME\n")
         return ExitCode.USAGE
-    from guard.engine.ruleset import RuleError
+    from guard.engine.rules_load import RuleError
 
     try:
         rules = load_ruleset()

@@ -135,7 +135,7 @@ class LazyTransform:
         from guard.clean.message import clean_message
         from guard.cli.clean import policy_for
         from guard.engine.domains import warm_up
-        from guard.engine.ruleset import RuleError, load_ruleset
+        from guard.engine.rules_load import RuleError, load_ruleset
         from guard.mail.config import ConfigError
 
         try:

@@ -175,7 +175,7 @@ class Progress:
 
 def _load_rules() -> RuleSet:
     # imported here, not at the top: `guard ui` draws its first rows without the rules
-    from guard.engine.ruleset import RuleError, load_ruleset
+    from guard.engine.rules_load import RuleError, load_ruleset
 
     try:
         return load_ruleset()

@@ -3,7 +3,7 @@
 A delivery filter starts once per message, so what it imports is what it costs: this module and
 `guard.cli.launch` (the `guard` command's entry point, which sends `guard strip` here before
 anything else is imported) load only argparse, the cleaning code and the rules. The rules come
-compiled at build time (guard.engine.ruleset.load_compiled), the public-suffix table likewise
+compiled at build time (guard.engine.rules_compiled.load_compiled), the public-suffix table likewise
 (guard.engine.domains); the accounts config and the allowlist file are read only when they exist.
 tests/test_startup.py checks the modules a `guard strip` run imports.
 
@@ -43,7 +43,7 @@ MAX_POLICY_FILE = 64 * 1024
 
 def load_ruleset() -> RuleSet:
     """The rules (tests/fuzz/harness.py replaces this name to reuse the rules it loaded)."""
-    from guard.engine.ruleset import load_ruleset as load
+    from guard.engine.rules_load import load_ruleset as load
 
     return load()
 
@@ -171,7 +171,7 @@ def _stripped(raw: bytes, ns: argparse.Namespace, err: IO[str]) -> bytes:
                 policy = _apply_recipient(policy, table)
         except (PolicyError, ValueError) as exc:
             _warn(err, f"{exc}; cleaning with the administrator's policy")
-    from guard.engine.ruleset import RuleError
+    from guard.engine.rules_load import RuleError
 
     try:
         from dataclasses import replace

@@ -236,7 +236,7 @@ def finding_blocks(result: MessageResult, rules: RuleSet | None) -> list[list[st
 
 def _short_paths(line: str) -> str:
     # `rules/esp/x.toml`, not the install path: shorter, and the same on every machine
-    from guard.engine.ruleset import bundled_rules_dir
+    from guard.engine.rules_load import bundled_rules_dir
 
     bundled = str(bundled_rules_dir())
     return line.replace(bundled + "/", "rules/") if bundled in line else line
@@ -244,7 +244,7 @@ def _short_paths(line: str) -> str:
 
 def load_rules() -> RuleSet:
     from guard.engine.domains import warm_up
-    from guard.engine.ruleset import load_ruleset
+    from guard.engine.rules_load import load_ruleset
 
     rules = load_ruleset()
     warm_up()

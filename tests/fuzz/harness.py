@@ -37,7 +37,8 @@ from guard.engine.detect import detect
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mime import MessageError, parse_message
 from guard.engine.model import MessageResult
-from guard.engine.ruleset import RuleSet, load_ruleset
+from guard.engine.rules_load import load_ruleset
+from guard.engine.ruleset import RuleSet
 from guard.mail.files import SourceError, mbox_refs
 from guard.mail.scan import scan_raw
 

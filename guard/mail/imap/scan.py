@@ -49,7 +49,7 @@ GC_GEN0_THRESHOLD = 20_000  # while scanning (CPython's default is 700)
 
 def rules_fingerprint() -> str:
     """The rule files' digest, computed like RuleSet.version but without compiling anything."""
-    from guard.engine.ruleset import bundled_rules_dir, rule_files, user_rules_dir
+    from guard.engine.rules_load import bundled_rules_dir, rule_files, user_rules_dir
 
     dirs = [bundled_rules_dir()]
     user = user_rules_dir()
@@ -95,7 +95,7 @@ class ScanStats:
 
 def _load_rules() -> Any:
     from guard.engine.domains import warm_up
-    from guard.engine.ruleset import load_ruleset
+    from guard.engine.rules_load import load_ruleset
 
     rules = load_ruleset()
     warm_up()

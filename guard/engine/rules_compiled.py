@@ -1,0 +1,216 @@
+"""The bundled rules compiled at build time (guard/engine/_compiled/rules.pickle).
+
+hatch_build.py writes them with `compile_bundled`; `load_compiled` reads them back on start-up,
+only when their header matches the rule files and guard's code as they are now (see below).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib
+import io
+import os
+import pickle
+import re
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from guard.engine.ruleset import RuleSet
+
+COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
+"""The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
+_COMPILED_FORMAT = 1
+
+
+# -- the build-time compiled form -----------------------------------------------------------------
+#
+# What is stored is the RuleSet the loader produced, whole (services, rules, examples and the
+# look-up indexes), pickled: a field added to Rule or Service tomorrow is carried without a
+# change here. Regexes are stored as (pattern, flags) and compiled on first use (_LazyPattern):
+# compiling every rule's regexes is most of what a start would otherwise cost, and one message
+# meets a handful of them. The file is trusted like the code next to it (same package, same
+# build) and still only used when its header matches: the rule files' digest and the source of
+# every guard module whose classes it holds, so an edited rule or dataclass (an editable
+# install) falls back to parsing the files. Nothing is written at run time.
+
+
+class _LazyPattern:
+    """A compiled regex that compiles itself on first use; otherwise behaves as re.Pattern."""
+
+    __slots__ = ("__dict__", "flags", "pattern")
+
+    def __init__(self, pattern: str, flags: int) -> None:
+        self.pattern = pattern
+        self.flags = flags
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("pattern", "flags") or name.startswith("__"):
+            raise AttributeError(name)  # not set up (yet): never compile for these
+        compiled = re.compile(self.pattern, self.flags)
+        for method in ("search", "match", "fullmatch", "finditer", "findall", "sub", "subn"):
+            self.__dict__[method] = getattr(compiled, method)  # later calls go straight to C
+        self.__dict__["groupindex"] = compiled.groupindex
+        self.__dict__["groups"] = compiled.groups
+        self.__dict__["split"] = compiled.split
+        return getattr(compiled, name)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _LazyPattern | re.Pattern):
+            return (self.pattern, self.flags) == (other.pattern, other.flags)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.pattern, self.flags))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_LazyPattern, (self.pattern, self.flags))
+
+    def __repr__(self) -> str:
+        return f"re.compile({self.pattern!r})"
+
+
+class _Pickler(pickle.Pickler):
+    """Regexes as (pattern, flags); paths inside the rules directory relative to it (the build's
+    source tree is not where the package is installed)."""
+
+    def __init__(self, file: IO[bytes], directory: Path) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self.modules: set[str] = set()
+        self._field_names: dict[type, tuple[str, ...]] = {}
+        self.prefix = str(directory) + os.sep
+
+    @staticmethod
+    def _plain_init(cls: type) -> bool:
+        """Does cls(*values) only set the fields (dataclass __init__, all fields in it, nothing
+        after)? Then it rebuilds the object as well as setting each field does, faster."""
+        init = cls.__dict__.get("__init__")
+        return (
+            init is not None
+            and getattr(init, "__code__", None) is not None
+            and init.__code__.co_filename == "<string>"  # made by @dataclass
+            and not hasattr(cls, "__post_init__")
+            and all(f.init for f in dataclasses.fields(cls))
+        )
+
+    def persistent_id(self, obj: Any) -> Any:
+        if isinstance(obj, re.Pattern | _LazyPattern):
+            return ("re", obj.pattern, obj.flags)
+        if isinstance(obj, str) and obj.startswith(self.prefix):
+            return ("path", obj[len(self.prefix) :], 0)
+        return None
+
+    def reducer_override(self, obj: Any) -> Any:
+        for module in (getattr(obj, "__module__", None), type(obj).__module__):
+            if isinstance(module, str) and module.split(".")[0] == "guard":
+                self.modules.add(module)
+        cls = type(obj)
+        if dataclasses.is_dataclass(cls) and hasattr(cls, "__slots__"):
+            # dataclasses' own __setstate__ for slotted classes calls fields() per object: ~15x
+            # slower to load than setting the values straight (thousands of examples and rules).
+            names = self._field_names.get(cls)
+            if names is None:
+                names = self._field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))
+            values = tuple(getattr(obj, n) for n in names)
+            if self._plain_init(cls):
+                return cls, values  # the generated __init__ is the quickest way to set them
+            return _rebuild, (cls, names, values)
+        return NotImplemented
+
+
+def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+    obj: Any = object.__new__(cls)
+    for name, value in zip(names, values, strict=True):
+        object.__setattr__(obj, name, value)
+    return obj
+
+
+class _Unpickler(pickle.Unpickler):
+    def __init__(self, file: IO[bytes], directory: Path) -> None:
+        super().__init__(file)
+        self.prefix = str(directory) + os.sep
+        self.paths: dict[str, str] = {}
+
+    def persistent_load(self, pid: Any) -> Any:
+        kind, text, flags = pid
+        if kind == "re":
+            return _LazyPattern(text, flags)
+        if kind == "path":  # the same file's name recurs: one string each
+            return self.paths.setdefault(text, self.prefix + text)
+        raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+
+
+def _rules_digest(directory: Path) -> str:
+    """sha256 over every rule file's path (relative to `directory`) and bytes, in path order.
+    Plain strings and os.scandir: this runs on every start of `guard strip`."""
+    names: list[str] = []
+    pending = [str(directory)]
+    while pending:
+        with os.scandir(pending.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir():
+                    pending.append(entry.path)
+                elif entry.name.endswith(".toml") and entry.is_file():
+                    names.append(entry.path)
+    digest = hashlib.sha256()
+    start = len(str(directory)) + 1
+    for name in sorted(names):
+        with open(name, "rb") as handle:
+            digest.update(name[start:].encode() + b"\0" + handle.read() + b"\0")
+    return digest.hexdigest()
+
+
+def _module_digest(name: str) -> str | None:
+    module = sys.modules.get(name)
+    file = getattr(module, "__file__", None)
+    if not file:
+        return None
+    try:
+        return hashlib.sha256(Path(file).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def compile_bundled(directory: Path | None = None) -> bytes:
+    """The compiled form of the rules in `directory` (default: the bundled rules): a header
+    (format, rule files' digest, guard modules' source digests), then the RuleSet. Raises
+    RuleError for a broken rule file, as loading would."""
+    # Imported here: guard.engine.rules_load imports this module (load_ruleset, load_compiled).
+    from guard.engine.rules_load import bundled_rules_dir, parse_directories
+
+    directory = directory or bundled_rules_dir()
+    ruleset = parse_directories([directory])
+    body = io.BytesIO()
+    pickler = _Pickler(body, directory)
+    pickler.dump(ruleset)
+    # Besides the modules of the classes it holds, the code that made them (the rule files'
+    # parser) and reads them back (this module): an edit to either makes the form unused too.
+    pickler.modules.update((parse_directories.__module__, __name__))
+    modules = {name: _module_digest(name) for name in sorted(pickler.modules)}
+    header = {"format": _COMPILED_FORMAT, "rules": _rules_digest(directory), "modules": modules}
+    return pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + body.getvalue()
+
+
+def load_compiled(directory: Path, path: Path | None = None) -> RuleSet | None:
+    """The build-time RuleSet when its header matches `directory`'s rule files and guard's code
+    as they are now; None (parse the files instead) otherwise."""
+    try:
+        data = (path or COMPILED_RULES).read_bytes()
+    except OSError:
+        return None
+    stream = io.BytesIO(data)
+    try:
+        header = pickle.load(stream)
+        if not isinstance(header, dict) or header.get("format") != _COMPILED_FORMAT:
+            return None
+        if header.get("rules") != _rules_digest(directory):
+            return None
+        for name, digest in header.get("modules", {}).items():
+            importlib.import_module(name)
+            if digest is None or _module_digest(name) != digest:
+                return None
+        ruleset = _Unpickler(stream, directory).load()
+    except Exception:  # noqa: BLE001 - a stale or foreign file: parse the rule files instead
+        return None
+    return ruleset if isinstance(ruleset, RuleSet) else None
