@@ -278,3 +278,72 @@ def test_strip_looks_for_the_settings_where_the_config_does(
         monkeypatch.setenv(key, value)
     ns = argparse.Namespace(config=explicit)
     assert settings_files(ns) == (str(config_path(explicit)), str(allowlist_path()))
+
+
+# -- the command line without argparse ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--time-limit", "5", "--policy-dir", "/etc/guard/users", "--recipient", "a@b.example"],
+        ["--recipient=a@b.example", "--time-limit=0.5", "--policy=strict", "--unwrap-security"],
+        ["--recipient", "", "--policy", "default", "--policy", "strict"],  # the last one counts
+        ["--recipient=", "--time-limit", " 7 ", "--policy-dir", "dir with spaces"],
+        ["--time-limit", "inf", "--unwrap-security", "--unwrap-security"],
+        ["--recipient", "a=b@c.example"],
+    ],
+)
+def test_quick_args_read_what_argparse_reads(argv: list[str]) -> None:
+    from guard.cli.strip import build_parser, quick_args
+
+    quick = quick_args(argv)
+    assert quick is not None
+    assert vars(quick) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["-h"],
+        ["--help"],
+        ["--rec", "a@b.example"],  # an abbreviation argparse accepts
+        ["--recipient", "-a@b.example"],  # dashes: argparse's rules
+        ["--recipient=-x"],
+        ["--time-limit", "-1"],
+        ["--time-limit", "soon"],
+        ["--time-limit="],
+        ["--policy", "lenient"],
+        ["--unwrap-security=yes"],
+        ["--recipient"],
+        ["extra"],
+        ["--", "--recipient", "a@b.example"],
+        ["--verbose"],
+    ],
+)
+def test_anything_else_goes_to_argparse(argv: list[str]) -> None:
+    from guard.cli.strip import quick_args
+
+    assert quick_args(argv) is None
+
+
+def test_quick_args_know_every_strip_option() -> None:
+    """An option added to `guard strip` (guard.cli.args) must be known here too, or the quick
+    reading would leave it out of the options."""
+    from guard.cli import strip
+    from guard.cli.args import POLICIES
+
+    parser = strip.build_parser()
+    options = {
+        flag: action
+        for action in parser._actions
+        if action.dest != "help"
+        for flag in action.option_strings
+    }
+    assert set(options) == {*strip._VALUED, *strip._VALUED_FLOAT, *strip._FLAGS}
+    assert {a.dest: a.default for a in options.values()} == strip._DEFAULTS
+    assert strip._POLICIES == POLICIES
+    from guard.mail.exitcodes import ExitCode
+
+    assert strip.EXIT_OK == ExitCode.OK

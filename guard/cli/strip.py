@@ -24,21 +24,23 @@ A missing file means the administrator's defaults; a broken one is warned about 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from typing import IO, TYPE_CHECKING, Any
-
-from guard.cli.args import add_strip_arguments
-from guard.mail.exitcodes import ExitCode
+from types import SimpleNamespace
+from typing import IO, TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
+    import argparse
+
     from guard.clean.message import Policy
     from guard.engine.ruleset import RuleSet
 
+    Options = argparse.Namespace | SimpleNamespace
+
 USER_POLICY_KEYS = ("enabled", "policy", "allow_senders", "allow_domains")
 MAX_POLICY_FILE = 64 * 1024
+EXIT_OK = 0  # guard.mail.exitcodes.ExitCode.OK, without importing the enum on every start
 
 
 def load_ruleset() -> RuleSet:
@@ -60,7 +62,7 @@ def _warn(stream: IO[str], text: str) -> None:
         pass  # nowhere left to say it; the message itself is what matters
 
 
-def settings_files(ns: argparse.Namespace) -> tuple[str, str]:
+def settings_files(ns: Options) -> tuple[str, str]:
     """Where guard.mail.config.config_path and guard.mail.allowlist.allowlist_path look, worked out
     without importing them (they import the TOML parser): a mail server's filter user has neither
     file, and then reads no config at all. tests/test_startup.py checks both answers agree."""
@@ -72,12 +74,12 @@ def settings_files(ns: argparse.Namespace) -> tuple[str, str]:
     return config, os.path.join(base, "guard", "allowlist.toml")
 
 
-def _config_exists(ns: argparse.Namespace) -> bool:
+def _config_exists(ns: Options) -> bool:
     """Is there an accounts config or an allowlist file to read?"""
     return any(os.path.isfile(path) for path in settings_files(ns))
 
 
-def _base_policy(ns: argparse.Namespace, err: IO[str]) -> Policy:
+def _base_policy(ns: Options, err: IO[str]) -> Policy:
     """The accounts config's [clean] settings and the allowlist when they exist, then the command
     line; the command line alone when they do not (or are broken: a filter still filters)."""
     from guard.clean.message import Policy
@@ -94,7 +96,7 @@ def _base_policy(ns: argparse.Namespace, err: IO[str]) -> Policy:
     except OSError:
         return command_line
     try:
-        return policy_for(ns)
+        return policy_for(cast("argparse.Namespace", ns))  # it reads the options with getattr
     except ConfigError as exc:
         _warn(err, f"{exc}; cleaning with the default policy")
         return command_line
@@ -157,7 +159,7 @@ def _apply_recipient(base: Policy, table: Mapping[str, Any]) -> Policy:
     return merged
 
 
-def _stripped(raw: bytes, ns: argparse.Namespace, err: IO[str]) -> bytes:
+def _stripped(raw: bytes, ns: Options, err: IO[str]) -> bytes:
     """The cleaned message, or `raw` itself (with a warning) whenever anything goes wrong."""
     policy = _base_policy(ns, err)
     policy_dir = getattr(ns, "policy_dir", None)
@@ -196,7 +198,7 @@ def _stripped(raw: bytes, ns: argparse.Namespace, err: IO[str]) -> bytes:
 
 
 def run_strip(
-    ns: argparse.Namespace,
+    ns: Options,
     stdin: IO[bytes] | None = None,
     stdout: IO[bytes] | None = None,
     stderr: IO[str] | None = None,
@@ -210,7 +212,7 @@ def run_strip(
         raw = source.read()
     except (OSError, MemoryError) as exc:
         _warn(err, f"cannot read the message: {exc}")
-        return ExitCode.INTERNAL
+        return _internal()
     try:
         out = _stripped(raw, ns, err)
     except MemoryError:
@@ -221,11 +223,21 @@ def run_strip(
         sink.flush()
     except OSError as exc:
         _warn(err, f"cannot write the message: {exc.strerror or exc}")
-        return ExitCode.INTERNAL
-    return ExitCode.OK
+        return _internal()
+    return EXIT_OK
+
+
+def _internal() -> int:
+    from guard.mail.exitcodes import ExitCode
+
+    return ExitCode.INTERNAL
 
 
 def build_parser() -> argparse.ArgumentParser:
+    import argparse
+
+    from guard.cli.args import add_strip_arguments
+
     parser = argparse.ArgumentParser(
         prog="guard strip", description="clean one message, stdin to stdout (an MDA filter)"
     )
@@ -233,9 +245,64 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# The options of `guard strip` (guard.cli.args.add_strip_arguments) as a delivery filter passes
+# them, read without argparse: importing argparse and building the parser (it looks up message
+# catalogs and the terminal's width) is ~5 % of a start. Anything else, from --help and
+# abbreviations to a value argparse would refuse, goes to argparse as before.
+# tests/test_startup.py checks the two agree.
+_POLICIES = ("default", "strict")  # guard.cli.args.POLICIES
+_VALUED = {"--policy": "policy", "--policy-dir": "policy_dir", "--recipient": "recipient"}
+_VALUED_FLOAT = {"--time-limit": "time_limit"}
+_FLAGS = {"--unwrap-security": "unwrap_security"}
+_DEFAULTS: dict[str, Any] = {
+    "policy": None,
+    "unwrap_security": False,
+    "policy_dir": None,
+    "recipient": None,
+    "time_limit": None,
+}
+
+
+def quick_args(argv: Sequence[str]) -> Options | None:
+    """The options as argparse would read them, for command lines made only of the exact long
+    options with plain values (`--recipient ADDR`, `--time-limit=5`); None for anything else."""
+    values = dict(_DEFAULTS)
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg in _FLAGS:
+            values[_FLAGS[arg]] = True
+            continue
+        option, equals, value = arg.partition("=")
+        if option not in _VALUED and option not in _VALUED_FLOAT:
+            return None
+        if not equals:
+            if i == len(args):
+                return None
+            value = args[i]
+            i += 1
+        if value.startswith("-"):
+            return None  # argparse's rules for dashes: leave them to it
+        if option in _VALUED_FLOAT:
+            try:
+                values[_VALUED_FLOAT[option]] = float(value)
+            except ValueError:
+                return None
+        elif option == "--policy" and value not in _POLICIES:
+            return None
+        else:
+            values[_VALUED[option]] = value
+    return SimpleNamespace(**values)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`guard strip ARGS` (argv without the `strip`)."""
-    ns = build_parser().parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)  # as argparse reads argv=None
+    ns: Options | None = quick_args(args)
+    if ns is None:
+        ns = build_parser().parse_args(args)
     try:
         return run_strip(ns)
     except KeyboardInterrupt:
