@@ -140,6 +140,30 @@ def test_compiled_rules_are_the_parsed_rules(tmp_path: Path, parsed: RuleSet) ->
             assert loaded.unwrap(url)[1] == parsed.unwrap(url)[1]
 
 
+def test_rules_without_their_examples_are_the_same_rules(tmp_path: Path, parsed: RuleSet) -> None:
+    """`guard strip` loads the compiled rules less their examples: every other field, and every
+    answer, is the same."""
+    rules, compiled = _compiled_copy(tmp_path)
+    slim = load_compiled(rules, compiled, examples=False)
+    assert slim is not None
+    assert all(rule.match == () and rule.no_match == () for rule in slim.rules)
+    assert any(rule.match for rule in parsed.rules)
+    for mine, theirs in zip(slim.rules, parsed.rules, strict=True):
+        for f in dataclasses.fields(mine):
+            if f.name not in ("file", "match", "no_match"):
+                assert getattr(mine, f.name) == getattr(theirs, f.name), (mine.id, f.name)
+    for rule in parsed.rules:
+        for example in (*rule.match, *rule.no_match):
+            url = parse_http(example.text)
+            if url is not None:
+                a, b = (
+                    slim.classify(url, ("pixel", "link")),
+                    parsed.classify(url, ("pixel", "link")),
+                )
+                assert (a and a.id) == (b and b.id), example.text
+                assert slim.unwrap(url)[1] == parsed.unwrap(url)[1]
+
+
 def test_a_changed_rule_file_is_parsed_again(tmp_path: Path) -> None:
     rules, compiled = _compiled_copy(tmp_path)
     assert load_compiled(rules, compiled) is not None

@@ -21,19 +21,20 @@ from guard.engine.ruleset import RuleSet
 
 COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
 """The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
-_COMPILED_FORMAT = 1
+_COMPILED_FORMAT = 2  # 2: the examples apart, after the rules
 
 
 # -- the build-time compiled form -----------------------------------------------------------------
 #
-# What is stored is the RuleSet the loader produced, whole (services, rules, examples and the
-# look-up indexes), pickled: a field added to Rule or Service tomorrow is carried without a
-# change here. Regexes are stored as (pattern, flags) and compiled on first use (_LazyPattern):
-# compiling every rule's regexes is most of what a start would otherwise cost, and one message
-# meets a handful of them. The file is trusted like the code next to it (same package, same
-# build) and still only used when its header matches: the rule files' digest and the source of
-# every guard module whose classes it holds, so an edited rule or dataclass (an editable
-# install) falls back to parsing the files. Nothing is written at run time.
+# What is stored is the RuleSet the loader produced, whole (services, rules and the look-up
+# indexes; the rules' examples after it, apart), pickled: a field added to Rule or Service
+# tomorrow is carried without a change here. Regexes are stored as (pattern, flags) and compiled
+# on first use (_LazyPattern): compiling every rule's regexes is most of what a start would
+# otherwise cost, and one message meets a handful of them. The file is trusted like the code next
+# to it (same package, same build) and still only used when its header matches: the rule files'
+# digest and the source of every guard module whose classes it holds, so an edited rule or
+# dataclass (an editable install) falls back to parsing the files. Nothing is written at run
+# time.
 
 
 class _LazyPattern:
@@ -181,9 +182,14 @@ def compile_bundled(directory: Path | None = None) -> bytes:
 
     directory = directory or bundled_rules_dir()
     ruleset = parse_directories([directory])
+    # The rules without their examples, then the examples (rule by rule): a filter loads the first
+    # part only. The same RuleSet, built from the same rules less their examples.
+    bare = [dataclasses.replace(rule, match=(), no_match=()) for rule in ruleset.rules]
+    examples = [(rule.match, rule.no_match) for rule in ruleset.rules]
     body = io.BytesIO()
     pickler = _Pickler(body, directory)
-    pickler.dump(ruleset)
+    pickler.dump(RuleSet(services=ruleset.services, rules=bare, version=ruleset.version))
+    pickler.dump(examples)
     # Besides the modules of the classes it holds, the code that made them (the rule files'
     # parser) and reads them back (this module): an edit to either makes the form unused too.
     pickler.modules.update((parse_directories.__module__, __name__))
@@ -192,9 +198,12 @@ def compile_bundled(directory: Path | None = None) -> bytes:
     return pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + body.getvalue()
 
 
-def load_compiled(directory: Path, path: Path | None = None) -> RuleSet | None:
+def load_compiled(
+    directory: Path, path: Path | None = None, *, examples: bool = True
+) -> RuleSet | None:
     """The build-time RuleSet when its header matches `directory`'s rule files and guard's code
-    as they are now; None (parse the files instead) otherwise."""
+    as they are now; None (parse the files instead) otherwise. `examples=False` leaves the rules'
+    examples empty (see rules_load.load_ruleset)."""
     try:
         data = (path or COMPILED_RULES).read_bytes()
     except OSError:
@@ -210,7 +219,14 @@ def load_compiled(directory: Path, path: Path | None = None) -> RuleSet | None:
             importlib.import_module(name)
             if digest is None or _module_digest(name) != digest:
                 return None
-        ruleset = _Unpickler(stream, directory).load()
+        unpickler = _Unpickler(stream, directory)
+        ruleset = unpickler.load()
+        if not isinstance(ruleset, RuleSet):
+            return None
+        if examples:
+            for rule, (match, no_match) in zip(ruleset.rules, unpickler.load(), strict=True):
+                object.__setattr__(rule, "match", match)  # frozen: set as __init__ does
+                object.__setattr__(rule, "no_match", no_match)
     except Exception:  # noqa: BLE001 - a stale or foreign file: parse the rule files instead
         return None
-    return ruleset if isinstance(ruleset, RuleSet) else None
+    return ruleset

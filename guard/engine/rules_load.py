@@ -120,19 +120,24 @@ def rule_files(directory: Path) -> list[Path]:
 
 
 def load_ruleset(
-    directories: Sequence[Path] | None = None, *, include_user: bool = True
+    directories: Sequence[Path] | None = None,
+    *,
+    include_user: bool = True,
+    examples: bool = True,
 ) -> RuleSet:
     """Read every rule file; later directories (the user's) override rules with the same id.
 
     The bundled rules alone come from their build-time compiled form when it matches the rule
-    files (and the code) exactly; anything else is parsed from the files, in memory."""
+    files (and the code) exactly; anything else is parsed from the files, in memory.
+    `examples=False`: the caller never reads the rules' examples (match / no_match), so the
+    compiled form may leave them out (a third of what it holds; `guard strip` skips them)."""
     dirs = list(directories) if directories is not None else [bundled_rules_dir()]
     if include_user and directories is None:
         user = user_rules_dir()
         if user.is_dir():
             dirs.append(user)
     if directories is None and len(dirs) == 1:
-        compiled = load_compiled(dirs[0])
+        compiled = load_compiled(dirs[0], examples=examples)
         if compiled is not None:
             return compiled
     return parse_directories(dirs)
