@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import re
 import zlib
 from collections.abc import Callable, Sequence
@@ -123,6 +122,8 @@ def follow_json_path(value: Any, path: Sequence[str]) -> Any:
     """Walk `path` through decoded JSON; a string met on the way is parsed as JSON again."""
     for key in path:
         if isinstance(value, str):
+            import json  # here: only wrappers that carry JSON need it, not every start
+
             try:
                 value = json.loads(value)
             except ValueError:
@@ -140,6 +141,8 @@ def apply_encodings(text: str, encodings: Sequence[str], json_path: Sequence[str
         if not isinstance(value, str):
             raise DecodeError(f"{name}: input is not text")
         if name == JSON_ENCODING:
+            import json
+
             try:
                 value = follow_json_path(json.loads(value), json_path)
             except ValueError as exc:
