@@ -5,12 +5,14 @@ runs, alternately, `guard strip` and a bare Python program that reads the messag
 standard `email` package and writes it back, many times each, and prints the median wall time of
 both and their ratio (issue 16: at most 3x, aim 2x).
 
-    .venv/bin/python bench/bench_strip.py [MESSAGE] [--runs N] [--baseline PATH]
+    .venv/bin/python bench/bench_strip.py [MESSAGE] [--runs N] [--baseline PATH] [--callgrind]
 
 The program timed is the `guard` console script next to the install's python, as a server would
 run it: an absolute path, no PATH. `--baseline PATH` (another install's `guard`, its python or
-its venv) times that install's `guard strip` in the same rounds too, and prints old/new. Nothing
-here touches the network.
+its venv) times that install's `guard strip` in the same rounds too, and prints old/new.
+`--callgrind` also counts the instructions of one run of each under valgrind: unlike wall and CPU
+time, the count does not stretch with what else the machine is doing. Nothing here touches the
+network.
 
 Compile guard's .pyc files first, as an install does (`python -m compileall -q guard`): with
 PYTHONDONTWRITEBYTECODE set and no .pyc files, every start compiles guard's source again.
@@ -20,7 +22,10 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
+import shutil
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -44,11 +49,30 @@ def console_script(inst: harness.Install) -> str:
     return str(exe)
 
 
+def instructions(cmd: list[str], env: dict[str, str], data: bytes) -> int:
+    """Instructions one run of `cmd` executes, start-up and exit included (callgrind's Ir)."""
+    valgrind = shutil.which("valgrind")
+    if not valgrind:
+        raise SystemExit("valgrind is not installed (apt-get install valgrind)")
+    done = subprocess.run(
+        [valgrind, "--tool=callgrind", "--callgrind-out-file=/dev/null", *cmd],
+        input=data,
+        env={**os.environ, **env, "PYTHONHASHSEED": "0"},
+        capture_output=True,
+        check=False,
+    )
+    found = re.search(rb"Collected : (\d+)", done.stderr)
+    if done.returncode != 0 or not found:
+        raise SystemExit(f"callgrind of {cmd[0]} failed ({done.returncode})")
+    return int(found.group(1))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("message", nargs="?", type=Path, default=DEFAULT_MESSAGE)
     parser.add_argument("--runs", type=int, default=40, help="runs of each (default 40)")
     parser.add_argument("--baseline", metavar="PATH", help="another install, timed alongside")
+    parser.add_argument("--callgrind", action="store_true", help="also count instructions")
     ns = parser.parse_args()
     data = ns.message.read_bytes()
     who = harness.installs(ns)
@@ -90,6 +114,15 @@ def main() -> int:
             )
         )
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (wall times stretch with it)")
+    if ns.callgrind:
+        bare_count = instructions([sys.executable, "-c", BARE], {}, data)
+        print(f"RESULT instructions, one run: bare filter {bare_count / 1e6:,.0f}M")
+        for inst in who:
+            count = instructions([console_script(inst), "strip"], inst.env(), data)
+            print(
+                f"RESULT instructions, one run: strip-{inst.label} {count / 1e6:,.0f}M"
+                f" ({count / bare_count:.2f}x the bare filter)"
+            )
     return 0
 
 
