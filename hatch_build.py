@@ -7,7 +7,10 @@ regexes, or building tldextract's tables, on every start would be most of its co
 - guard/engine/_compiled/rules.pickle: the RuleSet the loader makes from rules/
   (guard.engine.rules_compiled.compile_bundled), headed by the rule files' and the code's digests;
 - guard/engine/_compiled/suffixes.marshal: the public-suffix trie from tldextract's bundled snapshot
-  (guard.engine.domains.compile_table), headed by the snapshot's digest.
+  (guard.engine.domains.compile_table), headed by the snapshot's digest;
+- guard/engine/_compiled/dataclasses.marshal: the code of the methods the cleaning code's
+  dataclasses generate, keyed by their source (guard.cli.strip.record_dataclass_code), headed by
+  the building Python's bytecode magic.
 
 At run time each is used only when its digests match what is installed; otherwise guard parses
 the files in memory, as it would without them (nothing is ever written at run time). A wheel
@@ -37,12 +40,19 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         root = Path(self.root)
         sys.path.insert(0, str(root))
         try:
+            # First, before guard's dataclasses exist: the code their methods compile to.
+            from guard.cli.strip import record_dataclass_code
+
+            dataclass_code = record_dataclass_code()
             from guard.engine import (
-                domains,  # the source being built, stdlib only
+                domains,  # the source being built
                 rules_compiled,
             )
 
-            files = {"rules.pickle": rules_compiled.compile_bundled(root / "rules")}
+            files = {
+                "rules.pickle": rules_compiled.compile_bundled(root / "rules"),
+                "dataclasses.marshal": dataclass_code,
+            }
             snapshot = domains.snapshot_path()
             if snapshot is not None:
                 files["suffixes.marshal"] = domains.compile_table(snapshot.read_bytes())

@@ -7,6 +7,8 @@ Timing is bench/bench_strip.py's business; these tests check the mechanisms.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import marshal
 import os
 import pickle
 import re
@@ -266,6 +268,7 @@ def test_wheel_carries_the_compiled_data_and_uses_it(
     names, site = unpacked_wheel
     assert "guard/engine/_compiled/rules.pickle" in names
     assert "guard/engine/_compiled/suffixes.marshal" in names
+    assert "guard/engine/_compiled/dataclasses.marshal" in names
     probe = (
         "import sys; sys.path.append(sys.argv[1]);"  # tldextract's snapshot file, not imported
         "import guard.engine.rules_load as r, guard.engine.rules_compiled as rc;"
@@ -381,3 +384,67 @@ def test_quick_args_know_every_strip_option() -> None:
     from guard.mail.exitcodes import ExitCode
 
     assert strip.EXIT_OK == ExitCode.OK
+
+
+# -- the dataclasses' code, compiled at build time -----------------------------------------------
+
+_SPY = """
+import builtins, sys
+real, texts = builtins.exec, []
+def spy(source, *rest):
+    if isinstance(source, str):
+        texts.append(source)
+    return real(source, *rest)
+builtins.exec = spy
+from guard.cli import strip
+strip.DATACLASS_CODE = sys.argv[1] or strip.DATACLASS_CODE
+strip.import_cleaning()
+import guard.clean.message, dataclasses
+print(len(texts), "exec" in vars(dataclasses))
+"""
+
+
+def _start(table: str = "") -> tuple[int, bool]:
+    """How many method sources a start's import of the cleaning code compiled, and whether it
+    left its hook in dataclasses."""
+    out = subprocess.run(
+        [sys.executable, "-c", _SPY, table], capture_output=True, text=True, timeout=60, check=True
+    ).stdout.split()
+    return int(out[0]), out[1] == "True"
+
+
+def test_the_stored_code_is_what_compiling_its_source_gives() -> None:
+    from guard.cli.strip import DATACLASS_CODE
+
+    data = Path(DATACLASS_CODE).read_bytes()
+    table = marshal.loads(data[len(importlib.util.MAGIC_NUMBER) :])
+    assert len(table) > 50
+    for source, code in table.items():
+        fresh = compile(source, "<string>", "exec", dont_inherit=True)
+        assert marshal.dumps(fresh) == marshal.dumps(code)
+
+
+def test_a_start_compiles_no_dataclass_code() -> None:
+    assert _start() == (0, False)
+
+
+@pytest.mark.parametrize("content", [b"", b"garbage", b"\0\0\r\n" + marshal.dumps({"a": 1})])
+def test_a_missing_or_foreign_table_means_compiling_as_ever(tmp_path: Path, content: bytes) -> None:
+    table = tmp_path / "dataclasses.marshal"
+    table.write_bytes(content)
+    compiled, hooked = _start(str(table))
+    assert compiled > 50 and not hooked
+    compiled, hooked = _start(str(tmp_path / "absent"))
+    assert compiled > 50 and not hooked
+
+
+def test_a_changed_dataclass_is_compiled_from_its_source(tmp_path: Path) -> None:
+    """A table that lacks a text (an edited dataclass) leaves that one to be compiled."""
+    from guard.cli.strip import DATACLASS_CODE
+
+    data = Path(DATACLASS_CODE).read_bytes()
+    magic = importlib.util.MAGIC_NUMBER
+    table = marshal.loads(data[len(magic) :])
+    table.pop(next(iter(table)))
+    (tmp_path / "t.marshal").write_bytes(magic + marshal.dumps(table))
+    assert _start(str(tmp_path / "t.marshal")) == (1, False)
