@@ -63,7 +63,7 @@ def main() -> None:
         env = write_config(home, server)
         server.append(USER, "INBOX", [message(rng, 0)])
         proc = subprocess.Popen(
-            [sys.executable, "-m", "guard.cli.clean_imap", "watch", "--account", "b"],
+            [sys.executable, "-m", "guard", "watch", "--account", "b"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

@@ -26,7 +26,8 @@ import pytest
 from dovecot import PASSWORD, Dovecot, ImapProxy
 
 from guard.cli.args import add_clean_arguments, add_restore_arguments
-from guard.cli.clean_imap import run_clean_imap, run_restore
+from guard.cli.clean import run_clean_imap
+from guard.cli.restore import run_restore
 from guard.mail.exitcodes import ExitCode
 from guard.mail.lock import AccountLock
 
@@ -269,7 +270,7 @@ CRASH = "GUARD_TEST_CRASH_AT"
 
 def guard_proc(*argv: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "guard.cli.clean_imap", *argv],
+        [sys.executable, "-m", "guard", *argv],
         env=guard_env(**env),
         capture_output=True,
         text=True,

@@ -19,7 +19,9 @@ from typing import Any
 import pytest
 from dovecot import PASSWORD, Dovecot, write_config
 
-from guard.cli.imap import add_report_arguments, add_scan_arguments, run_imap_scan, run_report
+from guard.cli.args import add_report_arguments, add_scan_arguments
+from guard.cli.report import run_report
+from guard.cli.scan import run_imap_scan
 from guard.engine.model import MessageResult
 from guard.engine.rules_load import load_ruleset
 from guard.mail.config import parse_config

@@ -41,7 +41,7 @@ def _password(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def start_watch(*extra: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "guard.cli.clean_imap", "watch", "--account", "t", *extra],
+        [sys.executable, "-m", "guard", "watch", "--account", "t", *extra],
         env=guard_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,8 +1,8 @@
-"""Options of `guard strip`, `guard clean` (PATH and IMAP), `guard watch` and `guard restore`.
+"""The options of every command but `guard ui` (guard/cli/ui.py holds its own).
 
-Kept apart from the commands (guard/cli/clean.py, guard/cli/clean_imap.py) so that building the
-command line, which every guard command does, imports neither of them: a `guard scan` pays only
-for argparse. `clean` gets both sets of options; the ones they share are added once.
+Kept apart from the commands (guard/cli/scan.py, clean.py, …) so that building the command line,
+which every guard command does, imports none of them: a `guard scan` pays only for argparse.
+`clean` gets both sets of options (PATH and IMAP); the ones they share are added once.
 """
 
 from __future__ import annotations
@@ -10,11 +10,139 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from guard.engine.limits import DEFAULT_LIMITS
+
 POLICIES = ("default", "strict")  # guard.clean.message.POLICIES, without importing it for `--help`
 MAILDIR_BACKUP = ".Guard.Originals"
 """The Maildir++ sub-folder of a cleaned Maildir that keeps the originals (shown as
 `Guard.Originals` / `Guard/Originals` by IMAP servers serving the Maildir)."""
 MBOX_BACKUP_SUFFIX = ".orig"
+MIB = 1024 * 1024
+
+
+# -- guard scan -----------------------------------------------------------------------------------
+
+
+def _positive_mib(value: str) -> int:
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if number <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return int(number * MIB)
+
+
+def add_scan_path_arguments(scan: argparse.ArgumentParser) -> None:
+    """Options of `guard scan` on local files (and its output options, IMAP too)."""
+    scan.add_argument(
+        "paths", nargs="*", metavar="PATH", help=".eml file, directory, Maildir or mbox"
+    )
+    scan.add_argument("--format", choices=("text", "json", "csv"), default="text")
+    scan.add_argument("-v", "--verbose", action="store_true", help="list every finding")
+    scan.add_argument("--summary", action="store_true", help="only the senders tables (text)")
+    scan.add_argument("--jobs", type=int, default=None, help="worker processes (default: cores)")
+    scan.add_argument(
+        "--max-message-size",
+        type=_positive_mib,
+        default=DEFAULT_LIMITS.max_message_bytes,
+        metavar="MIB",
+        help="skip larger messages with an error "
+        f"(default {DEFAULT_LIMITS.max_message_bytes // MIB})",
+    )
+    scan.add_argument(
+        "--max-part-size",
+        type=_positive_mib,
+        default=DEFAULT_LIMITS.max_text_part_bytes,
+        metavar="MIB",
+        help="largest HTML/text part scanned "
+        f"(default {DEFAULT_LIMITS.max_text_part_bytes // MIB})",
+    )
+
+    scan.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_LIMITS.max_seconds,
+        metavar="SECONDS",
+        help=f"give up on one message after this long (default {DEFAULT_LIMITS.max_seconds:g})",
+    )
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 1 <= number <= 16:
+        raise argparse.ArgumentTypeError("must be 1-16")
+    return number
+
+
+def add_config_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        default=None,
+        help="accounts config (default: $GUARD_CONFIG, else ~/.config/guard/config.toml)",
+    )
+
+
+def add_scan_arguments(parser: argparse.ArgumentParser) -> None:
+    """IMAP options of `guard scan`; a positional `imap://user@host[:port]/FOLDER` also works."""
+    group = parser.add_argument_group("IMAP (read-only; see docs/imap.md)")
+    group.add_argument(
+        "--account", metavar="NAME", default=None, help="scan this account from the config"
+    )
+    group.add_argument(
+        "--folder",
+        metavar="FOLDER",
+        action="append",
+        default=None,
+        help="folder to scan (repeatable; default: the account's folders)",
+    )
+    add_config_argument(group)  # type: ignore[arg-type]
+    group.add_argument(
+        "--no-cache", action="store_true", help="rescan every message, ignoring stored results"
+    )
+    group.add_argument(
+        "--connections",
+        type=_positive_int,
+        default=None,
+        metavar="N",
+        help="parallel IMAP connections for new messages (default: the account's, else 2)",
+    )
+
+
+# -- guard report, explain, rules -----------------------------------------------------------------
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `guard report` (stored history only: never contacts a server)."""
+    parser.add_argument("--account", metavar="NAME", default=None, help="only this account")
+    parser.add_argument("--folder", metavar="FOLDER", action="append", default=None)
+    parser.add_argument("--format", choices=("text", "json", "csv"), default="text")
+
+
+def add_explain_arguments(explain: argparse.ArgumentParser) -> None:
+    explain.add_argument("paths", nargs="*", metavar="PATH", help="message file, Maildir, mbox…")
+    explain.add_argument("--account", metavar="NAME", help="explain a message on this account")
+    explain.add_argument("--folder", metavar="FOLDER", action="append", help="default: INBOX")
+    explain.add_argument("--uid", type=int, metavar="N", help="the message's IMAP UID")
+    explain.add_argument("--config", metavar="FILE", help="accounts config")
+
+
+def add_rules_arguments(rules: argparse.ArgumentParser) -> None:
+    """`guard rules ACTION`: list, test, suggest."""
+    rules_sub = rules.add_subparsers(dest="rules_command", metavar="ACTION", required=True)
+    listing = rules_sub.add_parser("list", help="list every rule")
+    listing.add_argument("--format", choices=("text", "json"), default="text")
+    rules_sub.add_parser("test", help="run every rule's match / no-match examples")
+    suggest = rules_sub.add_parser(
+        "suggest", help="hosts that behave like trackers in your mail but no rule names"
+    )
+    suggest.add_argument("paths", nargs="*", metavar="PATH", help="scan these (default: history)")
+    suggest.add_argument("--account", metavar="NAME", help="only this account's stored results")
+    suggest.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
 
 
 # -- guard strip / guard clean PATH -------------------------------------------------------------

@@ -1,9 +1,13 @@
-"""`guard strip` (an MDA filter) and `guard clean PATH` (a Maildir or an mbox, in place).
+"""`guard clean`: a Maildir or an mbox PATH in place, or an IMAP account (`--account NAME`, or no
+PATH while a config exists; see docs/clean-imap.md).
 
-Both call `guard.clean.message.clean_message`. `strip` never loses mail: on anything it cannot
-handle it writes its input unchanged and exits 0 with a one-line warning. `clean PATH` prints its
-plan first; with `--dry-run` it writes nothing at all; otherwise it keeps every original (see
-docs/clean.md).
+Both call `guard.clean.message.clean_message`. `clean PATH` prints its plan first; with
+`--dry-run` it writes nothing at all; otherwise it keeps every original (see docs/clean.md).
+`clean --account` is quiet unless something needs attention: problems go to stderr (one line
+each) with a documented exit code; `-v` lists every action; `--log FILE` appends every action
+with a timestamp; a summary line appears when stdout is a terminal. `policy_for` (the cleaning
+policy from the config and the command line) serves `guard strip` and `guard watch` too;
+`guard strip` itself lives in guard/cli/strip.py.
 """
 
 from __future__ import annotations
@@ -74,6 +78,17 @@ def policy_for(ns: argparse.Namespace, account: Any = None) -> Policy:
         return Policy.from_config(table)
     except ValueError as exc:
         raise ConfigError(f"{path}: [clean]: {exc}") from None
+
+
+def run_clean(ns: argparse.Namespace) -> int:
+    """`guard clean`: an IMAP account (--account, or no PATH while a config exists), else PATHs."""
+    from guard.cli.common import CliError
+
+    if getattr(ns, "account", None) and getattr(ns, "paths", None):
+        raise CliError("clean: give a PATH or --account NAME, not both", ExitCode.USAGE)
+    if wants_clean_imap(ns):
+        return run_clean_imap(ns)
+    return run_clean_path(ns)
 
 
 # ---- guard clean PATH ---------------------------------------------------------------------------
@@ -446,6 +461,124 @@ def run_clean_path(
     if not getattr(ns, "quiet", False):
         out.write(_summary(targets, False) + "\n")
     return ExitCode.OK if failures == 0 else ExitCode.PARTIAL
+
+
+# ---- guard clean --account --------------------------------------------------------------------
+
+
+def wants_clean_imap(ns: argparse.Namespace) -> bool:
+    """`guard clean` cleans IMAP with --account, or with no PATH while a config file exists."""
+    if getattr(ns, "account", None):
+        return True
+    from guard.cli.imap import target_paths
+
+    if target_paths(ns):
+        return False
+    from guard.mail.config import config_path
+
+    return config_path(getattr(ns, "config", None)).is_file()
+
+
+def run_clean_imap(
+    ns: argparse.Namespace,
+    out: IO[str] | None = None,
+    err: IO[str] | None = None,
+    *,
+    transform: Any = None,
+) -> int:
+    """`guard clean --account NAME [--folder F] [--dry-run] [--policy P]`; an exit code."""
+    from guard.cli.imap import errors_to_code
+
+    out = out or sys.stdout
+    err = err or sys.stderr
+    return errors_to_code(lambda: _clean(ns, out, err, transform), err)
+
+
+def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -> int:
+    import threading  # here: `guard strip` imports this module for policy_for, and needs none
+
+    from guard.cli.imap import Output, install_stop, report_folder, resolve_account
+    from guard.cli.imap import transform as account_transform
+    from guard.mail.imap.actions import Cleaner
+    from guard.mail.imap.connection import close, connect
+    from guard.mail.imap.journal import Journal
+    from guard.mail.lock import AccountLock, LockHeld
+    from guard.mail.secrets import get_credentials
+    from guard.mail.store import Store
+
+    started = time.monotonic()
+    account, folders = resolve_account(ns, err)
+    dry_run = bool(getattr(ns, "dry_run", False))
+    output = Output(ns, out, err, account.name)
+    lock = AccountLock(account.name, "clean")
+    if not dry_run:
+        try:
+            lock.acquire()
+        except LockHeld as exc:
+            output.close()
+            if exc.holder == "watch":
+                err.write(f"guard: {exc}: it cleans new mail as it arrives; nothing to do\n")
+                return int(ExitCode.OK)
+            err.write(f"guard: {exc}: not starting a second run\n")
+            return int(ExitCode.LOCKED)
+    stop = threading.Event()
+    undo = install_stop(stop)
+    client = None
+    reports: list[Any] = []
+    try:
+        credentials = get_credentials(account)
+        with Store() as store:
+            journal = Journal(store)
+            client = connect(account, credentials)
+            cleaner = Cleaner(
+                client,
+                account,
+                journal,
+                transform or account_transform(ns, account),
+                dry_run=dry_run,
+                stop=stop.is_set,
+                log=output.action,
+            )
+            for folder in folders:
+                if stop.is_set():
+                    break
+                report = cleaner.clean_folder(folder)
+                reports.append(report)
+                report_folder(report, output, dry_run)
+    finally:
+        if client is not None:
+            close(client)
+        undo()
+        lock.release()
+    summary = _account_summary(reports, time.monotonic() - started, dry_run)
+    if dry_run:
+        output.plan(summary)
+    else:
+        output.info(summary)
+    failures = [f for r in reports for f in r.failures]
+    output.close()
+    if stop.is_set():
+        err.write("guard: stopped by a signal after the message(s) in flight\n")
+    return int(ExitCode.PARTIAL if failures else ExitCode.OK)
+
+
+def _account_summary(reports: Sequence[Any], seconds: float, dry_run: bool) -> str:
+    parts: list[str] = []
+    for what, label in (
+        ("cleaned", "cleaned"),
+        ("declined", "receipt(s) declined"),
+        ("adopted", "finished"),
+        ("recovered", "recovered"),
+        ("skipped", "skipped"),
+        ("failed", "failed"),
+    ):
+        n = sum(r.count(what) for r in reports)
+        if n:
+            parts.append(f"{n} {label}")
+    looked = sum(r.looked_at for r in reports)
+    head = "dry run (nothing changed): would have " if dry_run else ""
+    text = ", ".join(parts) if parts else "nothing to clean"
+    return f"{head}{text}; {looked} new message(s) in {len(reports)} folder(s) ({seconds:.1f} s)"
 
 
 # ---- stand-alone entry (tests, and `python -m guard.cli.clean` before cli.py wires it) ---------

@@ -1,0 +1,53 @@
+"""What several commands share: the error that ends a command, the rules, local messages.
+
+Light to import (guard/cli/main.py catches CliError for every command): everything else is
+imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
+
+from guard.mail.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    from guard.engine.model import MessageResult
+    from guard.engine.ruleset import RuleSet
+    from guard.mail.files import MessageRef
+
+
+class CliError(Exception):
+    """Ends the command with a one-line message and an exit code."""
+
+    def __init__(self, message: str, code: ExitCode) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def load_rules() -> RuleSet:
+    # imported here, not at the top: `guard ui` draws its first rows without the rules
+    from guard.engine.rules_load import RuleError, load_ruleset
+
+    try:
+        return load_ruleset()
+    except RuleError as exc:
+        raise CliError(f"rules: {exc}", ExitCode.RULES) from None
+
+
+def local_refs(paths: Sequence[str]) -> list[MessageRef]:
+    from guard.mail.files import SourceError, message_refs
+
+    refs: list[MessageRef] = []
+    for path in paths:
+        try:
+            refs.extend(message_refs(path))
+        except SourceError as exc:
+            raise CliError(str(exc), ExitCode.NO_INPUT) from None
+    return refs
+
+
+def scan_paths(paths: Sequence[str], rules: RuleSet) -> Iterator[MessageResult]:
+    from guard.mail.scan import scan_refs
+
+    return scan_refs(local_refs(paths), rules)
