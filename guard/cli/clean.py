@@ -581,7 +581,7 @@ def _account_summary(reports: Sequence[Any], seconds: float, dry_run: bool) -> s
     return f"{head}{text}; {looked} new message(s) in {len(reports)} folder(s) ({seconds:.1f} s)"
 
 
-# ---- stand-alone entry (tests, and `python -m guard.cli.clean` before cli.py wires it) ---------
+# ---- stand-alone entry: `python -m guard.cli.clean strip|clean` (tests/test_strip.py) -----------
 
 
 def main(argv: Sequence[str] | None = None) -> int:
