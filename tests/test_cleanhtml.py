@@ -225,7 +225,7 @@ def test_clean_path_reports_a_refused_message_and_leaves_it(tmp_path: Path) -> N
     import argparse
 
     from guard.cli.args import add_clean_path_arguments
-    from guard.cli.clean import run_clean_path
+    from guard.cli.clean_path import run_clean_path
 
     maildir = tmp_path / "Maildir"
     shutil.copytree(ROOT / "samples" / "maildir", maildir)

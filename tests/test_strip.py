@@ -179,7 +179,7 @@ def clean_path(*args: str) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     parser = argparse.ArgumentParser()
     add_clean_path_arguments(parser)
-    from guard.cli.clean import run_clean_path
+    from guard.cli.clean_path import run_clean_path
 
     code = run_clean_path(parser.parse_args(list(args)), out, err)
     return code, out.getvalue(), err.getvalue()

@@ -1,61 +1,30 @@
-"""`guard clean`: a Maildir or an mbox PATH in place, or an IMAP account (`--account NAME`, or no
-PATH while a config exists; see docs/clean-imap.md).
+"""`guard clean`: a Maildir or an mbox PATH in place (guard/cli/clean_path.py), or an IMAP account
+(`--account NAME`, or no PATH while a config exists; see docs/clean-imap.md).
 
-Both call `guard.clean.message.clean_message`. `clean PATH` prints its plan first; with
-`--dry-run` it writes nothing at all; otherwise it keeps every original (see docs/clean.md).
 `clean --account` is quiet unless something needs attention: problems go to stderr (one line
 each) with a documented exit code; `-v` lists every action; `--log FILE` appends every action
-with a timestamp; a summary line appears when stdout is a terminal. `policy_for` (the cleaning
-policy from the config and the command line) serves `guard strip` and `guard watch` too;
-`guard strip` itself lives in guard/cli/strip.py.
+with a timestamp; a summary line appears when stdout is a terminal.
+
+`policy_for` (the cleaning policy from the config and the command line) serves `guard clean`,
+`guard watch` and `guard strip` (which lives in guard/cli/strip.py and imports this module only
+when a config exists): this module is light to import, everything else is imported inside the
+functions that use it.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
-import fcntl
-import os
-import re
-import socket
 import sys
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Sequence
 from typing import IO, TYPE_CHECKING, Any
 
-from guard.cli.args import (
-    MAILDIR_BACKUP,
-    MBOX_BACKUP_SUFFIX,
-    add_clean_path_arguments,
-    add_strip_arguments,
-)
+from guard.cli.args import add_clean_path_arguments, add_strip_arguments
 from guard.cli.strip import run_strip as run_strip  # `guard strip` lives in guard.cli.strip
-from guard.engine.limits import DEFAULT_LIMITS
 from guard.mail.exitcodes import ExitCode
-from guard.mail.files import (
-    MessageRef,
-    SourceError,
-    is_maildir,
-    is_mbox,
-    maildir_refs,
-    mbox_refs,
-)
 
 if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands that clean pay for it
-    from guard.clean.message import CleanResult, Policy
-    from guard.engine.ruleset import (
-        RuleSet,  # and the rules only those that use them (not `guard ui`)
-    )
-
-
-def load_ruleset() -> RuleSet:
-    """guard.engine.rules_load.load_ruleset, imported when first called: `guard ui` starts without
-    the rules. (tests/fuzz/harness.py replaces this name to reuse the rules it loaded.)"""
-    from guard.engine.rules_load import load_ruleset as load
-
-    return load()
+    from guard.clean.message import Policy
 
 
 def policy_for(ns: argparse.Namespace, account: Any = None) -> Policy:
@@ -88,379 +57,9 @@ def run_clean(ns: argparse.Namespace) -> int:
         raise CliError("clean: give a PATH or --account NAME, not both", ExitCode.USAGE)
     if wants_clean_imap(ns):
         return run_clean_imap(ns)
+    from guard.cli.clean_path import run_clean_path
+
     return run_clean_path(ns)
-
-
-# ---- guard clean PATH ---------------------------------------------------------------------------
-
-
-class CleanPathError(Exception):
-    """A path cannot be cleaned; str(exc) is one line."""
-
-
-@dataclass
-class _Item:
-    ref: MessageRef
-    result: CleanResult
-    """An unchanged message's `data` is not kept (b""): nothing writes it, and a large Maildir's
-    plan would otherwise hold every message in memory."""
-
-
-@dataclass
-class _Target:
-    path: Path
-    kind: str  # "maildir" | "mbox"
-    items: list[_Item] = field(default_factory=list)
-    snapshot: bytes = b""  # an mbox as read for the plan: it must not change before the rewrite
-
-
-def _read_ref(ref: MessageRef) -> bytes | str:
-    """The message bytes, or why they cannot be had."""
-    try:
-        if ref.length < 0 and os.path.getsize(ref.path) > DEFAULT_LIMITS.max_message_bytes:
-            return "larger than the message size limit"
-        return ref.read()
-    except OSError as exc:
-        return f"cannot read: {exc.strerror}"
-
-
-def _clean_ref(ref: MessageRef, rules: RuleSet, policy: Policy) -> CleanResult:
-    from dataclasses import replace
-
-    from guard.clean.message import CleanResult, clean_message
-
-    raw = _read_ref(ref)
-    if isinstance(raw, str):
-        return CleanResult(b"", False, skipped=raw)
-    result = clean_message(raw, rules, policy)
-    return result if result.changed else replace(result, data=b"")
-
-
-def _clean_refs(
-    refs: Sequence[MessageRef], rules: RuleSet, policy: Policy, jobs: int | None
-) -> Iterator[CleanResult]:
-    """Each message's cleaning (pure: read, parse, detect, rewrite), in input order. A large
-    input is cleaned on every core, in supervised worker processes (guard/mail/supervise.py): a
-    message that crashes or hangs one is left as it was, with the reason; this process does
-    all the writing, after the plan, as before."""
-    import multiprocessing  # here: `guard strip`, run once per delivered message, needs none
-
-    from guard.clean.message import CleanResult
-    from guard.mail import supervise
-    from guard.mail.scan import CHUNK, PARALLEL_THRESHOLD, default_jobs
-
-    jobs = default_jobs() if jobs is None else max(1, jobs)
-    if (
-        jobs == 1
-        or len(refs) < PARALLEL_THRESHOLD
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
-        for ref in refs:
-            yield _clean_ref(ref, rules, policy)
-        return
-
-    def work(i: int) -> CleanResult:
-        supervise.probe_raw(refs[i].read)
-        return _clean_ref(refs[i], rules, policy)
-
-    def failed(_i: int, reason: str) -> CleanResult:
-        return CleanResult(b"", False, skipped=reason)
-
-    yield from supervise.map_supervised(
-        work,
-        len(refs),
-        failed,
-        jobs=jobs,
-        chunk=CHUNK,
-        seconds=supervise.item_seconds(DEFAULT_LIMITS.max_seconds),
-    )
-
-
-def _plan(path: str, rules: RuleSet, policy: Policy, jobs: int | None = None) -> _Target:
-    target_path = Path(path)
-    if not target_path.exists():
-        raise CleanPathError(f"{path}: no such file or directory")
-    if target_path.is_dir() and is_maildir(target_path):
-        target = _Target(target_path, "maildir")
-        refs = list(maildir_refs(target_path, path))
-    elif target_path.is_file() and is_mbox(target_path):
-        target = _Target(target_path, "mbox", snapshot=target_path.read_bytes())
-        refs = list(mbox_refs(target_path, path))
-    else:
-        raise CleanPathError(f"{path}: not a Maildir (cur/, new/) or an mbox file")
-    results = _clean_refs(refs, rules, policy, jobs)
-    target.items = [_Item(ref, result) for ref, result in zip(refs, results, strict=True)]
-    return target
-
-
-def _badges(result: CleanResult) -> str:
-    from guard.clean.message import REMOVED_KINDS
-
-    if result.skipped:
-        return f"[skipped: {result.skipped}]"
-    if not result.changed:
-        return "[clean]"
-    return " ".join(f"[{kind} {result.removed[kind]}]" for kind in REMOVED_KINDS
-                    if result.removed.get(kind))  # fmt: skip
-
-
-def _print_plan(targets: Sequence[_Target], ns: argparse.Namespace, out: IO[str]) -> None:
-    if getattr(ns, "quiet", False):
-        return
-    for target in targets:
-        for item in target.items:
-            out.write(f"{_badges(item.result):<40} {item.ref.source}\n")
-            if getattr(ns, "verbose", False) and item.result.rules:
-                out.write(f"    rules: {' '.join(item.result.rules)}\n")
-            if getattr(ns, "verbose", False):
-                for link in item.result.opaque_links:
-                    out.write(f"    opaque link kept: {link}\n")
-                for link in item.result.security_links_kept:
-                    out.write(f"    security-wrapped link kept: {link}\n")
-
-
-# -- Maildir --------------------------------------------------------------------------------------
-
-_counter = 0
-
-
-def _unique_name() -> str:
-    """A Maildir file name nobody else will pick (time, microseconds, pid, counter, host)."""
-    global _counter
-    _counter += 1
-    now = time.time()
-    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072") or "localhost"
-    return f"{int(now)}.M{int(now % 1 * 1_000_000)}P{os.getpid()}Q{_counter}.{host}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _ensure_maildir(path: Path) -> None:
-    for sub in ("cur", "new", "tmp"):
-        (path / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
-    marker = path / "maildirfolder"  # Maildir++: this directory is a sub-folder
-    if path.name.startswith(".") and not marker.exists():
-        marker.touch(mode=0o600)
-
-
-def _keep_original(original: Path, backup_dir: Path) -> None:
-    """Put the original into the backup Maildir under its own name (hard link when possible)."""
-    dest = backup_dir / original.name
-    if dest.exists():
-        if dest.read_bytes() == original.read_bytes():
-            return  # kept already by a run that stopped before it finished
-        dest = backup_dir / f"{_unique_name()}:{original.name.partition(':')[2]}"
-    try:
-        os.link(original, dest)
-    except OSError:
-        staged = backup_dir.parent / "tmp" / _unique_name()
-        _write_new(staged, original.read_bytes())
-        os.rename(staged, dest)
-    _fsync_dir(backup_dir)
-
-
-def _replace_in_maildir(item: _Item, maildir: Path, backup: Path) -> None:
-    """Original to the backup, cleaned copy in under a new name, original out: a crash at any
-    point leaves the original in place or in the backup."""
-    original = Path(item.ref.path)
-    sub = original.parent.name  # cur | new
-    info = original.name.partition(":")[2]
-    data = item.result.data
-    name = f"{_unique_name()},S={len(data)}" + (f":{info}" if info else "")
-    staged = maildir / "tmp" / name.partition(":")[0]
-    stat = original.stat()
-    _write_new(staged, data, stat.st_mode & 0o777)
-    os.utime(staged, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # clients show it as received
-    _keep_original(original, backup / sub)
-    # A new name, not the old one: servers (Dovecot) key a message's identity and cached size
-    # on the file name, so changed content under the old name would look like corruption.
-    os.rename(staged, maildir / sub / name)
-    _fsync_dir(maildir / sub)
-    original.unlink()
-    _fsync_dir(maildir / sub)
-
-
-def _apply_maildir(target: _Target, ns: argparse.Namespace, err: IO[str]) -> int:
-    backup = Path(ns.backup) if getattr(ns, "backup", None) else target.path / MAILDIR_BACKUP
-    failures = 0
-    for item in target.items:
-        if not item.result.changed:
-            continue
-        try:
-            _ensure_maildir(backup)
-            _replace_in_maildir(item, target.path, backup)
-        except OSError as exc:
-            failures += 1
-            err.write(f"guard: {item.ref.source}: not cleaned: {exc.strerror or exc}\n")
-    return failures
-
-
-# -- mbox -----------------------------------------------------------------------------------------
-
-_UNQUOTED_FROM = re.compile(rb"^(>*From )", re.M)
-
-
-def _mbox_chunk(snapshot: bytes, item: _Item, last: bool) -> bytes:
-    start, end = item.ref.offset, item.ref.offset + item.ref.length
-    if not item.result.changed:
-        return snapshot[start:end]
-    from_line_end = snapshot.find(b"\n", start, end) + 1
-    body = _UNQUOTED_FROM.sub(rb">\1", item.result.data)  # mboxrd, as the reader unquoted it
-    chunk = snapshot[start:from_line_end] + body
-    if not chunk.endswith(b"\n"):
-        chunk += b"\n"
-    if not last and not chunk.endswith(b"\n\n"):
-        chunk += b"\n"  # the empty line that ends a message before the next `From `
-    return chunk
-
-
-def _free_name(path: Path) -> Path:
-    if not path.exists():
-        return path
-    n = 1
-    while Path(f"{path}.{n}").exists():
-        n += 1
-    return Path(f"{path}.{n}")
-
-
-class _MboxLock:
-    """A dot-lock and an fcntl lock, the two conventions MDAs and mail readers use."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.dotlock = Path(f"{path}.lock")
-        self.fd = -1
-
-    def __enter__(self) -> _MboxLock:
-        try:
-            os.close(os.open(self.dotlock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        except FileExistsError:
-            raise CleanPathError(
-                f"{self.path}: locked by another program ({self.dotlock})"
-            ) from None
-        self.fd = os.open(self.path, os.O_RDWR)
-        try:
-            fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            self.__exit__()
-            if exc.errno in (errno.EACCES, errno.EAGAIN):
-                raise CleanPathError(f"{self.path}: locked by another program") from None
-            raise
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-        self.dotlock.unlink(missing_ok=True)
-
-
-def _apply_mbox(target: _Target, ns: argparse.Namespace, err: IO[str]) -> int:
-    if not any(item.result.changed for item in target.items):
-        return 0
-    path = target.path
-    try:
-        with _MboxLock(path):
-            if path.read_bytes() != target.snapshot:
-                raise CleanPathError(f"{path}: changed while being cleaned; run again")
-            count = len(target.items)
-            new = b"".join(
-                _mbox_chunk(target.snapshot, item, i == count - 1)
-                for i, item in enumerate(target.items)
-            )
-            staged = path.with_name(f".{path.name}.guard-{os.getpid()}")
-            _write_new(staged, new, path.stat().st_mode & 0o777)
-            backup = _free_name(
-                Path(ns.backup)
-                if getattr(ns, "backup", None)
-                else Path(f"{path}{MBOX_BACKUP_SUFFIX}")
-            )
-            try:
-                os.link(path, backup)  # the original inode itself becomes the backup
-                os.replace(staged, path)
-            except OSError:
-                staged.unlink(missing_ok=True)
-                raise
-            _fsync_dir(path.parent)
-    except CleanPathError as exc:
-        err.write(f"guard: {exc}\n")
-        return 1
-    except OSError as exc:
-        err.write(f"guard: {path}: not cleaned: {exc.strerror or exc}\n")
-        return 1
-    return 0
-
-
-def _summary(targets: Sequence[_Target], dry_run: bool) -> str:
-    items = [item for target in targets for item in target.items]
-    changed = sum(1 for item in items if item.result.changed)
-    skipped = sum(1 for item in items if item.result.skipped)
-    clean = len(items) - changed - skipped
-    verb = "to clean" if dry_run else "cleaned"
-    line = f"{len(items)} messages: {changed} {verb}, {clean} clean, {skipped} skipped"
-    return line + (" (dry run: nothing changed)" if dry_run else "")
-
-
-def run_clean_path(
-    ns: argparse.Namespace, stdout: IO[str] | None = None, stderr: IO[str] | None = None
-) -> int:
-    out = stdout or sys.stdout
-    err = stderr or sys.stderr
-    if not ns.paths:
-        err.write("guard: clean: give a PATH (a Maildir or an mbox file), or --account NAME\n")
-        return ExitCode.USAGE
-    from guard.engine.rules_load import RuleError
-
-    try:
-        rules = load_ruleset()
-    except RuleError as exc:
-        err.write(f"guard: rules: {exc}\n")
-        return ExitCode.RULES
-    from guard.mail.config import ConfigError
-
-    try:
-        policy = policy_for(ns)
-    except ConfigError as exc:
-        err.write(f"guard: {exc}\n")
-        return ExitCode.CONFIG
-    try:
-        jobs = getattr(ns, "jobs", None)
-        targets = [_plan(path, rules, policy, jobs) for path in ns.paths]
-    except (CleanPathError, SourceError) as exc:
-        err.write(f"guard: {exc}\n")
-        return ExitCode.NO_INPUT
-    except OSError as exc:
-        err.write(f"guard: {exc.filename}: cannot read: {exc.strerror}\n")
-        return ExitCode.NO_INPUT
-    _print_plan(targets, ns, out)
-    if getattr(ns, "dry_run", False):
-        if not getattr(ns, "quiet", False):
-            out.write(_summary(targets, True) + "\n")
-        return ExitCode.OK
-    failures = 0
-    for target in targets:
-        apply = _apply_maildir if target.kind == "maildir" else _apply_mbox
-        failures += apply(target, ns, err)
-    if not getattr(ns, "quiet", False):
-        out.write(_summary(targets, False) + "\n")
-    return ExitCode.OK if failures == 0 else ExitCode.PARTIAL
 
 
 # ---- guard clean --account --------------------------------------------------------------------
@@ -590,7 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_strip_arguments(sub.add_parser("strip"))
     add_clean_path_arguments(sub.add_parser("clean"))
     ns = parser.parse_args(argv)
-    return run_strip(ns) if ns.command == "strip" else run_clean_path(ns)
+    if ns.command == "strip":
+        return run_strip(ns)
+    from guard.cli.clean_path import run_clean_path
+
+    return run_clean_path(ns)
 
 
 if __name__ == "__main__":
