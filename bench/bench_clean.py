@@ -15,7 +15,7 @@ once into a folder Pristine with MULTIAPPEND. Before every measured run the serv
 (UID COPY, in order) into a fresh folder, so each run starts from the same mail. Per round,
 alternately:
   bare  - a separate process: IMAPClient (imaplib's debug trace off, as guard has it), login,
-          SELECT, UID SEARCH, then per batch (guard's batching: guard/mail/imap/actions.py, BATCH
+          SELECT, UID SEARCH, then per batch (guard's batching: guard/mail/imap/common.py, BATCH
           messages or BATCH_BYTES of originals, restarting every META_BATCH) the MULTIAPPEND of
           that batch's cleaned copies (flags $GuardCleaned, an INTERNALDATE) and the UID MOVE of
           their originals to the backup folder; one connection. The cleaned copies are this
@@ -122,7 +122,7 @@ def bare_plan(raws: list[bytes]) -> tuple[list[list[tuple[int, bytes]]], int]:
     batch sizes, with guard's rule for a rewrite (changed, not skipped, not receipt-only)."""
     from guard.clean.message import Policy, clean_message
     from guard.engine.rules_load import load_ruleset
-    from guard.mail.imap import actions
+    from guard.mail.imap import common, receipts
 
     rules = load_ruleset(include_user=False)
     policy = Policy.from_config({})
@@ -132,19 +132,19 @@ def bare_plan(raws: list[bytes]) -> tuple[list[list[tuple[int, bytes]]], int]:
         out = []
         for i in batch:
             result = clean_message(raws[i], rules, policy)
-            if result.skipped or actions.receipt_only(result) or not result.changed:
+            if result.skipped or receipts.receipt_only(result) or not result.changed:
                 continue
             out.append((i, result.data))
         if out:
             batches.append(out)
 
-    for start in range(0, len(raws), actions.META_BATCH):
+    for start in range(0, len(raws), common.META_BATCH):
         batch: list[int] = []
         size = 0
-        for i in range(start, min(start + actions.META_BATCH, len(raws))):
+        for i in range(start, min(start + common.META_BATCH, len(raws))):
             batch.append(i)
             size += crlf_size(raws[i])
-            if len(batch) >= actions.BATCH or size >= actions.BATCH_BYTES:
+            if len(batch) >= common.BATCH or size >= common.BATCH_BYTES:
                 flush(batch)
                 batch, size = [], 0
         if batch:

@@ -349,17 +349,17 @@ def test_only_new_mail_is_fetched(
     seed(dovecot, user, MIX[:6])
     write_config(dovecot, user)
     assert clean()[0] == 0
-    import guard.mail.imap.actions as actions
+    from guard.mail.imap.steps import ImapActions
 
     fetched: list[int] = []
-    real = actions.ImapActions.fetch
+    real = ImapActions.fetch
 
     def spy(self: Any, folder: str, uids: Sequence[int], items: Sequence[bytes]) -> Any:
         if b"BODY.PEEK[]" in items:
             fetched.extend(uids)
         return real(self, folder, uids, items)
 
-    monkeypatch.setattr(actions.ImapActions, "fetch", spy)
+    monkeypatch.setattr(ImapActions, "fetch", spy)
     assert clean()[0] == 0
     assert fetched == []
     more = seed(dovecot, user, [(60, "track"), (61, "plain")])
@@ -585,7 +585,7 @@ def test_errors_are_one_line_with_exit_codes(dovecot: Dovecot, user: str) -> Non
 
 
 def test_crash_hook_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    from guard.mail.imap.actions import crash_point
+    from guard.mail.imap.common import crash_point
 
     monkeypatch.delenv(CRASH, raising=False)
     for step in STEPS:

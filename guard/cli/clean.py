@@ -98,7 +98,7 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
 
     from guard.cli.imap import Output, install_stop, report_folder, resolve_account
     from guard.cli.imap import transform as account_transform
-    from guard.mail.imap.actions import Cleaner
+    from guard.mail.imap.cleaner import Cleaner
     from guard.mail.imap.connection import close, connect
     from guard.mail.imap.journal import Journal
     from guard.mail.lock import AccountLock, LockHeld

@@ -22,9 +22,9 @@ def run_restore(
 
 
 def _restore(ns: argparse.Namespace, out: IO[str], err: IO[str]) -> int:
-    from guard.mail.imap.actions import Restorer
     from guard.mail.imap.connection import close, connect
     from guard.mail.imap.journal import Journal
+    from guard.mail.imap.restore import Restorer
     from guard.mail.lock import AccountLock, LockHeld
     from guard.mail.secrets import get_credentials
     from guard.mail.store import Store

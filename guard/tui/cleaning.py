@@ -1,9 +1,10 @@
 """The app's actions on a server, as plain functions over guard's cleaning API (no Textual).
 
-Cleaning, declining a receipt and restoring are guard.clean.message / guard.mail.imap.actions's
-work: this module only chooses which messages they see, runs them under the account lock as `guard
-clean` does, and turns their reports into lines for the confirmation dialog and the notifications.
-Every function here blocks: the app calls them from thread workers.
+Cleaning, declining a receipt and restoring are guard.clean.message / guard.mail.imap.cleaner's
+and guard.mail.imap.restore's work: this module only chooses which messages they see, runs them
+under the account lock as `guard clean` does, and turns their reports into lines for the
+confirmation dialog and the notifications. Every function here blocks: the app calls them from
+thread workers.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ def unavailable() -> str | None:
     """Why the actions cannot run in this build, or None when they can."""
     try:
         import guard.clean.message
-        import guard.mail.imap.actions
-        import guard.mail.imap.journal  # noqa: F401
+        import guard.mail.imap.cleaner
+        import guard.mail.imap.journal
+        import guard.mail.imap.restore  # noqa: F401
     except ImportError as exc:
         return f"cleaning is not part of this build ({exc.name} is missing)"
     return None
@@ -92,7 +94,7 @@ def _absorb(out: Outcome, actions: Sequence[Any], dry_run: bool) -> None:
 @dataclass(frozen=True)
 class _Declined:
     """A planner answer meaning "only the receipt request": the cleaner then sets $MDNSent and
-    rewrites nothing (guard.mail.imap.actions.receipt_only)."""
+    rewrites nothing (guard.mail.imap.receipts.receipt_only)."""
 
     data: bytes
     changed: bool
@@ -126,7 +128,7 @@ def _transform(mode: str, rules: Any = None, account: Any = None) -> Callable[[b
 def _only(cleaner_cls: Any, uids: set[int]) -> Any:
     """A Cleaner that looks only at `uids` among the folder's new messages.
 
-    guard.mail.imap.actions.Cleaner cleans whole folders; narrowing the search for new messages is
+    guard.mail.imap.cleaner.Cleaner cleans whole folders; narrowing the search for new messages is
     how one message or a selection is cleaned with everything else it does unchanged (journal,
     recovery, cleaned-copy detection)."""
 
@@ -185,7 +187,7 @@ def clean(
     """Clean (mode "clean") or decline receipts of (mode "decline") `uids` of the folder, or of
     every new message when `uids` is None. Originals go to the account's backup folder.
     `rules`: the compiled RuleSet when the caller has it (else compiled here)."""
-    from guard.mail.imap.actions import Cleaner
+    from guard.mail.imap.cleaner import Cleaner
 
     out = Outcome()
     transform = _transform(mode, rules, source.account)
@@ -209,7 +211,7 @@ def clean(
 
 def restore(source: ImapFolder, copy_uids: set[int], *, dry_run: bool) -> Outcome:
     """Put the originals of these cleaned copies back, and remove the copies."""
-    from guard.mail.imap.actions import Restorer
+    from guard.mail.imap.restore import Restorer
 
     out = Outcome()
 

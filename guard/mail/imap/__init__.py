@@ -1,2 +1,3 @@
 """guard on an IMAP server: the connection, scanning an account, fetching parts, cleaning
-actions (append and verify, move, receipts, restore) and their journal, and watch (IDLE)."""
+(cleaner, by step: recovery, append and verify, move, receipts; common and steps are what they
+share), restore, their journal, and watch (IDLE)."""

@@ -27,7 +27,8 @@ from imapclient import IMAPClient
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.mail.config import Account
 from guard.mail.exitcodes import ExitCode
-from guard.mail.imap.actions import Cleaner, FolderReport, Transform
+from guard.mail.imap.cleaner import Cleaner
+from guard.mail.imap.common import FolderReport, Transform
 from guard.mail.imap.connection import (
     AuthError,
     FolderError,

@@ -1,0 +1,271 @@
+"""Cleaning mail on an IMAP server, so that nothing is ever lost or doubled.
+
+Per new message of a folder (in batches):
+
+1. `UID FETCH (FLAGS INTERNALDATE RFC822.SIZE)`, then `BODY.PEEK[]` (never sets \\Seen);
+2. the planner (a `Transform`, normally guard.clean.message.clean_message) decides: unchanged,
+   skipped, receipt-only (`decline_only`: just STORE `$MDNSent`, no rewrite) or rewritten;
+3. journal `intent` (digest of the cleaned copy, the folder's UIDNEXT) -> APPEND the cleaned copies
+   (MULTIAPPEND when several) with the original's flags, keywords and INTERNALDATE plus
+   `$GuardCleaned` -> verify (UIDPLUS APPENDUID, else a search by Message-ID and X-Guard above the
+   recorded UIDNEXT, confirmed by the digest) -> journal `appended` (new UID);
+4. MOVE the originals to the account's backup folder (created if missing); without MOVE:
+   COPY + \\Deleted + `UID EXPUNGE` of exactly those UIDs; without UIDPLUS too: COPY + \\Deleted and
+   no expunge (reported). Never a plain EXPUNGE. -> journal `done`.
+
+A rerun first finishes or rolls back whatever the journal shows half-done (see
+guard.mail.imap.journal), and recognises guard's cleaned copies by the journal and the
+`$GuardCleaned` keyword - never by the X-Guard header, which any sender can write. A refused
+APPEND (quota, full disk) leaves the original untouched and is reported.
+
+The steps are guard.mail.imap.recovery, .append (with the verify), .move (with its fallbacks) and
+.receipts (decline-only); this module plans each batch and hands its messages to them. Restoring
+is guard.mail.imap.restore. The test-only hooks `GUARD_TEST_CRASH_AT` / `GUARD_TEST_SIGINT_AT`
+stop a run at a named step (guard.mail.imap.common.crash_point).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from imapclient import IMAPClient
+
+from guard.engine.limits import DEFAULT_LIMITS, Limits
+from guard.mail.config import Account
+from guard.mail.imap.append import AppendStep
+from guard.mail.imap.common import (
+    BATCH,
+    BATCH_BYTES,
+    BODY_KEY,
+    FETCH_BODY,
+    FETCH_MESSAGE_ID,
+    KW_CLEANED,
+    KW_MDNSENT,
+    KW_RESTORED,
+    MESSAGE_ID_KEY,
+    META_BATCH,
+    Action,
+    CleanOutcome,
+    FolderPass,
+    FolderReport,
+    Msg,
+    Transform,
+    message_id,
+    removed_text,
+    subject_of,
+)
+from guard.mail.imap.journal import Journal
+from guard.mail.imap.move import MoveStep
+from guard.mail.imap.receipts import ReceiptStep, receipt_only
+from guard.mail.imap.recovery import RecoveryStep
+
+
+class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
+    """Cleans folders of one account over one connection (see the module docstring)."""
+
+    def __init__(
+        self,
+        client: IMAPClient,
+        account: Account,
+        journal: Journal,
+        transform: Transform,
+        *,
+        dry_run: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        stop: Callable[[], bool] | None = None,
+        log: Callable[[str], None] | None = None,
+        batch: int = BATCH,
+    ) -> None:
+        super().__init__(client, account, journal, dry_run=dry_run, log=log)
+        self.transform = transform
+        self.limits = limits
+        self.stop = stop or (lambda: False)
+        self.batch = max(1, batch)
+
+    # -- a folder ------------------------------------------------------------------------------
+
+    def clean_folder(self, folder: str) -> FolderReport:
+        report = FolderReport(folder)
+        if folder == self.backup or folder.startswith(self.backup + "/"):
+            report.notes.append(f"{folder}: is the backup folder: not cleaned")
+            return report
+        info = self.select(folder, readonly=self.dry_run)
+        uidvalidity = int(info.get(b"UIDVALIDITY", 0))
+        report.uidvalidity = uidvalidity
+        perm = {bytes(f) for f in info.get(b"PERMANENTFLAGS", ())}
+        ctx = FolderPass(
+            name=folder,
+            uidvalidity=uidvalidity,
+            uidnext=int(info.get(b"UIDNEXT", 0) or 0),
+            # EXAMINE (--dry-run) reports no PERMANENTFLAGS: plan as a server that keeps keywords
+            keywords_ok=b"\\*" in perm or (self.dry_run and not perm),
+            report=report,
+        )
+        acc = self.account.name
+        if not self.dry_run:
+            stale = self.journal.mark_stale(acc, folder, uidvalidity)
+            if stale:
+                report.failures.append(
+                    f"{folder}: UIDVALIDITY changed: {stale} half-done step(s) of an earlier run "
+                    f"cannot be finished; check {self.backup} and {folder} for doubles"
+                )
+            self._recover(ctx)
+        pending = {e.uid for e in self.journal.pending(acc, folder)}
+        seen = self.journal.seen(acc, folder, uidvalidity)
+        known = (
+            set(seen)
+            | self.journal.copy_uids(acc, folder, uidvalidity)
+            | self.journal.journal_uids(acc, folder, uidvalidity)
+        )
+        criteria: list[Any] = ["NOT", "DELETED"]
+        if ctx.keywords_ok:
+            criteria += ["NOT", "KEYWORD", KW_CLEANED, "NOT", "KEYWORD", KW_RESTORED]
+            self._find_orphans(ctx, known)
+        ctx.restored_ids = self.journal.restored_message_ids(acc, folder)
+        new = [u for u in self.search(folder, criteria) if u not in known and u not in pending]
+        report.looked_at = len(new)
+        for start in range(0, len(new), META_BATCH):
+            if self.stop():
+                report.interrupted = True
+                break
+            self._process(ctx, new[start : start + META_BATCH])
+        if not ctx.keywords_ok and any(
+            a.what in ("cleaned", "declined") and "receipt" in a.detail for a in report.actions
+        ):
+            report.notes.append(
+                f"{folder}: the server keeps no custom keywords here: receipt requests were "
+                "declined by removing their headers only ($MDNSent could not be set)"
+            )
+        self._drop_untagged()
+        return report
+
+    def _find_orphans(self, ctx: FolderPass, known: set[int]) -> None:
+        """Cleaned copies (keyword) the journal does not know (state lost): remember their
+        Message-IDs so their originals are only moved, not cleaned a second time."""
+        acc = self.account.name
+        copies = [u for u in self.search(ctx.name, ["KEYWORD", KW_CLEANED]) if u not in known]
+        restored = [u for u in self.search(ctx.name, ["KEYWORD", KW_RESTORED]) if u not in known]
+        if copies:
+            data = self.fetch(ctx.name, copies, [FETCH_MESSAGE_ID])
+            for uid, item in data.items():
+                mid = message_id(item.get(MESSAGE_ID_KEY) or b"")
+                if mid:
+                    ctx.orphans.setdefault(mid, int(uid))
+        if not self.dry_run:
+            self.journal.mark_seen(
+                acc,
+                ctx.name,
+                ctx.uidvalidity,
+                [(u, "copy") for u in copies] + [(u, "restored") for u in restored],
+            )
+
+    def _process(self, ctx: FolderPass, uids: Sequence[int]) -> None:
+        meta = self.fetch(ctx.name, uids, [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"])
+        batch: list[int] = []
+        size = 0
+        skipped: list[tuple[int, str]] = []
+        for uid in uids:
+            item = meta.get(uid)
+            if item is None:  # expunged meanwhile
+                continue
+            msg_size = int(item.get(b"RFC822.SIZE") or 0)
+            if msg_size > self.limits.max_message_bytes:
+                reason = (
+                    f"message of {msg_size // (1024 * 1024)} MiB exceeds the limit of "
+                    f"{self.limits.max_message_bytes // (1024 * 1024)} MiB"
+                )
+                ctx.report.actions.append(Action(ctx.name, uid, "skipped", reason))
+                skipped.append((uid, "skipped"))
+                continue
+            batch.append(uid)
+            size += msg_size
+            if len(batch) >= self.batch or size >= BATCH_BYTES:
+                self._batch(ctx, batch, meta)
+                batch, size = [], 0
+                if self.stop():
+                    ctx.report.interrupted = True
+                    break
+        else:
+            if batch:
+                self._batch(ctx, batch, meta)
+        if skipped and not self.dry_run:
+            self.journal.mark_seen(self.account.name, ctx.name, ctx.uidvalidity, skipped)
+
+    def _batch(self, ctx: FolderPass, uids: Sequence[int], meta: dict[int, Any]) -> None:
+        bodies = self.fetch(ctx.name, uids, [FETCH_BODY])
+        appends: list[tuple[Msg, CleanOutcome]] = []
+        declines: list[Msg] = []
+        adopts: list[tuple[Msg, int]] = []
+        seen: list[tuple[int, str]] = []
+        rep = ctx.report
+        for uid in uids:
+            data = bodies.get(uid)
+            if data is None:
+                continue
+            raw = data.get(BODY_KEY)
+            if not isinstance(raw, bytes):
+                continue
+            m = meta[uid]
+            msg = Msg(
+                uid=uid,
+                raw=raw,
+                flags=tuple(bytes(f) for f in m.get(b"FLAGS", ())),
+                date=m.get(b"INTERNALDATE"),
+                size=int(m.get(b"RFC822.SIZE") or len(raw)),
+                message_id=message_id(raw),
+            )
+            if msg.message_id and msg.message_id in ctx.orphans:
+                adopts.append((msg, ctx.orphans.pop(msg.message_id)))
+                continue
+            if msg.message_id and msg.message_id in ctx.restored_ids:
+                seen.append((uid, "restored"))
+                continue
+            try:
+                result = self.transform(raw)
+            except Exception as exc:  # noqa: BLE001 - the planner should never raise; be safe
+                rep.actions.append(
+                    Action(ctx.name, uid, "skipped", f"internal error ({type(exc).__name__})")
+                )
+                seen.append((uid, "skipped"))
+                continue
+            if result.skipped:
+                rep.actions.append(Action(ctx.name, uid, "skipped", result.skipped))
+                seen.append((uid, "skipped"))
+            elif ctx.keywords_ok and receipt_only(result):
+                if KW_MDNSENT in msg.flags:
+                    seen.append((uid, "declined"))
+                else:
+                    declines.append(msg)
+                    rep.actions.append(
+                        Action(
+                            ctx.name, uid, "declined", "receipt: $MDNSent", None, subject_of(raw)
+                        )
+                    )
+            elif result.changed:
+                appends.append((msg, result))
+            else:
+                seen.append((uid, "unchanged"))
+                rep.actions.append(Action(ctx.name, uid, "unchanged"))
+        if self.dry_run:
+            for msg, result in appends:
+                rep.actions.append(
+                    Action(ctx.name, msg.uid, "cleaned", removed_text(result), None,
+                           subject_of(msg.raw))
+                )  # fmt: skip
+            for msg, copy_uid in adopts:
+                rep.actions.append(
+                    Action(ctx.name, msg.uid, "adopted", f"cleaned copy UID {copy_uid} exists")
+                )
+            return
+        acc = self.account.name
+        if declines:
+            self._decline(ctx, declines)
+            seen += [(m.uid, "declined") for m in declines]
+        if seen:
+            self.journal.mark_seen(acc, ctx.name, ctx.uidvalidity, seen)
+        if appends:
+            self._append_and_move(ctx, appends)
+        if adopts:
+            self._adopt(ctx, adopts)
+        self._drop_untagged()

@@ -1,0 +1,225 @@
+"""What every step of cleaning and restoring on an IMAP server shares: the test-only crash hooks,
+guard's keywords, the FETCH items and batch sizes, reading a message's headers, UID sets, the
+server's capabilities, the reports (Action, FolderReport), the planner's interface (CleanOutcome,
+Transform) and what a pass over one folder knows (Msg, FolderPass).
+
+`GUARD_TEST_CRASH_AT=<step>` (test-only; inert unless set) SIGKILLs the process at a step:
+after-intent, after-append, before-move, after-move, restore-after-move.
+`GUARD_TEST_SIGINT_AT=<step>` sends the process SIGINT (Ctrl-C) the first time it reaches the
+step: a test of the interrupted run knows the signal came exactly there, not whenever a poll saw it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import re
+import signal
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.header import decode_header, make_header
+from typing import Protocol
+
+from imapclient import IMAPClient
+
+from guard.mail.imap.connection import _one_line
+
+CRASH_ENV = "GUARD_TEST_CRASH_AT"
+SIGINT_ENV = "GUARD_TEST_SIGINT_AT"
+_interrupted_at: set[str] = set()
+KW_CLEANED = b"$GuardCleaned"
+KW_RESTORED = b"$GuardRestored"
+KW_MDNSENT = b"$MDNSent"
+DELETED = b"\\Deleted"
+
+# Every body is requested with BODY.PEEK (never sets \Seen); the server answers under the key
+# without ".PEEK" (RFC 3501, 7.4.2), so each request is named next to the key of its answer.
+FETCH_BODY = b"BODY.PEEK[]"
+BODY_KEY = FETCH_BODY.replace(b".PEEK", b"")
+FETCH_MESSAGE_ID = b"BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
+MESSAGE_ID_KEY = FETCH_MESSAGE_ID.replace(b".PEEK", b"")
+
+BATCH = 100  # messages per fetch/APPEND/MOVE round
+BATCH_BYTES = 8 * 1024 * 1024  # message bytes per round
+META_BATCH = 1000  # UIDs per FLAGS/size fetch
+
+
+def crash_point(step: str) -> None:
+    """Test-only hooks: SIGKILL this process at `step` when $GUARD_TEST_CRASH_AT names it; send
+    it SIGINT the first time it reaches `step` when $GUARD_TEST_SIGINT_AT names it."""
+    if os.environ.get(CRASH_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+    if os.environ.get(SIGINT_ENV) == step and step not in _interrupted_at:
+        _interrupted_at.add(step)
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+class CleanOutcome(Protocol):
+    """What the planner returns (guard.clean.message.CleanResult satisfies it)."""
+
+    @property
+    def data(self) -> bytes: ...
+    @property
+    def changed(self) -> bool: ...
+    @property
+    def removed(self) -> Mapping[str, int]: ...
+    @property
+    def receipt_requested(self) -> bool: ...
+    @property
+    def skipped(self) -> str | None: ...
+
+
+Transform = Callable[[bytes], CleanOutcome]
+
+
+def digest(data: bytes) -> str:
+    """Digest of a message, insensitive to the server's line-ending normalisation."""
+    return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
+
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_SAFE_ID = re.compile(r"^<?[\x21-\x7e]{1,900}>?$")
+
+
+def header_block(raw: bytes) -> bytes:
+    m = _HEADER_END.search(raw, 0, 256 * 1024)
+    return raw[: m.start()] if m else raw[: 256 * 1024]
+
+
+def header_value(raw: bytes, name: str) -> str:
+    """The first `name:` header of `raw`, unfolded (raw bytes decoded as UTF-8 with replacement)."""
+    pattern = re.compile(
+        rb"^" + re.escape(name.encode()) + rb"[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.I | re.M
+    )
+    m = pattern.search(header_block(raw))
+    if not m:
+        return ""
+    return " ".join(m.group(1).decode("utf-8", "replace").split())
+
+
+def message_id(raw: bytes) -> str:
+    """The Message-ID, when it is safe to use in an IMAP SEARCH (else "")."""
+    value = header_value(raw, "Message-ID")
+    if not value:
+        return ""
+    token = value.split()[0]
+    return token if _SAFE_ID.match(token) and '"' not in token and "\\" not in token else ""
+
+
+def subject_of(raw: bytes) -> str:
+    value = header_value(raw, "Subject")
+    with contextlib.suppress(Exception):  # a display string only
+        value = str(make_header(decode_header(value)))
+    return _one_line(value, 70)
+
+
+def expand_uid_set(text: str) -> list[int]:
+    out: list[int] = []
+    for piece in text.split(","):
+        lo, _, hi = piece.partition(":")
+        a, b = int(lo), int(hi or lo)
+        out.extend(range(min(a, b), max(a, b) + 1))
+    return out
+
+
+def uid_set(uids: Iterable[int]) -> str:
+    """A compact UID set ("1:3,7") for a SEARCH criterion."""
+    ordered = sorted(set(uids))
+    parts: list[str] = []
+    i = 0
+    while i < len(ordered):
+        j = i
+        while j + 1 < len(ordered) and ordered[j + 1] == ordered[j] + 1:
+            j += 1
+        parts.append(str(ordered[i]) if i == j else f"{ordered[i]}:{ordered[j]}")
+        i = j + 1
+    return ",".join(parts)
+
+
+@dataclass(frozen=True)
+class Caps:
+    uidplus: bool
+    move: bool
+    multiappend: bool
+    gmail: bool
+
+    @classmethod
+    def of(cls, client: IMAPClient) -> Caps:
+        caps = {bytes(c).upper() for c in client.capabilities()}
+        return cls(
+            uidplus=b"UIDPLUS" in caps,
+            move=b"MOVE" in caps,
+            multiappend=b"MULTIAPPEND" in caps,
+            gmail=b"X-GM-EXT-1" in caps,
+        )
+
+
+@dataclass
+class Action:
+    """One thing done (or, with --dry-run, planned) to one message."""
+
+    folder: str
+    uid: int
+    what: str  # cleaned | declined | unchanged | skipped | adopted | recovered | failed | restored
+    detail: str = ""
+    new_uid: int | None = None
+    subject: str = ""
+
+    def line(self, dry_run: bool = False) -> str:
+        verb = {
+            "cleaned": "would clean" if dry_run else "cleaned",
+            "declined": "would decline receipt" if dry_run else "declined receipt",
+            "restored": "would restore" if dry_run else "restored",
+        }.get(self.what, self.what)
+        arrow = f" -> UID {self.new_uid}" if self.new_uid else ""
+        text = f"{verb:<22} {self.folder} UID {self.uid}{arrow}"
+        if self.subject:
+            text += f"  {self.subject}"
+        if self.detail:
+            text += f"  ({self.detail})"
+        return text
+
+
+@dataclass
+class FolderReport:
+    folder: str
+    uidvalidity: int = 0
+    looked_at: int = 0
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # worth telling, not a failure
+    failures: list[str] = field(default_factory=list)  # needs attention
+    interrupted: bool = False
+
+    def count(self, what: str) -> int:
+        return sum(1 for a in self.actions if a.what == what)
+
+
+@dataclass
+class Msg:
+    uid: int
+    raw: bytes
+    flags: tuple[bytes, ...]
+    date: datetime | None
+    size: int
+    message_id: str
+
+
+@dataclass
+class FolderPass:
+    """What a pass over one selected folder knows."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int
+    keywords_ok: bool
+    report: FolderReport
+    orphans: dict[str, int] = field(default_factory=dict)  # Message-ID -> unjournaled copy UID
+    restored_ids: set[str] = field(default_factory=set)
+    append_blocked: str | None = None
+
+
+def removed_text(result: CleanOutcome) -> str:
+    parts = [f"{k} {v}" for k, v in sorted(result.removed.items()) if v]
+    return ", ".join(parts)
