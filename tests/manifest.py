@@ -57,3 +57,43 @@ def wildcard_remote(entry: dict[str, Any]) -> set[str]:
     return {
         f["url"] for f in entry.get("finding", []) if f["kind"] == "remote" and "tracker" not in f
     }
+
+
+SECURITY_WRAPPERS = frozenset({"Microsoft Safe Links", "Proofpoint URL Defense", "Mimecast"})
+"""The manifests' security link wrappers: cleaning keeps them, and what they wrap, unless asked
+(README, "What cleaning does to a message": Safe Links, Proofpoint URL Defense, Mimecast)."""
+
+
+def removed_by(entry: dict[str, Any], policy: str) -> list[dict[str, Any]]:
+    """The manifest findings of one message that cleaning with `policy` must remove, from the
+    policy's definition (README, "Policies"), not from what guard detects: every pixel and read
+    receipt; every wrapped link whose target can be decoded offline (the manifest gives its
+    `destination`) unless it is a security wrapper; every tracking parameter except on a target
+    a security wrapper carries; and under `strict`, every remote load too."""
+    findings = entry.get("finding", [])
+    kept_targets = {
+        f.get("destination")
+        for f in findings
+        if f["kind"] == "link" and f["tracker"] in SECURITY_WRAPPERS
+    }
+    out = []
+    for f in findings:
+        kind = f["kind"]
+        if (
+            kind in ("pixel", "receipt")
+            or (kind == "link" and "destination" in f and f["tracker"] not in SECURITY_WRAPPERS)
+            or (kind == "param" and f["url"] not in kept_targets)
+            or (kind == "remote" and policy == "strict")
+        ):
+            out.append(f)
+    return out
+
+
+def without_params(url: str, params: Any) -> str:
+    """`url` with the named query parameters removed, every other character as written."""
+    rest, hash_, fragment = url.partition("#")
+    base, sep, query = rest.partition("?")
+    if not sep:
+        return url
+    kept = [p for p in query.split("&") if p.split("=", 1)[0] not in set(params)]
+    return base + ("?" + "&".join(kept) if kept else "") + hash_ + fragment
