@@ -319,7 +319,9 @@ def test_clean_crash_then_uidvalidity_changes(dovecot: Dovecot, user: str) -> No
     assert_state_consistent()
     write_config(dovecot, user)
     again = guard("clean", "--account", "t")
-    assert again.code in (ExitCode.OK, ExitCode.PARTIAL) and "Traceback" not in again.err
+    # The second run reported the step it could not finish; on a healthy server nothing is left
+    # half-done, so the third run is an ordinary clean run.
+    assert again.code == ExitCode.OK and again.err == "", again.err
     assert check_exactly_once(dovecot, user, originals) == {"cleaned": 10, "untouched": 4}
     assert_state_consistent()
     record("clean", case, code=run.code, seconds=round(run.seconds, 1), error=run.err.strip(),

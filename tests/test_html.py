@@ -406,7 +406,10 @@ def test_junk_documents() -> None:
     assert scan_html("\x00\x00<img src='https://x.example/\x00a.png'>")[0].url.startswith(
         "https://x.example/"
     )
-    assert urls("<img src='https://x.example/a.png'") in ([], ["https://x.example/a.png"])
+    # End of file inside a tag: the HTML5 tokenizer drops the unfinished tag (eof-in-tag), so a
+    # browser loads nothing.
+    assert urls("<img src='https://x.example/a.png'") == []
+    assert urls("<img src='https://x.example/a.png'>") == ["https://x.example/a.png"]
     deep = "<div>" * 1500 + '<img src="https://x.example/deep.png">' + "</div>" * 1500
     assert "https://x.example/deep.png" in urls(deep)
 

@@ -40,11 +40,9 @@ def test_manifest_covers_every_sample() -> None:
 @pytest.mark.parametrize("entry", MANIFEST, ids=[m["source"] for m in MANIFEST])
 def test_sample_matches_manifest(entry: dict[str, Any]) -> None:
     result = RESULTS[entry["source"]]
-    if entry.get("degraded") and result.error:
-        return  # a broken message may be refused with a per-message error instead of salvaged
-    if entry.get("error"):
-        assert result.error, "a deliberately broken message must be reported as an error"
-        return
+    # No sample is refused: even the deliberately broken one is salvaged as a mail client would
+    # (its manifest entry lists what a client shows).
+    assert not entry["error"]
     assert result.error is None, result.error
     expected = expected_keys(entry)
     actual = actual_keys(result.findings, wildcard_remote(entry))
