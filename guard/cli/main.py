@@ -7,6 +7,10 @@ command runs: the options come from light modules (guard/cli/args.py, guard/cli/
 `guard scan --account` nothing it does not run. What the commands share: guard/cli/common.py
 (errors, rules, local messages), guard/cli/imap.py (accounts, output lines, signals) and
 guard/cli/output.py (the output formats).
+
+Environment: with `GUARD_DEBUG` set (to anything), an internal error of a command raises with its
+traceback instead of the one-line `guard: internal error: …` (exit 1); for debugging only, as a
+traceback can show a message's content.
 """
 
 from __future__ import annotations

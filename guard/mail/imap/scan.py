@@ -10,6 +10,9 @@ folder).
 A cold scan runs on `connections` connections, one per process (this one included), each fetching
 and analysing its share of the UIDs, so transfer overlaps with parsing on every core. A child
 process that a message crashes or hangs costs only that message (`_parallel`).
+
+Environment: `GUARD_NO_FORK=1` keeps a scan on its own connection, without worker processes,
+whatever `--connections` says (for profiling or debugging a scan in one process).
 """
 
 from __future__ import annotations
