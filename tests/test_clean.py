@@ -14,7 +14,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from manifest import removed_by, without_params
+from manifest import SECURITY_WRAPPERS, removed_by, without_params
 
 from guard.clean.message import (
     X_GUARD,
@@ -152,6 +152,15 @@ def _written_as(url: str, text: str) -> str | None:
 def _receipt_headers(raw: bytes) -> set[str]:
     names = email.message_from_bytes(raw, policy=email.policy.compat32).keys()
     return {name.lower() for name in names}
+
+
+def test_the_manifests_security_wrappers_are_the_rules_security_wrappers() -> None:
+    """SECURITY_WRAPPERS (what cleaning keeps) names every security wrapper the samples carry."""
+    named = {
+        f.get("tracker") for m in MANIFEST for f in m.get("finding", []) if f["kind"] == "link"
+    }
+    security = {s.name for s in RULES.services.values() if s.category == SECURITY}
+    assert named & security == SECURITY_WRAPPERS
 
 
 @pytest.mark.parametrize("policy_name", ["default", "strict"])
