@@ -24,7 +24,8 @@ import pytest
 from test_httpleaks import LEAKS
 from test_vectors import VECTORS
 
-from guard.engine.ruleset import RuleSet, load_ruleset
+from guard.engine.rules_load import load_ruleset
+from guard.engine.ruleset import RuleSet
 
 ROOT = Path(__file__).resolve().parent.parent
 
