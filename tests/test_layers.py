@@ -5,8 +5,8 @@
   import-linter, sees every import, inside functions too;
 - no cycle among module-level imports (an import inside a function, made when it runs, may
   point back: that is how a command stays cheap to start);
-- only `__init__.py` and `__main__.py` at the top of guard/, and each layer says what it holds
-  and what it may import.
+- only `__init__.py` and `__main__.py` at the top of guard/, each layer says what it holds and
+  what it may import, and no module grows past 800 lines (split by job, not by length).
 """
 
 from __future__ import annotations
@@ -131,3 +131,12 @@ def test_every_layer_says_what_it_holds_and_may_import() -> None:
         assert doc, f"guard/{layer}/__init__.py has no docstring"
         if layer != "tui":
             assert "import" in doc, f"guard/{layer}: say what it may import"
+
+
+def test_no_module_over_800_lines() -> None:
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in modules().values()
+        if (n := len(path.read_text(encoding="utf-8").splitlines())) > 800
+    }
+    assert long == {}
