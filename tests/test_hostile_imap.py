@@ -1,7 +1,7 @@
 """guard against hostile or broken IMAP servers (tests/fakeimap.py in front of the real Dovecot).
 
 For `guard scan --account`, `guard clean --account` and `guard watch`, each scripted fault must give
-one clear `guard: ...` line with the documented exit code (README "Exit codes"), no traceback, no
+one clear `guard: ...` line with the documented exit code (docs/exit-codes.md), no traceback, no
 hang (every run is bounded by a subprocess timeout far above guard's `timeout`), a state database
 that still opens and passes SQLite's integrity check, and a rerun against the healthy server that
 works. Cleaning must never lose mail (right after the fault every original is still somewhere)

@@ -9,7 +9,8 @@ where headless Chromium renders it (tests/renderer.py), what Chromium asks for i
 loads and is not asked for after cleaning, and whether Chromium loads it at all is checked
 (`chromium`: True/False; None where it depends on the build, on timing or on user action).
 What the checklist holds that no mail renderer can load (script, a click, Internet Explorer's
-data islands and filters …) is listed in `SKIPPED`, with why; README's vector table says the same.
+data islands and filters …) is listed in `SKIPPED`, with why; docs/detects.md's vector table says
+the same.
 """
 
 # ruff: noqa: E501 - the table of vectors keeps one vector on a line

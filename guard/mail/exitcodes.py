@@ -1,4 +1,4 @@
-"""Exit codes of every guard command (documented in README, "Exit codes")."""
+"""Exit codes of every guard command (documented in docs/exit-codes.md)."""
 
 from __future__ import annotations
 
