@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.cli import build_parser
+from guard.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -49,7 +49,7 @@ def _command_paths() -> list[list[str]]:
 
 def _help(argv: list[str]) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "guard.launch", *argv, "--help"],
+        [sys.executable, "-m", "guard.cli.launch", *argv, "--help"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -114,7 +114,7 @@ def test_readme_is_short_and_its_links_exist() -> None:
 
 
 def test_rule_counts_in_the_docs_are_the_bundled_rules() -> None:
-    from guard.ruleset import load_ruleset
+    from guard.engine.ruleset import load_ruleset
 
     rules = load_ruleset(include_user=False)
     text = re.sub(r"\s+", " ", (DOCS / "rules.md").read_text())
@@ -158,6 +158,6 @@ def _options(parser: argparse.ArgumentParser) -> dict[str, tuple[object, ...]]:
 
 
 def test_strip_parser_offers_what_the_reference_documents() -> None:
-    from guard.cli_strip import build_parser as strip_parser
+    from guard.cli.strip import build_parser as strip_parser
 
     assert _options(strip_parser()) == _options(_subcommands(build_parser())["strip"])
