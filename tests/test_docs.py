@@ -161,3 +161,12 @@ def test_strip_parser_offers_what_the_reference_documents() -> None:
     from guard.cli.strip import build_parser as strip_parser
 
     assert _options(strip_parser()) == _options(_subcommands(build_parser())["strip"])
+
+
+def test_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
+    """README shows every account setting (the app's first-run screen says so): it must load."""
+    from guard.mail.config import parse_config
+
+    (example,) = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    config = parse_config(tomllib.loads(example), path=tmp_path / "config.toml", mode=0o600)
+    assert list(config.accounts) == ["work"]
