@@ -170,3 +170,16 @@ def test_readme_config_example_is_a_valid_config(tmp_path: Path) -> None:
     (example,) = re.findall(r"```toml\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
     config = parse_config(tomllib.loads(example), path=tmp_path / "config.toml", mode=0o600)
     assert list(config.accounts) == ["work"]
+
+
+def test_scripts_and_tests_the_docs_name_exist() -> None:
+    """A figure names the script that prints it; a claim, the test that checks it."""
+    texts = [page.read_text() for page in DOCS.glob("*.md")] + [(ROOT / "README.md").read_text()]
+    named = {
+        path
+        for text in texts
+        for path in re.findall(r"\b(?:bench|tests|scripts)/[\w/]+(?:\.py|\.toml)?\b", text)
+    }
+    assert any(path.startswith("bench/") for path in named)
+    missing = sorted(path for path in named if not (ROOT / path).exists())
+    assert not missing, f"the documentation names files that do not exist: {missing}"
