@@ -114,7 +114,7 @@ def test_readme_is_short_and_its_links_exist() -> None:
 
 
 def test_rule_counts_in_the_docs_are_the_bundled_rules() -> None:
-    from guard.engine.ruleset import load_ruleset
+    from guard.engine.rules_load import load_ruleset
 
     rules = load_ruleset(include_user=False)
     text = re.sub(r"\s+", " ", (DOCS / "rules.md").read_text())
