@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import re
 import subprocess
 import sys
@@ -183,3 +184,27 @@ def test_scripts_and_tests_the_docs_name_exist() -> None:
     assert any(path.startswith("bench/") for path in named)
     missing = sorted(path for path in named if not (ROOT / path).exists())
     assert not missing, f"the documentation names files that do not exist: {missing}"
+
+
+def test_python_names_the_docs_give_exist() -> None:
+    """`guard.mail.scan.scan_raw` and the like: a module (and attribute) that moves breaks this."""
+    texts = [page.read_text() for page in DOCS.glob("*.md")] + [(ROOT / "README.md").read_text()]
+    names = {
+        name
+        for text in texts
+        for name in re.findall(r"`(guard\.(?:engine|clean|mail|cli|tui)(?:\.\w+)+)(?:\(\))?`", text)
+    }
+    assert names
+    for name in sorted(names):
+        parts = name.split(".")
+        for cut in range(len(parts), 0, -1):
+            try:
+                target: object = importlib.import_module(".".join(parts[:cut]))
+            except ModuleNotFoundError:
+                continue
+            for attribute in parts[cut:]:
+                assert hasattr(target, attribute), f"the docs name {name}, which does not exist"
+                target = getattr(target, attribute)
+            break
+        else:
+            pytest.fail(f"the docs name {name}, which does not exist")
