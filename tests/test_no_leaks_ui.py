@@ -33,17 +33,26 @@ from textual.worker import WorkerCancelled
 from guard.engine.rules_load import load_ruleset
 from guard.tui.app import GuardApp
 from guard.tui.launch import resolve
+from guard.tui.widgets.detail import DetailPanel
 from guard.tui.widgets.message_list import MessageList
 
 async def main():
     ns = argparse.Namespace(path="samples/", account=None, folder=None, config=None)
     app = GuardApp(resolve(ns), rules=load_ruleset(include_user=False), jobs=1)
     async with app.run_test(size=(120, 40)) as pilot:
-        async def settle():
-            for _ in range(3):
-                await pilot.pause(0.1)
+        async def settle():  # until at rest (test_tui.at_rest); the run's timeout bounds it
+            main = app.main
+            while True:
                 with contextlib.suppress(WorkerCancelled):
                     await app.workers.wait_for_complete()
+                await pilot.pause()
+                row = main.current_row()
+                if (not main.scanning and not main.query_one(MessageList).pending
+                        and main._detail_timer is None
+                        and all(w.is_finished for w in app.workers)
+                        and (row is None or main.query_one(DetailPanel).key == row.key)):
+                    return
+                await pilot.pause(0.02)
         await settle()
         msgs = app.main.query_one(MessageList)
         for row in range(msgs.row_count):  # every message: findings and the text preview

@@ -17,7 +17,6 @@ import ssl
 import subprocess
 import sys
 import threading
-import time
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from typing import Any
 import pytest
 from dovecot import PASSWORD, Dovecot
 from fakeimap import Fault, HostileImap
+from sync import Running
 from test_clean_imap import ROOT, guard_env, modseqs, seed, user_name, write_config
 
 from guard.mail.config import parse_config
@@ -69,23 +69,22 @@ def assert_fails(proc: subprocess.CompletedProcess[str], code: ExitCode, *words:
 def watch_fails_closed(expect: str) -> str:
     """`guard watch` against the broken transport: it retries (a certificate may be renewed) but
     never gets in; SIGTERM ends it with exit 0. Returns its stderr."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "guard", "watch", "--account", "t"],
-        env=guard_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
+    watch = Running(
+        subprocess.Popen(
+            [sys.executable, "-m", "guard", "watch", "--account", "t"],
+            env=guard_env(),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
     )
-    time.sleep(2.5)
-    proc.send_signal(signal.SIGTERM)
     try:
-        _out, err = proc.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate(timeout=10)
-        raise AssertionError("guard watch did not stop") from None
-    assert proc.returncode == 0, err
+        watch.wait_for_err(expect)  # the refusal is reported; watch goes on retrying
+        assert watch.proc.poll() is None, watch.err
+    finally:
+        code, _out, err = watch.stop(signal.SIGTERM, timeout=20)
+    assert code == 0, err
     assert expect in err and "Traceback" not in err and PASSWORD not in err, err
     return err
 

@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import time
 import tomllib
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -37,6 +38,7 @@ from guard.tui.launch import Launch, resolve
 from guard.tui.screens.dialogs import ConfirmScreen
 from guard.tui.screens.first_run import FirstRunScreen
 from guard.tui.screens.reports import SendersScreen, TrackersScreen
+from guard.tui.widgets.detail import DetailPanel
 from guard.tui.widgets.message_list import MessageList
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -66,13 +68,44 @@ def app_for(path: str, rules: RuleSet, jobs: int | None = 1) -> GuardApp:
     return GuardApp(resolve(ns(path=path)), rules=rules, jobs=jobs)
 
 
-async def settle(app: GuardApp, pilot: Pilot[Any]) -> None:
-    """Wait for the scan and the detail loader (its timer first)."""
-    for _ in range(3):
-        await pilot.pause(0.2)
+def at_rest(app: GuardApp) -> bool:
+    """The app has nothing left to do on its own: the scan ended, every row it sent is in the
+    table, no detail load is due (its timer) or running, and the detail panel shows the row under
+    the cursor, loaded."""
+    main = app.main
+    if main.scanning or main.query_one(MessageList).pending or main._detail_timer is not None:
+        return False
+    if any(not w.is_finished for w in app.workers):
+        return False
+    row = main.current_row()
+    if row is None:
+        return True
+    panel = main.query_one(DetailPanel)
+    loading = "Loading the findings" in str(panel.query_one("#detail-findings", Static).render())
+    return panel.key == row.key and not loading
+
+
+async def settle(app: GuardApp, pilot: Pilot[Any], timeout: float = 60) -> None:
+    """Until the app is at rest (the scan and the detail loader, its timer first, are done);
+    fails after `timeout` seconds rather than hang."""
+    deadline = time.monotonic() + timeout
+    while True:
         with contextlib.suppress(WorkerCancelled):  # a superseded detail load
             await app.workers.wait_for_complete()
-    await pilot.pause()
+        await pilot.pause()
+        if at_rest(app):
+            await pilot.wait_for_scheduled_animations()
+            return
+        assert time.monotonic() < deadline, f"the app is not at rest after {timeout} s"
+        await pilot.pause(0.02)
+
+
+async def until(pilot: Pilot[Any], predicate: Any, what: str, timeout: float = 60) -> None:
+    """Until `predicate()` holds (checked between the app's turns); fails after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not within {timeout} s: {what}"
+        await pilot.pause(0.05)
 
 
 def text_of(app: GuardApp, selector: str) -> str:
@@ -183,8 +216,8 @@ async def test_cancel_a_running_scan(rules: RuleSet, tmp_path: Path) -> None:
         os.link(eml, many / f"{i:05}.eml") if i else shutil.copy(eml, many / "00000.eml")
     app = app_for(str(many), rules, jobs=1)
     async with app.run_test(size=SIZE) as pilot:
-        while not app.results.rows:  # the first rows are on screen while the scan goes on
-            await pilot.pause(0.05)
+        # the first rows are on screen while the scan goes on
+        await until(pilot, lambda: app.results.rows, "the first rows")
         assert app.main.scanning
         assert app.main.query_one("#status").display
         await pilot.press("x")
@@ -333,19 +366,18 @@ async def test_clean_a_message_on_the_server(imap_account: Launch, rules: RuleSe
         first = app.results.rows[0]
         assert first.badges.startswith("[pixel 1]")
         await pilot.press("c")
-        for _ in range(100):  # the plan comes from a dry run on the server
-            await pilot.pause(0.1)
-            if isinstance(app.screen, ConfirmScreen):
-                break
+        # the plan comes from a dry run on the server
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the cleaning plan")
         screen = app.screen
         assert isinstance(screen, ConfirmScreen)
         assert any("would clean" in line for line in screen.plan)
         assert "Guard/Originals" in screen.title_text
         await pilot.press("y")
-        for _ in range(150):
-            await pilot.pause(0.1)
-            if any(r.cleaned for r in app.results.rows) and not app.main.scanning:
-                break
+        await until(
+            pilot,
+            lambda: any(r.cleaned for r in app.results.rows) and not app.main.scanning,
+            "the cleaned row",
+        )
         await settle(app, pilot)
         rows = app.results.rows
         assert len(rows) == 2
@@ -361,16 +393,13 @@ async def test_clean_a_message_on_the_server(imap_account: Launch, rules: RuleSe
         index = app.results.visible(None).index(cleaned[0])
         msgs.move_cursor(row=index)
         await pilot.press("u")
-        for _ in range(100):
-            await pilot.pause(0.1)
-            if isinstance(app.screen, ConfirmScreen):
-                break
-        assert isinstance(app.screen, ConfirmScreen)
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the restore plan")
         await pilot.press("y")
-        for _ in range(150):
-            await pilot.pause(0.1)
-            if not any(r.cleaned for r in app.results.rows) and not app.main.scanning:
-                break
+        await until(
+            pilot,
+            lambda: not any(r.cleaned for r in app.results.rows) and not app.main.scanning,
+            "the restored row",
+        )
         await settle(app, pilot)
         assert not any(r.cleaned for r in app.results.rows)
         assert sum(1 for r in app.results.rows if r.badges.startswith("[pixel 1]")) == 2

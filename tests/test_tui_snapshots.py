@@ -8,7 +8,6 @@ baselines with `pytest tests/test_tui_snapshots.py --snapshot-update` and look a
 from __future__ import annotations
 
 import argparse
-import contextlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,9 +16,10 @@ import pytest
 
 pytest.importorskip("pytest_textual_snapshot")
 
+from test_tui import settle as settle_app
+from test_tui import until
 from textual.pilot import Pilot
 from textual.widgets import Markdown
-from textual.worker import WorkerCancelled
 
 from guard.engine.ruleset import RuleSet
 from guard.tui.app import GuardApp
@@ -53,11 +53,10 @@ def make_app(rules: RuleSet, path: str | None = "samples/") -> GuardApp:
 
 
 async def settle(pilot: Pilot[Any]) -> None:
-    for _ in range(3):
-        await pilot.pause(0.2)
-        with contextlib.suppress(WorkerCancelled):  # a superseded detail load
-            await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    """Until the app is at rest (tests/test_tui.py's `settle`), then its animations done."""
+    app = pilot.app
+    assert isinstance(app, GuardApp)
+    await settle_app(app, pilot)
 
 
 def then(*steps: str, message: str | None = None) -> Callable[[Pilot[Any]], Awaitable[None]]:
@@ -113,8 +112,8 @@ def test_first_run_screen(snap_compare: Snap, rules: RuleSet, size: tuple[int, i
     async def run(pilot: Pilot[Any]) -> None:
         await then()(pilot)
         markdown = pilot.app.screen.query_one(Markdown)
-        while not markdown.children:  # it renders its blocks asynchronously
-            await pilot.pause(0.05)
+        # it renders its blocks asynchronously
+        await until(pilot, lambda: markdown.children, "the first-run text")
         await settle(pilot)
 
     assert snap_compare(make_app(rules, None), terminal_size=size, run_before=run)
