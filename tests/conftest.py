@@ -1,4 +1,16 @@
-"""Shared fixtures. The IMAP ones live in tests/dovecot.py; this file only imports them."""
+"""Shared fixtures (the IMAP ones live in tests/dovecot.py; this file only imports them), and the
+markers and xdist groups of the tests that drive a real server or browser.
+
+Markers (registered in pyproject.toml, strict): `dovecot` for every test that talks to a real
+Dovecot (IMAP, or LMTP delivery), `renderer` for every test that renders in Chromium. The fast set
+is `pytest -m "not dovecot and not renderer"`.
+
+Groups (`pytest -n 2 --dist loadgroup`, as scripts/test runs it): an expensive fixture with
+session or module scope starts once per xdist worker that needs it, so the tests that share one
+run on one worker: all IMAP tests in group `dovecot` (the session's server), each module's
+Chromium tests in `renderer-<module>` (its module-scoped browser), the wheel tests in `wheel`.
+A test marked `xdist_group` by its module keeps that group. Grouped tests run first (see below).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +25,38 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dovecot import dovecot  # noqa: F401  (the session-scoped real Dovecot fixture)
+
+_DOVECOT_FIXTURES = {"dovecot"}
+_RENDERER_FIXTURES = {"browser"}
+_GROUP_FIXTURES = {"unpacked_wheel": "wheel"}
+# module -> (its module-scoped fixtures that start a Dovecot, their group)
+_MODULE_SERVERS = {"test_delivery": ({"venv", "server", "backup_server"}, "delivery")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects and before xdist reads the groups
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        names = set(getattr(item, "fixturenames", ()))
+        module = Path(str(item.fspath)).stem
+        group = None
+        if names & _DOVECOT_FIXTURES or item.get_closest_marker("dovecot"):
+            item.add_marker(pytest.mark.dovecot)
+            group = "dovecot"
+        fixtures, name = _MODULE_SERVERS.get(module, (set(), ""))
+        if names & fixtures or (fixtures and item.get_closest_marker("dovecot")):
+            item.add_marker(pytest.mark.dovecot)
+            group = name
+        if names & _RENDERER_FIXTURES or item.get_closest_marker("renderer"):
+            item.add_marker(pytest.mark.renderer)
+            group = f"renderer-{module}"
+        for fixture, name in _GROUP_FIXTURES.items():
+            if fixture in names:
+                group = name
+        if group is not None and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(group))
+    # The groups first, the rest after: xdist hands out work in this order, so each long group
+    # starts early on its own worker and the many short tests fill the gaps at the end.
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
 
 
 @pytest.fixture(autouse=True)

@@ -29,7 +29,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dovecot import PASSWORD, _free_port, dovecot_version, find_binaries, wait_ready
+from dovecot import (
+    PASSWORD,
+    _free_port,
+    dovecot_version,
+    find_binaries,
+    on_free_ports,
+    wait_ready,
+)
 
 HOST = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -182,12 +189,16 @@ class DeliveryServer:
             raise RuntimeError("the delivery recipe is written for Dovecot 2.3 (docs/delivery.md)")
         if not Path("/usr/lib/dovecot/modules/sieve/lib90_sieve_extprograms_plugin.so").exists():
             raise RuntimeError("dovecot-sieve (Pigeonhole with extprograms) is not installed")
-        root = Path(tempfile.mkdtemp(prefix="guard-delivery-"))
-        try:
-            return cls._start_in(root, sieve, venv, guard, dovecot, doveconf)
-        except BaseException:
-            shutil.rmtree(root, ignore_errors=True)
-            raise
+
+        def once() -> DeliveryServer:
+            root = Path(tempfile.mkdtemp(prefix="guard-delivery-"))
+            try:
+                return cls._start_in(root, sieve, venv, guard, dovecot, doveconf)
+            except BaseException:
+                shutil.rmtree(root, ignore_errors=True)
+                raise
+
+        return on_free_ports(once)
 
     @classmethod
     def _start_in(

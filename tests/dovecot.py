@@ -22,12 +22,13 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 PASSWORD = "testpass"
+T = TypeVar("T")
 HOST = "127.0.0.1"
 
 
@@ -67,6 +68,19 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((HOST, 0))
         return int(s.getsockname()[1])
+
+
+def on_free_ports(start: Callable[[], T], attempts: int = 3) -> T:
+    """`start()` again (with new ports) when the server could not bind: a port that was free when
+    `_free_port` asked can be taken before Dovecot binds it, by another process or by another
+    pytest-xdist worker starting its own server at the same moment."""
+    for attempt in range(attempts):
+        try:
+            return start()
+        except RuntimeError as exc:
+            if "Address already in use" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def find_binaries() -> tuple[str, str]:
@@ -205,6 +219,10 @@ class Dovecot:
 
     @classmethod
     def start(cls) -> Dovecot:
+        return on_free_ports(cls._start_once)
+
+    @classmethod
+    def _start_once(cls) -> Dovecot:
         dovecot, doveconf = find_binaries()
         version = dovecot_version(dovecot)
         root = Path(tempfile.mkdtemp(prefix="guard-dovecot-"))

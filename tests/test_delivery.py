@@ -293,6 +293,7 @@ if header :contains "From" "CourseHub" {
 """
 
 
+@pytest.mark.dovecot  # its server comes from getfixturevalue: the conftest cannot see it
 @pytest.mark.parametrize("variant", ["server", "backup_server"])
 def test_a_users_own_sieve_script_still_works(variant: str, request: pytest.FixtureRequest) -> None:
     server: DeliveryServer = request.getfixturevalue(variant)

@@ -139,6 +139,7 @@ def test_watch_cleans_new_mail_within_bound(dovecot: Dovecot, user: str, poller:
     assert check_exactly_once(dovecot, user, originals, strict=False)["cleaned"] == 1
 
 
+@pytest.mark.dovecot  # its own server (restarted mid-test), not the shared fixture
 def test_watch_survives_server_restart(user: str) -> None:
     from dovecot import start_or_skip
 
