@@ -5,11 +5,14 @@ Markers (registered in pyproject.toml, strict): `dovecot` for every test that ta
 Dovecot (IMAP, or LMTP delivery), `renderer` for every test that renders in Chromium. The fast set
 is `pytest -m "not dovecot and not renderer"`.
 
-Groups (`pytest -n 2 --dist loadgroup`, as scripts/test runs it): an expensive fixture with
+Groups (`pytest -n auto --dist loadgroup`, as scripts/test runs it): an expensive fixture with
 session or module scope starts once per xdist worker that needs it, so the tests that share one
-run on one worker: all IMAP tests in group `dovecot` (the session's server), each module's
-Chromium tests in `renderer-<module>` (its module-scoped browser), the wheel tests in `wheel`.
-A test marked `xdist_group` by its module keeps that group. Grouped tests run first (see below).
+run on one worker: the IMAP tests in two groups, `dovecot-hostile` (test_hostile_imap.py) and
+`dovecot` (the rest), each worker starting its session server once; each module's Chromium
+tests in `renderer-<module>` (its module-scoped browser); the wheel tests in `wheel`.
+A test marked `xdist_group` by its module keeps that group. xdist hands out the groups with the
+most tests first (its --loadscope-reorder default): the two IMAP groups start at once, one per
+worker, and the many short ungrouped tests fill the gaps at the end.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from dovecot import dovecot  # noqa: F401  (the session-scoped real Dovecot fixt
 _DOVECOT_FIXTURES = {"dovecot"}
 _RENDERER_FIXTURES = {"browser"}
 _GROUP_FIXTURES = {"unpacked_wheel": "wheel"}
+# The IMAP tests are half the suite's time, mostly waiting (timeouts, backoff, subprocesses):
+# in two groups, two workers each run one half against their own session Dovecot.
+_DOVECOT_SPLIT = {"test_hostile_imap": "dovecot-hostile"}
 # module -> (its module-scoped fixtures that start a Dovecot, their group)
 _MODULE_SERVERS = {"test_delivery": ({"venv", "server", "backup_server"}, "delivery")}
 
@@ -37,11 +43,11 @@ _MODULE_SERVERS = {"test_delivery": ({"venv", "server", "backup_server"}, "deliv
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        module = Path(str(item.fspath)).stem
+        module = item.path.stem
         group = None
         if names & _DOVECOT_FIXTURES or item.get_closest_marker("dovecot"):
             item.add_marker(pytest.mark.dovecot)
-            group = "dovecot"
+            group = _DOVECOT_SPLIT.get(module, "dovecot")
         fixtures, name = _MODULE_SERVERS.get(module, (set(), ""))
         if names & fixtures or (fixtures and item.get_closest_marker("dovecot")):
             item.add_marker(pytest.mark.dovecot)
@@ -54,9 +60,6 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 group = name
         if group is not None and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(group))
-    # The groups first, the rest after: xdist hands out work in this order, so each long group
-    # starts early on its own worker and the many short tests fill the gaps at the end.
-    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
 
 
 @pytest.fixture(autouse=True)
