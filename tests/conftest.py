@@ -5,11 +5,12 @@ Markers (registered in pyproject.toml, strict): `dovecot` for every test that ta
 Dovecot (IMAP, or LMTP delivery), `renderer` for every test that renders in Chromium. The fast set
 is `pytest -m "not dovecot and not renderer"`.
 
-Groups (`pytest -n auto --dist loadgroup`, as scripts/test runs it): an expensive fixture with
+Groups (`pytest -n WORKERS --dist loadgroup`, as scripts/test runs it): an expensive fixture with
 session or module scope starts once per xdist worker that needs it, so the tests that share one
 run on one worker: the IMAP tests in two groups, `dovecot-hostile` (test_hostile_imap.py) and
 `dovecot` (the rest), each worker starting its session server once; each module's Chromium
-tests in `renderer-<module>` (its module-scoped browser); the wheel tests in `wheel`.
+tests in `renderer-<module>` (its module-scoped browser; test_renderer's one per message source);
+the wheel tests in `wheel`.
 A test marked `xdist_group` by its module keeps that group. xdist hands out the groups with the
 most tests first (its --loadscope-reorder default): the two IMAP groups start at once, one per
 worker, and the many short ungrouped tests fill the gaps at the end.
@@ -35,6 +36,10 @@ _GROUP_FIXTURES = {"unpacked_wheel": "wheel"}
 # The IMAP tests are half the suite's time, mostly waiting (timeouts, backoff, subprocesses):
 # in two groups, two workers each run one half against their own session Dovecot.
 _DOVECOT_SPLIT = {"test_hostile_imap": "dovecot-hostile"}
+# A renderer module whose module-scoped work is parametrized (test_renderer's `proof`, one per
+# message source: samples, eval, the real corpus) gets a group per parameter, so the sources
+# render on both workers, each with its own browser, instead of one after another.
+_RENDERER_SPLIT_PARAMS = ("proof",)
 # module -> (its module-scoped fixtures that start a Dovecot, their group)
 _MODULE_SERVERS = {"test_delivery": ({"venv", "server", "backup_server"}, "delivery")}
 
@@ -55,6 +60,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if names & _RENDERER_FIXTURES or item.get_closest_marker("renderer"):
             item.add_marker(pytest.mark.renderer)
             group = f"renderer-{module}"
+            params = getattr(getattr(item, "callspec", None), "params", {})
+            for param in _RENDERER_SPLIT_PARAMS:
+                if param in params:
+                    group = f"{group}-{params[param]}"
         for fixture, name in _GROUP_FIXTURES.items():
             if fixture in names:
                 group = name
