@@ -268,7 +268,7 @@ def decide_link(url: Url, rules: RuleSet, policy: Policy, depth: int = 0) -> _Li
 
 
 class _Planner:
-    """Answers the HTML and text rewriters (`cleanhtml.Rewriter`) and keeps score."""
+    """Answers the HTML and text rewriters (`guard.clean.html.Rewriter`) and keeps score."""
 
     def __init__(self, findings: Iterable[Finding], rules: RuleSet, policy: Policy) -> None:
         self.rules, self.policy = rules, policy
