@@ -11,6 +11,7 @@ from guard.engine.html import Occurrence, Parsed, scan_html
 from guard.engine.leaks import AddressTokens, address_tokens
 from guard.engine.model import Confidence, Esp, Finding, Headers, Kind, ParsedMessage, Party
 from guard.engine.ruleset import Rule, RuleSet, Service
+from guard.engine.urlcore import core_for
 from guard.engine.urls import Url, parse_http, query_keys
 
 # A URL in plain text ends at whitespace or a character that cannot be part of it unescaped;
@@ -216,27 +217,20 @@ def detect_message(
     loads: set[str] = set()
     links: set[str] = set()
     cids = {cid: (media, text) for cid, media, text in msg.related} if msg.related else None
+    core = core_for(rules, BUILTIN_REMOTE)
     for html in msg.html_parts:
-        for occ in scan_html(html, keep, cids):
-            seen = loads if occ.load else links
-            if occ.url in seen:
-                continue
-            seen.add(occ.url)
-            url = parse_http(occ.url)
-            if url is None:
-                continue
-            if occ.load:
-                out.load(occ, url)
-            else:
-                out.link(url, occ.element)
+        if core is not None:
+            # The same loop in C (guard/engine/_urlcore.c); loads a rule may be about come back.
+            core.html(
+                scan_html(html, keep, cids), loads, links, out.found, out.sender_domain, out.load
+            )
+        else:
+            _html_refs(out, scan_html(html, keep, cids), loads, links)
     for text in msg.text_parts:
-        for raw in text_urls(text):
-            if raw in links:
-                continue
-            links.add(raw)
-            url = parse_http(raw)
-            if url is not None:
-                out.link(url, "text/plain")
+        if core is not None:
+            core.text(text_urls(text), links, out.found, out.sender_domain)
+        else:
+            _text_links(out, text_urls(text), links)
     findings = tuple(out.found.values())
     esp, via = esp_of(msg.headers, findings, rules)
     if via is not None:
@@ -245,6 +239,36 @@ def detect_message(
     if tokens:
         findings = tuple(_mark_leaks(findings, tokens))
     return Detection(findings, esp)
+
+
+def _html_refs(
+    out: _Collector, occurrences: Iterable[Occurrence], loads: set[str], links: set[str]
+) -> None:
+    """One HTML part's references, each distinct URL once per role (the reference for the C
+    core's `html`)."""
+    for occ in occurrences:
+        seen = loads if occ.load else links
+        if occ.url in seen:
+            continue
+        seen.add(occ.url)
+        url = parse_http(occ.url)
+        if url is None:
+            continue
+        if occ.load:
+            out.load(occ, url)
+        else:
+            out.link(url, occ.element)
+
+
+def _text_links(out: _Collector, urls: Iterable[str], links: set[str]) -> None:
+    """A text part's links (the reference for the C core's `text`)."""
+    for raw in urls:
+        if raw in links:
+            continue
+        links.add(raw)
+        url = parse_http(raw)
+        if url is not None:
+            out.link(url, "text/plain")
 
 
 # Services whose own tracking URLs in a message show it was sent through them: the platforms

@@ -1,0 +1,65 @@
+"""Build step: guard's optional C extensions, each one C file (SOURCES), compiled if possible.
+
+Called by hatch_build.py, hatchling's build hook (`pip install .`, `pip install -e .`). Each
+source is compiled with the C compiler Python was built with (sysconfig's CC) against Python's
+headers. Where there is no compiler, or a compile fails, the build goes on without that
+extension and guard runs the pure-Python code it replaces (each module says which runs). An
+editable install gets the extensions next to their source (git-ignored); a wheel carries them
+and is tagged for the platform.
+
+Plain stdlib: nothing here imports guard.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sysconfig
+from pathlib import Path
+from typing import Any
+
+# (C file, module name): the module lands next to the C file (guard/engine/_urlcore...so).
+SOURCES: tuple[tuple[str, str], ...] = (
+    # detection's per-reference work (guard/engine/urlcore.py)
+    ("guard/engine/_urlcore.c", "guard.engine._urlcore"),
+)
+
+
+def compile_extension(
+    root: Path, source: str, module: str, out_dir: Path
+) -> tuple[Path | None, str]:
+    """Compile one source into out_dir; (the extension's path, "") or (None, why not)."""
+    cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
+    if not cc or shutil.which(cc[0]) is None:
+        return None, f"no C compiler ({cc[0] if cc else 'CC unset'})"
+    include = sysconfig.get_paths()["include"]
+    suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
+    target = out_dir / f"{module.rpartition('.')[2]}{suffix}"
+    cmd = [*cc, "-O2", "-shared", "-fPIC", f"-I{include}", str(root / source), "-o", str(target)]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+    except OSError as exc:
+        return None, f"{cc[0]}: {exc}"
+    if done.returncode != 0:
+        return None, f"{cc[0]} failed: {done.stderr.strip()[-500:]}"
+    return target, ""
+
+
+def build(root: Path, version: str, build_data: dict[str, Any], tmp: Path) -> list[str]:
+    """From hatch_build.py's hook: build every extension into the source tree (editable) or into
+    `tmp` and the wheel (which then is platform-tagged). One line per extension not built."""
+    failed = []
+    for source, module in SOURCES:
+        package = module.rpartition(".")[0].replace(".", "/")
+        out = root / package if version == "editable" else tmp
+        built, why = compile_extension(root, source, module, out)
+        if built is None:
+            failed.append(f"{source} not built ({why})")
+            continue
+        if version != "editable":
+            build_data["force_include"][str(built)] = f"{package}/{built.name}"
+        build_data["pure_python"] = False
+        build_data["infer_tag"] = True
+    return failed

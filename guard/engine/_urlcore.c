@@ -1,0 +1,1112 @@
+/* Detection's per-reference work in C: the loop of guard/engine/detect.py over a message's
+ * references, for the common outcomes.
+ *
+ * guard/engine/urlcore.py builds one Core per RuleSet from the rules' own tables (the host
+ * dictionaries, the host-less shapes' literal gates, the parameter names), so the rules stay data.
+ * For each reference the Core splits the URL as urls.parse_http does, finds its host's rules,
+ * follows link wrappers (calling the rules' compiled regexes and unwrap.py's decoders), matches
+ * tracking parameters and builds the Findings. What it does not do itself it hands back to
+ * Python: a URL outside the plain shape (urls.parse_http splits it), a load some rule may be
+ * about (detect._Collector.load decides it), a decoder chain (unwrap.apply_encodings).
+ * The Python path stays the reference: tests/test_urlcore.py compares the two.
+ *
+ * Bounded work on hostile input, as in the Python code: a host's suffixes are looked up only as
+ * deep as the longest wildcard suffix, unwrapping stops after MAX_UNWRAP_DEPTH wrappers, and
+ * parameter names are deduplicated with a set.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+enum { K_OTHER = 0, K_LINK = 1, K_PARAM = 2 };
+
+typedef struct {
+    PyObject *rule; /* borrowed: the Core's `infos` list owns them */
+    int kind;
+    int has_hosts, tracking_only, has_decode;
+    PyObject *path_search, *query_search; /* bound `search` of the shape regexes, or NULL */
+    PyObject *d_param;                    /* Decode.param, or NULL */
+    int d_source;                         /* 0 path, 1 query, 2 url */
+    PyObject *d_search;                   /* Decode.regex.search, or NULL */
+    PyObject *d_encodings, *d_json_path;
+    int d_percent; /* the encodings are ("percent",): urllib.parse.unquote */
+    PyObject *id, *tracker, *category, *service_id;
+} RuleInfo;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *url_type, *finding_type;
+    PyObject *kind_remote, *kind_link, *kind_param, *conf_known, *party_first, *party_third;
+    PyObject *builtin_remote, *s_remote, *s_link, *s_param, *s_slash, *s_empty, *s_https;
+    PyObject *empty_tuple, *s_target, *s_text_plain, *s_group, *s_strip, *s_nul;
+    PyObject *host_cache, *by_host, *by_suffix;
+    Py_ssize_t suffix_labels, host_cache_size;
+    PyObject *unwrap_cache;
+    Py_ssize_t unwrap_cache_size, unwrap_cache_longest, max_unwrap_depth;
+    PyObject *shapes_find;
+    /* the shape index's one literal test of every URL (shapes.ShapeIndex.find) */
+    PyObject *g_path_prefixes, *g_path_suffixes, *g_path_exact, *g_query_exact;
+    PyObject *g_query_prefixes, *g_query_suffixes, *g_path_contains, *g_query_contains;
+    int g_always;
+    PyObject *exact_params, *prefix_rules; /* dict name -> rule; tuple of (prefix, rule) */
+    PyObject *py_parse, *py_unquote, *py_unquote_plus, *py_decode;
+    PyObject *infos;
+    RuleInfo *info;
+    Py_ssize_t ninfo;
+    PyObject **tab_keys;
+    Py_ssize_t *tab_vals;
+    size_t tab_mask;
+} Core;
+
+/* A split URL: urls.Url's four fields, new references. */
+typedef struct {
+    PyObject *raw, *host, *path, *query;
+} U;
+
+static void u_clear(U *u) {
+    Py_CLEAR(u->raw);
+    Py_CLEAR(u->host);
+    Py_CLEAR(u->path);
+    Py_CLEAR(u->query);
+}
+
+/* -- rule look-up: Rule object -> its RuleInfo (pointer-keyed open addressing) ----------------- */
+
+static size_t ptr_hash(PyObject *p) {
+    size_t h = (size_t)p;
+    h ^= h >> 4;
+    h *= (size_t)0x9E3779B97F4A7C15ULL;
+    return h ^ (h >> 29);
+}
+
+static RuleInfo *info_of(Core *c, PyObject *rule) {
+    size_t i = ptr_hash(rule) & c->tab_mask;
+    while (c->tab_keys[i] != NULL) {
+        if (c->tab_keys[i] == rule) return &c->info[c->tab_vals[i]];
+        i = (i + 1) & c->tab_mask;
+    }
+    PyErr_SetString(PyExc_KeyError, "urlcore: a rule the core was not built with");
+    return NULL;
+}
+
+/* -- small string helpers (any str kind) -------------------------------------------------------- */
+
+static int has_char_in(PyObject *s, Py_ssize_t a, Py_ssize_t b, Py_UCS4 x, Py_UCS4 y) {
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    for (Py_ssize_t i = a; i < b; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch == x || ch == y) return 1;
+    }
+    return 0;
+}
+
+/* `s` starts (at_end 0) or ends (1) with one of the strings of tuple `texts`. */
+static int edge_any(PyObject *s, PyObject *texts, int at_end) {
+    Py_ssize_t n = PyTuple_GET_SIZE(texts), len = PyUnicode_GET_LENGTH(s);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t r = PyUnicode_Tailmatch(s, PyTuple_GET_ITEM(texts, i), 0, len, at_end ? 1 : -1);
+        if (r != 0) return (int)r; /* 1, or -1 on error */
+    }
+    return 0;
+}
+
+static int contains_any(PyObject *s, PyObject *texts) {
+    Py_ssize_t n = PyTuple_GET_SIZE(texts), len = PyUnicode_GET_LENGTH(s);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_ssize_t r = PyUnicode_Find(s, PyTuple_GET_ITEM(texts, i), 0, len, 1);
+        if (r == -2) return -1;
+        if (r >= 0) return 1;
+    }
+    return 0;
+}
+
+static PyObject *make_tuple_of(PyObject *type, Py_ssize_t n, PyObject **items) {
+    /* A NamedTuple instance without its Python __new__: what tuple.__new__(cls, items) makes. */
+    PyObject *t = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, n);
+    if (t == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(items[i]);
+        PyTuple_SET_ITEM(t, i, items[i]);
+    }
+    return t;
+}
+
+/* -- splitting URLs: urls.parse_http ------------------------------------------------------------ */
+
+static int label_char(unsigned char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+           ch == '-';
+}
+
+static int ci_prefix(const char *p, Py_ssize_t n, const char *lit) {
+    Py_ssize_t k = (Py_ssize_t)strlen(lit);
+    if (n < k) return 0;
+    for (Py_ssize_t i = 0; i < k; i++) {
+        char ch = p[i];
+        if (ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+        if (ch != lit[i]) return 0;
+    }
+    return 1;
+}
+
+/* The general split (urls.parse_http itself): 1 split, 0 not an http(s) URL, -1 error. */
+static int parse_py(Core *c, PyObject *s, U *u) {
+    PyObject *url = PyObject_CallOneArg(c->py_parse, s);
+    if (url == NULL) return -1;
+    if (url == Py_None) {
+        Py_DECREF(url);
+        return 0;
+    }
+    if (!PyTuple_Check(url) || PyTuple_GET_SIZE(url) != 4) {
+        Py_DECREF(url);
+        PyErr_SetString(PyExc_TypeError, "urlcore: parse_http returned no Url");
+        return -1;
+    }
+    u->raw = Py_NewRef(PyTuple_GET_ITEM(url, 0));
+    u->host = Py_NewRef(PyTuple_GET_ITEM(url, 1));
+    u->path = Py_NewRef(PyTuple_GET_ITEM(url, 2));
+    u->query = Py_NewRef(PyTuple_GET_ITEM(url, 3));
+    Py_DECREF(url);
+    return 1;
+}
+
+/* urls.parse_http: the plain shape (urls._PLAIN: http(s), a host of [A-Za-z0-9-] labels, maybe a
+ * port, then path, query, fragment) is split here; anything else goes to Python. */
+static int parse_url(Core *c, PyObject *s, U *u) {
+    if (!PyUnicode_Check(s)) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: a URL must be str");
+        return -1;
+    }
+    if (!PyUnicode_IS_ASCII(s)) return parse_py(c, s, u);
+    const char *p = (const char *)PyUnicode_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s), a = 0, b = n;
+    while (a < b && Py_UNICODE_ISSPACE((Py_UCS4)(unsigned char)p[a])) a++;
+    while (b > a && Py_UNICODE_ISSPACE((Py_UCS4)(unsigned char)p[b - 1])) b--;
+    Py_ssize_t i = a;
+    int scheme = 0;
+    if (ci_prefix(p + i, b - i, "https:")) {
+        i += 6;
+        scheme = 1;
+    } else if (ci_prefix(p + i, b - i, "http:")) {
+        i += 5;
+        scheme = 1;
+    }
+    if (!(b - i >= 2 && p[i] == '/' && p[i + 1] == '/')) {
+        /* No `//`: urls.unwrap_scheme and urls.split_http both need one somewhere. */
+        if (memmem(p + a, (size_t)(b - a), "//", 2) == NULL) return 0;
+        return parse_py(c, s, u);
+    }
+    Py_ssize_t j = i + 2, host0 = j;
+    while (j < b && label_char((unsigned char)p[j])) j++;
+    if (j == host0) return parse_py(c, s, u);
+    while (j + 1 < b && p[j] == '.' && label_char((unsigned char)p[j + 1])) {
+        j++;
+        while (j < b && label_char((unsigned char)p[j])) j++;
+    }
+    Py_ssize_t host1 = j;
+    if (j < b && p[j] == ':') {
+        j++;
+        while (j < b && p[j] >= '0' && p[j] <= '9') j++;
+    }
+    Py_ssize_t path0 = j;
+    if (j < b && p[j] == '/')
+        while (j < b && p[j] != '?' && p[j] != '#') j++;
+    Py_ssize_t path1 = j, q0 = -1, q1 = -1;
+    if (j < b && p[j] == '?') {
+        q0 = ++j;
+        while (j < b && p[j] != '#') j++;
+        q1 = j;
+    }
+    if (!(j == b || p[j] == '#')) return parse_py(c, s, u);
+
+    if (!scheme) {
+        PyObject *text = PyUnicode_Substring(s, a, b);
+        if (text == NULL) return -1;
+        u->raw = PyUnicode_Concat(c->s_https, text);
+        Py_DECREF(text);
+    } else if (a == 0 && b == n) {
+        u->raw = Py_NewRef(s);
+    } else {
+        u->raw = PyUnicode_Substring(s, a, b);
+    }
+    if (u->raw == NULL) goto fail;
+    u->host = PyUnicode_New(host1 - host0, 127);
+    if (u->host == NULL) goto fail;
+    char *h = (char *)PyUnicode_DATA(u->host);
+    for (Py_ssize_t k = host0; k < host1; k++) {
+        char ch = p[k];
+        h[k - host0] = (ch >= 'A' && ch <= 'Z') ? (char)(ch + 32) : ch;
+    }
+    u->path = path1 > path0 ? PyUnicode_Substring(s, path0, path1) : Py_NewRef(c->s_slash);
+    if (u->path == NULL) goto fail;
+    u->query = q1 > q0 ? PyUnicode_Substring(s, q0, q1) : Py_NewRef(c->s_empty);
+    if (u->query == NULL) goto fail;
+    return 1;
+fail:
+    u_clear(u);
+    return -1;
+}
+
+static PyObject *url_object(Core *c, U *u) {
+    PyObject *items[4] = {u->raw, u->host, u->path, u->query};
+    return make_tuple_of(c->url_type, 4, items);
+}
+
+static int extend(PyObject *list, PyObject *seq) {
+    PyObject *fast = PySequence_Fast(seq, "urlcore: a host's rules must be a sequence");
+    if (fast == NULL) return -1;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(fast);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (PyList_Append(list, PySequence_Fast_GET_ITEM(fast, i)) < 0) {
+            Py_DECREF(fast);
+            return -1;
+        }
+    }
+    Py_DECREF(fast);
+    return 0;
+}
+
+/* -- the rules a URL may match: RuleSet.host_rules and the shape index's gate ------------------- */
+
+static PyObject *host_rules(Core *c, PyObject *host) {
+    PyObject *cached = PyDict_GetItemWithError(c->host_cache, host);
+    if (cached != NULL) return Py_NewRef(cached);
+    if (PyErr_Occurred()) return NULL;
+    PyObject *found = PyList_New(0), *suffix = NULL;
+    if (found == NULL) return NULL;
+    PyObject *exact = PyDict_GetItemWithError(c->by_host, host);
+    if (exact == NULL && PyErr_Occurred()) goto fail;
+    if (exact != NULL) {
+        if (extend(found, exact) < 0) goto fail;
+    }
+    /* Only suffixes as long as some wildcard's can match: slicing at every dot of a hostile
+     * host of 50,000 labels is quadratic. Nearest (longest) suffix first. */
+    Py_ssize_t starts[64], nstarts = 0, cut = PyUnicode_GET_LENGTH(host);
+    Py_ssize_t want = c->suffix_labels < 64 ? c->suffix_labels : 64;
+    while (nstarts < want) {
+        Py_ssize_t dot = PyUnicode_FindChar(host, '.', 0, cut, -1);
+        if (dot == -2) goto fail;
+        if (dot == -1) break;
+        starts[nstarts++] = dot + 1;
+        cut = dot;
+    }
+    for (Py_ssize_t k = nstarts - 1; k >= 0; k--) {
+        suffix = PyUnicode_Substring(host, starts[k], PyUnicode_GET_LENGTH(host));
+        if (suffix == NULL) goto fail;
+        PyObject *more = PyDict_GetItemWithError(c->by_suffix, suffix);
+        Py_CLEAR(suffix);
+        if (more == NULL && PyErr_Occurred()) goto fail;
+        if (more != NULL) {
+            if (extend(found, more) < 0) goto fail;
+        }
+    }
+    PyObject *result = PyList_AsTuple(found);
+    Py_DECREF(found);
+    if (result == NULL) return NULL;
+    if (PyDict_GET_SIZE(c->host_cache) >= c->host_cache_size) PyDict_Clear(c->host_cache);
+    if (PyDict_SetItem(c->host_cache, host, result) < 0) {
+        Py_DECREF(result);
+        return NULL;
+    }
+    return result;
+fail:
+    Py_XDECREF(suffix);
+    Py_DECREF(found);
+    return NULL;
+}
+
+/* May a host-less shape be about this path and query? (shapes.ShapeIndex.find's first test;
+ * when it passes, ShapeIndex.find itself says which.) 1 yes, 0 no, -1 error. */
+static int shape_gate(Core *c, PyObject *path, PyObject *query) {
+    int r, q = PyUnicode_GET_LENGTH(query) > 0;
+    if (c->g_always) return 1;
+    if ((r = edge_any(path, c->g_path_prefixes, 0)) != 0) return r;
+    if ((r = edge_any(path, c->g_path_suffixes, 1)) != 0) return r;
+    if ((r = PyDict_Contains(c->g_path_exact, path)) != 0) return r;
+    if (q && (r = PyDict_Contains(c->g_query_exact, query)) != 0) return r;
+    if (q && (r = edge_any(query, c->g_query_prefixes, 0)) != 0) return r;
+    if (q && (r = edge_any(query, c->g_query_suffixes, 1)) != 0) return r;
+    if ((r = contains_any(path, c->g_path_contains)) != 0) return r;
+    if (q && (r = contains_any(query, c->g_query_contains)) != 0) return r;
+    return 0;
+}
+
+/* The candidates of RuleSet.candidates as two sequences (host rules, shapes); *shaped may be
+ * NULL. */
+static int candidates(Core *c, U *u, PyObject **by_host, PyObject **shaped) {
+    *shaped = NULL;
+    *by_host = host_rules(c, u->host);
+    if (*by_host == NULL) return -1;
+    int g = shape_gate(c, u->path, u->query);
+    if (g < 0) goto fail;
+    if (g) {
+        *shaped = PyObject_CallFunctionObjArgs(c->shapes_find, u->path, u->query, NULL);
+        if (*shaped == NULL) goto fail;
+        if (!PyList_Check(*shaped)) {
+            PyErr_SetString(PyExc_TypeError, "urlcore: ShapeIndex.find returned no list");
+            goto fail;
+        }
+    }
+    return 0;
+fail:
+    Py_CLEAR(*by_host);
+    Py_CLEAR(*shaped);
+    return -1;
+}
+
+static int has_candidates(PyObject *by_host, PyObject *shaped) {
+    return PyTuple_GET_SIZE(by_host) > 0 || (shaped != NULL && PyList_GET_SIZE(shaped) > 0);
+}
+
+/* Rule.matches_shape: 1, 0, -1 error. */
+static int matches_shape(RuleInfo *r, U *u) {
+    if (r->path_search != NULL) {
+        PyObject *m = PyObject_CallOneArg(r->path_search, u->path);
+        if (m == NULL) return -1;
+        int none = m == Py_None;
+        Py_DECREF(m);
+        if (none) return 0;
+    }
+    if (r->query_search != NULL) {
+        PyObject *m = PyObject_CallOneArg(r->query_search, u->query);
+        if (m == NULL) return -1;
+        int none = m == Py_None;
+        Py_DECREF(m);
+        if (none) return 0;
+    }
+    return 1;
+}
+
+/* RuleSet.first(candidates, url, ("link",)): the deciding link rule, NULL with *err 0 for none. */
+static RuleInfo *first_link(Core *c, U *u, PyObject *by_host, PyObject *shaped, int *err) {
+    RuleInfo *claimed = NULL;
+    Py_ssize_t nh = PyTuple_GET_SIZE(by_host), ns = shaped ? PyList_GET_SIZE(shaped) : 0;
+    *err = 0;
+    for (Py_ssize_t k = 0; k < nh + ns; k++) {
+        PyObject *rule = k < nh ? PyTuple_GET_ITEM(by_host, k) : PyList_GET_ITEM(shaped, k - nh);
+        RuleInfo *r = info_of(c, rule);
+        if (r == NULL) goto fail;
+        int hit = 0;
+        if (r->kind == K_LINK) {
+            hit = matches_shape(r, u);
+            if (hit < 0) goto fail;
+        }
+        if (hit) {
+            if (r->has_hosts || claimed == NULL) return r;
+            if (r->has_decode) return r; /* a host-less wrapper shape that unwraps the target */
+        } else if (claimed == NULL && r->tracking_only) {
+            claimed = r;
+        }
+    }
+    return claimed;
+fail:
+    *err = 1;
+    return NULL;
+}
+
+static int hexval(Py_UCS4 ch) {
+    if (ch >= '0' && ch <= '9') return (int)(ch - '0');
+    if (ch >= 'a' && ch <= 'f') return (int)(ch - 'a' + 10);
+    if (ch >= 'A' && ch <= 'F') return (int)(ch - 'A' + 10);
+    return -1;
+}
+
+/* urllib.parse.unquote (plus 0) or unquote_plus (plus 1) of s[a:b], for ASCII text: `%XX` with
+ * two hex digits is a byte, any other `%` stays, and the bytes are read as UTF-8 with
+ * replacement characters. Other text goes to Python. New reference. */
+static PyObject *unquote_range(Core *c, PyObject *s, Py_ssize_t a, Py_ssize_t b, int plus) {
+    if (!PyUnicode_IS_ASCII(s)) {
+        PyObject *part = PyUnicode_Substring(s, a, b), *out;
+        if (part == NULL) return NULL;
+        if (plus) {
+            out = PyObject_CallOneArg(c->py_unquote_plus, part);
+        } else {
+            out = PyObject_CallOneArg(c->py_unquote, part);
+        }
+        Py_DECREF(part);
+        return out;
+    }
+    if (b <= a) return PyUnicode_Substring(s, a, a);
+    const char *p = (const char *)PyUnicode_DATA(s);
+    char stack[512], *buf = b - a <= (Py_ssize_t)sizeof stack ? stack : PyMem_Malloc((size_t)(b - a));
+    if (buf == NULL) return PyErr_NoMemory();
+    Py_ssize_t n = 0;
+    for (Py_ssize_t i = a; i < b; i++) {
+        char ch = p[i];
+        int hi, lo;
+        if (ch == '%' && i + 2 < b && (hi = hexval((unsigned char)p[i + 1])) >= 0 &&
+            (lo = hexval((unsigned char)p[i + 2])) >= 0) {
+            buf[n++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            buf[n++] = plus && ch == '+' ? ' ' : ch;
+        }
+    }
+    PyObject *out = PyUnicode_DecodeUTF8(buf, n, "replace");
+    if (buf != stack) PyMem_Free(buf);
+    return out;
+}
+
+/* -- reading queries: Url.param and urls.query_keys --------------------------------------------- */
+
+static PyObject *unquote_plus_range(Core *c, PyObject *s, Py_ssize_t a, Py_ssize_t b) {
+    if (!has_char_in(s, a, b, '%', '+')) return PyUnicode_Substring(s, a, b);
+    return unquote_range(c, s, a, b, 1);
+}
+
+/* The key of the `&`-separated pair [a, b) of `query`: new reference. */
+static PyObject *pair_key(Core *c, PyObject *query, Py_ssize_t a, Py_ssize_t b, Py_ssize_t *eq) {
+    Py_ssize_t e = PyUnicode_FindChar(query, '=', a, b, 1);
+    if (e == -2) return NULL;
+    *eq = e;
+    return unquote_plus_range(c, query, a, e == -1 ? b : e);
+}
+
+/* Url.param(name): new reference, Py_None when absent. */
+static PyObject *url_param(Core *c, PyObject *query, PyObject *name) {
+    Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0;
+    while (a <= len) {
+        Py_ssize_t amp = PyUnicode_FindChar(query, '&', a, len, 1);
+        if (amp == -2) return NULL;
+        Py_ssize_t b = amp == -1 ? len : amp;
+        if (b > a) {
+            Py_ssize_t eq;
+            PyObject *key = pair_key(c, query, a, b, &eq);
+            if (key == NULL) return NULL;
+            int same = PyUnicode_Compare(key, name) == 0;
+            Py_DECREF(key);
+            if (PyErr_Occurred()) return NULL;
+            if (same) {
+                if (eq == -1) return Py_NewRef(c->s_empty);
+                return unquote_plus_range(c, query, eq + 1, b);
+            }
+        }
+        a = b + 1;
+    }
+    Py_RETURN_NONE;
+}
+
+/* -- unwrapping links: RuleSet.unwrap and Decode.target ----------------------------------------- */
+
+/* Decode.target: the decoded destination (new reference), Py_None when there is none. */
+static PyObject *decode_target(Core *c, RuleInfo *r, U *u) {
+    PyObject *text;
+    if (r->d_param != NULL) {
+        text = url_param(c, u->query, r->d_param);
+    } else {
+        PyObject *subject = r->d_source == 0 ? u->path : r->d_source == 1 ? u->query : u->raw;
+        PyObject *m = PyObject_CallOneArg(r->d_search, subject);
+        if (m == NULL) return NULL;
+        if (m == Py_None) {
+            text = m;
+        } else {
+            text = PyObject_CallMethodOneArg(m, c->s_group, c->s_target);
+            Py_DECREF(m);
+        }
+    }
+    if (text == NULL) return NULL;
+    int truth = PyObject_IsTrue(text);
+    if (truth <= 0) {
+        Py_DECREF(text);
+        return truth < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    PyObject *decoded;
+    if (PyTuple_GET_SIZE(r->d_encodings) == 0) {
+        decoded = text;
+    } else if (r->d_percent && PyUnicode_Check(text)) {
+        decoded = has_char_in(text, 0, PyUnicode_GET_LENGTH(text), '%', '%')
+                      ? unquote_range(c, text, 0, PyUnicode_GET_LENGTH(text), 0)
+                      : Py_NewRef(text);
+        Py_DECREF(text);
+        if (decoded == NULL) return NULL;
+    } else {
+        decoded = PyObject_CallFunctionObjArgs(
+            c->py_decode, text, r->d_encodings, r->d_json_path, NULL);
+        Py_DECREF(text);
+        if (decoded == NULL) return NULL;
+        if (decoded == Py_None) return decoded; /* DecodeError */
+    }
+    PyObject *stripped = PyObject_CallMethodNoArgs(decoded, c->s_strip);
+    Py_DECREF(decoded);
+    if (stripped == NULL) return NULL;
+    U t = {0};
+    int ok = parse_url(c, stripped, &t);
+    u_clear(&t);
+    if (ok <= 0) {
+        Py_DECREF(stripped);
+        return ok < 0 ? NULL : Py_NewRef(Py_None);
+    }
+    return stripped;
+}
+
+/* RuleSet.unwrap: *chain a new tuple of the wrapper rules met, *dest the innermost decoded
+ * target (new reference, Py_None when there is none). The RuleSet's own cache is read and
+ * filled: cleaning asks again. */
+static int unwrap(Core *c, U *url, PyObject **chain, PyObject **dest) {
+    PyObject *cached = PyDict_GetItemWithError(c->unwrap_cache, url->raw);
+    if (cached != NULL) {
+        *chain = Py_NewRef(PyTuple_GET_ITEM(cached, 0));
+        *dest = Py_NewRef(PyTuple_GET_ITEM(cached, 1));
+        return 0;
+    }
+    if (PyErr_Occurred()) return -1;
+    PyObject *rules = PyList_New(0);
+    if (rules == NULL) return -1;
+    PyObject *destination = Py_NewRef(Py_None);
+    U cur = {Py_NewRef(url->raw), Py_NewRef(url->host), Py_NewRef(url->path),
+             Py_NewRef(url->query)};
+    for (Py_ssize_t depth = 0; depth < c->max_unwrap_depth; depth++) {
+        PyObject *by_host, *shaped;
+        if (candidates(c, &cur, &by_host, &shaped) < 0) goto fail;
+        int err;
+        RuleInfo *r = first_link(c, &cur, by_host, shaped, &err);
+        Py_DECREF(by_host);
+        Py_XDECREF(shaped);
+        if (err) goto fail;
+        if (r == NULL) break;
+        if (PyList_Append(rules, r->rule) < 0) goto fail;
+        if (!r->has_decode) break;
+        PyObject *target = decode_target(c, r, &cur);
+        if (target == NULL) goto fail;
+        if (target == Py_None) {
+            Py_DECREF(target);
+            break;
+        }
+        Py_SETREF(destination, target);
+        U nxt = {0};
+        int ok = parse_url(c, target, &nxt);
+        if (ok < 0) goto fail;
+        if (ok == 0) break;
+        u_clear(&cur);
+        cur = nxt;
+    }
+    u_clear(&cur);
+    *chain = PyList_AsTuple(rules);
+    Py_DECREF(rules);
+    if (*chain == NULL) {
+        Py_DECREF(destination);
+        return -1;
+    }
+    *dest = destination;
+    if (PyUnicode_GET_LENGTH(url->raw) <= c->unwrap_cache_longest) {
+        if (PyDict_GET_SIZE(c->unwrap_cache) >= c->unwrap_cache_size)
+            PyDict_Clear(c->unwrap_cache);
+        PyObject *entry = PyTuple_Pack(2, *chain, destination);
+        if (entry == NULL || PyDict_SetItem(c->unwrap_cache, url->raw, entry) < 0) {
+            Py_XDECREF(entry);
+            Py_CLEAR(*chain);
+            Py_CLEAR(*dest);
+            return -1;
+        }
+        Py_DECREF(entry);
+    }
+    return 0;
+fail:
+    u_clear(&cur);
+    Py_DECREF(rules);
+    Py_DECREF(destination);
+    return -1;
+}
+
+/* -- findings: detect._Collector ---------------------------------------------------------------- */
+
+typedef struct {
+    PyObject *found;  /* (kind, key) -> Finding */
+    PyObject *domain; /* the sender's registrable domain, "" for none */
+} Out;
+
+static int add(Out *o, PyObject *kind, PyObject *key, PyObject *finding) {
+    PyObject *k = PyTuple_Pack(2, kind, key);
+    if (k == NULL) return -1;
+    PyObject *r = PyDict_SetDefault(o->found, k, finding);
+    Py_DECREF(k);
+    return r == NULL ? -1 : 0;
+}
+
+/* _Collector.party: the sender's domain is registrable, so "same registrable domain" is a
+ * suffix test. Borrowed. */
+static PyObject *party(Core *c, Out *o, PyObject *host) {
+    Py_ssize_t dl = PyUnicode_GET_LENGTH(o->domain), hl = PyUnicode_GET_LENGTH(host);
+    if (dl == 0) return c->party_third;
+    if (hl == dl) return PyUnicode_Compare(host, o->domain) == 0 ? c->party_first : c->party_third;
+    if (hl > dl && PyUnicode_ReadChar(host, hl - dl - 1) == '.' &&
+        PyUnicode_Tailmatch(host, o->domain, hl - dl, hl, 1) == 1)
+        return c->party_first;
+    return c->party_third;
+}
+
+static PyObject *finding(Core *c, PyObject *kind, PyObject *rule, PyObject *tracker,
+                         PyObject *category, PyObject *url, PyObject *destination,
+                         PyObject *element, PyObject *params, PyObject *host, PyObject *party_) {
+    PyObject *items[15] = {kind,    c->conf_known, rule,     tracker, category,
+                           url,     destination,   Py_None,  Py_None, element,
+                           params,  host,          party_,   Py_None, Py_None};
+    return make_tuple_of(c->finding_type, 15, items);
+}
+
+/* The tracking parameters among the query's names, grouped by the rule that defines them
+ * (RuleSet.param_matches), each a `param` finding. */
+static int params(Core *c, Out *o, U *t, PyObject *element) {
+    PyObject *groups = PyDict_New(); /* rule id -> (rule, set of names), in first-seen order */
+    if (groups == NULL) return -1;
+    PyObject *query = t->query;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, nprefix = PyTuple_GET_SIZE(c->prefix_rules);
+    while (a <= len) {
+        Py_ssize_t amp = PyUnicode_FindChar(query, '&', a, len, 1);
+        if (amp == -2) goto fail;
+        Py_ssize_t b = amp == -1 ? len : amp, eq;
+        if (b > a) {
+            PyObject *name = pair_key(c, query, a, b, &eq);
+            if (name == NULL) goto fail;
+            PyObject *rule = PyDict_GetItemWithError(c->exact_params, name);
+            if (rule == NULL && PyErr_Occurred()) {
+                Py_DECREF(name);
+                goto fail;
+            }
+            for (Py_ssize_t k = 0; rule == NULL && k < nprefix; k++) {
+                PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, k);
+                Py_ssize_t m = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(pair, 0), 0,
+                                                   PyUnicode_GET_LENGTH(name), -1);
+                if (m < 0) {
+                    Py_DECREF(name);
+                    goto fail;
+                }
+                if (m) rule = PyTuple_GET_ITEM(pair, 1);
+            }
+            if (rule != NULL) {
+                RuleInfo *r = info_of(c, rule);
+                PyObject *entry = r ? PyDict_GetItemWithError(groups, r->id) : NULL;
+                if (entry == NULL) {
+                    PyObject *fresh = NULL;
+                    if (r == NULL || PyErr_Occurred() || (fresh = PySet_New(NULL)) == NULL ||
+                        (entry = PyTuple_Pack(2, rule, fresh)) == NULL ||
+                        PyDict_SetItem(groups, r->id, entry) < 0) {
+                        Py_XDECREF(fresh);
+                        Py_XDECREF(entry);
+                        Py_DECREF(name);
+                        goto fail;
+                    }
+                    Py_DECREF(fresh);
+                    Py_DECREF(entry);
+                }
+                if (PySet_Add(PyTuple_GET_ITEM(entry, 1), name) < 0) {
+                    Py_DECREF(name);
+                    goto fail;
+                }
+            }
+            Py_DECREF(name);
+        }
+        a = b + 1;
+    }
+    Py_ssize_t pos = 0;
+    PyObject *rid, *entry;
+    PyObject *prt = PyDict_GET_SIZE(groups) ? party(c, o, t->host) : NULL;
+    while (PyDict_Next(groups, &pos, &rid, &entry)) {
+        PyObject *names = PyTuple_GET_ITEM(entry, 1);
+        RuleInfo *r = info_of(c, PyTuple_GET_ITEM(entry, 0));
+        if (r == NULL) goto fail;
+        PyObject *sorted = PySequence_List(names);
+        if (sorted == NULL) goto fail;
+        if (PyList_Sort(sorted) < 0) {
+            Py_DECREF(sorted);
+            goto fail;
+        }
+        PyObject *tup = PyList_AsTuple(sorted);
+        Py_DECREF(sorted);
+        if (tup == NULL) goto fail;
+        PyObject *head = PyUnicode_Concat(t->raw, c->s_nul);
+        PyObject *key = head ? PyUnicode_Concat(head, r->service_id) : NULL;
+        Py_XDECREF(head);
+        PyObject *f = key ? finding(c, c->kind_param, r->id, r->tracker, r->category, t->raw,
+                                    Py_None, element, tup, t->host, prt)
+                          : NULL;
+        Py_DECREF(tup);
+        int bad = f == NULL || add(o, c->s_param, key, f) < 0;
+        Py_XDECREF(key);
+        Py_XDECREF(f);
+        if (bad) goto fail;
+    }
+    Py_DECREF(groups);
+    return 0;
+fail:
+    Py_DECREF(groups);
+    return -1;
+}
+
+/* _Collector.link */
+static int do_link(Core *c, Out *o, U *u, PyObject *element) {
+    PyObject *chain, *dest;
+    if (unwrap(c, u, &chain, &dest) < 0) return -1;
+    int rc = -1;
+    U t = {0};
+    if (PyTuple_GET_SIZE(chain) > 0) {
+        RuleInfo *r = info_of(c, PyTuple_GET_ITEM(chain, 0));
+        if (r == NULL) goto done;
+        PyObject *f = finding(c, c->kind_link, r->id, r->tracker, r->category, u->raw, dest,
+                              element, c->empty_tuple, u->host, party(c, o, u->host));
+        if (f == NULL) goto done;
+        int bad = add(o, c->s_link, u->raw, f) < 0;
+        Py_DECREF(f);
+        if (bad) goto done;
+    }
+    PyObject *target = PyTuple_GET_SIZE(chain) > 0 ? dest : u->raw;
+    if (target == Py_None) {
+        rc = 0;
+        goto done;
+    }
+    int same = target == u->raw;
+    if (!same) {
+        same = PyUnicode_Compare(target, u->raw) == 0;
+        if (PyErr_Occurred()) goto done;
+    }
+    if (same) {
+        t.raw = Py_NewRef(u->raw);
+        t.host = Py_NewRef(u->host);
+        t.path = Py_NewRef(u->path);
+        t.query = Py_NewRef(u->query);
+    } else {
+        int ok = parse_url(c, target, &t);
+        if (ok <= 0) {
+            rc = ok;
+            goto done;
+        }
+    }
+    rc = PyUnicode_GET_LENGTH(t.query) ? params(c, o, &t, element) : 0;
+done:
+    u_clear(&t);
+    Py_DECREF(chain);
+    Py_DECREF(dest);
+    return rc;
+}
+
+/* _Collector.load, for a load no rule may be about; the rest goes to `fallback(occ, url)`. */
+static int do_load(Core *c, Out *o, U *u, PyObject *occ, PyObject *element, int heuristic,
+                PyObject *fallback) {
+    PyObject *by_host, *shaped;
+    if (candidates(c, u, &by_host, &shaped) < 0) return -1;
+    int any = has_candidates(by_host, shaped);
+    Py_DECREF(by_host);
+    Py_XDECREF(shaped);
+    if (any || heuristic) {
+        PyObject *url = url_object(c, u);
+        if (url == NULL) return -1;
+        PyObject *r = PyObject_CallFunctionObjArgs(fallback, occ, url, NULL);
+        Py_DECREF(url);
+        if (r == NULL) return -1;
+        Py_DECREF(r);
+        return 0;
+    }
+    PyObject *f = finding(c, c->kind_remote, c->builtin_remote, Py_None, Py_None, u->raw, Py_None,
+                          element, c->empty_tuple, u->host, party(c, o, u->host));
+    if (f == NULL) return -1;
+    int rc = add(o, c->s_remote, u->raw, f);
+    Py_DECREF(f);
+    return rc;
+}
+
+/* -- the entry points --------------------------------------------------------------------------- */
+
+static PyObject *occ_field(PyObject *occ, Py_ssize_t i, const char *name) {
+    if (PyTuple_Check(occ) && PyTuple_GET_SIZE(occ) == 5) return Py_NewRef(PyTuple_GET_ITEM(occ, i));
+    return PyObject_GetAttrString(occ, name);
+}
+
+/* One HTML part's references (html.scan_html's Occurrences), each distinct URL once per role,
+ * as detect.detect_message's loop over them. */
+static PyObject *Core_html(Core *c, PyObject *args) {
+    PyObject *occs, *loads, *links, *found, *domain, *fallback;
+    if (!PyArg_ParseTuple(args, "OO!O!O!UO:html", &occs, &PySet_Type, &loads, &PySet_Type, &links,
+                          &PyDict_Type, &found, &domain, &fallback))
+        return NULL;
+    Out o = {found, domain};
+    PyObject *it = PyObject_GetIter(occs);
+    if (it == NULL) return NULL;
+    PyObject *occ;
+    while ((occ = PyIter_Next(it)) != NULL) {
+        PyObject *url = NULL, *element = NULL, *is_load = NULL, *image = NULL, *shape = NULL;
+        U u = {0};
+        int rc = -1;
+        if ((url = occ_field(occ, 0, "url")) == NULL) goto next;
+        if ((is_load = occ_field(occ, 2, "load")) == NULL) goto next;
+        int ld = PyObject_IsTrue(is_load);
+        if (ld < 0) goto next;
+        PyObject *seen = ld ? loads : links;
+        int dup = PySet_Contains(seen, url);
+        if (dup != 0) {
+            rc = dup < 0 ? -1 : 0;
+            goto next;
+        }
+        if (PySet_Add(seen, url) < 0) goto next;
+        int ok = parse_url(c, url, &u);
+        if (ok <= 0) {
+            rc = ok;
+            goto next;
+        }
+        if ((element = occ_field(occ, 1, "element")) == NULL) goto next;
+        if (ld) {
+            if ((image = occ_field(occ, 3, "image")) == NULL) goto next;
+            int heuristic = PyObject_IsTrue(image);
+            if (heuristic > 0) {
+                if ((shape = occ_field(occ, 4, "shape")) == NULL) goto next;
+                heuristic = PyObject_IsTrue(shape);
+            }
+            if (heuristic < 0) goto next;
+            rc = do_load(c, &o, &u, occ, element, heuristic, fallback);
+        } else {
+            rc = do_link(c, &o, &u, element);
+        }
+    next:
+        u_clear(&u);
+        Py_XDECREF(url);
+        Py_XDECREF(element);
+        Py_XDECREF(is_load);
+        Py_XDECREF(image);
+        Py_XDECREF(shape);
+        Py_DECREF(occ);
+        if (rc < 0) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* The links of a text part (detect.text_urls), as detect_message's loop over them. */
+static PyObject *Core_text(Core *c, PyObject *args) {
+    PyObject *urls, *links, *found, *domain;
+    if (!PyArg_ParseTuple(args, "OO!O!U:text", &urls, &PySet_Type, &links, &PyDict_Type, &found,
+                          &domain))
+        return NULL;
+    Out o = {found, domain};
+    PyObject *it = PyObject_GetIter(urls), *raw;
+    if (it == NULL) return NULL;
+    while ((raw = PyIter_Next(it)) != NULL) {
+        int rc = PySet_Contains(links, raw);
+        if (rc == 0) rc = PySet_Add(links, raw);
+        if (rc == 0) {
+            U u = {0};
+            rc = parse_url(c, raw, &u);
+            if (rc > 0) rc = do_link(c, &o, &u, c->s_text_plain);
+            u_clear(&u);
+        } else if (rc > 0) {
+            rc = 0;
+        }
+        Py_DECREF(raw);
+        if (rc < 0) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* parse_http through the core's split (for the differential tests). */
+static PyObject *Core_parse(Core *c, PyObject *s) {
+    U u = {0};
+    int ok = parse_url(c, s, &u);
+    if (ok < 0) return NULL;
+    if (ok == 0) Py_RETURN_NONE;
+    PyObject *url = url_object(c, &u);
+    u_clear(&u);
+    return url;
+}
+
+/* RuleSet.unwrap through the core (for the differential tests): (list of rules, destination). */
+static PyObject *Core_unwrap(Core *c, PyObject *url) {
+    if (!PyTuple_Check(url) || PyTuple_GET_SIZE(url) != 4) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: unwrap takes a Url");
+        return NULL;
+    }
+    U u = {PyTuple_GET_ITEM(url, 0), PyTuple_GET_ITEM(url, 1), PyTuple_GET_ITEM(url, 2),
+           PyTuple_GET_ITEM(url, 3)};
+    PyObject *chain, *dest;
+    if (unwrap(c, &u, &chain, &dest) < 0) return NULL;
+    PyObject *list = PySequence_List(chain);
+    Py_DECREF(chain);
+    if (list == NULL) {
+        Py_DECREF(dest);
+        return NULL;
+    }
+    PyObject *r = PyTuple_Pack(2, list, dest);
+    Py_DECREF(list);
+    Py_DECREF(dest);
+    return r;
+}
+
+/* -- construction ------------------------------------------------------------------------------- */
+
+#define CORE_OBJECTS(X)                                                                          \
+    X(url_type) X(finding_type) X(kind_remote) X(kind_link) X(kind_param) X(conf_known)          \
+    X(party_first) X(party_third) X(builtin_remote) X(host_cache) X(by_host) X(by_suffix)        \
+    X(unwrap_cache) X(shapes_find) X(g_path_prefixes) X(g_path_suffixes) X(g_path_exact)         \
+    X(g_query_exact) X(g_query_prefixes) X(g_query_suffixes) X(g_path_contains)                  \
+    X(g_query_contains) X(exact_params) X(prefix_rules) X(py_parse) X(py_unquote) X(py_unquote_plus)           \
+    X(py_decode) X(infos)
+
+#define CORE_STRINGS(X)                                                                          \
+    X(s_remote, "remote") X(s_link, "link") X(s_param, "param") X(s_slash, "/") X(s_empty, "")   \
+    X(s_https, "https:") X(s_target, "target") X(s_text_plain, "text/plain") X(s_group, "group") \
+    X(s_strip, "strip")
+
+static void Core_dealloc(Core *c) {
+#define DROP(name) Py_XDECREF(c->name);
+    CORE_OBJECTS(DROP)
+#undef DROP
+#define DROP_S(name, text) Py_XDECREF(c->name);
+    CORE_STRINGS(DROP_S)
+#undef DROP_S
+    Py_XDECREF(c->empty_tuple);
+    Py_XDECREF(c->s_nul);
+    PyMem_Free(c->info);
+    PyMem_Free(c->tab_keys);
+    PyMem_Free(c->tab_vals);
+    Py_TYPE(c)->tp_free((PyObject *)c);
+}
+
+static PyObject *opt(PyObject *o) { return o == Py_None ? NULL : o; }
+
+/* infos: a list of tuples, one per rule (urlcore.py's _info): (rule, kind, has_hosts,
+ * path_search, query_search, tracking_only, decode, id, tracker, category, service_id), decode
+ * None or (param, source, regex_search, encodings, json_path). */
+static int build_infos(Core *c) {
+    Py_ssize_t n = PyList_GET_SIZE(c->infos);
+    c->info = PyMem_Calloc(n ? n : 1, sizeof(RuleInfo));
+    size_t size = 8;
+    while (size < (size_t)n * 2 + 2) size <<= 1;
+    c->tab_keys = PyMem_Calloc(size, sizeof(PyObject *));
+    c->tab_vals = PyMem_Calloc(size, sizeof(Py_ssize_t));
+    if (c->info == NULL || c->tab_keys == NULL || c->tab_vals == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    c->tab_mask = size - 1;
+    c->ninfo = n;
+    for (Py_ssize_t k = 0; k < n; k++) {
+        PyObject *t = PyList_GET_ITEM(c->infos, k), *d;
+        RuleInfo *r = &c->info[k];
+        if (!PyArg_ParseTuple(t, "OipOOpOOOOO", &r->rule, &r->kind, &r->has_hosts,
+                              &r->path_search, &r->query_search, &r->tracking_only, &d, &r->id,
+                              &r->tracker, &r->category, &r->service_id))
+            return -1;
+        r->path_search = opt(r->path_search);
+        r->query_search = opt(r->query_search);
+        r->has_decode = d != Py_None;
+        if (r->has_decode) {
+            if (!PyArg_ParseTuple(d, "OiOO!O", &r->d_param, &r->d_source, &r->d_search,
+                                  &PyTuple_Type, &r->d_encodings, &r->d_json_path))
+                return -1;
+            r->d_param = opt(r->d_param);
+            r->d_search = opt(r->d_search);
+            r->d_percent = PyTuple_GET_SIZE(r->d_encodings) == 1 &&
+                           PyUnicode_Check(PyTuple_GET_ITEM(r->d_encodings, 0)) &&
+                           PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(r->d_encodings, 0),
+                                                            "percent") == 0;
+            if (r->d_param == NULL && r->d_search == NULL) {
+                PyErr_SetString(PyExc_ValueError, "urlcore: a decode with neither param nor regex");
+                return -1;
+            }
+        }
+        size_t i = ptr_hash(r->rule) & c->tab_mask;
+        while (c->tab_keys[i] != NULL && c->tab_keys[i] != r->rule) i = (i + 1) & c->tab_mask;
+        if (c->tab_keys[i] == NULL) { /* the first entry of a rule wins (none repeats) */
+            c->tab_keys[i] = r->rule;
+            c->tab_vals[i] = k;
+        }
+    }
+    return 0;
+}
+
+static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
+    static char *names[] = {
+#define NAME(name) #name,
+        CORE_OBJECTS(NAME)
+#undef NAME
+        "suffix_labels", "host_cache_size", "unwrap_cache_size", "unwrap_cache_longest",
+        "max_unwrap_depth", "g_always", NULL};
+    Core *c = (Core *)type->tp_alloc(type, 0);
+    if (c == NULL) return NULL;
+    PyObject *o[29];
+    if (!PyArg_ParseTupleAndKeywords(
+            args, kwds, "OOOOOOOOUO!O!O!O!OO!O!O!O!O!O!O!O!O!O!OOOOO!nnnnnp:Core", names, &o[0],
+            &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8], &PyDict_Type, &o[9],
+            &PyDict_Type, &o[10], &PyDict_Type, &o[11], &PyDict_Type, &o[12], &o[13],
+            &PyTuple_Type, &o[14], &PyTuple_Type, &o[15], &PyDict_Type, &o[16], &PyDict_Type,
+            &o[17], &PyTuple_Type, &o[18], &PyTuple_Type, &o[19], &PyTuple_Type, &o[20],
+            &PyTuple_Type, &o[21], &PyDict_Type, &o[22], &PyTuple_Type, &o[23], &o[24], &o[25],
+            &o[26], &o[27], &PyList_Type, &o[28], &c->suffix_labels, &c->host_cache_size,
+            &c->unwrap_cache_size, &c->unwrap_cache_longest, &c->max_unwrap_depth,
+            &c->g_always)) {
+        Py_DECREF(c);
+        return NULL;
+    }
+    int k = 0;
+#define SET(name) c->name = Py_NewRef(o[k++]);
+    CORE_OBJECTS(SET)
+#undef SET
+#define MAKE_S(name, text)                                                                       \
+    if ((c->name = PyUnicode_InternFromString(text)) == NULL) goto fail;
+    CORE_STRINGS(MAKE_S)
+#undef MAKE_S
+    if (!PyType_Check(c->url_type) || !PyType_Check(c->finding_type) ||
+        !PyType_IsSubtype((PyTypeObject *)c->url_type, &PyTuple_Type) ||
+        !PyType_IsSubtype((PyTypeObject *)c->finding_type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: Url and Finding must be tuple types");
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(c->prefix_rules); i++) {
+        PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, i);
+        if (!PyTuple_Check(pair) || PyTuple_GET_SIZE(pair) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(pair, 0))) {
+            PyErr_SetString(PyExc_TypeError, "urlcore: prefix_rules holds (prefix, rule) pairs");
+            goto fail;
+        }
+    }
+    if ((c->empty_tuple = PyTuple_New(0)) == NULL) goto fail;
+    if ((c->s_nul = PyUnicode_FromStringAndSize("\0", 1)) == NULL) goto fail;
+    if (build_infos(c) < 0) goto fail;
+    return (PyObject *)c;
+fail:
+    Py_DECREF(c);
+    return NULL;
+}
+
+static PyMethodDef Core_methods[] = {
+    {"html", (PyCFunction)Core_html, METH_VARARGS,
+     "html(occurrences, loads, links, found, domain, fallback_load): one HTML part's references."},
+    {"text", (PyCFunction)Core_text, METH_VARARGS,
+     "text(urls, links, found, domain): a text part's links."},
+    {"parse", (PyCFunction)Core_parse, METH_O, "parse(text): urls.parse_http through the core."},
+    {"unwrap", (PyCFunction)Core_unwrap, METH_O, "unwrap(url): RuleSet.unwrap through the core."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject CoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "guard.engine._urlcore.Core",
+    .tp_basicsize = sizeof(Core),
+    .tp_dealloc = (destructor)Core_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "A RuleSet's tables for detection's per-reference work (guard/engine/urlcore.py).",
+    .tp_methods = Core_methods,
+    .tp_new = Core_new,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_urlcore",
+    "Detection's per-reference work in C (guard/engine/urlcore.py).", -1, NULL,
+};
+
+PyMODINIT_FUNC PyInit__urlcore(void) {
+    if (PyType_Ready(&CoreType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
