@@ -15,6 +15,7 @@ import sys
 import tarfile
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import unquote
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -264,3 +265,9 @@ def test_a_url_object_comes_back_for_the_loads_python_decides() -> None:
     assert seen == [(occ, parse_http(occ[0]))]
     assert isinstance(seen[0][1], Url)  # type: ignore[index]
     assert found == {}
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet="%%%4142e2820aAfFgG+ /\x00\x7féa€\U0001f600", max_size=24))
+def test_unquote_is_urllibs(text: str) -> None:
+    assert urlcore._native.unquote(text) == unquote(text)

@@ -49,7 +49,7 @@ typedef struct {
     PyObject *g_query_prefixes, *g_query_suffixes, *g_path_contains, *g_query_contains;
     int g_always;
     PyObject *exact_params, *prefix_rules; /* dict name -> rule; tuple of (prefix, rule) */
-    PyObject *py_parse, *py_unquote, *py_unquote_plus, *py_decode;
+    PyObject *py_parse, *py_decode;
     PyObject *infos;
     RuleInfo *info;
     Py_ssize_t ninfo;
@@ -415,15 +415,13 @@ static int hexval(Py_UCS4 ch) {
 /* urllib.parse.unquote (plus 0) or unquote_plus (plus 1) of s[a:b], for ASCII text: `%XX` with
  * two hex digits is a byte, any other `%` stays, and the bytes are read as UTF-8 with
  * replacement characters. Other text goes to Python. New reference. */
-static PyObject *unquote_range(Core *c, PyObject *s, Py_ssize_t a, Py_ssize_t b, int plus) {
+static PyObject *py_unquote, *py_unquote_plus; /* urllib.parse's, for text beyond ASCII */
+
+static PyObject *unquote_range(PyObject *s, Py_ssize_t a, Py_ssize_t b, int plus) {
     if (!PyUnicode_IS_ASCII(s)) {
         PyObject *part = PyUnicode_Substring(s, a, b), *out;
         if (part == NULL) return NULL;
-        if (plus) {
-            out = PyObject_CallOneArg(c->py_unquote_plus, part);
-        } else {
-            out = PyObject_CallOneArg(c->py_unquote, part);
-        }
+        out = PyObject_CallOneArg(plus ? py_unquote_plus : py_unquote, part);
         Py_DECREF(part);
         return out;
     }
@@ -452,7 +450,7 @@ static PyObject *unquote_range(Core *c, PyObject *s, Py_ssize_t a, Py_ssize_t b,
 
 static PyObject *unquote_plus_range(Core *c, PyObject *s, Py_ssize_t a, Py_ssize_t b) {
     if (!has_char_in(s, a, b, '%', '+')) return PyUnicode_Substring(s, a, b);
-    return unquote_range(c, s, a, b, 1);
+    return unquote_range(s, a, b, 1);
 }
 
 /* The key of the `&`-separated pair [a, b) of `query`: new reference. */
@@ -516,7 +514,7 @@ static PyObject *decode_target(Core *c, RuleInfo *r, U *u) {
         decoded = text;
     } else if (r->d_percent && PyUnicode_Check(text)) {
         decoded = has_char_in(text, 0, PyUnicode_GET_LENGTH(text), '%', '%')
-                      ? unquote_range(c, text, 0, PyUnicode_GET_LENGTH(text), 0)
+                      ? unquote_range(text, 0, PyUnicode_GET_LENGTH(text), 0)
                       : Py_NewRef(text);
         Py_DECREF(text);
         if (decoded == NULL) return NULL;
@@ -945,7 +943,7 @@ static PyObject *Core_unwrap(Core *c, PyObject *url) {
     X(party_first) X(party_third) X(builtin_remote) X(host_cache) X(by_host) X(by_suffix)        \
     X(unwrap_cache) X(shapes_find) X(g_path_prefixes) X(g_path_suffixes) X(g_path_exact)         \
     X(g_query_exact) X(g_query_prefixes) X(g_query_suffixes) X(g_path_contains)                  \
-    X(g_query_contains) X(exact_params) X(prefix_rules) X(py_parse) X(py_unquote) X(py_unquote_plus)           \
+    X(g_query_contains) X(exact_params) X(prefix_rules) X(py_parse)           \
     X(py_decode) X(infos)
 
 #define CORE_STRINGS(X)                                                                          \
@@ -1030,15 +1028,15 @@ static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
         "max_unwrap_depth", "g_always", NULL};
     Core *c = (Core *)type->tp_alloc(type, 0);
     if (c == NULL) return NULL;
-    PyObject *o[29];
+    PyObject *o[27];
     if (!PyArg_ParseTupleAndKeywords(
-            args, kwds, "OOOOOOOOUO!O!O!O!OO!O!O!O!O!O!O!O!O!O!OOOOO!nnnnnp:Core", names, &o[0],
+            args, kwds, "OOOOOOOOUO!O!O!O!OO!O!O!O!O!O!O!O!O!O!OOO!nnnnnp:Core", names, &o[0],
             &o[1], &o[2], &o[3], &o[4], &o[5], &o[6], &o[7], &o[8], &PyDict_Type, &o[9],
             &PyDict_Type, &o[10], &PyDict_Type, &o[11], &PyDict_Type, &o[12], &o[13],
             &PyTuple_Type, &o[14], &PyTuple_Type, &o[15], &PyDict_Type, &o[16], &PyDict_Type,
             &o[17], &PyTuple_Type, &o[18], &PyTuple_Type, &o[19], &PyTuple_Type, &o[20],
             &PyTuple_Type, &o[21], &PyDict_Type, &o[22], &PyTuple_Type, &o[23], &o[24], &o[25],
-            &o[26], &o[27], &PyList_Type, &o[28], &c->suffix_labels, &c->host_cache_size,
+            &PyList_Type, &o[26], &c->suffix_labels, &c->host_cache_size,
             &c->unwrap_cache_size, &c->unwrap_cache_longest, &c->max_unwrap_depth,
             &c->g_always)) {
         Py_DECREF(c);
@@ -1095,13 +1093,36 @@ static PyTypeObject CoreType = {
     .tp_new = Core_new,
 };
 
+/* urllib.parse.unquote(text) (UTF-8, errors "replace"): leaks.py decodes every URL of a
+ * message joined, and urllib's splits and joins in Python. */
+static PyObject *mod_unquote(PyObject *self, PyObject *text) {
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "unquote takes a str");
+        return NULL;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (PyUnicode_FindChar(text, '%', 0, n, 1) < 0) return Py_NewRef(text);
+    return unquote_range(text, 0, n, 0);
+}
+
+static PyMethodDef module_methods[] = {
+    {"unquote", (PyCFunction)mod_unquote, METH_O, "urllib.parse.unquote(text), in C."},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, "_urlcore",
-    "Detection's per-reference work in C (guard/engine/urlcore.py).", -1, NULL,
+    "Detection's per-reference work in C (guard/engine/urlcore.py).", -1, module_methods,
 };
 
 PyMODINIT_FUNC PyInit__urlcore(void) {
     if (PyType_Ready(&CoreType) < 0) return NULL;
+    PyObject *parse = PyImport_ImportModule("urllib.parse");
+    if (parse == NULL) return NULL;
+    py_unquote = PyObject_GetAttrString(parse, "unquote");
+    py_unquote_plus = PyObject_GetAttrString(parse, "unquote_plus");
+    Py_DECREF(parse);
+    if (py_unquote == NULL || py_unquote_plus == NULL) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     if (PyModule_AddObjectRef(m, "Core", (PyObject *)&CoreType) < 0) {

@@ -11,7 +11,8 @@ import base64
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
-from urllib.parse import unquote
+
+from guard.engine.urlcore import unquote
 
 MIN_BASE64_CORE = 8  # shorter runs would match by chance
 

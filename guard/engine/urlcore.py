@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import os
 import weakref
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import unquote as _py_unquote
 
 from guard.engine.model import Confidence, Finding, Kind, Party
 from guard.engine.ruleset import (
@@ -43,6 +44,9 @@ _KINDS = {"link": 1, "param": 2}
 AVAILABLE = _native is not None
 # Read once: detection of every message in the process takes the same path.
 ENABLED = AVAILABLE and os.environ.get("GUARD_PYTHON_DETECT", "") != "1"
+
+# urllib.parse.unquote, in C where the core is (leaks.py decodes a message's URLs joined).
+unquote: Callable[[str], str] = _native.unquote if ENABLED else _py_unquote
 
 _cores: dict[int, Any] = {}
 
@@ -133,8 +137,6 @@ def build(rules: RuleSet, builtin_remote: str) -> Any:
         exact_params=rules._exact_params,
         prefix_rules=prefix_rules,
         py_parse=parse_http,
-        py_unquote=unquote,
-        py_unquote_plus=unquote_plus,
         py_decode=_decode,
         infos=[_info(rule) for rule in rules.rules],
         suffix_labels=rules._suffix_labels,
