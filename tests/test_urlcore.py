@@ -271,3 +271,34 @@ def test_a_url_object_comes_back_for_the_loads_python_decides() -> None:
 @given(st.text(alphabet="%%%4142e2820aAfFgG+ /\x00\x7féa€\U0001f600", max_size=24))
 def test_unquote_is_urllibs(text: str) -> None:
     assert urlcore._native.unquote(text) == unquote(text)
+
+
+def _python_gate(path: str, query: str) -> bool:
+    """shapes.ShapeIndex.find's first test, as written there."""
+    s = RULES._shapes
+    return bool(
+        s._always
+        or path.startswith(s._path_prefixes)
+        or path.endswith(s._path_suffixes)
+        or path in s._exact["path"]
+        or (query and query in s._exact["query"])
+        or (query and query.startswith(s._query_prefixes))
+        or (query and query.endswith(s._query_suffixes))
+        or (s._path_contains and s._path_contains.search(path))
+        or (query and s._query_contains and s._query_contains.search(query))
+    )
+
+
+_GATE_TEXTS = sorted({t for texts in RULES._shapes._any.values() for t in texts})
+_GATE_PIECE = st.one_of(
+    st.sampled_from(_GATE_TEXTS), st.sampled_from(list(RULES._shapes._exact["path"])), _PIECE
+)
+_GATED = st.lists(_GATE_PIECE, max_size=4).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(_GATED, _GATED)
+def test_the_shape_gate_is_the_indexs(path: str, query: str) -> None:
+    core = urlcore.build(RULES, BUILTIN_REMOTE)
+    assert core.gate(path, query) == _python_gate(path, query)
+    assert core.gate("/" + path, query) == _python_gate("/" + path, query)

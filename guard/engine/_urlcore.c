@@ -33,6 +33,20 @@ typedef struct {
     PyObject *id, *tracker, *category, *service_id;
 } RuleInfo;
 
+/* A tuple of literal texts (one test of the shape index's gate), readable without the str API
+ * and grouped by one character of each (the second of a prefix: every path starts with `/`; the
+ * last of a suffix; the first of a contained text), so that a URL is compared with the few
+ * texts that can match it. */
+enum { T_PREFIX = 0, T_SUFFIX = 1, T_CONTAINS = 2 };
+typedef struct {
+    Py_ssize_t n;
+    const char **text; /* NULL when some text is not ASCII: then the str API is used */
+    Py_ssize_t *len;
+    int how;
+    Py_ssize_t start[257], *order; /* indices by key character: order[start[ch]:start[ch+1]] */
+    Py_ssize_t nshort, *shorts;    /* texts too short to have the key character: always tried */
+} Texts;
+
 typedef struct {
     PyObject_HEAD
     PyObject *url_type, *finding_type;
@@ -48,6 +62,8 @@ typedef struct {
     PyObject *g_path_prefixes, *g_path_suffixes, *g_path_exact, *g_query_exact;
     PyObject *g_query_prefixes, *g_query_suffixes, *g_path_contains, *g_query_contains;
     int g_always;
+    Texts t_path_prefixes, t_path_suffixes, t_query_prefixes, t_query_suffixes;
+    Texts t_path_contains, t_query_contains;
     PyObject *exact_params, *prefix_rules; /* dict name -> rule; tuple of (prefix, rule) */
     PyObject *py_parse, *py_decode;
     PyObject *infos;
@@ -117,6 +133,104 @@ static int contains_any(PyObject *s, PyObject *texts) {
         Py_ssize_t r = PyUnicode_Find(s, PyTuple_GET_ITEM(texts, i), 0, len, 1);
         if (r == -2) return -1;
         if (r >= 0) return 1;
+    }
+    return 0;
+}
+
+static int text_key(Texts *t, Py_ssize_t i) {
+    Py_ssize_t k = t->len[i];
+    if (t->how == T_PREFIX) return k >= 2 ? (unsigned char)t->text[i][1] : -1;
+    if (k < 1) return -1;
+    return (unsigned char)t->text[i][t->how == T_SUFFIX ? k - 1 : 0];
+}
+
+static int texts_init(Texts *t, PyObject *tuple, int how) {
+    t->n = PyTuple_GET_SIZE(tuple);
+    t->how = how;
+    size_t m = t->n ? (size_t)t->n : 1;
+    t->text = PyMem_Calloc(m, sizeof(char *));
+    t->len = PyMem_Calloc(m, sizeof(Py_ssize_t));
+    t->order = PyMem_Calloc(m, sizeof(Py_ssize_t));
+    t->shorts = PyMem_Calloc(m, sizeof(Py_ssize_t));
+    if (t->text == NULL || t->len == NULL || t->order == NULL || t->shorts == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < t->n; i++) {
+        PyObject *s = PyTuple_GET_ITEM(tuple, i);
+        if (!PyUnicode_Check(s)) {
+            PyErr_SetString(PyExc_TypeError, "urlcore: a gate's texts must be str");
+            return -1;
+        }
+        if (!PyUnicode_IS_ASCII(s)) {
+            PyMem_Free(t->text);
+            t->text = NULL;
+            return 0;
+        }
+        t->text[i] = (const char *)PyUnicode_DATA(s);
+        t->len[i] = PyUnicode_GET_LENGTH(s);
+    }
+    Py_ssize_t count[257] = {0};
+    for (Py_ssize_t i = 0; i < t->n; i++) {
+        int key = text_key(t, i);
+        if (key < 0)
+            t->shorts[t->nshort++] = i;
+        else
+            count[key + 1]++;
+    }
+    for (int ch = 0; ch < 256; ch++) count[ch + 1] += count[ch];
+    memcpy(t->start, count, sizeof count);
+    for (Py_ssize_t i = 0; i < t->n; i++) {
+        int key = text_key(t, i);
+        if (key >= 0) t->order[count[key]++] = i;
+    }
+    return 0;
+}
+
+static void texts_free(Texts *t) {
+    PyMem_Free(t->text);
+    PyMem_Free(t->len);
+    PyMem_Free(t->order);
+    PyMem_Free(t->shorts);
+}
+
+/* Text i of t at p[at:] (which has `room` characters)? */
+static int text_at(Texts *t, Py_ssize_t i, const char *p, Py_ssize_t room) {
+    return t->len[i] <= room && memcmp(p, t->text[i], (size_t)t->len[i]) == 0;
+}
+
+/* edge_any and contains_any over one-byte text: plain byte compares (the texts are ASCII, so a
+ * byte equals a character); the same answers, the str API for any other text. */
+static int edge_texts(PyObject *s, Texts *t, PyObject *tuple, int at_end) {
+    if (t->text == NULL || PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) return edge_any(s, tuple, at_end);
+    const char *p = (const char *)PyUnicode_DATA(s);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    int key = at_end ? (len >= 1 ? (unsigned char)p[len - 1] : -1) : (len >= 2 ? (unsigned char)p[1] : -1);
+    if (key < 0) { /* too short for a key: try every text */
+        for (Py_ssize_t i = 0; i < t->n; i++)
+            if (t->len[i] <= len && text_at(t, i, at_end ? p + len - t->len[i] : p, t->len[i])) return 1;
+        return 0;
+    }
+    for (Py_ssize_t j = 0; j < t->nshort; j++) {
+        Py_ssize_t i = t->shorts[j];
+        if (t->len[i] <= len && text_at(t, i, at_end ? p + len - t->len[i] : p, t->len[i])) return 1;
+    }
+    for (Py_ssize_t j = t->start[key]; j < t->start[key + 1]; j++) {
+        Py_ssize_t i = t->order[j];
+        if (t->len[i] <= len && text_at(t, i, at_end ? p + len - t->len[i] : p, t->len[i])) return 1;
+    }
+    return 0;
+}
+
+static int contains_texts(PyObject *s, Texts *t, PyObject *tuple) {
+    if (t->text == NULL || PyUnicode_KIND(s) != PyUnicode_1BYTE_KIND) return contains_any(s, tuple);
+    const char *p = (const char *)PyUnicode_DATA(s);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(s);
+    if (t->nshort > 0) return 1; /* an empty text is in every string */
+    for (Py_ssize_t at = 0; at < len; at++) {
+        int key = (unsigned char)p[at];
+        for (Py_ssize_t j = t->start[key]; j < t->start[key + 1]; j++)
+            if (text_at(t, t->order[j], p + at, len - at)) return 1;
     }
     return 0;
 }
@@ -321,14 +435,14 @@ fail:
 static int shape_gate(Core *c, PyObject *path, PyObject *query) {
     int r, q = PyUnicode_GET_LENGTH(query) > 0;
     if (c->g_always) return 1;
-    if ((r = edge_any(path, c->g_path_prefixes, 0)) != 0) return r;
-    if ((r = edge_any(path, c->g_path_suffixes, 1)) != 0) return r;
+    if ((r = edge_texts(path, &c->t_path_prefixes, c->g_path_prefixes, 0)) != 0) return r;
+    if ((r = edge_texts(path, &c->t_path_suffixes, c->g_path_suffixes, 1)) != 0) return r;
     if ((r = PyDict_Contains(c->g_path_exact, path)) != 0) return r;
     if (q && (r = PyDict_Contains(c->g_query_exact, query)) != 0) return r;
-    if (q && (r = edge_any(query, c->g_query_prefixes, 0)) != 0) return r;
-    if (q && (r = edge_any(query, c->g_query_suffixes, 1)) != 0) return r;
-    if ((r = contains_any(path, c->g_path_contains)) != 0) return r;
-    if (q && (r = contains_any(query, c->g_query_contains)) != 0) return r;
+    if (q && (r = edge_texts(query, &c->t_query_prefixes, c->g_query_prefixes, 0)) != 0) return r;
+    if (q && (r = edge_texts(query, &c->t_query_suffixes, c->g_query_suffixes, 1)) != 0) return r;
+    if ((r = contains_texts(path, &c->t_path_contains, c->g_path_contains)) != 0) return r;
+    if (q && (r = contains_texts(query, &c->t_query_contains, c->g_query_contains)) != 0) return r;
     return 0;
 }
 
@@ -914,6 +1028,15 @@ static PyObject *Core_parse(Core *c, PyObject *s) {
     return url;
 }
 
+/* The shape index's gate through the core (for the differential tests): a bool. */
+static PyObject *Core_gate(Core *c, PyObject *args) {
+    PyObject *path, *query;
+    if (!PyArg_ParseTuple(args, "UU:gate", &path, &query)) return NULL;
+    int r = shape_gate(c, path, query);
+    if (r < 0) return NULL;
+    return PyBool_FromLong(r);
+}
+
 /* RuleSet.unwrap through the core (for the differential tests): (list of rules, destination). */
 static PyObject *Core_unwrap(Core *c, PyObject *url) {
     if (!PyTuple_Check(url) || PyTuple_GET_SIZE(url) != 4) {
@@ -960,6 +1083,12 @@ static void Core_dealloc(Core *c) {
 #undef DROP_S
     Py_XDECREF(c->empty_tuple);
     Py_XDECREF(c->s_nul);
+    texts_free(&c->t_path_prefixes);
+    texts_free(&c->t_path_suffixes);
+    texts_free(&c->t_query_prefixes);
+    texts_free(&c->t_query_suffixes);
+    texts_free(&c->t_path_contains);
+    texts_free(&c->t_query_contains);
     PyMem_Free(c->info);
     PyMem_Free(c->tab_keys);
     PyMem_Free(c->tab_vals);
@@ -1067,6 +1196,13 @@ static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
     if ((c->empty_tuple = PyTuple_New(0)) == NULL) goto fail;
     if ((c->s_nul = PyUnicode_FromStringAndSize("\0", 1)) == NULL) goto fail;
     if (build_infos(c) < 0) goto fail;
+    if (texts_init(&c->t_path_prefixes, c->g_path_prefixes, T_PREFIX) < 0 ||
+        texts_init(&c->t_path_suffixes, c->g_path_suffixes, T_SUFFIX) < 0 ||
+        texts_init(&c->t_query_prefixes, c->g_query_prefixes, T_PREFIX) < 0 ||
+        texts_init(&c->t_query_suffixes, c->g_query_suffixes, T_SUFFIX) < 0 ||
+        texts_init(&c->t_path_contains, c->g_path_contains, T_CONTAINS) < 0 ||
+        texts_init(&c->t_query_contains, c->g_query_contains, T_CONTAINS) < 0)
+        goto fail;
     return (PyObject *)c;
 fail:
     Py_DECREF(c);
@@ -1079,6 +1215,8 @@ static PyMethodDef Core_methods[] = {
     {"text", (PyCFunction)Core_text, METH_VARARGS,
      "text(urls, links, found, domain): a text part's links."},
     {"parse", (PyCFunction)Core_parse, METH_O, "parse(text): urls.parse_http through the core."},
+    {"gate", (PyCFunction)Core_gate, METH_VARARGS,
+     "gate(path, query): may a host-less shape be about them (ShapeIndex.find's first test)?"},
     {"unwrap", (PyCFunction)Core_unwrap, METH_O, "unwrap(url): RuleSet.unwrap through the core."},
     {NULL, NULL, 0, NULL},
 };
