@@ -11,6 +11,7 @@ import base64
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from guard.engine.urlcore import unquote
 
@@ -58,9 +59,17 @@ def _base64_cores(data: bytes) -> list[str]:
 
 
 def address_tokens(addresses: Iterable[str]) -> AddressTokens:
+    normal = tuple(sorted({a.strip().lower() for a in addresses if "@" in a}))
+    # A mailbox's messages go to the same few addresses: their hashes (three OpenSSL digests and
+    # the base64 forms each, ~10-60 us a message) are made once. Bounded: 256 sets of at most
+    # 16 addresses, whatever a scan of hostile mail brings.
+    return _cached_tokens(normal) if len(normal) <= 16 else _tokens(normal)
+
+
+def _tokens(addresses: tuple[str, ...]) -> AddressTokens:
     folded: list[tuple[str, str]] = []
     exact: list[tuple[str, str]] = []
-    for address in sorted({a.strip().lower() for a in addresses if "@" in a}):
+    for address in addresses:
         raw = address.encode("utf-8")
         folded.append((address, "plain"))
         # Weak hashes on purpose: they are what trackers use to match people, not security.
@@ -69,3 +78,6 @@ def address_tokens(addresses: Iterable[str]) -> AddressTokens:
         folded.append((hashlib.sha256(raw).hexdigest(), "sha256"))
         exact.extend((core, "base64") for core in _base64_cores(raw))
     return AddressTokens(tuple(folded), tuple(exact))
+
+
+_cached_tokens = lru_cache(maxsize=256)(_tokens)
