@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
+from fuzz.strategies import SMALL, generate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,6 +98,23 @@ def test_same_findings_on_the_bundled_mail(folder: str, monkeypatch: pytest.Monk
             assert native == python, source
         compared += 1
     assert compared >= len(mail) // 2
+
+
+@pytest.mark.parametrize("chunk", range(2))
+def test_same_findings_on_the_fuzz_sweep(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # test_fuzz.py's fixed-seed sweep of malformed mail (every generator: huge headers, attribute
+    # bombs, deep nesting, bad encodings), each message through both paths.
+    compared = 0
+    for index in range(chunk, 160, 2):
+        inp = generate(index, 20240601, SMALL)
+        if inp.mbox:
+            continue
+        msg = _parsed(inp.data)
+        if msg is not None:
+            native, python = both(msg, monkeypatch)
+            assert native == python, inp.describe()
+            compared += 1
+    assert compared > 20
 
 
 def _corpus_sample() -> Iterator[tuple[str, bytes]]:
