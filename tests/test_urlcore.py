@@ -320,3 +320,5 @@ def test_the_shape_gate_is_the_indexs(path: str, query: str) -> None:
     core = urlcore.build(RULES, BUILTIN_REMOTE)
     assert core.gate(path, query) == _python_gate(path, query)
     assert core.gate("/" + path, query) == _python_gate("/" + path, query)
+    for p, q in ((path, query), ("/" + path, query), (query, path)):
+        assert core.shapes(p, q) == RULES._shapes.find(p, q)

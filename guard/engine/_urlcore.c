@@ -57,7 +57,9 @@ typedef struct {
     Py_ssize_t suffix_labels, host_cache_size;
     PyObject *unwrap_cache;
     Py_ssize_t unwrap_cache_size, unwrap_cache_longest, max_unwrap_depth;
-    PyObject *shapes_find;
+    /* ShapeIndex's items by test: (path prefix, path suffix, query prefix, query suffix, path
+     * contains, query contains) lists of (texts, position, item), then `always` (position, item) */
+    PyObject *shape_each;
     /* the shape index's one literal test of every URL (shapes.ShapeIndex.find) */
     PyObject *g_path_prefixes, *g_path_suffixes, *g_path_exact, *g_query_exact;
     PyObject *g_query_prefixes, *g_query_suffixes, *g_path_contains, *g_query_contains;
@@ -446,6 +448,89 @@ static int shape_gate(Core *c, PyObject *path, PyObject *query) {
     return 0;
 }
 
+/* Does `value` pass a test of `kind` with `texts` (a small tuple: one item's alternatives)? */
+static int item_test(PyObject *value, int kind, PyObject *texts) {
+    return kind == T_CONTAINS ? contains_any(value, texts) : edge_any(value, texts, kind == T_SUFFIX);
+}
+
+static int add_hits(PyObject *hits, PyObject *entries) {
+    /* entries: a list of (position, item) */
+    Py_ssize_t n = PyList_GET_SIZE(entries);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyList_Append(hits, PyList_GET_ITEM(entries, i)) < 0) return -1;
+    return 0;
+}
+
+/* shapes.ShapeIndex.find(path, query) after its gate: the items whose literal test the path and
+ * query pass, in the order they were given. */
+static PyObject *shape_find(Core *c, PyObject *path, PyObject *query) {
+    PyObject *hits = PyList_New(0), *found;
+    if (hits == NULL) return NULL;
+    if (add_hits(hits, PyTuple_GET_ITEM(c->shape_each, 6)) < 0) goto fail;
+    PyObject *exact[2] = {c->g_path_exact, c->g_query_exact}, *key[2] = {path, query};
+    for (int f = 0; f < 2; f++) {
+        found = PyDict_GetItemWithError(exact[f], key[f]);
+        if (found == NULL && PyErr_Occurred()) goto fail;
+        if (found != NULL && extend(hits, found) < 0) goto fail;
+    }
+    Texts *all[6] = {&c->t_path_prefixes, &c->t_path_suffixes, &c->t_query_prefixes,
+                     &c->t_query_suffixes, &c->t_path_contains, &c->t_query_contains};
+    PyObject *tuples[6] = {c->g_path_prefixes, c->g_path_suffixes, c->g_query_prefixes,
+                           c->g_query_suffixes, c->g_path_contains, c->g_query_contains};
+    static const int kinds[6] = {T_PREFIX, T_SUFFIX, T_PREFIX, T_SUFFIX, T_CONTAINS, T_CONTAINS};
+    for (int t = 0; t < 6; t++) {
+        PyObject *value = t == 0 || t == 1 || t == 4 ? path : query;
+        PyObject *each = PyTuple_GET_ITEM(c->shape_each, t);
+        if (PyList_GET_SIZE(each) == 0) continue;
+        int r = kinds[t] == T_CONTAINS ? contains_texts(value, all[t], tuples[t])
+                                       : edge_texts(value, all[t], tuples[t], kinds[t] == T_SUFFIX);
+        if (r < 0) goto fail;
+        if (!r) continue;
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(each); i++) {
+            PyObject *entry = PyList_GET_ITEM(each, i); /* (alternatives, position, item) */
+            int hit = item_test(value, kinds[t], PyTuple_GET_ITEM(entry, 0));
+            if (hit < 0) goto fail;
+            if (hit) {
+                PyObject *pair = PyTuple_Pack(2, PyTuple_GET_ITEM(entry, 1), PyTuple_GET_ITEM(entry, 2));
+                if (pair == NULL || PyList_Append(hits, pair) < 0) {
+                    Py_XDECREF(pair);
+                    goto fail;
+                }
+                Py_DECREF(pair);
+            }
+        }
+    }
+    /* A stable sort by position (insertion: a handful of hits). */
+    Py_ssize_t n = PyList_GET_SIZE(hits);
+    PyObject **items = ((PyListObject *)hits)->ob_item;
+    for (Py_ssize_t i = 1; i < n; i++) {
+        PyObject *x = items[i];
+        if (!PyTuple_Check(x) || PyTuple_GET_SIZE(x) != 2) {
+            PyErr_SetString(PyExc_TypeError, "urlcore: a shape hit of the wrong form");
+            goto fail;
+        }
+        Py_ssize_t px = PyLong_AsSsize_t(PyTuple_GET_ITEM(x, 0)), j = i;
+        if (px == -1 && PyErr_Occurred()) goto fail;
+        while (j > 0) {
+            Py_ssize_t pj = PyLong_AsSsize_t(PyTuple_GET_ITEM(items[j - 1], 0));
+            if (pj == -1 && PyErr_Occurred()) goto fail;
+            if (pj <= px) break;
+            items[j] = items[j - 1];
+            j--;
+        }
+        items[j] = x;
+    }
+    PyObject *out = PyList_New(n);
+    if (out == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < n; i++)
+        PyList_SET_ITEM(out, i, Py_NewRef(PyTuple_GET_ITEM(items[i], 1)));
+    Py_DECREF(hits);
+    return out;
+fail:
+    Py_DECREF(hits);
+    return NULL;
+}
+
 /* The candidates of RuleSet.candidates as two sequences (host rules, shapes); *shaped may be
  * NULL. */
 static int candidates(Core *c, U *u, PyObject **by_host, PyObject **shaped) {
@@ -454,14 +539,7 @@ static int candidates(Core *c, U *u, PyObject **by_host, PyObject **shaped) {
     if (*by_host == NULL) return -1;
     int g = shape_gate(c, u->path, u->query);
     if (g < 0) goto fail;
-    if (g) {
-        *shaped = PyObject_CallFunctionObjArgs(c->shapes_find, u->path, u->query, NULL);
-        if (*shaped == NULL) goto fail;
-        if (!PyList_Check(*shaped)) {
-            PyErr_SetString(PyExc_TypeError, "urlcore: ShapeIndex.find returned no list");
-            goto fail;
-        }
-    }
+    if (g && (*shaped = shape_find(c, u->path, u->query)) == NULL) goto fail;
     return 0;
 fail:
     Py_CLEAR(*by_host);
@@ -1037,6 +1115,15 @@ static PyObject *Core_gate(Core *c, PyObject *args) {
     return PyBool_FromLong(r);
 }
 
+/* ShapeIndex.find through the core (for the differential tests). */
+static PyObject *Core_shapes(Core *c, PyObject *args) {
+    PyObject *path, *query;
+    if (!PyArg_ParseTuple(args, "UU:shapes", &path, &query)) return NULL;
+    int r = shape_gate(c, path, query);
+    if (r < 0) return NULL;
+    return r ? shape_find(c, path, query) : PyList_New(0);
+}
+
 /* RuleSet.unwrap through the core (for the differential tests): (list of rules, destination). */
 static PyObject *Core_unwrap(Core *c, PyObject *url) {
     if (!PyTuple_Check(url) || PyTuple_GET_SIZE(url) != 4) {
@@ -1064,7 +1151,7 @@ static PyObject *Core_unwrap(Core *c, PyObject *url) {
 #define CORE_OBJECTS(X)                                                                          \
     X(url_type) X(finding_type) X(kind_remote) X(kind_link) X(kind_param) X(conf_known)          \
     X(party_first) X(party_third) X(builtin_remote) X(host_cache) X(by_host) X(by_suffix)        \
-    X(unwrap_cache) X(shapes_find) X(g_path_prefixes) X(g_path_suffixes) X(g_path_exact)         \
+    X(unwrap_cache) X(shape_each) X(g_path_prefixes) X(g_path_suffixes) X(g_path_exact)         \
     X(g_query_exact) X(g_query_prefixes) X(g_query_suffixes) X(g_path_contains)                  \
     X(g_query_contains) X(exact_params) X(prefix_rules) X(py_parse)           \
     X(py_decode) X(infos)
@@ -1193,6 +1280,27 @@ static PyObject *Core_new(PyTypeObject *type, PyObject *args, PyObject *kwds) {
             goto fail;
         }
     }
+    if (!PyTuple_Check(c->shape_each) || PyTuple_GET_SIZE(c->shape_each) != 7) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: shape_each holds 7 lists");
+        goto fail;
+    }
+    for (Py_ssize_t t = 0; t < 7; t++) {
+        PyObject *each = PyTuple_GET_ITEM(c->shape_each, t);
+        if (!PyList_Check(each)) {
+            PyErr_SetString(PyExc_TypeError, "urlcore: shape_each holds lists");
+            goto fail;
+        }
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(each); i++) {
+            PyObject *e = PyList_GET_ITEM(each, i);
+            Py_ssize_t want = t < 6 ? 3 : 2;
+            if (!PyTuple_Check(e) || PyTuple_GET_SIZE(e) != want ||
+                !PyLong_Check(PyTuple_GET_ITEM(e, want - 2)) ||
+                (t < 6 && !PyTuple_Check(PyTuple_GET_ITEM(e, 0)))) {
+                PyErr_SetString(PyExc_TypeError, "urlcore: a shape entry of the wrong form");
+                goto fail;
+            }
+        }
+    }
     if ((c->empty_tuple = PyTuple_New(0)) == NULL) goto fail;
     if ((c->s_nul = PyUnicode_FromStringAndSize("\0", 1)) == NULL) goto fail;
     if (build_infos(c) < 0) goto fail;
@@ -1217,6 +1325,8 @@ static PyMethodDef Core_methods[] = {
     {"parse", (PyCFunction)Core_parse, METH_O, "parse(text): urls.parse_http through the core."},
     {"gate", (PyCFunction)Core_gate, METH_VARARGS,
      "gate(path, query): may a host-less shape be about them (ShapeIndex.find's first test)?"},
+    {"shapes", (PyCFunction)Core_shapes, METH_VARARGS,
+     "shapes(path, query): ShapeIndex.find through the core."},
     {"unwrap", (PyCFunction)Core_unwrap, METH_O, "unwrap(url): RuleSet.unwrap through the core."},
     {NULL, NULL, 0, NULL},
 };

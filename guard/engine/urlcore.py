@@ -39,6 +39,15 @@ except ImportError:  # a source checkout without the build, or no C compiler at 
     _native = None
 
 _SOURCES = {"path": 0, "query": 1, "url": 2}
+# The shape index's tests, in the order the C core keeps them.
+_SHAPE_TESTS = (
+    ("path", "prefix"),
+    ("path", "suffix"),
+    ("query", "prefix"),
+    ("query", "suffix"),
+    ("path", "contains"),
+    ("query", "contains"),
+)
 _KINDS = {"link": 1, "param": 2}
 
 AVAILABLE = _native is not None
@@ -107,6 +116,8 @@ def build(rules: RuleSet, builtin_remote: str) -> Any:
     if _native is None:
         raise RuntimeError("guard.engine._urlcore is not built")
     shapes = rules._shapes
+    if not set(shapes._each) <= set(_SHAPE_TESTS):
+        raise ValueError(f"urlcore: shape tests the core does not know: {sorted(shapes._each)}")
     gates = shapes._any
     prefix_rules = tuple(
         (prefix, rule) for rule in rules._param_rules for prefix in rule.param_prefixes
@@ -125,7 +136,10 @@ def build(rules: RuleSet, builtin_remote: str) -> Any:
         by_host=rules._by_host,
         by_suffix=rules._by_suffix,
         unwrap_cache=rules._unwrap_cache,
-        shapes_find=shapes.find,
+        shape_each=(
+            *(shapes._each.get(key, []) for key in _SHAPE_TESTS),
+            shapes._always,
+        ),
         g_path_prefixes=gates.get(("path", "prefix"), ()),
         g_path_suffixes=gates.get(("path", "suffix"), ()),
         g_path_exact=shapes._exact["path"],
