@@ -196,23 +196,21 @@ def detect_message(
     `keep` receives the HTML parts' parsed documents (see `scan_html`).
     """
     out = _Collector(rules, sender_domain(sender))
-    for name, value in msg.headers:
-        rule = rules.receipt_rule(name)
-        if rule is not None:
-            out.add(
-                "receipt",
-                rule.header or name,
-                Finding(
-                    kind=Kind.RECEIPT,
-                    confidence=Confidence.KNOWN,
-                    rule=rule.id,
-                    tracker=rule.tracker,
-                    category=rule.category,
-                    header=rule.header,
-                    value=" ".join(value.split()),
-                    element="header",
-                ),
-            )
+    for name, value, rule in rules.receipt_matches(msg.headers):
+        out.add(
+            "receipt",
+            rule.header or name,
+            Finding(
+                kind=Kind.RECEIPT,
+                confidence=Confidence.KNOWN,
+                rule=rule.id,
+                tracker=rule.tracker,
+                category=rule.category,
+                header=rule.header,
+                value=" ".join(value.split()),
+                element="header",
+            ),
+        )
     # Each distinct URL is classified once per role (load or link), from its first occurrence.
     loads: set[str] = set()
     links: set[str] = set()
