@@ -10,6 +10,7 @@ and the unwrapping are compared on their own too, with caches cleared between th
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tarfile
@@ -27,7 +28,7 @@ from guard.engine.detect import BUILTIN_REMOTE, Detection, detect_message
 from guard.engine.mime import MessageError, parse_message
 from guard.engine.model import ParsedMessage
 from guard.engine.rules_load import load_ruleset
-from guard.engine.ruleset import RuleSet
+from guard.engine.ruleset import Rule, RuleSet, Service
 from guard.engine.urls import Url, parse_http
 from guard.mail.files import message_refs
 
@@ -322,3 +323,43 @@ def test_the_shape_gate_is_the_indexs(path: str, query: str) -> None:
     assert core.gate("/" + path, query) == _python_gate("/" + path, query)
     for p, q in ((path, query), ("/" + path, query), (query, path)):
         assert core.shapes(p, q) == RULES._shapes.find(p, q)
+
+
+def test_a_wildcard_deeper_than_the_cores_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A (user) rule may name a wildcard of many labels: the suffixes looked up go as deep.
+    service = Service("deep", "Deep", "esp", "test")
+    suffix = ".".join(f"l{i}" for i in range(20)) + ".example"
+    rules = RuleSet(
+        services={"deep": service},
+        rules=[
+            Rule("deep.click", service, "link", hosts=(f"*.{suffix}",), path=re.compile("^/c/")),
+            Rule("deep.open", service, "pixel", hosts=(f"*.{suffix}",)),
+        ],
+        version="test",
+    )
+    assert rules._suffix_labels == 21
+    refs = [
+        f"https://x.{suffix}/c/1?utm_source=a",
+        f"https://x.y.{suffix}/o.gif",
+        f"https://{suffix}/c/",
+    ]
+    msg = _message(refs[1:], refs, [])
+    out = []
+    for native in (True, False):
+        monkeypatch.setattr(urlcore, "ENABLED", native)
+        out.append(detect_message(msg, rules, SENDER))
+    assert out[0] == out[1]
+    assert {f.rule for f in out[0].findings} >= {"deep.click", "deep.open"}
+
+
+def test_building_the_core_compiles_no_regex() -> None:
+    # The compiled rules' regexes compile at first use (a start of `guard strip` meets a
+    # handful): the core keeps the patterns, it does not compile all ~700.
+    from guard.engine.rules_compiled import _LazyPattern
+
+    rules = load_ruleset(include_user=False)
+    lazy = [p for r in rules.rules for p in (r.path, r.query) if isinstance(p, _LazyPattern)]
+    if not lazy:
+        pytest.skip("the rules were parsed from the files, not loaded compiled: nothing is lazy")
+    urlcore.build(rules, BUILTIN_REMOTE)
+    assert not any("search" in vars(p) for p in lazy)

@@ -24,10 +24,12 @@ typedef struct {
     PyObject *rule; /* borrowed: the Core's `infos` list owns them */
     int kind;
     int has_hosts, tracking_only, has_decode;
-    PyObject *path_search, *query_search; /* bound `search` of the shape regexes, or NULL */
+    /* The shape regexes, or NULL: re.Pattern or the compiled rules' lazy pattern (compiled at
+     * its first search, as the Python path compiles it: a start compiles none). */
+    PyObject *path_re, *query_re;
     PyObject *d_param;                    /* Decode.param, or NULL */
     int d_source;                         /* 0 path, 1 query, 2 url */
-    PyObject *d_search;                   /* Decode.regex.search, or NULL */
+    PyObject *d_re;                   /* Decode.regex, or NULL */
     PyObject *d_encodings, *d_json_path;
     int d_percent; /* the encodings are ("percent",): urllib.parse.unquote */
     PyObject *id, *tracker, *category, *service_id;
@@ -389,6 +391,7 @@ static PyObject *host_rules(Core *c, PyObject *host) {
     PyObject *cached = PyDict_GetItemWithError(c->host_cache, host);
     if (cached != NULL) return Py_NewRef(cached);
     if (PyErr_Occurred()) return NULL;
+    Py_ssize_t stack[16], *starts = stack, nstarts = 0, cut = PyUnicode_GET_LENGTH(host);
     PyObject *found = PyList_New(0), *suffix = NULL;
     if (found == NULL) return NULL;
     PyObject *exact = PyDict_GetItemWithError(c->by_host, host);
@@ -398,8 +401,12 @@ static PyObject *host_rules(Core *c, PyObject *host) {
     }
     /* Only suffixes as long as some wildcard's can match: slicing at every dot of a hostile
      * host of 50,000 labels is quadratic. Nearest (longest) suffix first. */
-    Py_ssize_t starts[64], nstarts = 0, cut = PyUnicode_GET_LENGTH(host);
-    Py_ssize_t want = c->suffix_labels < 64 ? c->suffix_labels : 64;
+    Py_ssize_t want = c->suffix_labels;
+    if (want > 16 && (starts = PyMem_Malloc((size_t)want * sizeof(Py_ssize_t))) == NULL) {
+        PyErr_NoMemory();
+        starts = stack;
+        goto fail;
+    }
     while (nstarts < want) {
         Py_ssize_t dot = PyUnicode_FindChar(host, '.', 0, cut, -1);
         if (dot == -2) goto fail;
@@ -417,6 +424,7 @@ static PyObject *host_rules(Core *c, PyObject *host) {
             if (extend(found, more) < 0) goto fail;
         }
     }
+    if (starts != stack) PyMem_Free(starts);
     PyObject *result = PyList_AsTuple(found);
     Py_DECREF(found);
     if (result == NULL) return NULL;
@@ -427,6 +435,7 @@ static PyObject *host_rules(Core *c, PyObject *host) {
     }
     return result;
 fail:
+    if (starts != stack) PyMem_Free(starts);
     Py_XDECREF(suffix);
     Py_DECREF(found);
     return NULL;
@@ -551,17 +560,25 @@ static int has_candidates(PyObject *by_host, PyObject *shaped) {
     return PyTuple_GET_SIZE(by_host) > 0 || (shaped != NULL && PyList_GET_SIZE(shaped) > 0);
 }
 
+static PyObject *s_search; /* "search" */
+
+/* pattern.search(value): a new reference (a match, or None). */
+static PyObject *search(PyObject *pattern, PyObject *value) {
+    PyObject *args[2] = {pattern, value};
+    return PyObject_VectorcallMethod(s_search, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+}
+
 /* Rule.matches_shape: 1, 0, -1 error. */
 static int matches_shape(RuleInfo *r, U *u) {
-    if (r->path_search != NULL) {
-        PyObject *m = PyObject_CallOneArg(r->path_search, u->path);
+    if (r->path_re != NULL) {
+        PyObject *m = search(r->path_re, u->path);
         if (m == NULL) return -1;
         int none = m == Py_None;
         Py_DECREF(m);
         if (none) return 0;
     }
-    if (r->query_search != NULL) {
-        PyObject *m = PyObject_CallOneArg(r->query_search, u->query);
+    if (r->query_re != NULL) {
+        PyObject *m = search(r->query_re, u->query);
         if (m == NULL) return -1;
         int none = m == Py_None;
         Py_DECREF(m);
@@ -686,7 +703,7 @@ static PyObject *decode_target(Core *c, RuleInfo *r, U *u) {
         text = url_param(c, u->query, r->d_param);
     } else {
         PyObject *subject = r->d_source == 0 ? u->path : r->d_source == 1 ? u->query : u->raw;
-        PyObject *m = PyObject_CallOneArg(r->d_search, subject);
+        PyObject *m = search(r->d_re, subject);
         if (m == NULL) return NULL;
         if (m == Py_None) {
             text = m;
@@ -1185,8 +1202,8 @@ static void Core_dealloc(Core *c) {
 static PyObject *opt(PyObject *o) { return o == Py_None ? NULL : o; }
 
 /* infos: a list of tuples, one per rule (urlcore.py's _info): (rule, kind, has_hosts,
- * path_search, query_search, tracking_only, decode, id, tracker, category, service_id), decode
- * None or (param, source, regex_search, encodings, json_path). */
+ * path_re, query_re, tracking_only, decode, id, tracker, category, service_id), decode
+ * None or (param, source, regex, encodings, json_path). */
 static int build_infos(Core *c) {
     Py_ssize_t n = PyList_GET_SIZE(c->infos);
     c->info = PyMem_Calloc(n ? n : 1, sizeof(RuleInfo));
@@ -1204,23 +1221,23 @@ static int build_infos(Core *c) {
         PyObject *t = PyList_GET_ITEM(c->infos, k), *d;
         RuleInfo *r = &c->info[k];
         if (!PyArg_ParseTuple(t, "OipOOpOOOOO", &r->rule, &r->kind, &r->has_hosts,
-                              &r->path_search, &r->query_search, &r->tracking_only, &d, &r->id,
+                              &r->path_re, &r->query_re, &r->tracking_only, &d, &r->id,
                               &r->tracker, &r->category, &r->service_id))
             return -1;
-        r->path_search = opt(r->path_search);
-        r->query_search = opt(r->query_search);
+        r->path_re = opt(r->path_re);
+        r->query_re = opt(r->query_re);
         r->has_decode = d != Py_None;
         if (r->has_decode) {
-            if (!PyArg_ParseTuple(d, "OiOO!O", &r->d_param, &r->d_source, &r->d_search,
+            if (!PyArg_ParseTuple(d, "OiOO!O", &r->d_param, &r->d_source, &r->d_re,
                                   &PyTuple_Type, &r->d_encodings, &r->d_json_path))
                 return -1;
             r->d_param = opt(r->d_param);
-            r->d_search = opt(r->d_search);
+            r->d_re = opt(r->d_re);
             r->d_percent = PyTuple_GET_SIZE(r->d_encodings) == 1 &&
                            PyUnicode_Check(PyTuple_GET_ITEM(r->d_encodings, 0)) &&
                            PyUnicode_CompareWithASCIIString(PyTuple_GET_ITEM(r->d_encodings, 0),
                                                             "percent") == 0;
-            if (r->d_param == NULL && r->d_search == NULL) {
+            if (r->d_param == NULL && r->d_re == NULL) {
                 PyErr_SetString(PyExc_ValueError, "urlcore: a decode with neither param nor regex");
                 return -1;
             }
@@ -1365,6 +1382,7 @@ static struct PyModuleDef module = {
 
 PyMODINIT_FUNC PyInit__urlcore(void) {
     if (PyType_Ready(&CoreType) < 0) return NULL;
+    if ((s_search = PyUnicode_InternFromString("search")) == NULL) return NULL;
     PyObject *parse = PyImport_ImportModule("urllib.parse");
     if (parse == NULL) return NULL;
     py_unquote = PyObject_GetAttrString(parse, "unquote");

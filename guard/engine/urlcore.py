@@ -91,7 +91,7 @@ def _info(rule: Rule) -> tuple[object, ...]:
         else (
             decode.param,
             _SOURCES[decode.source],
-            decode.regex.search if decode.regex is not None else None,
+            decode.regex,
             tuple(decode.encodings),
             tuple(decode.json_path),
         )
@@ -100,8 +100,10 @@ def _info(rule: Rule) -> tuple[object, ...]:
         rule,
         _KINDS.get(rule.kind, 0),
         bool(rule.hosts),
-        rule.path.search if rule.path is not None else None,
-        rule.query.search if rule.query is not None else None,
+        # The patterns, not their bound `search`: the compiled rules' patterns compile at first
+        # use, and reading `search` here would compile all of them at every start.
+        rule.path,
+        rule.query,
         rule.tracking_only,
         decoding,
         rule.id,
