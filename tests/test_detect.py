@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import textwrap
 from urllib.parse import quote
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard.clean.message import clean_message
 from guard.engine.detect import BUILTIN_REMOTE, HEURISTIC_PIXEL, detect, text_urls
@@ -288,6 +291,39 @@ def test_no_params_no_param_finding() -> None:
 )
 def test_text_urls(text: str, urls: list[str]) -> None:
     assert list(text_urls(text)) == urls
+
+
+def _text_urls_by_definition(text: str) -> list[str]:
+    """text_urls as first written: strip trailing punctuation one character at a time, keeping a
+    `)` while the URL has as many `(` (quadratic on a long run of brackets)."""
+    out = []
+    for m in re.finditer(r"https?://[^\s<>\"'\x00-\x1f\x7f]+", text, re.I):
+        url = m.group(0)
+        while url and url[-1] in ".,;:!?)]}'\"":
+            if url[-1] == ")" and url.count("(") >= url.count(")"):
+                break
+            url = url[:-1]
+        out.append(url)
+    return out
+
+
+_TEXT_PIECES = ["http://", "https://", "a", "/", "(", ")", ".", ",", "!", "?", "]", "}", "'", '"',
+                " ", "((", "))", ")."]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_TEXT_PIECES), max_size=16))
+def test_text_urls_trailing_brackets(pieces: list[str]) -> None:
+    text = "".join(pieces)
+    assert list(text_urls(text)) == _text_urls_by_definition(text)
+
+
+def test_text_urls_a_long_run_of_brackets() -> None:
+    # Linear: the definition above takes minutes on this.
+    assert list(text_urls("http://a" + ")" * 200_000 + " http://b(" + ")" * 50_000)) == [
+        "http://a",
+        "http://b()",
+    ]
 
 
 def test_links_and_params_in_text_plain() -> None:
