@@ -1,11 +1,12 @@
-"""Build step: guard's optional C extensions, each one C file (SOURCES), compiled if possible.
+"""Build step: guard's optional C extensions (`SOURCES`), compiled where a C compiler exists.
 
-Called by hatch_build.py, hatchling's build hook (`pip install .`, `pip install -e .`). Each
-source is compiled with the C compiler Python was built with (sysconfig's CC) against Python's
-headers. Where there is no compiler, or a compile fails, the build goes on without that
-extension and guard runs the pure-Python code it replaces (each module says which runs). An
-editable install gets the extensions next to their source (git-ignored); a wheel carries them
-and is tagged for the platform.
+Called by hatch_build.py, hatchling's build hook (`pip install .`, `pip install -e .`). Each C file
+is compiled with the C compiler Python was built with (sysconfig's CC, or $CC) against Python's
+headers alone: guard/engine/_lexwalk.c needs no Lexbor header (it looks Lexbor's functions up in
+selectolax's own extension at import). Where there is no compiler, or a compile fails, the build
+goes on without that extension and guard runs its pure-Python code instead (each extension's
+Python side says which runs). An editable install gets the extensions next to their source
+(git-ignored); a wheel carries them and is tagged for the platform.
 
 Plain stdlib: nothing here imports guard.
 """
@@ -20,17 +21,14 @@ import sysconfig
 from pathlib import Path
 from typing import Any
 
-# (C file, module name): the module lands next to the C file (guard/engine/_urlcore...so).
-SOURCES: tuple[tuple[str, str], ...] = (
-    # detection's per-reference work (guard/engine/urlcore.py)
-    ("guard/engine/_urlcore.c", "guard.engine._urlcore"),
-)
+# (C file, extension module): one entry per extension.
+SOURCES: tuple[tuple[str, str], ...] = (("guard/engine/_urlcore.c", "guard.engine._urlcore"),)
 
 
 def compile_extension(
     root: Path, source: str, module: str, out_dir: Path
 ) -> tuple[Path | None, str]:
-    """Compile one source into out_dir; (the extension's path, "") or (None, why not)."""
+    """Compile one C file into out_dir; (the extension's path, "") or (None, why not)."""
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
     if not cc or shutil.which(cc[0]) is None:
         return None, f"no C compiler ({cc[0] if cc else 'CC unset'})"
@@ -38,9 +36,10 @@ def compile_extension(
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     target = out_dir / f"{module.rpartition('.')[2]}{suffix}"
     cmd = [*cc, "-O2", "-shared", "-fPIC", f"-I{include}", str(root / source), "-o", str(target)]
+    cmd.append("-ldl")
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
-    except OSError as exc:
+    except (OSError, subprocess.TimeoutExpired) as exc:
         return None, f"{cc[0]}: {exc}"
     if done.returncode != 0:
         return None, f"{cc[0]} failed: {done.stderr.strip()[-500:]}"
@@ -50,16 +49,16 @@ def compile_extension(
 def build(root: Path, version: str, build_data: dict[str, Any], tmp: Path) -> list[str]:
     """From hatch_build.py's hook: build every extension into the source tree (editable) or into
     `tmp` and the wheel (which then is platform-tagged). One line per extension not built."""
-    failed = []
+    problems: list[str] = []
     for source, module in SOURCES:
         package = module.rpartition(".")[0].replace(".", "/")
         out = root / package if version == "editable" else tmp
         built, why = compile_extension(root, source, module, out)
         if built is None:
-            failed.append(f"{source} not built ({why})")
+            problems.append(f"{source} not built ({why}): its pure-Python side runs")
             continue
         if version != "editable":
             build_data["force_include"][str(built)] = f"{package}/{built.name}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
-    return failed
+    return problems

@@ -11,8 +11,7 @@ regexes, or building tldextract's tables, on every start would be most of its co
 - guard/engine/_compiled/dataclasses.marshal: the code of the methods the cleaning code's
   dataclasses generate, keyed by their source (guard.cli.strip.record_dataclass_code), headed by
   the building Python's bytecode magic;
-- the optional C extensions of build_native.py's SOURCES (guard/engine/_urlcore.c: detection's
-  per-reference work), where a C compiler is available.
+- the optional C extensions listed in build_native.py (`SOURCES`), where a C compiler exists.
 
 At run time each is used only when its digests match what is installed; otherwise guard parses
 the files in memory, as it would without them (nothing is ever written at run time). A wheel
@@ -69,16 +68,15 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             out = Path(self._tmp)
         out.mkdir(parents=True, exist_ok=True)
         # The optional C extensions (build_native.py): skipped, with a warning, without a C
-        # compiler; the pure-Python code they replace then runs.
+        # compiler; their pure-Python side then runs.
         sys.path.insert(0, str(root))
         try:
             import build_native
 
-            failed = build_native.build(root, version, build_data, out)
+            for problem in build_native.build(root, version, build_data, out):
+                self.app.display_warning(problem)
         finally:
             sys.path.remove(str(root))
-        for why in failed:
-            self.app.display_warning(f"{why}: the Python code runs")
         for name, data in files.items():
             (out / name).write_bytes(data)
             if version != "editable":
