@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import random
 
 import pytest
@@ -10,11 +11,13 @@ import pytest
 from guard.engine.limits import Limits
 from guard.engine.mime import (
     MessageError,
+    checked_split,
     decode_header_value,
     decode_text,
     decode_transfer,
     parse_message,
     parse_parts,
+    parse_split,
 )
 from guard.engine.model import Kind, MessageResult
 from guard.engine.rules_load import load_ruleset
@@ -305,6 +308,19 @@ def assert_one_line_error(raw: bytes, fragment: str, limits: Limits | None = Non
     message = str(info.value)
     assert message and "\n" not in message
     assert fragment in message, message
+    # Cleaning reads its copy back through the checks alone: the same error, word for word.
+    with pytest.raises(MessageError) as again:
+        checked_split(raw, limits) if limits else checked_split(raw)
+    assert str(again.value) == message
+
+
+def test_parse_split_of_the_checked_tree_is_parse_message() -> None:
+    raw = NESTED.encode()
+    tree = checked_split(raw)
+    assert parse_split(raw, tree) == parse_message(raw)
+    parsed, envelope = parse_split(raw, tree, recipients=False)
+    assert parsed == dataclasses.replace(parse_message(raw)[0], recipients=())
+    assert envelope == parse_message(raw)[1]
 
 
 def test_empty_input() -> None:

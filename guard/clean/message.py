@@ -24,15 +24,15 @@ from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mime import (
     MessageError,
     charset_codec,
-    decode_text,
+    checked_split,
     decode_transfer,
     decoded_text,
-    parse_message,
+    parse_split,
     related_parts,
     text_parts,
 )
-from guard.engine.mimetree import MimeStructureError, Part, split
-from guard.engine.model import Finding, Kind
+from guard.engine.mimetree import Part
+from guard.engine.model import Finding, Kind, ParsedMessage
 from guard.engine.nested import cid_references
 from guard.engine.ruleset import Rule, RuleSet
 from guard.engine.timelimit import TimeLimitExceeded, time_limit
@@ -589,6 +589,7 @@ class _Edits:
 def _rewrite_parts(
     raw: bytes,
     tree: Part,
+    parsed: ParsedMessage,
     planner: _Planner,
     edits: _Edits,
     parsed_html: Parsed,
@@ -597,10 +598,11 @@ def _rewrite_parts(
     if not planner.has_work():
         return
     referenced: set[str] = set()  # the Content-IDs the HTML parts load from
+    # The parts as parse_split decoded them, in text_parts order: each kind keeps its order.
+    decoded = {"text/html": iter(parsed.html_parts), "text/plain": iter(parsed.text_parts)}
     for part in text_parts(tree):
         html = part.content_type == "text/html"
-        text = decode_text(decode_transfer(raw[part.body_start : part.end], part.transfer_encoding),
-                           part.charset)  # fmt: skip
+        text = next(decoded[part.content_type])
         if html:
             if "cid:" in text or "CID:" in text.upper():
                 referenced |= cid_references(text)
@@ -651,25 +653,24 @@ def _receipt_fields(tree: Part, rules: RuleSet) -> tuple[set[str], set[str], int
 def _structure_holds(cleaned: bytes, original: Part, limits: Limits) -> bool:
     """The cleaned copy parses, with the same MIME tree shape as the original."""
     try:
-        parse_message(cleaned, limits)
-        tree = split(cleaned, max_depth=limits.max_depth, max_parts=limits.max_parts)
-    except (MessageError, MimeStructureError, RecursionError):
+        tree = checked_split(cleaned, limits)
+    except (MessageError, RecursionError):
         return False
     shape = [p.content_type for p in tree.walk()]
     return shape == [p.content_type for p in original.walk()]
 
 
 def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanResult:
-    parsed, envelope = parse_message(raw, limits)
+    tree = checked_split(raw, limits)
+    parsed, envelope = parse_split(raw, tree, limits, recipients=False)
     reason = policy.allowlisted(envelope.from_addr)
     if reason is not None:
         return _untouched(raw, reason)
-    tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts)
     parsed_html: Parsed = {}  # detection's parse of each HTML part, rewritten in place
     findings = detect(parsed, rules, sender=envelope.from_addr, keep=parsed_html)
     planner = _Planner(findings, rules, policy)
     edits = _Edits()
-    _rewrite_parts(raw, tree, planner, edits, parsed_html, limits)
+    _rewrite_parts(raw, tree, parsed, planner, edits, parsed_html, limits)
     opaque, security = planner.kept_links()
     receipt_names, receipt_rules, receipts = _receipt_fields(tree, rules)
     if not edits.bodies and not receipts:

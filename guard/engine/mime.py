@@ -216,6 +216,12 @@ def decoded_text(raw: bytes, part: Part) -> str:
 
 def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMessage, Envelope]:
     """Parse raw RFC 5322 bytes; raises MessageError when nothing sensible can be had."""
+    return parse_split(raw, checked_split(raw, limits), limits)
+
+
+def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Part:
+    """The message's MIME tree, after every check `parse_message` makes (sizes, structure,
+    headers); raises MessageError. Cleaning reads its copy back through this alone."""
     if len(raw) > limits.max_message_bytes:
         raise MessageError(
             f"message of {len(raw) // (1024 * 1024)} MiB exceeds the limit of "
@@ -231,14 +237,23 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMe
         raise MessageError("MIME structure nested too deeply") from None
     if not tree.headers:
         raise MessageError("no headers: not an e-mail message")
-    html: list[str] = []
-    plain: list[str] = []
     for part in text_parts(tree):
         if part.end - part.body_start > limits.max_text_part_bytes:
             raise MessageError(
                 f"{part.content_type} part of {(part.end - part.body_start) // 1024} KiB exceeds "
                 f"the limit of {limits.max_text_part_bytes // 1024} KiB"
             )
+    return tree
+
+
+def parse_split(
+    raw: bytes, tree: Part, limits: Limits = DEFAULT_LIMITS, recipients: bool = True
+) -> tuple[ParsedMessage, Envelope]:
+    """`parse_message` of `raw` from its `checked_split` tree. `recipients=False` leaves the
+    recipients out (only address-leak detection reads them, and cleaning removes no leak)."""
+    html: list[str] = []
+    plain: list[str] = []
+    for part in text_parts(tree):
         text = decoded_text(raw, part)
         (html if part.content_type == "text/html" else plain).append(text)
     related = []
@@ -249,7 +264,7 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMe
         headers=tree.headers,
         html_parts=tuple(html),
         text_parts=tuple(plain),
-        recipients=recipients_of(tree.headers),
+        recipients=recipients_of(tree.headers) if recipients else (),
         related=tuple(related),
     ), envelope_of(tree.headers)
 
