@@ -5,6 +5,7 @@ html5lib (an HTML5 parser written apart from Lexbor)."""
 from __future__ import annotations
 
 import io
+import re
 import shutil
 import textwrap
 import xml.etree.ElementTree as ET
@@ -185,6 +186,29 @@ def test_a_rewrite_that_reads_back_with_a_new_load_is_refused() -> None:
     html = MUTATING[0].format(url=HERO) + f'<img src="{OPEN}" width="1" height="1">'
     assert loads(html) == [OPEN]
     with pytest.raises(RewriteUnsafe, match="loads what the original does not"):
+        rewrite_html(html, Removing(OPEN))
+
+
+# The read-back counts what the output loads through the documents nested in it too, and names
+# where (the first element that loads a removed URL).
+NESTED_LOADS = {
+    "srcdoc": (f'<iframe srcdoc="&lt;img src={OPEN}&gt;"></iframe>', "iframe[srcdoc] > img[src]"),
+    "data: svg": (
+        '<object data="data:image/svg+xml,&lt;svg xmlns=&quot;http://www.w3.org/2000/svg&quot;&gt;'
+        f'&lt;image href=&quot;{OPEN}&quot;/&gt;&lt;/svg&gt;"></object>',
+        "object[data] data: > image[href]",
+    ),
+}
+
+
+@pytest.mark.parametrize(("inner", "element"), NESTED_LOADS.values(), ids=NESTED_LOADS.keys())
+def test_a_rewrite_that_reads_back_loading_through_a_nested_document_is_refused(
+    inner: str, element: str
+) -> None:
+    mutating = "<math><mtext><table><mglyph><style>{}</style></mglyph></table></mtext></math>"
+    html = mutating.format(inner) + f'<p>Hi</p><img src="{OPEN}" width="1" height="1">'
+    assert loads(html) == [OPEN]  # the nested document is CSS text until written out
+    with pytest.raises(RewriteUnsafe, match=re.escape(f"still loads what was removed ({element})")):
         rewrite_html(html, Removing(OPEN))
 
 

@@ -9,9 +9,10 @@ whether a load goes and what a link becomes.
 
 A tree does not always read back the same once written out: a `<style>` foster-parented into
 `<math>` becomes MathML and its text markup, a `<p>` or `<a>` the parser had to nest oddly comes
-back elsewhere. Every rewrite is therefore parsed again and scanned before it is returned; one
-that would still load something the rewriter removed, or load anything the original did not,
-raises `RewriteUnsafe` and is not written.
+back elsewhere. Every rewrite is therefore parsed again and its loads read by the same definition
+(`guard.engine.load_walk.document_loads`: the scan's loads) before it is returned; one that would
+still load something the rewriter removed, or load anything the original did not, raises
+`RewriteUnsafe` and is not written.
 """
 
 from __future__ import annotations
@@ -31,9 +32,9 @@ from guard.engine.html import (
     dropped_images,
     nested_documents,
     parse_document,
-    scan_html,
     scan_nested,
 )
+from guard.engine.load_walk import document_loads
 from guard.engine.loads import (
     Ref,
     conditional_comment_refs,
@@ -318,20 +319,17 @@ class _Document:
 
     def verify(self, output: str) -> None:
         """Read the output back as a mail client would: nothing removed still loads, and nothing
-        loads that the original did not."""
-        for occurrence in scan_html(output):
-            if not occurrence.load:
-                continue
-            if self.rewriter.load_action(occurrence.url) is not LoadAction.KEEP:
+        loads that the original did not. Each distinct URL is asked once (at its first load in
+        document order, which names the element of a failure)."""
+        for url, element in document_loads(output):
+            if self.rewriter.load_action(url) is not LoadAction.KEEP:
                 raise RewriteUnsafe(
-                    f"the cleaned HTML, read back, still loads what was removed "
-                    f"({occurrence.element})"
+                    f"the cleaned HTML, read back, still loads what was removed ({element})"
                 )
-            parsed = parse_http(occurrence.url)
+            parsed = parse_http(url)
             if parsed is not None and parsed.raw not in self.loads:
                 raise RewriteUnsafe(
-                    f"the cleaned HTML, read back, loads what the original does not "
-                    f"({occurrence.element})"
+                    f"the cleaned HTML, read back, loads what the original does not ({element})"
                 )
 
 
@@ -453,7 +451,7 @@ def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
     """An SVG/XML document (a `cid:` part, a `data:image/svg+xml` URL) with loads neutralised as
     text, so it stays the XML it was: a removed URL's attribute value becomes empty, its url()
     `none`, its `<?xml-stylesheet?>` goes. Verified by scanning the result (RewriteUnsafe)."""
-    removed = {o.url for o in scan_html(text) if o.load and _removes(rewriter, o.url)} | {
+    removed = {url for url, _ in document_loads(text) if _removes(rewriter, url)} | {
         href for href in xml_stylesheet_hrefs(text) if _removes(rewriter, href)
     }
     if not removed:
@@ -476,7 +474,7 @@ def rewrite_svg_text(text: str, rewriter: Rewriter) -> str | None:
     new = _SVG_URL_ATTR.sub(attr, text)
     new = strip_css_urls(new, lambda url: _removes(rewriter, url))
     new = _XML_STYLESHEET_PI.sub(stylesheet, new)
-    left = [o for o in scan_html(new) if o.load and _removes(rewriter, o.url)]
+    left = [url for url, _ in document_loads(new) if _removes(rewriter, url)]
     if left or any(_removes(rewriter, h) for h in xml_stylesheet_hrefs(new)):
         raise RewriteUnsafe("an SVG document, rewritten, still loads what was removed")
     return new

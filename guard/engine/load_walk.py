@@ -1,0 +1,139 @@
+"""What an HTML document loads, and nothing else: the reading cleaning checks its output with.
+
+A cleaned HTML part is parsed again (Lexbor, as the scan parses it) and every load is read by the
+one definition (guard/engine/loads.py: `element_refs`, `conditional_comment_refs`, `css_urls`, the
+nested documents of guard/engine/html.py), to prove that nothing removed still loads. That proof
+needs the loads of `scan_html` and none of the rest of the scan: no pixel shapes, no style
+cascade, no links (but for the `<image>`s a tree drops, see `dropped_images`). `document_loads`
+is that walk; tests/test_load_walk.py checks it against `scan_html`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from selectolax.lexbor import LexborHTMLParser
+
+from guard.engine.css import css_urls
+from guard.engine.html import (
+    Nest,
+    document_base,
+    dropped_images,
+    nested_documents,
+    parse_document,
+    scan_html,
+    scan_nested,
+)
+from guard.engine.layout import Getter
+from guard.engine.loads import conditional_comment_refs, element_refs, may_reference
+from guard.engine.nested import CSS_TYPES, NESTING_ATTRS, SVG_TYPES, xml_stylesheet_hrefs
+from guard.engine.parse_bounds import parse_is_bounded
+from guard.engine.urls import resolve
+
+Load = tuple[str, str]
+"""(URL resolved against the document's base, where: `img[src]`, `<style> url()`…)."""
+
+# As in guard/engine/html.py: `<image` start tags (see `dropped_images`).
+_IMAGE_START = re.compile(r"<[iI][mM][aA][gG][eE]")
+
+
+def document_loads(html: str) -> list[Load]:
+    """Each distinct URL `scan_html(html)` reports as a load, with the element of its first
+    occurrence, in the order of those first occurrences."""
+    if not parse_is_bounded(html):
+        # The markup scan (hostile documents only): scan_html reads those without a tree.
+        return _distinct((o.url, o.element) for o in scan_html(html) if o.load)
+    doc = parse_document(html)
+    if doc is None:
+        return []
+    loads, links, base = _walk(doc, Nest(None))
+    out = [(_resolved(base, url, element), element) for url, element in loads]
+    if _IMAGE_START.search(html) is not None:
+        # The `<image>`s the tree lost, unless the document loads or links to their URL elsewhere.
+        present = {url for url, _ in out} | {_resolved(base, u, e) for u, e in links}
+        present |= {url.strip() for url in present}
+        dropped = dropped_images(html, present)
+        if dropped:
+            doc_base = document_base(doc)
+            out.extend((resolve(doc_base, r.url), r.element) for r in dropped)
+    return _distinct(out)
+
+
+def _distinct(loads: Iterable[Load]) -> list[Load]:
+    first: dict[str, str] = {}
+    for url, element in loads:
+        first.setdefault(url, element)
+    return list(first.items())
+
+
+def _resolved(base: str | None, url: str, element: str) -> str:
+    """Resolved as the scan resolves: not the base itself, nor what a `data:` or `cid:`
+    document nested in this one references (an `about:srcdoc` document's, though, resolves
+    against its parent's base)."""
+    if element == "base[href]" or (
+        " > " in element and not element.startswith("iframe[srcdoc] > ")
+    ):
+        return url
+    return resolve(base, url)
+
+
+def _walk(doc: LexborHTMLParser, nest: Nest) -> tuple[list[Load], list[Load], str | None]:
+    """(loads as written, in document order; links as written; the first absolute
+    `<base href>`), read as `scan_html`'s walk reads them."""
+    root = doc.root
+    if root is None:
+        return [], [], None
+    loads: list[Load] = []
+    links: list[Load] = []
+    base: str | None = None
+    for el in (root.parent or root).traverse(include_text=False):
+        tag = el.tag or ""
+        if tag == "-comment":
+            text = el.comment_content
+            if text:
+                for ref in conditional_comment_refs(text):
+                    (loads if ref.load else links).append((ref.url, ref.element))
+            continue
+        if tag == "style":
+            css = el.text(deep=True)
+            if css:
+                loads.extend((url, "<style> url()") for url in css_urls(css))
+        attrs = el.attributes
+        if not attrs or not may_reference(attrs):
+            continue
+        if not tag.islower():
+            tag = tag.lower()  # SVG's camelCase names (`feImage`)
+        get = attrs.get
+        for url, element, load, _image in element_refs(tag, get):
+            if not load:
+                links.append((url, element))
+                continue
+            if element == "base[href]" and base is None:
+                href = url.strip()
+                if href.lower().startswith(("http://", "https://")):
+                    base = href
+            loads.append((url, element))
+        if tag in NESTING_ATTRS and (tag != "img" or _inline_src(get)):
+            _nested_refs(tag, get, nest, loads, links)
+    return loads, links, base
+
+
+def _inline_src(get: Getter) -> bool:
+    src = get("src")
+    return bool(src) and src.lstrip()[:4].lower() in ("data", "cid:")  # type: ignore[union-attr]
+
+
+def _nested_refs(tag: str, get: Getter, nest: Nest, loads: list[Load], links: list[Load]) -> None:
+    """What the documents an element holds (`nested_documents`) load and link to, as the scan
+    reads them."""
+    for where, _attr, media, text in nested_documents(tag, get, nest.cids):
+        if media in CSS_TYPES:
+            loads.extend((url, f"{where} > url()") for url in css_urls(text))
+            continue
+        if media in SVG_TYPES:
+            loads.extend(
+                (href, f"{where} > <?xml-stylesheet?>") for href in xml_stylesheet_hrefs(text)
+            )
+        for occ in scan_nested(text, nest):
+            (loads if occ.load else links).append((occ.url, f"{where} > {occ.element}"))
