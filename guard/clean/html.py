@@ -87,6 +87,8 @@ _PLAINTEXT_END = re.compile(r"</plaintext>(?:</[A-Za-z][^<>]*>)*\Z")
 # it back as markup (mutation XSS): an SVG <style> holding `&lt;img …&gt;` would come back as an
 # <img>. (<noscript> text is escaped: Lexbor parses with scripting off.)
 _RAW_TEXT = frozenset({"style", "script", "xmp", "iframe", "noembed", "noframes", "plaintext"})
+# Character classes, not re.I: the regex engine then searches for the literal `<`.
+_BASE_START = re.compile(r"<[bB][aA][sS][eE]")
 
 
 def _text_nodes(node: LexborNode) -> list[LexborNode]:
@@ -96,7 +98,9 @@ def _text_nodes(node: LexborNode) -> list[LexborNode]:
 class _Document:
     """One parsed HTML document being rewritten."""
 
-    def __init__(self, tree: LexborHTMLParser, rewriter: Rewriter, depth: int = 0) -> None:
+    def __init__(
+        self, tree: LexborHTMLParser, source: str, rewriter: Rewriter, depth: int = 0
+    ) -> None:
         self.tree = tree
         self.rewriter = rewriter
         self.depth = depth  # how deep this document is nested in the message's HTML part
@@ -104,13 +108,15 @@ class _Document:
         document = tree.root.parent if tree.root is not None else None
         # From the document node: comments before <html> and after </html> are its children.
         self.nodes = list(document.traverse(include_text=False)) if document is not None else []
-        self.base = document_base(tree)
+        # A `<base>` element comes only from a `<base` tag: without one, no selector query.
+        self.base = document_base(tree) if _BASE_START.search(source) else None
         self.changed = False
         self.base_removed = False
         self.removed_any = False  # once an element went, its descendants are skipped
         self.plaintext = False
         self.raw_text: list[LexborNode] = []  # elements of _RAW_TEXT whose text needs a look
         self.loads: set[str] = set()  # every http(s) URL the original loads (see `verify`)
+        self.seen: dict[str, str] = {}  # each load as written -> resolved (recorded in `loads`)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -158,23 +164,33 @@ class _Document:
         if self.base_removed:
             self.absolutise_links()
 
+    def seen_load(self, ref: Ref) -> str:
+        """The load resolved, recorded once per URL as written (`saw_load`, `written`)."""
+        url = self.seen.get(ref.url)
+        if url is None:
+            self.saw_load(ref.url)
+            self.written.add(ref.url.strip())
+            url = self.seen[ref.url] = resolve(self.base, ref.url)
+        return ref.url if ref.element == "base[href]" else url
+
     def rewrite_element(self, node: LexborNode, tag: str, attrs: dict[str, str | None]) -> None:
+        # The walk passes only elements still in the tree; this one leaves it only by neutralise.
+        gone = False
         for ref in element_refs(tag, attrs.get):
-            url = self.resolved(ref)
             if ref.load:
-                self.saw_load(ref.url)
-                self.written.add(ref.url.strip())
-                if node.parent is None:
+                url = self.seen_load(ref)
+                if gone:
                     continue  # the element went with an earlier reference
                 action = self.rewriter.load_action(url)
                 if action is not LoadAction.KEEP:
                     self.neutralise(node, tag, ref, action)
-            elif node.parent is not None:
-                target = self.rewriter.link_target(url)
+                    gone = node.parent is None
+            elif not gone:
+                target = self.rewriter.link_target(resolve(self.base, ref.url))
                 if target is not None and target != node.attrs.get("href"):
                     node.attrs["href"] = target
                     self.changed = True
-        if tag in NESTING_ATTRS and node.parent is not None:
+        if tag in NESTING_ATTRS and not gone:
             self.rewrite_nested(node, tag)
 
     def rewrite_nested(self, node: LexborNode, tag: str) -> None:
@@ -500,7 +516,7 @@ def rewrite_html(
         tree = parse_document(html)
     if tree is None:
         return None
-    doc = _Document(tree, rewriter, depth)
+    doc = _Document(tree, html, rewriter, depth)
     doc.rewrite()
     doc.drop_dropped_images(html)
     if not doc.changed:

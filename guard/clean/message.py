@@ -284,8 +284,19 @@ class _Planner:
         self.decisions: dict[str, _LinkDecision] = {}
         self.removed_loads: dict[str, Finding] = {}
         self.rewritten_links: dict[str, _LinkDecision] = {}
+        # Answers by the URL as asked: a newsletter asks about the same URLs again and again
+        # (the rewrite per element, its verification, the text part). An answer's record in
+        # removed_loads / rewritten_links is made the first time and would be made the same again.
+        self.actions: dict[str, LoadAction] = {}
+        self.targets: dict[str, str | None] = {}
 
     def load_action(self, url: str) -> LoadAction:
+        action = self.actions.get(url)
+        if action is None:
+            action = self.actions[url] = self.decide_load(url)
+        return action
+
+    def decide_load(self, url: str) -> LoadAction:
         parsed = parse_http(url)
         finding = self.loads.get(parsed.raw) if parsed is not None else None
         if finding is None or parsed is None:
@@ -300,6 +311,12 @@ class _Planner:
         return found
 
     def link_target(self, url: str) -> str | None:
+        if url in self.targets:
+            return self.targets[url]
+        target = self.targets[url] = self.decide_target(url)
+        return target
+
+    def decide_target(self, url: str) -> str | None:
         parsed = parse_http(url)
         if parsed is None or parsed.raw not in self.link_urls:
             return None
@@ -322,7 +339,9 @@ class _Planner:
         security: set[str] = set()
         for raw in self.link_urls:
             parsed = parse_http(raw)
-            if parsed is None:
+            if parsed is None or not (raw in self.decisions or self.rules.unwrap(parsed)[0]):
+                # A link no wrapper rule matches is neither opaque nor security-wrapped: not
+                # decided for this alone (a tracking target of a wrapped link, mostly).
                 continue
             decision = self.decision(parsed)
             kept = decision.replacement or raw
