@@ -18,6 +18,7 @@ from guard.engine.mime import (
     parse_message,
     parse_parts,
     parse_split,
+    sender_of,
 )
 from guard.engine.model import Kind, MessageResult
 from guard.engine.rules_load import load_ruleset
@@ -317,10 +318,19 @@ def assert_one_line_error(raw: bytes, fragment: str, limits: Limits | None = Non
 def test_parse_split_of_the_checked_tree_is_parse_message() -> None:
     raw = NESTED.encode()
     tree = checked_split(raw)
-    assert parse_split(raw, tree) == parse_message(raw)
-    parsed, envelope = parse_split(raw, tree, recipients=False)
-    assert parsed == dataclasses.replace(parse_message(raw)[0], recipients=())
-    assert envelope == parse_message(raw)[1]
+    parsed, envelope = parse_message(raw)
+    assert parse_split(raw, tree) == parsed
+    assert parse_split(raw, tree, recipients=False) == dataclasses.replace(parsed, recipients=())
+    assert sender_of(tree.headers) == envelope.from_addr == "news@shop.example.com"
+
+
+@pytest.mark.parametrize(
+    "field",
+    ['"Dupont, Jean" <J@Example.COM>', "=?utf-8?q?Caf=C3=A9?= <cafe@example.org>", "", "junk <"],
+)
+def test_sender_of_is_the_envelope_address(field: str) -> None:
+    raw = f"From: {field}\nSubject: s\n\nbody".encode()
+    assert sender_of(checked_split(raw).headers) == parse_message(raw)[1].from_addr
 
 
 def test_empty_input() -> None:

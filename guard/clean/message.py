@@ -29,6 +29,7 @@ from guard.engine.mime import (
     decoded_text,
     parse_split,
     related_parts,
+    sender_of,
     text_parts,
 )
 from guard.engine.mimetree import Part
@@ -681,12 +682,13 @@ def _structure_holds(cleaned: bytes, original: Part, limits: Limits) -> bool:
 
 def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanResult:
     tree = checked_split(raw, limits)
-    parsed, envelope = parse_split(raw, tree, limits, recipients=False)
-    reason = policy.allowlisted(envelope.from_addr)
+    parsed = parse_split(raw, tree, limits, recipients=False)
+    sender = sender_of(tree.headers)
+    reason = policy.allowlisted(sender)
     if reason is not None:
         return _untouched(raw, reason)
     parsed_html: Parsed = {}  # detection's parse of each HTML part, rewritten in place
-    findings = detect(parsed, rules, sender=envelope.from_addr, keep=parsed_html)
+    findings = detect(parsed, rules, sender=sender, keep=parsed_html)
     planner = _Planner(findings, rules, policy)
     edits = _Edits()
     _rewrite_parts(raw, tree, parsed, planner, edits, parsed_html, limits)

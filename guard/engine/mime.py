@@ -166,11 +166,24 @@ def _getaddresses(values: list[str]) -> list[tuple[str, str]]:
         return getaddresses([_without_comments(v) for v in values])
 
 
-def envelope_of(headers: Headers) -> Envelope:
+def _from_field(headers: Headers) -> tuple[str, str]:
     # Split the address before decoding: a decoded display name may hold commas or quotes.
-    name, addr = _parseaddr(" ".join((first_header(headers, "From") or "").split()))
+    return _parseaddr(" ".join((first_header(headers, "From") or "").split()))
+
+
+def _address(addr: str) -> str:
+    return decode_header_value(addr).strip().lower()
+
+
+def sender_of(headers: Headers) -> str:
+    """`envelope_of(headers).from_addr` alone (what cleaning reads of the envelope)."""
+    return _address(_from_field(headers)[1])
+
+
+def envelope_of(headers: Headers) -> Envelope:
+    name, addr = _from_field(headers)
     return Envelope(
-        from_addr=decode_header_value(addr).strip().lower(),
+        from_addr=_address(addr),
         from_name=decode_header_value(name),
         subject=decode_header_value(first_header(headers, "Subject")),
         date=decode_header_value(first_header(headers, "Date")),
@@ -216,7 +229,8 @@ def decoded_text(raw: bytes, part: Part) -> str:
 
 def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMessage, Envelope]:
     """Parse raw RFC 5322 bytes; raises MessageError when nothing sensible can be had."""
-    return parse_split(raw, checked_split(raw, limits), limits)
+    tree = checked_split(raw, limits)
+    return parse_split(raw, tree, limits), envelope_of(tree.headers)
 
 
 def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Part:
@@ -248,9 +262,10 @@ def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Part:
 
 def parse_split(
     raw: bytes, tree: Part, limits: Limits = DEFAULT_LIMITS, recipients: bool = True
-) -> tuple[ParsedMessage, Envelope]:
-    """`parse_message` of `raw` from its `checked_split` tree. `recipients=False` leaves the
-    recipients out (only address-leak detection reads them, and cleaning removes no leak)."""
+) -> ParsedMessage:
+    """`parse_message`'s message from the `checked_split` tree of `raw`. `recipients=False`
+    leaves the recipients out (only address-leak detection reads them; cleaning removes no
+    leak)."""
     html: list[str] = []
     plain: list[str] = []
     for part in text_parts(tree):
@@ -266,7 +281,7 @@ def parse_split(
         text_parts=tuple(plain),
         recipients=recipients_of(tree.headers) if recipients else (),
         related=tuple(related),
-    ), envelope_of(tree.headers)
+    )
 
 
 FetchedPart = tuple[str, bytes, str | None, str | None, str | None]
