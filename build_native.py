@@ -22,7 +22,10 @@ from pathlib import Path
 from typing import Any
 
 # (C file, extension module): one entry per extension.
-SOURCES: tuple[tuple[str, str], ...] = (("guard/engine/_urlcore.c", "guard.engine._urlcore"),)
+SOURCES: tuple[tuple[str, str], ...] = (
+    ("guard/engine/_lexwalk.c", "guard.engine._lexwalk"),
+    ("guard/engine/_urlcore.c", "guard.engine._urlcore"),
+)
 
 
 def compile_extension(

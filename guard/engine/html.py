@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from html import unescape
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -24,6 +24,7 @@ from guard.engine.css import css_urls
 from guard.engine.layout import (
     NO_STYLE,
     Getter,
+    _Sheet,
     cascaded_facts,
     document_sheet,
     pixel_shape,
@@ -352,7 +353,36 @@ def _after_subtree(el: LexborNode) -> int:
     return 0
 
 
+# The walk in C (guard/engine/lexwalk.py), loaded at the first scan: False until then, None where
+# it is not built or not usable (the Python walk below runs).
+_c_walk: Any = False
+
+
 def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrence]:
+    global _c_walk
+    sheet = document_sheet(doc)
+    if sheet is None:  # no cascade to apply: the same walk in C, where it is built
+        if _c_walk is False:
+            from guard.engine import lexwalk
+
+            _c_walk = lexwalk.scan_tree if lexwalk._ready() is not None else None
+        if _c_walk is not None:
+            fast: list[Occurrence] | None = _c_walk(doc, nest)
+            if fast is not None:
+                return fast
+    return _python_walk(doc, nest, sheet)
+
+
+def python_scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrence]:
+    """The walk in Python: the reference the C walk is checked against (`GUARD_PYTHON_WALK=1`
+    makes every scan use it)."""
+    return _python_walk(doc, nest, document_sheet(doc))
+
+
+def _python_walk(
+    doc: LexborHTMLParser, nest: Nest | None, sheet: _Sheet | None
+) -> list[Occurrence]:
+    """The one walk that applies a `<style>` cascade (`sheet`: the document's)."""
     root = doc.root
     if root is None:
         return []
@@ -364,7 +394,6 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
     # walk ask each node's id, to see whether it has left.
     hidden: list[tuple[int, str]] = []
     out: list[Occurrence] = []
-    sheet = document_sheet(doc)
     styles = sheet.styles if sheet is not None else None
     sheet_loaders: set[int] = set()  # elements a `<style>` rule gives a url() (mem_id)
     sheet_shapes: dict[int, str] = {}  # … and their pixel shapes ("" for none)
@@ -448,6 +477,12 @@ def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurren
                 shape = by_url.get(occ.url)
                 if shape:
                     out[index] = occ._replace(shape=shape)
+    return resolve_all(out, base)
+
+
+def resolve_all(out: list[Occurrence], base: str | None) -> list[Occurrence]:
+    """Each occurrence's URL resolved against the document's base, but a `<base href>` itself and
+    what keeps its own resolution (`_is_nested`)."""
     resolved = []
     for occ in out:
         element = occ.element

@@ -1,0 +1,411 @@
+/* guard.engine._lexwalk: the scan's walk over a Lexbor document, in C (guard/engine/lexwalk.py).
+ *
+ * The Python walk in guard/engine/html.py (`_scan_tree`) makes a Python object for every node of
+ * the document and a dict of every element's attributes. This walk visits the same nodes in the
+ * same order and hands back, in document order, only what needs Python's logic, plus the
+ * finished Occurrences of the commonest case:
+ *
+ *   - a comment: ("-comment", its text);
+ *   - a plain link (`<a href>`, `<area href>` with no other attribute that can load, no style
+ *     that can load or hide, no `hidden`): its Occurrence, built here (nothing in it depends on
+ *     anything else than the element: links have no pixel shape);
+ *   - any other element that has an attribute that can load or link (the names are handed in
+ *     from guard/engine/loads.py's URL_ATTRS: this file holds no table of its own), a `hidden`
+ *     attribute, a style holding a load needle or a hide needle (lower-case ASCII, matched
+ *     ASCII case-insensitively), or that is a `<style>`:
+ *     (tag, {attribute: value or None}, index of the nearest earlier record that is an ancestor
+ *     and may hide what it holds, or -1, the text of a `<style>` or None).
+ *
+ * A style that holds no needle can neither load (guard.engine.css.css_urls looks for `url`,
+ * `image-set`, `@import` after undoing escapes) nor hide what is inside (guard.engine.css
+ * hides_subtree and visibility:visible read only the properties named by the needles, after
+ * comments and escapes are undone): the thousands of styled table cells of a newsletter make
+ * no record. The needles are handed in by guard/engine/lexwalk.py, which checks on a probe
+ * document at import that this walk answers what the Python walk answers.
+ *
+ * No Lexbor header is needed: the functions are looked up by name in selectolax's own extension
+ * (which exports them), and the only layout read is where selectolax's LexborHTMLParser keeps its
+ * document pointer, checked against the type's name and size before every use. Memory: the walk
+ * keeps one stack entry per open element (no recursion), and a record per element it keeps.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <dlfcn.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef void node_t;
+typedef void attr_t;
+typedef unsigned char lxb_char_t;
+
+static node_t *(*f_first_child)(node_t *);
+static node_t *(*f_next)(node_t *);
+static node_t *(*f_parent)(node_t *);
+static int (*f_type)(node_t *);
+static attr_t *(*f_first_attr)(node_t *);
+static attr_t *(*f_next_attr)(attr_t *);
+static const lxb_char_t *(*f_elem_qname)(node_t *, size_t *);
+static const lxb_char_t *(*f_attr_qname)(attr_t *, size_t *);
+static const lxb_char_t *(*f_attr_value)(attr_t *, size_t *);
+static lxb_char_t *(*f_text_content)(node_t *, size_t *);
+static void *(*f_destroy_text)(void *, lxb_char_t *);
+static int ready = 0;
+
+enum { NODE_ELEMENT = 1, NODE_COMMENT = 8 };
+
+/* selectolax 1.0's Cython object: PyObject_HEAD, vtable, then the document pointer. */
+typedef struct {
+    PyObject_HEAD
+    void *vtab;
+    void *document;
+    void *fragment_wrapper;
+    int is_fragment;
+    uintptr_t fragment_tag_id;
+    uintptr_t fragment_namespace_id;
+    PyObject *raw_html;
+    PyObject *selector;
+    unsigned long mutation_count;
+    PyObject *cached_script_texts;
+    PyObject *cached_script_srcs;
+} parser_head;
+
+static PyObject *bind(PyObject *self, PyObject *args) {
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        PyErr_SetString(PyExc_ImportError, "cannot open selectolax's extension");
+        return NULL;
+    }
+#define SYM(var, name)                                                      \
+    *(void **)(&var) = dlsym(h, name);                                      \
+    if (var == NULL) {                                                      \
+        PyErr_SetString(PyExc_ImportError, "selectolax lacks " name);       \
+        return NULL;                                                        \
+    }
+    SYM(f_first_child, "lxb_dom_node_first_child_noi");
+    SYM(f_next, "lxb_dom_node_next_noi");
+    SYM(f_parent, "lxb_dom_node_parent_noi");
+    SYM(f_type, "lxb_dom_node_type_noi");
+    SYM(f_first_attr, "lxb_dom_element_first_attribute_noi");
+    SYM(f_next_attr, "lxb_dom_element_next_attribute_noi");
+    SYM(f_elem_qname, "lxb_dom_element_qualified_name");
+    SYM(f_attr_qname, "lxb_dom_attr_qualified_name");
+    SYM(f_attr_value, "lxb_dom_attr_value_noi");
+    SYM(f_text_content, "lxb_dom_node_text_content");
+    SYM(f_destroy_text, "lxb_dom_document_destroy_text_noi");
+#undef SYM
+    ready = 1;
+    Py_RETURN_NONE;
+}
+
+/* A byte string handed in from Python: an attribute name or a needle. */
+typedef struct {
+    const char *data;
+    size_t len;
+} bstr;
+
+/* What one walk is told, read once from the Python tuples it is given. */
+typedef struct {
+    bstr *url_names; /* attributes that can load or link */
+    Py_ssize_t n_url;
+    bstr *load_needles; /* a style holding one may load */
+    Py_ssize_t n_load;
+    bstr *hide_needles; /* a style holding one may hide (or show again) what is inside */
+    Py_ssize_t n_hide;
+    PyObject *occurrence; /* guard.engine.html.Occurrence */
+    PyObject *link_a, *link_area; /* "a[href]", "area[href]" */
+} config;
+
+static int same(const lxb_char_t *s, size_t len, const char *lit, size_t litlen) {
+    return len == litlen && memcmp(s, lit, len) == 0;
+}
+
+/* Does value hold one of the needles (lower-case ASCII), ASCII case-insensitively? */
+static int holds_any(const lxb_char_t *value, size_t len, const bstr *needles, Py_ssize_t n) {
+    for (Py_ssize_t k = 0; k < n; k++) {
+        const char *needle = needles[k].data;
+        size_t nlen = needles[k].len;
+        if (nlen == 0) return 1;
+        if (nlen > len) continue;
+        for (size_t i = 0; i + nlen <= len; i++) {
+            size_t j = 0;
+            while (j < nlen) {
+                lxb_char_t c = value[i + j];
+                if (c >= 'A' && c <= 'Z') c = (lxb_char_t)(c - 'A' + 'a');
+                if (c != (lxb_char_t)needle[j]) break;
+                j++;
+            }
+            if (j == nlen) return 1;
+        }
+    }
+    return 0;
+}
+
+static int in_names(const lxb_char_t *s, size_t len, const bstr *names, Py_ssize_t n) {
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (names[i].len == len && memcmp(names[i].data, s, len) == 0) return 1;
+    return 0;
+}
+
+static PyObject *decode(const lxb_char_t *data, size_t len) {
+    if (data == NULL) return PyUnicode_FromStringAndSize("", 0);
+    return PyUnicode_DecodeUTF8((const char *)data, (Py_ssize_t)len, "replace");
+}
+
+static PyObject *text_of(void *document, node_t *node) {
+    size_t len = 0;
+    lxb_char_t *text = f_text_content(node, &len);
+    PyObject *s = decode(text, len);
+    if (text != NULL) f_destroy_text(document, text);
+    return s;
+}
+
+/* Read a tuple of bytes into an array of bstr (borrowed: the tuple outlives the walk). */
+static bstr *read_names(PyObject *tuple, Py_ssize_t *count) {
+    if (!PyTuple_Check(tuple)) {
+        PyErr_SetString(PyExc_TypeError, "names and needles are tuples of bytes");
+        return NULL;
+    }
+    Py_ssize_t n = PyTuple_GET_SIZE(tuple);
+    bstr *out = PyMem_Calloc(n ? (size_t)n : 1, sizeof(bstr));
+    if (out == NULL) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *b = PyTuple_GET_ITEM(tuple, i);
+        if (!PyBytes_Check(b)) {
+            PyMem_Free(out);
+            PyErr_SetString(PyExc_TypeError, "names and needles are bytes");
+            return NULL;
+        }
+        out[i].data = PyBytes_AS_STRING(b);
+        out[i].len = (size_t)PyBytes_GET_SIZE(b);
+    }
+    *count = n;
+    return out;
+}
+
+/* Occurrence(url, element, False, False, None): the type is a tuple subclass without slots of
+ * its own (a NamedTuple), made as tuple.__new__ makes one. */
+static PyObject *link_occurrence(const config *cfg, PyObject *url, PyObject *element) {
+    PyTypeObject *tp = (PyTypeObject *)cfg->occurrence;
+    PyObject *occ = tp->tp_alloc(tp, 5);
+    if (occ == NULL) return NULL;
+    PyTuple_SET_ITEM(occ, 0, Py_NewRef(url));
+    PyTuple_SET_ITEM(occ, 1, Py_NewRef(element));
+    PyTuple_SET_ITEM(occ, 2, Py_NewRef(Py_False));
+    PyTuple_SET_ITEM(occ, 3, Py_NewRef(Py_False));
+    PyTuple_SET_ITEM(occ, 4, Py_NewRef(Py_None));
+    return occ;
+}
+
+static int append_steal(PyObject *list, PyObject *item) {
+    if (item == NULL) return -1;
+    int rc = PyList_Append(list, item);
+    Py_DECREF(item);
+    return rc;
+}
+
+static PyObject *attr_dict(node_t *el) {
+    PyObject *attrs = PyDict_New();
+    if (attrs == NULL) return NULL;
+    for (attr_t *a = f_first_attr(el); a != NULL; a = f_next_attr(a)) {
+        size_t alen = 0, vlen = 0;
+        const lxb_char_t *an = f_attr_qname(a, &alen);
+        PyObject *key = decode(an, alen);
+        const lxb_char_t *v = f_attr_value(a, &vlen);
+        PyObject *val = v ? decode(v, vlen) : Py_NewRef(Py_None);
+        if (key == NULL || val == NULL || PyDict_SetItem(attrs, key, val) < 0) {
+            Py_XDECREF(key);
+            Py_XDECREF(val);
+            Py_DECREF(attrs);
+            return NULL;
+        }
+        Py_DECREF(key);
+        Py_DECREF(val);
+    }
+    return attrs;
+}
+
+/* One element: append what it gives to `out`. *hider: set to 1 when it may hide its content
+ * (its record's index then becomes the chain of what it holds). 0 on success, -1 on error. */
+static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inherited,
+                   PyObject *out, int *hider) {
+    size_t tlen = 0;
+    const lxb_char_t *tag = f_elem_qname(el, &tlen);
+    if (tag == NULL) tlen = 0;
+    int is_style = tag != NULL && same(tag, tlen, "style", 5);
+    int has_hidden = 0, style_load = 0, style_hide = 0, other_url = 0, any_url = 0;
+    /* The link's href and xlink:href, the last of each name as a dict of attributes keeps. */
+    const lxb_char_t *href = NULL, *xhref = NULL;
+    size_t href_len = 0, xhref_len = 0;
+    for (attr_t *a = f_first_attr(el); a != NULL; a = f_next_attr(a)) {
+        size_t alen = 0;
+        const lxb_char_t *an = f_attr_qname(a, &alen);
+        if (an == NULL) continue;
+        if (same(an, alen, "style", 5)) {
+            size_t vlen = 0;
+            const lxb_char_t *v = f_attr_value(a, &vlen);
+            /* The last style wins, as in a dict: the flags are those of the last one. */
+            style_load = v != NULL && holds_any(v, vlen, cfg->load_needles, cfg->n_load);
+            style_hide = v != NULL && holds_any(v, vlen, cfg->hide_needles, cfg->n_hide);
+        } else if (same(an, alen, "hidden", 6)) {
+            has_hidden = 1;
+        } else if (in_names(an, alen, cfg->url_names, cfg->n_url)) {
+            any_url = 1;
+            if (same(an, alen, "href", 4)) {
+                href = f_attr_value(a, &href_len);
+            } else if (same(an, alen, "xlink:href", 10)) {
+                xhref = f_attr_value(a, &xhref_len);
+            } else {
+                other_url = 1;
+            }
+        }
+    }
+    *hider = has_hidden || style_hide;
+    if (!is_style && !*hider && !style_load && !other_url) {
+        PyObject *kind = NULL;
+        if (same(tag, tlen, "a", 1)) {
+            kind = cfg->link_a;
+        } else if (same(tag, tlen, "area", 4)) {
+            kind = cfg->link_area;
+        }
+        if (kind != NULL) {
+            /* `get("href") or get("xlink:href")`: an empty or valueless href gives way. */
+            const lxb_char_t *v = (href != NULL && href_len) ? href : xhref;
+            size_t vlen = (href != NULL && href_len) ? href_len : xhref_len;
+            if (v == NULL || vlen == 0) return 0;
+            PyObject *url = decode(v, vlen);
+            if (url == NULL) return -1;
+            int rc = append_steal(out, link_occurrence(cfg, url, kind));
+            Py_DECREF(url);
+            return rc;
+        }
+        if (!any_url) return 0;
+    }
+    PyObject *attrs = attr_dict(el);
+    if (attrs == NULL) return -1;
+    PyObject *css = is_style ? text_of(document, el) : Py_NewRef(Py_None);
+    PyObject *tagstr = decode(tag, tlen);
+    if (css == NULL || tagstr == NULL) {
+        Py_XDECREF(css);
+        Py_XDECREF(tagstr);
+        Py_DECREF(attrs);
+        return -1;
+    }
+    return append_steal(out, Py_BuildValue("(NNnN)", tagstr, attrs, inherited, css));
+}
+
+/* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]")
+ * -> records and Occurrences (see the top of this file). */
+static PyObject *walk(PyObject *self, PyObject *args) {
+    PyObject *parser, *url_obj, *load_obj, *hide_obj;
+    config cfg = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOUU", &parser, &url_obj, &load_obj, &hide_obj,
+                          &cfg.occurrence, &cfg.link_a, &cfg.link_area))
+        return NULL;
+    if (!PyType_Check(cfg.occurrence) ||
+        !PyType_IsSubtype((PyTypeObject *)cfg.occurrence, &PyTuple_Type) ||
+        ((PyTypeObject *)cfg.occurrence)->tp_basicsize != PyTuple_Type.tp_basicsize) {
+        PyErr_SetString(PyExc_TypeError, "occurrence is a NamedTuple type");
+        return NULL;
+    }
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "not bound");
+        return NULL;
+    }
+    PyTypeObject *tp = Py_TYPE(parser);
+    if (strcmp(tp->tp_name, "selectolax.lexbor.LexborHTMLParser") != 0 ||
+        tp->tp_basicsize != (Py_ssize_t)sizeof(parser_head)) {
+        PyErr_SetString(PyExc_TypeError, "not a selectolax 1.0 LexborHTMLParser");
+        return NULL;
+    }
+    parser_head *ph = (parser_head *)parser;
+    if (ph->is_fragment || ph->document == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not a whole parsed document");
+        return NULL;
+    }
+    PyObject *out = NULL;
+    Py_ssize_t cap = 64, depth = 0;
+    Py_ssize_t *stack = NULL;
+    cfg.url_names = read_names(url_obj, &cfg.n_url);
+    if (cfg.url_names == NULL) goto fail;
+    cfg.load_needles = read_names(load_obj, &cfg.n_load);
+    if (cfg.load_needles == NULL) goto fail;
+    cfg.hide_needles = read_names(hide_obj, &cfg.n_hide);
+    if (cfg.hide_needles == NULL) goto fail;
+    out = PyList_New(0);
+    stack = PyMem_Malloc((size_t)cap * sizeof(Py_ssize_t));
+    if (out == NULL || stack == NULL) {
+        if (stack == NULL) PyErr_NoMemory();
+        goto fail;
+    }
+
+    void *document = ph->document; /* lxb_html_document_t starts with its DOM node */
+    node_t *root = (node_t *)document, *cur = root;
+    Py_ssize_t inherited = -1;
+    for (;;) {
+        Py_ssize_t mine = inherited;
+        int type = f_type(cur);
+        if (type == NODE_COMMENT) {
+            PyObject *text = text_of(document, cur);
+            if (text == NULL || append_steal(out, Py_BuildValue("(sN)", "-comment", text)) < 0)
+                goto fail;
+        } else if (type == NODE_ELEMENT) {
+            Py_ssize_t index = PyList_GET_SIZE(out);
+            int hider = 0;
+            if (element(&cfg, document, cur, inherited, out, &hider) < 0) goto fail;
+            if (hider) mine = index;
+        }
+        node_t *child = f_first_child(cur);
+        if (child != NULL) {
+            if (depth == cap) {
+                cap *= 2;
+                Py_ssize_t *grown = PyMem_Realloc(stack, (size_t)cap * sizeof(Py_ssize_t));
+                if (grown == NULL) {
+                    PyErr_NoMemory();
+                    goto fail;
+                }
+                stack = grown;
+            }
+            stack[depth++] = inherited;
+            inherited = mine;
+            cur = child;
+            continue;
+        }
+        while (cur != root && f_next(cur) == NULL) {
+            cur = f_parent(cur);
+            inherited = stack[--depth];
+        }
+        if (cur == root) break;
+        cur = f_next(cur);
+    }
+    PyMem_Free(stack);
+    PyMem_Free(cfg.url_names);
+    PyMem_Free(cfg.load_needles);
+    PyMem_Free(cfg.hide_needles);
+    return out;
+fail:
+    PyMem_Free(stack);
+    PyMem_Free(cfg.url_names);
+    PyMem_Free(cfg.load_needles);
+    PyMem_Free(cfg.hide_needles);
+    Py_XDECREF(out);
+    return NULL;
+}
+
+static PyMethodDef methods[] = {
+    {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
+    {"walk", walk, METH_VARARGS,
+     "walk(parser, url names, load needles, hide needles, Occurrence, 'a[href]', 'area[href]')"
+     " -> records and Occurrences"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "guard.engine._lexwalk", NULL, -1, methods};
+
+PyMODINIT_FUNC PyInit__lexwalk(void) { return PyModule_Create(&module); }

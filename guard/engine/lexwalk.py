@@ -1,0 +1,174 @@
+"""The scan's walk over a Lexbor document in C (guard/engine/_lexwalk.c), when that is built.
+
+guard/engine/html.py's `_scan_tree` walks every node in Python: selectolax makes a Python object
+per node and a dict per element's attributes. The C walk visits the same nodes in the same order
+and hands back only the comments, the `<style>` elements, the elements carrying an attribute that
+can load or link (the names are guard/engine/loads.py's `URL_ATTRS`), a `hidden` attribute or a
+style that can load or hide what is inside (`LOAD_NEEDLES`, `HIDE_NEEDLES`), each with the record
+of its nearest such hiding ancestor; a plain link (`<a href>` with nothing else that loads or
+hides) comes back as its finished Occurrence. What the rest loads and how an image is hidden is
+decided here with the same functions the Python walk calls (`element_refs`, `style_facts`,
+`pixel_shape`), so the result is the same list of Occurrences; tests/test_lexwalk.py checks that
+on samples/, eval/, the real corpus, the fuzz regressions and generated HTML5 documents.
+
+The extension is optional. Without it, when selectolax is not the version whose object layout
+it reads (1.x), or when its answer on a probe document differs from the Python walk's, `scan_tree`
+returns None and the Python walk runs: that walk stays the reference. `GUARD_PYTHON_WALK=1` in
+the environment makes the Python walk run anyway (benchmarks, doubt).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from guard.engine.css import css_urls
+from guard.engine.layout import NO_STYLE, document_sheet, pixel_shape, style_facts
+from guard.engine.loads import URL_ATTRS, conditional_comment_refs, element_refs
+from guard.engine.nested import NESTING_ATTRS
+
+if TYPE_CHECKING:
+    from selectolax.lexbor import LexborHTMLParser
+
+    from guard.engine.html import Nest, Occurrence
+
+# A style can load only through what guard.engine.css.css_urls looks for once escapes are undone
+# (`url`, `image-set`, `@import`), and hide or show again what is inside only through the
+# properties guard.engine.css.hides_subtree and `visibility: visible` read, once comments and
+# escapes are undone. Matched ASCII case-insensitively: no other character lower-cases into
+# these letters (Python's str.lower() makes ASCII only of U+212A KELVIN SIGN, `k`).
+LOAD_NEEDLES = (b"url", b"image-set", b"@import", b"\\")
+HIDE_NEEDLES = (
+    b"display", b"visibility", b"opacity", b"mso-hide", b"max-", b"overflow", b"\\", b"/*",
+)  # fmt: skip
+
+_ext: Any = None
+_URL_NAMES = tuple(sorted(name.encode() for name in URL_ATTRS))
+
+# Every kind of record the C walk makes, and the cases its needles decide: the walk is used only
+# when it answers this exactly as the Python walk does.
+_PROBE = (
+    "<!--[if mso]><v:rect><v:fill src='x'/></v:rect><![endif]--><html><head>"
+    "<style>@import 's.css';</style>"
+    "<base href='http://b.example/'></head><body><div style='display:none'><p hidden>"
+    "<img src='p.gif' width=1 height=1 data-x></p></div><a href='l' title='é\u00a0'>x</a>"
+    "<a href='' xlink:href='x'>y</a><area href='m' style='color:red'><a>z</a>"
+    "<a href='h' style='VISIBILITY:hidden'><img src='v.gif'></a><a href='b' background='c'>"
+    "<div style='max-height:0;overflow:hidden'><img src='z.gif' width=1 height=1></div>"
+    "<svg><style>@import url(t.png);</style><image xlink:href='i.png'/><feImage href='f'/>"
+    "<a xlink:href='s'>w</a></svg>"
+    "<table style='opacity:0'><img src='o.gif'><tr><td background='bg.png'>y</td></tr></table>"
+    "<p style='background:URL(q.png)'><i style='visibility:visible'>k</i></p>"
+    "</body></html><img srcset='a 1x, b 2x'><!-- tail -->"
+)
+
+
+def _load() -> Any:
+    if os.environ.get("GUARD_PYTHON_WALK"):  # the reference walk, for benchmarks and doubt
+        return None
+    try:
+        import selectolax
+        import selectolax.lexbor as lexbor
+
+        from guard.engine import _lexwalk  # type: ignore[attr-defined]
+
+        if not selectolax.__version__.startswith("1."):
+            return None
+        _lexwalk.bind(lexbor.__file__)
+    except Exception:  # noqa: BLE001 - any doubt about the extension: the Python walk runs
+        return None
+    return _lexwalk
+
+
+def _probe_agrees() -> bool:
+    """Does the C walk answer the probe document exactly as the Python walk does?"""
+    from guard.engine import html
+
+    doc = html.parse_document(_PROBE)
+    if doc is None or document_sheet(doc) is not None:
+        return False
+    try:
+        fast = scan_tree(doc, html.Nest())
+    except Exception:  # noqa: BLE001 - a walk that fails on the probe is not used
+        return False
+    return fast is not None and len(fast) >= 20 and fast == html.python_scan_tree(doc, html.Nest())
+
+
+def scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrence] | None:
+    """guard/engine/html.py's `_scan_tree` through the C walk, or None where it is not used.
+    Only for a document without `<style>` rules that can hide, size or load
+    (`document_sheet` is None; the caller checks): the Python walk alone applies their cascade."""
+    if _ext is None:
+        return None
+    from guard.engine import html
+
+    occurrence = html.Occurrence
+    try:
+        records = _ext.walk(
+            doc, _URL_NAMES, LOAD_NEEDLES, HIDE_NEEDLES, occurrence, "a[href]", "area[href]"
+        )
+    except (TypeError, ValueError):
+        return None
+    hidden_by_of, no_box = html._hidden_by, html._NO_BOX
+    inline_src, nested_occurrences = html._inline_src, html._nested_occurrences
+    base: str | None = None
+    # The hidden elements in force for what a record holds, outermost first, as the Python walk
+    # keeps them ((0, how): read by `_hidden_by`), by the index of the record that may hide; the
+    # C walk links each record to its nearest such ancestor.
+    chains: dict[int, tuple[tuple[int, str], ...]] = {}
+    out: list[Occurrence] = []
+    for at, record in enumerate(records):
+        if type(record) is occurrence:
+            out.append(record)
+            continue
+        if len(record) == 2:
+            text = record[1].strip()
+            if text:
+                for ref in conditional_comment_refs(text):
+                    out.append(occurrence(ref.url, ref.element, ref.load, ref.image, None))
+            continue
+        tag, attrs, hider, css = record
+        if css:
+            for url in css_urls(css):
+                out.append(occurrence(url, "<style> url()", True, True, None))
+        if not attrs:
+            continue
+        above = chains[hider] if hider >= 0 else ()
+        style = attrs.get("style")
+        facts = style_facts(style) if style else NO_STYLE
+        hiding = "hidden" if "hidden" in attrs else facts.hides_subtree
+        if hiding:
+            chains[at] = (*above, (0, hiding))
+        elif above and facts.visible:
+            chains[at] = (*above, (0, "visible"))
+        else:
+            chains[at] = above
+        if not facts.urls and URL_ATTRS.isdisjoint(attrs):
+            continue
+        if not tag.islower():
+            tag = tag.lower()  # SVG's camelCase names (`feImage`)
+        get = attrs.get
+        shape: str | None = None
+        for ref in element_refs(tag, get):
+            url, element, load, image = ref
+            if image and shape is None and tag not in no_box:
+                if attrs.get("hidden", "") is None:
+                    attrs["hidden"] = ""  # Lexbor gives an attribute without a value as None
+                hidden_by = hidden_by_of(list(above), facts.visible) if above else None
+                shape = pixel_shape(get, facts, hidden_by) or ""
+            if element == "base[href]" and base is None:
+                href = url.strip()
+                if href.lower().startswith(("http://", "https://")):
+                    base = href
+            out.append(occurrence(url, element, load, image, (shape or None) if image else None))
+        if nest is not None and tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
+            out.extend(nested_occurrences(tag, get, nest))
+    return html.resolve_all(out, base)
+
+
+def _ready() -> Any:
+    global _ext
+    _ext = _load()
+    if _ext is not None and not _probe_agrees():
+        _ext = None
+    return _ext

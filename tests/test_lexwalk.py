@@ -1,0 +1,216 @@
+"""The scan's walk in C (guard/engine/_lexwalk.c through guard/engine/lexwalk.py) against the
+Python walk.
+
+The Python walk in guard/engine/html.py (`python_scan_tree`) is the reference: on every HTML part
+of samples/ and eval/eml/, on a fixed sample of the real corpus (skipped, with the reason, where
+../shared is absent), on the fuzz regressions and the fuzz sweep's inputs, on hypothesis documents
+from the HTML5 error-recovery grammar and on hand-made edge cases, the C walk must give exactly
+the same Occurrences, in the same order. Also: the probe at import, and the fallback when the
+extension cannot be used (not built, another selectolax layout, a foreign object).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fuzz.strategies import SMALL, generate
+from html5_grammar import documents
+from html5_reads import CORPUS, corpus_html, html_parts, mail_html
+from hypothesis import HealthCheck, given, settings
+
+from guard.engine import html as gh
+from guard.engine import lexwalk
+from guard.engine.layout import document_sheet
+from guard.engine.parse_bounds import parse_is_bounded
+
+EXT = lexwalk._ready()
+built = pytest.mark.skipif(
+    EXT is None, reason="guard/engine/_lexwalk.c is not built here: the Python walk runs"
+)
+REGRESSIONS = Path(__file__).parent / "fuzz" / "regressions"
+CORPUS_EVERY = 4  # 200 of the 800 messages
+
+
+def _walks(html: str) -> tuple[list[gh.Occurrence] | None, list[gh.Occurrence]]:
+    """(the C walk's Occurrences or None where it leaves the document to the Python walk,
+    the Python walk's). Each walk gets a parse of its own: the Python walk may write to it."""
+    fast_doc, slow_doc = gh.parse_document(html), gh.parse_document(html)
+    if fast_doc is None or slow_doc is None:
+        return [], []
+    fast = None if document_sheet(fast_doc) is not None else lexwalk.scan_tree(fast_doc, gh.Nest())
+    return fast, gh.python_scan_tree(slow_doc, gh.Nest())
+
+
+def _differ(parts: Iterator[tuple[str, str]]) -> tuple[int, int, list[str]]:
+    """(documents compared, documents left to the Python walk, sources that differ)."""
+    compared, handed, bad = 0, 0, []
+    for source, html in parts:
+        if not parse_is_bounded(html):
+            continue
+        fast, slow = _walks(html)
+        if fast is None:
+            handed += 1
+            continue
+        compared += 1
+        if fast != slow:
+            bad.append(source)  # names only: the corpus holds live phishing links
+    return compared, handed, bad
+
+
+@built
+def test_the_scan_uses_the_c_walk() -> None:
+    doc = gh.parse_document("<img src='http://t.example/o.gif' width=1 height=1>")
+    assert doc is not None
+    gh._scan_tree(doc)
+    assert gh._c_walk is lexwalk.scan_tree
+    assert lexwalk.scan_tree(doc) == gh._scan_tree(doc) == gh.python_scan_tree(doc)
+    assert [o.shape for o in gh._scan_tree(doc)] == ["tiny"]
+
+
+@built
+def test_samples_and_eval_walk_alike() -> None:
+    compared, handed, bad = _differ(mail_html())
+    assert compared > 150, (compared, handed)
+    assert bad == []
+
+
+@built
+def test_corpus_sample_walks_alike() -> None:
+    if not CORPUS.is_file():
+        reason = f"the real corpus is not at {CORPUS}"
+        print(reason)
+        pytest.skip(reason)
+    compared, handed, bad = _differ(corpus_html(CORPUS, CORPUS_EVERY))
+    assert compared > 150, (compared, handed)
+    assert bad == []
+
+
+def _fuzz_parts() -> Iterator[tuple[str, str]]:
+    for path in sorted(REGRESSIONS.iterdir()):
+        for i, html in enumerate(html_parts(path.read_bytes())):
+            yield f"{path.name}#{i}", html
+    for index in range(160):
+        inp = generate(index, 20240601, SMALL)
+        if not inp.mbox:
+            for i, html in enumerate(html_parts(inp.data)):
+                yield f"{inp.kind}@{index}#{i}", html
+
+
+@built
+def test_fuzz_inputs_walk_alike() -> None:
+    compared, handed, bad = _differ(_fuzz_parts())
+    assert compared > 50, (compared, handed)
+    assert bad == []
+
+
+EDGE_CASES = [
+    "x",
+    "<!-- only a comment -->",
+    "<html><body></body></html><img src='a.gif' width='1' height='1'>",
+    "<table style='display:none'><img src='f.gif'><tr><td>x</td></tr></table>",
+    "<div hidden><div style='opacity:0'><img src='n.gif' width=100 height=100></div></div>",
+    "<div style='visibility:hidden'><span><img src='v.gif'></span></div><img src='w.gif'>",
+    "<svg><feImage xlink:href='x'/><a xlink:href='y' href=''>z</a><a href='q'/></svg>",
+    "<template><img src='t.gif'></template><img src='u.gif' hidden>",
+    "<base href='http://b.example/d/'><a href='rel'>x</a><base href='http://c.example/'>",
+    "<!--[if mso]><v:rect><v:fill src='http://m.example/bg.png'/></v:rect><![endif]-->",
+    "<p style='background:url(&quot;q.png&quot;)' title='\udcff'>é</p>",
+    "<img src='a' src='b' SRC='c'><IMG SRC='D' STYLE='DISPLAY:NONE'>",
+    "<math><mi><img src='m.gif'></mi><style>@import 'm.css';</style></math>",
+    "<noscript><img src='n.gif'></noscript><select><img src='s.gif'></select>",
+    "<div style='display:none'>" * 300 + "<img src='deep.gif'>",
+    "<div style='visibility:hidden'><p style='visibility:visible'><img src='s.gif'></p>"
+    "<img src='h.gif'></div><div style='visibility:hidden;display:none'><i style="
+    "'visibility:visible'><img src='d.gif'></i></div>",
+    "<div style='mso-hide:all'><img src='m.gif' width=600 height=300></div>"
+    "<div style='max-height:0;overflow:hidden'><img src='z.gif' width=1 height=1></div>",
+    "<iframe srcdoc=\"<img src='http://n.example/p.gif' width=1 height=1>\"></iframe>"
+    "<base href='http://b.example/'><img src='data:image/svg+xml,<svg xmlns=%22http://www.w3.org"
+    "/2000/svg%22><image href=%22http://s.example/i.png%22/></svg>'>",
+    "<link rel=preload as=image imagesrcset='a.png 1x, b.png 2x'><param name=movie value='m.swf'>",
+    # Styles the needles must not miss: escapes, comments, upper case, a link that hides.
+    "<div style='dis\\70 lay:none'><img src='e.gif'></div>",
+    "<div style='disp/**/lay:none'><img src='c.gif'></div><div style='OPACITY:0'><a href=x>"
+    "<img src='o.gif'></a></div>",
+    "<a href='l' style='display:none'><img src='a.gif'></a><a href='m' style='u\\72 l(x)'>y</a>",
+    "<a href='n' style='background-image:URL(b.png)'>z</a><area href='' xlink:href='k'>"
+    "<a href>e</a><a href=' '>s</a><a hidden href='h'><img src='i.gif' width=2 height=2></a>",
+    "<div style='\u212aisplay:none'><img src='k.gif'></div><p style='color:red'><img src=p>",
+]
+
+
+@built
+@pytest.mark.parametrize("html", EDGE_CASES, ids=range(len(EDGE_CASES)))
+def test_edge_cases_walk_alike(html: str) -> None:
+    fast, slow = _walks(html)
+    assert fast is not None, "none of these has `<style>` rules"
+    assert fast == slow
+
+
+@built
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_generated_documents_walk_alike(html: str) -> None:
+    fast, slow = _walks(html)
+    if fast is not None:
+        assert fast == slow
+
+
+@built
+def test_a_foreign_object_is_refused() -> None:
+    class NotAParser:
+        pass
+
+    args = ((), (), (), gh.Occurrence, "a[href]", "area[href]")
+    with pytest.raises(TypeError):
+        EXT.walk(NotAParser(), *args)
+    fragment = gh.LexborHTMLParser("<img src=x>", is_fragment=True)
+    with pytest.raises(ValueError):
+        EXT.walk(fragment, *args)
+    with pytest.raises(TypeError):  # not a NamedTuple type: the walk could not build one
+        EXT.walk(gh.LexborHTMLParser("<a href=x>"), (), (), (), dict, "a[href]", "area[href]")
+
+
+@built
+def test_the_probe_refuses_a_walk_that_answers_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A layout read wrong, or needles that miss a case, answer the probe otherwise: then the
+    Python walk runs."""
+    assert lexwalk._probe_agrees()
+    monkeypatch.setattr(lexwalk, "HIDE_NEEDLES", (b"display",))
+    assert not lexwalk._probe_agrees()
+
+
+def _run(code: str, **env: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", **env},
+        timeout=60,
+    )
+    return done.stdout.strip()
+
+
+WHICH = (
+    "from guard.engine import html\n"
+    "doc = html.parse_document('<a href=x>y</a>')\n"
+    "print(html._scan_tree(doc)[0].url, html._c_walk is not None)\n"
+)
+
+
+def test_guard_python_walk_forces_the_python_walk() -> None:
+    assert _run(WHICH, GUARD_PYTHON_WALK="1") == "x False"
+    if EXT is not None:
+        assert _run(WHICH) == "x True"
+
+
+def test_another_selectolax_layout_falls_back() -> None:
+    """selectolax of another major version: its object layout is not read; the Python walk runs
+    and finds the same."""
+    code = "import selectolax\nselectolax.__version__ = '2.0.0'\n" + WHICH
+    assert _run(code) == "x False"
