@@ -14,7 +14,10 @@
  *     attribute, a style holding a load needle or a hide needle (lower-case ASCII, matched
  *     ASCII case-insensitively), or that is a `<style>`:
  *     (tag, {attribute: value or None}, index of the nearest earlier record that is an ancestor
- *     and may hide what it holds, or -1, the text of a `<style>` or None).
+ *     and may hide what it holds, or -1, the text of a `<style>` or None, the element's id (its
+ *     node's address, selectolax's mem_id) when it is one of the `marked` elements, else 0).
+ *   - every `marked` element: those a document's `<style>` rules style or give a url() to (the
+ *     cascade is applied in Python, guard/engine/layout.py), each also a possible hider.
  *
  * A style that holds no needle can neither load (guard.engine.css.css_urls looks for `url`,
  * `image-set`, `@import` after undoing escapes) nor hide what is inside (guard.engine.css
@@ -32,6 +35,7 @@
 #include <Python.h>
 #include <dlfcn.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef void node_t;
@@ -114,6 +118,8 @@ typedef struct {
     Py_ssize_t n_load;
     bstr *hide_needles; /* a style holding one may hide (or show again) what is inside */
     Py_ssize_t n_hide;
+    uintptr_t *marked; /* elements (node addresses, selectolax's mem_id) a `<style>` rule styles */
+    Py_ssize_t n_marked;
     PyObject *occurrence; /* guard.engine.html.Occurrence */
     PyObject *link_a, *link_area; /* "a[href]", "area[href]" */
 } config;
@@ -147,6 +153,37 @@ static int in_names(const lxb_char_t *s, size_t len, const bstr *names, Py_ssize
     for (Py_ssize_t i = 0; i < n; i++)
         if (names[i].len == len && memcmp(names[i].data, s, len) == 0) return 1;
     return 0;
+}
+
+static int cmp_id(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The ids of an iterable of ints, sorted for bsearch. */
+static uintptr_t *read_ids(PyObject *iterable, Py_ssize_t *count) {
+    PyObject *seq = PySequence_Fast(iterable, "marked elements are an iterable of ints");
+    if (seq == NULL) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uintptr_t *ids = PyMem_Calloc(n ? (size_t)n : 1, sizeof(uintptr_t));
+    if (ids == NULL) {
+        Py_DECREF(seq);
+        PyErr_NoMemory();
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        size_t v = PyLong_AsSize_t(PySequence_Fast_GET_ITEM(seq, i));
+        if (v == (size_t)-1 && PyErr_Occurred()) {
+            Py_DECREF(seq);
+            PyMem_Free(ids);
+            return NULL;
+        }
+        ids[i] = (uintptr_t)v;
+    }
+    Py_DECREF(seq);
+    qsort(ids, (size_t)n, sizeof(uintptr_t), cmp_id);
+    *count = n;
+    return ids;
 }
 
 static PyObject *decode(const lxb_char_t *data, size_t len) {
@@ -265,7 +302,11 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
             }
         }
     }
-    *hider = has_hidden || style_hide;
+    uintptr_t id = (uintptr_t)el;
+    int marked = cfg->n_marked > 0 &&
+                 bsearch(&id, cfg->marked, (size_t)cfg->n_marked, sizeof(uintptr_t), cmp_id) != NULL;
+    /* A `<style>` rule may hide what a marked element holds: its record starts a chain too. */
+    *hider = has_hidden || style_hide || marked;
     if (!is_style && !*hider && !style_load && !other_url) {
         PyObject *kind = NULL;
         if (same(tag, tlen, "a", 1)) {
@@ -296,16 +337,23 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
         Py_DECREF(attrs);
         return -1;
     }
-    return append_steal(out, Py_BuildValue("(NNnN)", tagstr, attrs, inherited, css));
+    PyObject *mem_id = PyLong_FromSize_t(marked ? (size_t)id : 0);
+    if (mem_id == NULL) {
+        Py_DECREF(css);
+        Py_DECREF(tagstr);
+        Py_DECREF(attrs);
+        return -1;
+    }
+    return append_steal(out, Py_BuildValue("(NNnNN)", tagstr, attrs, inherited, css, mem_id));
 }
 
-/* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]")
- * -> records and Occurrences (see the top of this file). */
+/* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]",
+ *      marked=None) -> records and Occurrences (see the top of this file). */
 static PyObject *walk(PyObject *self, PyObject *args) {
-    PyObject *parser, *url_obj, *load_obj, *hide_obj;
+    PyObject *parser, *url_obj, *load_obj, *hide_obj, *marked_obj = NULL;
     config cfg = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOUU", &parser, &url_obj, &load_obj, &hide_obj,
-                          &cfg.occurrence, &cfg.link_a, &cfg.link_area))
+    if (!PyArg_ParseTuple(args, "OOOOOUU|O", &parser, &url_obj, &load_obj, &hide_obj,
+                          &cfg.occurrence, &cfg.link_a, &cfg.link_area, &marked_obj))
         return NULL;
     if (!PyType_Check(cfg.occurrence) ||
         !PyType_IsSubtype((PyTypeObject *)cfg.occurrence, &PyTuple_Type) ||
@@ -337,6 +385,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     if (cfg.load_needles == NULL) goto fail;
     cfg.hide_needles = read_names(hide_obj, &cfg.n_hide);
     if (cfg.hide_needles == NULL) goto fail;
+    if (marked_obj != NULL && marked_obj != Py_None) {
+        cfg.marked = read_ids(marked_obj, &cfg.n_marked);
+        if (cfg.marked == NULL) goto fail;
+    }
     out = PyList_New(0);
     stack = PyMem_Malloc((size_t)cap * sizeof(Py_ssize_t));
     if (out == NULL || stack == NULL) {
@@ -387,12 +439,14 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     PyMem_Free(cfg.url_names);
     PyMem_Free(cfg.load_needles);
     PyMem_Free(cfg.hide_needles);
+    PyMem_Free(cfg.marked);
     return out;
 fail:
     PyMem_Free(stack);
     PyMem_Free(cfg.url_names);
     PyMem_Free(cfg.load_needles);
     PyMem_Free(cfg.hide_needles);
+    PyMem_Free(cfg.marked);
     Py_XDECREF(out);
     return NULL;
 }
@@ -401,7 +455,7 @@ static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"walk", walk, METH_VARARGS,
      "walk(parser, url names, load needles, hide needles, Occurrence, 'a[href]', 'area[href]')"
-     " -> records and Occurrences"},
+     " marked ids=None) -> records and Occurrences"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -24,7 +24,7 @@ from guard.engine.css import css_urls
 from guard.engine.layout import (
     NO_STYLE,
     Getter,
-    _Sheet,
+    Sheet,
     cascaded_facts,
     document_sheet,
     pixel_shape,
@@ -361,15 +361,14 @@ _c_walk: Any = False
 def _scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrence]:
     global _c_walk
     sheet = document_sheet(doc)
-    if sheet is None:  # no cascade to apply: the same walk in C, where it is built
-        if _c_walk is False:
-            from guard.engine import lexwalk
+    if _c_walk is False:
+        from guard.engine import lexwalk
 
-            _c_walk = lexwalk.scan_tree if lexwalk._ready() is not None else None
-        if _c_walk is not None:
-            fast: list[Occurrence] | None = _c_walk(doc, nest)
-            if fast is not None:
-                return fast
+        _c_walk = lexwalk.scan_tree if lexwalk._ready() is not None else None
+    if _c_walk is not None:  # the same walk in C, where it is built
+        fast: list[Occurrence] | None = _c_walk(doc, nest, sheet)
+        if fast is not None:
+            return fast
     return _python_walk(doc, nest, sheet)
 
 
@@ -379,9 +378,7 @@ def python_scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Oc
     return _python_walk(doc, nest, document_sheet(doc))
 
 
-def _python_walk(
-    doc: LexborHTMLParser, nest: Nest | None, sheet: _Sheet | None
-) -> list[Occurrence]:
+def _python_walk(doc: LexborHTMLParser, nest: Nest | None, sheet: Sheet | None) -> list[Occurrence]:
     """The one walk that applies a `<style>` cascade (`sheet`: the document's)."""
     root = doc.root
     if root is None:
@@ -466,18 +463,26 @@ def _python_walk(
         if nest is not None and tag in NESTING_ATTRS and (tag != "img" or _inline_src(get)):
             out.extend(_nested_occurrences(tag, get, nest))
     if sheet_shapes and sheet is not None:
-        all_urls: dict[str, int] = {}
-        for index in style_loads:
-            url = out[index].url
-            all_urls[url] = all_urls.get(url, 0) + 1
-        by_url = sheet_url_shapes(sheet, sheet_shapes, all_urls)
-        if by_url:
-            for index in style_loads:
-                occ = out[index]
-                shape = by_url.get(occ.url)
-                if shape:
-                    out[index] = occ._replace(shape=shape)
+        shape_style_loads(out, sheet, sheet_shapes, style_loads)
     return resolve_all(out, base)
+
+
+def shape_style_loads(
+    out: list[Occurrence], sheet: Sheet, sheet_shapes: dict[int, str], style_loads: list[int]
+) -> None:
+    """Give the `<style> url()` loads in `out` (at `style_loads`) the pixel shape of the elements
+    their rules apply to, where only pixel-shaped elements load them (`sheet_url_shapes`)."""
+    all_urls: dict[str, int] = {}
+    for index in style_loads:
+        url = out[index].url
+        all_urls[url] = all_urls.get(url, 0) + 1
+    by_url = sheet_url_shapes(sheet, sheet_shapes, all_urls)
+    if by_url:
+        for index in style_loads:
+            occ = out[index]
+            shape = by_url.get(occ.url)
+            if shape:
+                out[index] = occ._replace(shape=shape)
 
 
 def resolve_all(out: list[Occurrence], base: str | None) -> list[Occurrence]:

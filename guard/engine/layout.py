@@ -182,7 +182,7 @@ Cascade = dict[str, tuple[tuple[bool, bool, tuple[int, int, int], int], str]]
 """property -> ((!important, from the style attribute, specificity, order), value)."""
 
 
-class _Sheet(NamedTuple):
+class Sheet(NamedTuple):
     styles: dict[int, Cascade]
     """Layout declarations of `<style>` rules, by the element (mem_id) they apply to."""
     url_rules: list[tuple[tuple[str, ...], list[int], str]]
@@ -192,7 +192,7 @@ class _Sheet(NamedTuple):
     """How often each URL of the stylesheets appears in rules guard applies."""
 
 
-def document_sheet(doc: LexborHTMLParser) -> _Sheet | None:
+def document_sheet(doc: LexborHTMLParser) -> Sheet | None:
     """The `<style>` rules of a document, applied to its elements; None when no rule can make
     anything a pixel (most documents: the walk then reads inline styles only)."""
     elements = doc.css("style")
@@ -250,7 +250,7 @@ def document_sheet(doc: LexborHTMLParser) -> _Sheet | None:
             if not prepared.positive and budget > 0:
                 budget -= 1
                 apply(order, prepared, matched)
-    return _Sheet(styles, url_rules, plain_urls)
+    return Sheet(styles, url_rules, plain_urls)
 
 
 def cascaded_facts(style: str | None, cascade: Cascade) -> StyleFacts:
@@ -268,7 +268,7 @@ def cascaded_facts(style: str | None, cascade: Cascade) -> StyleFacts:
 
 
 def sheet_url_shapes(
-    sheet: _Sheet, shapes: dict[int, str], all_urls: dict[str, int]
+    sheet: Sheet, shapes: dict[int, str], all_urls: dict[str, int]
 ) -> dict[str, str]:
     """url -> pixel shape, for the URLs of `<style>` rules that only pixel-shaped elements load:
     every rule holding the URL is applied, matches something, and matches pixels only (and the

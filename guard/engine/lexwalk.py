@@ -23,7 +23,14 @@ import os
 from typing import TYPE_CHECKING, Any
 
 from guard.engine.css import css_urls
-from guard.engine.layout import NO_STYLE, document_sheet, pixel_shape, style_facts
+from guard.engine.layout import (
+    NO_STYLE,
+    Sheet,
+    cascaded_facts,
+    document_sheet,
+    pixel_shape,
+    style_facts,
+)
 from guard.engine.loads import URL_ATTRS, conditional_comment_refs, element_refs
 from guard.engine.nested import NESTING_ATTRS
 
@@ -49,7 +56,7 @@ _URL_NAMES = tuple(sorted(name.encode() for name in URL_ATTRS))
 # when it answers this exactly as the Python walk does.
 _PROBE = (
     "<!--[if mso]><v:rect><v:fill src='x'/></v:rect><![endif]--><html><head>"
-    "<style>@import 's.css';</style>"
+    "<style>@import 's.css';.h{display:none}.b{background:url(r.png)}</style>"
     "<base href='http://b.example/'></head><body><div style='display:none'><p hidden>"
     "<img src='p.gif' width=1 height=1 data-x></p></div><a href='l' title='é\u00a0'>x</a>"
     "<a href='' xlink:href='x'>y</a><area href='m' style='color:red'><a>z</a>"
@@ -58,7 +65,8 @@ _PROBE = (
     "<svg><style>@import url(t.png);</style><image xlink:href='i.png'/><feImage href='f'/>"
     "<a xlink:href='s'>w</a></svg>"
     "<table style='opacity:0'><img src='o.gif'><tr><td background='bg.png'>y</td></tr></table>"
-    "<p style='background:URL(q.png)'><i style='visibility:visible'>k</i></p>"
+    "<p style='background:URL(q.png)'><i style='visibility:visible'>k</i></p><div class=h>"
+    "<img src='ch.gif' width=9><span class=b hidden>u</span></div><b class=b>v</b>"
     "</body></html><img srcset='a 1x, b 2x'><!-- tail -->"
 )
 
@@ -85,27 +93,39 @@ def _probe_agrees() -> bool:
     from guard.engine import html
 
     doc = html.parse_document(_PROBE)
-    if doc is None or document_sheet(doc) is not None:
+    if doc is None:
         return False
     try:
-        fast = scan_tree(doc, html.Nest())
+        fast = scan_tree(doc, html.Nest(), document_sheet(doc))
     except Exception:  # noqa: BLE001 - a walk that fails on the probe is not used
         return False
-    return fast is not None and len(fast) >= 20 and fast == html.python_scan_tree(doc, html.Nest())
+    return fast is not None and len(fast) >= 22 and fast == html.python_scan_tree(doc, html.Nest())
 
 
-def scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrence] | None:
-    """guard/engine/html.py's `_scan_tree` through the C walk, or None where it is not used.
-    Only for a document without `<style>` rules that can hide, size or load
-    (`document_sheet` is None; the caller checks): the Python walk alone applies their cascade."""
+def scan_tree(
+    doc: LexborHTMLParser, nest: Nest | None = None, sheet: Sheet | None = None
+) -> list[Occurrence] | None:
+    """guard/engine/html.py's Python walk through the C walk, or None where it is not used.
+    `sheet`: the document's `<style>` rules applied to its elements (`document_sheet`), which the
+    caller reads first: the elements they style come back as records, and their cascade is
+    applied here as the Python walk applies it."""
     if _ext is None:
         return None
     from guard.engine import html
 
     occurrence = html.Occurrence
+    styles = sheet.styles if sheet is not None else None
+    sheet_loaders: set[int] = set()  # elements a `<style>` rule gives a url() (mem_id)
+    sheet_shapes: dict[int, str] = {}  # … and their pixel shapes ("" for none)
+    style_loads: list[int] = []  # indexes in `out` of the `<style> url()` loads
+    marked: set[int] | None = None
+    if sheet is not None:
+        for _urls, ids, _selector in sheet.url_rules:
+            sheet_loaders.update(ids)
+        marked = sheet_loaders.union(sheet.styles)
     try:
         records = _ext.walk(
-            doc, _URL_NAMES, LOAD_NEEDLES, HIDE_NEEDLES, occurrence, "a[href]", "area[href]"
+            doc, _URL_NAMES, LOAD_NEEDLES, HIDE_NEEDLES, occurrence, "a[href]", "area[href]", marked
         )
     except (TypeError, ValueError):
         return None
@@ -127,15 +147,20 @@ def scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrenc
                 for ref in conditional_comment_refs(text):
                     out.append(occurrence(ref.url, ref.element, ref.load, ref.image, None))
             continue
-        tag, attrs, hider, css = record
+        tag, attrs, hider, css, mem_id = record
         if css:
             for url in css_urls(css):
+                style_loads.append(len(out))
                 out.append(occurrence(url, "<style> url()", True, True, None))
-        if not attrs:
+        cascade = styles.get(mem_id) if mem_id and styles else None
+        if not attrs and cascade is None:
             continue
         above = chains[hider] if hider >= 0 else ()
         style = attrs.get("style")
-        facts = style_facts(style) if style else NO_STYLE
+        if cascade is not None:
+            facts = cascaded_facts(style, cascade)
+        else:
+            facts = style_facts(style) if style else NO_STYLE
         hiding = "hidden" if "hidden" in attrs else facts.hides_subtree
         if hiding:
             chains[at] = (*above, (0, hiding))
@@ -143,6 +168,11 @@ def scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrenc
             chains[at] = (*above, (0, "visible"))
         else:
             chains[at] = above
+        if mem_id and mem_id in sheet_loaders:
+            if attrs.get("hidden", "") is None:
+                attrs["hidden"] = ""
+            hidden_by = hidden_by_of(list(above), facts.visible) if above else None
+            sheet_shapes[mem_id] = pixel_shape(attrs.get, facts, hidden_by) or ""
         if not facts.urls and URL_ATTRS.isdisjoint(attrs):
             continue
         if not tag.islower():
@@ -163,6 +193,8 @@ def scan_tree(doc: LexborHTMLParser, nest: Nest | None = None) -> list[Occurrenc
             out.append(occurrence(url, element, load, image, (shape or None) if image else None))
         if nest is not None and tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
+    if sheet_shapes and sheet is not None:
+        html.shape_style_loads(out, sheet, sheet_shapes, style_loads)
     return html.resolve_all(out, base)
 
 
