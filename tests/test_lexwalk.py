@@ -139,6 +139,9 @@ EDGE_CASES = [
     "<a href='n' style='background-image:URL(b.png)'>z</a><area href='' xlink:href='k'>"
     "<a href>e</a><a href=' '>s</a><a hidden href='h'><img src='i.gif' width=2 height=2></a>",
     "<div style='\u212aisplay:none'><img src='k.gif'></div><p style='color:red'><img src=p>",
+    "<a href=t style='text-decoration:none;display:block'><img src=t></a><b style='display:"
+    "block;display: NONE !important;'><img src=b></b><i style='x:1;DISPLAY\t:\tnone'><img src=i>"
+    "</i><u style='display'><img src=u></u><s style=';;display:none;'><img src=s></s>",
     # `<style>` rules: the cascade, applied in Python to the elements the C walk hands back.
     "<style>.x{display:none}a{visibility:hidden}</style><div class=x><img src='x.gif'></div>"
     "<a href='h'><img src='a.gif' width=3 height=3><i style='visibility:visible'><img src=v>"
@@ -186,7 +189,7 @@ def test_the_probe_refuses_a_walk_that_answers_otherwise(monkeypatch: pytest.Mon
     """A layout read wrong, or needles that miss a case, answer the probe otherwise: then the
     Python walk runs."""
     assert lexwalk._probe_agrees()
-    monkeypatch.setattr(lexwalk, "HIDE_NEEDLES", (b"display",))
+    monkeypatch.setattr(lexwalk, "HIDE_NEEDLES", (b"opacity",))
     assert not lexwalk._probe_agrees()
 
 

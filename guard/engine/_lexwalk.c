@@ -5,14 +5,14 @@
  * same order and hands back, in document order, only what needs Python's logic, plus the
  * finished Occurrences of the commonest case:
  *
- *   - a comment: ("-comment", its text);
+ *   - a comment that may be one of Outlook's conditional comments: ("-comment", its text);
  *   - a plain link (`<a href>`, `<area href>` with no other attribute that can load, no style
  *     that can load or hide, no `hidden`): its Occurrence, built here (nothing in it depends on
  *     anything else than the element: links have no pixel shape);
  *   - any other element that has an attribute that can load or link (the names are handed in
  *     from guard/engine/loads.py's URL_ATTRS: this file holds no table of its own), a `hidden`
  *     attribute, a style holding a load needle or a hide needle (lower-case ASCII, matched
- *     ASCII case-insensitively), or that is a `<style>`:
+ *     ASCII case-insensitively; `name:value`: in one declaration), or that is a `<style>`:
  *     (tag, {attribute: value or None}, index of the nearest earlier record that is an ancestor
  *     and may hide what it holds, or -1, the text of a `<style>` or None, the element's id (its
  *     node's address, selectolax's mem_id) when it is one of the `marked` elements, else 0).
@@ -116,8 +116,8 @@ typedef struct {
     Py_ssize_t n_url;
     bstr *load_needles; /* a style holding one may load */
     Py_ssize_t n_load;
-    bstr *hide_needles; /* a style holding one may hide (or show again) what is inside */
-    Py_ssize_t n_hide;
+    bstr *hide_needles; /* a style holding one may hide (or show again) what is inside; */
+    Py_ssize_t n_hide;  /* `name:value`: a declaration whose name and value hold these */
     uintptr_t *marked; /* elements (node addresses, selectolax's mem_id) a `<style>` rule styles */
     Py_ssize_t n_marked;
     PyObject *occurrence; /* guard.engine.html.Occurrence */
@@ -147,6 +147,51 @@ static int holds_any(const lxb_char_t *value, size_t len, const bstr *needles, P
         }
     }
     return 0;
+}
+
+/* Does one declaration of the style (split as guard.engine.css.declarations splits: at `;`,
+ * then at the first `:`) have a name holding `name` and a value holding `value`? */
+static int holds_declaration(const lxb_char_t *v, size_t len, const bstr *name, const bstr *value) {
+    size_t start = 0;
+    while (start <= len) {
+        size_t end = start;
+        while (end < len && v[end] != ';') end++;
+        size_t colon = start;
+        while (colon < end && v[colon] != ':') colon++;
+        if (colon < end && holds_any(v + start, colon - start, name, 1) &&
+            holds_any(v + colon + 1, end - colon - 1, value, 1))
+            return 1;
+        start = end + 1;
+    }
+    return 0;
+}
+
+/* May this style hide what is inside, or show it again (see HIDE_NEEDLES in lexwalk.py)? */
+static int may_hide(const lxb_char_t *v, size_t len, const config *cfg) {
+    for (Py_ssize_t k = 0; k < cfg->n_hide; k++) {
+        const bstr *needle = &cfg->hide_needles[k];
+        const char *colon = memchr(needle->data, ':', needle->len);
+        if (colon == NULL) {
+            if (holds_any(v, len, needle, 1)) return 1;
+            continue;
+        }
+        bstr name = {needle->data, (size_t)(colon - needle->data)};
+        bstr value = {colon + 1, needle->len - name.len - 1};
+        if (holds_declaration(v, len, &name, &value)) return 1;
+    }
+    return 0;
+}
+
+/* Can a comment be an Outlook conditional one (`[if …`, read by conditional_comment_refs once
+ * Python has stripped it)? Beyond the whitespace Python's str.strip() removes that is ASCII, a
+ * non-ASCII character might be whitespace too: Python decides. */
+static int may_be_conditional(const lxb_char_t *t, size_t len) {
+    size_t i = 0;
+    while (i < len && (t[i] == ' ' || (t[i] >= '\t' && t[i] <= '\r') || (t[i] >= 0x1c && t[i] <= 0x1f)))
+        i++;
+    if (i == len) return 0;
+    if (t[i] >= 0x80) return 1;
+    return i + 3 <= len && t[i] == '[' && (t[i + 1] | 0x20) == 'i' && (t[i + 2] | 0x20) == 'f';
 }
 
 static int in_names(const lxb_char_t *s, size_t len, const bstr *names, Py_ssize_t n) {
@@ -288,7 +333,7 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
             const lxb_char_t *v = f_attr_value(a, &vlen);
             /* The last style wins, as in a dict: the flags are those of the last one. */
             style_load = v != NULL && holds_any(v, vlen, cfg->load_needles, cfg->n_load);
-            style_hide = v != NULL && holds_any(v, vlen, cfg->hide_needles, cfg->n_hide);
+            style_hide = v != NULL && may_hide(v, vlen, cfg);
         } else if (same(an, alen, "hidden", 6)) {
             has_hidden = 1;
         } else if (in_names(an, alen, cfg->url_names, cfg->n_url)) {
@@ -403,9 +448,17 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         Py_ssize_t mine = inherited;
         int type = f_type(cur);
         if (type == NODE_COMMENT) {
-            PyObject *text = text_of(document, cur);
-            if (text == NULL || append_steal(out, Py_BuildValue("(sN)", "-comment", text)) < 0)
-                goto fail;
+            size_t len = 0;
+            lxb_char_t *data = f_text_content(cur, &len);
+            if (data != NULL && may_be_conditional(data, len)) {
+                PyObject *text = decode(data, len);
+                if (text == NULL ||
+                    append_steal(out, Py_BuildValue("(sN)", "-comment", text)) < 0) {
+                    f_destroy_text(document, data);
+                    goto fail;
+                }
+            }
+            if (data != NULL) f_destroy_text(document, data);
         } else if (type == NODE_ELEMENT) {
             Py_ssize_t index = PyList_GET_SIZE(out);
             int hider = 0;

@@ -40,13 +40,16 @@ if TYPE_CHECKING:
     from guard.engine.html import Nest, Occurrence
 
 # A style can load only through what guard.engine.css.css_urls looks for once escapes are undone
-# (`url`, `image-set`, `@import`), and hide or show again what is inside only through the
-# properties guard.engine.css.hides_subtree and `visibility: visible` read, once comments and
-# escapes are undone. Matched ASCII case-insensitively: no other character lower-cases into
-# these letters (Python's str.lower() makes ASCII only of U+212A KELVIN SIGN, `k`).
+# (`url`, `image-set`, `@import`). It can hide what is inside, or show it again, only through
+# what guard.engine.css.hides_subtree and `visibility: visible` read once comments and escapes are
+# undone: `display` set to `none` (`name:value`: one declaration, split as css.declarations
+# splits, whose name holds `display` and value `none`), `visibility`, `opacity`, `mso-hide`, or a
+# clipping `overflow` (a zero max-height, max-width or size hides nothing without it). Matched
+# ASCII case-insensitively: no other character lower-cases into these letters (Python's
+# str.lower() makes ASCII only of U+212A KELVIN SIGN, `k`).
 LOAD_NEEDLES = (b"url", b"image-set", b"@import", b"\\")
 HIDE_NEEDLES = (
-    b"display", b"visibility", b"opacity", b"mso-hide", b"max-", b"overflow", b"\\", b"/*",
+    b"display:none", b"visibility", b"opacity", b"mso-hide", b"overflow", b"\\", b"/*",
 )  # fmt: skip
 
 _ext: Any = None
@@ -102,6 +105,29 @@ def _probe_agrees() -> bool:
     return fast is not None and len(fast) >= 22 and fast == html.python_scan_tree(doc, html.Nest())
 
 
+# Newsletters repeat the same conditional comments (`[if mso]><table><tr><td><![endif]`) many
+# times: each distinct text is read once. Bounded in entries and length, as the style memo.
+_COMMENT_MEMO: dict[str, tuple[Occurrence, ...]] = {}
+_COMMENT_MEMO_SIZE = 1024
+_COMMENT_MEMO_LONGEST = 4096
+
+
+def _comment_occurrences(text: str) -> tuple[Occurrence, ...]:
+    found = _COMMENT_MEMO.get(text)
+    if found is None:
+        from guard.engine.html import Occurrence
+
+        found = tuple(
+            Occurrence(ref.url, ref.element, ref.load, ref.image, None)
+            for ref in conditional_comment_refs(text)
+        )
+        if len(text) <= _COMMENT_MEMO_LONGEST:
+            if len(_COMMENT_MEMO) >= _COMMENT_MEMO_SIZE:
+                _COMMENT_MEMO.clear()
+            _COMMENT_MEMO[text] = found
+    return found
+
+
 def scan_tree(
     doc: LexborHTMLParser, nest: Nest | None = None, sheet: Sheet | None = None
 ) -> list[Occurrence] | None:
@@ -142,10 +168,7 @@ def scan_tree(
             out.append(record)
             continue
         if len(record) == 2:
-            text = record[1].strip()
-            if text:
-                for ref in conditional_comment_refs(text):
-                    out.append(occurrence(ref.url, ref.element, ref.load, ref.image, None))
+            out.extend(_comment_occurrences(record[1].strip()))
             continue
         tag, attrs, hider, css, mem_id = record
         if css:
