@@ -74,6 +74,7 @@ typedef struct {
 } parser_head;
 
 static PyObject *bind(PyObject *self, PyObject *args) {
+    (void)self;
     const char *path;
     if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
     void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
@@ -118,6 +119,15 @@ typedef struct {
     Py_ssize_t n_load;
     bstr *hide_needles; /* a style holding one may hide (or show again) what is inside; */
     Py_ssize_t n_hide;  /* `name:value`: a declaration whose name and value hold these */
+    /* Indexes, for a walk that reads each attribute name and style once: url_first[b] has bit i
+     * set when url_names[i] starts with byte b; needle_first[b] bit k when needles[k] starts
+     * with b (either case). needles: the load needles, then the hide needles, a `name:value`
+     * one by its name (the declaration is then read: pairs[k]). */
+    uint64_t url_first[256];
+    uint32_t needle_first[256];
+    bstr needles[32];
+    bstr pair_values[32];
+    uint32_t load_mask, hide_mask, pair_mask;
     uintptr_t *marked; /* elements (node addresses, selectolax's mem_id) a `<style>` rule styles */
     Py_ssize_t n_marked;
     PyObject *occurrence; /* guard.engine.html.Occurrence */
@@ -166,18 +176,71 @@ static int holds_declaration(const lxb_char_t *v, size_t len, const bstr *name, 
     return 0;
 }
 
-/* May this style hide what is inside, or show it again (see HIDE_NEEDLES in lexwalk.py)? */
-static int may_hide(const lxb_char_t *v, size_t len, const config *cfg) {
-    for (Py_ssize_t k = 0; k < cfg->n_hide; k++) {
-        const bstr *needle = &cfg->hide_needles[k];
-        const char *colon = memchr(needle->data, ':', needle->len);
-        if (colon == NULL) {
-            if (holds_any(v, len, needle, 1)) return 1;
-            continue;
+static int needle_at(const lxb_char_t *v, size_t len, const bstr *needle) {
+    if (needle->len > len) return 0;
+    for (size_t j = 0; j < needle->len; j++) {
+        lxb_char_t c = v[j];
+        if (c >= 'A' && c <= 'Z') c = (lxb_char_t)(c - 'A' + 'a');
+        if (c != (lxb_char_t)needle->data[j]) return 0;
+    }
+    return 1;
+}
+
+/* One pass over a style: may it load (*load), may it hide what is inside or show it again
+ * (*hide)? See LOAD_NEEDLES and HIDE_NEEDLES in lexwalk.py. */
+static void read_style(const lxb_char_t *v, size_t len, const config *cfg, int *load, int *hide) {
+    uint32_t found = 0;
+    for (size_t i = 0; i < len; i++) {
+        lxb_char_t c = v[i];
+        if (c >= 'A' && c <= 'Z') c = (lxb_char_t)(c - 'A' + 'a');
+        uint32_t m = cfg->needle_first[c] & ~found;
+        while (m) {
+            int k = __builtin_ctz(m);
+            m &= m - 1;
+            if (needle_at(v + i, len - i, &cfg->needles[k])) found |= (uint32_t)1 << k;
         }
-        bstr name = {needle->data, (size_t)(colon - needle->data)};
-        bstr value = {colon + 1, needle->len - name.len - 1};
-        if (holds_declaration(v, len, &name, &value)) return 1;
+    }
+    *load = (found & cfg->load_mask) != 0;
+    *hide = (found & cfg->hide_mask) != 0;
+    for (uint32_t m = found & cfg->pair_mask; m && !*hide; m &= m - 1) {
+        int k = __builtin_ctz(m);
+        *hide = holds_declaration(v, len, &cfg->needles[k], &cfg->pair_values[k]);
+    }
+}
+
+/* Build the indexes of cfg (see config). -1 with an exception when there are too many needles. */
+static int index_config(config *cfg) {
+    memset(cfg->url_first, 0, sizeof cfg->url_first);
+    memset(cfg->needle_first, 0, sizeof cfg->needle_first);
+    if (cfg->n_url > 64 || cfg->n_load + cfg->n_hide > 32) {
+        PyErr_SetString(PyExc_ValueError, "at most 64 attribute names and 32 needles");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < cfg->n_url; i++)
+        if (cfg->url_names[i].len) cfg->url_first[(lxb_char_t)cfg->url_names[i].data[0]] |= (uint64_t)1 << i;
+    cfg->load_mask = cfg->hide_mask = cfg->pair_mask = 0;
+    for (Py_ssize_t k = 0; k < cfg->n_load + cfg->n_hide; k++) {
+        int load = k < cfg->n_load;
+        bstr needle = load ? cfg->load_needles[k] : cfg->hide_needles[k - cfg->n_load];
+        const char *colon = load ? NULL : memchr(needle.data, ':', needle.len);
+        if (colon != NULL) {
+            cfg->pair_values[k].data = colon + 1;
+            cfg->pair_values[k].len = needle.len - (size_t)(colon - needle.data) - 1;
+            needle.len = (size_t)(colon - needle.data);
+            cfg->pair_mask |= (uint32_t)1 << k;
+        } else if (load) {
+            cfg->load_mask |= (uint32_t)1 << k;
+        } else {
+            cfg->hide_mask |= (uint32_t)1 << k;
+        }
+        if (needle.len == 0) {
+            PyErr_SetString(PyExc_ValueError, "an empty needle");
+            return -1;
+        }
+        cfg->needles[k] = needle;
+        lxb_char_t c = (lxb_char_t)needle.data[0];
+        cfg->needle_first[c] |= (uint32_t)1 << k;
+        if (c >= 'a' && c <= 'z') cfg->needle_first[c - 'a' + 'A'] |= (uint32_t)1 << k;
     }
     return 0;
 }
@@ -194,9 +257,12 @@ static int may_be_conditional(const lxb_char_t *t, size_t len) {
     return i + 3 <= len && t[i] == '[' && (t[i + 1] | 0x20) == 'i' && (t[i + 2] | 0x20) == 'f';
 }
 
-static int in_names(const lxb_char_t *s, size_t len, const bstr *names, Py_ssize_t n) {
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (names[i].len == len && memcmp(names[i].data, s, len) == 0) return 1;
+static int in_names(const lxb_char_t *s, size_t len, const config *cfg) {
+    if (len == 0) return 0;
+    for (uint64_t m = cfg->url_first[s[0]]; m; m &= m - 1) {
+        const bstr *name = &cfg->url_names[__builtin_ctzll(m)];
+        if (name->len == len && memcmp(name->data, s, len) == 0) return 1;
+    }
     return 0;
 }
 
@@ -332,11 +398,11 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
             size_t vlen = 0;
             const lxb_char_t *v = f_attr_value(a, &vlen);
             /* The last style wins, as in a dict: the flags are those of the last one. */
-            style_load = v != NULL && holds_any(v, vlen, cfg->load_needles, cfg->n_load);
-            style_hide = v != NULL && may_hide(v, vlen, cfg);
+            style_load = style_hide = 0;
+            if (v != NULL) read_style(v, vlen, cfg, &style_load, &style_hide);
         } else if (same(an, alen, "hidden", 6)) {
             has_hidden = 1;
-        } else if (in_names(an, alen, cfg->url_names, cfg->n_url)) {
+        } else if (in_names(an, alen, cfg)) {
             any_url = 1;
             if (same(an, alen, "href", 4)) {
                 href = f_attr_value(a, &href_len);
@@ -395,6 +461,7 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
 /* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]",
  *      marked=None) -> records and Occurrences (see the top of this file). */
 static PyObject *walk(PyObject *self, PyObject *args) {
+    (void)self;
     PyObject *parser, *url_obj, *load_obj, *hide_obj, *marked_obj = NULL;
     config cfg = {0};
     if (!PyArg_ParseTuple(args, "OOOOOUU|O", &parser, &url_obj, &load_obj, &hide_obj,
@@ -429,7 +496,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     cfg.load_needles = read_names(load_obj, &cfg.n_load);
     if (cfg.load_needles == NULL) goto fail;
     cfg.hide_needles = read_names(hide_obj, &cfg.n_hide);
-    if (cfg.hide_needles == NULL) goto fail;
+    if (cfg.hide_needles == NULL || index_config(&cfg) < 0) goto fail;
     if (marked_obj != NULL && marked_obj != Py_None) {
         cfg.marked = read_ids(marked_obj, &cfg.n_marked);
         if (cfg.marked == NULL) goto fail;
