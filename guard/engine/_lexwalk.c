@@ -459,7 +459,8 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
 }
 
 /* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]",
- *      marked=None) -> records and Occurrences (see the top of this file). */
+ *      marked=None) -> (records and Occurrences in document order (see the top of this file),
+ *      the positions of the records in that list). */
 static PyObject *walk(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *parser, *url_obj, *load_obj, *hide_obj, *marked_obj = NULL;
@@ -488,7 +489,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "not a whole parsed document");
         return NULL;
     }
-    PyObject *out = NULL;
+    PyObject *out = NULL, *positions = NULL;
     Py_ssize_t cap = 64, depth = 0;
     Py_ssize_t *stack = NULL;
     cfg.url_names = read_names(url_obj, &cfg.n_url);
@@ -502,8 +503,9 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         if (cfg.marked == NULL) goto fail;
     }
     out = PyList_New(0);
+    positions = PyList_New(0);
     stack = PyMem_Malloc((size_t)cap * sizeof(Py_ssize_t));
-    if (out == NULL || stack == NULL) {
+    if (out == NULL || positions == NULL || stack == NULL) {
         if (stack == NULL) PyErr_NoMemory();
         goto fail;
     }
@@ -520,6 +522,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             if (data != NULL && may_be_conditional(data, len)) {
                 PyObject *text = decode(data, len);
                 if (text == NULL ||
+                    append_steal(positions, PyLong_FromSsize_t(PyList_GET_SIZE(out))) < 0 ||
                     append_steal(out, Py_BuildValue("(sN)", "-comment", text)) < 0) {
                     f_destroy_text(document, data);
                     goto fail;
@@ -531,6 +534,10 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             int hider = 0;
             if (element(&cfg, document, cur, inherited, out, &hider) < 0) goto fail;
             if (hider) mine = index;
+            if (PyList_GET_SIZE(out) > index &&
+                Py_TYPE(PyList_GET_ITEM(out, index)) != (PyTypeObject *)cfg.occurrence &&
+                append_steal(positions, PyLong_FromSsize_t(index)) < 0)
+                goto fail;
         }
         node_t *child = f_first_child(cur);
         if (child != NULL) {
@@ -560,7 +567,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     PyMem_Free(cfg.load_needles);
     PyMem_Free(cfg.hide_needles);
     PyMem_Free(cfg.marked);
-    return out;
+    return Py_BuildValue("(NN)", out, positions);
 fail:
     PyMem_Free(stack);
     PyMem_Free(cfg.url_names);
@@ -568,6 +575,7 @@ fail:
     PyMem_Free(cfg.hide_needles);
     PyMem_Free(cfg.marked);
     Py_XDECREF(out);
+    Py_XDECREF(positions);
     return NULL;
 }
 
@@ -575,7 +583,7 @@ static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"walk", walk, METH_VARARGS,
      "walk(parser, url names, load needles, hide needles, Occurrence, 'a[href]', 'area[href]')"
-     " marked ids=None) -> records and Occurrences"},
+     " marked ids=None) -> (records and Occurrences, positions of the records)"},
     {NULL, NULL, 0, NULL},
 };
 

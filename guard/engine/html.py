@@ -489,6 +489,15 @@ def resolve_all(out: list[Occurrence], base: str | None) -> list[Occurrence]:
     """Each occurrence's URL resolved against the document's base, but a `<base href>` itself and
     what keeps its own resolution (`_is_nested`)."""
     resolved = []
+    if base is None:  # resolve(None, url) is url.strip(): most URLs are kept as they are
+        for occ in out:
+            url = occ.url
+            stripped = url.strip()
+            if stripped == url or occ.element == "base[href]" or _is_nested(occ.element):
+                resolved.append(occ)
+            else:
+                resolved.append(occ._replace(url=stripped))
+        return resolved
     for occ in out:
         element = occ.element
         url = occ.url if element == "base[href]" or _is_nested(element) else resolve(base, occ.url)

@@ -150,7 +150,7 @@ def scan_tree(
             sheet_loaders.update(ids)
         marked = sheet_loaders.union(sheet.styles)
     try:
-        records = _ext.walk(
+        items, positions = _ext.walk(
             doc, _URL_NAMES, LOAD_NEEDLES, HIDE_NEEDLES, occurrence, "a[href]", "area[href]", marked
         )
     except (TypeError, ValueError):
@@ -163,10 +163,12 @@ def scan_tree(
     # C walk links each record to its nearest such ancestor.
     chains: dict[int, tuple[tuple[int, str], ...]] = {}
     out: list[Occurrence] = []
-    for at, record in enumerate(records):
-        if type(record) is occurrence:
-            out.append(record)
-            continue
+    done = 0  # items before this are in `out`: the Occurrences between records go in by slices
+    for at in positions:
+        if at > done:
+            out.extend(items[done:at])
+        done = at + 1
+        record = items[at]
         if len(record) == 2:
             out.extend(_comment_occurrences(record[1].strip()))
             continue
@@ -216,6 +218,8 @@ def scan_tree(
             out.append(occurrence(url, element, load, image, (shape or None) if image else None))
         if nest is not None and tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
+    if done < len(items):
+        out.extend(items[done:])
     if sheet_shapes and sheet is not None:
         html.shape_style_loads(out, sheet, sheet_shapes, style_loads)
     return html.resolve_all(out, base)
