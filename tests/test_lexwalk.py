@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tracemalloc
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -223,3 +224,39 @@ def test_another_selectolax_layout_falls_back() -> None:
     and finds the same."""
     code = "import selectolax\nselectolax.__version__ = '2.0.0'\n" + WHICH
     assert _run(code) == "x False"
+
+
+# -- hostile input ---------------------------------------------------------------------------------
+
+
+def _peak_bytes(html: str) -> tuple[list[gh.Occurrence] | None, int]:
+    doc = gh.parse_document(html)
+    assert doc is not None
+    tracemalloc.start()
+    try:
+        fast = lexwalk.scan_tree(doc, gh.Nest(), document_sheet(doc))
+        return fast, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+@built
+def test_deep_nesting_costs_memory_in_proportion_to_its_depth() -> None:
+    """20,000 hiding elements one inside the other: the chain of hidden elements is linked, not
+    copied at each level (copies would take ~1.6 GB)."""
+    depth = 20_000
+    html = "<div style='display:none'>" * depth + "<img src='deep.gif'>"
+    fast, peak = _peak_bytes(html)
+    assert fast is not None and [o.shape for o in fast] == ["inside display:none element"]
+    assert peak < 40 * 1024 * 1024, peak
+
+
+@built
+def test_an_attribute_bomb_is_read_once() -> None:
+    """50,000 attributes on one element, and 2,000 elements of 50: the walk's answer is the
+    Python walk's, and the records it keeps are only those that can load, link or hide."""
+    bomb = " ".join(f"a{i}=x" for i in range(50_000))
+    many = "".join(f"<p {' '.join(f'b{j}=y' for j in range(50))}>t</p>" for _ in range(2_000))
+    html = f"<img {bomb} src='b.gif' width=1 height=1><a {bomb} href='l'>x</a>{many}"
+    fast, slow = _walks(html)
+    assert fast == slow and [o.element for o in slow] == ["img[src]", "a[href]"]

@@ -105,6 +105,21 @@ def _probe_agrees() -> bool:
     return fast is not None and len(fast) >= 22 and fast == html.python_scan_tree(doc, html.Nest())
 
 
+Chain = tuple["Chain", str] | None
+"""The hidden elements around one, innermost first: (those around it, how it hides), or None."""
+
+
+def _outermost_first(chain: Chain) -> list[tuple[int, str]]:
+    """A chain as the Python walk keeps its hidden elements, outermost first ((0, how): read by
+    html._hidden_by)."""
+    found: list[tuple[int, str]] = []
+    while chain is not None:
+        chain, how = chain
+        found.append((0, how))
+    found.reverse()
+    return found
+
+
 # Newsletters repeat the same conditional comments (`[if mso]><table><tr><td><![endif]`) many
 # times: each distinct text is read once. Bounded in entries and length, as the style memo.
 _COMMENT_MEMO: dict[str, tuple[Occurrence, ...]] = {}
@@ -158,10 +173,11 @@ def scan_tree(
     hidden_by_of, no_box = html._hidden_by, html._NO_BOX
     inline_src, nested_occurrences = html._inline_src, html._nested_occurrences
     base: str | None = None
-    # The hidden elements in force for what a record holds, outermost first, as the Python walk
-    # keeps them ((0, how): read by `_hidden_by`), by the index of the record that may hide; the
-    # C walk links each record to its nearest such ancestor.
-    chains: dict[int, tuple[tuple[int, str], ...]] = {}
+    # The hidden elements in force for what a record holds, by the index of the record that may
+    # hide: the innermost one's way of hiding and the chain of those around it (a linked list, so
+    # that deep nesting costs memory in proportion to its depth, not to its square). The C walk
+    # links each record to its nearest such ancestor.
+    chains: dict[int, Chain] = {}
     out: list[Occurrence] = []
     done = 0  # items before this are in `out`: the Occurrences between records go in by slices
     for at in positions:
@@ -180,7 +196,7 @@ def scan_tree(
         cascade = styles.get(mem_id) if mem_id and styles else None
         if not attrs and cascade is None:
             continue
-        above = chains[hider] if hider >= 0 else ()
+        above = chains[hider] if hider >= 0 else None
         style = attrs.get("style")
         if cascade is not None:
             facts = cascaded_facts(style, cascade)
@@ -188,15 +204,15 @@ def scan_tree(
             facts = style_facts(style) if style else NO_STYLE
         hiding = "hidden" if "hidden" in attrs else facts.hides_subtree
         if hiding:
-            chains[at] = (*above, (0, hiding))
-        elif above and facts.visible:
-            chains[at] = (*above, (0, "visible"))
+            chains[at] = (above, hiding)
+        elif above is not None and facts.visible:
+            chains[at] = (above, "visible")
         else:
             chains[at] = above
         if mem_id and mem_id in sheet_loaders:
             if attrs.get("hidden", "") is None:
                 attrs["hidden"] = ""
-            hidden_by = hidden_by_of(list(above), facts.visible) if above else None
+            hidden_by = hidden_by_of(_outermost_first(above), facts.visible) if above else None
             sheet_shapes[mem_id] = pixel_shape(attrs.get, facts, hidden_by) or ""
         if not facts.urls and URL_ATTRS.isdisjoint(attrs):
             continue
@@ -209,7 +225,7 @@ def scan_tree(
             if image and shape is None and tag not in no_box:
                 if attrs.get("hidden", "") is None:
                     attrs["hidden"] = ""  # Lexbor gives an attribute without a value as None
-                hidden_by = hidden_by_of(list(above), facts.visible) if above else None
+                hidden_by = hidden_by_of(_outermost_first(above), facts.visible) if above else None
                 shape = pixel_shape(get, facts, hidden_by) or ""
             if element == "base[href]" and base is None:
                 href = url.strip()
