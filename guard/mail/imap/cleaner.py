@@ -18,6 +18,12 @@ guard.mail.imap.journal), and recognises guard's cleaned copies by the journal a
 `$GuardCleaned` keyword - never by the X-Guard header, which any sender can write. A refused
 APPEND (quota, full disk) leaves the original untouched and is reported.
 
+The rounds are pipelined: round k+1 is fetched and handed to the planner (guard.mail.imap.planner:
+in this process, or, with `jobs` > 1 and PARALLEL_THRESHOLD new messages or more in a folder, in
+supervised worker processes) before round k's outcomes are taken and written, so the workers
+clean the next round while this process appends, verifies and moves this one. Fetching changes
+nothing on the server, and everything written is written in order, round by round, as above.
+
 The steps are guard.mail.imap.recovery, .append (with the verify), .move (with its fallbacks) and
 .receipts (decline-only); this module plans each batch and hands its messages to them. Restoring
 is guard.mail.imap.restore. The test-only hooks `GUARD_TEST_CRASH_AT` / `GUARD_TEST_SIGINT_AT`
@@ -26,7 +32,8 @@ stop a run at a named step (guard.mail.imap.common.crash_point).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from imapclient import IMAPClient
@@ -57,8 +64,31 @@ from guard.mail.imap.common import (
 )
 from guard.mail.imap.journal import Journal
 from guard.mail.imap.move import MoveStep
+from guard.mail.imap.planner import InlinePlanner, Planned, Planner, PoolPlanner
 from guard.mail.imap.receipts import ReceiptStep, receipt_only
 from guard.mail.imap.recovery import RecoveryStep
+from guard.mail.supervise import item_seconds
+
+
+@dataclass
+class _Round:
+    """UIDs fetched and written together, their FLAGS/INTERNALDATE/size, and the messages over
+    the size limit met before them."""
+
+    uids: list[int]
+    meta: dict[int, Any]
+    skipped: list[Action]
+
+
+@dataclass
+class _Staged:
+    """A round fetched and handed to the planner."""
+
+    skipped: list[Action]
+    msgs: list[Msg] = field(default_factory=list)  # to plan, in UID order
+    keys: list[int] = field(default_factory=list)  # their planner keys
+    adopts: list[tuple[Msg, int]] = field(default_factory=list)
+    seen: list[tuple[int, str]] = field(default_factory=list)
 
 
 class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
@@ -76,12 +106,16 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         stop: Callable[[], bool] | None = None,
         log: Callable[[str], None] | None = None,
         batch: int = BATCH,
+        jobs: int = 1,
     ) -> None:
         super().__init__(client, account, journal, dry_run=dry_run, log=log)
         self.transform = transform
         self.limits = limits
         self.stop = stop or (lambda: False)
         self.batch = max(1, batch)
+        self.jobs = max(1, jobs)
+        self._inline = InlinePlanner(transform)
+        self._pool: PoolPlanner | None = None
 
     # -- a folder ------------------------------------------------------------------------------
 
@@ -125,11 +159,7 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         ctx.restored_ids = self.journal.restored_message_ids(acc, folder)
         new = [u for u in self.search(folder, criteria) if u not in known and u not in pending]
         report.looked_at = len(new)
-        for start in range(0, len(new), META_BATCH):
-            if self.stop():
-                report.interrupted = True
-                break
-            self._process(ctx, new[start : start + META_BATCH])
+        self._pipeline(ctx, self._planner_for(len(new)), self._batches(ctx, new))
         if not ctx.keywords_ok and any(
             a.what in ("cleaned", "declined") and "receipt" in a.detail for a in report.actions
         ):
@@ -160,46 +190,90 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
                 [(u, "copy") for u in copies] + [(u, "restored") for u in restored],
             )
 
-    def _process(self, ctx: FolderPass, uids: Sequence[int]) -> None:
-        meta = self.fetch(ctx.name, uids, [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"])
-        batch: list[int] = []
-        size = 0
-        skipped: list[tuple[int, str]] = []
-        for uid in uids:
-            item = meta.get(uid)
-            if item is None:  # expunged meanwhile
-                continue
-            msg_size = int(item.get(b"RFC822.SIZE") or 0)
-            if msg_size > self.limits.max_message_bytes:
-                reason = (
-                    f"message of {msg_size // (1024 * 1024)} MiB exceeds the limit of "
-                    f"{self.limits.max_message_bytes // (1024 * 1024)} MiB"
-                )
-                ctx.report.actions.append(Action(ctx.name, uid, "skipped", reason))
-                skipped.append((uid, "skipped"))
-                continue
-            batch.append(uid)
-            size += msg_size
-            if len(batch) >= self.batch or size >= BATCH_BYTES:
-                self._batch(ctx, batch, meta)
-                batch, size = [], 0
+    def _batches(self, ctx: FolderPass, new: Sequence[int]) -> Iterator[_Round]:
+        """The UIDs to clean in rounds (BATCH messages or BATCH_BYTES), with their FLAGS,
+        INTERNALDATE and size. A message over the size limit is skipped; its action comes with
+        the round after it, where it would have come when each round was written as it filled."""
+        for start in range(0, len(new), META_BATCH):
+            if self.stop():
+                ctx.report.interrupted = True
+                return
+            uids = new[start : start + META_BATCH]
+            meta = self.fetch(ctx.name, uids, [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"])
+            batch: list[int] = []
+            size = 0
+            skipped: list[Action] = []
+            for uid in uids:
+                item = meta.get(uid)
+                if item is None:  # expunged meanwhile
+                    continue
+                msg_size = int(item.get(b"RFC822.SIZE") or 0)
+                if msg_size > self.limits.max_message_bytes:
+                    reason = (
+                        f"message of {msg_size // (1024 * 1024)} MiB exceeds the limit of "
+                        f"{self.limits.max_message_bytes // (1024 * 1024)} MiB"
+                    )
+                    skipped.append(Action(ctx.name, uid, "skipped", reason))
+                    continue
+                batch.append(uid)
+                size += msg_size
+                if len(batch) >= self.batch or size >= BATCH_BYTES:
+                    yield _Round(batch, meta, skipped)
+                    batch, size, skipped = [], 0, []
+            if batch or skipped:
+                yield _Round(batch, meta, skipped)
+
+    def _pipeline(
+        self,
+        ctx: FolderPass,
+        planner: Planner,
+        rounds: Iterator[_Round],
+    ) -> None:
+        """Fetch round k+1 and hand it to the planner before taking round k's outcomes and
+        writing them: workers clean the next round while this process talks to the server.
+        Only fetched (BODY.PEEK) when a stop ends the run: nothing of it is written."""
+        pending: _Staged | None = None
+        for one in rounds:
+            staged = self._stage(ctx, planner, one)
+            if pending is not None:
+                self._apply(ctx, planner, pending)
                 if self.stop():
                     ctx.report.interrupted = True
-                    break
-        else:
-            if batch:
-                self._batch(ctx, batch, meta)
-        if skipped and not self.dry_run:
-            self.journal.mark_seen(self.account.name, ctx.name, ctx.uidvalidity, skipped)
+                    planner.drop(staged.keys)
+                    return
+            pending = staged
+        if pending is not None:
+            self._apply(ctx, planner, pending)
 
-    def _batch(self, ctx: FolderPass, uids: Sequence[int], meta: dict[int, Any]) -> None:
-        bodies = self.fetch(ctx.name, uids, [FETCH_BODY])
-        appends: list[tuple[Msg, CleanOutcome]] = []
-        declines: list[Msg] = []
-        adopts: list[tuple[Msg, int]] = []
-        seen: list[tuple[int, str]] = []
-        rep = ctx.report
-        for uid in uids:
+    def _planner_for(self, count: int) -> Planner:
+        """Workers on every core for a large folder (and, once started, for the rest of the
+        run); this process for small ones, as the scan does below PARALLEL_THRESHOLD."""
+        import multiprocessing
+
+        from guard.mail.scan import PARALLEL_THRESHOLD
+
+        if (
+            self._pool is None
+            and self.jobs > 1
+            and count >= PARALLEL_THRESHOLD
+            and "fork" in multiprocessing.get_all_start_methods()
+        ):
+            seconds = item_seconds(self.limits.max_seconds)
+            self._pool = PoolPlanner(self.transform, self.jobs, seconds)
+        return self._pool or self._inline
+
+    def close(self) -> None:
+        """Stop the worker processes, if any."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
+    def _stage(self, ctx: FolderPass, planner: Planner, one: _Round) -> _Staged:
+        """Fetch a round's messages and hand the ones to plan to the planner."""
+        bodies = self.fetch(ctx.name, one.uids, [FETCH_BODY])
+        meta = one.meta
+        staged = _Staged(skipped=one.skipped)
+        for uid in one.uids:
             data = bodies.get(uid)
             if data is None:
                 continue
@@ -216,22 +290,30 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
                 message_id=message_id(raw),
             )
             if msg.message_id and msg.message_id in ctx.orphans:
-                adopts.append((msg, ctx.orphans.pop(msg.message_id)))
-                continue
-            if msg.message_id and msg.message_id in ctx.restored_ids:
-                seen.append((uid, "restored"))
-                continue
-            try:
-                result = self.transform(raw)
-            except Exception as exc:  # noqa: BLE001 - the planner should never raise; be safe
-                rep.actions.append(
-                    Action(ctx.name, uid, "skipped", f"internal error ({type(exc).__name__})")
-                )
-                seen.append((uid, "skipped"))
-                continue
+                staged.adopts.append((msg, ctx.orphans.pop(msg.message_id)))
+            elif msg.message_id and msg.message_id in ctx.restored_ids:
+                staged.seen.append((uid, "restored"))
+            else:
+                staged.msgs.append(msg)
+        staged.keys = planner.submit([m.raw for m in staged.msgs])
+        return staged
+
+    def _apply(self, ctx: FolderPass, planner: Planner, staged: _Staged) -> None:
+        """A round's outcomes: report (--dry-run), or decline, remember, append, move, adopt."""
+        appends: list[tuple[Msg, CleanOutcome]] = []
+        declines: list[Msg] = []
+        adopts = staged.adopts
+        seen = staged.seen
+        rep = ctx.report
+        rep.actions += staged.skipped
+        seen += [(a.uid, "skipped") for a in staged.skipped]
+        for msg, result in zip(staged.msgs, planner.take(staged.keys), strict=True):
+            uid, raw = msg.uid, msg.raw
             if result.skipped:
                 rep.actions.append(Action(ctx.name, uid, "skipped", result.skipped))
                 seen.append((uid, "skipped"))
+                if isinstance(result, Planned) and result.crashed:
+                    rep.notes.append(f"{ctx.name} UID {uid}: {result.skipped}: left as it was")
             elif ctx.keywords_ok and receipt_only(result):
                 if KW_MDNSENT in msg.flags:
                     seen.append((uid, "declined"))
