@@ -13,15 +13,17 @@ segmentation fault. Work that is spread over processes therefore runs here:
   index order; at most a window of items ahead of the next one to yield is handed out, so
   memory stays bounded while one item is retried.
 - `Worker` is the process itself (fork, one duplex pipe, kill, the reason it died), also used
-  by the IMAP scan's connections (guard/mail/imap/scan.py), which schedule their own work.
+  by the IMAP scan's connections (guard/mail/imap/scan.py) and by the planner of
+  `guard clean --account` (guard/mail/imap/planner.py), which schedule their own work.
 
 Workers are never left behind: the generator kills and reaps them whenever it stops (end,
 exception, KeyboardInterrupt, close()), they ignore SIGINT (Ctrl-C reaches the parent, which
 then stops them), and on Linux the kernel kills them if the parent dies (PR_SET_PDEATHSIG).
 
 What runs in-process is bounded differently. `guard strip` (one message, in the MDA's process),
-small inputs (fewer than guard.mail.scan.PARALLEL_THRESHOLD local messages; an IMAP scan on one
-connection or of fewer than imapscan.PARALLEL_MIN new messages), the share of a parallel IMAP
+small inputs (fewer than guard.mail.scan.PARALLEL_THRESHOLD local messages, or new messages in a
+folder `guard clean --account` cleans; an IMAP scan on one connection or of fewer than
+imapscan.PARALLEL_MIN new messages), the share of a parallel IMAP
 scan the parent does itself, and `guard watch` rely on the SIGALRM limit between Python steps
 and on `parse_is_bounded` (guard/engine/parse_bounds.py), which keeps documents Lexbor would spend
 unbounded time on from reaching it. The app (TUI) scans and cleans those in thread workers,

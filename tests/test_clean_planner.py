@@ -1,0 +1,116 @@
+"""The planner of `guard clean --account` (guard/mail/imap/planner.py), without a server: the pool
+of workers gives the in-process planner's outcomes, in order, across overlapping rounds; a
+message that crashes or hangs its worker gets a skipped outcome saying so, the others are
+planned; a round dropped when a run stops is never waited for.
+
+The crashes are real (SIGSEGV, abort, a hang no timer reaches), made by the test hook
+GUARD_TEST_CRASH_MARKER in worker processes only.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import pytest
+
+from guard.mail import supervise
+from guard.mail.imap.common import CleanOutcome
+from guard.mail.imap.planner import InlinePlanner, Planned, PoolPlanner
+
+TOKEN = b"GUARD-CRASH-MARKER-5b19"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    data: bytes
+    changed: bool
+    removed: dict[str, int] = field(default_factory=dict)
+    receipt_requested: bool = False
+    skipped: str | None = None
+
+
+def transform(raw: bytes) -> Outcome:
+    """A stand-in planner: rewrites every third message, fails on b"boom", skips b"skip"."""
+    if b"boom" in raw:
+        raise ValueError("boom")
+    if b"skip" in raw:
+        return Outcome(raw, False, skipped="allowlisted")
+    n = int(raw.split(b":")[1])
+    if n % 3 == 0:
+        return Outcome(raw.upper() * 3, True, {"pixel": n}, receipt_requested=n % 2 == 0)
+    return Outcome(raw, False)
+
+
+def view(result: CleanOutcome) -> tuple[bytes, bool, dict[str, int], bool, str | None]:
+    data = result.data if result.changed else b""
+    return data, result.changed, dict(result.removed), result.receipt_requested, result.skipped
+
+
+def raws(start: int, count: int, size: int = 3000) -> list[bytes]:
+    return [b"msg:%d:" % n + b"x" * (n % 7 * size) for n in range(start, start + count)]
+
+
+def test_pool_equals_inline_across_overlapping_rounds() -> None:
+    rounds = [raws(0, 37), raws(37, 100, size=20000), [b"msg:500:boom", b"msg:501:skip"], []]
+    inline = InlinePlanner(transform)
+    want = [[view(r) for r in inline.take(inline.submit(one))] for one in rounds]
+    pool = PoolPlanner(transform, 2, seconds=30)
+    try:
+        # as the cleaner does: round k+1 submitted before round k is taken
+        keys = [pool.submit(rounds[0])]
+        got = []
+        for one in rounds[1:]:
+            keys.append(pool.submit(one))
+            got.append([view(r) for r in pool.take(keys.pop(0))])
+        got.append([view(r) for r in pool.take(keys.pop(0))])
+    finally:
+        pool.close()
+    assert got == want
+    assert want[2][0][4] == "internal error (ValueError)"
+
+
+@pytest.mark.parametrize(
+    ("crash", "reason"),
+    [
+        ("segv", "crashed its worker process (SIGSEGV)"),
+        ("abort", "crashed its worker process (SIGABRT)"),
+        ("hang", supervise.overdue(1.0)),
+    ],
+)
+def test_a_message_that_kills_its_worker_costs_only_itself(
+    monkeypatch: pytest.MonkeyPatch, crash: str, reason: str
+) -> None:
+    monkeypatch.setenv(supervise.CRASH_MARKER_ENV, f"{crash}:{TOKEN.decode()}")
+    batch = raws(0, 60)
+    batch[23] = b"msg:23:" + TOKEN
+    batch[41] = b"msg:41:" + TOKEN
+    inline = InlinePlanner(transform)
+    want = [view(r) for r in inline.take(inline.submit(batch))]
+    pool = PoolPlanner(transform, 2, seconds=1.0)
+    try:
+        got = pool.take(pool.submit(batch))
+        after = pool.take(pool.submit(raws(60, 10)))  # the pool goes on
+    finally:
+        pool.close()
+    for i, result in enumerate(got):
+        if i in (23, 41):
+            assert isinstance(result, Planned) and result.crashed, i
+            assert result.skipped == reason and not result.changed
+        else:
+            assert view(result) == want[i], i
+    assert [view(r) for r in after] == [view(transform(r)) for r in raws(60, 10)]
+
+
+def test_dropped_round_is_not_waited_for_and_no_worker_outlives_close() -> None:
+    pool = PoolPlanner(transform, 2, seconds=30)
+    first = pool.submit(raws(0, 40))
+    second = pool.submit(raws(40, 40))
+    assert [view(r) for r in pool.take(first)] == [view(transform(r)) for r in raws(0, 40)]
+    pool.drop(second)
+    pids = [s.worker.process.pid for s in pool._slots]
+    assert pids
+    pool.close()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
