@@ -114,3 +114,19 @@ def test_dropped_round_is_not_waited_for_and_no_worker_outlives_close() -> None:
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_without_a_worker_process_the_plan_is_made_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    from guard.mail.imap import planner
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(planner, "Worker", refuse)
+    pool = PoolPlanner(transform, 2, seconds=30)
+    batch = raws(0, 20)
+    try:
+        got = [view(r) for r in pool.take(pool.submit(batch))]
+    finally:
+        pool.close()
+    assert got == [view(transform(r)) for r in batch]

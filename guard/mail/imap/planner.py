@@ -245,6 +245,8 @@ class PoolPlanner:
             self._assign(now)
             busy = [s for s in self._slots if s.inflight]
             if not busy:
+                if all(k in self._done for k in keys):  # planned here, without workers
+                    break
                 raise RuntimeError("clean planner: messages left but none handed out")
             deadlines = [max(s.clock, started) + self.seconds for s in busy] if self.seconds else []
             timeout = max(0.0, min(deadlines) - now) if deadlines else None
@@ -280,7 +282,12 @@ class PoolPlanner:
 
     def _assign(self, now: float) -> None:
         while len(self._slots) < self.jobs and (self._todo or self._suspects):
-            self._start()
+            try:
+                self._start()
+            except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): do with fewer
+                if not self._slots:
+                    self._without_workers(exc)
+                break
         for slot in self._slots:
             if self._suspects and slot.fresh and not slot.inflight:
                 slot.alone = True
@@ -292,6 +299,20 @@ class PoolPlanner:
             slot = min(free, key=lambda s: len(s.inflight))
             count = min(CHUNK, AHEAD - len(slot.inflight), len(self._todo))
             self._hand(slot, [self._todo.popleft() for _ in range(count)], now)
+
+    def _without_workers(self, exc: OSError) -> None:
+        """No worker could be started: plan what is left here, except the messages suspected of
+        bringing a worker down (a second try could bring down this process)."""
+        reason = f"could not start a worker process ({exc.strerror or type(exc).__name__})"
+        for key in self._suspects:
+            self._done[key] = Planned(b"", False, skipped=reason, crashed=True)
+            self._raws.pop(key, None)
+        self._suspects.clear()
+        inline = InlinePlanner(self.transform)
+        keys = list(self._todo)
+        self._todo.clear()
+        outcomes = inline.take(inline.submit([self._raws.pop(k) for k in keys]))
+        self._done.update(zip(keys, outcomes, strict=True))
 
     def _hand(self, slot: _Slot, keys: list[int], now: float) -> None:
         if not slot.inflight:
