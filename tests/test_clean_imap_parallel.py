@@ -32,7 +32,7 @@ from test_clean_imap import (
 
 from guard.mail import supervise
 from guard.mail.imap.journal import Journal
-from guard.mail.scan import PARALLEL_THRESHOLD
+from guard.mail.imap.planner import PARALLEL_THRESHOLD
 from guard.mail.store import Store
 
 TOKEN = "GUARD-CRASH-MARKER-7c2e"

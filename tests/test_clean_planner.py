@@ -15,8 +15,11 @@ from dataclasses import dataclass, field
 import pytest
 
 from guard.mail import supervise
+from guard.mail.imap import planner
 from guard.mail.imap.common import CleanOutcome
-from guard.mail.imap.planner import InlinePlanner, Planned, PoolPlanner
+from guard.mail.imap.planner import InlinePlanner, Planned
+from guard.mail.imap.pool import PoolPlanner
+from guard.mail.scan import PARALLEL_THRESHOLD
 
 TOKEN = b"GUARD-CRASH-MARKER-5b19"
 
@@ -117,12 +120,12 @@ def test_dropped_round_is_not_waited_for_and_no_worker_outlives_close() -> None:
 
 
 def test_without_a_worker_process_the_plan_is_made_here(monkeypatch: pytest.MonkeyPatch) -> None:
-    from guard.mail.imap import planner
+    from guard.mail.imap import pool as pool_module
 
     def refuse(*_args: object, **_kw: object) -> None:
         raise BlockingIOError(11, "Resource temporarily unavailable")
 
-    monkeypatch.setattr(planner, "Worker", refuse)
+    monkeypatch.setattr(pool_module, "Worker", refuse)
     pool = PoolPlanner(transform, 2, seconds=30)
     batch = raws(0, 20)
     try:
@@ -130,3 +133,7 @@ def test_without_a_worker_process_the_plan_is_made_here(monkeypatch: pytest.Monk
     finally:
         pool.close()
     assert got == [view(transform(r)) for r in batch]
+
+
+def test_the_threshold_is_the_local_scans() -> None:
+    assert planner.PARALLEL_THRESHOLD == PARALLEL_THRESHOLD

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from imapclient import IMAPClient
 
@@ -64,10 +64,12 @@ from guard.mail.imap.common import (
 )
 from guard.mail.imap.journal import Journal
 from guard.mail.imap.move import MoveStep
-from guard.mail.imap.planner import InlinePlanner, Planned, Planner, PoolPlanner
+from guard.mail.imap.planner import PARALLEL_THRESHOLD, InlinePlanner, Planned, Planner
 from guard.mail.imap.receipts import ReceiptStep, receipt_only
 from guard.mail.imap.recovery import RecoveryStep
-from guard.mail.supervise import item_seconds
+
+if TYPE_CHECKING:  # the pool (multiprocessing, pickle, selectors) is imported for large folders
+    from guard.mail.imap.pool import PoolPlanner
 
 
 @dataclass
@@ -248,16 +250,14 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
     def _planner_for(self, count: int) -> Planner:
         """Workers on every core for a large folder (and, once started, for the rest of the
         run); this process for small ones, as the scan does below PARALLEL_THRESHOLD."""
-        import multiprocessing
+        if self._pool is None and self.jobs > 1 and count >= PARALLEL_THRESHOLD:
+            import multiprocessing
 
-        from guard.mail.scan import PARALLEL_THRESHOLD
+            if "fork" not in multiprocessing.get_all_start_methods():
+                return self._inline
+            from guard.mail.imap.pool import PoolPlanner
+            from guard.mail.supervise import item_seconds
 
-        if (
-            self._pool is None
-            and self.jobs > 1
-            and count >= PARALLEL_THRESHOLD
-            and "fork" in multiprocessing.get_all_start_methods()
-        ):
             seconds = item_seconds(self.limits.max_seconds)
             self._pool = PoolPlanner(self.transform, self.jobs, seconds)
         return self._pool or self._inline

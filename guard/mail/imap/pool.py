@@ -1,0 +1,334 @@
+"""`PoolPlanner`: the planner of guard.mail.imap.planner on every core, for a folder with many new
+messages.
+
+Forked worker processes (guard.mail.supervise.Worker: they inherit the loaded rules and die with
+this process), supervised as `map_supervised` does: a worker that dies, or sends no result for
+`seconds` while this process waits for one, is killed; the message it was on is tried again
+alone in a fresh worker, and a message that brings down that worker too gets a skipped outcome
+whose reason says so (`crashed its worker process (SIGSEGV)`); every other message is planned as
+if nothing had happened. If no worker process can be started at all, what is left is planned in
+this process (the suspects excepted).
+
+This process never blocks on a worker: its end of each socket is non-blocking, tasks wait in an
+outbox until the socket takes them, and results are read as they arrive and framed here. A worker
+stuck in C code that holds the interpreter lock therefore cannot stall it past the deadline.
+A worker reads its tasks and sends its results in two threads of its own, so it goes on cleaning
+while this process is busy with the server and not reading.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import pickle
+import queue
+import selectors
+import struct
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from typing import Any
+
+from guard.mail import supervise
+from guard.mail.imap.common import CleanOutcome, Transform
+from guard.mail.imap.planner import InlinePlanner, Planned, internal_error, planned
+from guard.mail.supervise import Worker, overdue
+
+AHEAD = 32  # messages handed to one worker beyond its results: its work while we talk to the server
+CHUNK = 4  # messages per task sent to a worker
+_READ = 1 << 20
+
+
+# -- a worker process ------------------------------------------------------------------------------
+
+
+def _serve(transform: Transform) -> Callable[[Connection], None]:
+    """A worker's life: tasks in (one thread), clean (this thread), results out (one thread)."""
+
+    def serve(conn: Connection) -> None:
+        tasks: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
+        replies: queue.SimpleQueue[tuple[int, bool, Any] | None] = queue.SimpleQueue()
+
+        def receive() -> None:
+            with contextlib.suppress(EOFError, OSError):
+                while True:
+                    for item in conn.recv():
+                        tasks.put(item)
+            tasks.put(None)
+
+        def send() -> None:
+            with contextlib.suppress(OSError):
+                while (reply := replies.get()) is not None:
+                    conn.send(reply)
+
+        threading.Thread(target=receive, daemon=True).start()
+        sender = threading.Thread(target=send, daemon=True)
+        sender.start()
+        while (item := tasks.get()) is not None:
+            key, raw = item
+            if supervise.crash_probe is not None:
+                supervise.crash_probe(raw)
+            try:
+                reply: tuple[int, bool, Any] = (key, True, planned(transform(raw)))
+            except Exception as exc:  # noqa: BLE001 - one message's bug is that message's outcome
+                reply = (key, True, internal_error(exc))
+            replies.put(reply)
+        replies.put(None)
+        sender.join()
+
+    return serve
+
+
+def _frame(obj: Any) -> bytes:
+    """`obj` as multiprocessing.connection.Connection.recv expects it on the other end."""
+    payload = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    if len(payload) > 0x7FFFFFFF:
+        return struct.pack("!iQ", -1, len(payload)) + payload
+    return struct.pack("!i", len(payload)) + payload
+
+
+def _unframe(buf: bytearray) -> Iterator[Any]:
+    """The complete objects at the start of `buf` (Connection.send's framing), removed from it."""
+    while len(buf) >= 4:
+        (size,) = struct.unpack_from("!i", buf)
+        head = 4
+        if size == -1:
+            if len(buf) < 12:
+                return
+            (size,) = struct.unpack_from("!Q", buf, 4)
+            head = 12
+        if len(buf) < head + size:
+            return
+        obj = pickle.loads(bytes(buf[head : head + size]))
+        del buf[: head + size]
+        yield obj
+
+
+@dataclass(eq=False)
+class _Slot:
+    worker: Worker
+    fd: int
+    inflight: deque[int] = field(default_factory=deque)
+    """Keys handed to it, in the order it works them; the first is the one it is on."""
+    clock: float = 0.0  # when it last gave a result, or got work while idle
+    outbox: bytearray = field(default_factory=bytearray)
+    inbox: bytearray = field(default_factory=bytearray)
+    fresh: bool = True  # has never been given anything
+    alone: bool = False  # on a suspect: nothing else until its result
+
+
+class PoolPlanner:
+    """`jobs` supervised worker processes planning messages (see the module docstring).
+
+    `seconds`: how long a worker may go without a result while this process waits for one
+    (None: no limit). Workers start with the first submit; the transform's `load()` (rules,
+    policy), when it has one, runs here first, so that they inherit what it loads."""
+
+    def __init__(self, transform: Transform, jobs: int, seconds: float | None) -> None:
+        load = getattr(transform, "load", None)
+        if callable(load):
+            load()
+        # What is loaded now lives as long as the run: out of the collector's sight, workers
+        # neither walk it nor copy the pages a collection would touch (fewer copy-on-write faults).
+        gc.freeze()
+        self.transform = transform
+        self.jobs = max(1, jobs)
+        self.seconds = seconds
+        self._raws: dict[int, bytes] = {}
+        self._done: dict[int, CleanOutcome] = {}
+        self._todo: deque[int] = deque()
+        self._suspects: deque[int] = deque()
+        self._suspected: set[int] = set()
+        self._dropped: set[int] = set()
+        self._slots: list[_Slot] = []
+        self._next = 0
+
+    # -- the interface -------------------------------------------------------------------------
+
+    def submit(self, raws: Sequence[bytes]) -> list[int]:
+        keys = list(range(self._next, self._next + len(raws)))
+        self._next += len(raws)
+        self._raws.update(zip(keys, raws, strict=True))
+        self._todo.extend(keys)
+        now = time.monotonic()
+        for slot in list(self._slots):
+            self._read(slot, now)  # results that arrived meanwhile free room for more work
+        self._assign(now)
+        for slot in self._slots:
+            self._flush(slot)
+        return keys
+
+    def take(self, keys: Sequence[int]) -> list[CleanOutcome]:
+        started = time.monotonic()
+        while not all(k in self._done for k in keys):
+            now = time.monotonic()
+            self._assign(now)
+            busy = [s for s in self._slots if s.inflight]
+            if not busy:
+                if all(k in self._done for k in keys):  # planned here, without workers
+                    break
+                raise RuntimeError("clean planner: messages left but none handed out")
+            deadlines = [max(s.clock, started) + self.seconds for s in busy] if self.seconds else []
+            timeout = max(0.0, min(deadlines) - now) if deadlines else None
+            self._wait(timeout, started)
+        return [self._done.pop(k) for k in keys]
+
+    def drop(self, keys: Sequence[int]) -> None:
+        gone = set(keys)
+        for key in gone:
+            self._raws.pop(key, None)
+            self._done.pop(key, None)
+        self._todo = deque(k for k in self._todo if k not in gone)
+        self._suspects = deque(k for k in self._suspects if k not in gone)
+        in_flight = {k for s in self._slots for k in s.inflight}
+        self._dropped |= gone & in_flight  # their results are thrown away when they come
+
+    def close(self) -> None:
+        for slot in self._slots:
+            slot.worker.stop()
+        self._slots.clear()
+        self._raws.clear()
+        self._done.clear()
+
+    # -- supervision ---------------------------------------------------------------------------
+
+    def _start(self) -> _Slot:
+        worker = Worker(_serve(self.transform), [s.worker.conn for s in self._slots])
+        fd = worker.conn.fileno()
+        os.set_blocking(fd, False)
+        slot = _Slot(worker, fd)
+        self._slots.append(slot)
+        return slot
+
+    def _assign(self, now: float) -> None:
+        while len(self._slots) < self.jobs and (self._todo or self._suspects):
+            try:
+                self._start()
+            except OSError as exc:  # no process to be had (EAGAIN, ENOMEM): do with fewer
+                if not self._slots:
+                    self._without_workers(exc)
+                break
+        for slot in self._slots:
+            if self._suspects and slot.fresh and not slot.inflight:
+                slot.alone = True
+                self._hand(slot, [self._suspects.popleft()], now)
+        while self._todo:
+            free = [s for s in self._slots if not s.alone and len(s.inflight) < AHEAD]
+            if not free:
+                return
+            slot = min(free, key=lambda s: len(s.inflight))
+            count = min(CHUNK, AHEAD - len(slot.inflight), len(self._todo))
+            self._hand(slot, [self._todo.popleft() for _ in range(count)], now)
+
+    def _without_workers(self, exc: OSError) -> None:
+        """No worker could be started: plan what is left here, except the messages suspected of
+        bringing a worker down (a second try could bring down this process)."""
+        reason = f"could not start a worker process ({exc.strerror or type(exc).__name__})"
+        for key in self._suspects:
+            self._done[key] = Planned(b"", False, skipped=reason, crashed=True)
+            self._raws.pop(key, None)
+        self._suspects.clear()
+        inline = InlinePlanner(self.transform)
+        keys = list(self._todo)
+        self._todo.clear()
+        outcomes = inline.take(inline.submit([self._raws.pop(k) for k in keys]))
+        self._done.update(zip(keys, outcomes, strict=True))
+
+    def _hand(self, slot: _Slot, keys: list[int], now: float) -> None:
+        if not slot.inflight:
+            slot.clock = now
+        slot.fresh = False
+        slot.inflight.extend(keys)
+        slot.outbox += _frame([(k, self._raws[k]) for k in keys])
+
+    def _flush(self, slot: _Slot) -> None:
+        while slot.outbox:
+            try:
+                sent = os.write(slot.fd, slot.outbox[:_READ])
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # it has died: its sentinel or end of file says so
+                return
+            del slot.outbox[:sent]
+
+    def _read(self, slot: _Slot, now: float) -> bool:
+        """Take every result waiting on the slot's socket; False once the socket has ended."""
+        alive = True
+        while True:
+            try:
+                chunk = os.read(slot.fd, _READ)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                alive = False
+                break
+            if not chunk:
+                alive = False
+                break
+            slot.inbox += chunk
+        for key, _ok, value in _unframe(slot.inbox):
+            if not slot.inflight or slot.inflight.popleft() != key:
+                raise RuntimeError(f"clean planner: a worker answered message {key} out of turn")
+            self._raws.pop(key, None)
+            if key in self._dropped:
+                self._dropped.discard(key)
+            else:
+                self._done[key] = value
+            slot.clock = now
+            slot.alone = False
+        return alive
+
+    def _wait(self, timeout: float | None, started: float) -> None:
+        with selectors.DefaultSelector() as sel:
+            for slot in self._slots:
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if slot.outbox else 0)
+                sel.register(slot.fd, events, slot)
+                sel.register(slot.worker.sentinel, selectors.EVENT_READ, slot)
+            ready = sel.select(timeout)
+        now = time.monotonic()
+        woke: dict[_Slot, int] = {}
+        for key, events in ready:
+            woke[key.data] = woke.get(key.data, 0) | events
+        for slot, events in woke.items():
+            if events & selectors.EVENT_WRITE:
+                self._flush(slot)
+            if events & selectors.EVENT_READ:
+                alive = self._read(slot, now)
+                if not alive or slot.worker.process.exitcode is not None:
+                    self._read(slot, now)  # results sent before it ended are still good
+                    self._lose(slot, slot.worker.death())
+        for slot in list(self._slots):
+            if not slot.inflight or self.seconds is None:
+                continue
+            if now >= max(slot.clock, started) + self.seconds:
+                alive = self._read(slot, now)  # a result that just arrived resets the clock
+                if not alive:
+                    self._lose(slot, slot.worker.death())
+                elif slot.inflight and now >= max(slot.clock, started) + self.seconds:
+                    self._lose(slot, overdue(self.seconds))
+
+    def _lose(self, slot: _Slot, reason: str) -> None:
+        """The worker is gone (or going): the message it was on is suspect, the rest goes back."""
+        slot.worker.stop()
+        self._slots.remove(slot)
+        if not slot.inflight:
+            return
+        keys = list(slot.inflight)
+        for k in keys:
+            if k in self._dropped:
+                self._dropped.discard(k)
+                self._raws.pop(k, None)
+        current, rest = keys[0], [k for k in keys[1:] if k in self._raws]
+        if current not in self._raws:
+            pass  # dropped: nobody waits for it
+        elif current in self._suspected:  # the second worker it brought down
+            self._raws.pop(current)
+            self._done[current] = Planned(b"", False, skipped=reason, crashed=True)
+        else:
+            self._suspected.add(current)
+            self._suspects.append(current)
+        self._todo.extendleft(reversed(rest))
