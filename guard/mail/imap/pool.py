@@ -51,7 +51,7 @@ def _serve(transform: Transform) -> Callable[[Connection], None]:
 
     def serve(conn: Connection) -> None:
         tasks: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
-        replies: queue.SimpleQueue[tuple[int, bool, Any] | None] = queue.SimpleQueue()
+        replies: queue.SimpleQueue[tuple[int, Planned] | None] = queue.SimpleQueue()
 
         def receive() -> None:
             with contextlib.suppress(EOFError, OSError):
@@ -73,10 +73,10 @@ def _serve(transform: Transform) -> Callable[[Connection], None]:
             if supervise.crash_probe is not None:
                 supervise.crash_probe(raw)
             try:
-                reply: tuple[int, bool, Any] = (key, True, planned(transform(raw)))
+                outcome = planned(transform(raw))
             except Exception as exc:  # noqa: BLE001 - one message's bug is that message's outcome
-                reply = (key, True, internal_error(exc))
-            replies.put(reply)
+                outcome = internal_error(exc)
+            replies.put((key, outcome))
         replies.put(None)
         sender.join()
 
@@ -270,14 +270,14 @@ class PoolPlanner:
                 alive = False
                 break
             slot.inbox += chunk
-        for key, _ok, value in _unframe(slot.inbox):
+        for key, outcome in _unframe(slot.inbox):
             if not slot.inflight or slot.inflight.popleft() != key:
                 raise RuntimeError(f"clean planner: a worker answered message {key} out of turn")
             self._raws.pop(key, None)
             if key in self._dropped:
                 self._dropped.discard(key)
             else:
-                self._done[key] = value
+                self._done[key] = outcome
             slot.clock = now
             slot.alone = False
         return alive
