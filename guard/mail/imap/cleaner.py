@@ -93,6 +93,9 @@ class _Staged:
     seen: list[tuple[int, str]] = field(default_factory=list)
 
 
+FIRST_PIECE = 16  # messages per FETCH of a folder's first round, when workers plan them
+
+
 class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
     """Cleans folders of one account over one connection (see the module docstring)."""
 
@@ -236,7 +239,10 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         Only fetched (BODY.PEEK) when a stop ends the run: nothing of it is written."""
         pending: _Staged | None = None
         for one in rounds:
-            staged = self._stage(ctx, planner, one)
+            # The first round in pieces: workers start on its first messages while the rest
+            # arrives. Later ones in one FETCH: the workers have the round before to clean.
+            piece = FIRST_PIECE if pending is None and planner is self._pool else self.batch
+            staged = self._stage(ctx, planner, one, max(1, piece))
             if pending is not None:
                 self._apply(ctx, planner, pending)
                 if self.stop():
@@ -268,34 +274,38 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
             self._pool.close()
             self._pool = None
 
-    def _stage(self, ctx: FolderPass, planner: Planner, one: _Round) -> _Staged:
-        """Fetch a round's messages and hand the ones to plan to the planner."""
-        bodies = self.fetch(ctx.name, one.uids, [FETCH_BODY])
-        meta = one.meta
+    def _stage(self, ctx: FolderPass, planner: Planner, one: _Round, piece: int) -> _Staged:
+        """Fetch a round's messages (`piece` at a time) and hand each piece's messages to plan to
+        the planner as it arrives."""
         staged = _Staged(skipped=one.skipped)
-        for uid in one.uids:
-            data = bodies.get(uid)
-            if data is None:
-                continue
-            raw = data.get(BODY_KEY)
-            if not isinstance(raw, bytes):
-                continue
-            m = meta[uid]
-            msg = Msg(
-                uid=uid,
-                raw=raw,
-                flags=tuple(bytes(f) for f in m.get(b"FLAGS", ())),
-                date=m.get(b"INTERNALDATE"),
-                size=int(m.get(b"RFC822.SIZE") or len(raw)),
-                message_id=message_id(raw),
-            )
-            if msg.message_id and msg.message_id in ctx.orphans:
-                staged.adopts.append((msg, ctx.orphans.pop(msg.message_id)))
-            elif msg.message_id and msg.message_id in ctx.restored_ids:
-                staged.seen.append((uid, "restored"))
-            else:
-                staged.msgs.append(msg)
-        staged.keys = planner.submit([m.raw for m in staged.msgs])
+        for start in range(0, len(one.uids), piece):
+            uids = one.uids[start : start + piece]
+            bodies = self.fetch(ctx.name, uids, [FETCH_BODY])
+            msgs: list[Msg] = []
+            for uid in uids:
+                data = bodies.get(uid)
+                if data is None:
+                    continue
+                raw = data.get(BODY_KEY)
+                if not isinstance(raw, bytes):
+                    continue
+                m = one.meta[uid]
+                msg = Msg(
+                    uid=uid,
+                    raw=raw,
+                    flags=tuple(bytes(f) for f in m.get(b"FLAGS", ())),
+                    date=m.get(b"INTERNALDATE"),
+                    size=int(m.get(b"RFC822.SIZE") or len(raw)),
+                    message_id=message_id(raw),
+                )
+                if msg.message_id and msg.message_id in ctx.orphans:
+                    staged.adopts.append((msg, ctx.orphans.pop(msg.message_id)))
+                elif msg.message_id and msg.message_id in ctx.restored_ids:
+                    staged.seen.append((uid, "restored"))
+                else:
+                    msgs.append(msg)
+            staged.msgs += msgs
+            staged.keys += planner.submit([m.raw for m in msgs])
         return staged
 
     def _apply(self, ctx: FolderPass, planner: Planner, staged: _Staged) -> None:
