@@ -19,6 +19,8 @@ import pytest
 from dovecot import PASSWORD, Dovecot
 from test_clean_imap import (
     BACKUP,
+    CRASH,
+    STEPS,
     Original,
     check_exactly_once,
     folder_messages,
@@ -131,4 +133,25 @@ def test_worker_crash_costs_only_its_message(
     for env in (marker, {}):
         again = _run(user, dovecot, tmp_path, 2, **env)
         assert again.returncode == 0 and again.stderr == "", again.stderr
+    assert modseqs(dovecot, user) == before
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_sigkill_at_each_step_of_a_parallel_clean_then_rerun(
+    dovecot: Dovecot, tmp_path: Path, step: str
+) -> None:
+    """Promise 3 with the workers busy: guard SIGKILLed at a step of its first round (the workers
+    die with it, the next round only fetched), then a rerun: every message exactly once."""
+    user = f"c-par-kill-{step}"
+    items = _items()
+    originals = seed(dovecot, user, items)
+    crashed = _run(user, dovecot, tmp_path, 2, **{CRASH: step})
+    assert crashed.returncode == -9, (crashed.returncode, crashed.stderr)
+    rerun = _run(user, dovecot, tmp_path, 2)
+    assert rerun.returncode == 0, rerun.stderr
+    cleaned = sum(1 for _, kind in items if kind in ("track", "attach", "forged"))
+    counts = check_exactly_once(dovecot, user, originals)
+    assert counts == {"cleaned": cleaned, "untouched": len(items) - cleaned}, counts
+    before = modseqs(dovecot, user)
+    assert _run(user, dovecot, tmp_path, 2).returncode == 0
     assert modseqs(dovecot, user) == before
