@@ -138,7 +138,7 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
                 dry_run=dry_run,
                 stop=stop.is_set,
                 log=output.action,
-                jobs=_jobs(ns),
+                jobs=getattr(ns, "jobs", None),  # as for a scan; default (None): cores
             )
             for folder in folders:
                 if stop.is_set():
@@ -163,14 +163,6 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
     if stop.is_set():
         err.write("guard: stopped by a signal after the message(s) in flight\n")
     return int(ExitCode.PARTIAL if failures else ExitCode.OK)
-
-
-def _jobs(ns: argparse.Namespace) -> int:
-    """Worker processes planning the cleaned copies (`--jobs`, as for a scan; default: cores)."""
-    from guard.mail.scan import default_jobs
-
-    jobs = getattr(ns, "jobs", None)
-    return default_jobs() if jobs is None else max(1, jobs)
 
 
 def _account_summary(reports: Sequence[Any], seconds: float, dry_run: bool) -> str:

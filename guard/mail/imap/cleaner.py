@@ -111,14 +111,14 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         stop: Callable[[], bool] | None = None,
         log: Callable[[str], None] | None = None,
         batch: int = BATCH,
-        jobs: int = 1,
+        jobs: int | None = 1,
     ) -> None:
         super().__init__(client, account, journal, dry_run=dry_run, log=log)
         self.transform = transform
         self.limits = limits
         self.stop = stop or (lambda: False)
         self.batch = max(1, batch)
-        self.jobs = max(1, jobs)
+        self.jobs = jobs  # worker processes for large folders; None: one per core
         self._inline = InlinePlanner(transform)
         self._pool: PoolPlanner | None = None
 
@@ -256,16 +256,19 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
     def _planner_for(self, count: int) -> Planner:
         """Workers on every core for a large folder (and, once started, for the rest of the
         run); this process for small ones, as the scan does below PARALLEL_THRESHOLD."""
-        if self._pool is None and self.jobs > 1 and count >= PARALLEL_THRESHOLD:
+        if self._pool is None and self.jobs != 1 and count >= PARALLEL_THRESHOLD:
             import multiprocessing
 
-            if "fork" not in multiprocessing.get_all_start_methods():
+            from guard.mail.scan import default_jobs  # here: a run with nothing new needs none
+
+            jobs = default_jobs() if self.jobs is None else max(1, self.jobs)
+            if jobs == 1 or "fork" not in multiprocessing.get_all_start_methods():
                 return self._inline
             from guard.mail.imap.pool import PoolPlanner
             from guard.mail.supervise import item_seconds
 
             seconds = item_seconds(self.limits.max_seconds)
-            self._pool = PoolPlanner(self.transform, self.jobs, seconds)
+            self._pool = PoolPlanner(self.transform, jobs, seconds)
         return self._pool or self._inline
 
     def close(self) -> None:
