@@ -155,3 +155,26 @@ def test_sigkill_at_each_step_of_a_parallel_clean_then_rerun(
     before = modseqs(dovecot, user)
     assert _run(user, dovecot, tmp_path, 2).returncode == 0
     assert modseqs(dovecot, user) == before
+
+
+def test_parallel_dry_run_changes_nothing_and_plans_as_one_process(
+    dovecot: Dovecot, tmp_path: Path
+) -> None:
+    user = "c-par-dry"
+    originals = seed(dovecot, user, _items())
+    write_config(dovecot, user)
+    before = modseqs(dovecot, user)
+    runs = [
+        guard_proc(
+            "clean", "--account", "t", "--dry-run", "--jobs", str(jobs),
+            XDG_DATA_HOME=str(tmp_path / f"dry-{jobs}"),
+        )
+        for jobs in (1, 2)
+    ]  # fmt: skip
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
+    assert _timeless(runs[1].stdout) == _timeless(runs[0].stdout)
+    assert runs[1].stdout.count("would clean") == sum(
+        1 for _, kind in _items() if kind in ("track", "attach", "forged")
+    )
+    assert modseqs(dovecot, user) == before
+    assert check_exactly_once(dovecot, user, originals) == {"cleaned": 0, "untouched": COUNT}
