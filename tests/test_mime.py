@@ -7,6 +7,8 @@ import dataclasses
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard.engine.limits import Limits
 from guard.engine.mime import (
@@ -20,6 +22,7 @@ from guard.engine.mime import (
     parse_split,
     sender_of,
 )
+from guard.engine.mimetree import _header_end
 from guard.engine.model import Kind, MessageResult
 from guard.engine.rules_load import load_ruleset
 from guard.engine.timelimit import time_limit
@@ -575,3 +578,22 @@ def test_address_shortcut_reads_like_the_stdlib(value: str) -> None:
 
     assert _parseaddr(value) == parseaddr(value)
     assert _getaddresses([value, "me@example.org"]) == getaddresses([value, "me@example.org"])
+
+
+def _header_end_by_both_searches(raw: bytes, start: int, end: int) -> tuple[int, int]:
+    """The definition: the first empty line in either form, each searched to the end."""
+    lf = raw.find(b"\n\n", start, end)
+    crlf = raw.find(b"\n\r\n", start, end)
+    if lf == -1 and crlf == -1:
+        return end, end
+    if crlf == -1 or (lf != -1 and lf < crlf):
+        return lf + 1, lf + 2
+    return crlf + 1, crlf + 3
+
+
+@given(st.binary(max_size=40).map(lambda b: bytes(b"\r\na:"[x % 4] for x in b)), st.data())
+@settings(max_examples=3000, deadline=None)
+def test_header_end_is_the_first_empty_line(raw: bytes, data: st.DataObject) -> None:
+    start = data.draw(st.integers(0, len(raw)))
+    end = data.draw(st.integers(start, len(raw)))
+    assert _header_end(raw, start, end) == _header_end_by_both_searches(raw, start, end)

@@ -63,8 +63,15 @@ class Part:
 
 def _header_end(raw: bytes, start: int, end: int) -> tuple[int, int]:
     """(end of the header block, start of the body): the first empty line, LF or CRLF."""
-    lf = raw.find(b"\n\n", start, end)
-    crlf = raw.find(b"\n\r\n", start, end)
+    # Each search stops where the other form was found: the one that is not the message's own
+    # (most mail is CRLF) would otherwise run to the end of the part, attachments included.
+    first = raw.find(b"\n", start, end)
+    if first > start and raw[first - 1] == 13:  # the first line ends in CRLF
+        crlf = raw.find(b"\n\r\n", start, end)
+        lf = raw.find(b"\n\n", start, end if crlf == -1 else crlf + 1)
+    else:
+        lf = raw.find(b"\n\n", start, end)
+        crlf = raw.find(b"\n\r\n", start, end if lf == -1 else lf + 2)
     if lf == -1 and crlf == -1:
         return end, end
     if crlf == -1 or (lf != -1 and lf < crlf):
