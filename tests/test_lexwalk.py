@@ -143,6 +143,18 @@ EDGE_CASES = [
     "<a href=t style='text-decoration:none;display:block'><img src=t></a><b style='display:"
     "block;display: NONE !important;'><img src=b></b><i style='x:1;DISPLAY\t:\tnone'><img src=i>"
     "</i><u style='display'><img src=u></u><s style=';;display:none;'><img src=s></s>",
+    # Plain images, finished in C (their shapes asked once per width, height and style), and
+    # the near misses that stay records: inline srcs, other loads, `hidden`, hiding ancestors.
+    "<img src=a width=1 height=1><img src=b width=1 height=1><img src=c width=600 height=1>"
+    "<img src=d width height=0><img src=e style='width:1px;height:1px'><img src=f style="
+    "'position:absolute;left:-9999px' width=20><img src='' width=1><img src=g style=''>"
+    "<img src=h width=1 height=1 style='width:600px;height:300px'><img src=i alt=x border=0>",
+    "<img src=' DATA:image/svg+xml,<svg></svg>'><img src='\u00a0data:x'><img src='cid:a'>"
+    "<img src='\u00e9data'><img src=j srcset='k 2x' width=1 height=1><img src=l hidden>"
+    "<img src=m lowsrc=n><img src=o background=p><img src=q href=r width=1 height=1>",
+    "<div style='overflow:hidden;max-height:0'><img src=s width=1 height=1><img src=t></div>"
+    "<span hidden><img src=u width=9 height=9></span><img src=v style='display:none'>"
+    "<p style='opacity:0'><img src=w style='visibility:visible'></p><img src=x width=1 height=1>",
     # `<style>` rules: the cascade, applied in Python to the elements the C walk hands back.
     "<style>.x{display:none}a{visibility:hidden}</style><div class=x><img src='x.gif'></div>"
     "<a href='h'><img src='a.gif' width=3 height=3><i style='visibility:visible'><img src=v>"
@@ -152,6 +164,7 @@ EDGE_CASES = [
     "<style>.o{overflow:hidden;max-height:0}img{display:none !important}</style><div class=o>"
     "<img src='o.gif' style='display:block' width=600></div><svg><style>.s{opacity:0}</style>"
     "<g class=s><image href='s.png'/></g></svg>",
+    "<style>.p{width:1px}</style><img class=p src=a width=600><img src=b width=1 height=1>",
 ]
 
 
@@ -168,6 +181,24 @@ def test_edge_cases_walk_alike(html: str) -> None:
 def test_generated_documents_walk_alike(html: str) -> None:
     fast, slow = _walks(html)
     assert fast == slow
+
+
+@built
+def test_plain_images_come_back_finished() -> None:
+    doc = gh.parse_document("<img src=a width=1 height=1><img src=b><img src=a width=1 height=1>")
+    assert doc is not None
+    memo: dict[tuple[str | None, str | None, str | None], str | None] = {}
+    items, positions = EXT.walk(
+        doc, lexwalk._URL_NAMES, lexwalk.LOAD_NEEDLES, lexwalk.HIDE_NEEDLES, gh.Occurrence,
+        "a[href]", "area[href]", None, "img[src]", lexwalk._image_shape, memo,
+    )  # fmt: skip
+    assert positions == []
+    assert items == [
+        gh.Occurrence("a", "img[src]", True, True, "tiny"),
+        gh.Occurrence("b", "img[src]", True, True, None),
+        gh.Occurrence("a", "img[src]", True, True, "tiny"),
+    ]
+    assert memo == {("1", "1", None): "tiny", (None, None, None): None}
 
 
 @built

@@ -9,6 +9,10 @@
  *   - a plain link (`<a href>`, `<area href>` with no other attribute that can load, no style
  *     that can load or hide, no `hidden`): its Occurrence, built here (nothing in it depends on
  *     anything else than the element: links have no pixel shape);
+ *   - a plain image (`<img src>` with no other attribute that can load or link, no `hidden`, no
+ *     style that can load or hide, inside no element that may hide it, not styled by a
+ *     `<style>` rule, its src not inline), when asked for: its Occurrence, its pixel shape asked
+ *     of Python (guard/engine/layout.py's pixel_shape) once per distinct width, height and style;
  *   - any other element that has an attribute that can load or link (the names are handed in
  *     from guard/engine/loads.py's URL_ATTRS: this file holds no table of its own), a `hidden`
  *     attribute, a style holding a load needle or a hide needle (lower-case ASCII, matched
@@ -132,6 +136,10 @@ typedef struct {
     Py_ssize_t n_marked;
     PyObject *occurrence; /* guard.engine.html.Occurrence */
     PyObject *link_a, *link_area; /* "a[href]", "area[href]" */
+    /* Plain images (see plain_image): "img[src]", or NULL where every image makes a record; the
+     * Python function that gives the pixel shape of (width, height, style), or None for no shape
+     * (the loads-only walk); its answers by those three values, a dict. */
+    PyObject *img_src, *image_shape, *shape_memo;
 } config;
 
 static int same(const lxb_char_t *s, size_t len, const char *lit, size_t litlen) {
@@ -357,6 +365,58 @@ static int append_steal(PyObject *list, PyObject *item) {
     return rc;
 }
 
+/* An attribute value as the dict of attributes holds it: a str, or None for no value. */
+static PyObject *value_or_none(const lxb_char_t *v, size_t len, int present) {
+    if (!present || v == NULL) return Py_NewRef(Py_None);
+    return decode(v, len);
+}
+
+/* The pixel shape of a plain image: image_shape(width, height, style), asked once per distinct
+ * triple (a newsletter repeats a few sizes and styles on its images). */
+static PyObject *image_shape(const config *cfg, PyObject *width, PyObject *height, PyObject *style) {
+    if (cfg->image_shape == Py_None) return Py_NewRef(Py_None);
+    PyObject *key = PyTuple_Pack(3, width, height, style);
+    if (key == NULL) return NULL;
+    PyObject *shape = PyDict_GetItemWithError(cfg->shape_memo, key);
+    if (shape != NULL) {
+        Py_DECREF(key);
+        return Py_NewRef(shape);
+    }
+    if (PyErr_Occurred()) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    shape = PyObject_CallFunctionObjArgs(cfg->image_shape, width, height, style, NULL);
+    if (shape == NULL) {
+        Py_DECREF(key);
+        return NULL;
+    }
+    if (PyDict_GET_SIZE(cfg->shape_memo) >= 4096) PyDict_Clear(cfg->shape_memo); /* bounded */
+    int rc = PyDict_SetItem(cfg->shape_memo, key, shape);
+    Py_DECREF(key);
+    if (rc < 0) {
+        Py_DECREF(shape);
+        return NULL;
+    }
+    return shape;
+}
+
+/* Can a src hold a nested document (`data:`, `cid:`: html._inline_src, which strips what
+ * Python's str.lstrip() strips)? Where a non-ASCII character decides, Python decides: 1. */
+static int may_be_inline(const lxb_char_t *v, size_t len) {
+    size_t i = 0;
+    while (i < len && (v[i] == ' ' || (v[i] >= '\t' && v[i] <= '\r') || (v[i] >= 0x1c && v[i] <= 0x1f)))
+        i++;
+    if (len - i < 4) return 0;
+    char low[4];
+    for (size_t j = 0; j < 4; j++) {
+        lxb_char_t c = v[i + j];
+        if (c >= 0x80) return 1;
+        low[j] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
+    }
+    return memcmp(low, "data", 4) == 0 || memcmp(low, "cid:", 4) == 0;
+}
+
 static PyObject *attr_dict(node_t *el) {
     PyObject *attrs = PyDict_New();
     if (attrs == NULL) return NULL;
@@ -378,6 +438,43 @@ static PyObject *attr_dict(node_t *el) {
     return attrs;
 }
 
+/* A plain image: an `<img>` whose only attribute that can load or link is src (an inline
+ * `data:`/`cid:` one excepted: it may nest a document), no `hidden`, no style that can load or
+ * hide, not styled by a `<style>` rule, inside no element that may hide it. What loads.element_refs
+ * gives it is its src alone, and its pixel shape depends on its width, height and style only
+ * (layout.pixel_shape with no hidden_by): its Occurrence is finished here. 0 when it is done
+ * (nothing for an empty src), 1 when it needs a record after all, -1 on error. */
+static int plain_image(const config *cfg, PyObject *out, const lxb_char_t *src, size_t src_len,
+                       const lxb_char_t *width, size_t width_len, int has_width,
+                       const lxb_char_t *height, size_t height_len, int has_height,
+                       const lxb_char_t *style, size_t style_len, int has_style) {
+    if (src == NULL || src_len == 0) return 0;
+    if (may_be_inline(src, src_len)) return 1;
+    PyObject *url = decode(src, src_len);
+    PyObject *w = value_or_none(width, width_len, has_width);
+    PyObject *h = value_or_none(height, height_len, has_height);
+    PyObject *st = value_or_none(style, style_len, has_style);
+    PyObject *shape = NULL, *occ = NULL;
+    if (url != NULL && w != NULL && h != NULL && st != NULL) shape = image_shape(cfg, w, h, st);
+    if (shape != NULL) {
+        PyTypeObject *tp = (PyTypeObject *)cfg->occurrence;
+        occ = tp->tp_alloc(tp, 5);
+        if (occ != NULL) {
+            PyTuple_SET_ITEM(occ, 0, Py_NewRef(url));
+            PyTuple_SET_ITEM(occ, 1, Py_NewRef(cfg->img_src));
+            PyTuple_SET_ITEM(occ, 2, Py_NewRef(Py_True));
+            PyTuple_SET_ITEM(occ, 3, Py_NewRef(Py_True));
+            PyTuple_SET_ITEM(occ, 4, Py_NewRef(shape));
+        }
+    }
+    Py_XDECREF(url);
+    Py_XDECREF(w);
+    Py_XDECREF(h);
+    Py_XDECREF(st);
+    Py_XDECREF(shape);
+    return append_steal(out, occ);
+}
+
 /* One element: append what it gives to `out`. *hider: set to 1 when it may hide its content
  * (its record's index then becomes the chain of what it holds). 0 on success, -1 on error. */
 static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inherited,
@@ -390,6 +487,11 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
     /* The link's href and xlink:href, the last of each name as a dict of attributes keeps. */
     const lxb_char_t *href = NULL, *xhref = NULL;
     size_t href_len = 0, xhref_len = 0;
+    /* For a plain image: its src, width, height and style (the last of each), and whether it
+     * has an attribute that can load or link other than src. */
+    const lxb_char_t *src = NULL, *width = NULL, *height = NULL, *style = NULL;
+    size_t src_len = 0, width_len = 0, height_len = 0, style_len = 0;
+    int has_width = 0, has_height = 0, has_style = 0, not_src = 0;
     for (attr_t *a = f_first_attr(el); a != NULL; a = f_next_attr(a)) {
         size_t alen = 0;
         const lxb_char_t *an = f_attr_qname(a, &alen);
@@ -400,10 +502,24 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
             /* The last style wins, as in a dict: the flags are those of the last one. */
             style_load = style_hide = 0;
             if (v != NULL) read_style(v, vlen, cfg, &style_load, &style_hide);
+            has_style = 1;
+            style = v;
+            style_len = vlen;
         } else if (same(an, alen, "hidden", 6)) {
             has_hidden = 1;
+        } else if (same(an, alen, "width", 5)) {
+            has_width = 1;
+            width = f_attr_value(a, &width_len);
+        } else if (same(an, alen, "height", 6)) {
+            has_height = 1;
+            height = f_attr_value(a, &height_len);
         } else if (in_names(an, alen, cfg)) {
             any_url = 1;
+            if (same(an, alen, "src", 3)) {
+                src = f_attr_value(a, &src_len);
+            } else {
+                not_src = 1;
+            }
             if (same(an, alen, "href", 4)) {
                 href = f_attr_value(a, &href_len);
             } else if (same(an, alen, "xlink:href", 10)) {
@@ -438,6 +554,12 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
         }
         if (!any_url) return 0;
     }
+    if (cfg->img_src != NULL && !is_style && !*hider && !style_load && !not_src && inherited < 0 &&
+        same(tag, tlen, "img", 3)) {
+        int rc = plain_image(cfg, out, src, src_len, width, width_len, has_width, height,
+                             height_len, has_height, style, style_len, has_style);
+        if (rc != 1) return rc;
+    }
     PyObject *attrs = attr_dict(el);
     if (attrs == NULL) return -1;
     PyObject *css = is_style ? text_of(document, el) : Py_NewRef(Py_None);
@@ -459,15 +581,22 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
 }
 
 /* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]",
- *      marked=None) -> (records and Occurrences in document order (see the top of this file),
- *      the positions of the records in that list). */
+ *      marked=None, "img[src]"=None, image_shape=None, shape_memo=None) -> (records and
+ *      Occurrences in document order (see the top of this file), the positions of the records in
+ *      that list). With "img[src]", plain images (plain_image) come back as Occurrences. */
 static PyObject *walk(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *parser, *url_obj, *load_obj, *hide_obj, *marked_obj = NULL;
     config cfg = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOUU|O", &parser, &url_obj, &load_obj, &hide_obj,
-                          &cfg.occurrence, &cfg.link_a, &cfg.link_area, &marked_obj))
+    if (!PyArg_ParseTuple(args, "OOOOOUU|OUOO!", &parser, &url_obj, &load_obj, &hide_obj,
+                          &cfg.occurrence, &cfg.link_a, &cfg.link_area, &marked_obj,
+                          &cfg.img_src, &cfg.image_shape, &PyDict_Type, &cfg.shape_memo))
         return NULL;
+    if (cfg.img_src != NULL &&
+        (cfg.shape_memo == NULL || (cfg.image_shape != Py_None && !PyCallable_Check(cfg.image_shape)))) {
+        PyErr_SetString(PyExc_TypeError, "plain images need a shape function (or None) and a dict");
+        return NULL;
+    }
     if (!PyType_Check(cfg.occurrence) ||
         !PyType_IsSubtype((PyTypeObject *)cfg.occurrence, &PyTuple_Type) ||
         ((PyTypeObject *)cfg.occurrence)->tp_basicsize != PyTuple_Type.tp_basicsize) {
@@ -582,8 +711,9 @@ fail:
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"walk", walk, METH_VARARGS,
-     "walk(parser, url names, load needles, hide needles, Occurrence, 'a[href]', 'area[href]')"
-     " marked ids=None) -> (records and Occurrences, positions of the records)"},
+     "walk(parser, url names, load needles, hide needles, Occurrence, 'a[href]', 'area[href]',"
+     " marked ids=None, 'img[src]'=None, image_shape=None, shape_memo=None) -> (records and"
+     " Occurrences, positions of the records)"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -6,7 +6,9 @@ and hands back only the comments, the `<style>` elements, the elements carrying 
 can load or link (the names are guard/engine/loads.py's `URL_ATTRS`), a `hidden` attribute or a
 style that can load or hide what is inside (`LOAD_NEEDLES`, `HIDE_NEEDLES`), each with the record
 of its nearest such hiding ancestor; a plain link (`<a href>` with nothing else that loads or
-hides) comes back as its finished Occurrence. What the rest loads and how an image is hidden is
+hides) comes back as its finished Occurrence, and so does a plain image (`<img src>` with nothing
+else that loads, hides or is hidden around it: its pixel shape is `_image_shape`'s, asked once
+per distinct width, height and style). What the rest loads and how an image is hidden is
 decided here with the same functions the Python walk calls (`element_refs`, `style_facts`,
 `pixel_shape`), so the result is the same list of Occurrences; tests/test_lexwalk.py checks that
 on samples/, eval/, the real corpus, the fuzz regressions and generated HTML5 documents.
@@ -31,7 +33,12 @@ from guard.engine.layout import (
     pixel_shape,
     style_facts,
 )
-from guard.engine.loads import URL_ATTRS, conditional_comment_refs, element_refs
+from guard.engine.loads import (
+    URL_ATTRS,
+    conditional_comment_refs,
+    element_refs,
+    may_reference,
+)
 from guard.engine.nested import NESTING_ATTRS
 
 if TYPE_CHECKING:
@@ -68,10 +75,21 @@ _PROBE = (
     "<svg><style>@import url(t.png);</style><image xlink:href='i.png'/><feImage href='f'/>"
     "<a xlink:href='s'>w</a></svg>"
     "<table style='opacity:0'><img src='o.gif'><tr><td background='bg.png'>y</td></tr></table>"
-    "<p style='background:URL(q.png)'><i style='visibility:visible'>k</i></p><div class=h>"
+    "<img src='pl.gif' width=1 height=1 style='border:0'><p style='background:URL(q.png)'><i style='visibility:visible'>k</i></p><div class=h>"
     "<img src='ch.gif' width=9><span class=b hidden>u</span></div><b class=b>v</b>"
     "</body></html><img srcset='a 1x, b 2x'><!-- tail -->"
 )
+
+
+# Plain images' pixel shapes by (width, height, style), filled and bounded by the C walk.
+_SHAPE_MEMO: dict[tuple[str | None, str | None, str | None], str | None] = {}
+
+
+def _image_shape(width: str | None, height: str | None, style: str | None) -> str | None:
+    """The pixel shape of a plain image (see _lexwalk.c): one inside no hiding element, without a
+    `hidden` attribute, whose attributes that matter to `pixel_shape` are these three."""
+    facts = style_facts(style) if style else NO_STYLE
+    return pixel_shape({"width": width, "height": height}.get, facts, None) or None
 
 
 def _load() -> Any:
@@ -102,7 +120,7 @@ def _probe_agrees() -> bool:
         fast = scan_tree(doc, html.Nest(), document_sheet(doc))
     except Exception:  # noqa: BLE001 - a walk that fails on the probe is not used
         return False
-    return fast is not None and len(fast) >= 22 and fast == html.python_scan_tree(doc, html.Nest())
+    return fast is not None and len(fast) >= 23 and fast == html.python_scan_tree(doc, html.Nest())
 
 
 Chain = tuple["Chain", str] | None
@@ -166,7 +184,17 @@ def scan_tree(
         marked = sheet_loaders.union(sheet.styles)
     try:
         items, positions = _ext.walk(
-            doc, _URL_NAMES, LOAD_NEEDLES, HIDE_NEEDLES, occurrence, "a[href]", "area[href]", marked
+            doc,
+            _URL_NAMES,
+            LOAD_NEEDLES,
+            HIDE_NEEDLES,
+            occurrence,
+            "a[href]",
+            "area[href]",
+            marked,
+            "img[src]",
+            _image_shape,
+            _SHAPE_MEMO,
         )
     except (TypeError, ValueError):
         return None
@@ -238,6 +266,60 @@ def scan_tree(
         out.extend(items[done:])
     if sheet_shapes and sheet is not None:
         html.shape_style_loads(out, sheet, sheet_shapes, style_loads)
+    return html.resolve_all(out, base)
+
+
+def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
+    """What guard/engine/load_walk.py's Python walk reads, through the C walk: every load and
+    link of the tree (with those of the documents nested in it), resolved as `scan_tree` resolves
+    them, without pixel shapes (None) or a `<style>` cascade, which change no URL. None where the
+    C walk is not used (`_ready`).
+
+    Only a style that can load matters here: the walk is handed no hide needles, so the styled
+    elements that can only hide make no record (an element with a `hidden` attribute still does,
+    and is passed over below)."""
+    if _ext is None:
+        return None
+    from guard.engine import html
+
+    occurrence = html.Occurrence
+    try:
+        items, positions = _ext.walk(
+            doc, _URL_NAMES, LOAD_NEEDLES, (), occurrence, "a[href]", "area[href]", None,
+            "img[src]", None, {},
+        )  # fmt: skip
+    except (TypeError, ValueError):
+        return None
+    inline_src, nested_occurrences = html._inline_src, html._nested_occurrences
+    base: str | None = None
+    out: list[Occurrence] = []
+    done = 0
+    for at in positions:
+        if at > done:
+            out.extend(items[done:at])
+        done = at + 1
+        record = items[at]
+        if len(record) == 2:
+            out.extend(_comment_occurrences(record[1].strip()))
+            continue
+        tag, attrs, _hider, css, _mem_id = record
+        if css:
+            out.extend(occurrence(url, "<style> url()", True, True, None) for url in css_urls(css))
+        if not attrs or not may_reference(attrs):
+            continue
+        if not tag.islower():
+            tag = tag.lower()  # SVG's camelCase names (`feImage`)
+        get = attrs.get
+        for url, element, load, image in element_refs(tag, get):
+            if element == "base[href]" and base is None:
+                href = url.strip()
+                if href.lower().startswith(("http://", "https://")):
+                    base = href
+            out.append(occurrence(url, element, load, image, None))
+        if tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
+            out.extend(nested_occurrences(tag, get, nest))
+    if done < len(items):
+        out.extend(items[done:])
     return html.resolve_all(out, base)
 
 
