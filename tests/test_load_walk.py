@@ -1,6 +1,9 @@
 """`guard.engine.load_walk.document_loads`, the reading cleaning checks its own output with, reads
 exactly the loads of `scan_html`: the same distinct URLs, each with the element of its first
-occurrence, in that order (so a refused rewrite names the same element either way)."""
+occurrence, in that order (so a refused rewrite names the same element either way). Where the C
+walk (guard/engine/lexwalk.py `loads_tree`) answers, it answers exactly as the Python walk
+(`python_walk=True`, the reference): on the same documents, on samples/ and eval/, and on a
+fixed sample of the real corpus where ../shared holds it."""
 
 from __future__ import annotations
 
@@ -9,9 +12,11 @@ from urllib.parse import quote
 
 import pytest
 from html5_grammar import documents
+from html5_reads import CORPUS, corpus_html, mail_html
 from hypothesis import HealthCheck, given, settings
 
 from guard.clean.message import Policy, clean_message
+from guard.engine import lexwalk, load_walk
 from guard.engine.html import scan_html
 from guard.engine.load_walk import document_loads
 from guard.engine.mime import MessageError, parse_message
@@ -68,15 +73,60 @@ CASES = {
 }
 
 
+built = pytest.mark.skipif(
+    lexwalk._ready() is None,
+    reason="guard/engine/_lexwalk.c is not built here: the Python walk runs",
+)
+# Styles that only hide, `hidden` elements, links beside loads: what the loads-only C walk passes
+# over or hands back finished.
+C_CASES = {
+    "hiding styles": (
+        f'<div style="display:none"><img src="{T}/h" width=1 height=1></div><p hidden>'
+        f'<a href="{T}/l">x</a><span style="opacity:0;background:URL({T}/s)">y</span></p>'
+    ),
+    "links only": f'<a href="{T}/a">a</a><area href="" xlink:href="{T}/b"><a href=" ">c</a>',
+    "style escapes": f'<b style="background:u\\72l({T}/e)">x</b><i style="color:red">y</i>',
+    "svg animation": f'<svg><image href="#"><set attributeName="href" to="{T}/s"/></image></svg>',
+}
+
+
+def _both(html: str) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+    return document_loads(html), document_loads(html, python_walk=True)
+
+
 @pytest.mark.parametrize("html", CASES.values(), ids=CASES.keys())
 def test_hand_made_documents(html: str) -> None:
-    assert document_loads(html) == scan_loads(html)
+    fast, slow = _both(html)
+    assert fast == slow == scan_loads(html)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@built
+@pytest.mark.parametrize("html", C_CASES.values(), ids=C_CASES.keys())
+def test_the_c_walk_reads_what_the_python_walk_reads(html: str) -> None:
+    fast, slow = _both(html)
+    assert fast == slow == scan_loads(html)
+    assert load_walk._c_walk is lexwalk.loads_tree
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(documents())
 def test_documents_through_html5_error_recovery(html: str) -> None:
-    assert document_loads(html) == scan_loads(html)
+    fast, slow = _both(html)
+    assert fast == slow == scan_loads(html)
+
+
+@built
+def test_samples_eval_and_the_corpus_sample_read_alike() -> None:
+    compared, bad = 0, []
+    parts = list(mail_html())
+    if CORPUS.is_file():
+        parts.extend(corpus_html(CORPUS, 4))
+    for source, html in parts:
+        compared += 1
+        if document_loads(html) != document_loads(html, python_walk=True):
+            bad.append(source)  # names only: the corpus holds live phishing links
+    assert compared > 150
+    assert bad == []
 
 
 def _sample_html() -> list[str]:
@@ -95,4 +145,5 @@ def test_the_samples_and_their_cleaned_copies() -> None:
     htmls = _sample_html()
     assert len(htmls) > 40
     for html in htmls:
-        assert document_loads(html) == scan_loads(html)
+        fast, slow = _both(html)
+        assert fast == slow == scan_loads(html)

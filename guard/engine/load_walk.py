@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser
 
 from guard.engine.css import css_urls
 from guard.engine.html import (
     Nest,
+    Occurrence,
     document_base,
     dropped_images,
     nested_documents,
@@ -38,26 +40,49 @@ Load = tuple[str, str]
 _IMAGE_START = re.compile(r"<[iI][mM][aA][gG][eE]")
 
 
-def document_loads(html: str) -> list[Load]:
+def document_loads(html: str, python_walk: bool = False) -> list[Load]:
     """Each distinct URL `scan_html(html)` reports as a load, with the element of its first
-    occurrence, in the order of those first occurrences."""
+    occurrence, in the order of those first occurrences. Read by the C walk where it is used,
+    else (or with `python_walk`: the reference, for tests) by `_walk`."""
     if not parse_is_bounded(html):
         # The markup scan (hostile documents only): scan_html reads those without a tree.
         return _distinct((o.url, o.element) for o in scan_html(html) if o.load)
     doc = parse_document(html)
     if doc is None:
         return []
-    loads, links, base = _walk(doc, Nest(None))
-    out = [(_resolved(base, url, element), element) for url, element in loads]
+    fast = None if python_walk else _c_loads(doc)
+    if fast is not None:
+        out = [(o.url, o.element) for o in fast if o.load]
+        present = {o.url for o in fast}
+    else:
+        loads, links, base = _walk(doc, Nest(None))
+        out = [(_resolved(base, url, element), element) for url, element in loads]
+        present = {url for url, _ in out} | {_resolved(base, u, e) for u, e in links}
     if _IMAGE_START.search(html) is not None:
         # The `<image>`s the tree lost, unless the document loads or links to their URL elsewhere.
-        present = {url for url, _ in out} | {_resolved(base, u, e) for u, e in links}
         present |= {url.strip() for url in present}
         dropped = dropped_images(html, present)
         if dropped:
             doc_base = document_base(doc)
             out.extend((resolve(doc_base, r.url), r.element) for r in dropped)
     return _distinct(out)
+
+
+# The C walk (guard/engine/lexwalk.py `loads_tree`), loaded at first use: False until then, None
+# where it is not built or not usable (`_walk` below runs, the reference).
+_c_walk: Any = False
+
+
+def _c_loads(doc: LexborHTMLParser) -> list[Occurrence] | None:
+    global _c_walk
+    if _c_walk is False:
+        from guard.engine import lexwalk
+
+        _c_walk = lexwalk.loads_tree if lexwalk._ready() is not None else None
+    if _c_walk is None:
+        return None
+    found: list[Occurrence] | None = _c_walk(doc, Nest(None))
+    return found
 
 
 def _distinct(loads: Iterable[Load]) -> list[Load]:
