@@ -22,10 +22,12 @@ from fuzz.strategies import SMALL, generate
 from html5_grammar import documents
 from html5_reads import CORPUS, corpus_html, html_parts, mail_html
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guard.engine import html as gh
 from guard.engine import lexwalk
 from guard.engine.layout import document_sheet
+from guard.engine.loads import srcset_urls
 from guard.engine.parse_bounds import parse_is_bounded
 
 EXT = lexwalk._ready()
@@ -152,6 +154,9 @@ EDGE_CASES = [
     "<img src=' DATA:image/svg+xml,<svg></svg>'><img src='\u00a0data:x'><img src='cid:a'>"
     "<img src='\u00e9data'><img src=j srcset='k 2x' width=1 height=1><img src=l hidden>"
     "<img src=m lowsrc=n><img src=o background=p><img src=q href=r width=1 height=1>",
+    "<img srcset='a 1x, b (2x, c' width=1 height=1><img src='' srcset=' ,, '><img src=d "
+    "srcset='e 1x,f,g 2x,' style='display:block;border:0'><img srcset='\u00e9 1x, h 2x'>"
+    "<img src=' data:x' srcset='i 1x'><img srcset='j 1x' hidden><img srcset=k lowsrc=l>",
     "<div style='overflow:hidden;max-height:0'><img src=s width=1 height=1><img src=t></div>"
     "<span hidden><img src=u width=9 height=9></span><img src=v style='display:none'>"
     "<p style='opacity:0'><img src=w style='visibility:visible'></p><img src=x width=1 height=1>",
@@ -183,6 +188,45 @@ def test_generated_documents_walk_alike(html: str) -> None:
     assert fast == slow
 
 
+# srcset text: what its grammar turns on (whitespace of every ASCII kind, commas, parentheses
+# open and closed, descriptors), other ASCII, and a little that is not ASCII (Python splits it).
+_SRCSET_CHARS = st.sampled_from(
+    [*" \t\n\x0b\x0c\r\x1c\x1f,,,(()))xy1w2x.:/", "\x00", "\x7f", "\xa0", "\u2003", "é"]
+)
+
+
+@built
+@settings(max_examples=2000, deadline=None)
+@given(st.text(_SRCSET_CHARS, max_size=40) | st.text(max_size=20))
+def test_srcset_split_in_c_as_in_python(value: str) -> None:
+    fast = EXT.srcset_urls(value)
+    if value.isascii():
+        assert fast == srcset_urls(value)
+    else:
+        assert fast is None
+
+
+@built
+@pytest.mark.parametrize(
+    "value",
+    [
+        "a 1x, b 2x",
+        "a,b,,c",
+        ",,, ,",
+        "a (1x, b) 2x, c",
+        "a (1x, b",
+        "a 1x,b 2x,",
+        "data:image/png;base64,AAA= 1x, u 2x",
+        "(" * 100_000,
+        "a" + " (" * 50_000,
+        ", " * 100_000,
+        "x," * 100_000,
+    ],
+)
+def test_srcset_split_in_c_as_in_python_hostile(value: str) -> None:
+    assert EXT.srcset_urls(value) == srcset_urls(value)
+
+
 @built
 def test_plain_images_come_back_finished() -> None:
     doc = gh.parse_document("<img src=a width=1 height=1><img src=b><img src=a width=1 height=1>")
@@ -190,7 +234,7 @@ def test_plain_images_come_back_finished() -> None:
     memo: dict[tuple[str | None, str | None, str | None], str | None] = {}
     items, positions = EXT.walk(
         doc, lexwalk._URL_NAMES, lexwalk.LOAD_NEEDLES, lexwalk.HIDE_NEEDLES, gh.Occurrence,
-        "a[href]", "area[href]", None, "img[src]", lexwalk._image_shape, memo,
+        "a[href]", "area[href]", None, "img[src]", "img[srcset]", lexwalk._image_shape, memo,
     )  # fmt: skip
     assert positions == []
     assert items == [

@@ -9,10 +9,11 @@
  *   - a plain link (`<a href>`, `<area href>` with no other attribute that can load, no style
  *     that can load or hide, no `hidden`): its Occurrence, built here (nothing in it depends on
  *     anything else than the element: links have no pixel shape);
- *   - a plain image (`<img src>` with no other attribute that can load or link, no `hidden`, no
- *     style that can load or hide, inside no element that may hide it, not styled by a
- *     `<style>` rule, its src not inline), when asked for: its Occurrence, its pixel shape asked
- *     of Python (guard/engine/layout.py's pixel_shape) once per distinct width, height and style;
+ *   - a plain image (`<img src srcset>` with no other attribute that can load or link, no
+ *     `hidden`, no style that can load or hide, inside no element that may hide it, not styled
+ *     by a `<style>` rule, its src not inline, its srcset ASCII), when asked for: its
+ *     Occurrences, their pixel shape asked of Python (guard/engine/layout.py's pixel_shape) once
+ *     per distinct width, height and style;
  *   - any other element that has an attribute that can load or link (the names are handed in
  *     from guard/engine/loads.py's URL_ATTRS: this file holds no table of its own), a `hidden`
  *     attribute, a style holding a load needle or a hide needle (lower-case ASCII, matched
@@ -136,10 +137,11 @@ typedef struct {
     Py_ssize_t n_marked;
     PyObject *occurrence; /* guard.engine.html.Occurrence */
     PyObject *link_a, *link_area; /* "a[href]", "area[href]" */
-    /* Plain images (see plain_image): "img[src]", or NULL where every image makes a record; the
+    /* Plain images (see plain_image): "img[src]" and "img[srcset]", or NULL where every image
+     * makes a record; the
      * Python function that gives the pixel shape of (width, height, style), or None for no shape
      * (the loads-only walk); its answers by those three values, a dict. */
-    PyObject *img_src, *image_shape, *shape_memo;
+    PyObject *img_src, *img_srcset, *image_shape, *shape_memo;
 } config;
 
 static int same(const lxb_char_t *s, size_t len, const char *lit, size_t litlen) {
@@ -365,6 +367,66 @@ static int append_steal(PyObject *list, PyObject *item) {
     return rc;
 }
 
+/* Python's str.isspace() on an ASCII byte (what `\s` matches there in a str pattern). */
+static int ascii_space(lxb_char_t c) {
+    return c == ' ' || (c >= '\t' && c <= '\r') || (c >= 0x1c && c <= 0x1f);
+}
+
+/* The candidate URLs of an ASCII srcset, split exactly as guard/engine/loads.py's srcset_urls
+ * splits (the HTML standard's way): appended to `urls` as str. A URL is a run of non-whitespace
+ * after whitespace and commas; trailing commas end it, else the descriptors run to the next comma
+ * outside parentheses (an unclosed one runs to the end). Linear: each byte is read once. 1 when
+ * the value is not ASCII (Python's whitespace is Unicode's then: Python splits it), 0 when done,
+ * -1 on error. */
+static int split_srcset(const lxb_char_t *v, size_t n, PyObject *urls) {
+    for (size_t i = 0; i < n; i++)
+        if (v[i] >= 0x80) return 1;
+    size_t pos = 0;
+    while (pos < n) {
+        while (pos < n && (ascii_space(v[pos]) || v[pos] == ',')) pos++;
+        size_t start = pos;
+        while (pos < n && !ascii_space(v[pos])) pos++;
+        size_t end = pos;
+        if (end > start && v[end - 1] == ',') {
+            while (end > start && v[end - 1] == ',') end--;
+        } else {
+            while (pos < n && v[pos] != ',') {
+                if (v[pos] == '(') {
+                    pos++;
+                    while (pos < n && v[pos] != ')') pos++;
+                    if (pos < n) pos++;
+                } else {
+                    pos++;
+                }
+            }
+            if (pos < n) pos++; /* the comma */
+        }
+        if (end > start) {
+            PyObject *url = PyUnicode_FromStringAndSize((const char *)v + start, (Py_ssize_t)(end - start));
+            if (append_steal(urls, url) < 0) return -1;
+        }
+    }
+    return 0;
+}
+
+/* srcset_urls(str) -> list of str, or None for a value that is not ASCII (tests compare it with
+ * guard/engine/loads.py's srcset_urls). */
+static PyObject *srcset_urls(PyObject *self, PyObject *arg) {
+    (void)self;
+    Py_ssize_t len = 0;
+    const char *v = PyUnicode_AsUTF8AndSize(arg, &len);
+    if (v == NULL) return NULL;
+    PyObject *urls = PyList_New(0);
+    if (urls == NULL) return NULL;
+    int rc = split_srcset((const lxb_char_t *)v, (size_t)len, urls);
+    if (rc != 0) {
+        Py_DECREF(urls);
+        if (rc < 0) return NULL;
+        Py_RETURN_NONE;
+    }
+    return urls;
+}
+
 /* An attribute value as the dict of attributes holds it: a str, or None for no value. */
 static PyObject *value_or_none(const lxb_char_t *v, size_t len, int present) {
     if (!present || v == NULL) return Py_NewRef(Py_None);
@@ -438,41 +500,65 @@ static PyObject *attr_dict(node_t *el) {
     return attrs;
 }
 
-/* A plain image: an `<img>` whose only attribute that can load or link is src (an inline
- * `data:`/`cid:` one excepted: it may nest a document), no `hidden`, no style that can load or
- * hide, not styled by a `<style>` rule, inside no element that may hide it. What loads.element_refs
- * gives it is its src alone, and its pixel shape depends on its width, height and style only
- * (layout.pixel_shape with no hidden_by): its Occurrence is finished here. 0 when it is done
- * (nothing for an empty src), 1 when it needs a record after all, -1 on error. */
+static PyObject *image_occurrence(const config *cfg, PyObject *url, PyObject *element, PyObject *shape) {
+    PyTypeObject *tp = (PyTypeObject *)cfg->occurrence;
+    PyObject *occ = tp->tp_alloc(tp, 5);
+    if (occ == NULL) return NULL;
+    PyTuple_SET_ITEM(occ, 0, Py_NewRef(url));
+    PyTuple_SET_ITEM(occ, 1, Py_NewRef(element));
+    PyTuple_SET_ITEM(occ, 2, Py_NewRef(Py_True));
+    PyTuple_SET_ITEM(occ, 3, Py_NewRef(Py_True));
+    PyTuple_SET_ITEM(occ, 4, Py_NewRef(shape));
+    return occ;
+}
+
+/* A plain image: an `<img>` whose only attributes that can load or link are src and srcset (an
+ * inline `data:`/`cid:` src excepted: it may nest a document; a srcset that is not ASCII too),
+ * no `hidden`, no style that can load or hide, not styled by a `<style>` rule, inside no element
+ * that may hide it. What loads.element_refs gives it is its src, then its srcset's candidates,
+ * all images of one pixel shape, which depends on its width, height and style only
+ * (layout.pixel_shape with no hidden_by): its Occurrences are finished here. 0 when it is done
+ * (nothing for no src and no candidate), 1 when it needs a record after all, -1 on error. */
 static int plain_image(const config *cfg, PyObject *out, const lxb_char_t *src, size_t src_len,
-                       const lxb_char_t *width, size_t width_len, int has_width,
-                       const lxb_char_t *height, size_t height_len, int has_height,
-                       const lxb_char_t *style, size_t style_len, int has_style) {
-    if (src == NULL || src_len == 0) return 0;
-    if (may_be_inline(src, src_len)) return 1;
-    PyObject *url = decode(src, src_len);
+                       const lxb_char_t *srcset, size_t srcset_len, const lxb_char_t *width,
+                       size_t width_len, int has_width, const lxb_char_t *height,
+                       size_t height_len, int has_height, const lxb_char_t *style,
+                       size_t style_len, int has_style) {
+    if (src != NULL && src_len && may_be_inline(src, src_len)) return 1;
+    PyObject *urls = PyList_New(0);
+    if (urls == NULL) return -1;
+    if (srcset != NULL && srcset_len) {
+        int rc = split_srcset(srcset, srcset_len, urls);
+        if (rc != 0) {
+            Py_DECREF(urls);
+            return rc;
+        }
+    }
+    int has_src = src != NULL && src_len > 0;
+    if (!has_src && PyList_GET_SIZE(urls) == 0) {
+        Py_DECREF(urls);
+        return 0;
+    }
+    PyObject *url = has_src ? decode(src, src_len) : Py_NewRef(Py_None);
     PyObject *w = value_or_none(width, width_len, has_width);
     PyObject *h = value_or_none(height, height_len, has_height);
     PyObject *st = value_or_none(style, style_len, has_style);
-    PyObject *shape = NULL, *occ = NULL;
+    PyObject *shape = NULL;
+    int rc = -1;
     if (url != NULL && w != NULL && h != NULL && st != NULL) shape = image_shape(cfg, w, h, st);
     if (shape != NULL) {
-        PyTypeObject *tp = (PyTypeObject *)cfg->occurrence;
-        occ = tp->tp_alloc(tp, 5);
-        if (occ != NULL) {
-            PyTuple_SET_ITEM(occ, 0, Py_NewRef(url));
-            PyTuple_SET_ITEM(occ, 1, Py_NewRef(cfg->img_src));
-            PyTuple_SET_ITEM(occ, 2, Py_NewRef(Py_True));
-            PyTuple_SET_ITEM(occ, 3, Py_NewRef(Py_True));
-            PyTuple_SET_ITEM(occ, 4, Py_NewRef(shape));
-        }
+        rc = 0;
+        if (has_src) rc = append_steal(out, image_occurrence(cfg, url, cfg->img_src, shape));
+        for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(urls); i++)
+            rc = append_steal(out, image_occurrence(cfg, PyList_GET_ITEM(urls, i), cfg->img_srcset, shape));
     }
+    Py_DECREF(urls);
     Py_XDECREF(url);
     Py_XDECREF(w);
     Py_XDECREF(h);
     Py_XDECREF(st);
     Py_XDECREF(shape);
-    return append_steal(out, occ);
+    return rc;
 }
 
 /* One element: append what it gives to `out`. *hider: set to 1 when it may hide its content
@@ -489,8 +575,8 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
     size_t href_len = 0, xhref_len = 0;
     /* For a plain image: its src, width, height and style (the last of each), and whether it
      * has an attribute that can load or link other than src. */
-    const lxb_char_t *src = NULL, *width = NULL, *height = NULL, *style = NULL;
-    size_t src_len = 0, width_len = 0, height_len = 0, style_len = 0;
+    const lxb_char_t *src = NULL, *srcset = NULL, *width = NULL, *height = NULL, *style = NULL;
+    size_t src_len = 0, srcset_len = 0, width_len = 0, height_len = 0, style_len = 0;
     int has_width = 0, has_height = 0, has_style = 0, not_src = 0;
     for (attr_t *a = f_first_attr(el); a != NULL; a = f_next_attr(a)) {
         size_t alen = 0;
@@ -517,6 +603,8 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
             any_url = 1;
             if (same(an, alen, "src", 3)) {
                 src = f_attr_value(a, &src_len);
+            } else if (same(an, alen, "srcset", 6)) {
+                srcset = f_attr_value(a, &srcset_len);
             } else {
                 not_src = 1;
             }
@@ -556,8 +644,9 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
     }
     if (cfg->img_src != NULL && !is_style && !*hider && !style_load && !not_src && inherited < 0 &&
         same(tag, tlen, "img", 3)) {
-        int rc = plain_image(cfg, out, src, src_len, width, width_len, has_width, height,
-                             height_len, has_height, style, style_len, has_style);
+        int rc = plain_image(cfg, out, src, src_len, srcset, srcset_len, width, width_len,
+                             has_width, height, height_len, has_height, style, style_len,
+                             has_style);
         if (rc != 1) return rc;
     }
     PyObject *attrs = attr_dict(el);
@@ -581,19 +670,21 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
 }
 
 /* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]",
- *      marked=None, "img[src]"=None, image_shape=None, shape_memo=None) -> (records and
+ *      marked=None, "img[src]"=None, "img[srcset]"=None, image_shape=None, shape_memo=None)
+ *      -> (records and
  *      Occurrences in document order (see the top of this file), the positions of the records in
  *      that list). With "img[src]", plain images (plain_image) come back as Occurrences. */
 static PyObject *walk(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *parser, *url_obj, *load_obj, *hide_obj, *marked_obj = NULL;
     config cfg = {0};
-    if (!PyArg_ParseTuple(args, "OOOOOUU|OUOO!", &parser, &url_obj, &load_obj, &hide_obj,
+    if (!PyArg_ParseTuple(args, "OOOOOUU|OUUOO!", &parser, &url_obj, &load_obj, &hide_obj,
                           &cfg.occurrence, &cfg.link_a, &cfg.link_area, &marked_obj,
-                          &cfg.img_src, &cfg.image_shape, &PyDict_Type, &cfg.shape_memo))
+                          &cfg.img_src, &cfg.img_srcset, &cfg.image_shape, &PyDict_Type,
+                          &cfg.shape_memo))
         return NULL;
     if (cfg.img_src != NULL &&
-        (cfg.shape_memo == NULL || (cfg.image_shape != Py_None && !PyCallable_Check(cfg.image_shape)))) {
+        (cfg.img_srcset == NULL || cfg.shape_memo == NULL || (cfg.image_shape != Py_None && !PyCallable_Check(cfg.image_shape)))) {
         PyErr_SetString(PyExc_TypeError, "plain images need a shape function (or None) and a dict");
         return NULL;
     }
@@ -710,9 +801,11 @@ fail:
 
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
+    {"srcset_urls", srcset_urls, METH_O, "srcset_urls(str) -> URLs, or None where not ASCII"},
     {"walk", walk, METH_VARARGS,
      "walk(parser, url names, load needles, hide needles, Occurrence, 'a[href]', 'area[href]',"
-     " marked ids=None, 'img[src]'=None, image_shape=None, shape_memo=None) -> (records and"
+     " marked ids=None, 'img[src]'=None, 'img[srcset]'=None, image_shape=None, shape_memo=None)"
+     " -> (records and"
      " Occurrences, positions of the records)"},
     {NULL, NULL, 0, NULL},
 };

@@ -6,9 +6,10 @@ and hands back only the comments, the `<style>` elements, the elements carrying 
 can load or link (the names are guard/engine/loads.py's `URL_ATTRS`), a `hidden` attribute or a
 style that can load or hide what is inside (`LOAD_NEEDLES`, `HIDE_NEEDLES`), each with the record
 of its nearest such hiding ancestor; a plain link (`<a href>` with nothing else that loads or
-hides) comes back as its finished Occurrence, and so does a plain image (`<img src>` with nothing
-else that loads, hides or is hidden around it: its pixel shape is `_image_shape`'s, asked once
-per distinct width, height and style). What the rest loads and how an image is hidden is
+hides) comes back as its finished Occurrence, and so does a plain image (`<img src srcset>` with
+nothing else that loads, hides or is hidden around it: its srcset split in C as
+loads.srcset_urls splits it, its pixel shape `_image_shape`'s, asked once per distinct width,
+height and style). What the rest loads and how an image is hidden is
 decided here with the same functions the Python walk calls (`element_refs`, `style_facts`,
 `pixel_shape`), so the result is the same list of Occurrences; tests/test_lexwalk.py checks that
 on samples/, eval/, the real corpus, the fuzz regressions and generated HTML5 documents.
@@ -75,7 +76,8 @@ _PROBE = (
     "<svg><style>@import url(t.png);</style><image xlink:href='i.png'/><feImage href='f'/>"
     "<a xlink:href='s'>w</a></svg>"
     "<table style='opacity:0'><img src='o.gif'><tr><td background='bg.png'>y</td></tr></table>"
-    "<img src='pl.gif' width=1 height=1 style='border:0'><p style='background:URL(q.png)'><i style='visibility:visible'>k</i></p><div class=h>"
+    "<img src='pl.gif' width=1 height=1 style='border:0'>"
+    "<p style='background:URL(q.png)'><i style='visibility:visible'>k</i></p><div class=h>"
     "<img src='ch.gif' width=9><span class=b hidden>u</span></div><b class=b>v</b>"
     "</body></html><img srcset='a 1x, b 2x'><!-- tail -->"
 )
@@ -193,6 +195,7 @@ def scan_tree(
             "area[href]",
             marked,
             "img[src]",
+            "img[srcset]",
             _image_shape,
             _SHAPE_MEMO,
         )
@@ -286,7 +289,7 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
     try:
         items, positions = _ext.walk(
             doc, _URL_NAMES, LOAD_NEEDLES, (), occurrence, "a[href]", "area[href]", None,
-            "img[src]", None, {},
+            "img[src]", "img[srcset]", None, {},
         )  # fmt: skip
     except (TypeError, ValueError):
         return None
