@@ -260,6 +260,14 @@ def test_a_foreign_object_is_refused() -> None:
         EXT.walk(gh.LexborHTMLParser("<a href=x>"), (), (), (), dict, "a[href]", "area[href]")
 
 
+def test_the_stored_probe_answer_is_the_python_walks() -> None:
+    doc = gh.parse_document(lexwalk._PROBE)
+    assert doc is not None
+    stored = [(lexwalk._PROBE_BASE + url, *rest) for url, *rest in lexwalk._PROBE_ANSWER]
+    assert [tuple(o) for o in gh.python_scan_tree(doc, gh.Nest())] == stored
+    assert len(stored) >= 24
+
+
 @built
 def test_the_probe_refuses_a_walk_that_answers_otherwise(monkeypatch: pytest.MonkeyPatch) -> None:
     """A layout read wrong, or needles that miss a case, answer the probe otherwise: then the
