@@ -246,6 +246,20 @@ def test_plain_images_come_back_finished() -> None:
 
 
 @built
+def test_the_shape_memo_keeps_no_long_value() -> None:
+    style = "border:0;" + "color:red;" * 300
+    doc = gh.parse_document(f"<img src=a width=1 style='{style}'><img src=b style='border:0'>")
+    assert doc is not None
+    memo: dict[tuple[str | None, str | None, str | None], str | None] = {}
+    items, _ = EXT.walk(
+        doc, lexwalk._URL_NAMES, lexwalk.LOAD_NEEDLES, lexwalk.HIDE_NEEDLES, gh.Occurrence,
+        "a[href]", "area[href]", None, "img[src]", "img[srcset]", lexwalk._image_shape, memo,
+    )  # fmt: skip
+    assert [o.shape for o in items] == ["tiny", None]
+    assert memo == {(None, None, "border:0"): None}
+
+
+@built
 def test_a_foreign_object_is_refused() -> None:
     class NotAParser:
         pass

@@ -434,9 +434,15 @@ static PyObject *value_or_none(const lxb_char_t *v, size_t len, int present) {
 }
 
 /* The pixel shape of a plain image: image_shape(width, height, style), asked once per distinct
- * triple (a newsletter repeats a few sizes and styles on its images). */
+ * triple (a newsletter repeats a few sizes and styles on its images). Bounded as layout.py bounds
+ * its style memo: at most 4096 entries, none with a value longer than 2048 characters (hostile
+ * mail's long distinct styles are asked each time, not kept). */
 static PyObject *image_shape(const config *cfg, PyObject *width, PyObject *height, PyObject *style) {
     if (cfg->image_shape == Py_None) return Py_NewRef(Py_None);
+    PyObject *values[3] = {width, height, style};
+    for (int i = 0; i < 3; i++)
+        if (values[i] != Py_None && PyUnicode_GET_LENGTH(values[i]) > 2048)
+            return PyObject_CallFunctionObjArgs(cfg->image_shape, width, height, style, NULL);
     PyObject *key = PyTuple_Pack(3, width, height, style);
     if (key == NULL) return NULL;
     PyObject *shape = PyDict_GetItemWithError(cfg->shape_memo, key);
