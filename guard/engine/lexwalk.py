@@ -250,6 +250,7 @@ def scan_tree(
             out.extend(items[done:at])
         done = at + 1
         record = items[at]
+        items[at] = None  # its dict of attributes goes as soon as it is read: memory
         if len(record) == 2:
             out.extend(_comment_occurrences(record[1].strip()))
             continue
@@ -336,6 +337,7 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
             out.extend(items[done:at])
         done = at + 1
         record = items[at]
+        items[at] = None  # its dict of attributes goes as soon as it is read: memory
         if len(record) == 2:
             out.extend(_comment_occurrences(record[1].strip()))
             continue
