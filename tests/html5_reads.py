@@ -604,3 +604,18 @@ def corpus_html(path: Path = CORPUS, every: int = 1) -> Iterator[tuple[str, str]
             name = member.name.rsplit("/", 1)[-1]
             for i, html in enumerate(html_parts(raw)):
                 yield f"{name}#{i}", html
+
+
+def fuzz_html(count: int = 160, seed: int = 20240601) -> Iterator[tuple[str, str]]:
+    """(name#part, html) for every HTML part of the fuzz regressions, then of `count` generated
+    inputs (mbox inputs left out: they hold many messages)."""
+    from fuzz.strategies import SMALL, generate
+
+    for path in sorted((ROOT / "tests" / "fuzz" / "regressions").iterdir()):
+        for i, html in enumerate(html_parts(path.read_bytes())):
+            yield f"{path.name}#{i}", html
+    for index in range(count):
+        inp = generate(index, seed, SMALL)
+        if not inp.mbox:
+            for i, html in enumerate(html_parts(inp.data)):
+                yield f"{inp.kind}@{index}#{i}", html

@@ -15,12 +15,10 @@ import subprocess
 import sys
 import tracemalloc
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from fuzz.strategies import SMALL, generate
 from html5_grammar import documents
-from html5_reads import CORPUS, corpus_html, html_parts, mail_html
+from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -34,7 +32,6 @@ EXT = lexwalk._ready()
 built = pytest.mark.skipif(
     EXT is None, reason="guard/engine/_lexwalk.c is not built here: the Python walk runs"
 )
-REGRESSIONS = Path(__file__).parent / "fuzz" / "regressions"
 CORPUS_EVERY = 4  # 200 of the 800 messages
 
 
@@ -91,20 +88,9 @@ def test_corpus_sample_walks_alike() -> None:
     assert bad == []
 
 
-def _fuzz_parts() -> Iterator[tuple[str, str]]:
-    for path in sorted(REGRESSIONS.iterdir()):
-        for i, html in enumerate(html_parts(path.read_bytes())):
-            yield f"{path.name}#{i}", html
-    for index in range(160):
-        inp = generate(index, 20240601, SMALL)
-        if not inp.mbox:
-            for i, html in enumerate(html_parts(inp.data)):
-                yield f"{inp.kind}@{index}#{i}", html
-
-
 @built
 def test_fuzz_inputs_walk_alike() -> None:
-    compared, sheets, bad = _differ(_fuzz_parts())
+    compared, sheets, bad = _differ(fuzz_html())
     assert compared > 50, (compared, sheets)
     assert bad == []
 

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from guard.clean.nodes import RAW_TEXT, walked_nodes
 from guard.engine.css import css_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
@@ -83,10 +84,6 @@ _WHOLE_ELEMENT = ("link[", "meta[", "base[", "script[")
 # What follows a <plaintext>'s text when Lexbor writes it out: closing tags a browser would show as
 # text, since nothing ends <plaintext>.
 _PLAINTEXT_END = re.compile(r"</plaintext>(?:</[A-Za-z][^<>]*>)*\Z")
-# Elements whose text Lexbor writes raw, by name, also in SVG and MathML, where the parser reads
-# it back as markup (mutation XSS): an SVG <style> holding `&lt;img …&gt;` would come back as an
-# <img>. (<noscript> text is escaped: Lexbor parses with scripting off.)
-_RAW_TEXT = frozenset({"style", "script", "xmp", "iframe", "noembed", "noframes", "plaintext"})
 # Character classes, not re.I: the regex engine then searches for the literal `<`.
 _BASE_START = re.compile(r"<[bB][aA][sS][eE]")
 
@@ -106,15 +103,14 @@ class _Document:
         self.depth = depth  # how deep this document is nested in the message's HTML part
         self.written: set[str] = set()  # every load reference as written (see `dropped_images`)
         document = tree.root.parent if tree.root is not None else None
-        # From the document node: comments before <html> and after </html> are its children.
-        self.nodes = list(document.traverse(include_text=False)) if document is not None else []
+        self.nodes = walked_nodes(document) if document is not None else []
         # A `<base>` element comes only from a `<base` tag: without one, no selector query.
         self.base = document_base(tree) if _BASE_START.search(source) else None
         self.changed = False
         self.base_removed = False
         self.removed_any = False  # once an element went, its descendants are skipped
         self.plaintext = False
-        self.raw_text: list[LexborNode] = []  # elements of _RAW_TEXT whose text needs a look
+        self.raw_text: list[LexborNode] = []  # elements of RAW_TEXT whose text needs a look
         self.loads: set[str] = set()  # every http(s) URL the original loads (see `verify`)
         self.seen: dict[str, str] = {}  # each load as written -> resolved (recorded in `loads`)
 
@@ -151,7 +147,7 @@ class _Document:
             if self.removed_any and node.parent is None:
                 continue  # inside an element that went
             tag = tag.lower()  # SVG keeps camelCase (feImage); the definitions are lower-case
-            if tag in _RAW_TEXT:
+            if tag in RAW_TEXT:
                 if tag == "style":
                     self.rewrite_style_element(node)
                 elif tag == "plaintext":
@@ -318,7 +314,7 @@ class _Document:
         return text
 
     def escape_foreign_raw_text(self) -> None:
-        """Give the text of an SVG or MathML element of _RAW_TEXT its references, since Lexbor
+        """Give the text of an SVG or MathML element of RAW_TEXT its references, since Lexbor
         writes it raw: read back, the markup is the text again."""
         for node in self.raw_text:
             if node.parent is None:

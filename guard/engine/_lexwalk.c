@@ -31,10 +31,18 @@
  * no record. The needles are handed in by guard/engine/lexwalk.py, which checks on a probe
  * document at import that this walk answers what the Python walk answers.
  *
+ * A second function, `candidates`, walks the same nodes for cleaning (guard/clean/nodes.py): it
+ * hands back, as selectolax LexborNode objects in document order, only the nodes the rewrite in
+ * guard/clean/html.py may edit, a superset of what it edits (the rewrite tests each one exactly
+ * as it tested every node): a comment whose text holds `[if`, an element whose name (ASCII
+ * lower-cased) is one of the raw-text names handed in, one with an attribute that can load or
+ * link, one whose style holds a load needle or any byte that is not ASCII (Python decides).
+ *
  * No Lexbor header is needed: the functions are looked up by name in selectolax's own extension
- * (which exports them), and the only layout read is where selectolax's LexborHTMLParser keeps its
- * document pointer, checked against the type's name and size before every use. Memory: the walk
- * keeps one stack entry per open element (no recursion), and a record per element it keeps.
+ * (which exports them), and the only layouts read are where selectolax's LexborHTMLParser keeps
+ * its document pointer and where its LexborNode keeps its node and parser, checked against the
+ * types' names and sizes (and a node handed in against its mem_id) before every use. Memory: the
+ * walk keeps one stack entry per open element (no recursion), and a record per element it keeps.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -77,6 +85,37 @@ typedef struct {
     PyObject *cached_script_texts;
     PyObject *cached_script_srcs;
 } parser_head;
+
+/* selectolax 1.0's LexborNode: PyObject_HEAD, vtable, its node and its parser. */
+typedef struct {
+    PyObject_HEAD
+    void *vtab;
+    void *node;
+    PyObject *parser;
+    int is_fragment_root;
+    int is_template_content;
+} node_head;
+
+/* The parser as selectolax 1.0's LexborHTMLParser holding a whole document, or NULL with an
+ * exception (also when Lexbor's functions are not bound yet): the one check before a walk. */
+static parser_head *whole_document(PyObject *parser) {
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "not bound");
+        return NULL;
+    }
+    PyTypeObject *tp = Py_TYPE(parser);
+    if (strcmp(tp->tp_name, "selectolax.lexbor.LexborHTMLParser") != 0 ||
+        tp->tp_basicsize != (Py_ssize_t)sizeof(parser_head)) {
+        PyErr_SetString(PyExc_TypeError, "not a selectolax 1.0 LexborHTMLParser");
+        return NULL;
+    }
+    parser_head *ph = (parser_head *)parser;
+    if (ph->is_fragment || ph->document == NULL) {
+        PyErr_SetString(PyExc_ValueError, "not a whole parsed document");
+        return NULL;
+    }
+    return ph;
+}
 
 static PyObject *bind(PyObject *self, PyObject *args) {
     (void)self;
@@ -344,6 +383,27 @@ static bstr *read_names(PyObject *tuple, Py_ssize_t *count) {
     }
     *count = n;
     return out;
+}
+
+/* Read the url names, load needles and hide needles (none where hide_obj is NULL) into cfg and
+ * index them: 0, or -1 with an exception (free_config frees what was read either way). */
+static int read_config(config *cfg, PyObject *url_obj, PyObject *load_obj, PyObject *hide_obj) {
+    cfg->url_names = read_names(url_obj, &cfg->n_url);
+    if (cfg->url_names == NULL) return -1;
+    cfg->load_needles = read_names(load_obj, &cfg->n_load);
+    if (cfg->load_needles == NULL) return -1;
+    if (hide_obj != NULL) {
+        cfg->hide_needles = read_names(hide_obj, &cfg->n_hide);
+        if (cfg->hide_needles == NULL) return -1;
+    }
+    return index_config(cfg);
+}
+
+static void free_config(config *cfg) {
+    PyMem_Free(cfg->url_names);
+    PyMem_Free(cfg->load_needles);
+    PyMem_Free(cfg->hide_needles);
+    PyMem_Free(cfg->marked);
 }
 
 /* Occurrence(url, element, False, False, None): the type is a tuple subclass without slots of
@@ -700,30 +760,12 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_TypeError, "occurrence is a NamedTuple type");
         return NULL;
     }
-    if (!ready) {
-        PyErr_SetString(PyExc_RuntimeError, "not bound");
-        return NULL;
-    }
-    PyTypeObject *tp = Py_TYPE(parser);
-    if (strcmp(tp->tp_name, "selectolax.lexbor.LexborHTMLParser") != 0 ||
-        tp->tp_basicsize != (Py_ssize_t)sizeof(parser_head)) {
-        PyErr_SetString(PyExc_TypeError, "not a selectolax 1.0 LexborHTMLParser");
-        return NULL;
-    }
-    parser_head *ph = (parser_head *)parser;
-    if (ph->is_fragment || ph->document == NULL) {
-        PyErr_SetString(PyExc_ValueError, "not a whole parsed document");
-        return NULL;
-    }
+    parser_head *ph = whole_document(parser);
+    if (ph == NULL) return NULL;
     PyObject *out = NULL, *positions = NULL;
     Py_ssize_t cap = 64, depth = 0;
     Py_ssize_t *stack = NULL;
-    cfg.url_names = read_names(url_obj, &cfg.n_url);
-    if (cfg.url_names == NULL) goto fail;
-    cfg.load_needles = read_names(load_obj, &cfg.n_load);
-    if (cfg.load_needles == NULL) goto fail;
-    cfg.hide_needles = read_names(hide_obj, &cfg.n_hide);
-    if (cfg.hide_needles == NULL || index_config(&cfg) < 0) goto fail;
+    if (read_config(&cfg, url_obj, load_obj, hide_obj) < 0) goto fail;
     if (marked_obj != NULL && marked_obj != Py_None) {
         cfg.marked = read_ids(marked_obj, &cfg.n_marked);
         if (cfg.marked == NULL) goto fail;
@@ -789,19 +831,128 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         cur = f_next(cur);
     }
     PyMem_Free(stack);
-    PyMem_Free(cfg.url_names);
-    PyMem_Free(cfg.load_needles);
-    PyMem_Free(cfg.hide_needles);
-    PyMem_Free(cfg.marked);
+    free_config(&cfg);
     return Py_BuildValue("(NN)", out, positions);
 fail:
     PyMem_Free(stack);
-    PyMem_Free(cfg.url_names);
-    PyMem_Free(cfg.load_needles);
-    PyMem_Free(cfg.hide_needles);
-    PyMem_Free(cfg.marked);
+    free_config(&cfg);
     Py_XDECREF(out);
     Py_XDECREF(positions);
+    return NULL;
+}
+
+/* May cleaning's rewrite edit this element (see the top of this file)? cfg holds the url names
+ * and the load needles (no hide needles). */
+static int may_edit(const config *cfg, const bstr *raw, Py_ssize_t n_raw, node_t *el) {
+    size_t len = 0;
+    const lxb_char_t *name = f_elem_qname(el, &len);
+    if (name != NULL) {
+        for (Py_ssize_t i = 0; i < n_raw; i++)
+            if (raw[i].len == len && needle_at(name, len, &raw[i])) return 1;
+    }
+    for (attr_t *a = f_first_attr(el); a != NULL; a = f_next_attr(a)) {
+        size_t alen = 0;
+        const lxb_char_t *an = f_attr_qname(a, &alen);
+        if (an == NULL) continue;
+        if (in_names(an, alen, cfg)) return 1;
+        if (same(an, alen, "style", 5)) {
+            size_t vlen = 0;
+            const lxb_char_t *v = f_attr_value(a, &vlen);
+            if (v == NULL) continue;
+            /* Python's case folding is wider than ASCII's: such a style goes to Python. */
+            for (size_t i = 0; i < vlen; i++)
+                if (v[i] >= 0x80) return 1;
+            int load = 0, hide = 0;
+            read_style(v, vlen, cfg, &load, &hide);
+            if (load) return 1;
+        }
+    }
+    return 0;
+}
+
+/* A LexborNode of `parser` for `node`, made as selectolax makes one (its type's tp_new). */
+static PyObject *node_object(PyTypeObject *tp, PyObject *empty, void *node, PyObject *parser) {
+    PyObject *obj = tp->tp_new(tp, empty, NULL);
+    if (obj == NULL) return NULL;
+    node_head *nh = (node_head *)obj;
+    nh->node = node;
+    Py_INCREF(parser);
+    Py_XSETREF(nh->parser, parser);
+    nh->is_fragment_root = 0;
+    nh->is_template_content = 0;
+    return obj;
+}
+
+/* candidates(parser, a node of it, that node's mem_id, raw names, url names, load needles)
+ *   -> [LexborNode, ...] in document order (see the top of this file). */
+static PyObject *candidates(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *parser, *probe, *raw_obj, *url_obj, *load_obj;
+    unsigned long long probe_id;
+    config cfg = {0};
+    bstr *raw = NULL;
+    Py_ssize_t n_raw = 0;
+    static const bstr conditional = {"[if", 3};
+    if (!PyArg_ParseTuple(args, "OOKOOO", &parser, &probe, &probe_id, &raw_obj, &url_obj,
+                          &load_obj))
+        return NULL;
+    parser_head *ph = whole_document(parser);
+    if (ph == NULL) return NULL;
+    PyTypeObject *ntp = Py_TYPE(probe);
+    if (strcmp(ntp->tp_name, "selectolax.lexbor.LexborNode") != 0 ||
+        ntp->tp_basicsize != (Py_ssize_t)sizeof(node_head) || ntp->tp_new == NULL ||
+        (uintptr_t)((node_head *)probe)->node != (uintptr_t)probe_id ||
+        ((node_head *)probe)->parser != parser) {
+        PyErr_SetString(PyExc_TypeError, "not a selectolax 1.0 LexborNode of this parser");
+        return NULL;
+    }
+    PyObject *out = NULL, *empty = NULL;
+    raw = read_names(raw_obj, &n_raw);
+    if (raw == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < n_raw; i++) {
+        if (raw[i].len == 0) { /* would take every element without a name */
+            PyErr_SetString(PyExc_TypeError, "raw names are non-empty bytes");
+            goto fail;
+        }
+    }
+    if (read_config(&cfg, url_obj, load_obj, NULL) < 0) goto fail;
+    out = PyList_New(0);
+    empty = PyTuple_New(0);
+    if (out == NULL || empty == NULL) goto fail;
+
+    void *document = ph->document; /* lxb_html_document_t starts with its DOM node */
+    node_t *root = (node_t *)document, *cur = root;
+    for (;;) {
+        int type = f_type(cur), take = 0;
+        if (type == NODE_COMMENT) {
+            size_t len = 0;
+            lxb_char_t *data = f_text_content(cur, &len);
+            if (data != NULL) {
+                take = holds_any(data, len, &conditional, 1);
+                f_destroy_text(document, data);
+            }
+        } else if (type == NODE_ELEMENT) {
+            take = may_edit(&cfg, raw, n_raw, cur);
+        }
+        if (take && append_steal(out, node_object(ntp, empty, cur, parser)) < 0) goto fail;
+        node_t *child = f_first_child(cur);
+        if (child != NULL) {
+            cur = child;
+            continue;
+        }
+        while (cur != root && f_next(cur) == NULL) cur = f_parent(cur);
+        if (cur == root) break;
+        cur = f_next(cur);
+    }
+    Py_DECREF(empty);
+    PyMem_Free(raw);
+    free_config(&cfg);
+    return out;
+fail:
+    Py_XDECREF(empty);
+    Py_XDECREF(out);
+    PyMem_Free(raw);
+    free_config(&cfg);
     return NULL;
 }
 
@@ -813,6 +964,9 @@ static PyMethodDef methods[] = {
      " marked ids=None, 'img[src]'=None, 'img[srcset]'=None, image_shape=None, shape_memo=None)"
      " -> (records and"
      " Occurrences, positions of the records)"},
+    {"candidates", candidates, METH_VARARGS,
+     "candidates(parser, node, node's mem_id, raw names, url names, load needles)"
+     " -> [LexborNode] in document order: the nodes cleaning's rewrite may edit"},
     {NULL, NULL, 0, NULL},
 };
 

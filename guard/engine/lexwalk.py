@@ -94,8 +94,12 @@ def _image_shape(width: str | None, height: str | None, style: str | None) -> st
     return pixel_shape({"width": width, "height": height}.get, facts, None) or None
 
 
-def _load() -> Any:
-    if os.environ.get("GUARD_PYTHON_WALK"):  # the reference walk, for benchmarks and doubt
+def bound_extension() -> Any:
+    """guard/engine/_lexwalk.c bound to selectolax's Lexbor, or None: not built, another
+    selectolax than the 1.x whose layout it reads, or `GUARD_PYTHON_WALK` set. The one place that
+    decides for both of its users (this module's walk, guard/clean/nodes.py's candidates); each
+    then checks its own function on its own probe."""
+    if os.environ.get("GUARD_PYTHON_WALK"):  # the reference walks, for benchmarks and doubt
         return None
     try:
         import selectolax
@@ -364,7 +368,7 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
 
 def _ready() -> Any:
     global _ext
-    _ext = _load()
+    _ext = bound_extension()
     if _ext is not None and not _probe_agrees():
         _ext = None
     return _ext

@@ -1,0 +1,107 @@
+"""The nodes cleaning's rewrite visits: every node, or only the candidates found in C.
+
+`_Document.rewrite` (guard/clean/html.py) edits an element only when it is one of the raw-text
+elements, or `may_reference` accepts its attributes, and a comment only when it is conditional.
+`walked_nodes` hands it, in document order, either every node (`traverse`, the reference) or,
+when the optional extension guard/engine/_lexwalk.c is built (guard/engine/lexwalk.py's
+`bound_extension` decides) and its `candidates` answer the probe as the reference does, only a
+superset of those (the extension's header says which), so that no Python object is made for the
+thousands of other nodes of a newsletter. The rewrite tests each node it is handed as before, so
+both give the same edits; tests/test_rewrite_nodes.py checks the two lists agree on samples/,
+eval/, the fuzz regressions and the real corpus.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from selectolax.lexbor import LexborNode
+
+from guard.engine.lexwalk import LOAD_NEEDLES, bound_extension
+from guard.engine.loads import URL_ATTRS, may_reference
+
+# Elements whose text Lexbor writes raw, by name, also in SVG and MathML, where the parser reads
+# it back as markup (mutation XSS): an SVG <style> holding `&lt;img …&gt;` would come back as an
+# <img>. (<noscript> text is escaped: Lexbor parses with scripting off.)
+RAW_TEXT = frozenset({"style", "script", "xmp", "iframe", "noembed", "noframes", "plaintext"})
+_RAW_NAMES = tuple(sorted(name.encode() for name in RAW_TEXT))
+_URL_NAMES = tuple(sorted(name.encode() for name in URL_ATTRS))
+
+_PROBE = (
+    "<!--[if mso]><v:rect><v:fill src='x'/></v:rect><![endif]--><html manifest='m'><head>"
+    "<style>a{background:url(s.png)}</style><base href='http://b.example/'></head><body>"
+    "<p style='color:red'>t</p><p style='BACKGROUND:URL(q.png)'>u</p><p style='\\75rl(e)'>v</p>"
+    "<img src='p.gif'><a href='l'>x</a><svg><style>q</style><image xlink:href='i.png'/>"
+    "<feImage href='f'/><a xlink:href='s'>w</a><script>z</script></svg><div o:href='o'></div>"
+    "<math><style>m</style></math><xmp>&lt;</xmp>"
+    "<table><tr><td background='bg.png'>y</td></tr></table>"
+    "<!-- plain --><div data-x='1'>k</div></body></html><img srcset='a 1x'><!--[IF gte mso 9]-->"
+)
+
+
+_ext: Any = bound_extension()
+
+
+def every_node(document: LexborNode) -> list[LexborNode]:
+    """The reference: from the document node, so that comments before <html> and after </html>
+    (its children) are visited too."""
+    return list(document.traverse(include_text=False))
+
+
+def edited(nodes: list[LexborNode]) -> list[LexborNode]:
+    """The nodes of `nodes` the rewrite may edit, by its own tests (for the differential test)."""
+    kept = []
+    for node in nodes:
+        tag = node.tag
+        if tag == "-comment":
+            if (node.comment_content or "").lstrip().lower().startswith("[if"):
+                kept.append(node)
+        elif tag is not None and not tag.startswith("-"):
+            attrs = node.attributes
+            if tag.lower() in RAW_TEXT or (attrs and may_reference(attrs)):
+                kept.append(node)
+    return kept
+
+
+def candidate_nodes(document: LexborNode) -> list[LexborNode] | None:
+    """The extension's candidates, in document order; None without the extension."""
+    if _ext is None or document.parser is None:
+        return None
+    try:
+        found: list[LexborNode] = _ext.candidates(
+            document.parser, document, document.mem_id, _RAW_NAMES, _URL_NAMES, LOAD_NEEDLES
+        )
+    except (TypeError, ValueError):
+        return None
+    return found
+
+
+def walked_nodes(document: LexborNode) -> list[LexborNode]:
+    """What the rewrite visits, in document order (see the module docstring)."""
+    if _ext is not None:
+        found = candidate_nodes(document)
+        if found is not None:
+            return found
+    return every_node(document)
+
+
+def _probe_agrees() -> bool:
+    """Do the candidates hold, on the probe, every node the rewrite edits, in the same order?"""
+    from guard.engine.html import parse_document
+
+    tree = parse_document(_PROBE)
+    document = tree.root.parent if tree is not None and tree.root is not None else None
+    if document is None:
+        return False
+    try:
+        found = candidate_nodes(document)
+    except Exception:  # noqa: BLE001 - an extension that fails on the probe is not used
+        return False
+    if found is None:
+        return False
+    ids = [n.mem_id for n in edited(every_node(document))]
+    return len(ids) >= 19 and [n.mem_id for n in edited(found)] == ids
+
+
+if _ext is not None and not _probe_agrees():
+    _ext = None
