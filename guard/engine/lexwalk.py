@@ -23,6 +23,7 @@ the environment makes the Python walk run anyway (benchmarks, doubt).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from guard.engine.css import css_urls
@@ -201,6 +202,28 @@ def _comment_occurrences(text: str) -> tuple[Occurrence, ...]:
     return found
 
 
+def _element_records(
+    items: list[Any], positions: list[int], out: list[Occurrence]
+) -> Iterator[tuple[int, Any]]:
+    """The walk's element records with their index (what a record's `hider` refers to), in
+    document order. What stands between them (the Occurrences the C walk finished, and those of
+    the comments it handed back) goes into `out` by slices as they are passed, so `out` is in
+    document order whenever a record is yielded."""
+    done = 0
+    for at in positions:
+        if at > done:
+            out.extend(items[done:at])
+        done = at + 1
+        record = items[at]
+        items[at] = None  # its dict of attributes goes as soon as it is read: memory
+        if len(record) == 2:
+            out.extend(_comment_occurrences(record[1].strip()))
+            continue
+        yield at, record
+    if done < len(items):
+        out.extend(items[done:])
+
+
 def scan_tree(
     doc: LexborHTMLParser, nest: Nest | None = None, sheet: Sheet | None = None
 ) -> list[Occurrence] | None:
@@ -248,17 +271,7 @@ def scan_tree(
     # links each record to its nearest such ancestor.
     chains: dict[int, Chain] = {}
     out: list[Occurrence] = []
-    done = 0  # items before this are in `out`: the Occurrences between records go in by slices
-    for at in positions:
-        if at > done:
-            out.extend(items[done:at])
-        done = at + 1
-        record = items[at]
-        items[at] = None  # its dict of attributes goes as soon as it is read: memory
-        if len(record) == 2:
-            out.extend(_comment_occurrences(record[1].strip()))
-            continue
-        tag, attrs, hider, css, mem_id = record
+    for at, (tag, attrs, hider, css, mem_id) in _element_records(items, positions, out):
         if css:
             for url in css_urls(css):
                 style_loads.append(len(out))
@@ -304,8 +317,6 @@ def scan_tree(
             out.append(occurrence(url, element, load, image, (shape or None) if image else None))
         if nest is not None and tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
-    if done < len(items):
-        out.extend(items[done:])
     if sheet_shapes and sheet is not None:
         html.shape_style_loads(out, sheet, sheet_shapes, style_loads)
     return html.resolve_all(out, base)
@@ -335,17 +346,7 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
     inline_src, nested_occurrences = html._inline_src, html._nested_occurrences
     base: str | None = None
     out: list[Occurrence] = []
-    done = 0
-    for at in positions:
-        if at > done:
-            out.extend(items[done:at])
-        done = at + 1
-        record = items[at]
-        items[at] = None  # its dict of attributes goes as soon as it is read: memory
-        if len(record) == 2:
-            out.extend(_comment_occurrences(record[1].strip()))
-            continue
-        tag, attrs, _hider, css, _mem_id = record
+    for _at, (tag, attrs, _hider, css, _mem_id) in _element_records(items, positions, out):
         if css:
             out.extend(occurrence(url, "<style> url()", True, True, None) for url in css_urls(css))
         if not attrs or not may_reference(attrs):
@@ -361,8 +362,6 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
             out.append(occurrence(url, element, load, image, None))
         if tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
-    if done < len(items):
-        out.extend(items[done:])
     return html.resolve_all(out, base)
 
 
