@@ -8,13 +8,12 @@ Imported only when `guard clean` does not clean an IMAP account.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import errno
 import fcntl
 import os
 import re
-import socket
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,17 @@ from guard.mail.files import (
     is_mbox,
     maildir_refs,
     mbox_refs,
+)
+from guard.mail.maildir_clean import (
+    BATCH,
+    MaildirLock,
+    MaildirLocked,
+    Replacement,
+    finish_interrupted,
+    fsync_all,
+    pending,
+    replace_batch,
+    write_new,
 )
 
 if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands that clean pay for it
@@ -175,94 +185,26 @@ def _print_plan(targets: Sequence[_Target], ns: argparse.Namespace, out: IO[str]
 
 # -- Maildir --------------------------------------------------------------------------------------
 
-_counter = 0
-
-
-def _unique_name() -> str:
-    """A Maildir file name nobody else will pick (time, microseconds, pid, counter, host)."""
-    global _counter
-    _counter += 1
-    now = time.time()
-    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072") or "localhost"
-    return f"{int(now)}.M{int(now % 1 * 1_000_000)}P{os.getpid()}Q{_counter}.{host}"
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_new(path: Path, data: bytes, mode: int = 0o600) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _ensure_maildir(path: Path) -> None:
-    for sub in ("cur", "new", "tmp"):
-        (path / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
-    marker = path / "maildirfolder"  # Maildir++: this directory is a sub-folder
-    if path.name.startswith(".") and not marker.exists():
-        marker.touch(mode=0o600)
-
-
-def _keep_original(original: Path, backup_dir: Path) -> None:
-    """Put the original into the backup Maildir under its own name (hard link when possible)."""
-    dest = backup_dir / original.name
-    if dest.exists():
-        if dest.read_bytes() == original.read_bytes():
-            return  # kept already by a run that stopped before it finished
-        dest = backup_dir / f"{_unique_name()}:{original.name.partition(':')[2]}"
-    try:
-        os.link(original, dest)
-    except OSError:
-        staged = backup_dir.parent / "tmp" / _unique_name()
-        _write_new(staged, original.read_bytes())
-        os.rename(staged, dest)
-    _fsync_dir(backup_dir)
-
-
-def _replace_in_maildir(item: _Item, maildir: Path, backup: Path) -> None:
-    """Original to the backup, cleaned copy in under a new name, original out: a crash at any
-    point leaves the original in place or in the backup."""
-    original = Path(item.ref.path)
-    sub = original.parent.name  # cur | new
-    info = original.name.partition(":")[2]
-    data = item.result.data
-    name = f"{_unique_name()},S={len(data)}" + (f":{info}" if info else "")
-    staged = maildir / "tmp" / name.partition(":")[0]
-    stat = original.stat()
-    _write_new(staged, data, stat.st_mode & 0o777)
-    os.utime(staged, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # clients show it as received
-    _keep_original(original, backup / sub)
-    # A new name, not the old one: servers (Dovecot) key a message's identity and cached size
-    # on the file name, so changed content under the old name would look like corruption.
-    os.rename(staged, maildir / sub / name)
-    _fsync_dir(maildir / sub)
-    original.unlink()
-    _fsync_dir(maildir / sub)
-
 
 def _apply_maildir(target: _Target, ns: argparse.Namespace, err: IO[str]) -> int:
+    """The cleaned copies in, the originals to the backup, in crash-safe batches
+    (guard/mail/maildir_clean.py)."""
     backup = Path(ns.backup) if getattr(ns, "backup", None) else target.path / MAILDIR_BACKUP
+    changed = [
+        Replacement(Path(item.ref.path), item.result.data, item.ref.source)
+        for item in target.items
+        if item.result.changed
+    ]
     failures = 0
-    for item in target.items:
-        if not item.result.changed:
-            continue
+    for start in range(0, len(changed), BATCH):
         try:
-            _ensure_maildir(backup)
-            _replace_in_maildir(item, target.path, backup)
-        except OSError as exc:
+            failed = replace_batch(target.path, backup, changed[start : start + BATCH])
+        except OSError as exc:  # a step of the whole batch (its journal, an fsync)
+            reason = f"{exc.strerror or exc} (the next run completes or undoes its batch)"
+            failed = [(item, reason) for item in changed[start : start + BATCH]]
+        for item, reason in failed:
             failures += 1
-            err.write(f"guard: {item.ref.source}: not cleaned: {exc.strerror or exc}\n")
+            err.write(f"guard: {item.source}: not cleaned: {reason}\n")
     return failures
 
 
@@ -340,7 +282,7 @@ def _apply_mbox(target: _Target, ns: argparse.Namespace, err: IO[str]) -> int:
                 for i, item in enumerate(target.items)
             )
             staged = path.with_name(f".{path.name}.guard-{os.getpid()}")
-            _write_new(staged, new, path.stat().st_mode & 0o777)
+            write_new(staged, new, path.stat().st_mode & 0o777)
             backup = _free_name(
                 Path(ns.backup)
                 if getattr(ns, "backup", None)
@@ -352,7 +294,7 @@ def _apply_mbox(target: _Target, ns: argparse.Namespace, err: IO[str]) -> int:
             except OSError:
                 staged.unlink(missing_ok=True)
                 raise
-            _fsync_dir(path.parent)
+            fsync_all([path.parent])
     except CleanPathError as exc:
         err.write(f"guard: {exc}\n")
         return 1
@@ -394,15 +336,46 @@ def run_clean_path(
     except ConfigError as exc:
         err.write(f"guard: {exc}\n")
         return ExitCode.CONFIG
-    try:
-        jobs = getattr(ns, "jobs", None)
-        targets = [_plan(path, rules, policy, jobs) for path in ns.paths]
-    except (CleanPathError, SourceError) as exc:
-        err.write(f"guard: {exc}\n")
-        return ExitCode.NO_INPUT
-    except OSError as exc:
-        err.write(f"guard: {exc.filename}: cannot read: {exc.strerror}\n")
-        return ExitCode.NO_INPUT
+    with contextlib.ExitStack() as locks:
+        try:
+            for path in ns.paths:
+                _prepare_maildir(Path(path), ns, locks, err)
+            jobs = getattr(ns, "jobs", None)
+            targets = [_plan(path, rules, policy, jobs) for path in ns.paths]
+        except MaildirLocked as exc:
+            err.write(f"guard: {exc}\n")
+            return ExitCode.LOCKED
+        except (CleanPathError, SourceError) as exc:
+            err.write(f"guard: {exc}\n")
+            return ExitCode.NO_INPUT
+        except OSError as exc:
+            err.write(f"guard: {exc.filename}: cannot read: {exc.strerror}\n")
+            return ExitCode.NO_INPUT
+        return _report_and_apply(targets, ns, out, err)
+
+
+def _prepare_maildir(
+    path: Path, ns: argparse.Namespace, locks: contextlib.ExitStack, err: IO[str]
+) -> None:
+    """A Maildir to clean is locked for the run, and what an interrupted run left is finished
+    first (a dry run only says so)."""
+    if not (path.is_dir() and is_maildir(path)):
+        return
+    if getattr(ns, "dry_run", False):
+        left = pending(path)
+        if left:
+            err.write(
+                f"guard: {path}: an interrupted clean left {left} messages half-done: "
+                "the next run finishes them first\n"
+            )
+        return
+    locks.enter_context(MaildirLock(path))
+    finish_interrupted(path)
+
+
+def _report_and_apply(
+    targets: Sequence[_Target], ns: argparse.Namespace, out: IO[str], err: IO[str]
+) -> int:
     _print_plan(targets, ns, out)
     if getattr(ns, "dry_run", False):
         if not getattr(ns, "quiet", False):

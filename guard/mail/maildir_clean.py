@@ -1,0 +1,386 @@
+"""Replacing messages of a Maildir by their cleaned copies: in batches, crash-safe, each original
+kept in a backup Maildir.
+
+A batch goes through these steps:
+
+1. **intent**: the journal `guard-clean.journal` in the Maildir's root lists the batch: for
+   each message its file, the staged copy's name in `tmp/`, the cleaned copy's new name and
+   where the original is kept (fsynced);
+2. **stage**: every cleaned copy is written to `tmp/`;
+3. **keep**: every original is hard-linked into the backup Maildir; then the staged files and
+   the backup's directories are fsynced;
+4. **commit**: a line `commit` is appended to the journal (fsynced);
+5. **swap**: the cleaned copies are renamed into `cur/` or `new/` under their new names
+   (directories fsynced);
+6. **drop**: the originals are unlinked (directories fsynced); then the journal goes.
+
+A batch's fsyncs are issued together from threads, so the file system commits many of them at
+once: one at a time they cost ~1 ms each here (ext4 on a virtual disk), 400 together ~40 ms.
+
+A crash leaves the journal behind, and the next run finishes it before anything else
+(`finish_interrupted`): without the commit line it rolls the batch back (staged copies and
+backup links removed: every original is where it was), with it, it rolls forward (steps 5
+and 6). Either way every message is in the Maildir exactly once, and its original in the backup
+when it was cleaned. A mail client may rename a file meanwhile (its flags after `:`, or `new/`
+to `cur/`), so recovery finds each message by its unique name, the part before `:`.
+
+While it works on a Maildir, guard holds an exclusive `flock` on its `tmp/` directory: a second
+`guard clean` of the same Maildir is refused (`MaildirLocked`) instead of racing the first.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import socket
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+JOURNAL = "guard-clean.journal"
+COMMIT = "commit"
+BATCH = 500  # messages per batch: a crash redoes at most this much work
+_FSYNC_THREADS = 16  # fsyncs in flight together; the file system commits them as a group
+
+_counter = 0
+
+
+class MaildirLocked(Exception):
+    """Another guard process is cleaning this Maildir; str(exc) is one line."""
+
+
+@dataclass(frozen=True)
+class Replacement:
+    """One message to replace: its file, and the cleaned bytes."""
+
+    original: Path
+    data: bytes
+    source: str  # how reports name the message
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One message's line in the journal; paths relative to the Maildir, except `backup`."""
+
+    sub: str  # cur | new
+    original: str  # file name in `sub`
+    staged: str  # file name in tmp/
+    final: str  # the cleaned copy's file name in `sub`
+    backup: str  # where the original is kept (absolute)
+
+    def line(self) -> str:
+        return json.dumps(self.__dict__, separators=(",", ":")) + "\n"
+
+
+def unique_name() -> str:
+    """A Maildir file name nobody else will pick (time, microseconds, pid, counter, host)."""
+    global _counter
+    _counter += 1
+    now = time.time()
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072") or "localhost"
+    return f"{int(now)}.M{int(now % 1 * 1_000_000)}P{os.getpid()}Q{_counter}.{host}"
+
+
+def _unique_part(name: str) -> str:
+    return name.partition(":")[0]
+
+
+# -- durability -----------------------------------------------------------------------------------
+
+
+def _fsync_path(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def fsync_all(paths: Iterable[Path]) -> None:
+    """fsync every file or directory, many at a time; raises the first error."""
+    unique = list(dict.fromkeys(paths))
+    if len(unique) <= 1:
+        for path in unique:
+            _fsync_path(path)
+        return
+    from concurrent.futures import ThreadPoolExecutor  # here: `guard strip` needs none
+
+    with ThreadPoolExecutor(min(_FSYNC_THREADS, len(unique))) as pool:
+        for _ in pool.map(_fsync_path, unique):
+            pass
+
+
+def write_new(path: Path, data: bytes, mode: int = 0o600, sync: bool = True) -> None:
+    """Create `path` (it must not exist) holding `data`; fsynced unless the caller batches."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def ensure_maildir(path: Path) -> None:
+    for sub in ("cur", "new", "tmp"):
+        (path / sub).mkdir(parents=True, exist_ok=True, mode=0o700)
+    marker = path / "maildirfolder"  # Maildir++: this directory is a sub-folder
+    if path.name.startswith(".") and not marker.exists():
+        marker.touch(mode=0o600)
+
+
+# -- the lock -------------------------------------------------------------------------------------
+
+
+class MaildirLock:
+    """An exclusive flock on the Maildir's tmp/ (released by the kernel, even on SIGKILL)."""
+
+    def __init__(self, maildir: Path) -> None:
+        self.maildir = maildir
+        self.fd = -1
+
+    def __enter__(self) -> MaildirLock:
+        (self.maildir / "tmp").mkdir(exist_ok=True, mode=0o700)
+        self.fd = os.open(self.maildir / "tmp", os.O_RDONLY)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(self.fd)
+            self.fd = -1
+            if exc.errno in (errno.EWOULDBLOCK, errno.EACCES):
+                raise MaildirLocked(
+                    f"{self.maildir}: another guard clean is working on it"
+                ) from None
+            raise
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+# -- one batch ------------------------------------------------------------------------------------
+
+
+def _crash_point(step: str) -> None:
+    """The test-only crash hook of guard.mail.imap.common (inert unless its variable is set)."""
+    if "GUARD_TEST_CRASH_AT" in os.environ or "GUARD_TEST_SIGINT_AT" in os.environ:
+        from guard.mail.imap.common import crash_point
+
+        crash_point(f"maildir-{step}")
+
+
+def _entry(maildir: Path, backup: Path, item: Replacement) -> _Entry:
+    """Where each file of the message's replacement goes (nothing written yet)."""
+    original = item.original
+    sub = original.parent.name  # cur | new
+    info = original.name.partition(":")[2]
+    stem = unique_name()
+    # A new name, not the old one: servers (Dovecot) key a message's identity and cached size
+    # on the file name, so changed content under the old name would look like corruption.
+    final = f"{stem},S={len(item.data)}" + (f":{info}" if info else "")
+    dest = backup / sub / original.name
+    if dest.exists() and not _same_message(dest, original):
+        dest = backup / sub / f"{unique_name()}:{info}"
+    return _Entry(sub, original.name, stem, final, str(dest))
+
+
+def _same_message(a: Path, b: Path) -> bool:
+    return os.path.samefile(a, b) or a.read_bytes() == b.read_bytes()
+
+
+def _stage(maildir: Path, item: Replacement, entry: _Entry) -> None:
+    """The cleaned copy, in tmp/ (not fsynced: the batch syncs its files together)."""
+    stat = item.original.stat()
+    staged = maildir / "tmp" / entry.staged
+    write_new(staged, item.data, stat.st_mode & 0o777, sync=False)
+    os.utime(staged, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # clients show it as received
+
+
+def _keep_original(original: Path, dest: Path) -> None:
+    """Put the original into the backup Maildir (hard link when possible)."""
+    if dest.exists():
+        return  # the same message, kept already by an earlier run (see _entry)
+    try:
+        os.link(original, dest)
+    except OSError:
+        staged = dest.parent.parent / "tmp" / unique_name()
+        write_new(staged, original.read_bytes())
+        os.rename(staged, dest)
+
+
+def _write_journal(maildir: Path, entries: Sequence[_Entry]) -> Path:
+    journal = maildir / JOURNAL
+    staged = maildir / "tmp" / f"{JOURNAL}.{os.getpid()}"
+    write_new(staged, "".join(e.line() for e in entries).encode())
+    os.replace(staged, journal)
+    _fsync_path(maildir)
+    return journal
+
+
+def _commit(journal: Path) -> None:
+    fd = os.open(journal, os.O_WRONLY | os.O_APPEND)
+    try:
+        os.write(fd, f"{COMMIT}\n".encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _forget(journal: Path) -> None:
+    journal.unlink(missing_ok=True)
+    _fsync_path(journal.parent)
+
+
+def _drop_original(maildir: Path, entry: _Entry) -> None:
+    """Unlink the original, found by its unique name if a client renamed it (new flags)."""
+    path = maildir / entry.sub / entry.original
+    if not path.exists():
+        found = _messages_by_unique_part(maildir).get(_unique_part(entry.original))
+        if found is None or not _same_message(found, Path(entry.backup)):
+            return  # removed by a client meanwhile; it is in the backup
+        path = found
+    path.unlink()
+
+
+def replace_batch(
+    maildir: Path, backup: Path, items: Sequence[Replacement]
+) -> list[tuple[Replacement, str]]:
+    """Replace each message by its cleaned copy (the steps in this module's docstring); returns
+    the messages that could not be, each with the reason: their originals stay in place."""
+    failed: list[tuple[Replacement, str]] = []
+    planned: list[tuple[Replacement, _Entry]] = []
+    for item in items:
+        try:
+            ensure_maildir(backup)
+            planned.append((item, _entry(maildir, backup, item)))
+        except OSError as exc:
+            failed.append((item, exc.strerror or str(exc)))
+    if not planned:
+        return failed
+    journal = _write_journal(maildir, [entry for _, entry in planned])
+    _crash_point("after-intent")
+    ready: list[tuple[Replacement, _Entry]] = []
+    for item, entry in planned:
+        try:
+            _stage(maildir, item, entry)
+        except OSError as exc:
+            failed.append((item, exc.strerror or str(exc)))
+            continue
+        try:
+            _keep_original(item.original, Path(entry.backup))
+        except OSError as exc:
+            (maildir / "tmp" / entry.staged).unlink(missing_ok=True)
+            failed.append((item, exc.strerror or str(exc)))
+            continue
+        ready.append((item, entry))
+    fsync_all(
+        [maildir / "tmp" / entry.staged for _, entry in ready]
+        + [Path(entry.backup).parent for _, entry in ready]
+    )
+    _crash_point("before-commit")
+    _commit(journal)
+    _crash_point("after-commit")
+    swapped: list[tuple[Replacement, _Entry]] = []
+    for item, entry in ready:
+        try:
+            os.rename(maildir / "tmp" / entry.staged, maildir / entry.sub / entry.final)
+        except OSError as exc:
+            (maildir / "tmp" / entry.staged).unlink(missing_ok=True)
+            failed.append((item, exc.strerror or str(exc)))
+            continue
+        swapped.append((item, entry))
+    fsync_all(maildir / entry.sub for _, entry in swapped)
+    _crash_point("after-swap")
+    for item, entry in swapped:
+        try:
+            _drop_original(maildir, entry)
+        except OSError as exc:
+            failed.append((item, f"cleaned, but the original stays too: {exc.strerror}"))
+    fsync_all(maildir / entry.sub for _, entry in swapped)
+    _forget(journal)
+    return failed
+
+
+# -- recovery -------------------------------------------------------------------------------------
+
+
+def pending(maildir: Path) -> int:
+    """How many messages an interrupted run left for `finish_interrupted` (0: none)."""
+    try:
+        lines = (maildir / JOURNAL).read_text().splitlines()
+    except FileNotFoundError:
+        return 0
+    return sum(1 for line in lines if line.startswith("{"))
+
+
+def _read_journal(journal: Path) -> tuple[list[_Entry], bool]:
+    entries: list[_Entry] = []
+    committed = False
+    for line in journal.read_text().splitlines():
+        if line == COMMIT:
+            committed = True
+        elif line.startswith("{"):
+            try:
+                entries.append(_Entry(**json.loads(line)))
+            except (ValueError, TypeError):
+                continue  # a line torn by the crash: written before the commit, never after
+    return entries, committed
+
+
+def _messages_by_unique_part(maildir: Path) -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for sub in ("cur", "new"):
+        try:
+            names = os.listdir(maildir / sub)
+        except FileNotFoundError:
+            continue
+        for name in names:
+            found[_unique_part(name)] = maildir / sub / name
+    return found
+
+
+def finish_interrupted(maildir: Path) -> int:
+    """Finish the batch an interrupted run left (see the module's docstring); returns how many
+    messages it listed. Call with the Maildir's lock held."""
+    journal = maildir / JOURNAL
+    if not journal.exists():
+        return 0
+    entries, committed = _read_journal(journal)
+    present = _messages_by_unique_part(maildir)
+    touched: list[Path] = []
+    for entry in entries:
+        staged = maildir / "tmp" / entry.staged
+        original = present.get(_unique_part(entry.original))
+        backup = Path(entry.backup)
+        if not committed:
+            staged.unlink(missing_ok=True)
+            if original is not None and backup.exists() and os.path.samefile(backup, original):
+                backup.unlink()
+                touched.append(backup.parent)
+            continue
+        final = present.get(_unique_part(entry.final))
+        if final is None and staged.exists():
+            if original is None:
+                staged.unlink()  # the message was deleted meanwhile: do not bring it back
+                continue
+            final = original.parent / entry.final
+            os.rename(staged, final)
+            touched.append(final.parent)
+        if (
+            final is not None
+            and original is not None
+            and backup.exists()
+            and _same_message(backup, original)
+        ):
+            original.unlink()
+            touched.append(original.parent)
+    fsync_all(touched)
+    _forget(journal)
+    return len(entries)

@@ -1,0 +1,186 @@
+"""`guard clean PATH` on a Maildir: batches that survive a crash at any step
+(guard/mail/maildir_clean.py). A real `python -m guard clean` is SIGKILLed at each step by the
+test-only hook, then run again; every message must be in the Maildir exactly once, cleaned
+exactly as an uninterrupted run cleans it, and its original in the backup."""
+
+from __future__ import annotations
+
+import argparse
+import email.parser
+import io
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from guard.cli import clean_path
+from guard.cli.args import MAILDIR_BACKUP, add_clean_path_arguments
+from guard.mail.maildir_clean import JOURNAL, MaildirLock
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+STEPS = ("after-intent", "before-commit", "after-commit", "after-swap")
+COUNT = 24
+
+
+def build_maildir(root: Path) -> dict[str, bytes]:
+    """COUNT sample messages, alternately in new/ and in cur/ with flags; by Message-ID."""
+    for sub in ("cur", "new", "tmp"):
+        (root / sub).mkdir(parents=True)
+    originals: dict[str, bytes] = {}
+    for i, eml in enumerate(sorted((SAMPLES / "eml").glob("*.eml"))[:COUNT]):
+        raw = eml.read_bytes()
+        name = f"17000000{i:02d}.M{i}P7.test"
+        path = root / "new" / name if i % 2 else root / "cur" / f"{name}:2,S"
+        path.write_bytes(raw)
+        originals[message_id(raw)] = raw
+    assert len(originals) == COUNT  # each sample has its own Message-ID
+    return originals
+
+
+def message_id(raw: bytes) -> str:
+    headers = email.parser.BytesHeaderParser().parsebytes(raw)
+    return str(headers["Message-ID"]).strip()
+
+
+def contents(folder: Path) -> dict[str, list[bytes]]:
+    """Every message in cur/ and new/ by Message-ID (a list: a duplicate shows as two)."""
+    found: dict[str, list[bytes]] = {}
+    for path in sorted(folder.glob("[cn]*/*")):
+        raw = path.read_bytes()
+        found.setdefault(message_id(raw), []).append(raw)
+    return found
+
+
+def guard_clean(
+    maildir: Path, home: Path, *args: str, crash_at: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ)
+    env.update(XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"))
+    env.pop("GUARD_CONFIG", None)
+    env.pop("GUARD_TEST_CRASH_AT", None)
+    if crash_at is not None:
+        env["GUARD_TEST_CRASH_AT"] = f"maildir-{crash_at}"
+    return subprocess.run(
+        [sys.executable, "-m", "guard", "clean", "-q", *args, str(maildir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[bytes]]:
+    """What an uninterrupted run leaves, by Message-ID."""
+    root = tmp_path_factory.mktemp("reference")
+    build_maildir(root / "Maildir")
+    done = guard_clean(root / "Maildir", root)
+    assert done.returncode == 0, done.stderr
+    return contents(root / "Maildir")
+
+
+def assert_exactly_once(
+    maildir: Path, originals: dict[str, bytes], reference: dict[str, list[bytes]]
+) -> None:
+    assert contents(maildir) == reference  # each message once, cleaned as without the crash
+    cleaned = {mid for mid, raws in reference.items() if raws != [originals[mid]]}
+    assert cleaned, "the sample set must hold messages that get cleaned"
+    kept = contents(maildir / MAILDIR_BACKUP)
+    assert kept == {mid: [originals[mid]] for mid in cleaned}  # each original kept, once
+    assert not (maildir / JOURNAL).exists()
+    assert list((maildir / "tmp").iterdir()) == []  # nothing staged left behind
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_crash_at_each_step_then_a_rerun_leaves_every_message_once(
+    tmp_path: Path, step: str, reference: dict[str, list[bytes]]
+) -> None:
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    crashed = guard_clean(maildir, tmp_path, crash_at=step)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert (maildir / JOURNAL).exists()
+    # Nothing is lost at the moment of the crash either: every message is in the Maildir or
+    # (from the commit on) its original is in the backup.
+    present = set(contents(maildir)) | set(contents(maildir / MAILDIR_BACKUP))
+    assert present == set(originals)
+    rerun = guard_clean(maildir, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_exactly_once(maildir, originals, reference)
+
+
+@pytest.mark.parametrize("step", ("after-commit", "after-swap"))
+def test_recovery_finds_originals_a_client_renamed(
+    tmp_path: Path, step: str, reference: dict[str, list[bytes]]
+) -> None:
+    """Between the crash and the rerun a mail client marks every message read: files in new/
+    move to cur/, flags after `:` change. Recovery finds them by their unique names."""
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    assert guard_clean(maildir, tmp_path, crash_at=step).returncode == -signal.SIGKILL
+    for path in list(maildir.glob("[cn]*/*")):
+        unique, _, info = path.name.partition(":")
+        flags = info.partition(",")[2]
+        path.rename(maildir / "cur" / f"{unique}:2,{''.join(sorted(set(flags + 'S')))}")
+    rerun = guard_clean(maildir, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_exactly_once(maildir, originals, reference)
+
+
+def test_a_dry_run_after_a_crash_says_so_and_changes_nothing(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    build_maildir(maildir)
+    assert guard_clean(maildir, tmp_path, crash_at="after-commit").returncode == -signal.SIGKILL
+    before = {str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
+    dry = guard_clean(maildir, tmp_path, "--dry-run")
+    assert dry.returncode == 0
+    assert "interrupted clean left" in dry.stderr and "half-done" in dry.stderr
+    assert {str(p): p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()} == before
+
+
+def test_a_second_clean_of_the_same_maildir_is_refused(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    build_maildir(maildir)
+    before = contents(maildir)
+    with MaildirLock(maildir):
+        second = guard_clean(maildir, tmp_path)
+    assert second.returncode == 27  # ExitCode.LOCKED
+    assert second.stderr.strip().endswith("another guard clean is working on it")
+    assert second.stderr.count("\n") == 1
+    assert contents(maildir) == before
+
+
+def test_many_batches(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, list[bytes]]
+) -> None:
+    """In process, with batches of 5: the result is the reference's."""
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    monkeypatch.setattr(clean_path, "BATCH", 5)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("GUARD_CONFIG", raising=False)
+    parser = argparse.ArgumentParser()
+    add_clean_path_arguments(parser)
+    ns = parser.parse_args([str(maildir), "--jobs", "1"])
+    out, err = io.StringIO(), io.StringIO()
+    assert clean_path.run_clean_path(ns, out, err) == 0, err.getvalue()
+    assert_exactly_once(maildir, originals, reference)
+
+
+def test_a_backup_that_cannot_be_made_leaves_every_original_in_place(tmp_path: Path) -> None:
+    maildir = tmp_path / "Maildir"
+    build_maildir(maildir)
+    before = contents(maildir)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the backup Maildir should go\n")
+    failed = guard_clean(maildir, tmp_path, "--backup", str(blocker))
+    assert failed.returncode == 28  # ExitCode.PARTIAL: each message reported
+    lines = failed.stderr.splitlines()
+    assert lines and all(line.startswith("guard: ") and "not cleaned" in line for line in lines)
+    assert contents(maildir) == before
+    assert not (maildir / JOURNAL).exists() and list((maildir / "tmp").iterdir()) == []
