@@ -33,19 +33,28 @@ def compile_extension(
 ) -> tuple[Path | None, str]:
     """Compile one C file into out_dir; (the extension's path, "") or (None, why not)."""
     cc = shlex.split(os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc")
-    if not cc or shutil.which(cc[0]) is None:
-        return None, f"no C compiler ({cc[0] if cc else 'CC unset'})"
-    include = sysconfig.get_paths()["include"]
     suffix = sysconfig.get_config_var("EXT_SUFFIX") or ".so"
     target = out_dir / f"{module.rpartition('.')[2]}{suffix}"
-    cmd = [*cc, "-O2", "-shared", "-fPIC", f"-I{include}", str(root / source), "-o", str(target)]
+    if not cc or shutil.which(cc[0]) is None:
+        target.unlink(missing_ok=True)
+        return None, f"no C compiler ({cc[0] if cc else 'CC unset'})"
+    include = sysconfig.get_paths()["include"]
+    # Built under another name and renamed: a compile that fails must not leave an extension
+    # built from an older source in place (an editable install would load it), so the old one
+    # goes too and the pure-Python side runs.
+    building = target.with_name(f"{target.name}.building-{os.getpid()}")
+    cmd = [*cc, "-O2", "-shared", "-fPIC", f"-I{include}", str(root / source), "-o", str(building)]
     cmd.append("-ldl")
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=False)
+        why = "" if done.returncode == 0 else f"{cc[0]} failed: {done.stderr.strip()[-500:]}"
     except (OSError, subprocess.TimeoutExpired) as exc:
-        return None, f"{cc[0]}: {exc}"
-    if done.returncode != 0:
-        return None, f"{cc[0]} failed: {done.stderr.strip()[-500:]}"
+        why = f"{cc[0]}: {exc}"
+    if why:
+        building.unlink(missing_ok=True)
+        target.unlink(missing_ok=True)
+        return None, why
+    os.replace(building, target)
     return target, ""
 
 
