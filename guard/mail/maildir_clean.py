@@ -184,10 +184,11 @@ def _entry(maildir: Path, backup: Path, item: Replacement) -> _Entry:
     stem = unique_name()
     # A new name, not the old one: servers (Dovecot) key a message's identity and cached size
     # on the file name, so changed content under the old name would look like corruption.
-    final = f"{stem},S={len(item.data)}" + (f":{info}" if info else "")
+    flags = f":{info}" if info else ""
+    final = f"{stem},S={len(item.data)}{flags}"
     dest = backup / sub / original.name
     if dest.exists() and not _same_message(dest, original):
-        dest = backup / sub / f"{unique_name()}:{info}"
+        dest = backup / sub / f"{unique_name()}{flags}"  # another message under that name
     return _Entry(sub, original.name, stem, final, str(dest))
 
 
