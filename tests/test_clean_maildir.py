@@ -184,3 +184,22 @@ def test_a_backup_that_cannot_be_made_leaves_every_original_in_place(tmp_path: P
     assert lines and all(line.startswith("guard: ") and "not cleaned" in line for line in lines)
     assert contents(maildir) == before
     assert not (maildir / JOURNAL).exists() and list((maildir / "tmp").iterdir()) == []
+
+
+def test_a_backup_name_taken_by_another_message_gets_a_new_name(
+    tmp_path: Path, reference: dict[str, list[bytes]]
+) -> None:
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    cleaned = {mid for mid, raws in reference.items() if raws != [originals[mid]]}
+    victim = next(p for p in sorted(maildir.glob("cur/*")) if message_id(p.read_bytes()) in cleaned)
+    other = maildir / MAILDIR_BACKUP / "cur" / victim.name
+    other.parent.mkdir(parents=True)
+    other.write_bytes(b"Message-ID: <another@example>\r\n\r\nanother message\r\n")
+    done = guard_clean(maildir, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert other.read_bytes().startswith(b"Message-ID: <another@example>")
+    kept = contents(maildir / MAILDIR_BACKUP)
+    assert kept.pop("<another@example>") == [other.read_bytes()]
+    assert kept == {mid: [originals[mid]] for mid in cleaned}
+    assert not [p for p in (maildir / MAILDIR_BACKUP).glob("*/*") if p.name.endswith(":")]
