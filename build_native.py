@@ -25,6 +25,7 @@ from typing import Any
 SOURCES: tuple[tuple[str, str], ...] = (
     ("guard/engine/_lexwalk.c", "guard.engine._lexwalk"),
     ("guard/engine/_urlcore.c", "guard.engine._urlcore"),
+    ("guard/engine/_bounds.c", "guard.engine._bounds"),
 )
 
 

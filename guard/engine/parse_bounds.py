@@ -3,11 +3,24 @@
 Lexbor's C code cannot be interrupted, and three shapes of markup make its work grow with the
 square of the input; each is estimated from the markup in linear time. A document past these
 bounds is read by the linear markup scan instead (guard/engine/html.py).
+
+The same checks run in C (guard/engine/_bounds.c, one pass over the text instead of splits,
+regex scans and a loop per tag) where it was built; the Python functions below stay the
+reference (tests/test_parse_bounds.py compares the two).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
+
+_native: Any
+try:
+    from guard.engine import _bounds as _native  # type: ignore[attr-defined,no-redef,unused-ignore]
+except ImportError:  # not built (no C compiler at install): the Python checks run
+    _native = None
+_compiled: Callable[[str], bool] | None = _native.is_bounded if _native is not None else None
 
 # -- what bounds the parser's work -----------------------------------------------------------------
 # Lexbor's C code cannot be interrupted by the per-message timer, and three shapes of markup make
@@ -126,6 +139,13 @@ def _most_open_formatting(html: str) -> int:
 
 def parse_is_bounded(html: str) -> bool:
     """Can Lexbor parse `html` in bounded time and memory (see the figures above)?"""
+    if _compiled is not None:
+        return _compiled(html)
+    return python_parse_is_bounded(html)
+
+
+def python_parse_is_bounded(html: str) -> bool:
+    """`parse_is_bounded` in Python: the reference for guard/engine/_bounds.c."""
     if _attribute_bomb(html):
         return False
     # A document of n tags nests at most n deep. With F formatting elements open, each of the at

@@ -1,0 +1,299 @@
+/* The bound checks run before Lexbor parses a document (guard/engine/parse_bounds.py), in one
+ * pass over the text instead of Python's splits, regex scans and loops.
+ *
+ * parse_bounds.py stays the reference: each function here computes exactly what its Python
+ * namesake computes (`attribute_bomb` = `_attribute_bomb`, `too_deep` = `_too_deep`,
+ * `most_open_formatting` = `_most_open_formatting`, `is_bounded` = `parse_is_bounded`), and
+ * tests/test_parse_bounds.py compares the two on samples/, the real corpus, hostile documents and
+ * generated ones. The work is linear in the text and needs no memory: these checks run on
+ * hostile input.
+ *
+ * The three checks read only `<`, `>`, the ASCII tag names right after a `<` and, inside long
+ * tags, whitespace (as str.split() sees it), so one pass reads each character once:
+ * - the attribute work: the runs between two `>`; of a run longer than LONG_TAG_CHARS, its part
+ *   from its last `<` when that is longer too, counted in whitespace-separated tokens, squared;
+ * - the nesting depth: `<name` opens an element unless the name (lower-cased) is in NOT_NESTING,
+ *   `</name` closes one (as `<(/?)([A-Za-z][A-Za-z0-9]*)` finds them);
+ * - the formatting elements open at once: `<name` / `</name` with a name of letters only (as
+ *   `<(/?[abcefinstuABCEFINSTU][A-Za-z]*)` finds them) in FORMATTING.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+/* The constants of parse_bounds.py (tests/test_parse_bounds.py reads them back). */
+#define ATTRIBUTE_WORK 50000000ULL
+#define LONG_TAG_CHARS 256
+#define NESTING_LIMIT 4096
+#define REOPENED_ELEMENTS 500000ULL
+
+static const char *const FORMATTING[] = {"a",  "b",      "big",    "code", "em", "font", "i",
+                                         "nobr", "s",    "small",  "strike", "strong", "tt",
+                                         "u",  NULL};
+static const char *const NOT_NESTING[] = {
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
+    "track", "wbr", "param", "keygen", "basefont", "bgsound", "frame", "image", "p", "li",
+    "dd", "dt", "option", "optgroup", "tr", "td", "th", "rb", "rp", "rt", "rtc", "tbody",
+    "thead", "tfoot", "colgroup", "caption", NULL};
+/* No name in either list is longer than this: a longer name is in neither. */
+#define LONGEST_NAME 8
+
+typedef struct {
+    int bomb;                /* _attribute_bomb */
+    int deep;                /* _too_deep: the depth went past NESTING_LIMIT */
+    Py_ssize_t tags;         /* html.count("<") */
+    Py_ssize_t most_open;    /* _most_open_formatting */
+} Measures;
+
+/* Each list as a set of names packed into 64 bits (a name's lower-cased bytes, zero-padded: no
+ * listed name is empty or longer than 8), in a small open-addressing table built at import. */
+#define SET_SLOTS 128
+typedef struct {
+    unsigned long long slot[SET_SLOTS]; /* 0: empty */
+} NameSet;
+static NameSet formatting_set, not_nesting_set;
+
+static unsigned
+slot_of(unsigned long long key)
+{
+    return (unsigned)((key * 0x9E3779B97F4A7C15ULL) >> 57); /* 7 bits: SET_SLOTS */
+}
+
+static void
+set_build(NameSet *set, const char *const *names)
+{
+    memset(set, 0, sizeof(*set));
+    for (; *names != NULL; names++) {
+        unsigned long long key = 0;
+        memcpy(&key, *names, strlen(*names));
+        unsigned at = slot_of(key);
+        while (set->slot[at] != 0)
+            at = (at + 1) % SET_SLOTS;
+        set->slot[at] = key;
+    }
+}
+
+static int
+set_has(const NameSet *set, unsigned long long key)
+{
+    for (unsigned at = slot_of(key); set->slot[at] != 0; at = (at + 1) % SET_SLOTS) {
+        if (set->slot[at] == key)
+            return 1;
+    }
+    return 0;
+}
+
+static int
+is_ascii_letter(Py_UCS4 c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static int
+is_formatting_start(Py_UCS4 c)
+{
+    return c < 128 && c != 0 && strchr("abcefinstuABCEFINSTU", (int)c) != NULL;
+}
+
+/* One pass of the three checks over a text of one kind (UCS1, UCS2, UCS4). `stop_at_bomb`:
+ * return as soon as the attribute work is over budget (the other measures are then partial). */
+#define DEFINE_MEASURE(NAME, CHAR)                                                               \
+    static void NAME(const CHAR *s, Py_ssize_t n, int stop_at_bomb, Measures *m)                  \
+    {                                                                                            \
+        unsigned long long work = 0;                                                             \
+        Py_ssize_t run_start = 0, last_lt = -1, depth = 0, open_now = 0;                         \
+        for (Py_ssize_t i = 0; i <= n; i++) {                                                    \
+            /* to the next `<` or `>` (the only characters with c | 2 == '>') */                 \
+            while (i < n && ((Py_UCS4)s[i] | 2) != '>')                                          \
+                i++;                                                                             \
+            Py_UCS4 c = i < n ? (Py_UCS4)s[i] : (Py_UCS4)'>';                                    \
+            if (c == '>') { /* a run ends here (or at the end of the text) */                   \
+                if (i - run_start > LONG_TAG_CHARS && last_lt >= run_start                       \
+                    && i - last_lt > LONG_TAG_CHARS) {                                           \
+                    unsigned long long tokens = 0;                                               \
+                    int in_token = 0;                                                            \
+                    for (Py_ssize_t k = last_lt; k < i; k++) {                                   \
+                        int space = Py_UNICODE_ISSPACE((Py_UCS4)s[k]);                           \
+                        if (!space && !in_token)                                                 \
+                            tokens++;                                                            \
+                        in_token = !space;                                                       \
+                    }                                                                            \
+                    /* tokens <= n / 2 + 1: its square fits in 64 bits below 2**33 characters */      \
+                    work += tokens * tokens;                                                     \
+                    if (work > ATTRIBUTE_WORK) {                                                 \
+                        m->bomb = 1;                                                             \
+                        if (stop_at_bomb)                                                        \
+                            return;                                                              \
+                        work = ATTRIBUTE_WORK + 1; /* stays over budget, never wraps */          \
+                    }                                                                            \
+                }                                                                                \
+                run_start = i + 1;                                                               \
+                continue;                                                                        \
+            }                                                                                    \
+            if (c != '<')                                                                        \
+                continue;                                                                        \
+            m->tags++;                                                                           \
+            last_lt = i;                                                                         \
+            Py_ssize_t j = i + 1;                                                                \
+            int end = 0;                                                                         \
+            if (j < n && s[j] == '/') {                                                          \
+                end = 1;                                                                         \
+                j++;                                                                             \
+            }                                                                                    \
+            if (j >= n || !is_ascii_letter((Py_UCS4)s[j]))                                       \
+                continue; /* neither pattern matches at this `<` */                              \
+            /* The name as _TAG_TOKEN reads it (letters and digits) and as the formatting        \
+             * pattern reads it (letters only), lower-cased while short enough to be listed. */  \
+            Py_ssize_t k = j, letters = -1;                                                      \
+            unsigned long long key = 0, letters_key = 0; /* the first 8 characters, packed */   \
+            while (k < n && s[k] < 128 && (is_ascii_letter((Py_UCS4)s[k])                        \
+                                           || (s[k] >= '0' && s[k] <= '9'))) {                   \
+                if (letters < 0 && !is_ascii_letter((Py_UCS4)s[k])) {                            \
+                    letters = k - j;                                                             \
+                    letters_key = key;                                                           \
+                }                                                                                \
+                if (k - j < LONGEST_NAME)                                                        \
+                    key |= (unsigned long long)(s[k] | 0x20) << (8 * (k - j));                   \
+                k++;                                                                             \
+            }                                                                                    \
+            Py_ssize_t len = k - j;                                                              \
+            if (letters < 0) {                                                                   \
+                letters = len;                                                                   \
+                letters_key = key;                                                               \
+            }                                                                                    \
+            /* nesting: every `<name` that opens an element that stays open */                   \
+            if (end)                                                                             \
+                depth = depth ? depth - 1 : 0;                                                   \
+            else {                                                                               \
+                if (len > LONGEST_NAME || !set_has(&not_nesting_set, key)) {                     \
+                    depth++;                                                                     \
+                    if (depth > NESTING_LIMIT)                                                   \
+                        m->deep = 1;                                                             \
+                }                                                                                \
+            }                                                                                    \
+            /* formatting: the letters alone */                                                  \
+            if (is_formatting_start((Py_UCS4)s[j]) && letters <= LONGEST_NAME) {                 \
+                if (set_has(&formatting_set, letters_key)) {                                     \
+                    if (!end) {                                                                  \
+                        open_now++;                                                              \
+                        if (open_now > m->most_open)                                             \
+                            m->most_open = open_now;                                             \
+                    }                                                                            \
+                    else if (open_now)                                                           \
+                        open_now--;                                                              \
+                }                                                                                \
+            }                                                                                    \
+        }                                                                                        \
+    }
+
+DEFINE_MEASURE(measure_ucs1, Py_UCS1)
+DEFINE_MEASURE(measure_ucs2, Py_UCS2)
+DEFINE_MEASURE(measure_ucs4, Py_UCS4)
+
+static int
+measure(PyObject *html, int stop_at_bomb, Measures *m)
+{
+    if (!PyUnicode_Check(html)) {
+        PyErr_SetString(PyExc_TypeError, "expected str");
+        return -1;
+    }
+    memset(m, 0, sizeof(*m));
+    Py_ssize_t n = PyUnicode_GET_LENGTH(html);
+    const void *data = PyUnicode_DATA(html);
+    switch (PyUnicode_KIND(html)) {
+    case PyUnicode_1BYTE_KIND:
+        measure_ucs1((const Py_UCS1 *)data, n, stop_at_bomb, m);
+        break;
+    case PyUnicode_2BYTE_KIND:
+        measure_ucs2((const Py_UCS2 *)data, n, stop_at_bomb, m);
+        break;
+    default:
+        measure_ucs4((const Py_UCS4 *)data, n, stop_at_bomb, m);
+        break;
+    }
+    return 0;
+}
+
+/* parse_is_bounded's decision from the measures. */
+static int
+bounded(const Measures *m)
+{
+    if (m->bomb)
+        return 0;
+    unsigned long long tags = (unsigned long long)m->tags;
+    unsigned long long most = (unsigned long long)m->most_open;
+    if (tags > NESTING_LIMIT && m->deep)
+        return 0;
+    /* tags * tags // 8 <= REOPENED_ELEMENTS (a larger count is past it and would overflow) */
+    if (tags < (1ULL << 31) && tags * tags / 8 <= REOPENED_ELEMENTS)
+        return 1;
+    /* most * (tags // 2) <= REOPENED_ELEMENTS, without the product */
+    return most == 0 || tags / 2 <= REOPENED_ELEMENTS / most;
+}
+
+static PyObject *
+is_bounded(PyObject *self, PyObject *html)
+{
+    Measures m;
+    if (measure(html, 1, &m) < 0)
+        return NULL;
+    return PyBool_FromLong(bounded(&m));
+}
+
+static PyObject *
+attribute_bomb(PyObject *self, PyObject *html)
+{
+    Measures m;
+    if (measure(html, 1, &m) < 0)
+        return NULL;
+    return PyBool_FromLong(m.bomb);
+}
+
+static PyObject *
+too_deep(PyObject *self, PyObject *html)
+{
+    Measures m;
+    if (measure(html, 0, &m) < 0)
+        return NULL;
+    return PyBool_FromLong(m.deep);
+}
+
+static PyObject *
+most_open_formatting(PyObject *self, PyObject *html)
+{
+    Measures m;
+    if (measure(html, 0, &m) < 0)
+        return NULL;
+    return PyLong_FromSsize_t(m.most_open);
+}
+
+static PyObject *
+constants(PyObject *self, PyObject *unused)
+{
+    return Py_BuildValue("(KiiK)", ATTRIBUTE_WORK, LONG_TAG_CHARS, NESTING_LIMIT,
+                         REOPENED_ELEMENTS);
+}
+
+static PyMethodDef methods[] = {
+    {"is_bounded", is_bounded, METH_O, "parse_bounds.parse_is_bounded, in one pass."},
+    {"attribute_bomb", attribute_bomb, METH_O, "parse_bounds._attribute_bomb."},
+    {"too_deep", too_deep, METH_O, "parse_bounds._too_deep."},
+    {"most_open_formatting", most_open_formatting, METH_O,
+     "parse_bounds._most_open_formatting."},
+    {"constants", constants, METH_NOARGS,
+     "(_ATTRIBUTE_WORK, _LONG_TAG_CHARS, _NESTING_LIMIT, _REOPENED_ELEMENTS) as compiled."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_bounds", "parse_bounds.py's checks in one pass (see _bounds.c).", -1,
+    methods,
+};
+
+PyMODINIT_FUNC
+PyInit__bounds(void)
+{
+    set_build(&formatting_set, FORMATTING);
+    set_build(&not_nesting_set, NOT_NESTING);
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,170 @@
+"""The bound checks in C (guard/engine/_bounds.c) against parse_bounds.py's Python checks.
+
+The Python functions are the reference: on every HTML part of samples/ and eval/eml/, on a fixed
+sample of the real corpus (skipped, with the reason, where ../shared is absent), on the fuzz
+regressions and the fuzz sweep's inputs, on the hostile shapes the bounds exist for (right at
+their limits too) and on hypothesis documents of tag soup, each C check must give exactly the
+Python answer: `attribute_bomb`, `too_deep`, `most_open_formatting` and `is_bounded`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guard.engine import parse_bounds as pb
+
+try:
+    from guard.engine import _bounds  # type: ignore[attr-defined]
+except ImportError:  # not built: parse_bounds runs its Python checks, nothing to compare
+    _bounds = None
+
+built = pytest.mark.skipif(
+    _bounds is None, reason="guard/engine/_bounds.c is not built here: the Python checks run"
+)
+
+
+def _python(html: str) -> tuple[bool, bool, int, bool]:
+    return (
+        pb._attribute_bomb(html),
+        pb._too_deep(html),
+        pb._most_open_formatting(html),
+        pb.python_parse_is_bounded(html),
+    )
+
+
+def _c(html: str) -> tuple[bool, bool, int, bool]:
+    assert _bounds is not None
+    return (
+        _bounds.attribute_bomb(html),
+        _bounds.too_deep(html),
+        _bounds.most_open_formatting(html),
+        _bounds.is_bounded(html),
+    )
+
+
+def _differ(parts: Iterator[tuple[str, str]]) -> tuple[int, list[str]]:
+    """(documents compared, sources where the two differ: names only, the corpus holds live
+    phishing links)."""
+    compared, bad = 0, []
+    for source, html in parts:
+        compared += 1
+        if _c(html) != _python(html):
+            bad.append(source)
+    return compared, bad
+
+
+@built
+def test_the_scan_uses_the_c_checks() -> None:
+    assert pb._compiled is _bounds.is_bounded
+    assert pb.parse_is_bounded("<p>hi") is True
+
+
+@built
+def test_the_constants_are_the_python_ones() -> None:
+    assert _bounds.constants() == (
+        pb._ATTRIBUTE_WORK,
+        pb._LONG_TAG_CHARS,
+        pb._NESTING_LIMIT,
+        pb._REOPENED_ELEMENTS,
+    )
+
+
+@built
+def test_samples_and_eval_check_alike() -> None:
+    compared, bad = _differ(mail_html())
+    assert compared > 150
+    assert bad == []
+
+
+@built
+def test_corpus_checks_alike() -> None:
+    if not CORPUS.is_file():
+        reason = f"the real corpus is not at {CORPUS}"
+        print(reason)
+        pytest.skip(reason)
+    compared, bad = _differ(corpus_html(CORPUS, 2))
+    assert compared > 300
+    assert bad == []
+
+
+@built
+def test_fuzz_inputs_check_alike() -> None:
+    compared, bad = _differ(fuzz_html())
+    assert compared > 50
+    assert bad == []
+
+
+def _attributes(count: int, value: str = "1") -> str:
+    return "<p " + " ".join(f"a{i}={value}" for i in range(count)) + ">"
+
+
+HOSTILE = {
+    "nesting": "<div>" * 5000,
+    "nesting at the limit": "<div>" * 4096 + "<br>" * 10,
+    "nesting past the limit": "<div>" * 4097,
+    "nesting closed again": "<div></div>" * 5000,
+    "nesting under void elements": "<br><img><td><tr>" * 3000 + "<span>" * 4000,
+    "end tags below zero": "</div>" * 5000 + "<div>" * 4097,
+    "upper case": "<DIV>" * 4097 + "<B>" * 300 + "<P>x" * 2000,
+    "open formatting": "".join(f"<p><b id={i}>x" for i in range(3000)),
+    "formatting closed by other names": "<b><i><u>" * 1000 + "</strong></em>" * 500 + "<p>x" * 1000,
+    "formatting names with digits": "<b2><i3><s9>" * 1000 + "<p>" * 2000,
+    "formatting prefixes": "<bigger><codes><fonts><strikes><tta>" * 600,
+    "attributes": _attributes(20000),
+    "attributes at the budget": _attributes(7070),
+    "attributes past the budget": _attributes(7072),
+    "attributes split by unicode space": "<p " + "\u2003".join(f"a{i}" for i in range(9000)) + ">",
+    "attributes in long text": "x" * 300 + "<" + "a " * 8000 + ">" + "y" * 300,
+    "long runs without tags": ("z" * 5000 + ">") * 30,
+    "long tag tails": ("<td " + "k " * 200 + ">") * 400,
+    "a lone <": "<" * 20000,
+    "a lone </": "</" * 20000,
+    "brackets only": "<>" * 20000 + "><" * 20000,
+    "wide characters": "\U0001f600<div>" * 4097 + "<b>\u2019" * 2000 + "<p>" * 2000,
+    "two-byte characters": "\u2019<div>" * 4097 + "<i>" * 3000,
+}
+
+
+@built
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_markup_checks_alike(name: str) -> None:
+    html = HOSTILE[name]
+    assert _c(html) == _python(html)
+
+
+def test_the_bounds_still_refuse_the_hostile_shapes() -> None:
+    # A check may get cheaper, never weaker: these stay unparsed (with the C checks where built).
+    for name in ("nesting", "nesting past the limit", "open formatting", "attributes"):
+        assert not pb.parse_is_bounded(HOSTILE[name]), name
+        assert not pb.python_parse_is_bounded(HOSTILE[name]), name
+    for name in ("nesting at the limit", "nesting closed again"):
+        assert pb.parse_is_bounded(HOSTILE[name]), name
+
+
+@built
+def test_not_a_str_is_refused() -> None:
+    with pytest.raises(TypeError):
+        _bounds.is_bounded(b"<p>")
+
+
+SOUP = st.sampled_from(
+    [
+        "<", ">", "/", "</", "<b", "</b", "<B", "<i>", "</I>", "<a href=x>", "</a>", "<font>",
+        "<strong>", "</strong>", "<s>", "<b1>", "<div>", "</div>", "<DIV", "<p>", "<td>", "<br>",
+        "<rtc>", "<colgroup>", "<optgroup>", "<basefont>", "<x9>", "<9", "< b>", " ", "\t", "\n",
+        "\u2003", "\x1f", "\u2019", "\U0001f600", "x", "y" * 40, "k=v ", " " * 30, "z" * 300,
+    ]
+)  # fmt: skip
+
+
+@built
+@settings(max_examples=600, deadline=None)
+@given(st.lists(SOUP, max_size=120), st.integers(min_value=1, max_value=40))
+def test_generated_soup_checks_alike(pieces: list[str], repeat: int) -> None:
+    html = "".join(pieces) * repeat
+    assert _c(html) == _python(html)
