@@ -31,11 +31,17 @@ _FALLBACK_CHARSET = (
 )
 
 
+_BASE64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
+# Every other byte: bytes.translate deletes them in one C pass (`re.sub` of the complement class
+# built a piece per line break: ~7x slower on the corpus's base64 parts).
+_NOT_BASE64 = bytes(sorted(set(range(256)) - set(_BASE64)))
+
+
 def decode_transfer(payload: bytes, cte: str | None) -> bytes:
     """Undo a Content-Transfer-Encoding, salvaging what decodes from broken input."""
     encoding = (cte or "").strip().lower()
     if encoding == "base64":
-        data = re.sub(rb"[^A-Za-z0-9+/=]", b"", payload)
+        data = payload.translate(None, _NOT_BASE64)  # line breaks and junk out, as a reader does
         data = data.split(b"=", 1)[0]  # padding (or junk after it) ends the data
         data = data[: len(data) - len(data) % 4] if len(data) % 4 == 1 else data
         data += b"=" * (-len(data) % 4)
