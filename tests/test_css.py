@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard.engine.css import (
     hides,
@@ -125,3 +130,76 @@ def test_style_rules_on_hostile_input_are_linear(junk: str) -> None:
     # A hang guard, not a performance assertion: a backtracking reading would take minutes.
     with time_limit(60):
         style_rules(junk)
+
+
+# -- the blocks _prepared_sheet leaves unparsed ---------------------------------------------------
+
+
+def _prepared_both(css: str, monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """(the sheet as prepared, the sheet prepared with every rule parsed): the memo is cleared so
+    each is computed afresh."""
+    from guard.engine import css as gcss
+    from guard.engine import layout
+
+    layout._SHEET_MEMO.clear()
+    fast = layout._prepared_sheet(css)
+    with monkeypatch.context() as patch:
+        patch.setattr(layout, "style_rules", lambda text, wanted=None: gcss.style_rules(text))
+        layout._SHEET_MEMO.clear()
+        slow = layout._prepared_sheet(css)
+    layout._SHEET_MEMO.clear()
+    return fast, slow
+
+
+def test_every_layout_property_holds_a_text_the_block_test_looks_for() -> None:
+    from guard.engine import layout
+
+    for prop in layout._LAYOUT_PROPS:
+        assert any(text in prop for text in layout._COUNTS_IN_BLOCK), prop
+
+
+def _sheets(parts: Iterator[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    from guard.engine.html import parse_document
+    from guard.engine.parse_bounds import parse_is_bounded
+
+    for source, html in parts:
+        doc = parse_document(html) if parse_is_bounded(html) else None
+        for i, element in enumerate(doc.css("style") if doc is not None else ()):
+            yield f"{source}@{i}", element.text(deep=True)
+
+
+def test_mail_sheets_prepare_alike_with_blocks_left_unparsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from html5_reads import CORPUS, corpus_html, mail_html
+
+    parts = itertools.chain(mail_html(), corpus_html(CORPUS, 4) if CORPUS.is_file() else ())
+    compared, bad = 0, []
+    for source, css in _sheets(parts):
+        fast, slow = _prepared_both(css, monkeypatch)
+        compared += 1
+        if fast != slow:
+            bad.append(source)  # names only: the corpus holds live phishing links
+    assert compared > 100
+    assert bad == []
+
+
+CSS_PIECES = st.sampled_from(
+    [
+        ".a", "#b", "td", " ", ",", "{", "}", ";", ":", "!important", "/*", "*/", "@media x",
+        "display", "DISPLAY", "d\\isplay", "d\\69splay", "none", "WIDTH", "height", "1px", "0",
+        "max-height", "top", "left", "mso-hide", "all", "color", "red", "font", "padding",
+        "url(", "URL(", ")", "'http://t.example/p.gif'", "image-set(", "ımage-set(", "image-ſet(",
+        "@import", "\"http://t.example/s.css\"", "\\", "\u0130", "\u212a", "Σ", "opacity",
+        "overflow", "hidden", "position", "absolute", "visibility",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(CSS_PIECES, max_size=50))
+def test_generated_sheets_prepare_alike_with_blocks_left_unparsed(pieces: list[str]) -> None:
+    css = "".join(pieces)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        fast, slow = _prepared_both(css, monkeypatch)
+    assert fast == slow

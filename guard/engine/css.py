@@ -314,18 +314,22 @@ def specificity(selector: str) -> tuple[int, int, int]:
     return plain.count("#"), plain.count("."), len(_TYPES.findall(plain))
 
 
-def style_rules(css: str) -> list[StyleRule]:
+def style_rules(css: str, wanted: Callable[[str], bool] | None = None) -> list[StyleRule]:
     """The rules of a stylesheet that hold for every reader, in order: those outside `@media` (and
     every other at-rule) whose selector is plain — type, `.class`, `#id`, compounds of them and
     descendant or child combinators, CSS escapes allowed. Pseudo-classes (`:hover`), attribute
     selectors and sibling combinators are left out: guard applies no rule it cannot match
-    exactly. A selector list is split into one rule per selector."""
+    exactly. A selector list is split into one rule per selector. `wanted`: a test of a rule's
+    declaration block (comments already out); the rules of a block it refuses are left out
+    unread."""
     if "/*" in css:
         css = _COMMENT.sub("", css)
     rules: list[StyleRule] = []
     for m in _TOP_ITEM.finditer(css):
         prelude, body = m.group(1), m.group(2)
         if prelude is None or ":" not in body:
+            continue
+        if wanted is not None and not wanted(body):
             continue
         decl = weighted_declarations(body)
         urls = tuple(css_urls(body)) if _LOADS.search(body) else ()

@@ -131,6 +131,27 @@ _MOST_SELECTIONS = 500
 """Selectors matched per document at most (each walks the tree in C): bounds hostile sheets."""
 
 
+# A rule counts for the sheet only when it sets one of _LAYOUT_PROPS or loads something
+# (`_prepared_sheet` passes over the others). Without a CSS escape in its block, a declaration's
+# name is its text as written, lower-cased, so a rule setting one of them holds that name in its
+# lower-cased block; and what loads is found by css_urls only past its gate (`url`, `@import` or
+# `image-set` in the lower-cased text). A block without a backslash that holds none of these
+# texts (most: fonts, colours, padding) thus makes no rule that counts, and is not parsed.
+# (str.lower maps characters one by one, Greek capital sigma aside: none of these holds one.)
+_COUNTS_IN_BLOCK = (
+    "display", "visibility", "opacity", "mso-hide", "position", "left", "top", "right",
+    "overflow", "width", "height", "url", "@import", "image-set",
+)  # fmt: skip
+
+
+def _block_may_count(body: str) -> bool:
+    """Can a rule with this declaration block count for the sheet (see above)?"""
+    if "\\" in body:
+        return True
+    lowered = body.lower()
+    return any(text in lowered for text in _COUNTS_IN_BLOCK)
+
+
 class _Prepared(NamedTuple):
     rule: StyleRule
     layout: tuple[tuple[str, str, bool], ...]  # (property, value, !important) of _LAYOUT_PROPS
@@ -154,7 +175,7 @@ def _prepared_sheet(css: str) -> _PreparedSheet:
     prepared: list[_Prepared] = []
     plain_urls: dict[str, int] = {}
     seen_bodies: set[int] = set()
-    for rule in style_rules(css) if may_hide(css) else ():
+    for rule in style_rules(css, _block_may_count) if may_hide(css) else ():
         layout = tuple(
             (prop, value, important)
             for prop, (value, important) in rule.declarations.items()
