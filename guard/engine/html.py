@@ -49,6 +49,7 @@ from guard.engine.nested import (
     SVG_TYPES,
     Cids,
     cid_of,
+    data_url_media_type,
     decode_data_url,
     xml_stylesheet_hrefs,
 )
@@ -117,6 +118,9 @@ def nested_documents(tag: str, get: Getter, cids: Cids | None = None) -> list[Ne
             continue
         head = value.lstrip()[:5].lower()
         if head == "data:":
+            # The type first: a data: image that is no SVG (most) is not decoded for nothing.
+            if data_url_media_type(value) not in _wanted_types(tag, get):
+                continue
             data = decode_data_url(value)
             if data is None:
                 continue
@@ -129,16 +133,19 @@ def nested_documents(tag: str, get: Getter, cids: Cids | None = None) -> list[Ne
             (media, text), where = part, f"{tag}[{attr}] cid:"
         else:
             continue
-        if tag == "link":
-            rels = (get("rel") or "").lower().split()
-            wanted: frozenset[str] = CSS_TYPES if "stylesheet" in rels else frozenset()
-        elif tag == "img":
-            wanted = SVG_TYPES
-        else:
-            wanted = HTML_TYPES | SVG_TYPES
-        if media in wanted:
+        if media in _wanted_types(tag, get):
             found.append(NestedDocument(where, attr, media, text))
     return found
+
+
+def _wanted_types(tag: str, get: Getter) -> frozenset[str]:
+    """The media types an element reads as a document (see `nested_documents`)."""
+    if tag == "link":
+        rels = (get("rel") or "").lower().split()
+        return CSS_TYPES if "stylesheet" in rels else frozenset()
+    if tag == "img":
+        return SVG_TYPES
+    return HTML_TYPES | SVG_TYPES
 
 
 def _nested_occurrences(tag: str, get: Getter, nest: Nest) -> list[Occurrence]:

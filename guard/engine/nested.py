@@ -54,8 +54,9 @@ class DataUrl(NamedTuple):
 _DATA = re.compile(r"\s*data:", re.I)
 
 
-def decode_data_url(url: str) -> DataUrl | None:
-    """A `data:` URL's content as text (None for anything else, or a comma-less URL)."""
+def _data_header(url: str) -> tuple[int, str, bool] | None:
+    """(where the comma is, the media type, base64?) of a `data:` URL; None as for
+    `decode_data_url`."""
     m = _DATA.match(url)
     if m is None:
         return None
@@ -66,6 +67,23 @@ def decode_data_url(url: str) -> DataUrl | None:
     fields = [f.strip() for f in params.split(";")]
     media_type = fields[0].lower() if fields and "/" in fields[0] else "text/plain"
     is_base64 = bool(fields) and fields[-1].lower() == "base64"
+    return comma, media_type, is_base64
+
+
+def data_url_media_type(url: str) -> str | None:
+    """`decode_data_url(url).media_type` (None where that is None), without decoding the
+    content: a caller that wants only some types decodes only those (an inline image is
+    kilobytes of base64 that no document scan reads)."""
+    header = _data_header(url)
+    return header[1] if header is not None else None
+
+
+def decode_data_url(url: str) -> DataUrl | None:
+    """A `data:` URL's content as text (None for anything else, or a comma-less URL)."""
+    header = _data_header(url)
+    if header is None:
+        return None
+    comma, media_type, is_base64 = header
     body = url[comma + 1 :]
     data = unquote_to_bytes(body)
     if is_base64:
