@@ -23,7 +23,7 @@ from guard.engine.mime import (
     sender_of,
 )
 from guard.engine.mimetree import _header_end
-from guard.engine.model import Kind, MessageResult
+from guard.engine.model import Headers, Kind, MessageResult, first_header, header_names
 from guard.engine.rules_load import load_ruleset
 from guard.engine.timelimit import time_limit
 from guard.mail.scan import scan_raw
@@ -610,3 +610,30 @@ def test_header_end_is_the_first_empty_line(raw: bytes, data: st.DataObject) -> 
     start = data.draw(st.integers(0, len(raw)))
     end = data.draw(st.integers(start, len(raw)))
     assert _header_end(raw, start, end) == _header_end_by_both_searches(raw, start, end)
+
+
+# -- header look-ups through the kept index ----------------------------------------------------
+
+NAMES = st.sampled_from(["From", "FROM", "from", "To", "cc", "Received", "X-A", "\udce9x", "İ"])
+FIELDS = st.lists(st.tuples(NAMES, st.text(max_size=5)), max_size=20)
+
+
+def _linear_first(headers: Headers, name: str) -> str | None:
+    return next((value for key, value in headers if key.lower() == name.lower()), None)
+
+
+@settings(max_examples=500, deadline=None)
+@given(FIELDS, FIELDS, NAMES)
+def test_first_header_through_the_index_is_the_linear_look_up(
+    fields: list[tuple[str, str]], other: list[tuple[str, str]], name: str
+) -> None:
+    # Alternating between two tuples (each indexed in turn when long enough), and a list.
+    one, two = tuple(fields), tuple(other)
+    for headers in (one, two, one, one, two):
+        assert first_header(headers, name) == _linear_first(headers, name)
+        fields_, names = header_names(headers)
+        assert fields_ == headers and names == tuple(k.lower() for k, _ in headers)
+    as_list = list(fields)
+    assert first_header(as_list, name) == _linear_first(one, name)  # type: ignore[arg-type]
+    as_list.reverse()  # a list may change: never answered from an index
+    assert first_header(as_list, name) == _linear_first(tuple(as_list), name)  # type: ignore[arg-type]

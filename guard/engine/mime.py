@@ -18,7 +18,7 @@ from email.utils import getaddresses, parseaddr
 
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mimetree import MimeStructureError, Part, parse_headers, split
-from guard.engine.model import Envelope, Headers, ParsedMessage, first_header
+from guard.engine.model import Envelope, Headers, ParsedMessage, first_header, header_names
 from guard.engine.nested import DOCUMENT_TYPES, content_id_key
 
 
@@ -199,7 +199,8 @@ def envelope_of(headers: Headers) -> Envelope:
 
 def recipients_of(headers: Headers) -> tuple[str, ...]:
     wanted = ("to", "cc", "delivered-to")
-    values = [" ".join(v.split()) for k, v in headers if k.lower() in wanted]
+    fields, names = header_names(headers)
+    values = [" ".join(v.split()) for (_, v), n in zip(fields, names, strict=True) if n in wanted]
     addresses = (decode_header_value(a).lower() for _, a in _getaddresses(values))
     return tuple(sorted({a for a in addresses if "@" in a}))
 

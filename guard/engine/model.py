@@ -5,6 +5,7 @@ Everything here is a frozen dataclass so results can cross process boundaries an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import NamedTuple
@@ -12,10 +13,57 @@ from typing import NamedTuple
 Headers = tuple[tuple[str, str], ...]
 
 
+class HeaderIndex(NamedTuple):
+    """A header tuple's names lower-cased, and the first value of each lower-cased name."""
+
+    headers: Headers
+    """The tuple indexed, kept with its index: while kept, its id cannot name another tuple."""
+    names: tuple[str, ...]
+    first: dict[str, str]
+
+
+# A message's ~60 header fields are looked up a dozen times in a scan (the MIME split, the
+# envelope, the recipients, receipt and sender rules), each look-up lower-casing every name:
+# the last long tuple's index is kept instead. Short tuples (a part's few fields) are read
+# directly, so the split's parts do not push the message's own index out.
+_INDEX_FROM = 8
+_last_index: HeaderIndex | None = None
+
+
+def header_index(headers: Headers) -> HeaderIndex:
+    """`headers`' HeaderIndex, made once for the last tuple of headers asked about."""
+    global _last_index
+    index = _last_index
+    if index is not None and index.headers is headers:
+        return index
+    names = tuple([key.lower() for key, _value in headers])
+    first: dict[str, str] = {}
+    for name, (_key, value) in zip(names, headers, strict=True):
+        if name not in first:
+            first[name] = value
+    index = HeaderIndex(headers, names, first)
+    if type(headers) is tuple:  # immutable: the same object has the same fields
+        _last_index = index
+    return index
+
+
+def header_names(headers: Iterable[tuple[str, str]]) -> tuple[Headers, tuple[str, ...]]:
+    """(the headers as a tuple, their names lower-cased), from the kept index when it is theirs."""
+    fields = headers if type(headers) is tuple else tuple(headers)
+    if len(fields) < _INDEX_FROM:
+        return fields, tuple([key.lower() for key, _value in fields])
+    return fields, header_index(fields).names
+
+
 def first_header(headers: Headers, name: str) -> str | None:
     """The first value of header `name` (case-insensitive), or None."""
     lname = name.lower()
-    return next((value for key, value in headers if key.lower() == lname), None)
+    if len(headers) < _INDEX_FROM or type(headers) is not tuple:
+        for key, value in headers:
+            if key.lower() == lname:
+                return value
+        return None
+    return header_index(headers).first.get(lname)
 
 
 class Kind(StrEnum):

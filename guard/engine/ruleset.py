@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from guard.engine.model import header_names
 from guard.engine.shapes import ShapeIndex
 from guard.engine.unwrap import DecodeError, apply_encodings
 from guard.engine.urls import Url, parse_http
@@ -318,10 +319,11 @@ class RuleSet:
         receipts = self._receipts
         if not receipts:
             return []
+        fields, names = header_names(headers)
         return [
             (name, value, rule)
-            for name, value in headers
-            if (rule := receipts.get(name.lower())) is not None
+            for (name, value), lname in zip(fields, names, strict=True)
+            if (rule := receipts.get(lname)) is not None
         ]
 
     def sender_matches(self, headers: Iterable[tuple[str, str]]) -> list[tuple[Rule, str]]:
@@ -331,8 +333,8 @@ class RuleSet:
             return []
         found: dict[str, tuple[Rule, str]] = {}
         by_domain = self._sender_domains
-        for name, value in headers:
-            lname = name.lower()
+        fields, names = header_names(headers)
+        for (name, value), lname in zip(fields, names, strict=True):
             rules: Iterable[Rule] = self._senders.get(lname, ())
             index = by_domain.get(lname)
             if index is not None:
