@@ -637,3 +637,44 @@ def test_first_header_through_the_index_is_the_linear_look_up(
     assert first_header(as_list, name) == _linear_first(one, name)  # type: ignore[arg-type]
     as_list.reverse()  # a list may change: never answered from an index
     assert first_header(as_list, name) == _linear_first(tuple(as_list), name)  # type: ignore[arg-type]
+
+
+HEADER_PIECES = st.sampled_from([*"ab =?Q\x00\t\n\r\x0b\x1f\x7f\xe9", "=?utf-8?q?x?="])
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(HEADER_PIECES, min_size=1, max_size=30))
+def test_a_header_without_encoded_words_reads_as_through_the_stdlib(pieces: list[str]) -> None:
+    from guard.engine.mime import _decoded_words
+
+    text = "".join(pieces)
+    assert decode_header_value(text) == _decoded_words(text)
+
+
+def _part_types(raw: bytes) -> list[tuple[str, str | None, object]]:
+    from guard.engine.mimetree import split
+
+    return [(p.content_type, p.charset, p.params.get_params()) for p in split(raw).walk()]
+
+
+def test_content_types_read_through_the_memo_are_read_afresh() -> None:
+    # A leaf's Content-Type value is read once (mimetree._CTYPE_MEMO): the same type, charset
+    # and parameters as reading it afresh, for every part of samples/ and eval/.
+    from html5_reads import MAIL_DIRS
+
+    from guard.engine import mimetree
+
+    compared = 0
+    for folder in MAIL_DIRS:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            raw = path.read_bytes()
+            mimetree._CTYPE_MEMO.clear()
+            fresh = _part_types(raw)
+            remembered = _part_types(raw)  # every leaf's value now from the memo
+            assert remembered == fresh, path.name
+            compared += len(fresh)
+    assert compared > 200
+    for value in ('text/html; charset="utf-8"', "TEXT/Plain;charset=latin1", "junk", "text/"):
+        raw = f"Content-Type: {value}\n\nx".encode()
+        mimetree._CTYPE_MEMO.clear()
+        assert _part_types(raw) == _part_types(raw)

@@ -104,6 +104,15 @@ def decode_header_value(value: str | None) -> str:
     if not value:
         return ""
     text = str(value)
+    if "=?" not in text and text.isascii():
+        # No encoded word (decode_header gives the text back as one chunk) and nothing to
+        # replace: most headers. What follows would give the same.
+        return " ".join(text.replace("\x00", "").split())
+    return _decoded_words(text)
+
+
+def _decoded_words(text: str) -> str:
+    """`decode_header_value` of a non-empty text, through the stdlib's RFC 2047 reader."""
     try:
         chunks = decode_header(text)
     except (ValueError, LookupError, UnicodeError, TypeError, AssertionError, HeaderParseError):

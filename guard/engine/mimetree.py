@@ -32,7 +32,9 @@ class Part:
     end: int  # one past the last byte of the body
     headers: Headers
     content_type: str  # lower-case `type/subtype`
-    params: Message  # a header-only Message to read Content-Type parameters robustly
+    params: Message
+    """A header-only Message to read Content-Type parameters robustly (shared by the parts with
+    the same Content-Type value: read it, never write to it)."""
     children: tuple[Part, ...] = ()
     charset: str | None = None
     """The charset parameter of a text/* part, read once: the standard library re-parses the whole
@@ -101,15 +103,39 @@ def parse_headers(block: bytes) -> Headers:
     return tuple(fields)
 
 
-def _content_type(headers: Headers, default: str) -> tuple[str, Message]:
-    params = Message()
+# Leaf parts repeat a few Content-Type values (`text/html; charset="utf-8"`) from message to
+# message, and the stdlib reads each through a Message of its own, parsing its parameters again
+# at every get_param: a value is read once (multipart values, unique by their boundary, are not
+# kept). The parts with the same value then share its Message, which nothing writes to. Bounded
+# in entries and length, as the style memo.
+_CTYPE_MEMO: dict[str, tuple[str, Message, str | None]] = {}
+_CTYPE_MEMO_SIZE = 256
+_CTYPE_MEMO_LONGEST = 256
+
+
+def _content_type(headers: Headers, default: str) -> tuple[str, Message, str | None]:
+    """(lower-case type/subtype, a Message holding the field, the charset of a text/* type)."""
     ctype = first_header(headers, "Content-Type")
-    if ctype is not None:
-        params["Content-Type"] = ctype
-        # Message.get_content_type() falls back to text/plain on junk, as RFC 2045 says.
-        return params.get_content_type(), params
-    params["Content-Type"] = default
-    return default, params
+    if ctype is None:
+        return _read_content_type(default)
+    known = _CTYPE_MEMO.get(ctype)
+    if known is not None:
+        return known
+    known = _read_content_type(ctype)
+    if len(ctype) <= _CTYPE_MEMO_LONGEST and not known[0].startswith("multipart/"):
+        if len(_CTYPE_MEMO) >= _CTYPE_MEMO_SIZE:
+            _CTYPE_MEMO.clear()
+        _CTYPE_MEMO[ctype] = known
+    return known
+
+
+def _read_content_type(value: str) -> tuple[str, Message, str | None]:
+    params = Message()
+    params["Content-Type"] = value
+    # Message.get_content_type() falls back to text/plain on junk, as RFC 2045 says.
+    ctype = params.get_content_type()
+    charset = params.get_param("charset") if ctype.startswith("text/") else None
+    return ctype, params, charset if isinstance(charset, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +202,7 @@ def _split(
     else:
         header_end, body_start = _header_end(raw, start, end)
     headers = parse_headers(raw[start:header_end])
-    ctype, params = _content_type(headers, default_type)
+    ctype, params, charset = _content_type(headers, default_type)
     children: list[Part] = []
     if ctype.startswith("multipart/"):
         boundary = params.get_param("boundary")
@@ -216,14 +242,4 @@ def _split(
             children.append(
                 _split(raw, body_start, end, "text/plain", depth + 1, max_depth, max_parts, counter)
             )
-    charset = params.get_param("charset") if ctype.startswith("text/") else None
-    return Part(
-        start,
-        body_start,
-        end,
-        headers,
-        ctype,
-        params,
-        tuple(children),
-        charset if isinstance(charset, str) else None,
-    )
+    return Part(start, body_start, end, headers, ctype, params, tuple(children), charset)
