@@ -203,3 +203,38 @@ def test_generated_sheets_prepare_alike_with_blocks_left_unparsed(pieces: list[s
     with pytest.MonkeyPatch.context() as monkeypatch:
         fast, slow = _prepared_both(css, monkeypatch)
     assert fast == slow
+
+
+STYLE_EDGES = [
+    "<style>a{}</style><p>x",
+    "<STYLE>a{}</STYLE><svg><style>b{}</style><foreignObject><style>c{}</style></svg>",
+    "<template><style>d{}</style></template><noscript><style>e{}</style></noscript>",
+    "<math><style>f{}</style></math><table><style>g{}</style><tr><td>x</table>",
+    "<svg:style>h{}</svg:style><x-style>i{}</x-style><styles>j</styles>",
+    "<iframe srcdoc='<style>k{}</style>'></iframe><p><style>l{}",
+]
+
+
+def test_the_style_elements_found_by_name_are_those_the_selector_finds() -> None:
+    # document_sheet reads the `<style>` elements with doc.tags("style") (no selector engine).
+    from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
+
+    from guard.engine.html import parse_document
+    from guard.engine.parse_bounds import parse_is_bounded
+
+    parts = itertools.chain(
+        (("edge", html) for html in STYLE_EDGES),
+        mail_html(),
+        fuzz_html(),
+        corpus_html(CORPUS, 4) if CORPUS.is_file() else (),
+    )
+    compared, bad = 0, []
+    for source, html in parts:
+        doc = parse_document(html) if parse_is_bounded(html) else None
+        if doc is None:
+            continue
+        compared += 1
+        if [e.mem_id for e in doc.tags("style")] != [e.mem_id for e in doc.css("style")]:
+            bad.append(source)  # names only: the corpus holds live phishing links
+    assert compared > 300
+    assert bad == []

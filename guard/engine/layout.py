@@ -216,7 +216,9 @@ class Sheet(NamedTuple):
 def document_sheet(doc: LexborHTMLParser) -> Sheet | None:
     """The `<style>` rules of a document, applied to its elements; None when no rule can make
     anything a pixel (most documents: the walk then reads inline styles only)."""
-    elements = doc.css("style")
+    # Lexbor's getElementsByTagName: the same elements as the selector `style` (in SVG too,
+    # tests/test_css.py), without the selector engine.
+    elements = doc.tags("style")
     if not elements:
         return None
     rules: list[_Prepared] = []
