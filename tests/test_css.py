@@ -238,3 +238,57 @@ def test_the_style_elements_found_by_name_are_those_the_selector_finds() -> None
             bad.append(source)  # names only: the corpus holds live phishing links
     assert compared > 300
     assert bad == []
+
+
+def _css_urls_every_pattern(css: str) -> list[str]:
+    """css_urls as it was before each pattern ran only where its keyword is: the reference."""
+    from guard.engine import css as gcss
+
+    if "\\" in css:
+        css = gcss._unescape_idents(css)
+    lowered = css.lower()
+    if "url" not in lowered and "@import" not in lowered and "image-set" not in lowered:
+        return []
+    css = gcss._COMMENT.sub("", css)
+    found: list[str] = []
+    for m in gcss._URL.finditer(css):
+        found.append(gcss._unescape(m.group(1) or m.group(2) or m.group(3) or ""))
+    for m in gcss._IMPORT.finditer(css):
+        found.append(gcss._unescape(m.group(1) or m.group(2) or ""))
+    for m in gcss._IMAGE_SET.finditer(css):
+        for s in gcss._STRING.finditer(m.group(1)):
+            found.append(gcss._unescape(s.group(1) or s.group(2) or ""))
+    return [u.strip() for u in found if u.strip() and not u.strip().startswith("#")]
+
+
+URL_PIECES = st.sampled_from(
+    [
+        "url(", "URL(", "u/**/rl(", "@import", "@IMPORT", "@ımport", "@İmport", "image-set(",
+        "ımage-set(", "image-ſet(", "IMAGE-SET(", "/*", "*/", ")", "'a.gif'", '"b.png"', "c.jpg",
+        " ", ";", "\\75 rl(", "\\", "{", "}", "x", "#frag", "é",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(URL_PIECES, max_size=25))
+def test_css_urls_runs_a_pattern_only_where_it_can_match(pieces: list[str]) -> None:
+    from guard.engine.css import css_urls
+
+    css = "".join(pieces)
+    assert css_urls(css) == _css_urls_every_pattern(css)
+
+
+def test_css_urls_of_mail_sheets_are_those_of_every_pattern() -> None:
+    from html5_reads import CORPUS, corpus_html, mail_html
+
+    from guard.engine.css import css_urls
+
+    parts = itertools.chain(mail_html(), corpus_html(CORPUS, 4) if CORPUS.is_file() else ())
+    compared, bad = 0, []
+    for source, css in _sheets(parts):
+        compared += 1
+        if css_urls(css) != _css_urls_every_pattern(css):
+            bad.append(source)  # names only: the corpus holds live phishing links
+    assert compared > 100
+    assert bad == []

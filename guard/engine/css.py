@@ -68,12 +68,20 @@ def css_urls(css: str) -> list[str]:
     if "url" not in lowered and "@import" not in lowered and "image-set" not in lowered:
         return []
     css = _COMMENT.sub("", css)
+    # Each pattern runs only where its keyword is (the comments out: taking one out may join
+    # a keyword). Exact on ASCII text; elsewhere IGNORECASE also matches `ı`, `İ` and `ſ` for
+    # `i` and `s`, which lower() keeps apart, so every pattern runs.
+    wants_url = wants_import = wants_set = True
+    if css.isascii():
+        lowered = css.lower()
+        wants_url, wants_import = "url" in lowered, "@import" in lowered
+        wants_set = "image-set" in lowered
     found: list[str] = []
-    for m in _URL.finditer(css):
+    for m in _URL.finditer(css) if wants_url else ():
         found.append(_unescape(m.group(1) or m.group(2) or m.group(3) or ""))
-    for m in _IMPORT.finditer(css):
+    for m in _IMPORT.finditer(css) if wants_import else ():
         found.append(_unescape(m.group(1) or m.group(2) or ""))
-    for m in _IMAGE_SET.finditer(css):
+    for m in _IMAGE_SET.finditer(css) if wants_set else ():
         for s in _STRING.finditer(m.group(1)):
             found.append(_unescape(s.group(1) or s.group(2) or ""))
     # A fragment-only url(#id) names something in the same document: nothing is fetched.
