@@ -820,3 +820,14 @@ def test_host_rules_reads_only_the_suffixes_a_wildcard_can_have() -> None:
     found = rules.host_rules(deep)
     assert found and {r.service.id for r in found} == {"sendgrid"}
     assert rules.host_rules("a." * 50_000 + "example.invalid") == ()
+
+
+def test_sender_matches_reads_every_header_a_sender_rule_names() -> None:
+    # sender_matches passes over the headers no `sender` rule reads (_sender_headers): that set
+    # must hold every name of both tables, in the compiled rules as in rules loaded afresh.
+    from guard.engine.rules_load import bundled_rules_dir
+
+    # The compiled rules (bundled alone), and the same files read as another directory.
+    for rules in (load_ruleset(include_user=False), load_ruleset([bundled_rules_dir()])):
+        assert rules._sender_headers == set(rules._senders) | set(rules._sender_domains)
+        assert "dkim-signature" in rules._sender_headers

@@ -203,6 +203,9 @@ class RuleSet:
     # `sender` rules with hosts: header name -> host pattern (`x.org`, `*.x.org`) -> rules
     _sender_domains: dict[str, dict[str, list[Rule]]] = field(default_factory=dict, repr=False)
     _relays: set[str] = field(default_factory=set, repr=False)  # services with relay = true
+    # The header names some `sender` rule reads (both kinds): a message's other headers are
+    # passed over without a look-up in either table.
+    _sender_headers: frozenset[str] = field(default=frozenset(), repr=False)
     _param_rules: list[Rule] = field(default_factory=list, repr=False)
     _exact_params: dict[str, Rule] = field(default_factory=dict, repr=False)
     _prefixes: tuple[str, ...] = field(default=(), repr=False)  # every rule's param_prefixes
@@ -243,6 +246,7 @@ class RuleSet:
                         self._by_suffix.setdefault(host[2:], []).append(rule)
                     else:
                         self._by_host.setdefault(host, []).append(rule)
+        self._sender_headers = frozenset(self._senders) | frozenset(self._sender_domains)
         self._shapes = ShapeIndex((r, r.path, r.query) for r in self._shape_only)
         self._suffix_labels = max((s.count(".") + 1 for s in self._by_suffix), default=0)
         # Most specific first: a rule with a path shape beats a bare host rule.
@@ -334,7 +338,10 @@ class RuleSet:
         found: dict[str, tuple[Rule, str]] = {}
         by_domain = self._sender_domains
         fields, names = header_names(headers)
+        read = self._sender_headers
         for (name, value), lname in zip(fields, names, strict=True):
+            if lname not in read:
+                continue
             rules: Iterable[Rule] = self._senders.get(lname, ())
             index = by_domain.get(lname)
             if index is not None:
