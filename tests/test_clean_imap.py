@@ -314,6 +314,34 @@ def test_clean_end_to_end(dovecot: Dovecot, user: str) -> None:
     assert originals[attach.mid].raw.split(b"a.pdf")[1][:2000] in attach.raw
 
 
+def test_a_round_written_in_pieces_lists_and_leaves_what_one_batch_does(
+    dovecot: Dovecot, user: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """When the workers have planned only part of a round, the part is written as a batch of its
+    own (guard.mail.imap.cleaner.MIN_PIECE at least): forced here on every round, in pieces of
+    3, the -v listing and the server's end state are those of the round in one batch."""
+    from guard.mail.imap import cleaner
+    from guard.mail.imap.planner import InlinePlanner
+
+    twin = user + "-twin"
+    originals = seed(dovecot, user, MIX)
+    twins = seed(dovecot, twin, MIX)
+    write_config(dovecot, twin)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "twin"))  # a state database each
+    code, whole, err = clean("-v")
+    assert code == 0, err
+    monkeypatch.setattr(cleaner, "MIN_PIECE", 3)
+    monkeypatch.setattr(InlinePlanner, "ready", lambda self, keys: 0)
+    write_config(dovecot, user)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "pieces"))
+    code, pieces, err = clean("-v")
+    assert code == 0, err
+    assert re.sub(r"\(\d+\.\d s\)", "", pieces) == re.sub(r"\(\d+\.\d s\)", "", whole)
+    assert "cleaned" in pieces and "declined" in pieces and "unchanged" in pieces
+    counts = check_exactly_once(dovecot, user, originals)
+    assert counts == check_exactly_once(dovecot, twin, twins) == {"cleaned": 10, "untouched": 4}
+
+
 def test_verbose_and_log(dovecot: Dovecot, user: str, tmp_path: Path) -> None:
     seed(dovecot, user, [(1, "track"), (2, "receipt")])
     write_config(dovecot, user)
@@ -592,6 +620,28 @@ def test_crash_hook_is_inert_unless_set(monkeypatch: pytest.MonkeyPatch) -> None
         crash_point(step)  # still alive
     monkeypatch.setenv(CRASH, "something-else")
     crash_point("after-append")
+    monkeypatch.setenv(CRASH, "after-move#3")  # the third time: twice still alive
+    for _ in range(2):
+        crash_point("after-move")
+    crash_point("after-append")  # another step does not count
+
+
+def test_crash_hook_counts_the_times_a_step_is_reached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`step#N` kills at the N-th time, in a child process (it is a real SIGKILL)."""
+    code = (
+        "from guard.mail.imap.common import crash_point\n"
+        "for n in range(1, 5):\n"
+        "    print(n, flush=True)\n"
+        "    crash_point('after-intent')\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, CRASH: "after-intent#3"},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert proc.returncode == -9 and proc.stdout.split() == ["1", "2", "3"], proc
 
 
 def _unused(_: Iterator[None]) -> None:

@@ -33,6 +33,7 @@ from test_clean_imap import (
 )
 
 from guard.mail import supervise
+from guard.mail.imap.common import BATCH
 from guard.mail.imap.journal import Journal
 from guard.mail.imap.planner import PARALLEL_THRESHOLD
 from guard.mail.store import Store
@@ -150,6 +151,29 @@ def test_sigkill_at_each_step_of_a_parallel_clean_then_rerun(
     rerun = _run(user, dovecot, tmp_path, 2)
     assert rerun.returncode == 0, rerun.stderr
     cleaned = sum(1 for _, kind in items if kind in ("track", "attach", "forged"))
+    counts = check_exactly_once(dovecot, user, originals)
+    assert counts == {"cleaned": cleaned, "untouched": len(items) - cleaned}, counts
+    before = modseqs(dovecot, user)
+    assert _run(user, dovecot, tmp_path, 2).returncode == 0
+    assert modseqs(dovecot, user) == before
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_sigkill_at_each_step_of_a_later_batch_then_rerun(
+    dovecot: Dovecot, tmp_path: Path, step: str
+) -> None:
+    """The same, SIGKILLed at a step of the second batch: the first one written (a round of its
+    own, or the first piece of a round the workers had not finished), the rest of the round
+    fetched and planned but not in the journal. Two rounds, so there always is a second batch."""
+    user = f"c-par-kill2-{step}"
+    items = [(i, KINDS[i % len(KINDS)]) for i in range(BATCH + 16)]
+    originals = seed(dovecot, user, items)
+    crashed = _run(user, dovecot, tmp_path, 2, **{CRASH: f"{step}#2"})
+    assert crashed.returncode == -9, (crashed.returncode, crashed.stderr)
+    cleaned = sum(1 for _, kind in items if kind in ("track", "attach", "forged"))
+    assert folder_messages(dovecot, user, BACKUP), "the first batch was written before"
+    rerun = _run(user, dovecot, tmp_path, 2)
+    assert rerun.returncode == 0, rerun.stderr
     counts = check_exactly_once(dovecot, user, originals)
     assert counts == {"cleaned": cleaned, "untouched": len(items) - cleaned}, counts
     before = modseqs(dovecot, user)

@@ -16,7 +16,7 @@ import pytest
 
 from guard.mail import supervise
 from guard.mail.imap import planner
-from guard.mail.imap.common import CleanOutcome
+from guard.mail.imap.common import CleanOutcome, digest
 from guard.mail.imap.planner import InlinePlanner, Planned
 from guard.mail.imap.pool import PoolPlanner
 from guard.mail.scan import PARALLEL_THRESHOLD
@@ -71,6 +71,33 @@ def test_pool_equals_inline_across_overlapping_rounds() -> None:
         pool.close()
     assert got == want
     assert want[2][0][4] == "internal error (ValueError)"
+
+
+def test_pool_taken_in_pieces_as_they_are_ready() -> None:
+    """The cleaner takes a round in pieces (those `ready`, from the first on): the same outcomes
+    as the whole round taken at once; each changed one carries its digest, made by the worker."""
+    one = raws(0, 90, size=20000)
+    inline = InlinePlanner(transform)
+    keys = inline.submit(one)
+    assert inline.ready(keys) == len(keys)  # computed when taken: never waits for anyone
+    want = [view(r) for r in inline.take(keys)]
+    pool = PoolPlanner(transform, 2, seconds=30)
+    try:
+        keys = pool.submit(one)
+        got: list[CleanOutcome] = []
+        while keys:
+            ready = pool.ready(keys)
+            assert ready <= len(keys)
+            count = max(ready, 1)
+            got += pool.take(keys[:count])
+            keys = keys[count:]
+    finally:
+        pool.close()
+    assert [view(r) for r in got] == want
+    changed = [r for r in got if r.changed]
+    assert changed and all(isinstance(r, Planned) for r in got)
+    assert all(r.digest == digest(r.data) for r in changed if isinstance(r, Planned))
+    assert planner.digest_of(transform(b"msg:3:")) == digest(b"MSG:3:" * 3)
 
 
 @pytest.mark.parametrize(

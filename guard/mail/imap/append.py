@@ -37,6 +37,7 @@ from guard.mail.imap.common import (
 from guard.mail.imap.connection import _one_line, _server_text, errors
 from guard.mail.imap.journal import Entry
 from guard.mail.imap.move import MoveStep
+from guard.mail.imap.planner import digest_of
 
 
 class AppendRefused(Exception):
@@ -70,7 +71,7 @@ class AppendStep(MoveStep):
                 uid=msg.uid,
                 state="intent",
                 message_id=msg.message_id,
-                digest=digest(result.data),
+                digest=digest_of(result),
                 orig_size=msg.size,
                 uidnext=ctx.uidnext,
                 backup_folder=self.backup,

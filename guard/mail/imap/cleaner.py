@@ -21,8 +21,10 @@ APPEND (quota, full disk) leaves the original untouched and is reported.
 The rounds are pipelined: round k+1 is fetched and handed to the planner (guard.mail.imap.planner:
 in this process, or, with `jobs` > 1 and PARALLEL_THRESHOLD new messages or more in a folder, in
 supervised worker processes) before round k's outcomes are taken and written, so the workers
-clean the next round while this process appends, verifies and moves this one. Fetching changes
-nothing on the server, and everything written is written in order, round by round, as above.
+clean the next round while this process appends, verifies and moves this one. A round the
+workers have not finished when its turn comes is written in batches of the messages they have
+(MIN_PIECE at least), so the server works while they finish it. Fetching changes nothing on the
+server, and everything written is written in order, batch by batch, as above.
 
 The steps are guard.mail.imap.recovery, .append (with the verify), .move (with its fallbacks) and
 .receipts (decline-only); this module plans each batch and hands its messages to them. Restoring
@@ -94,6 +96,14 @@ class _Staged:
 
 
 FIRST_PIECE = 16  # messages per FETCH of a folder's first round, when workers plan them
+MIN_PIECE = 25  # fewest messages of a round written as a batch of their own (see _apply)
+_LISTED_WITH = {"cleaned": 1, "failed": 1, "adopted": 2}
+
+
+def _listed_with(action: Action) -> int:
+    """Where a round written in one batch lists an action: first what the planner decided
+    (skipped, unchanged, declined), then the APPENDs' outcomes (cleaned, failed), then adoptions."""
+    return _LISTED_WITH.get(action.what, 0)
 
 
 class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
@@ -312,7 +322,39 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         return staged
 
     def _apply(self, ctx: FolderPass, planner: Planner, staged: _Staged) -> None:
-        """A round's outcomes: report (--dry-run), or decline, remember, append, move, adopt."""
+        """A round's outcomes, written in batches of those ready: when the workers are still
+        cleaning it (the first round, the last, or when they fall behind), the messages they
+        have finished (MIN_PIECE at least) are appended and moved while they clean the rest,
+        instead of this process waiting for the whole round and the workers then waiting for
+        the server. Each piece is a batch like any other (journal, APPEND, verify, MOVE), in
+        UID order; the round's actions are listed in the order one batch would list them."""
+        rep = ctx.report
+        first = len(rep.actions)
+        msgs, keys = staged.msgs, staged.keys
+        done = pieces = 0
+        while True:
+            rest = keys[done:]
+            count = max(planner.ready(rest), min(MIN_PIECE, len(rest)))
+            end = done + count
+            last = end >= len(keys)
+            piece = _Staged(
+                skipped=staged.skipped if done == 0 else [],
+                msgs=msgs[done:end],
+                keys=rest[:count],
+                adopts=staged.adopts if last else [],  # after the round's appends, as always
+                seen=staged.seen if done == 0 else [],
+            )
+            self._apply_batch(ctx, piece, planner.take(piece.keys))
+            done, pieces = end, pieces + 1
+            if last:
+                break
+        if pieces > 1:
+            rep.actions[first:] = sorted(rep.actions[first:], key=_listed_with)
+
+    def _apply_batch(
+        self, ctx: FolderPass, staged: _Staged, outcomes: Sequence[CleanOutcome]
+    ) -> None:
+        """A batch's outcomes: report (--dry-run), or decline, remember, append, move, adopt."""
         appends: list[tuple[Msg, CleanOutcome]] = []
         declines: list[Msg] = []
         adopts = staged.adopts
@@ -320,7 +362,7 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         rep = ctx.report
         rep.actions += staged.skipped
         seen += [(a.uid, "skipped") for a in staged.skipped]
-        for msg, result in zip(staged.msgs, planner.take(staged.keys), strict=True):
+        for msg, result in zip(staged.msgs, outcomes, strict=True):
             uid, raw = msg.uid, msg.raw
             if result.skipped:
                 rep.actions.append(Action(ctx.name, uid, "skipped", result.skipped))

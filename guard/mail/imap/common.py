@@ -4,7 +4,8 @@ server's capabilities, the reports (Action, FolderReport), the planner's interfa
 Transform) and what a pass over one folder knows (Msg, FolderPass).
 
 `GUARD_TEST_CRASH_AT=<step>` (test-only; inert unless set) SIGKILLs the process at a step:
-after-intent, after-append, before-move, after-move, restore-after-move.
+after-intent, after-append, before-move, after-move, restore-after-move; `<step>#N` the N-th time
+it reaches the step (a later batch, earlier ones written).
 `GUARD_TEST_SIGINT_AT=<step>` sends the process SIGINT (Ctrl-C) the first time it reaches the
 step: a test of the interrupted run knows the signal came exactly there, not whenever a poll saw it.
 """
@@ -29,6 +30,7 @@ from guard.mail.imap.connection import _one_line
 CRASH_ENV = "GUARD_TEST_CRASH_AT"
 SIGINT_ENV = "GUARD_TEST_SIGINT_AT"
 _interrupted_at: set[str] = set()
+_reached: dict[str, int] = {}  # times each step named by $GUARD_TEST_CRASH_AT was reached
 KW_CLEANED = b"$GuardCleaned"
 KW_RESTORED = b"$GuardRestored"
 KW_MDNSENT = b"$MDNSent"
@@ -47,10 +49,14 @@ META_BATCH = 1000  # UIDs per FLAGS/size fetch
 
 
 def crash_point(step: str) -> None:
-    """Test-only hooks: SIGKILL this process at `step` when $GUARD_TEST_CRASH_AT names it; send
-    it SIGINT the first time it reaches `step` when $GUARD_TEST_SIGINT_AT names it."""
-    if os.environ.get(CRASH_ENV) == step:
-        os.kill(os.getpid(), signal.SIGKILL)
+    """Test-only hooks: SIGKILL this process at `step` when $GUARD_TEST_CRASH_AT names it (at its
+    N-th time for `step#N`); send it SIGINT the first time it reaches `step` when
+    $GUARD_TEST_SIGINT_AT names it."""
+    crash = os.environ.get(CRASH_ENV)
+    if crash is not None and crash.partition("#")[0] == step:
+        _reached[step] = _reached.get(step, 0) + 1
+        if _reached[step] >= int(crash.partition("#")[2] or 1):
+            os.kill(os.getpid(), signal.SIGKILL)
     if os.environ.get(SIGINT_ENV) == step and step not in _interrupted_at:
         _interrupted_at.add(step)
         os.kill(os.getpid(), signal.SIGINT)

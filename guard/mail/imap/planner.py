@@ -2,7 +2,8 @@
 every core, while this process goes on with the IMAP work.
 
 The cleaner (guard.mail.imap.cleaner) hands a fetched round to a planner (`submit`) and takes the
-outcomes back, in order, when it is ready to APPEND them (`take`). It fetches round k+1 and
+outcomes back, in order, when it is ready to APPEND them (`take`): as many as are planned
+(`ready`), when the workers have not finished the round. It fetches round k+1 and
 submits it before it takes round k, so workers clean k+1 while this process appends, verifies
 and moves k. Nothing a planner does touches the server or the journal: what is written, and
 when, is the cleaner's alone.
@@ -20,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from guard.mail.imap.common import CleanOutcome, Transform
+from guard.mail.imap.common import CleanOutcome, Transform, digest
 
 PARALLEL_THRESHOLD = 64
 """New messages in a folder from which workers plan them: guard.mail.scan's figure for a local
@@ -40,6 +41,9 @@ class Planned:
     skipped: str | None = None
     crashed: bool = False
     """Skipped because planning it brought down a worker process (twice)."""
+    digest: str = ""
+    """guard.mail.imap.common.digest of `data` when it changed: computed by the worker, so the
+    cleaner's process (the one that talks to the server) need not (~0.1 ms a newsletter)."""
 
 
 def planned(result: CleanOutcome) -> Planned:
@@ -49,7 +53,15 @@ def planned(result: CleanOutcome) -> Planned:
         removed=dict(result.removed),
         receipt_requested=result.receipt_requested,
         skipped=result.skipped,
+        digest=digest(result.data) if result.changed else "",
     )
+
+
+def digest_of(result: CleanOutcome) -> str:
+    """The digest of a changed outcome's cleaned copy: the worker's, or computed here."""
+    if isinstance(result, Planned) and result.digest:
+        return result.digest
+    return digest(result.data)
 
 
 def internal_error(exc: BaseException) -> Planned:
@@ -59,6 +71,10 @@ def internal_error(exc: BaseException) -> Planned:
 class Planner(Protocol):
     def submit(self, raws: Sequence[bytes]) -> list[int]:
         """Plan these messages; the keys to `take` their outcomes with."""
+
+    def ready(self, keys: Sequence[int]) -> int:
+        """How many of `keys`, from the first on, `take` would return without waiting for a
+        worker (it may still compute them itself). Never waits."""
 
     def take(self, keys: Sequence[int]) -> list[CleanOutcome]:
         """The outcomes of `keys` (submitted earlier), in that order; waits for them."""
@@ -82,6 +98,9 @@ class InlinePlanner:
         self._next += len(raws)
         self._raws.update(zip(keys, raws, strict=True))
         return keys
+
+    def ready(self, keys: Sequence[int]) -> int:
+        return len(keys)  # computed when taken: nothing to wait for, a round stays one batch
 
     def take(self, keys: Sequence[int]) -> list[CleanOutcome]:
         out: list[CleanOutcome] = []

@@ -162,6 +162,20 @@ class PoolPlanner:
             self._flush(slot)
         return keys
 
+    def ready(self, keys: Sequence[int]) -> int:
+        now = time.monotonic()
+        for slot in list(self._slots):
+            self._read(slot, now)  # a worker that died is noticed by take(), as always
+        self._assign(now)  # the room the results made: more work, before the server's turn
+        for slot in self._slots:
+            self._flush(slot)
+        count = 0
+        for key in keys:
+            if key not in self._done:
+                break
+            count += 1
+        return count
+
     def take(self, keys: Sequence[int]) -> list[CleanOutcome]:
         started = time.monotonic()
         while not all(k in self._done for k in keys):
