@@ -21,9 +21,9 @@ APPEND (quota, full disk) leaves the original untouched and is reported.
 The rounds are pipelined: round k+1 is fetched and handed to the planner (guard.mail.imap.planner:
 in this process, or, with `jobs` > 1 and PARALLEL_THRESHOLD new messages or more in a folder, in
 supervised worker processes) before round k's outcomes are taken and written, so the workers
-clean the next round while this process appends, verifies and moves this one. A round the
-workers have not finished when its turn comes is written in batches of the messages they have
-(MIN_PIECE at least), so the server works while they finish it. Fetching changes nothing on the
+clean the next round while this process appends, verifies and moves this one. A first or last
+round the workers have not finished when its turn comes is written in batches of the messages
+they have (MIN_PIECE at least), so the server works while they finish it. Fetching changes nothing on the
 server, and everything written is written in order, batch by batch, as above.
 
 The steps are guard.mail.imap.recovery, .append (with the verify), .move (with its fallbacks) and
@@ -248,20 +248,22 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         writing them: workers clean the next round while this process talks to the server.
         Only fetched (BODY.PEEK) when a stop ends the run: nothing of it is written."""
         pending: _Staged | None = None
+        first = True
         for one in rounds:
             # The first round in pieces: workers start on its first messages while the rest
             # arrives. Later ones in one FETCH: the workers have the round before to clean.
             piece = FIRST_PIECE if pending is None and planner is self._pool else self.batch
             staged = self._stage(ctx, planner, one, max(1, piece))
             if pending is not None:
-                self._apply(ctx, planner, pending)
+                self._apply(ctx, planner, pending, split=first)
+                first = False
                 if self.stop():
                     ctx.report.interrupted = True
                     planner.drop(staged.keys)
                     return
             pending = staged
         if pending is not None:
-            self._apply(ctx, planner, pending)
+            self._apply(ctx, planner, pending, split=True)
 
     def _planner_for(self, count: int) -> Planner:
         """Workers on every core for a large folder (and, once started, for the rest of the
@@ -321,12 +323,14 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
             staged.keys += planner.submit([m.raw for m in msgs])
         return staged
 
-    def _apply(self, ctx: FolderPass, planner: Planner, staged: _Staged) -> None:
-        """A round's outcomes, written in batches of those ready: when the workers are still
-        cleaning it (the first round, the last, or when they fall behind), the messages they
-        have finished (MIN_PIECE at least) are appended and moved while they clean the rest,
-        instead of this process waiting for the whole round and the workers then waiting for
-        the server. Each piece is a batch like any other (journal, APPEND, verify, MOVE), in
+    def _apply(self, ctx: FolderPass, planner: Planner, staged: _Staged, split: bool) -> None:
+        """A round's outcomes. `split` (a folder's first round and its last): when the workers
+        are still cleaning it, the messages they have finished (MIN_PIECE at least) are written
+        as a batch while they clean the rest, instead of this process waiting for the whole
+        round (the first: the server idle) and the workers then waiting for the server (the
+        last: nothing else left to clean). Between them the workers always have the next round
+        to clean while the server works, and more batches would only cost more commands and
+        journal commits. Each piece is a batch like any other (journal, APPEND, verify, MOVE), in
         UID order; the round's actions are listed in the order one batch would list them."""
         rep = ctx.report
         first = len(rep.actions)
@@ -334,7 +338,7 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         done = pieces = 0
         while True:
             rest = keys[done:]
-            count = max(planner.ready(rest), min(MIN_PIECE, len(rest)))
+            count = max(planner.ready(rest), min(MIN_PIECE, len(rest))) if split else len(rest)
             end = done + count
             last = end >= len(keys)
             piece = _Staged(
