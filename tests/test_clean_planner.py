@@ -10,13 +10,15 @@ GUARD_TEST_CRASH_MARKER in worker processes only.
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from guard.mail import supervise
 from guard.mail.imap import planner
-from guard.mail.imap.common import CleanOutcome, digest
+from guard.mail.imap.common import BATCH, CleanOutcome, digest
 from guard.mail.imap.planner import InlinePlanner, Planned
 from guard.mail.imap.pool import PoolPlanner
 from guard.mail.scan import PARALLEL_THRESHOLD
@@ -130,6 +132,35 @@ def test_a_message_that_kills_its_worker_costs_only_itself(
         else:
             assert view(result) == want[i], i
     assert [view(r) for r in after] == [view(transform(r)) for r in raws(60, 10)]
+
+
+def test_workers_get_their_work_while_this_process_is_elsewhere(tmp_path: Path) -> None:
+    """Two rounds of 100 KB messages (20 MB, a hundred times what a socket holds) submitted, then
+    no planner call at all - as while the cleaner is at the server: the writer threads still
+    deliver every message, and the workers plan them all (each leaves a mark when it has)."""
+    marks = tmp_path / "planned"
+
+    def marking(raw: bytes) -> Outcome:
+        with marks.open("ab") as f:  # O_APPEND: one short write per message, never interleaved
+            f.write(raw.split(b":")[1] + b"\n")
+        return transform(raw)
+
+    pool = PoolPlanner(marking, 2, seconds=30)
+    try:
+        keys = pool.submit([b"msg:%d:" % n + b"y" * 100_000 for n in range(2 * BATCH)])
+        deadline = time.monotonic() + 60  # a bound on a hung test, not a speed requirement
+        while time.monotonic() < deadline:
+            if marks.exists() and len(marks.read_bytes().split()) == len(keys):
+                break
+            time.sleep(0.05)
+        assert sorted(int(n) for n in marks.read_bytes().split()) == list(range(len(keys)))
+        while pool.ready(keys) < len(keys) and time.monotonic() < deadline:
+            time.sleep(0.05)  # the last results on their way (read by the reader threads)
+        assert [view(r) for r in pool.take(keys)] == [
+            view(transform(b"msg:%d:" % n + b"y" * 100_000)) for n in range(len(keys))
+        ]
+    finally:
+        pool.close()
 
 
 def test_dropped_round_is_not_waited_for_and_no_worker_outlives_close() -> None:

@@ -23,8 +23,8 @@ in this process, or, with `jobs` > 1 and PARALLEL_THRESHOLD new messages or more
 supervised worker processes) before round k's outcomes are taken and written, so the workers
 clean the next round while this process appends, verifies and moves this one. A first or last
 round the workers have not finished when its turn comes is written in batches of the messages
-they have (MIN_PIECE at least), so the server works while they finish it. Fetching changes nothing on the
-server, and everything written is written in order, batch by batch, as above.
+they have (MIN_PIECE at least), so the server works while they finish it. Fetching changes
+nothing on the server, and everything written is written in order, batch by batch, as above.
 
 The steps are guard.mail.imap.recovery, .append (with the verify), .move (with its fallbacks) and
 .receipts (decline-only); this module plans each batch and hands its messages to them. Restoring
