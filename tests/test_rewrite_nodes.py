@@ -15,11 +15,12 @@ import pytest
 from html5_grammar import documents
 from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
 from hypothesis import HealthCheck, given, settings
-from selectolax.lexbor import LexborHTMLParser
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from guard.clean import nodes
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html
 from guard.engine.html import parse_document
+from guard.engine.loads import element_refs
 from guard.engine.parse_bounds import parse_is_bounded
 
 EXT = nodes._ext
@@ -37,7 +38,22 @@ def _alike(html: str) -> bool:
     found = nodes.candidate_nodes(document)
     assert found is not None
     every = [n.mem_id for n in nodes.edited(nodes.every_node(document))]
-    return [n.mem_id for n in nodes.edited(found)] == every
+    return [n.mem_id for n in nodes.edited(found)] == every and _plain_alike(document, found)
+
+
+def _plain_alike(document: LexborNode, found: list[LexborNode]) -> bool:
+    """The records hand back the candidates, a plain link's or image's with the references
+    `element_refs` reads from its node."""
+    records = nodes.walked_records(document)
+    if [nodes.record_node(r).mem_id for r in records] != [n.mem_id for n in found]:
+        return False
+    for record in records:
+        if isinstance(record, tuple):
+            node = record[0]
+            tag = (node.tag or "").lower()
+            if nodes.record_refs(record) != element_refs(tag, node.attributes.get):
+                return False
+    return True
 
 
 def _differ(parts: Iterator[tuple[str, str]]) -> tuple[int, list[str]]:
@@ -84,6 +100,13 @@ def test_fuzz_inputs_alike() -> None:
 
 
 EDGE_CASES = [
+    "<a href='h' style='color:red' target=_blank>x</a><area href=''><a href>y</a><a href=' '>z</a>",
+    "<a href='h' background='b'>x</a><a href='h' xlink:href='x'>y</a>"
+    "<a href='h' style='\\75rl(x)'>",
+    "<img src='a.gif' srcset='b.png 1x, c,d.png 2x' width=1 style='border:0'><img src=''>",
+    "<img src=' data:image/svg+xml,<svg/>'><img src='CID:x'><img srcset='\u00e9.png 1x'>",
+    "<img src='a' lowsrc='b'><img src='a' style='background:url(x)'><img style='b:\u00e9'>",
+    "<svg><a href='s'>x</a><image href='i'/></svg><math><a href='m'>y</a></math><img>",
     "x",
     "<!-- only a comment --><!--[if mso]>x<![endif]-->",
     "<!--  \t[IF gte mso 9]><v:fill src='http://m.example/bg.png'/><![endif]--><p>x</p>",
@@ -139,6 +162,22 @@ def test_the_rewrite_writes_the_same_either_way(monkeypatch: pytest.MonkeyPatch)
     slow = [_rewrite(html) for html in documents]
     assert sum(out is not None for out in slow) > 100
     assert fast == slow
+
+
+@built
+def test_plain_links_and_images_come_as_their_references() -> None:
+    tree = parse_document(
+        "<a href='l' style='color:red'>x</a><img src='a.gif' srcset='b 1x, c 2x' alt=''>"
+        "<a href='m' background='b'>y</a><img src='data:x'>"
+    )
+    assert tree is not None and tree.root is not None and tree.root.parent is not None
+    records = nodes.walked_records(tree.root.parent)
+    assert [r[1:] if isinstance(r, tuple) else r.tag for r in records] == [
+        ("l",),
+        ("a.gif", ["b", "c"]),
+        "a",
+        "img",
+    ]
 
 
 @built

@@ -25,7 +25,7 @@ from typing import Protocol
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from guard.clean.nodes import RAW_TEXT, walked_nodes
+from guard.clean.nodes import RAW_TEXT, PlainImage, PlainLink, Record, record_node, walked_records
 from guard.engine.css import css_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
@@ -103,7 +103,7 @@ class _Document:
         self.depth = depth  # how deep this document is nested in the message's HTML part
         self.written: set[str] = set()  # every load reference as written (see `dropped_images`)
         document = tree.root.parent if tree.root is not None else None
-        self.nodes = walked_nodes(document) if document is not None else []
+        self.nodes: list[Record] = walked_records(document) if document is not None else []
         # A `<base>` element comes only from a `<base` tag: without one, no selector query.
         self.base = document_base(tree) if _BASE_START.search(source) else None
         self.changed = False
@@ -124,9 +124,12 @@ class _Document:
         return self.rewriter.load_action(resolve(self.base, url)) is not LoadAction.KEEP
 
     def saw_load(self, url: str) -> None:
-        # Both readings: the output has no base when the rewrite removed it.
-        for candidate in (resolve(self.base, url), url):
-            parsed = parse_http(candidate.strip())
+        # Both readings: the output has no base when the rewrite removed it. Without a base
+        # they are one string (resolve strips), split once.
+        written = url.strip()
+        resolved = resolve(self.base, url).strip() if self.base else written
+        for candidate in (resolved,) if resolved == written else (resolved, written):
+            parsed = parse_http(candidate)
             if parsed is not None:
                 self.loads.add(parsed.raw)
 
@@ -138,36 +141,83 @@ class _Document:
     # -- the walk --------------------------------------------------------------------------------
 
     def rewrite(self) -> None:
-        for node in self.nodes:
-            tag = node.tag
-            if tag is None or tag.startswith("-"):  # the document, its doctype, comments
-                if tag == "-comment":
-                    self.rewrite_comment(node)
-                continue
-            if self.removed_any and node.parent is None:
-                continue  # inside an element that went
-            tag = tag.lower()  # SVG keeps camelCase (feImage); the definitions are lower-case
-            if tag in RAW_TEXT:
-                if tag == "style":
-                    self.rewrite_style_element(node)
-                elif tag == "plaintext":
-                    self.plaintext = True
-                if any(c in node.text(deep=False) for c in "<&"):
-                    self.raw_text.append(node)
-            attrs = node.attributes
-            if attrs and may_reference(attrs):
-                self.rewrite_element(node, tag, attrs)
+        for record in self.nodes:
+            if not isinstance(record, tuple):
+                self.rewrite_node(record)
+            elif len(record) == 2:
+                self.rewrite_plain_link(record)
+            else:
+                self.rewrite_plain_image(record)
         if self.base_removed:
             self.absolutise_links()
+
+    def rewrite_node(self, node: LexborNode) -> None:
+        tag = node.tag
+        if tag is None or tag.startswith("-"):  # the document, its doctype, comments
+            if tag == "-comment":
+                self.rewrite_comment(node)
+            return
+        if self.removed_any and node.parent is None:
+            return  # inside an element that went
+        tag = tag.lower()  # SVG keeps camelCase (feImage); the definitions are lower-case
+        if tag in RAW_TEXT:
+            if tag == "style":
+                self.rewrite_style_element(node)
+            elif tag == "plaintext":
+                self.plaintext = True
+            if any(c in node.text(deep=False) for c in "<&"):
+                self.raw_text.append(node)
+        attrs = node.attributes
+        if attrs and may_reference(attrs):
+            self.rewrite_element(node, tag, attrs)
 
     def seen_load(self, ref: Ref) -> str:
         """The load resolved, recorded once per URL as written (`saw_load`, `written`)."""
         url = self.seen.get(ref.url)
         if url is None:
-            self.saw_load(ref.url)
-            self.written.add(ref.url.strip())
-            url = self.seen[ref.url] = resolve(self.base, ref.url)
+            url = self.first_seen(ref.url)
         return ref.url if ref.element == "base[href]" else url
+
+    def first_seen(self, url: str) -> str:
+        self.saw_load(url)
+        self.written.add(url.strip())
+        resolved = self.seen[url] = resolve(self.base, url)
+        return resolved
+
+    def rewrite_plain_link(self, record: PlainLink) -> None:
+        """A link whose one reference is its href (`walked_records`): as `rewrite_element`."""
+        node, href = record
+        if self.removed_any and node.parent is None:
+            return  # inside an element that went
+        target = self.rewriter.link_target(resolve(self.base, href))
+        if target is not None and target != href:
+            node.attrs["href"] = target
+            self.changed = True
+
+    def rewrite_plain_image(self, record: PlainImage) -> None:
+        """An image whose references are its src and srcset (`walked_records`): as
+        `rewrite_element`, which reads them in this order (and finds no nested document)."""
+        node, src, srcset = record
+        if self.removed_any and node.parent is None:
+            return
+        gone = False
+        if src is not None:
+            gone = self.plain_load(node, src, "img[src]", gone)
+        for url in srcset:
+            gone = self.plain_load(node, url, "img[srcset]", gone)
+
+    def plain_load(self, node: LexborNode, url: str, element: str, gone: bool) -> bool:
+        """One load of a plain image (seen even once the image went); whether it is gone."""
+        resolved = self.seen.get(url)
+        if resolved is None:
+            resolved = self.first_seen(url)
+        if gone:
+            return True
+        action = self.rewriter.load_action(resolved)
+        if action is LoadAction.KEEP:
+            return False
+        self.neutralise(node, "img", Ref(url, element, True, True), action)
+        return node.parent is None
 
     def rewrite_element(self, node: LexborNode, tag: str, attrs: dict[str, str | None]) -> None:
         # The walk passes only elements still in the tree; this one leaves it only by neutralise.
@@ -288,7 +338,8 @@ class _Document:
 
     def absolutise_links(self) -> None:
         """The `<base>` went (it was itself a remote load): relative links keep their target."""
-        for node in self.nodes:
+        for record in self.nodes:
+            node = record_node(record)
             if node.tag not in ("a", "area") or node.parent is None or not self.base:
                 continue
             href = node.attrs.get("href")

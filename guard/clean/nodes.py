@@ -18,7 +18,7 @@ from typing import Any
 from selectolax.lexbor import LexborNode
 
 from guard.engine.lexwalk import LOAD_NEEDLES, bound_extension
-from guard.engine.loads import URL_ATTRS, may_reference
+from guard.engine.loads import URL_ATTRS, Ref, element_refs, may_reference
 
 # Elements whose text Lexbor writes raw, by name, also in SVG and MathML, where the parser reads
 # it back as markup (mutation XSS): an SVG <style> holding `&lt;img …&gt;` would come back as an
@@ -63,13 +63,25 @@ def edited(nodes: list[LexborNode]) -> list[LexborNode]:
     return kept
 
 
+PlainLink = tuple[LexborNode, str]
+"""A plain link's node and its href as written (see `walked_records`)."""
+PlainImage = tuple[LexborNode, str | None, list[str]]
+"""A plain image's node, its src as written (None: none), its srcset's candidate URLs."""
+Record = LexborNode | PlainLink | PlainImage
+
+
 def candidate_nodes(document: LexborNode) -> list[LexborNode] | None:
     """The extension's candidates, in document order; None without the extension."""
+    found: list[LexborNode] | None = _candidates(document, False)
+    return found
+
+
+def _candidates(document: LexborNode, plain: bool) -> list[Any] | None:
     if _ext is None or document.parser is None:
         return None
     try:
-        found: list[LexborNode] = _ext.candidates(
-            document.parser, document, document.mem_id, _RAW_NAMES, _URL_NAMES, LOAD_NEEDLES
+        found: list[Any] = _ext.candidates(
+            document.parser, document, document.mem_id, _RAW_NAMES, _URL_NAMES, LOAD_NEEDLES, plain
         )
     except (TypeError, ValueError):
         return None
@@ -83,6 +95,34 @@ def walked_nodes(document: LexborNode) -> list[LexborNode]:
         if found is not None:
             return found
     return every_node(document)
+
+
+def walked_records(document: LexborNode) -> list[Record]:
+    """`walked_nodes`, but with the extension a plain link or image comes as its references,
+    read in C exactly as `element_refs` reads the element (`record_refs`): an `<a>`/`<area>`
+    whose only reference is its href, an `<img>` whose only references are its src (not a
+    `data:`/`cid:` one, which may nest a document) and srcset (see _lexwalk.c's plain_record).
+    The rewrite then reads no attribute of the thousands of links and images of a newsletter
+    through selectolax, and only edits those whose reference goes or changes."""
+    if _ext is not None:
+        found = _candidates(document, True)
+        if found is not None:
+            return found
+    return list(every_node(document))
+
+
+def record_node(record: Record) -> LexborNode:
+    return record[0] if isinstance(record, tuple) else record
+
+
+def record_refs(record: PlainLink | PlainImage) -> list[Ref]:
+    """A plain record's references as `element_refs` gives them (for the probe and the tests)."""
+    tag = (record[0].tag or "").lower()
+    if len(record) == 2:
+        return [Ref(record[1], f"{tag}[href]", False)]
+    src, srcset = record[1], record[2]
+    refs = [Ref(src, "img[src]", True, True)] if src is not None else []
+    return refs + [Ref(url, "img[srcset]", True, True) for url in srcset]
 
 
 def _probe_agrees() -> bool:
@@ -100,7 +140,22 @@ def _probe_agrees() -> bool:
     if found is None:
         return False
     ids = [n.mem_id for n in edited(every_node(document))]
-    return len(ids) >= 19 and [n.mem_id for n in edited(found)] == ids
+    if not (len(ids) >= 19 and [n.mem_id for n in edited(found)] == ids):
+        return False
+    return _plain_agrees(document)
+
+
+def _plain_agrees(document: LexborNode) -> bool:
+    """Are the plain records the candidates, and their references `element_refs`'s?"""
+    records = _candidates(document, True)
+    if records is None or [record_node(r).mem_id for r in records] != [
+        n.mem_id for n in (candidate_nodes(document) or [])
+    ]:
+        return False
+    plain = [r for r in records if type(r) is tuple]
+    return len(plain) >= 3 and all(
+        record_refs(r) == element_refs((r[0].tag or "").lower(), r[0].attributes.get) for r in plain
+    )
 
 
 if _ext is not None and not _probe_agrees():

@@ -37,6 +37,8 @@
  * as it tested every node): a comment whose text holds `[if`, an element whose name (ASCII
  * lower-cased) is one of the raw-text names handed in, one with an attribute that can load or
  * link, one whose style holds a load needle or any byte that is not ASCII (Python decides).
+ * Asked for them, it hands a plain link or image (most of a newsletter's candidates) as its
+ * references instead (plain_record), read as guard/engine/loads.py's element_refs reads them.
  *
  * No Lexbor header is needed: the functions are looked up by name in selectolax's own extension
  * (which exports them), and the only layouts read are where selectolax's LexborHTMLParser keeps
@@ -883,18 +885,106 @@ static PyObject *node_object(PyTypeObject *tp, PyObject *empty, void *node, PyOb
     return obj;
 }
 
-/* candidates(parser, a node of it, that node's mem_id, raw names, url names, load needles)
- *   -> [LexborNode, ...] in document order (see the top of this file). */
+/* For cleaning's rewrite (candidates with `plain`): the references of a candidate whose every
+ * reference is its link or its image, read here so that Python does not read its attributes
+ * again through selectolax and guard/engine/loads.py's element_refs. `node` is the candidate's
+ * LexborNode (stolen). What comes back (a new reference), as element_refs would read the
+ * element:
+ *   - a plain link: an `<a>` or `<area>` with one non-empty href and no other attribute that
+ *     can load or link, its style (if any) ASCII and without a load needle: (node, href);
+ *   - a plain image: an `<img>` whose only attributes that can load or link are src and srcset
+ *     (at most one of each), its src not inline (`data:`, `cid:`: it may nest a document), its
+ *     srcset ASCII (split_srcset splits it), its style as a plain link's:
+ *     (node, src or None when empty or absent, [srcset candidates]);
+ *   - anything else: node itself (Python reads it).
+ * NULL with an exception on error. */
+static PyObject *plain_record(const config *cfg, node_t *el, PyObject *node) {
+    size_t tlen = 0;
+    const lxb_char_t *tag = f_elem_qname(el, &tlen);
+    if (tag == NULL) return node;
+    int is_img = same(tag, tlen, "img", 3);
+    if (!is_img && !same(tag, tlen, "a", 1) && !same(tag, tlen, "area", 4)) return node;
+    const lxb_char_t *href = NULL, *src = NULL, *srcset = NULL;
+    size_t href_len = 0, src_len = 0, srcset_len = 0;
+    int n_href = 0, n_src = 0, n_srcset = 0, n_style = 0;
+    for (attr_t *a = f_first_attr(el); a != NULL; a = f_next_attr(a)) {
+        size_t alen = 0;
+        const lxb_char_t *an = f_attr_qname(a, &alen);
+        if (an == NULL) return node;
+        if (same(an, alen, "style", 5)) {
+            size_t vlen = 0;
+            const lxb_char_t *v = f_attr_value(a, &vlen);
+            if (++n_style > 1) return node;
+            if (v == NULL) continue;
+            for (size_t i = 0; i < vlen; i++)
+                if (v[i] >= 0x80) return node; /* Python's case folding decides (may_edit) */
+            int load = 0, hide = 0;
+            read_style(v, vlen, cfg, &load, &hide);
+            if (load) return node;
+        } else if (in_names(an, alen, cfg)) {
+            if (is_img && same(an, alen, "src", 3)) {
+                n_src++;
+                src = f_attr_value(a, &src_len);
+            } else if (is_img && same(an, alen, "srcset", 6)) {
+                n_srcset++;
+                srcset = f_attr_value(a, &srcset_len);
+            } else if (!is_img && same(an, alen, "href", 4)) {
+                n_href++;
+                href = f_attr_value(a, &href_len);
+            } else {
+                return node;
+            }
+        }
+    }
+    if (!is_img) {
+        if (n_href != 1 || href == NULL || href_len == 0) return node;
+        PyObject *url = decode(href, href_len);
+        if (url == NULL) {
+            Py_DECREF(node);
+            return NULL;
+        }
+        return Py_BuildValue("(NN)", node, url);
+    }
+    if (n_src > 1 || n_srcset > 1) return node;
+    if (src != NULL && src_len && may_be_inline(src, src_len)) return node;
+    PyObject *urls = PyList_New(0);
+    if (urls == NULL) {
+        Py_DECREF(node);
+        return NULL;
+    }
+    if (srcset != NULL && srcset_len) {
+        int rc = split_srcset(srcset, srcset_len, urls);
+        if (rc != 0) {
+            Py_DECREF(urls);
+            if (rc == 1) return node; /* not ASCII: Python splits it */
+            Py_DECREF(node);
+            return NULL;
+        }
+    }
+    PyObject *url = (src != NULL && src_len) ? decode(src, src_len) : Py_NewRef(Py_None);
+    if (url == NULL) {
+        Py_DECREF(urls);
+        Py_DECREF(node);
+        return NULL;
+    }
+    return Py_BuildValue("(NNN)", node, url, urls);
+}
+
+/* candidates(parser, a node of it, that node's mem_id, raw names, url names, load needles,
+ *            plain=False)
+ *   -> [LexborNode, ...] in document order (see the top of this file); with `plain`, a plain
+ *   link or image comes as its record instead (plain_record). */
 static PyObject *candidates(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *parser, *probe, *raw_obj, *url_obj, *load_obj;
     unsigned long long probe_id;
+    int plain = 0;
     config cfg = {0};
     bstr *raw = NULL;
     Py_ssize_t n_raw = 0;
     static const bstr conditional = {"[if", 3};
-    if (!PyArg_ParseTuple(args, "OOKOOO", &parser, &probe, &probe_id, &raw_obj, &url_obj,
-                          &load_obj))
+    if (!PyArg_ParseTuple(args, "OOKOOO|p", &parser, &probe, &probe_id, &raw_obj, &url_obj,
+                          &load_obj, &plain))
         return NULL;
     parser_head *ph = whole_document(parser);
     if (ph == NULL) return NULL;
@@ -934,7 +1024,11 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
         } else if (type == NODE_ELEMENT) {
             take = may_edit(&cfg, raw, n_raw, cur);
         }
-        if (take && append_steal(out, node_object(ntp, empty, cur, parser)) < 0) goto fail;
+        if (take) {
+            PyObject *node = node_object(ntp, empty, cur, parser);
+            if (plain && node != NULL && type == NODE_ELEMENT) node = plain_record(&cfg, cur, node);
+            if (append_steal(out, node) < 0) goto fail;
+        }
         node_t *child = f_first_child(cur);
         if (child != NULL) {
             cur = child;
@@ -965,8 +1059,9 @@ static PyMethodDef methods[] = {
      " -> (records and"
      " Occurrences, positions of the records)"},
     {"candidates", candidates, METH_VARARGS,
-     "candidates(parser, node, node's mem_id, raw names, url names, load needles)"
-     " -> [LexborNode] in document order: the nodes cleaning's rewrite may edit"},
+     "candidates(parser, node, node's mem_id, raw names, url names, load needles, plain=False)"
+     " -> [LexborNode] in document order: the nodes cleaning's rewrite may edit (with plain:"
+     " plain links and images as their records)"},
     {NULL, NULL, 0, NULL},
 };
 
