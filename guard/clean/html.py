@@ -380,6 +380,14 @@ class _Document:
                     child.replace_with(html_escape.escape(child.text_content or "", quote=False))
                 child = following
 
+
+class _Check:
+    """What the output of a rewrite is checked against: the original's loads."""
+
+    def __init__(self, rewriter: Rewriter, loads: set[str]) -> None:
+        self.rewriter = rewriter
+        self.loads = loads
+
     def verify(self, output: str) -> None:
         """Read the output back as a mail client would: nothing removed still loads, and nothing
         loads that the original did not. Each distinct URL is asked once (at its first load in
@@ -555,19 +563,23 @@ def rewrite_html(
     RewriteUnsafe when the rewrite cannot be written safely (see the module docstring). `depth`:
     how deeply `html` is nested in another document (`srcdoc`, `data:`).
     """
-    tree = parsed
-    if tree is None:
+    if parsed is None:
         if not parse_is_bounded(html):
             # Lexbor's C code cannot be interrupted; the scan reads such a document by markup.
             raise RewriteUnsafe("the HTML nests or repeats too much to be parsed in bounded time")
-        tree = parse_document(html)
-    if tree is None:
+        parsed = parse_document(html)
+    if parsed is None:
         return None
-    doc = _Document(tree, html, rewriter, depth)
+    doc = _Document(parsed, html, rewriter, depth)
+    del parsed  # the document's one reference is the _Document's (see below)
     doc.rewrite()
     doc.drop_dropped_images(html)
     if not doc.changed:
         return None
     output = doc.serialised(html)
-    doc.verify(output)
+    check = _Check(rewriter, doc.loads)
+    # The original's tree is freed before the output is parsed: the check's parse and walk
+    # then run in the memory (and the caches) it held, not beside it.
+    del doc
+    check.verify(output)
     return output
