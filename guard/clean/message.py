@@ -15,6 +15,7 @@ import binascii
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import quote, unquote_plus
 
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html, rewrite_nested_text
@@ -37,7 +38,7 @@ from guard.engine.model import Finding, Kind, ParsedMessage
 from guard.engine.nested import cid_references
 from guard.engine.ruleset import Rule, RuleSet
 from guard.engine.timelimit import TimeLimitExceeded, time_limit
-from guard.engine.urls import Url, parse_http
+from guard.engine.urls import Url, parse_http, query_keys
 
 X_GUARD = "X-Guard"
 POLICIES = ("default", "strict")
@@ -160,8 +161,10 @@ def x_guard_value(removed: Mapping[str, int], rules: Iterable[str], policy: str 
 # -- links ----------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class _LinkDecision:
+class _LinkDecision(NamedTuple):
+    """(A NamedTuple: one is made per distinct link of a message, and a frozen dataclass sets
+    each field through object.__setattr__.)"""
+
     replacement: str | None  # what the link becomes; None: it stays as it is
     unwrapped: bool = False
     params: tuple[str, ...] = ()  # tracking parameters dropped from the target
@@ -252,7 +255,8 @@ def decide_link(url: Url, rules: RuleSet, policy: Policy, depth: int = 0) -> _Li
         )
     if security_kept:
         return _LinkDecision(_safe_url(target), unwrapped=True, rules=ids, security=True)
-    matches = rules.param_matches([name for name, _ in target_url.params()])
+    # The names as Url.params() decodes them, without decoding the values.
+    matches = rules.param_matches(query_keys(target_url.query))
     params = tuple(sorted({name for _, names in matches for name in names}))
     if not chain and not params:
         return _LinkDecision(None)
@@ -552,7 +556,7 @@ def _fits_identity(data: bytes, cte: str) -> bool:
         return True
     if cte in ("", "7bit") and not data.isascii():
         return False
-    return all(len(line) <= _MAX_LINE for line in data.split(b"\n"))
+    return len(data) <= _MAX_LINE or max(map(len, data.split(b"\n"))) <= _MAX_LINE
 
 
 def _new_body(raw: bytes, part: Part, text: str, html: bool) -> _NewBody:
@@ -561,7 +565,10 @@ def _new_body(raw: bytes, part: Part, text: str, html: bool) -> _NewBody:
     decoded = decode_transfer(body, part.transfer_encoding)
     reading = _reading_codec(decoded, part.charset)
     if html:  # the parser turned every line end into \n
-        text = text.replace("\r\n", "\n").replace("\n", eol)
+        if "\r" in text:
+            text = text.replace("\r\n", "\n")
+        if eol != "\n":
+            text = text.replace("\n", eol)
     data, charset = _encode_text(text, _writing_codec(decoded, part.charset, reading), html)
     trailing = body[len(body.rstrip(b"\r\n")) :]
     core = data.rstrip(b"\r\n")
@@ -624,7 +631,7 @@ def _rewrite_parts(
         html = part.content_type == "text/html"
         text = next(decoded[part.content_type])
         if html:
-            if "cid:" in text or "CID:" in text.upper():
+            if _may_hold_cid(text):
                 referenced |= cid_references(text)
             new = rewrite_html(text, planner, parsed_html.pop(text, None))
         else:
@@ -645,6 +652,12 @@ def _rewrite_parts(
         related = rewrite_nested_text(part.content_type, text, planner, 1)
         if related is not None and related != text:
             _edit_body(raw, part, related, part.content_type == "text/html", edits)
+
+
+def _may_hold_cid(text: str) -> bool:
+    """Can `cid_references` find anything in `text` (an ASCII `cid:` in any case)? Four searches
+    of the text instead of an upper-cased copy of it."""
+    return any(tail in text for tail in ("id:", "ID:", "iD:", "Id:"))
 
 
 def _edit_body(raw: bytes, part: Part, new: str, html: bool, edits: _Edits) -> None:
