@@ -642,3 +642,21 @@ def test_strip_css_urls(css: str, expected: str) -> None:
 def test_strip_css_urls_keeps_untouched_css_identical() -> None:
     css = "p { color: red } /* comment */ a{b:url(http://y.example/)}"
     assert strip_css_urls(css, _is_x) is css
+
+
+def test_the_planners_split_gives_parse_https_answers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The planner splits each URL once through the C core where detection has one: its answers
+    are urls.parse_http's, and every sample cleans to the same bytes with parse_http itself."""
+    import guard.clean.message as message
+
+    raws = [REFS[source].read() for source in SOURCES]
+    both = [Policy(), Policy(name="strict")]
+    fast = [clean_message(raw, RULES, policy) for raw in raws for policy in both]
+    planner = message._Planner([], RULES, Policy())
+    texts = [OPEN, GOOGLE, GOOGLE_TARGET, SAFE, UTM, " //x.example/a ", "cid:x", "http://[::1]/"]
+    assert [planner.parse_url(t) for t in texts] == [parse_http(t) for t in texts]
+    monkeypatch.setattr(message, "core_for", lambda rules, remote: None)
+    assert message._Planner([], RULES, Policy()).split is parse_http
+    slow = [clean_message(raw, RULES, policy) for raw in raws for policy in both]
+    assert sum(r.changed for r in slow) > 50
+    assert fast == slow

@@ -53,7 +53,7 @@ from guard.engine.nested import (
     xml_stylesheet_hrefs,
 )
 from guard.engine.parse_bounds import parse_is_bounded
-from guard.engine.urls import parse_http, resolve
+from guard.engine.urls import Url, parse_http, resolve
 
 
 class LoadAction(Enum):
@@ -70,6 +70,16 @@ class Rewriter(Protocol):
     def link_target(self, url: str) -> str | None:
         """What a link to `url` (resolved) becomes; None: it stays."""
         ...
+
+
+UrlParser = Callable[[str], Url | None]
+
+
+def _parser_of(rewriter: Rewriter) -> UrlParser:
+    """How the rewrite splits URLs: urls.parse_http, or a rewriter's `parse_url` that gives the
+    same answers (the cleaning planner's, which splits each URL of a message once)."""
+    parse: UrlParser = getattr(rewriter, "parse_url", parse_http)
+    return parse
 
 
 class RewriteUnsafe(ValueError):
@@ -113,6 +123,7 @@ class _Document:
         self.raw_text: list[LexborNode] = []  # elements of RAW_TEXT whose text needs a look
         self.loads: set[str] = set()  # every http(s) URL the original loads (see `verify`)
         self.seen: dict[str, str] = {}  # each load as written -> resolved (recorded in `loads`)
+        self.parse = _parser_of(rewriter)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -129,7 +140,7 @@ class _Document:
         written = url.strip()
         resolved = resolve(self.base, url).strip() if self.base else written
         for candidate in (resolved,) if resolved == written else (resolved, written):
-            parsed = parse_http(candidate)
+            parsed = self.parse(candidate)
             if parsed is not None:
                 self.loads.add(parsed.raw)
 
@@ -387,6 +398,7 @@ class _Check:
     def __init__(self, rewriter: Rewriter, loads: set[str]) -> None:
         self.rewriter = rewriter
         self.loads = loads
+        self.parse = _parser_of(rewriter)
 
     def verify(self, output: str) -> None:
         """Read the output back as a mail client would: nothing removed still loads, and nothing
@@ -397,7 +409,7 @@ class _Check:
                 raise RewriteUnsafe(
                     f"the cleaned HTML, read back, still loads what was removed ({element})"
                 )
-            parsed = parse_http(url)
+            parsed = self.parse(url)
             if parsed is not None and parsed.raw not in self.loads:
                 raise RewriteUnsafe(
                     f"the cleaned HTML, read back, loads what the original does not ({element})"

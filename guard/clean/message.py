@@ -19,7 +19,7 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote_plus
 
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html, rewrite_nested_text
-from guard.engine.detect import detect, text_urls
+from guard.engine.detect import BUILTIN_REMOTE, detect, text_urls
 from guard.engine.html import Parsed
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mime import (
@@ -38,6 +38,7 @@ from guard.engine.model import Finding, Kind, ParsedMessage
 from guard.engine.nested import cid_references
 from guard.engine.ruleset import Rule, RuleSet
 from guard.engine.timelimit import TimeLimitExceeded, time_limit
+from guard.engine.urlcore import core_for
 from guard.engine.urls import Url, parse_http, query_keys
 
 X_GUARD = "X-Guard"
@@ -46,6 +47,8 @@ SECURITY_CATEGORY = "security-wrapper"
 REMOVED_KINDS = ("pixel", "remote", "link-unwrapped", "param", "receipt-header", "forged-x-guard")
 ALLOWLISTED = "allowlisted"
 """`CleanResult.skipped` starts with this for mail the policy leaves alone on purpose."""
+
+UrlParser = Callable[[str], Url | None]
 
 _MAX_LINK_LAYERS = 4  # rounds of unwrapping when a decoded target is itself wrapped
 _MAX_LINE = 998  # RFC 5322 line limit for 7bit/8bit bodies
@@ -197,7 +200,7 @@ def drop_params(url: str, names: Iterable[str]) -> str:
     return rebuilt + hash_ + fragment
 
 
-def _decode_through(rules_: list[Rule], url: Url) -> str | None:
+def _decode_through(rules_: list[Rule], url: Url, parse: UrlParser = parse_http) -> str | None:
     """The target after unwrapping exactly these wrapper layers."""
     current: Url | None = url
     target: str | None = None
@@ -207,13 +210,16 @@ def _decode_through(rules_: list[Rule], url: Url) -> str | None:
         target = rule.decode.target(current)
         if target is None:
             return None
-        current = parse_http(target)
+        current = parse(target)
     return target
 
 
-def decide_link(url: Url, rules: RuleSet, policy: Policy, depth: int = 0) -> _LinkDecision:
+def decide_link(
+    url: Url, rules: RuleSet, policy: Policy, depth: int = 0, parse: UrlParser = parse_http
+) -> _LinkDecision:
     """What a link becomes: its decoded target (security wrappers excepted unless the policy
-    says so) without tracking parameters; opaque wrappers stay."""
+    says so) without tracking parameters; opaque wrappers stay. `parse`: urls.parse_http, or
+    what gives the same answers (the planner's `parse_url`)."""
     chain, destination = rules.unwrap(url)
     security_kept = False
     if chain:
@@ -229,19 +235,23 @@ def decide_link(url: Url, rules: RuleSet, policy: Policy, depth: int = 0) -> _Li
             return _LinkDecision(None, security=True)
         if cut is not None:
             # Unwrap the trackers around the security wrapper, keep the wrapper itself.
-            chain, destination, security_kept = chain[:cut], _decode_through(chain[:cut], url), True
+            chain, destination, security_kept = (
+                chain[:cut],
+                _decode_through(chain[:cut], url, parse),
+                True,
+            )
         if destination is None:
             return _LinkDecision(None, opaque=True)
     target = destination if chain else url.raw
     assert target is not None
-    target_url = parse_http(target)
+    target_url = parse(target)
     if target_url is None:
         return _LinkDecision(None)
     ids = tuple(rule.id for rule in chain)
     if chain and not security_kept and rules.classify(target_url, ("link",)) is not None:
         # The decoded target is wrapped again (deeper than RuleSet.unwrap goes).
         inner = (
-            decide_link(target_url, rules, policy, depth + 1)
+            decide_link(target_url, rules, policy, depth + 1, parse)
             if depth < _MAX_LINK_LAYERS
             else _LinkDecision(None, opaque=True)
         )
@@ -294,6 +304,21 @@ class _Planner:
         # removed_loads / rewritten_links is made the first time and would be made the same again.
         self.actions: dict[str, LoadAction] = {}
         self.targets: dict[str, str | None] = {}
+        # Each URL of the message split once, by the C core's split where detection has one
+        # (guard/engine/_urlcore.c: urls.parse_http's answers, tests/test_urlcore.py), not by
+        # parse_http's Python split and cache: detection split them in C, so ~120 URLs a
+        # newsletter would be split in Python for the first time here.
+        core = core_for(rules, BUILTIN_REMOTE)
+        self.split: UrlParser = core.parse if core is not None else parse_http
+        self.urls: dict[str, Url | None] = {}
+
+    def parse_url(self, text: str) -> Url | None:
+        """urls.parse_http(text), once per distinct text of the message."""
+        try:
+            return self.urls[text]
+        except KeyError:
+            url = self.urls[text] = self.split(text)
+            return url
 
     def load_action(self, url: str) -> LoadAction:
         action = self.actions.get(url)
@@ -302,7 +327,7 @@ class _Planner:
         return action
 
     def decide_load(self, url: str) -> LoadAction:
-        parsed = parse_http(url)
+        parsed = self.parse_url(url)
         finding = self.loads.get(parsed.raw) if parsed is not None else None
         if finding is None or parsed is None:
             return LoadAction.KEEP
@@ -312,7 +337,9 @@ class _Planner:
     def decision(self, url: Url) -> _LinkDecision:
         found = self.decisions.get(url.raw)
         if found is None:
-            found = self.decisions[url.raw] = decide_link(url, self.rules, self.policy)
+            found = self.decisions[url.raw] = decide_link(
+                url, self.rules, self.policy, parse=self.parse_url
+            )
         return found
 
     def link_target(self, url: str) -> str | None:
@@ -322,7 +349,7 @@ class _Planner:
         return target
 
     def decide_target(self, url: str) -> str | None:
-        parsed = parse_http(url)
+        parsed = self.parse_url(url)
         if parsed is None or parsed.raw not in self.link_urls:
             return None
         decision = self.decision(parsed)
@@ -335,7 +362,7 @@ class _Planner:
         """Anything to remove or rewrite at all? (Parsing HTML for nothing costs the most.)"""
         return bool(self.loads) or any(
             self.decision(url).replacement is not None
-            for url in filter(None, map(parse_http, self.link_urls))
+            for url in filter(None, map(self.parse_url, self.link_urls))
         )
 
     def kept_links(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -343,7 +370,7 @@ class _Planner:
         opaque: set[str] = set()
         security: set[str] = set()
         for raw in self.link_urls:
-            parsed = parse_http(raw)
+            parsed = self.parse_url(raw)
             if parsed is None or not (raw in self.decisions or self.rules.unwrap(parsed)[0]):
                 # A link no wrapper rule matches is neither opaque nor security-wrapped: not
                 # decided for this alone (a tracking target of a wrapped link, mostly).
