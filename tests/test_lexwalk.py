@@ -345,3 +345,25 @@ def test_an_attribute_bomb_is_read_once() -> None:
     assert parse_is_bounded(html)
     fast, slow = _walks(html)
     assert fast == slow and [o.element for o in slow] == ["img[src]", "a[href]"]
+
+
+_TAG_TEXT = st.text(alphabet=st.sampled_from("<iImMaAgGeEbBsS x\u0130\u0131\u017f\u0100\U00010000"))
+
+
+@settings(max_examples=500, deadline=None)
+@given(_TAG_TEXT, st.sampled_from(["image", "base", "i"]))
+def test_has_start_tag_is_the_regexs(text: str, name: str) -> None:
+    """The C search for `<name` answers as the reference regex, in strings of every width."""
+    expected = lexwalk.start_tag_pattern(name).search(text) is not None
+    assert lexwalk.has_start_tag(text, name) is expected
+    assert lexwalk.has_start_tag("\u0100" + text, name) is expected
+    assert lexwalk.has_start_tag("\U00010000" + text, name) is expected
+
+
+def test_has_start_tag_refuses_other_names() -> None:
+    ext = lexwalk.bound_extension()
+    if ext is None:
+        pytest.skip("guard/engine/_lexwalk.c is not used here")
+    for name in (b"", b"Image", b"im-age"):
+        with pytest.raises(ValueError):
+            ext.has_start("<image", name)

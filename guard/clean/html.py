@@ -35,6 +35,7 @@ from guard.engine.html import (
     parse_document,
     scan_nested,
 )
+from guard.engine.lexwalk import has_start_tag
 from guard.engine.load_walk import document_loads
 from guard.engine.loads import (
     Ref,
@@ -94,8 +95,6 @@ _WHOLE_ELEMENT = ("link[", "meta[", "base[", "script[")
 # What follows a <plaintext>'s text when Lexbor writes it out: closing tags a browser would show as
 # text, since nothing ends <plaintext>.
 _PLAINTEXT_END = re.compile(r"</plaintext>(?:</[A-Za-z][^<>]*>)*\Z")
-# Character classes, not re.I: the regex engine then searches for the literal `<`.
-_BASE_START = re.compile(r"<[bB][aA][sS][eE]")
 
 
 def _text_nodes(node: LexborNode) -> list[LexborNode]:
@@ -115,7 +114,7 @@ class _Document:
         document = tree.root.parent if tree.root is not None else None
         self.nodes: list[Record] = walked_records(document) if document is not None else []
         # A `<base>` element comes only from a `<base` tag: without one, no selector query.
-        self.base = document_base(tree) if _BASE_START.search(source) else None
+        self.base = document_base(tree) if has_start_tag(source, "base") else None
         self.changed = False
         self.base_removed = False
         self.removed_any = False  # once an element went, its descendants are skipped
@@ -279,6 +278,8 @@ class _Document:
     def drop_dropped_images(self, html: str) -> None:
         """`<image>`s the tree lost (see `dropped_images`) are not written out: a rewrite that
         removes one must be written even when nothing else changed."""
+        if not has_start_tag(html, "image"):  # (dropped_images's own first test, in C)
+            return
         for ref in dropped_images(html, self.written):
             self.saw_load(ref.url)
             if self.rewriter.load_action(self.resolved(ref)) is not LoadAction.KEEP:

@@ -1050,7 +1050,66 @@ fail:
     return NULL;
 }
 
+/* has_start(text, name) -> bool: does `text` hold a `<` directly followed by `name` (lower-case
+ * ASCII letters, handed in as bytes), ASCII case-insensitively: what
+ * re.search("<[nN][aA]...", text) answers (guard/engine/lexwalk.py's has_start_tag, whose regex
+ * stays the reference). A document of one-byte characters is searched with memchr. */
+static int start_at(int kind, const void *data, Py_ssize_t i, const char *name, Py_ssize_t nlen) {
+    for (Py_ssize_t j = 0; j < nlen; j++) {
+        Py_UCS4 c = PyUnicode_READ(kind, data, i + j);
+        if (c >= 'A' && c <= 'Z') c = c - 'A' + 'a';
+        if (c != (Py_UCS4)(unsigned char)name[j]) return 0;
+    }
+    return 1;
+}
+
+static PyObject *has_start(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *text;
+    const char *name;
+    Py_ssize_t nlen;
+    if (!PyArg_ParseTuple(args, "Uy#", &text, &name, &nlen)) return NULL;
+    for (Py_ssize_t j = 0; j < nlen; j++) {
+        if (name[j] < 'a' || name[j] > 'z') {
+            PyErr_SetString(PyExc_ValueError, "has_start: a name of lower-case ASCII letters");
+            return NULL;
+        }
+    }
+    if (nlen == 0) {
+        PyErr_SetString(PyExc_ValueError, "has_start: an empty name");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const unsigned char *start = data, *p = start, *end = start + n;
+        while (p < end && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
+            Py_ssize_t i = (Py_ssize_t)(p - start) + 1;
+            if (n - i >= nlen && start_at(kind, data, i, name, nlen)) Py_RETURN_TRUE;
+            p++;
+        }
+        Py_RETURN_FALSE;
+    }
+    /* Wider characters: a loop of the width's own type finds each `<`. */
+#define FIND_STARTS(T)                                                                          \
+    for (Py_ssize_t i = 0; i + nlen < n; i++) {                                                 \
+        if (((const T *)data)[i] == '<' && start_at(kind, data, i + 1, name, nlen))             \
+            Py_RETURN_TRUE;                                                                     \
+    }
+    if (kind == PyUnicode_2BYTE_KIND) {
+        FIND_STARTS(Py_UCS2)
+    } else {
+        FIND_STARTS(Py_UCS4)
+    }
+#undef FIND_STARTS
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
+    {"has_start", has_start, METH_VARARGS,
+     "has_start(text, name as lower-case ASCII bytes) -> bool: `<name` in text, ASCII"
+     " case-insensitively"},
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"srcset_urls", srcset_urls, METH_O, "srcset_urls(str) -> URLs, or None where not ASCII"},
     {"walk", walk, METH_VARARGS,

@@ -23,6 +23,7 @@ the environment makes the Python walk run anyway (benchmarks, doubt).
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -363,6 +364,34 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
         if tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
     return html.resolve_all(out, base)
+
+
+# `<name` start tags by regex, the reference for has_start_tag (character classes, not re.I: the
+# regex engine then searches for the literal `<`); one pattern per name asked for.
+_START_PATTERNS: dict[str, re.Pattern[str]] = {}
+_has_start: Any = False  # the extension's, looked up at first use; None: the regex
+
+
+def has_start_tag(text: str, name: str) -> bool:
+    """Does `text` hold `<` followed by `name` (lower-case ASCII letters), ASCII
+    case-insensitively? A document-wide test made before reading a document for rare elements
+    (`<base`, `<image`); in C (memchr) where the extension is built, else by regex."""
+    global _has_start
+    if _has_start is False:
+        ext = bound_extension()
+        _has_start = getattr(ext, "has_start", None)
+    if _has_start is not None:
+        found: bool = _has_start(text, name.encode("ascii"))
+        return found
+    return start_tag_pattern(name).search(text) is not None
+
+
+def start_tag_pattern(name: str) -> re.Pattern[str]:
+    pattern = _START_PATTERNS.get(name)
+    if pattern is None:
+        classes = "".join(f"[{c}{c.upper()}]" for c in name)
+        pattern = _START_PATTERNS[name] = re.compile(f"<{classes}")
+    return pattern
 
 
 def _ready() -> Any:

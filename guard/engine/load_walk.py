@@ -10,7 +10,6 @@ is that walk; tests/test_load_walk.py checks it against `scan_html`.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -28,6 +27,7 @@ from guard.engine.html import (
     scan_nested,
 )
 from guard.engine.layout import Getter
+from guard.engine.lexwalk import has_start_tag
 from guard.engine.loads import conditional_comment_refs, element_refs, may_reference
 from guard.engine.nested import CSS_TYPES, NESTING_ATTRS, SVG_TYPES, xml_stylesheet_hrefs
 from guard.engine.parse_bounds import parse_is_bounded
@@ -35,9 +35,6 @@ from guard.engine.urls import resolve
 
 Load = tuple[str, str]
 """(URL resolved against the document's base, where: `img[src]`, `<style> url()`…)."""
-
-# As in guard/engine/html.py: `<image` start tags (see `dropped_images`).
-_IMAGE_START = re.compile(r"<[iI][mM][aA][gG][eE]")
 
 
 def document_loads(html: str, python_walk: bool = False) -> list[Load]:
@@ -58,7 +55,7 @@ def document_loads(html: str, python_walk: bool = False) -> list[Load]:
         loads, links, base = _walk(doc, Nest(None))
         out = [(_resolved(base, url, element), element) for url, element in loads]
         present = {url for url, _ in out} | {_resolved(base, u, e) for u, e in links}
-    if _IMAGE_START.search(html) is not None:
+    if has_start_tag(html, "image"):
         # The `<image>`s the tree lost, unless the document loads or links to their URL elsewhere.
         present |= {url.strip() for url in present}
         dropped = dropped_images(html, present)
