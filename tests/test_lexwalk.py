@@ -347,23 +347,26 @@ def test_an_attribute_bomb_is_read_once() -> None:
     assert fast == slow and [o.element for o in slow] == ["img[src]", "a[href]"]
 
 
-_TAG_TEXT = st.text(alphabet=st.sampled_from("<iImMaAgGeEbBsS x\u0130\u0131\u017f\u0100\U00010000"))
+_TAG_TEXT = st.text(
+    alphabet=st.sampled_from("<:iImMaAgGeEbBsScCdD x\u0130\u0131\u017f\u0100\U00010000")
+)
 
 
 @settings(max_examples=500, deadline=None)
-@given(_TAG_TEXT, st.sampled_from(["image", "base", "i"]))
-def test_has_start_tag_is_the_regexs(text: str, name: str) -> None:
-    """The C search for `<name` answers as the reference regex, in strings of every width."""
-    expected = lexwalk.start_tag_pattern(name).search(text) is not None
-    assert lexwalk.has_start_tag(text, name) is expected
-    assert lexwalk.has_start_tag("\u0100" + text, name) is expected
-    assert lexwalk.has_start_tag("\U00010000" + text, name) is expected
+@given(_TAG_TEXT, st.sampled_from(["<image", "<base", "<i", "cid:", ":", "d:"]))
+def test_holds_ascii_is_the_regexs(text: str, needle: str) -> None:
+    """The C search answers as the reference regex, in strings of every width."""
+    expected = lexwalk.ascii_pattern(needle).search(text) is not None
+    assert lexwalk.holds_ascii(text, needle) is expected
+    assert lexwalk.holds_ascii("\u0100" + text, needle) is expected
+    assert lexwalk.holds_ascii("\U00010000" + text, needle) is expected
+    assert lexwalk.holds_ascii(text + "\U00010000", needle) is expected
 
 
-def test_has_start_tag_refuses_other_names() -> None:
+def test_holds_refuses_other_needles() -> None:
     ext = lexwalk.bound_extension()
     if ext is None:
         pytest.skip("guard/engine/_lexwalk.c is not used here")
-    for name in (b"", b"Image", b"im-age"):
+    for needle in (b"", b"image", b"<Image", b"<im\xe9"):
         with pytest.raises(ValueError):
-            ext.has_start("<image", name)
+            ext.holds("<image", needle)

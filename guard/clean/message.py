@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote_plus
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html, rewrite_nested_text
 from guard.engine.detect import BUILTIN_REMOTE, detect, text_urls
 from guard.engine.html import Parsed
+from guard.engine.lexwalk import holds_ascii
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mime import (
     MessageError,
@@ -658,7 +659,9 @@ def _rewrite_parts(
         html = part.content_type == "text/html"
         text = next(decoded[part.content_type])
         if html:
-            if _may_hold_cid(text):
+            # cid_references finds only an ASCII `cid:`, in any case: a search in C, not
+            # an upper-cased copy of the part.
+            if holds_ascii(text, "cid:"):
                 referenced |= cid_references(text)
             new = rewrite_html(text, planner, parsed_html.pop(text, None))
         else:
@@ -679,12 +682,6 @@ def _rewrite_parts(
         related = rewrite_nested_text(part.content_type, text, planner, 1)
         if related is not None and related != text:
             _edit_body(raw, part, related, part.content_type == "text/html", edits)
-
-
-def _may_hold_cid(text: str) -> bool:
-    """Can `cid_references` find anything in `text` (an ASCII `cid:` in any case)? Four searches
-    of the text instead of an upper-cased copy of it."""
-    return any(tail in text for tail in ("id:", "ID:", "iD:", "Id:"))
 
 
 def _edit_body(raw: bytes, part: Part, new: str, html: bool, edits: _Edits) -> None:

@@ -1050,66 +1050,68 @@ fail:
     return NULL;
 }
 
-/* has_start(text, name) -> bool: does `text` hold a `<` directly followed by `name` (lower-case
- * ASCII letters, handed in as bytes), ASCII case-insensitively: what
- * re.search("<[nN][aA]...", text) answers (guard/engine/lexwalk.py's has_start_tag, whose regex
- * stays the reference). A document of one-byte characters is searched with memchr. */
-static int start_at(int kind, const void *data, Py_ssize_t i, const char *name, Py_ssize_t nlen) {
-    for (Py_ssize_t j = 0; j < nlen; j++) {
+/* holds(text, needle) -> bool: does `text` hold `needle` (lower-case ASCII bytes with at least one
+ * byte that is not a letter, the anchor) ASCII case-insensitively: what the regex of
+ * guard/engine/lexwalk.py's ascii_pattern answers (`<image`, `cid:`), a document-wide test made
+ * before reading a document for what it rarely holds. Each anchor is found with memchr in a
+ * document of one-byte characters, by a loop of the character width otherwise. */
+static int needle_from(int kind, const void *data, Py_ssize_t i, const char *needle, Py_ssize_t len) {
+    for (Py_ssize_t j = 0; j < len; j++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i + j);
         if (c >= 'A' && c <= 'Z') c = c - 'A' + 'a';
-        if (c != (Py_UCS4)(unsigned char)name[j]) return 0;
+        if (c != (Py_UCS4)(unsigned char)needle[j]) return 0;
     }
     return 1;
 }
 
-static PyObject *has_start(PyObject *self, PyObject *args) {
+static PyObject *holds(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *text;
-    const char *name;
-    Py_ssize_t nlen;
-    if (!PyArg_ParseTuple(args, "Uy#", &text, &name, &nlen)) return NULL;
-    for (Py_ssize_t j = 0; j < nlen; j++) {
-        if (name[j] < 'a' || name[j] > 'z') {
-            PyErr_SetString(PyExc_ValueError, "has_start: a name of lower-case ASCII letters");
-            return NULL;
-        }
+    const char *needle;
+    Py_ssize_t len, k = -1;
+    if (!PyArg_ParseTuple(args, "Uy#", &text, &needle, &len)) return NULL;
+    for (Py_ssize_t j = 0; j < len; j++) {
+        unsigned char c = (unsigned char)needle[j];
+        if (c >= 0x80 || (c >= 'A' && c <= 'Z')) k = -2;
+        if (k == -1 && !(c >= 'a' && c <= 'z')) k = j;
+        if (k == -2) break;
     }
-    if (nlen == 0) {
-        PyErr_SetString(PyExc_ValueError, "has_start: an empty name");
+    if (k < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "holds: lower-case ASCII with a byte that is not a letter");
         return NULL;
     }
+    unsigned char anchor = (unsigned char)needle[k];
     int kind = PyUnicode_KIND(text);
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (n < len) Py_RETURN_FALSE;
     if (kind == PyUnicode_1BYTE_KIND) {
-        const unsigned char *start = data, *p = start, *end = start + n;
-        while (p < end && (p = memchr(p, '<', (size_t)(end - p))) != NULL) {
-            Py_ssize_t i = (Py_ssize_t)(p - start) + 1;
-            if (n - i >= nlen && start_at(kind, data, i, name, nlen)) Py_RETURN_TRUE;
+        const unsigned char *start = data, *p = start + k, *end = start + (n - len + k + 1);
+        while (p < end && (p = memchr(p, anchor, (size_t)(end - p))) != NULL) {
+            if (needle_from(kind, data, (Py_ssize_t)(p - start) - k, needle, len)) Py_RETURN_TRUE;
             p++;
         }
         Py_RETURN_FALSE;
     }
-    /* Wider characters: a loop of the width's own type finds each `<`. */
-#define FIND_STARTS(T)                                                                          \
-    for (Py_ssize_t i = 0; i + nlen < n; i++) {                                                 \
-        if (((const T *)data)[i] == '<' && start_at(kind, data, i + 1, name, nlen))             \
+#define FIND_ANCHORS(T)                                                                         \
+    for (Py_ssize_t i = k; i <= n - len + k; i++) {                                             \
+        if (((const T *)data)[i] == anchor && needle_from(kind, data, i - k, needle, len))      \
             Py_RETURN_TRUE;                                                                     \
     }
     if (kind == PyUnicode_2BYTE_KIND) {
-        FIND_STARTS(Py_UCS2)
+        FIND_ANCHORS(Py_UCS2)
     } else {
-        FIND_STARTS(Py_UCS4)
+        FIND_ANCHORS(Py_UCS4)
     }
-#undef FIND_STARTS
+#undef FIND_ANCHORS
     Py_RETURN_FALSE;
 }
 
 static PyMethodDef methods[] = {
-    {"has_start", has_start, METH_VARARGS,
-     "has_start(text, name as lower-case ASCII bytes) -> bool: `<name` in text, ASCII"
-     " case-insensitively"},
+    {"holds", holds, METH_VARARGS,
+     "holds(text, needle as lower-case ASCII bytes with a byte that is not a letter) -> bool:"
+     " the needle in text, ASCII case-insensitively"},
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"srcset_urls", srcset_urls, METH_O, "srcset_urls(str) -> URLs, or None where not ASCII"},
     {"walk", walk, METH_VARARGS,

@@ -366,31 +366,36 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
     return html.resolve_all(out, base)
 
 
-# `<name` start tags by regex, the reference for has_start_tag (character classes, not re.I: the
-# regex engine then searches for the literal `<`); one pattern per name asked for.
-_START_PATTERNS: dict[str, re.Pattern[str]] = {}
-_has_start: Any = False  # the extension's, looked up at first use; None: the regex
+# What `holds_ascii` looks for, by regex: the reference (character classes, not re.I, which
+# would also take `ı` for `i`); one pattern per needle asked for.
+_ASCII_PATTERNS: dict[str, re.Pattern[str]] = {}
+_holds: Any = False  # the extension's `holds`, looked up at first use; None: the regex
+
+
+def holds_ascii(text: str, needle: str) -> bool:
+    """Does `text` hold `needle` (lower-case ASCII, at least one character of it not a letter),
+    ASCII case-insensitively? A document-wide test made before reading a document for what it
+    rarely holds (`<base`, `<image`, `cid:`); in C (memchr) where the extension is built."""
+    global _holds
+    if _holds is False:
+        _holds = getattr(bound_extension(), "holds", None)
+    if _holds is not None:
+        found: bool = _holds(text, needle.encode("ascii"))
+        return found
+    return ascii_pattern(needle).search(text) is not None
 
 
 def has_start_tag(text: str, name: str) -> bool:
-    """Does `text` hold `<` followed by `name` (lower-case ASCII letters), ASCII
-    case-insensitively? A document-wide test made before reading a document for rare elements
-    (`<base`, `<image`); in C (memchr) where the extension is built, else by regex."""
-    global _has_start
-    if _has_start is False:
-        ext = bound_extension()
-        _has_start = getattr(ext, "has_start", None)
-    if _has_start is not None:
-        found: bool = _has_start(text, name.encode("ascii"))
-        return found
-    return start_tag_pattern(name).search(text) is not None
+    """Does `text` hold a `<name` start tag (`name`: lower-case ASCII letters)?"""
+    return holds_ascii(text, "<" + name)
 
 
-def start_tag_pattern(name: str) -> re.Pattern[str]:
-    pattern = _START_PATTERNS.get(name)
+def ascii_pattern(needle: str) -> re.Pattern[str]:
+    pattern = _ASCII_PATTERNS.get(needle)
     if pattern is None:
-        classes = "".join(f"[{c}{c.upper()}]" for c in name)
-        pattern = _START_PATTERNS[name] = re.compile(f"<{classes}")
+        pattern = _ASCII_PATTERNS[needle] = re.compile(
+            "".join(f"[{c}{c.upper()}]" if c.isalpha() else re.escape(c) for c in needle)
+        )
     return pattern
 
 
