@@ -423,14 +423,29 @@ def _doctype(node: LexborNode, source: str) -> str:
     and the errors decide the rendering mode (quirks, almost standards, standards)."""
     full = (node.html_pretty(full_doctype=True) or "").rstrip("\n")
     written = _leading_doctype(source)
-    if written is not None:
-        again = LexborHTMLParser(written).root
-        doctype = again.prev if again is not None else None
-        if (
-            doctype is not None
-            and (doctype.html_pretty(full_doctype=True) or "").rstrip("\n") == full
-        ):
-            return written
+    if written is not None and _full_doctype(written) == full:
+        return written
+    return full
+
+
+# The full form of a doctype as written, by the doctype: a sender writes the same one in every
+# message (a parse each). Bounded as the other memos: entries, and the length of a doctype kept.
+_FULL_DOCTYPES: dict[str, str | None] = {}
+_FULL_DOCTYPES_SIZE = 256
+_FULL_DOCTYPE_LONGEST = 1024
+
+
+def _full_doctype(written: str) -> str | None:
+    """The full form of the doctype `written` parses to alone; None when it makes none."""
+    if written in _FULL_DOCTYPES:
+        return _FULL_DOCTYPES[written]
+    again = LexborHTMLParser(written).root
+    doctype = again.prev if again is not None else None
+    full = None if doctype is None else (doctype.html_pretty(full_doctype=True) or "").rstrip("\n")
+    if len(written) <= _FULL_DOCTYPE_LONGEST:
+        if len(_FULL_DOCTYPES) >= _FULL_DOCTYPES_SIZE:
+            _FULL_DOCTYPES.clear()
+        _FULL_DOCTYPES[written] = full
     return full
 
 

@@ -215,6 +215,14 @@ def _decode_through(rules_: list[Rule], url: Url, parse: UrlParser = parse_http)
     return target
 
 
+def _first_security(chain: list[Rule]) -> int | None:
+    """The index of the first security wrapper in `chain`, if any."""
+    for i, rule in enumerate(chain):
+        if rule.category == SECURITY_CATEGORY:
+            return i
+    return None
+
+
 def decide_link(
     url: Url, rules: RuleSet, policy: Policy, depth: int = 0, parse: UrlParser = parse_http
 ) -> _LinkDecision:
@@ -224,14 +232,7 @@ def decide_link(
     chain, destination = rules.unwrap(url)
     security_kept = False
     if chain:
-        cut = next(
-            (
-                i
-                for i, rule in enumerate(chain)
-                if rule.category == SECURITY_CATEGORY and not policy.unwrap_security
-            ),
-            None,
-        )
+        cut = None if policy.unwrap_security else _first_security(chain)
         if cut == 0:
             return _LinkDecision(None, security=True)
         if cut is not None:
@@ -248,7 +249,7 @@ def decide_link(
     target_url = parse(target)
     if target_url is None:
         return _LinkDecision(None)
-    ids = tuple(rule.id for rule in chain)
+    ids = tuple([rule.id for rule in chain])
     if chain and not security_kept and rules.classify(target_url, ("link",)) is not None:
         # The decoded target is wrapped again (deeper than RuleSet.unwrap goes).
         inner = (
@@ -290,13 +291,19 @@ class _Planner:
         self.rules, self.policy = rules, policy
         self.loads: dict[str, Finding] = {}
         self.link_urls: set[str] = set()
+        # (A newsletter's ~180 findings: the kinds are read into locals once.)
+        removed = (Kind.PIXEL, Kind.REMOTE) if policy.strict else (Kind.PIXEL,)
+        links = (Kind.LINK, Kind.PARAM)
+        loads, link_urls = self.loads, self.link_urls
         for f in findings:
-            if not f.url:
+            url, kind = f.url, f.kind
+            if not url:
                 continue
-            if f.kind is Kind.PIXEL or (policy.strict and f.kind is Kind.REMOTE):
-                self.loads.setdefault(f.url, f)
-            elif f.kind in (Kind.LINK, Kind.PARAM):
-                self.link_urls.add(f.url)
+            if kind in removed:
+                if url not in loads:
+                    loads[url] = f
+            elif kind in links:
+                link_urls.add(url)
         self.decisions: dict[str, _LinkDecision] = {}
         self.removed_loads: dict[str, Finding] = {}
         self.rewritten_links: dict[str, _LinkDecision] = {}

@@ -49,13 +49,21 @@ def document_loads(html: str, python_walk: bool = False) -> list[Load]:
         return []
     fast = None if python_walk else _c_loads(doc)
     if fast is not None:
-        out = [(o.url, o.element) for o in fast if o.load]
+        first: dict[str, str] = {}  # as _distinct, in the one pass over what the walk found
+        for o in fast:
+            if o.load and o.url not in first:
+                first[o.url] = o.element
+        out = list(first.items())
+        images = has_start_tag(html, "image")
+        if not images:
+            return out
         present = {o.url for o in fast}
     else:
         loads, links, base = _walk(doc, Nest(None))
         out = [(_resolved(base, url, element), element) for url, element in loads]
         present = {url for url, _ in out} | {_resolved(base, u, e) for u, e in links}
-    if has_start_tag(html, "image"):
+        images = has_start_tag(html, "image")
+    if images:
         # The `<image>`s the tree lost, unless the document loads or links to their URL elsewhere.
         present |= {url.strip() for url in present}
         dropped = dropped_images(html, present)
