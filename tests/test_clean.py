@@ -660,3 +660,44 @@ def test_the_planners_split_gives_parse_https_answers(monkeypatch: pytest.Monkey
     slow = [clean_message(raw, RULES, policy) for raw in raws for policy in both]
     assert sum(r.changed for r in slow) > 50
     assert fast == slow
+
+
+HEADER_BLOCKS = [
+    b"From: a@example.com\r\nTo: b@example.com\r\nSubject: x\r\n\r\n",
+    b"From: a@example.com\nReceived: from x\n\tby y\n  (z)\nSubject: x\n\n",
+    b"From a@b Mon Jan 1\nFrom: a\n: no name\nbad line\n x\n\n\n",
+    b"Subject: a\n\nTo: b\n\n",  # an empty line among the fields
+    b"Subject: a\x0cTo: b\x0b\n\r\r\n",
+    b"Subject: no end",
+    b"",
+    b"\n",
+    b"X-Guard: forged\nDisposition-Notification-To: a@b\nSubject: \xe9t\xe9\n\n",
+    b"Subject: mentions x-guard: in its value\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("eol", ["\n", "\r\n"])
+def test_an_untouched_header_block_is_written_as_field_by_field(
+    eol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """_edited_block's shortcut for an edit that changes no field writes what the field-by-field
+    reading writes, on the samples' header blocks and on odd ones."""
+    import guard.clean.message as message
+
+    blocks = list(HEADER_BLOCKS)
+    for source in SOURCES:
+        raw = REFS[source].read()
+        end = raw.find(b"\n\n")
+        blocks.append(raw[: end + 2] if end != -1 else raw)
+    edits = [
+        message._HeaderEdit("text/html", {"x-guard"}, append=[(X_GUARD, "cleaned; x")]),
+        message._HeaderEdit("text/html", {"x-guard", "disposition-notification-to"}),
+        message._HeaderEdit("text/html", set(), append=[(X_GUARD, "cleaned")]),
+        message._HeaderEdit("text/html", {"x-guard"}, charset="utf-8"),
+    ]
+    fast = [message._edited_block(b, e, eol) for b in blocks for e in edits]
+    shortcuts = sum(message._untouched_fields(b, e) is not None for b in blocks for e in edits)
+    monkeypatch.setattr(message, "_untouched_fields", lambda block, edit: None)
+    slow = [message._edited_block(b, e, eol) for b in blocks for e in edits]
+    assert shortcuts > len(blocks)
+    assert fast == slow

@@ -494,19 +494,48 @@ class _HeaderEdit:
     append: list[tuple[str, str]] = field(default_factory=list)
 
 
+_EMPTY_LINES = frozenset({"\n", "\r\n", "\r"})  # what _header_fields takes for the terminator
+
+
+def _untouched_fields(block: bytes, edit: _HeaderEdit) -> tuple[list[str], str] | None:
+    """The block's fields as written (one string) and its terminator, as `_edited_block` would
+    write them back, when the edit changes none of them: no charset or encoding to set, no
+    field to drop (the usual edit of a message's header, which only appends X-Guard). None
+    otherwise. The fields of a real message's header (Received, DKIM…: dozens of lines) are
+    then not read one by one."""
+    if edit.charset or edit.transfer_encoding:
+        return None
+    lowered = block.lower()
+    for name in edit.drop:  # a field of that name: only _header_fields tells
+        if not name.isascii() or name.encode("ascii") in lowered:
+            return None
+    lines = block.decode("ascii", "surrogateescape").splitlines(keepends=True)
+    cut = len(lines)
+    while cut and lines[cut - 1] in _EMPTY_LINES:
+        cut -= 1
+    if not _EMPTY_LINES.isdisjoint(lines[:cut]):
+        return None  # an empty line among the fields: _header_fields moves it to the end
+    head = "".join(lines[:cut])
+    return ([head] if head else []), "".join(lines[cut:])
+
+
 def _edited_block(block: bytes, edit: _HeaderEdit, eol: str) -> bytes:
-    fields, terminator = _header_fields(block)
-    out: list[str] = []
     has_type = has_cte = False
-    for f in fields:
-        name = (f.name or "").lower()
-        if f.name is not None and name in edit.drop:
-            continue
-        if name == "content-type" and edit.charset and not has_type:
-            f.raw, has_type = _with_charset(f.raw, edit.charset), True
-        elif name == "content-transfer-encoding" and edit.transfer_encoding and not has_cte:
-            f.raw, has_cte = f"{f.name}: {edit.transfer_encoding}{eol}", True
-        out.append(f.raw)
+    untouched = _untouched_fields(block, edit)
+    if untouched is not None:
+        out, terminator = untouched
+    else:
+        fields, terminator = _header_fields(block)
+        out = []
+        for f in fields:
+            name = (f.name or "").lower()
+            if f.name is not None and name in edit.drop:
+                continue
+            if name == "content-type" and edit.charset and not has_type:
+                f.raw, has_type = _with_charset(f.raw, edit.charset), True
+            elif name == "content-transfer-encoding" and edit.transfer_encoding and not has_cte:
+                f.raw, has_cte = f"{f.name}: {edit.transfer_encoding}{eol}", True
+            out.append(f.raw)
     added: list[tuple[str, str]] = []
     if edit.charset and not has_type:
         added.append(("Content-Type", f"{edit.content_type}; charset={edit.charset}"))
