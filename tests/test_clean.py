@@ -680,9 +680,9 @@ HEADER_BLOCKS = [
 def test_an_untouched_header_block_is_written_as_field_by_field(
     eol: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """_edited_block's shortcut for an edit that changes no field writes what the field-by-field
+    """edited_block's shortcut for an edit that changes no field writes what the field-by-field
     reading writes, on the samples' header blocks and on odd ones."""
-    import guard.clean.message as message
+    from guard.clean import headers
 
     blocks = list(HEADER_BLOCKS)
     for source in SOURCES:
@@ -690,14 +690,14 @@ def test_an_untouched_header_block_is_written_as_field_by_field(
         end = raw.find(b"\n\n")
         blocks.append(raw[: end + 2] if end != -1 else raw)
     edits = [
-        message._HeaderEdit("text/html", {"x-guard"}, append=[(X_GUARD, "cleaned; x")]),
-        message._HeaderEdit("text/html", {"x-guard", "disposition-notification-to"}),
-        message._HeaderEdit("text/html", set(), append=[(X_GUARD, "cleaned")]),
-        message._HeaderEdit("text/html", {"x-guard"}, charset="utf-8"),
+        headers.HeaderEdit("text/html", {"x-guard"}, append=[(X_GUARD, "cleaned; x")]),
+        headers.HeaderEdit("text/html", {"x-guard", "disposition-notification-to"}),
+        headers.HeaderEdit("text/html", set(), append=[(X_GUARD, "cleaned")]),
+        headers.HeaderEdit("text/html", {"x-guard"}, charset="utf-8"),
     ]
-    fast = [message._edited_block(b, e, eol) for b in blocks for e in edits]
-    shortcuts = sum(message._untouched_fields(b, e) is not None for b in blocks for e in edits)
-    monkeypatch.setattr(message, "_untouched_fields", lambda block, edit: None)
-    slow = [message._edited_block(b, e, eol) for b in blocks for e in edits]
+    fast = [headers.edited_block(b, e, eol) for b in blocks for e in edits]
+    shortcuts = sum(headers.untouched_fields(b, e) is not None for b in blocks for e in edits)
+    monkeypatch.setattr(headers, "untouched_fields", lambda block, edit: None)
+    slow = [headers.edited_block(b, e, eol) for b in blocks for e in edits]
     assert shortcuts > len(blocks)
     assert fast == slow

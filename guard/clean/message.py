@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import quote, unquote_plus
 
+from guard.clean.headers import HeaderEdit, edited_block, eol_of
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html, rewrite_nested_text
 from guard.engine.detect import BUILTIN_REMOTE, detect, text_urls
 from guard.engine.html import Parsed
@@ -430,129 +431,6 @@ def rewrite_text(text: str, link_target: Callable[[str], str | None]) -> str:
     return "".join(out)
 
 
-# -- MIME: header blocks --------------------------------------------------------------------------
-
-
-@dataclass
-class _Field:
-    name: str | None  # None: a line that is no header field (an mbox `From ` line, junk)
-    raw: str  # as written (surrogate-escaped bytes), folded lines and line ends included
-
-
-def _header_fields(block: bytes) -> tuple[list[_Field], str]:
-    """A header block -> its fields and the empty line that ends it, split as
-    `mimetree.parse_headers` splits them so the names are the ones detection saw."""
-    fields: list[_Field] = []
-    terminator = ""
-    for line in block.decode("ascii", "surrogateescape").splitlines(keepends=True):
-        content = line.rstrip("\r\n")
-        if not content and line in ("\n", "\r\n", "\r"):
-            terminator += line
-            continue
-        if line[:1] in (" ", "\t") and fields and fields[-1].name is not None and not terminator:
-            fields[-1].raw += line
-            continue
-        key, sep, _ = content.partition(":")
-        named = (
-            bool(sep and key) and not key[0].isspace() and key == key.rstrip() and " " not in key
-        )
-        fields.append(_Field(key if named else None, line))
-    return fields, terminator
-
-
-_CHARSET_PARAM = re.compile(r"(;\s*charset\s*=\s*)(\"[^\"]*\"|[^;\s]*)", re.I)
-
-
-def _with_charset(field_raw: str, charset: str) -> str:
-    found = _CHARSET_PARAM.search(field_raw)
-    if found:
-        return field_raw[: found.start(2)] + charset + field_raw[found.end(2) :]
-    body = field_raw.rstrip("\r\n")
-    return f"{body}; charset={charset}{field_raw[len(body) :]}"
-
-
-def _folded(name: str, value: str, eol: str) -> str:
-    """`Name: value` folded at spaces to lines of at most 78 characters where words allow."""
-    lines: list[str] = []
-    current = f"{name}:"
-    for word in value.split(" "):
-        if len(current) + 1 + len(word) > 78 and current.strip() != f"{name}:":
-            lines.append(current)
-            current = " " + word
-        else:
-            current += " " + word
-    lines.append(current)
-    return eol.join(lines) + eol
-
-
-@dataclass
-class _HeaderEdit:
-    content_type: str
-    drop: set[str] = field(default_factory=set)  # lower-case names
-    charset: str | None = None
-    transfer_encoding: str | None = None
-    append: list[tuple[str, str]] = field(default_factory=list)
-
-
-_EMPTY_LINES = frozenset({"\n", "\r\n", "\r"})  # what _header_fields takes for the terminator
-
-
-def _untouched_fields(block: bytes, edit: _HeaderEdit) -> tuple[list[str], str] | None:
-    """The block's fields as written (one string) and its terminator, as `_edited_block` would
-    write them back, when the edit changes none of them: no charset or encoding to set, no
-    field to drop (the usual edit of a message's header, which only appends X-Guard). None
-    otherwise. The fields of a real message's header (Received, DKIM…: dozens of lines) are
-    then not read one by one."""
-    if edit.charset or edit.transfer_encoding:
-        return None
-    lowered = block.lower()
-    for name in edit.drop:  # a field of that name: only _header_fields tells
-        if not name.isascii() or name.encode("ascii") in lowered:
-            return None
-    lines = block.decode("ascii", "surrogateescape").splitlines(keepends=True)
-    cut = len(lines)
-    while cut and lines[cut - 1] in _EMPTY_LINES:
-        cut -= 1
-    if not _EMPTY_LINES.isdisjoint(lines[:cut]):
-        return None  # an empty line among the fields: _header_fields moves it to the end
-    head = "".join(lines[:cut])
-    return ([head] if head else []), "".join(lines[cut:])
-
-
-def _edited_block(block: bytes, edit: _HeaderEdit, eol: str) -> bytes:
-    has_type = has_cte = False
-    untouched = _untouched_fields(block, edit)
-    if untouched is not None:
-        out, terminator = untouched
-    else:
-        fields, terminator = _header_fields(block)
-        out = []
-        for f in fields:
-            name = (f.name or "").lower()
-            if f.name is not None and name in edit.drop:
-                continue
-            if name == "content-type" and edit.charset and not has_type:
-                f.raw, has_type = _with_charset(f.raw, edit.charset), True
-            elif name == "content-transfer-encoding" and edit.transfer_encoding and not has_cte:
-                f.raw, has_cte = f"{f.name}: {edit.transfer_encoding}{eol}", True
-            out.append(f.raw)
-    added: list[tuple[str, str]] = []
-    if edit.charset and not has_type:
-        added.append(("Content-Type", f"{edit.content_type}; charset={edit.charset}"))
-    if edit.transfer_encoding and not has_cte:
-        added.append(("Content-Transfer-Encoding", edit.transfer_encoding))
-    added.extend(edit.append)
-    if added and out and not out[-1].endswith(("\n", "\r")):
-        out[-1] += eol
-    out.extend(_folded(name, value, eol) for name, value in added)
-    return ("".join(out) + terminator).encode("ascii", "surrogateescape")
-
-
-def _eol(raw: bytes, part: Part) -> str:
-    where = raw.find(b"\n", part.start, part.end)
-    return "\r\n" if where > part.start and raw[where - 1 : where] == b"\r" else "\n"
-
-
 # -- MIME: text part bodies -----------------------------------------------------------------------
 
 
@@ -625,7 +503,7 @@ def _fits_identity(data: bytes, cte: str) -> bool:
 
 def _new_body(raw: bytes, part: Part, text: str, html: bool) -> _NewBody:
     body = raw[part.body_start : part.end]
-    eol = _eol(raw, part)
+    eol = eol_of(raw, part)
     decoded = decode_transfer(body, part.transfer_encoding)
     reading = _reading_codec(decoded, part.charset)
     if html:  # the parser turned every line end into \n
@@ -653,18 +531,19 @@ def _new_body(raw: bytes, part: Part, text: str, html: bool) -> _NewBody:
 @dataclass
 class _Edits:
     bodies: dict[int, tuple[Part, bytes]] = field(default_factory=dict)  # by part.start
-    headers: dict[int, tuple[Part, _HeaderEdit]] = field(default_factory=dict)
+    headers: dict[int, tuple[Part, HeaderEdit]] = field(default_factory=dict)
 
-    def header(self, part: Part) -> _HeaderEdit:
+    def header(self, part: Part) -> HeaderEdit:
         if part.start not in self.headers:
-            self.headers[part.start] = (part, _HeaderEdit(part.content_type))
+            self.headers[part.start] = (part, HeaderEdit(part.content_type))
         return self.headers[part.start][1]
 
     def apply(self, raw: bytes) -> bytes:
         spans: list[tuple[int, int, bytes]] = []
         for part, edit in self.headers.values():
             block = raw[part.start : part.body_start]
-            spans.append((part.start, part.body_start, _edited_block(block, edit, _eol(raw, part))))
+            edited = edited_block(block, edit, eol_of(raw, part))
+            spans.append((part.start, part.body_start, edited))
         for part, data in self.bodies.values():
             spans.append((part.body_start, part.end, data))
         out: list[bytes] = []
