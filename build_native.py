@@ -26,6 +26,7 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ("guard/engine/_lexwalk.c", "guard.engine._lexwalk"),
     ("guard/engine/_urlcore.c", "guard.engine._urlcore"),
     ("guard/engine/_bounds.c", "guard.engine._bounds"),
+    ("guard/engine/_mimecore.c", "guard.engine._mimecore"),
 )
 
 

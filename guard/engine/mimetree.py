@@ -13,10 +13,18 @@ first boundary (preamble) and after the last (epilogue) is ignored.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
+from typing import Any
 
 from guard.engine.model import Headers, first_header
+
+_native: Any
+try:
+    from guard.engine import _mimecore as _native  # type: ignore[attr-defined,no-redef,unused-ignore]
+except ImportError:  # not built (no C compiler at install): the Python split runs
+    _native = None
 
 
 class MimeStructureError(ValueError):
@@ -81,8 +89,10 @@ def _header_end(raw: bytes, start: int, end: int) -> tuple[int, int]:
     return crlf + 1, crlf + 3
 
 
-def parse_headers(block: bytes) -> Headers:
-    """A header block -> (name, value) pairs, unfolded; raw 8-bit bytes kept as surrogates."""
+def _parse_headers_python(block: bytes) -> Headers:
+    """A header block -> (name, value) pairs, unfolded; raw 8-bit bytes kept as surrogates.
+
+    The reference for guard/engine/_mimecore.c's `parse_headers` (tests/test_mimecore.py)."""
     fields: list[tuple[str, str]] = []
     text = block.decode("ascii", "surrogateescape")
     name: str | None = None
@@ -101,6 +111,13 @@ def parse_headers(block: bytes) -> Headers:
     if name is not None:
         fields.append((name, "\n".join(value).strip()))
     return tuple(fields)
+
+
+parse_headers: Callable[[bytes], Headers] = (
+    _native.parse_headers if _native is not None else _parse_headers_python
+)
+"""A header block -> (name, value) pairs: in C where it was built (the same pairs, without a
+Python loop per line: about a tenth of a real newsletter's scan), else in Python."""
 
 
 # Leaf parts repeat a few Content-Type values (`text/html; charset="utf-8"`) from message to

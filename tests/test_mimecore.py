@@ -1,0 +1,177 @@
+"""The header split in C (guard/engine/_mimecore.c) against mimetree.py's Python split.
+
+The Python function (`_parse_headers_python`) is the reference: on every header block of every
+MIME part, and on the whole raw bytes, of samples/, eval/eml/, the real corpus (skipped, with the
+reason, where ../shared is absent) and the fuzz regressions and sweep's inputs, on hostile blocks
+(huge fields, thousands of folded lines, every kind of line break, 8-bit bytes, no blank line) and
+on hypothesis blocks built of the pieces the split reads, the C split must give the same pairs.
+"""
+
+from __future__ import annotations
+
+import tarfile
+from collections.abc import Iterator
+
+import pytest
+from html5_reads import CORPUS, MAIL_DIRS, ROOT
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guard.engine import mimetree
+from guard.mail.files import message_refs
+
+try:
+    from guard.engine import _mimecore  # type: ignore[attr-defined]
+except ImportError:  # not built: mimetree runs its Python split, nothing to compare
+    _mimecore = None
+
+built = pytest.mark.skipif(
+    _mimecore is None, reason="guard/engine/_mimecore.c is not built here: the Python split runs"
+)
+
+
+def _blocks(raw: bytes) -> Iterator[bytes]:
+    """The raw message itself (its body read as junk header lines), then each MIME part's header
+    block as the splitter hands it over, blank line included."""
+    yield raw
+    try:
+        tree = mimetree.split(raw)
+    except mimetree.MimeStructureError:
+        return
+    for part in tree.walk():
+        yield raw[part.start : part.body_start]
+
+
+def _differ(messages: Iterator[tuple[str, bytes]]) -> tuple[int, list[str]]:
+    """(blocks compared, sources where the two differ: names only, the corpus holds live
+    phishing links)."""
+    assert _mimecore is not None
+    compared, bad = 0, []
+    for source, raw in messages:
+        for block in _blocks(raw):
+            compared += 1
+            if _mimecore.parse_headers(block) != mimetree._parse_headers_python(block):
+                bad.append(source)
+    return compared, bad
+
+
+def _mail() -> Iterator[tuple[str, bytes]]:
+    for folder in MAIL_DIRS:
+        for ref in message_refs(str(folder)):
+            yield ref.source.removeprefix(str(ROOT) + "/"), ref.read()
+
+
+def _corpus() -> Iterator[tuple[str, bytes]]:
+    with tarfile.open(CORPUS) as archive:
+        members = sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name)
+        for member in members:
+            stream = archive.extractfile(member)
+            if stream is None:
+                continue
+            with stream:
+                yield member.name.rsplit("/", 1)[-1], stream.read()
+
+
+def _fuzz(count: int = 160, seed: int = 20240601) -> Iterator[tuple[str, bytes]]:
+    from fuzz.strategies import SMALL, generate
+
+    for path in sorted((ROOT / "tests" / "fuzz" / "regressions").iterdir()):
+        yield path.name, path.read_bytes()
+    for index in range(count):
+        inp = generate(index, seed, SMALL)
+        yield f"{inp.kind}@{index}", inp.data
+
+
+@built
+def test_the_split_uses_the_c_function() -> None:
+    assert mimetree.parse_headers is _mimecore.parse_headers
+    assert mimetree.parse_headers(b"Subject: hi\r\n there\r\nX:\r\n") == (
+        ("Subject", "hi\n there"),
+        ("X", ""),
+    )
+
+
+@built
+def test_samples_and_eval_split_alike() -> None:
+    compared, bad = _differ(_mail())
+    assert compared > 300
+    assert bad == []
+
+
+@built
+def test_corpus_splits_alike() -> None:
+    if not CORPUS.is_file():
+        reason = f"the real corpus is not at {CORPUS}"
+        print(reason)
+        pytest.skip(reason)
+    compared, bad = _differ(_corpus())
+    assert compared > 1600
+    assert bad == []
+
+
+@built
+def test_fuzz_inputs_split_alike() -> None:
+    compared, bad = _differ(_fuzz())
+    assert compared > 200
+    assert bad == []
+
+
+HOSTILE = {
+    "empty": b"",
+    "breaks only": b"\r\n\n\r\r\n\x0b\x0c\x1c\x1d\x1e",
+    "no blank line": b"From: a@b.example\r\nSubject: x",
+    "a 200 KB field": b"Content-Type: text/html; " + b"a=b; " * 40000 + b"\r\n",
+    "thousands of folded lines": b"Subject: x" + b"\r\n y" * 20000 + b"\r\nTo: z\r\n",
+    "folding before any field": b" continued\r\n\tmore\r\nSubject: x\r\n",
+    "mixed breaks": b"A: 1\rB: 2\nC: 3\r\nD: 4\n\rE: 5\x0bF: 6\x0cG: 7\x1cH: 8\x1dI: 9\x1eJ",
+    "continuation after breaks": b"A: 1\r \r\n\t\n x\x0b y\x1c\tz\x1f",
+    "8-bit bytes": b"Subject: \xe9t\xe9\r\n\xff\xfe: v\r\nX-\x85: \x85\xa0\r\n \x85\r\n",
+    "names with spaces and junk": (
+        b"From a@b Mon\r\n :x\r\nA :b\r\nA\t:c\r\n\x1fB:d\r\nC\x1f:e\r\nD-1:f\r\n"
+    ),
+    "colons": b":\r\n::\r\nA::\r\nB:\x1f\t \x1f\r\n\x1f\r\n",
+    "whitespace values": b"A:  \t\r\n \r\n\t\r\nB:\x1c\r\nC: \x0b\x0c v \x1f\r\n",
+    "nul bytes": b"A\x00: \x00\r\nB: x\x00y\r\n \x00\r\n",
+    "trailing CR": b"A: 1\r",
+    "lone CRs": b"A: 1\r\r\r B: 2\r",
+    "many fields": b"".join(b"X-%d: %d\r\n" % (i, i) for i in range(20000)),
+}
+
+
+@built
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_blocks_split_alike(name: str) -> None:
+    block = HOSTILE[name]
+    assert _mimecore.parse_headers(block) == mimetree._parse_headers_python(block)
+
+
+def test_the_python_split_reads_folding_and_junk() -> None:
+    # The reference itself, where C is built or not: what the differential tests rely on.
+    # A name with a space, or starting or ending with whitespace (\x1f too), starts no field.
+    assert mimetree._parse_headers_python(HOSTILE["names with spaces and junk"]) == (("D-1", "f"),)
+    assert mimetree._parse_headers_python(b"A: 1\r\n 2\r\n\r\nB: 3") == (("A", "1\n 2"), ("B", "3"))
+
+
+_BREAKS = [b"\r", b"\n", b"\r\n", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e"]
+_TEXT = [b" ", b"\t", b":", b"\x1f", b"\x85", b"\xff", b"\x00", b"A", b"z-", b"From ", b"Subject"]
+_PIECES = st.sampled_from([*_BREAKS, *_TEXT, b": v", b"\r\n "])
+
+
+@built
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_PIECES, max_size=60).map(b"".join))
+def test_generated_blocks_split_alike(block: bytes) -> None:
+    assert _mimecore.parse_headers(block) == mimetree._parse_headers_python(block)
+
+
+@built
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_split_alike(block: bytes) -> None:
+    assert _mimecore.parse_headers(block) == mimetree._parse_headers_python(block)
+
+
+@built
+def test_a_non_bytes_argument_is_refused() -> None:
+    with pytest.raises(TypeError):
+        _mimecore.parse_headers("Subject: x")
