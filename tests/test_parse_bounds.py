@@ -137,6 +137,32 @@ def test_hostile_markup_checks_alike(name: str) -> None:
     assert _c(html) == _python(html)
 
 
+# The C pass reads UCS1 and UCS2 text a word (8 or 4 characters) at a time looking for `<` and
+# `>`: brackets at every offset within a word and at the text's end, and look-alikes that differ
+# from `<` or `>` in a bit above the low byte (U+013C, U+013E, U+3C3E, U+BC3C) or are other
+# Latin-1 characters (¼, ¾, U+00BC, U+00BE), in each kind of text.
+_LOOK_ALIKES = {
+    "latin-1": "\u00bc\u00be",
+    "two-byte": "\u013c\u013e\u3c3e\ubc3c",
+    "four-byte": "\U0001003c",
+}
+
+
+@built
+@pytest.mark.parametrize("kind", list(_LOOK_ALIKES))
+@pytest.mark.parametrize("offset", range(9))
+def test_brackets_at_every_offset_of_a_word_check_alike(kind: str, offset: int) -> None:
+    filler = _LOOK_ALIKES[kind] + "x" * offset
+    for html in (
+        (filler + "<b>") * 600,
+        (filler + "<div " + "a " * 200 + filler + ">") * 40,
+        filler + "<" * (offset + 1),
+        filler + "</b" + filler,
+        (filler + "<p><b id=1>" + filler) * 2100,
+    ):
+        assert _c(html) == _python(html)
+
+
 def test_the_bounds_still_refuse_the_hostile_shapes() -> None:
     # A check may get cheaper, never weaker: these stay unparsed (with the C checks where built).
     for name in ("nesting", "nesting past the limit", "open formatting", "attributes"):
