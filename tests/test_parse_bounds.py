@@ -159,6 +159,9 @@ def test_brackets_at_every_offset_of_a_word_check_alike(kind: str, offset: int) 
         filler + "<" * (offset + 1),
         filler + "</b" + filler,
         (filler + "<p><b id=1>" + filler) * 2100,
+        # long tags (counted in tokens): printable runs broken by every kind of whitespace
+        (filler + "<img src=" + ("x" * (offset + 7) + " \t\x1c\x85\xa0y" + filler) * 60 + ">") * 3,
+        "<a " + ("b" * offset + " ") * 30000 + ">",
     ):
         assert _c(html) == _python(html)
 

@@ -141,9 +141,45 @@ next_bracket_ucs4(const Py_UCS4 *s, Py_ssize_t i, Py_ssize_t n)
     return i;
 }
 
+/* The whitespace-separated tokens of s[from:to], as str.split() counts them. Most of a long tag
+ * is a URL or base64 data: a word whose characters are all printable ASCII (0x21-0x7e: none is
+ * whitespace; `has_low` and `has_high` find a lane below 0x21 or at or above 0x80, exactly) is
+ * passed whole, starting a token if the character before it was whitespace. */
+#define DEFINE_TOKENS(NAME, CHAR, LANES, ONES, HIGH)                                            \
+    static unsigned long long NAME(const CHAR *s, Py_ssize_t from, Py_ssize_t to)               \
+    {                                                                                            \
+        unsigned long long tokens = 0;                                                           \
+        int in_token = 0;                                                                        \
+        Py_ssize_t k = from;                                                                     \
+        while (k < to) {                                                                         \
+            if (LANES > 1 && k + LANES <= to) {                                                  \
+                unsigned long long x;                                                            \
+                memcpy(&x, s + k, 8);                                                            \
+                unsigned long long has_low = (x - 0x21 * (ONES)) & ~x & (HIGH);                  \
+                unsigned long long has_high = x & ~(0x7f * (ONES));                              \
+                if (!has_low && !has_high) {                                                     \
+                    tokens += !in_token;                                                         \
+                    in_token = 1;                                                                \
+                    k += LANES;                                                                  \
+                    continue;                                                                    \
+                }                                                                                \
+            }                                                                                    \
+            int space = Py_UNICODE_ISSPACE((Py_UCS4)s[k]);                                       \
+            if (!space && !in_token)                                                             \
+                tokens++;                                                                        \
+            in_token = !space;                                                                   \
+            k++;                                                                                 \
+        }                                                                                        \
+        return tokens;                                                                           \
+    }
+
+DEFINE_TOKENS(tokens_ucs1, Py_UCS1, 8, ONES8, 0x80 * ONES8)
+DEFINE_TOKENS(tokens_ucs2, Py_UCS2, 4, ONES16, 0x8000 * ONES16)
+DEFINE_TOKENS(tokens_ucs4, Py_UCS4, 1, 0ULL, 0ULL)
+
 /* One pass of the three checks over a text of one kind (UCS1, UCS2, UCS4). `stop_at_bomb`:
  * return as soon as the attribute work is over budget (the other measures are then partial). */
-#define DEFINE_MEASURE(NAME, CHAR, NEXT_BRACKET)                                                 \
+#define DEFINE_MEASURE(NAME, CHAR, NEXT_BRACKET, COUNT_TOKENS)                                                 \
     static void NAME(const CHAR *s, Py_ssize_t n, int stop_at_bomb, Measures *m)                  \
     {                                                                                            \
         unsigned long long work = 0;                                                             \
@@ -154,14 +190,7 @@ next_bracket_ucs4(const Py_UCS4 *s, Py_ssize_t i, Py_ssize_t n)
             if (c == '>') { /* a run ends here (or at the end of the text) */                   \
                 if (i - run_start > LONG_TAG_CHARS && last_lt >= run_start                       \
                     && i - last_lt > LONG_TAG_CHARS) {                                           \
-                    unsigned long long tokens = 0;                                               \
-                    int in_token = 0;                                                            \
-                    for (Py_ssize_t k = last_lt; k < i; k++) {                                   \
-                        int space = Py_UNICODE_ISSPACE((Py_UCS4)s[k]);                           \
-                        if (!space && !in_token)                                                 \
-                            tokens++;                                                            \
-                        in_token = !space;                                                       \
-                    }                                                                            \
+                    unsigned long long tokens = COUNT_TOKENS(s, last_lt, i);                     \
                     /* tokens <= n / 2 + 1: its square fits in 64 bits below 2**33 characters */      \
                     work += tokens * tokens;                                                     \
                     if (work > ATTRIBUTE_WORK) {                                                 \
@@ -230,9 +259,9 @@ next_bracket_ucs4(const Py_UCS4 *s, Py_ssize_t i, Py_ssize_t n)
         }                                                                                        \
     }
 
-DEFINE_MEASURE(measure_ucs1, Py_UCS1, next_bracket_ucs1)
-DEFINE_MEASURE(measure_ucs2, Py_UCS2, next_bracket_ucs2)
-DEFINE_MEASURE(measure_ucs4, Py_UCS4, next_bracket_ucs4)
+DEFINE_MEASURE(measure_ucs1, Py_UCS1, next_bracket_ucs1, tokens_ucs1)
+DEFINE_MEASURE(measure_ucs2, Py_UCS2, next_bracket_ucs2, tokens_ucs2)
+DEFINE_MEASURE(measure_ucs4, Py_UCS4, next_bracket_ucs4, tokens_ucs4)
 
 static int
 measure(PyObject *html, int stop_at_bomb, Measures *m)
