@@ -349,6 +349,8 @@ def test_may_hide_by_branch_is_the_one_regex(pieces: list[str]) -> None:
         ("td{border-width:0width:1px}", False),  # the second `width` follows a name character
         ("td{border-width:0;width:1px}", True),
         ("td{max-width:0}", True),
+        ("td{x-height:0%width:1px}", True),
+        ("td{x-height:0%width;}", False),
         ("td{x-width:0display:none}", True),
         ("td{color:red}", False),
         ("td{background:url(data:x)}", False),

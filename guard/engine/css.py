@@ -293,9 +293,10 @@ _MAY_HIDE_BRANCHES: tuple[tuple[str, re.Pattern[str] | None], ...] = (
 )
 # `width` and `height` count only as a property's name: not after a name character
 # (`line-height:1.1`, `border-width:0`). A match they make after one is skipped; what it spans
-# (`:`, digits, letters, `%`, spaces, up to `!`, `;` or `}`) holds no other branch's start but
-# such a `width` or `height`, so reading each occurrence is the same as the one regex's finditer.
-_SIZE = re.compile("width" + _SMALL + "|height" + _SMALL)
+# (its `:`, then digits, letters, `%`, spaces, up to `!`, `;` or `}`) holds no other branch's
+# start and no other `width`/`height` match (each needs a `:` after its name), so reading the
+# occurrences of each apart, behind its literal, is the same as the one regex's finditer.
+_SIZES = (("width", re.compile("width" + _SMALL)), ("height", re.compile("height" + _SMALL)))
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-_\\")
 
 
@@ -310,9 +311,12 @@ def may_hide(css: str) -> bool:
     for literal, pattern in _MAY_HIDE_BRANCHES:
         if literal in css and (pattern is None or pattern.search(css) is not None):
             return True
-    if "width" not in css and "height" not in css:
-        return False
-    return any(css[m.start() - 1 : m.start()] not in _NAME_CHARS for m in _SIZE.finditer(css))
+    return any(
+        css[m.start() - 1 : m.start()] not in _NAME_CHARS
+        for literal, pattern in _SIZES
+        if literal in css
+        for m in pattern.finditer(css)
+    )
 
 
 _LOADS = re.compile(r"url|image-set|\\", re.I)
