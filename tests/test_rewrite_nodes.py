@@ -120,6 +120,12 @@ EDGE_CASES = [
     "<p style='\\75rl(e)'>a</p><p style='@IMPORT x'>b</p><p style='b:u\u017frl(x)'>c</p>",
     "<p style='color:red' class='url'>a</p><p data-src='x' style=''>b</p>",
     "<table><tr><td background='bg.png'>y</td></tr><img src='f.gif'></table>",
+    # A style before the reference: the walk reads it once, when it asks whether the element
+    # may be edited (an empty, a loading, a non-ASCII, a second style: the element is not plain).
+    "<a style='color:red' href='h'>x</a><img style='border:0' src='a.gif' srcset='b 1x'>",
+    "<a style='' href='h'>x</a><a style='background:url(q)' href='h'>y</a><a style href='h'>z</a>",
+    "<a style='b:\u00e9' href='h'>x</a><img style='color:red' style='b:url(x)' src='a.gif'>",
+    "<area style='color:red' href='h'><img style='width:1px' src='cid:x'><img style='x' src=''>",
     "<noembed><img src=a></noembed><noframes>x</noframes><iframe srcdoc='<img src=b>'></iframe>",
 ]
 

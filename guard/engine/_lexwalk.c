@@ -844,8 +844,11 @@ fail:
 }
 
 /* May cleaning's rewrite edit this element (see the top of this file)? cfg holds the url names
- * and the load needles (no hide needles). */
-static int may_edit(const config *cfg, const bstr *raw, Py_ssize_t n_raw, node_t *el) {
+ * and the load needles (no hide needles). *style_ok: the last style attribute it read and found
+ * ASCII without a load needle (NULL for none), which plain_record then need not read again. */
+static int may_edit(const config *cfg, const bstr *raw, Py_ssize_t n_raw, node_t *el,
+                    attr_t **style_ok) {
+    *style_ok = NULL;
     size_t len = 0;
     const lxb_char_t *name = f_elem_qname(el, &len);
     if (name != NULL) {
@@ -867,6 +870,7 @@ static int may_edit(const config *cfg, const bstr *raw, Py_ssize_t n_raw, node_t
             int load = 0, hide = 0;
             read_style(v, vlen, cfg, &load, &hide);
             if (load) return 1;
+            *style_ok = a;
         }
     }
     return 0;
@@ -898,7 +902,8 @@ static PyObject *node_object(PyTypeObject *tp, PyObject *empty, void *node, PyOb
  *     (node, src or None when empty or absent, [srcset candidates]);
  *   - anything else: node itself (Python reads it).
  * NULL with an exception on error. */
-static PyObject *plain_record(const config *cfg, node_t *el, PyObject *node) {
+static PyObject *plain_record(const config *cfg, node_t *el, PyObject *node,
+                              const attr_t *style_ok) {
     size_t tlen = 0;
     const lxb_char_t *tag = f_elem_qname(el, &tlen);
     if (tag == NULL) return node;
@@ -915,7 +920,7 @@ static PyObject *plain_record(const config *cfg, node_t *el, PyObject *node) {
             size_t vlen = 0;
             const lxb_char_t *v = f_attr_value(a, &vlen);
             if (++n_style > 1) return node;
-            if (v == NULL) continue;
+            if (v == NULL || a == style_ok) continue; /* may_edit read this one: ASCII, no load */
             for (size_t i = 0; i < vlen; i++)
                 if (v[i] >= 0x80) return node; /* Python's case folding decides (may_edit) */
             int load = 0, hide = 0;
@@ -1014,6 +1019,7 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
     node_t *root = (node_t *)document, *cur = root;
     for (;;) {
         int type = f_type(cur), take = 0;
+        attr_t *style_ok = NULL;
         if (type == NODE_COMMENT) {
             size_t len = 0;
             lxb_char_t *data = f_text_content(cur, &len);
@@ -1022,11 +1028,12 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
                 f_destroy_text(document, data);
             }
         } else if (type == NODE_ELEMENT) {
-            take = may_edit(&cfg, raw, n_raw, cur);
+            take = may_edit(&cfg, raw, n_raw, cur, &style_ok);
         }
         if (take) {
             PyObject *node = node_object(ntp, empty, cur, parser);
-            if (plain && node != NULL && type == NODE_ELEMENT) node = plain_record(&cfg, cur, node);
+            if (plain && node != NULL && type == NODE_ELEMENT)
+                node = plain_record(&cfg, cur, node, style_ok);
             if (append_steal(out, node) < 0) goto fail;
         }
         node_t *child = f_first_child(cur);
