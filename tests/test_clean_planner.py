@@ -195,3 +195,71 @@ def test_without_a_worker_process_the_plan_is_made_here(monkeypatch: pytest.Monk
 
 def test_the_threshold_is_the_local_scans() -> None:
     assert planner.PARALLEL_THRESHOLD == PARALLEL_THRESHOLD
+
+
+def test_the_first_rounds_metadata_comes_first_and_the_rounds_are_unchanged() -> None:
+    """The cleaner fetches FLAGS/INTERNALDATE/size of a folder's first `batch` new UIDs, then,
+    once the first round is out, the rest of the first META_BATCH: the rounds (sizes, the
+    BATCH_BYTES cut, a message over the size limit reported with the round after it, a UID
+    expunged meanwhile) are those of one fetch of the whole META_BATCH."""
+    from guard.engine.limits import DEFAULT_LIMITS
+    from guard.mail.imap import cleaner as cleaner_module
+    from guard.mail.imap.common import BATCH_BYTES, META_BATCH, FolderPass, FolderReport
+
+    big = DEFAULT_LIMITS.max_message_bytes + 1
+    sizes = {u: 1000 for u in range(1, 2 * META_BATCH + 50)}
+    sizes[3] = big  # over the limit, in the first round's span
+    sizes.update({u: BATCH_BYTES // 4 for u in range(150, 156)})  # a cut by bytes
+    del sizes[160]  # expunged between the SEARCH and the FETCH
+    new = list(range(1, 2 * META_BATCH + 50))
+
+    def rounds() -> tuple[list[tuple[list[int], list[int]]], list[int]]:
+        calls: list[int] = []
+
+        def fetch(_folder: str, uids: list[int], _items: list[bytes]) -> dict[int, object]:
+            calls.append(len(uids))
+            return {u: {b"RFC822.SIZE": sizes[u]} for u in uids if u in sizes}
+
+        c = object.__new__(cleaner_module.Cleaner)
+        c.batch, c.limits, c.stop = BATCH, DEFAULT_LIMITS, lambda: False
+        c.fetch = fetch  # type: ignore[method-assign]
+        ctx = FolderPass(name="INBOX", uidvalidity=1, uidnext=1, keywords_ok=True,
+                         report=FolderReport("INBOX"))  # fmt: skip
+        out = [
+            (r.uids, [a.uid for a in r.skipped])
+            for r in cleaner_module.Cleaner._batches(c, ctx, new)
+        ]
+        return out, calls
+
+    got, calls = rounds()
+    assert calls == [BATCH, META_BATCH - BATCH, META_BATCH, 49]
+    assert got[0][0][:3] == [1, 2, 4] and got[0][1] == [3]
+    assert 160 not in {u for uids, _ in got for u in uids}
+    want = _rounds_of(new, sizes, BATCH, DEFAULT_LIMITS.max_message_bytes)
+    assert got == want
+
+
+def _rounds_of(
+    new: list[int], sizes: dict[int, int], batch: int, limit: int
+) -> list[tuple[list[int], list[int]]]:
+    """The rounds as written before the first round's metadata came first (one FETCH per
+    META_BATCH): what the cleaner's batching is, restated."""
+    from guard.mail.imap.common import BATCH_BYTES, META_BATCH
+
+    out: list[tuple[list[int], list[int]]] = []
+    for start in range(0, len(new), META_BATCH):
+        uids, size, skipped = [], 0, []
+        for uid in new[start : start + META_BATCH]:
+            if uid not in sizes:
+                continue
+            if sizes[uid] > limit:
+                skipped.append(uid)
+                continue
+            uids.append(uid)
+            size += sizes[uid]
+            if len(uids) >= batch or size >= BATCH_BYTES:
+                out.append((uids, skipped))
+                uids, size, skipped = [], 0, []
+        if uids or skipped:
+            out.append((uids, skipped))
+    return out
