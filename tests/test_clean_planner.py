@@ -197,6 +197,48 @@ def test_the_threshold_is_the_local_scans() -> None:
     assert planner.PARALLEL_THRESHOLD == PARALLEL_THRESHOLD
 
 
+def test_workers_started_before_work_warm_up_and_plan_as_inline() -> None:
+    """`start` forks the workers before any work (the cleaner calls it before fetching the first
+    round); each cleans pool.WARM_MESSAGE first, and the stand-in transform failing on it
+    changes nothing: the outcomes are the inline planner's, no more and no fewer."""
+    from guard.mail.imap import pool as pool_module
+
+    with pytest.raises(ValueError):
+        transform(pool_module.WARM_MESSAGE)  # the warm-up's failure is dropped in the worker
+    batch = raws(0, 30)
+    pool = PoolPlanner(transform, 2, seconds=30)
+    try:
+        pool.start()
+        assert len(pool._slots) == 2
+        assert all(s.worker.process.exitcode is None for s in pool._slots)
+        pids = {s.worker.process.pid for s in pool._slots}
+        got = [view(r) for r in pool.take(pool.submit(batch))]
+        assert {s.worker.process.pid for s in pool._slots} == pids  # no worker started twice
+    finally:
+        pool.close()
+    assert got == [view(transform(r)) for r in batch]
+
+
+def test_start_without_a_worker_process_leaves_the_plan_to_this_process(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from guard.mail.imap import pool as pool_module
+
+    def refuse(*_args: object, **_kw: object) -> None:
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(pool_module, "Worker", refuse)
+    pool = PoolPlanner(transform, 2, seconds=30)
+    batch = raws(0, 20)
+    try:
+        pool.start()  # refused: nothing raised, nothing started
+        assert pool._slots == []
+        got = [view(r) for r in pool.take(pool.submit(batch))]
+    finally:
+        pool.close()
+    assert got == [view(transform(r)) for r in batch]
+
+
 def test_the_first_rounds_metadata_comes_first_and_the_rounds_are_unchanged() -> None:
     """The cleaner fetches FLAGS/INTERNALDATE/size of a folder's first `batch` new UIDs, then,
     once the first round is out, the rest of the first META_BATCH: the rounds (sizes, the

@@ -288,6 +288,7 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
 
             seconds = item_seconds(self.limits.max_seconds)
             self._pool = PoolPlanner(self.transform, jobs, seconds)
+            self._pool.start()  # they warm up while the first round is fetched
         return self._pool or self._inline
 
     def close(self) -> None:

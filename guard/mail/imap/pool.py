@@ -54,10 +54,38 @@ _READ = 1 << 20
 # -- a worker process ------------------------------------------------------------------------------
 
 
-def _serve(transform: Transform) -> Callable[[Connection], None]:
-    """A worker's life: tasks in (one thread), clean (this thread), results out (one thread)."""
+# A small newsletter (an HTML part with a table, a tracking pixel, a link with UTM parameters)
+# each worker `start` forks cleans once, while this process still fetches the first round: the
+# first message a worker cleans costs 2-3 times the next ones (first-use state of the HTML walk,
+# the URL core and the rewrite, pages copied from this process), 6-12 ms instead of 2-4.
+WARM_MESSAGE = (
+    b"From: News <news@warm.example>\r\nTo: reader@warm.example\r\nSubject: warm-up\r\n"
+    b"Date: Mon, 7 Dec 2026 08:00:00 +0000\r\nMessage-ID: <warm@warm.example>\r\n"
+    b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b1\r\n\r\n"
+    b"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    b"Read https://warm.example/a?utm_source=news&id=1\r\n"
+    b"--b1\r\nContent-Type: text/html; charset=utf-8\r\n"
+    b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+    b'<html><body><table><tr><td><a href=3D"https://warm.example/a?utm_source=3Dnews&amp;id=3D1">'
+    b'Read</a></td></tr></table><img src=3D"https://t.warm.example/o.gif" width=3D"1" '
+    b'height=3D"1"></body></html>\r\n--b1--\r\n'
+)
+
+
+def _warm(transform: Transform) -> None:
+    """Clean WARM_MESSAGE once, for nothing but the caches it fills (its outcome is dropped)."""
+    with contextlib.suppress(Exception):
+        transform(WARM_MESSAGE)
+
+
+def _serve(transform: Transform, warm: bool = False) -> Callable[[Connection], None]:
+    """A worker's life: tasks in (one thread), clean (this thread), results out (one thread).
+    `warm` (a worker started before there is work): `_warm` first; tasks sent meanwhile wait in
+    the socket."""
 
     def serve(conn: Connection) -> None:
+        if warm:
+            _warm(transform)
         tasks: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
         replies: queue.SimpleQueue[tuple[int, Planned] | None] = queue.SimpleQueue()
 
@@ -202,8 +230,10 @@ class PoolPlanner:
     """`jobs` supervised worker processes planning messages (see the module docstring).
 
     `seconds`: how long a worker may go without a result while this process waits for one
-    (None: no limit). Workers start with the first submit; the transform's `load()` (rules,
-    policy), when it has one, runs here first, so that they inherit what it loads."""
+    (None: no limit). Workers start with `start` (the cleaner calls it as soon as it knows a
+    folder is large enough, so they warm up while the first round is fetched) or else with the
+    first submit; the transform's `load()` (rules, policy), when it has one, runs here first, so
+    that they inherit what it loads."""
 
     def __init__(self, transform: Transform, jobs: int, seconds: float | None) -> None:
         load = getattr(transform, "load", None)
@@ -226,6 +256,14 @@ class PoolPlanner:
         self._wake: tuple[int, int] | None = None  # the readers' pipe: (read end, write end)
 
     # -- the interface -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers now, before there is work: they warm up (`_warm`) while this
+        process fetches the first round. A worker that cannot be started is left to `_assign`,
+        which starts workers as work comes and copes with none."""
+        with contextlib.suppress(OSError):
+            while len(self._slots) < self.jobs:
+                self._start(warm=True)
 
     def submit(self, raws: Sequence[bytes]) -> list[int]:
         keys = list(range(self._next, self._next + len(raws)))
@@ -288,12 +326,12 @@ class PoolPlanner:
 
     # -- supervision ---------------------------------------------------------------------------
 
-    def _start(self) -> _Slot:
+    def _start(self, warm: bool = False) -> _Slot:
         if self._wake is None:
             self._wake = os.pipe()
             for end in self._wake:
                 os.set_blocking(end, False)
-        worker = Worker(_serve(self.transform), [s.worker.conn for s in self._slots])
+        worker = Worker(_serve(self.transform, warm), [s.worker.conn for s in self._slots])
         fd = worker.conn.fileno()
         os.set_blocking(fd, False)
         slot = _Slot(worker, fd, _Writer(fd), _Reader(fd, self._wake[1]))
