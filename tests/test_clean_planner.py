@@ -177,7 +177,12 @@ def test_dropped_round_is_not_waited_for_and_no_worker_outlives_close() -> None:
             os.kill(pid, 0)
 
 
-def test_without_a_worker_process_the_plan_is_made_here(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("start_first", [False, True], ids=["on-demand", "started-early"])
+def test_without_a_worker_process_the_plan_is_made_here(
+    monkeypatch: pytest.MonkeyPatch, start_first: bool
+) -> None:
+    """No worker process can be forked, whether on demand or by `start` before any work: nothing
+    is raised and this process plans every message."""
     from guard.mail.imap import pool as pool_module
 
     def refuse(*_args: object, **_kw: object) -> None:
@@ -187,6 +192,9 @@ def test_without_a_worker_process_the_plan_is_made_here(monkeypatch: pytest.Monk
     pool = PoolPlanner(transform, 2, seconds=30)
     batch = raws(0, 20)
     try:
+        if start_first:
+            pool.start()  # refused: nothing raised, nothing started
+            assert pool._slots == []
         got = [view(r) for r in pool.take(pool.submit(batch))]
     finally:
         pool.close()
@@ -214,26 +222,6 @@ def test_workers_started_before_work_warm_up_and_plan_as_inline() -> None:
         pids = {s.worker.process.pid for s in pool._slots}
         got = [view(r) for r in pool.take(pool.submit(batch))]
         assert {s.worker.process.pid for s in pool._slots} == pids  # no worker started twice
-    finally:
-        pool.close()
-    assert got == [view(transform(r)) for r in batch]
-
-
-def test_start_without_a_worker_process_leaves_the_plan_to_this_process(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from guard.mail.imap import pool as pool_module
-
-    def refuse(*_args: object, **_kw: object) -> None:
-        raise BlockingIOError(11, "Resource temporarily unavailable")
-
-    monkeypatch.setattr(pool_module, "Worker", refuse)
-    pool = PoolPlanner(transform, 2, seconds=30)
-    batch = raws(0, 20)
-    try:
-        pool.start()  # refused: nothing raised, nothing started
-        assert pool._slots == []
-        got = [view(r) for r in pool.take(pool.submit(batch))]
     finally:
         pool.close()
     assert got == [view(transform(r)) for r in batch]
