@@ -11,12 +11,11 @@ extension cannot be used (not built, another selectolax layout, a foreign object
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tracemalloc
 from collections.abc import Iterator
 
 import pytest
+from fresh_python import python_output
 from html5_grammar import documents
 from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
 from hypothesis import HealthCheck, given, settings
@@ -277,18 +276,6 @@ def test_the_probe_refuses_a_walk_that_answers_otherwise(monkeypatch: pytest.Mon
     assert not lexwalk._probe_agrees()
 
 
-def _run(code: str, **env: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PATH": "/usr/bin:/bin", **env},
-        timeout=60,
-    )
-    return done.stdout.strip()
-
-
 WHICH = (
     "from guard.engine import html\n"
     "doc = html.parse_document('<a href=x>y</a>')\n"
@@ -297,16 +284,16 @@ WHICH = (
 
 
 def test_guard_python_walk_forces_the_python_walk() -> None:
-    assert _run(WHICH, GUARD_PYTHON_WALK="1") == "x False"
+    assert python_output(WHICH, GUARD_PYTHON_WALK="1") == "x False"
     if EXT is not None:
-        assert _run(WHICH) == "x True"
+        assert python_output(WHICH) == "x True"
 
 
 def test_another_selectolax_layout_falls_back() -> None:
     """selectolax of another major version: its object layout is not read; the Python walk runs
     and finds the same."""
     code = "import selectolax\nselectolax.__version__ = '2.0.0'\n" + WHICH
-    assert _run(code) == "x False"
+    assert python_output(code) == "x False"
 
 
 # -- hostile input ---------------------------------------------------------------------------------

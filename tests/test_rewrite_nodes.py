@@ -7,11 +7,10 @@ way."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
+from fresh_python import python_output
 from html5_grammar import documents
 from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
 from hypothesis import HealthCheck, given, settings
@@ -223,24 +222,12 @@ WHICH = (
 )
 
 
-def _run(code: str, **env: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-c", code],
-        capture_output=True,
-        text=True,
-        check=True,
-        env={"PATH": "/usr/bin:/bin", **env},
-        timeout=60,
-    )
-    return done.stdout.strip()
-
-
 def test_guard_python_walk_visits_every_node() -> None:
-    assert _run(WHICH, GUARD_PYTHON_WALK="1") == "6 False"
+    assert python_output(WHICH, GUARD_PYTHON_WALK="1") == "6 False"
     if EXT is not None:
-        assert _run(WHICH) == "1 True"
+        assert python_output(WHICH) == "1 True"
 
 
 def test_another_selectolax_layout_falls_back() -> None:
     code = "import selectolax\nselectolax.__version__ = '2.0.0'\n" + WHICH
-    assert _run(code) == "6 False"
+    assert python_output(code) == "6 False"
