@@ -255,11 +255,14 @@ def replace_batch(
 ) -> list[tuple[Replacement, str]]:
     """Replace each message by its cleaned copy (the steps in this module's docstring); returns
     the messages that could not be, each with the reason: their originals stay in place."""
+    try:
+        ensure_maildir(backup)
+    except OSError as exc:
+        return [(item, exc.strerror or str(exc)) for item in items]
     failed: list[tuple[Replacement, str]] = []
     planned: list[tuple[Replacement, _Entry]] = []
     for item in items:
         try:
-            ensure_maildir(backup)
             planned.append((item, _entry(maildir, backup, item)))
         except OSError as exc:
             failed.append((item, exc.strerror or str(exc)))
@@ -314,11 +317,8 @@ def replace_batch(
 
 def pending(maildir: Path) -> int:
     """How many messages an interrupted run left for `finish_interrupted` (0: none)."""
-    try:
-        lines = (maildir / JOURNAL).read_text().splitlines()
-    except FileNotFoundError:
-        return 0
-    return sum(1 for line in lines if line.startswith("{"))
+    journal = maildir / JOURNAL
+    return len(_read_journal(journal)[0]) if journal.exists() else 0
 
 
 def _read_journal(journal: Path) -> tuple[list[_Entry], bool]:
