@@ -13,6 +13,7 @@ step: a test of the interrupted run knows the signal came exactly there, not whe
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import os
 import re
@@ -85,21 +86,36 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data.replace(b"\r\n", b"\n")).hexdigest()
 
 
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_HEADER_LIMIT = 256 * 1024
+_HEADER_END = re.compile(rb"\n\r?\n")
 _SAFE_ID = re.compile(r"^<?[\x21-\x7e]{1,900}>?$")
 
 
 def header_block(raw: bytes) -> bytes:
-    m = _HEADER_END.search(raw, 0, 256 * 1024)
-    return raw[: m.start()] if m else raw[: 256 * 1024]
+    """`raw` up to the empty line (LF or CRLF) that ends its header, at most 256 KB. The pattern
+    starts with its LF, a literal the regex engine skips to: the same search starting with the
+    optional CR (`\\r?\\n\\r?\\n`) stepped through every byte (~0.3 ms a message, on the path of
+    every APPEND); the CR before the LF is added back by hand."""
+    m = _HEADER_END.search(raw, 0, _HEADER_LIMIT)
+    if not m:
+        return raw[:_HEADER_LIMIT]
+    start = m.start()
+    return raw[: start - 1] if start > 0 and raw[start - 1] == 0x0D else raw[:start]
+
+
+@functools.lru_cache(maxsize=16)
+def _field(name: str) -> tuple[re.Pattern[bytes], re.Pattern[bytes]]:
+    """`name:` and its value at the start of the block, and after a newline (a pattern that
+    starts with a literal LF, which the regex engine skips to; `^` with re.M does not)."""
+    field = re.escape(name.encode()) + rb"[ \t]*:(.*(?:\r?\n[ \t].*)*)"
+    return re.compile(field, re.I), re.compile(rb"\n" + field, re.I)
 
 
 def header_value(raw: bytes, name: str) -> str:
     """The first `name:` header of `raw`, unfolded (raw bytes decoded as UTF-8 with replacement)."""
-    pattern = re.compile(
-        rb"^" + re.escape(name.encode()) + rb"[ \t]*:(.*(?:\r?\n[ \t].*)*)", re.I | re.M
-    )
-    m = pattern.search(header_block(raw))
+    block = header_block(raw)
+    at_start, after_newline = _field(name)
+    m = at_start.match(block) or after_newline.search(block)
     if not m:
         return ""
     return " ".join(m.group(1).decode("utf-8", "replace").split())
