@@ -5,6 +5,7 @@ MIME part, and on the whole raw bytes, of samples/, eval/eml/, the real corpus (
 reason, where ../shared is absent) and the fuzz regressions and sweep's inputs, on hostile blocks
 (huge fields, thousands of folded lines, every kind of line break, 8-bit bytes, no blank line) and
 on hypothesis blocks built of the pieces the split reads, the C split must give the same pairs.
+Cleaning's quoted-printable encoder in C must write what binascii.b2a_qp writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from html5_reads import CORPUS, MAIL_DIRS, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from guard.clean import message
 from guard.engine import mimetree
 from guard.mail.files import message_refs
 
@@ -175,3 +177,47 @@ def test_arbitrary_bytes_split_alike(block: bytes) -> None:
 def test_a_non_bytes_argument_is_refused() -> None:
     with pytest.raises(TypeError):
         _mimecore.parse_headers("Subject: x")
+
+
+# -- cleaning's quoted-printable (qp_encode) against binascii.b2a_qp (_quoted_printable_python) --
+
+# What the encoder reads: the bytes it escapes or copies, line ends, a `.` that may start a line,
+# whitespace before a line end or at the end, and runs long enough to reach column 76 (a soft
+# break before an escape, a copy, or a byte followed by \n).
+_QP_PIECES = st.sampled_from(
+    [b"a", b"=", b".", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\x00", b"\x7f", b"\xc3\xa9", b"~"]
+    + [b"x" * n for n in (20, 72, 73, 74, 75, 76)]
+)
+
+
+@built
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_QP_PIECES, max_size=40).map(b"".join), st.sampled_from([b"\n", b"\r\n"]))
+def test_generated_text_encodes_as_binascii_does(data: bytes, eol: bytes) -> None:
+    assert _mimecore.qp_encode(data, eol) == message._quoted_printable_python(data, eol)
+
+
+@built
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=600), st.sampled_from([b"\n", b"\r\n"]))
+def test_arbitrary_bytes_encode_as_binascii_does(data: bytes, eol: bytes) -> None:
+    assert _mimecore.qp_encode(data, eol) == message._quoted_printable_python(data, eol)
+
+
+@built
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"",
+        b".",
+        b" ",
+        b"a \r\nb\t\n",
+        b"\r\r\n" + b"y" * 200,  # the first \n follows a \r: every line end is \r + eol
+        b"=" * 300,
+        b"\xff" * 100_000,  # the buffer grows past its first size
+        b"x" * 75 + b"\n" + b"x" * 76 + b"=" + b"x" * 74 + b" ",
+    ],
+)
+def test_edge_texts_encode_as_binascii_does(data: bytes) -> None:
+    for eol in (b"\n", b"\r\n"):
+        assert _mimecore.qp_encode(data, eol) == message._quoted_printable_python(data, eol)

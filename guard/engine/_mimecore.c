@@ -1,4 +1,5 @@
-/* A header block split into its fields (guard/engine/mimetree.py's `parse_headers`), in one pass
+/* Two passes over MIME bytes in C: cleaning's quoted-printable encoder (`qp_encode`, below), and
+ * a header block split into its fields (guard/engine/mimetree.py's `parse_headers`), in one pass
  * over the bytes instead of Python's loop over `str.splitlines()` (about a tenth of a real
  * newsletter's scan went to that loop).
  *
@@ -148,13 +149,142 @@ fail:
     return NULL;
 }
 
+/* Quoted-printable for a text body: what `binascii.b2a_qp(data, istext=True)` writes (no
+ * quotetabs, no header form), with every line end it writes (hard or soft) followed by `eol`
+ * instead of \n: guard/clean/message.py's `_quoted_printable_python` is the reference, and
+ * tests/test_mimecore.py compares the two on hypothesis bytes built of what the encoder reads.
+ * The rules, per byte at column `col` of the output line:
+ * - escaped as =XX: bytes > 126, `=`, controls other than \t \r \n, a space or tab that is the
+ *   last byte of the data, and a `.` alone at the start of a line (followed by the end, \n, \r
+ *   or NUL); a soft break (`=` + line end) first when the escape would reach column 76;
+ * - \n, and \r followed by \n, end the line: a space or tab just written before it becomes =20
+ *   or =09;
+ * - any other byte is copied, after a soft break when it would reach column 76 and neither ends
+ *   the data nor is followed by \n.
+ * The stdlib ends every line with \r\n when the data's first \n follows a \r: that \r comes
+ * before `eol` here too. One pass (binascii makes two, testing each byte against a dozen
+ * conditions: ~20 ns a byte, a tenth of a real message's cleaning). */
+static PyObject *
+qp_encode(PyObject *self, PyObject *args)
+{
+    Py_buffer data, eolbuf;
+    if (!PyArg_ParseTuple(args, "y*y*", &data, &eolbuf))
+        return NULL;
+    const unsigned char *in = data.buf;
+    Py_ssize_t n = data.len;
+    const char *eol = eolbuf.buf;
+    Py_ssize_t eol_len = eolbuf.len;
+    const unsigned char *first_lf = n ? memchr(in, '\n', (size_t)n) : NULL;
+    int cr = first_lf != NULL && first_lf > in && first_lf[-1] == '\r';
+    /* A byte writes at most 3 (an escape) + a soft break, or 2 more for the space before a line
+     * end that becomes =XX + the line end itself: room for that is made before each byte, the
+     * buffer growing by half (mostly ASCII text grows a few percent). */
+    Py_ssize_t per_byte = 4 + cr + eol_len;
+    Py_ssize_t room = n + n / 8 + 4 * per_byte;
+    if (n > PY_SSIZE_T_MAX / 4) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&eolbuf);
+        return PyErr_NoMemory();
+    }
+    PyObject *result = PyBytes_FromStringAndSize(NULL, room);
+    if (result == NULL) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&eolbuf);
+        return NULL;
+    }
+    char *out = PyBytes_AS_STRING(result);
+    Py_ssize_t o = 0;
+    unsigned int col = 0;
+    static const char hex[] = "0123456789ABCDEF";
+#define QP_PLAIN(c) (((c) >= 32 && (c) <= 126 && (c) != '=' && (c) != '.') || (c) == '\t')
+#define QP_BREAK()                                                                                 \
+    do {                                                                                           \
+        if (cr)                                                                                    \
+            out[o++] = '\r';                                                                       \
+        memcpy(out + o, eol, (size_t)eol_len);                                                     \
+        o += eol_len;                                                                              \
+    } while (0)
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (room - o < per_byte + 76) {
+            room += room / 2 + per_byte + 76;
+            if (_PyBytes_Resize(&result, room) < 0) {
+                PyBuffer_Release(&data);
+                PyBuffer_Release(&eolbuf);
+                return NULL;
+            }
+            out = PyBytes_AS_STRING(result);
+        }
+        /* A run of bytes copied as they are (printable ASCII but `=` and `.`, space, tab) while
+         * no soft break can come and the run does not reach the last byte: most of a text. */
+        while (col < 75 && i + 1 < n && QP_PLAIN(in[i])) {
+            out[o++] = (char)in[i++];
+            col++;
+        }
+        unsigned char c = in[i];
+        int escape;
+        if (c > 126 || c == '=')
+            escape = 1;
+        else if (c == '.')
+            escape = col == 0 &&
+                     (i + 1 == n || in[i + 1] == '\n' || in[i + 1] == '\r' || in[i + 1] == 0);
+        else if (c == ' ' || c == '\t')
+            escape = i + 1 == n;
+        else
+            escape = c < 33 && c != '\r' && c != '\n';
+        if (escape) {
+            if (col + 3 >= 76) {
+                out[o++] = '=';
+                QP_BREAK();
+                col = 0;
+            }
+            out[o++] = '=';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+            col += 3;
+            i++;
+        }
+        else if (c == '\n' || (c == '\r' && i + 1 < n && in[i + 1] == '\n')) {
+            col = 0;
+            if (o && (out[o - 1] == ' ' || out[o - 1] == '\t')) {
+                unsigned char ws = (unsigned char)out[o - 1];
+                out[o - 1] = '=';
+                out[o++] = hex[ws >> 4];
+                out[o++] = hex[ws & 15];
+            }
+            QP_BREAK();
+            i += c == '\r' ? 2 : 1;
+        }
+        else {
+            if (i + 1 != n && in[i + 1] != '\n' && col + 1 >= 76) {
+                out[o++] = '=';
+                QP_BREAK();
+                col = 0;
+            }
+            col++;
+            out[o++] = (char)c;
+            i++;
+        }
+    }
+#undef QP_BREAK
+#undef QP_PLAIN
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&eolbuf);
+    if (_PyBytes_Resize(&result, o) < 0)
+        return NULL;
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"parse_headers", parse_headers, METH_O, "mimetree._parse_headers_python, in one pass."},
+    {"qp_encode", qp_encode, METH_VARARGS,
+     "qp_encode(data, eol): clean.message._quoted_printable_python, in one pass."},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_mimecore", "mimetree.py's header split in one pass (see _mimecore.c).",
+    PyModuleDef_HEAD_INIT, "_mimecore",
+    "mimetree.py's header split and cleaning's quoted-printable, each in one pass (_mimecore.c).",
     -1, methods,
 };
 
