@@ -729,8 +729,9 @@ def _part_types(raw: bytes) -> list[tuple[str, str | None, object]]:
 
 
 def test_content_types_read_through_the_memo_are_read_afresh() -> None:
-    # A leaf's Content-Type value is read once (mimetree._CTYPE_MEMO): the same type, charset
-    # and parameters as reading it afresh, for every part of samples/ and eval/.
+    # A Content-Type value is read once (mimetree._CTYPE_MEMO, _MULTIPART_MEMO): the same type,
+    # charset and parameters (a multipart's boundary) as reading it afresh, for every part of
+    # samples/ and eval/.
     from html5_reads import MAIL_DIRS
 
     from guard.engine import mimetree
@@ -740,8 +741,9 @@ def test_content_types_read_through_the_memo_are_read_afresh() -> None:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             raw = path.read_bytes()
             mimetree._CTYPE_MEMO.clear()
+            mimetree._MULTIPART_MEMO.clear()
             fresh = _part_types(raw)
-            remembered = _part_types(raw)  # every leaf's value now from the memo
+            remembered = _part_types(raw)  # every value now from the memos
             assert remembered == fresh, path.name
             compared += len(fresh)
     assert compared > 200
@@ -749,3 +751,10 @@ def test_content_types_read_through_the_memo_are_read_afresh() -> None:
         raw = f"Content-Type: {value}\n\nx".encode()
         mimetree._CTYPE_MEMO.clear()
         assert _part_types(raw) == _part_types(raw)
+    raw = (
+        b'Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: text/html\n\nx\n--b--\n'
+    )
+    mimetree._MULTIPART_MEMO.clear()
+    assert _part_types(raw) == _part_types(raw)
+    assert len(mimetree.split(raw).children) == 1
+    assert list(mimetree._MULTIPART_MEMO) == ['multipart/mixed; boundary="b"']

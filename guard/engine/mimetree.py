@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import Message
-from typing import Any
+from typing import Any, NamedTuple
 
 from guard.engine.model import Headers, first_header
 
@@ -120,39 +120,55 @@ parse_headers: Callable[[bytes], Headers] = (
 Python loop per line: about a tenth of a real newsletter's scan), else in Python."""
 
 
+class _ContentType(NamedTuple):
+    ctype: str  # lower-case type/subtype
+    params: Message  # a Message holding the field
+    charset: str | None  # of a text/* type
+    boundary: object  # of a multipart type: Message.get_param("boundary") (a str when usable)
+
+
 # Leaf parts repeat a few Content-Type values (`text/html; charset="utf-8"`) from message to
 # message, and the stdlib reads each through a Message of its own, parsing its parameters again
-# at every get_param: a value is read once (multipart values, unique by their boundary, are not
-# kept). The parts with the same value then share its Message, which nothing writes to. Bounded
-# in entries and length, as the style memo.
-_CTYPE_MEMO: dict[str, tuple[str, Message, str | None]] = {}
+# at every get_param: a value is read once. The parts with the same value then share its Message,
+# which nothing writes to. Bounded in entries and length, as the style memo. A multipart value is
+# unique by its boundary, so it is kept apart, in a memo of the last few: what it serves is
+# cleaning's structure check, which splits the cleaned copy of the message split just before
+# (the same multipart fields; their reading, the boundary's included, was a third of that split).
+_CTYPE_MEMO: dict[str, _ContentType] = {}
 _CTYPE_MEMO_SIZE = 256
 _CTYPE_MEMO_LONGEST = 256
+_MULTIPART_MEMO: dict[str, _ContentType] = {}
+_MULTIPART_MEMO_SIZE = 16
 
 
-def _content_type(headers: Headers, default: str) -> tuple[str, Message, str | None]:
-    """(lower-case type/subtype, a Message holding the field, the charset of a text/* type)."""
+def _content_type(headers: Headers, default: str) -> _ContentType:
     ctype = first_header(headers, "Content-Type")
     if ctype is None:
         return _read_content_type(default)
-    known = _CTYPE_MEMO.get(ctype)
+    known = _CTYPE_MEMO.get(ctype) or _MULTIPART_MEMO.get(ctype)
     if known is not None:
         return known
     known = _read_content_type(ctype)
-    if len(ctype) <= _CTYPE_MEMO_LONGEST and not known[0].startswith("multipart/"):
-        if len(_CTYPE_MEMO) >= _CTYPE_MEMO_SIZE:
-            _CTYPE_MEMO.clear()
-        _CTYPE_MEMO[ctype] = known
+    if len(ctype) <= _CTYPE_MEMO_LONGEST:
+        memo, size = (
+            (_MULTIPART_MEMO, _MULTIPART_MEMO_SIZE)
+            if known.ctype.startswith("multipart/")
+            else (_CTYPE_MEMO, _CTYPE_MEMO_SIZE)
+        )
+        if len(memo) >= size:
+            memo.clear()
+        memo[ctype] = known
     return known
 
 
-def _read_content_type(value: str) -> tuple[str, Message, str | None]:
+def _read_content_type(value: str) -> _ContentType:
     params = Message()
     params["Content-Type"] = value
     # Message.get_content_type() falls back to text/plain on junk, as RFC 2045 says.
     ctype = params.get_content_type()
     charset = params.get_param("charset") if ctype.startswith("text/") else None
-    return ctype, params, charset if isinstance(charset, str) else None
+    boundary = params.get_param("boundary") if ctype.startswith("multipart/") else None
+    return _ContentType(ctype, params, charset if isinstance(charset, str) else None, boundary)
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,10 +235,9 @@ def _split(
     else:
         header_end, body_start = _header_end(raw, start, end)
     headers = parse_headers(raw[start:header_end])
-    ctype, params, charset = _content_type(headers, default_type)
+    ctype, params, charset, boundary = _content_type(headers, default_type)
     children: list[Part] = []
     if ctype.startswith("multipart/"):
-        boundary = params.get_param("boundary")
         if isinstance(boundary, str) and boundary:
             child_default = "message/rfc822" if ctype == "multipart/digest" else "text/plain"
             try:  # raw 8-bit bytes come back as surrogates; other non-ASCII as it was decoded
