@@ -514,10 +514,14 @@ def _fits_identity(data: bytes, cte: str) -> bool:
     return len(data) <= _MAX_LINE or max(map(len, data.split(b"\n"))) <= _MAX_LINE
 
 
-def _new_body(raw: bytes, part: Part, text: str, html: bool) -> _NewBody:
+def _new_body(
+    raw: bytes, part: Part, text: str, html: bool, decoded: bytes | None = None
+) -> _NewBody:
+    """`decoded`: the part's body with its transfer encoding undone, when parse_split kept it."""
     body = raw[part.body_start : part.end]
     eol = eol_of(raw, part)
-    decoded = decode_transfer(body, part.transfer_encoding)
+    if decoded is None:
+        decoded = decode_transfer(body, part.transfer_encoding)
     reading = _reading_codec(decoded, part.charset)
     if html:  # the parser turned every line end into \n
         if "\r" in text:
@@ -545,6 +549,9 @@ def _new_body(raw: bytes, part: Part, text: str, html: bool) -> _NewBody:
 class _Edits:
     bodies: dict[int, tuple[Part, bytes]] = field(default_factory=dict)  # by part.start
     headers: dict[int, tuple[Part, HeaderEdit]] = field(default_factory=dict)
+    # Each text part's body as parse_split read it (transfer encoding undone), by part.start:
+    # a rewritten part is re-encoded without undoing its quoted-printable or base64 again.
+    decoded: dict[int, bytes] = field(default_factory=dict)
 
     def header(self, part: Part) -> HeaderEdit:
         if part.start not in self.headers:
@@ -613,7 +620,7 @@ def _rewrite_parts(
 
 
 def _edit_body(raw: bytes, part: Part, new: str, html: bool, edits: _Edits) -> None:
-    body = _new_body(raw, part, new, html)
+    body = _new_body(raw, part, new, html, edits.decoded.get(part.start))
     edits.bodies[part.start] = (part, body.data)
     if body.charset or body.transfer_encoding:
         edit = edits.header(part)
@@ -647,7 +654,8 @@ def _structure_holds(cleaned: bytes, original: Part, limits: Limits) -> bool:
 
 def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanResult:
     tree = checked_split(raw, limits)
-    parsed = parse_split(raw, tree, limits, recipients=False)
+    edits = _Edits()
+    parsed = parse_split(raw, tree, limits, recipients=False, keep=edits.decoded)
     sender = sender_of(tree.headers)
     reason = policy.allowlisted(sender)
     if reason is not None:
@@ -655,7 +663,6 @@ def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanR
     parsed_html: Parsed = {}  # detection's parse of each HTML part, rewritten in place
     findings = detect(parsed, rules, sender=sender, keep=parsed_html)
     planner = _Planner(findings, rules, policy)
-    edits = _Edits()
     _rewrite_parts(raw, tree, parsed, planner, edits, parsed_html, limits)
     opaque, security = planner.kept_links()
     receipt_names, receipt_rules, receipts = _receipt_fields(tree, rules)

@@ -283,15 +283,23 @@ def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Part:
 
 
 def parse_split(
-    raw: bytes, tree: Part, limits: Limits = DEFAULT_LIMITS, recipients: bool = True
+    raw: bytes,
+    tree: Part,
+    limits: Limits = DEFAULT_LIMITS,
+    recipients: bool = True,
+    keep: dict[int, bytes] | None = None,
 ) -> ParsedMessage:
     """`parse_message`'s message from the `checked_split` tree of `raw`. `recipients=False`
     leaves the recipients out (only address-leak detection reads them; cleaning removes no
-    leak)."""
+    leak). `keep`: filled with each text part's body with its transfer encoding undone, by the
+    part's start (cleaning re-encodes a part it rewrites from these bytes)."""
     html: list[str] = []
     plain: list[str] = []
     for part in text_parts(tree):
-        text = decoded_text(raw, part)
+        data = decode_transfer(raw[part.body_start : part.end], part.transfer_encoding)
+        if keep is not None:
+            keep[part.start] = data
+        text = decode_text(data, part.charset)  # decoded_text(raw, part)
         (html if part.content_type == "text/html" else plain).append(text)
     related = []
     for cid, part in related_parts(tree):
