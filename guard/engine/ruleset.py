@@ -324,6 +324,8 @@ class RuleSet:
         if not receipts:
             return []
         fields, names = header_names(headers)
+        if receipts.keys().isdisjoint(names):
+            return []  # most mail: no field looked up one by one in Python (twice in cleaning)
         return [
             (name, value, rule)
             for (name, value), lname in zip(fields, names, strict=True)
@@ -339,6 +341,8 @@ class RuleSet:
         by_domain = self._sender_domains
         fields, names = header_names(headers)
         read = self._sender_headers
+        if read.isdisjoint(names):
+            return []
         for (name, value), lname in zip(fields, names, strict=True):
             if lname not in read:
                 continue
