@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # (no stub: signal.signal without the enum wrapper)
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+
+_SIGALRM = int(signal.SIGALRM)
+_ITIMER_REAL = int(signal.ITIMER_REAL)
 
 
 class TimeLimitExceeded(Exception):
@@ -28,10 +32,13 @@ def time_limit(seconds: float) -> Iterator[None]:
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGALRM, _expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    # _signal's own signal(), not the module's wrapper: the wrapper turns the previous handler
+    # into an enum member by trying and failing (an exception a call, twice a message), and the
+    # raw handler it gives back is what restores it.
+    previous = _signal.signal(_SIGALRM, _expired)
+    _signal.setitimer(_ITIMER_REAL, seconds)
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        _signal.setitimer(_ITIMER_REAL, 0)
+        _signal.signal(_SIGALRM, previous)
