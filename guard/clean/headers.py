@@ -72,58 +72,78 @@ class HeaderEdit:
     append: list[tuple[str, str]] = field(default_factory=list)
 
 
-_EMPTY_LINES = frozenset({"\n", "\r\n", "\r"})  # what header_fields takes for the terminator
+# Bytes that str.splitlines() breaks a line at, besides \r and \n (bytes.splitlines() does not):
+# a block holding one is read field by field (`header_fields` splits the str).
+_OTHER_BREAKS = (b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e")
 
 
-def untouched_fields(block: bytes, edit: HeaderEdit) -> tuple[list[str], str] | None:
-    """The block's fields as written (one string) and its terminator, as `edited_block` would
-    write them back, when the edit changes none of them: no charset or encoding to set, no
-    field to drop (the usual edit of a message's header, which only appends X-Guard). None
-    otherwise. The fields of a real message's header (Received, DKIM…: dozens of lines) are
-    then not read one by one."""
+def untouched_fields(block: bytes, edit: HeaderEdit) -> tuple[bytes, bytes] | None:
+    """The block's fields as written and its terminator (the empty lines that end it), as
+    `edited_block` would write them back, when the edit changes none of them: no charset or
+    encoding to set, no field to drop (the usual edit of a message's header, which only appends
+    X-Guard). None otherwise. Read as bytes: a real message's header (Received, DKIM…: dozens of
+    lines, often 10 KB, raw 8-bit bytes in some) is neither split into lines nor decoded with
+    surrogate escapes (~0.2 ms a block for the corpus's: a tenth of cleaning a message)."""
     if edit.charset or edit.transfer_encoding:
         return None
     lowered = block.lower()
     for name in edit.drop:  # a field of that name: only header_fields tells
         if not name.isascii() or name.encode("ascii") in lowered:
             return None
-    lines = block.decode("ascii", "surrogateescape").splitlines(keepends=True)
-    cut = len(lines)
-    while cut and lines[cut - 1] in _EMPTY_LINES:
-        cut -= 1
-    if not _EMPTY_LINES.isdisjoint(lines[:cut]):
-        return None  # an empty line among the fields: header_fields moves it to the end
-    head = "".join(lines[:cut])
-    return ([head] if head else []), "".join(lines[cut:])
+    if any(other in block for other in _OTHER_BREAKS):
+        return None
+    # The fields run to the end of the last line that is not empty, its line end included;
+    # header_fields takes every empty line after them for the terminator.
+    last = len(block.rstrip(b"\r\n"))
+    if last == 0:
+        return b"", block  # nothing but empty lines
+    cut = last + (2 if block.startswith(b"\r\n", last) else 1 if last < len(block) else 0)
+    head = block[:cut]
+    # An empty line among the fields (a line end at the start or right after another, \r\n
+    # being one): header_fields moves it to the end.
+    if head.startswith((b"\r", b"\n")) or b"\n\n" in head or b"\n\r" in head or b"\r\r" in head:
+        return None
+    return head, block[cut:]
 
 
 def edited_block(block: bytes, edit: HeaderEdit, eol: str) -> bytes:
-    has_type = has_cte = False
     untouched = untouched_fields(block, edit)
     if untouched is not None:
-        out, terminator = untouched
-    else:
-        fields, terminator = header_fields(block)
-        out = []
-        for f in fields:
-            name = (f.name or "").lower()
-            if f.name is not None and name in edit.drop:
-                continue
-            if name == "content-type" and edit.charset and not has_type:
-                f.raw, has_type = with_charset(f.raw, edit.charset), True
-            elif name == "content-transfer-encoding" and edit.transfer_encoding and not has_cte:
-                f.raw, has_cte = f"{f.name}: {edit.transfer_encoding}{eol}", True
-            out.append(f.raw)
+        head, end = untouched
+        added = _added(edit, False, False)
+        if added and head and not head.endswith((b"\n", b"\r")):
+            head += eol.encode("ascii")
+        new = "".join(folded(name, value, eol) for name, value in added)
+        return head + new.encode("ascii", "surrogateescape") + end
+    has_type = has_cte = False
+    fields, terminator = header_fields(block)
+    out = []
+    for f in fields:
+        name = (f.name or "").lower()
+        if f.name is not None and name in edit.drop:
+            continue
+        if name == "content-type" and edit.charset and not has_type:
+            f.raw, has_type = with_charset(f.raw, edit.charset), True
+        elif name == "content-transfer-encoding" and edit.transfer_encoding and not has_cte:
+            f.raw, has_cte = f"{f.name}: {edit.transfer_encoding}{eol}", True
+        out.append(f.raw)
+    added = _added(edit, has_type, has_cte)
+    if added and out and not out[-1].endswith(("\n", "\r")):
+        out[-1] += eol
+    out.extend(folded(name, value, eol) for name, value in added)
+    return ("".join(out) + terminator).encode("ascii", "surrogateescape")
+
+
+def _added(edit: HeaderEdit, has_type: bool, has_cte: bool) -> list[tuple[str, str]]:
+    """The fields the edit appends: a charset or encoding the block had no field for, then
+    `edit.append`."""
     added: list[tuple[str, str]] = []
     if edit.charset and not has_type:
         added.append(("Content-Type", f"{edit.content_type}; charset={edit.charset}"))
     if edit.transfer_encoding and not has_cte:
         added.append(("Content-Transfer-Encoding", edit.transfer_encoding))
     added.extend(edit.append)
-    if added and out and not out[-1].endswith(("\n", "\r")):
-        out[-1] += eol
-    out.extend(folded(name, value, eol) for name, value in added)
-    return ("".join(out) + terminator).encode("ascii", "surrogateescape")
+    return added
 
 
 def eol_of(raw: bytes, part: Part) -> str:
