@@ -384,3 +384,31 @@ def test_may_hide_of_mail_sheets_is_the_one_regex() -> None:
     assert compared > 200
     assert 0 < hiding < compared  # both answers were compared
     assert bad == []
+
+
+def test_sheet_urls_answers_as_css_urls_and_stays_bounded() -> None:
+    # The memo of `<style>` texts (the scan, the rewrite and the check each read a sheet): the
+    # same URLs as css_urls, a list of its own each time, and no more texts kept than its size.
+    from guard.engine import css
+
+    sheet = "a{background:url(https://t.example/p.gif)} @import 'https://t.example/s.css';"
+    first = css.sheet_urls(sheet)
+    assert first == css.css_urls(sheet) == ["https://t.example/p.gif", "https://t.example/s.css"]
+    first.append("changed")
+    assert css.sheet_urls(sheet) == css.css_urls(sheet)
+    for n in range(css._SHEET_URLS_SIZE * 2):
+        text = f"b{{background:url(https://t.example/{n}.gif)}}"
+        assert css.sheet_urls(text) == [f"https://t.example/{n}.gif"]
+        assert len(css._SHEET_URLS) <= css._SHEET_URLS_SIZE
+    long = "c{color:red}" * (css._SHEET_URLS_LONGEST // 12 + 1)
+    assert css.sheet_urls(long) == []
+    assert long not in css._SHEET_URLS
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="url(@import image-set'\"\\)/* :;{}ab", max_size=80))
+def test_sheet_urls_of_generated_css_are_css_urls(text: str) -> None:
+    from guard.engine import css
+
+    assert css.sheet_urls(text) == css.css_urls(text)
+    assert css.sheet_urls(text) == css.css_urls(text)  # the second time from the memo

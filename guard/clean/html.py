@@ -26,7 +26,7 @@ from typing import Protocol
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from guard.clean.nodes import RAW_TEXT, PlainImage, PlainLink, Record, record_node, walked_records
-from guard.engine.css import css_urls, strip_css_urls
+from guard.engine.css import sheet_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
     document_base,
@@ -318,7 +318,7 @@ class _Document:
         css = node.text(deep=True)
         if not css:
             return
-        for url in css_urls(css):
+        for url in sheet_urls(css):
             self.saw_load(url)
         for text in _text_nodes(node):
             old = text.text_content or ""

@@ -88,6 +88,27 @@ def css_urls(css: str) -> list[str]:
     return [u.strip() for u in found if u.strip() and not u.strip().startswith("#")]
 
 
+# A `<style>` element's text is read for its URLs four times when a message is cleaned: by the
+# scan's walk, by the rewrite (what the original loads, then what `strip_css_urls` removes), and by
+# the check's walk of the output, where it is mostly unchanged. The answers by text, for the last
+# few texts (bounded as the other memos: entries, and the length of a text kept).
+_SHEET_URLS: dict[str, tuple[str, ...]] = {}
+_SHEET_URLS_SIZE = 32
+_SHEET_URLS_LONGEST = 200_000
+
+
+def sheet_urls(css: str) -> list[str]:
+    """`css_urls(css)` of a `<style>` element's text, remembered for the next reading of it."""
+    known = _SHEET_URLS.get(css)
+    if known is None:
+        known = tuple(css_urls(css))
+        if len(css) <= _SHEET_URLS_LONGEST:
+            if len(_SHEET_URLS) >= _SHEET_URLS_SIZE:
+                _SHEET_URLS.clear()
+            _SHEET_URLS[css] = known
+    return list(known)
+
+
 _IMPORTANT = re.compile(r"!\s*important\s*$")
 Weighted = dict[str, tuple[str, bool]]
 """Declarations by property name: (lower-cased value, !important)."""
@@ -418,7 +439,7 @@ def strip_css_urls(css: str, remove: UrlTest) -> str:
     written text differ from what a renderer reads, the text as read is rewritten instead, and as
     a last resort every load in the CSS goes (or the CSS itself).
     """
-    if not _still_loads(css, remove):
+    if not any(remove(u) for u in sheet_urls(css)):  # _still_loads, the text read before
         return css
     out = _neutralise_tokens(css, remove)
     if not _still_loads(out, remove):

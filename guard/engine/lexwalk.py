@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from guard.engine.css import css_urls
+from guard.engine.css import sheet_urls
 from guard.engine.layout import (
     NO_STYLE,
     Sheet,
@@ -274,7 +274,7 @@ def scan_tree(
     out: list[Occurrence] = []
     for at, (tag, attrs, hider, css, mem_id) in _element_records(items, positions, out):
         if css:
-            for url in css_urls(css):
+            for url in sheet_urls(css):
                 style_loads.append(len(out))
                 out.append(occurrence(url, "<style> url()", True, True, None))
         cascade = styles.get(mem_id) if mem_id and styles else None
@@ -349,7 +349,9 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
     out: list[Occurrence] = []
     for _at, (tag, attrs, _hider, css, _mem_id) in _element_records(items, positions, out):
         if css:
-            out.extend(occurrence(url, "<style> url()", True, True, None) for url in css_urls(css))
+            out.extend(
+                occurrence(url, "<style> url()", True, True, None) for url in sheet_urls(css)
+            )
         if not attrs or not may_reference(attrs):
             continue
         if not tag.islower():
