@@ -39,9 +39,23 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
         if self.target_name != "wheel":
             return
         root = Path(self.root)
+        if version == "editable":
+            out = root / OUT
+        else:
+            self._tmp = tempfile.mkdtemp(prefix="guard-build-")
+            out = Path(self._tmp)
+        out.mkdir(parents=True, exist_ok=True)
         sys.path.insert(0, str(root))
         try:
-            # First, before guard's dataclasses exist: the code their methods compile to.
+            # The optional C extensions (build_native.py) first: an editable install gets them
+            # next to their source, where the imports below load them, and an extension built
+            # from an older source would lack what the Python side now calls. Skipped, with a
+            # warning, without a C compiler; their pure-Python side then runs.
+            import build_native
+
+            for problem in build_native.build(root, version, build_data, out):
+                self.app.display_warning(problem)
+            # Then, before guard's dataclasses exist: the code their methods compile to.
             from guard.cli.strip import record_dataclass_code
 
             dataclass_code = record_dataclass_code()
@@ -59,22 +73,6 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
                 files["suffixes.marshal"] = domains.compile_table(snapshot.read_bytes())
             else:
                 self.app.display_warning("tldextract not in the build environment: no table")
-        finally:
-            sys.path.remove(str(root))
-        if version == "editable":
-            out = root / OUT
-        else:
-            self._tmp = tempfile.mkdtemp(prefix="guard-build-")
-            out = Path(self._tmp)
-        out.mkdir(parents=True, exist_ok=True)
-        # The optional C extensions (build_native.py): skipped, with a warning, without a C
-        # compiler; their pure-Python side then runs.
-        sys.path.insert(0, str(root))
-        try:
-            import build_native
-
-            for problem in build_native.build(root, version, build_data, out):
-                self.app.display_warning(problem)
         finally:
             sys.path.remove(str(root))
         for name, data in files.items():
