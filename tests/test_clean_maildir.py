@@ -1,17 +1,22 @@
 """`guard clean PATH` on a Maildir: batches that survive a crash at any step
-(guard/mail/maildir_clean.py). A real `python -m guard clean` is SIGKILLed at each step by the
-test-only hook, then run again; every message must be in the Maildir exactly once, cleaned
-exactly as an uninterrupted run cleans it, and its original in the backup."""
+(guard/mail/maildir_clean.py), written while the rest is still being cleaned
+(guard/mail/maildir_pipe.py). A real `python -m guard clean` is SIGKILLed at each step by the
+test-only hook (of the first batch, or of a later one while the plan goes on), then run again;
+every message must be in the Maildir exactly once, cleaned exactly as an uninterrupted run cleans
+it, and its original in the backup."""
 
 from __future__ import annotations
 
 import argparse
 import email.parser
+import errno
 import io
 import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,17 +59,26 @@ def contents(folder: Path) -> dict[str, list[bytes]]:
     return found
 
 
+# `python -m guard` with batches of at most BATCH messages: several batches out of COUNT.
+SMALL_BATCHES = (
+    "import runpy, sys; import guard.cli.clean_path as c; c.BATCH = int(sys.argv.pop(1)); "
+    "sys.argv[0] = 'guard'; runpy.run_module('guard', run_name='__main__')"
+)
+
+
 def guard_clean(
-    maildir: Path, home: Path, *args: str, crash_at: str | None = None
-) -> subprocess.CompletedProcess[str]:
+    maildir: Path, home: Path, *args: str, crash_at: str | None = None, batch: int | None = None,
+    quiet: bool = True,
+) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = dict(os.environ)
     env.update(XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"))
     env.pop("GUARD_CONFIG", None)
     env.pop("GUARD_TEST_CRASH_AT", None)
     if crash_at is not None:
         env["GUARD_TEST_CRASH_AT"] = f"maildir-{crash_at}"
+    start = ["-m", "guard"] if batch is None else ["-c", SMALL_BATCHES, str(batch)]
     return subprocess.run(
-        [sys.executable, "-m", "guard", "clean", "-q", *args, str(maildir)],
+        [sys.executable, *start, "clean", *(["-q"] if quiet else []), *args, str(maildir)],
         env=env,
         capture_output=True,
         text=True,
@@ -108,6 +122,30 @@ def test_a_crash_at_each_step_then_a_rerun_leaves_every_message_once(
     # (from the commit on) its original is in the backup.
     present = set(contents(maildir)) | set(contents(maildir / MAILDIR_BACKUP))
     assert present == set(originals)
+    rerun = guard_clean(maildir, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_exactly_once(maildir, originals, reference)
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_a_crash_in_a_later_batch_while_the_plan_goes_on(
+    tmp_path: Path, step: str, reference: dict[str, list[bytes]]
+) -> None:
+    """Batches of at most 3: the second is written while later messages are still being
+    cleaned. A crash there leaves the first batch done, the second to finish or undo, the rest
+    untouched; and every message written had its plan line printed before (stdout is a pipe
+    here: only what guard flushed before the SIGKILL is in it)."""
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    crashed = guard_clean(maildir, tmp_path, crash_at=f"{step}#2", batch=3, quiet=False)
+    assert crashed.returncode == -signal.SIGKILL, crashed.stderr
+    assert (maildir / JOURNAL).exists()
+    present = set(contents(maildir)) | set(contents(maildir / MAILDIR_BACKUP))
+    assert present == set(originals)
+    kept = sorted(p.name for p in (maildir / MAILDIR_BACKUP).glob("*/*"))
+    assert len(kept) >= 3  # the first batch, done
+    planned = {line.rpartition("/")[2] for line in crashed.stdout.splitlines()}
+    assert set(kept) <= planned
     rerun = guard_clean(maildir, tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert_exactly_once(maildir, originals, reference)
@@ -203,3 +241,71 @@ def test_a_backup_name_taken_by_another_message_gets_a_new_name(
     assert kept.pop("<another@example>") == [other.read_bytes()]
     assert kept == {mid: [originals[mid]] for mid in cleaned}
     assert not [p for p in (maildir / MAILDIR_BACKUP).glob("*/*") if p.name.endswith(":")]
+
+
+def run_in_process(
+    maildir: Path, home: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> tuple[int, str]:
+    monkeypatch.setattr(clean_path, "BATCH", batch)
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
+    monkeypatch.delenv("GUARD_CONFIG", raising=False)
+    parser = argparse.ArgumentParser()
+    add_clean_path_arguments(parser)
+    ns = parser.parse_args([str(maildir), "--jobs", "1", "-q"])
+    out, err = io.StringIO(), io.StringIO()
+    return clean_path.run_clean_path(ns, out, err), err.getvalue()
+
+
+def test_batches_are_written_while_the_rest_is_cleaned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, list[bytes]]
+) -> None:
+    """Before the last message is cleaned, messages are already replaced on disk."""
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    clean_refs = clean_path._clean_refs
+    kept_before_the_last: list[int] = []
+
+    def slow_at_the_end(*args: object, **kwargs: object) -> Iterator[object]:
+        results = list(clean_refs(*args, **kwargs))  # type: ignore[arg-type]
+        yield from results[:-1]
+        deadline = time.monotonic() + 30  # the writer's first batches, given time
+        while time.monotonic() < deadline:
+            kept = list((maildir / MAILDIR_BACKUP).glob("*/*"))
+            if len(kept) >= 4 and not (maildir / JOURNAL).exists():
+                break
+            time.sleep(0.01)
+        kept_before_the_last.append(len(list((maildir / MAILDIR_BACKUP).glob("*/*"))))
+        yield results[-1]
+
+    monkeypatch.setattr(clean_path, "_clean_refs", slow_at_the_end)
+    code, err = run_in_process(maildir, tmp_path, monkeypatch, batch=2)
+    assert code == 0, err
+    assert kept_before_the_last[0] >= 4
+    assert_exactly_once(maildir, originals, reference)
+
+
+def test_a_plan_that_fails_halfway_leaves_written_batches_whole_and_the_rest_untouched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    in_order = sorted(maildir.glob("cur/*")) + sorted(maildir.glob("new/*"))  # as planned
+    clean_refs = clean_path._clean_refs
+
+    def fails_halfway(*args: object, **kwargs: object) -> Iterator[object]:
+        for n, result in enumerate(clean_refs(*args, **kwargs)):  # type: ignore[arg-type]
+            if n == COUNT // 2:
+                raise OSError(errno.EAGAIN, "cannot start a worker")
+            yield result
+
+    monkeypatch.setattr(clean_path, "_clean_refs", fails_halfway)
+    code, err = run_in_process(maildir, tmp_path, monkeypatch, batch=2)
+    assert code == 3 and "cannot start a worker" in err  # ExitCode.NO_INPUT, as before
+    assert not (maildir / JOURNAL).exists() and list((maildir / "tmp").iterdir()) == []
+    now = contents(maildir)
+    kept = contents(maildir / MAILDIR_BACKUP)
+    assert set(now) == set(originals) and all(len(raws) == 1 for raws in now.values())
+    for mid, raws in now.items():  # each message once: cleaned (original kept) or as it was
+        assert (raws == [originals[mid]]) != (kept.get(mid) == [originals[mid]])
+    assert all(path.exists() for path in in_order[COUNT // 2 :])  # never planned: untouched

@@ -1,8 +1,10 @@
 """`guard clean PATH`: a Maildir or an mbox, cleaned in place.
 
-Calls `guard.clean.message.clean_message` for every message. Prints its plan first; with
-`--dry-run` it writes nothing at all; otherwise it keeps every original (see docs/clean.md).
-Imported only when `guard clean` does not clean an IMAP account.
+Calls `guard.clean.message.clean_message` for every message and prints its plan line as it
+comes; with `--dry-run` it writes nothing at all; otherwise it keeps every original (see
+docs/clean.md). A Maildir's cleaned copies are written while the rest is still being cleaned
+(guard/mail/maildir_pipe.py), each after its plan line is printed; an mbox is written after its
+whole plan. Imported only when `guard clean` does not clean an IMAP account.
 """
 
 from __future__ import annotations
@@ -39,9 +41,9 @@ from guard.mail.maildir_clean import (
     finish_interrupted,
     fsync_all,
     pending,
-    replace_batch,
     write_new,
 )
+from guard.mail.maildir_pipe import MaildirWriter
 
 if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands that clean pay for it
     from guard.clean.message import CleanResult, Policy
@@ -74,8 +76,23 @@ class _Item:
 class _Target:
     path: Path
     kind: str  # "maildir" | "mbox"
-    items: list[_Item] = field(default_factory=list)
+    refs: list[MessageRef] = field(default_factory=list)
+    items: list[_Item] = field(default_factory=list)  # an mbox's plan (a Maildir keeps none)
     snapshot: bytes = b""  # an mbox as read for the plan: it must not change before the rewrite
+
+
+@dataclass
+class _Counts:
+    """What the summary line counts."""
+
+    messages: int = 0
+    changed: int = 0
+    skipped: int = 0
+
+    def add(self, result: CleanResult) -> None:
+        self.messages += 1
+        self.changed += result.changed
+        self.skipped += bool(result.skipped)
 
 
 def _read_ref(ref: MessageRef) -> bytes | str:
@@ -140,21 +157,18 @@ def _clean_refs(
     )
 
 
-def _plan(path: str, rules: RuleSet, policy: Policy, jobs: int | None = None) -> _Target:
+def _resolve(path: str) -> _Target:
+    """What `path` is and which messages it holds; every PATH is resolved before any is cleaned,
+    so a wrong one stops the run before anything is written."""
     target_path = Path(path)
     if not target_path.exists():
         raise CleanPathError(f"{path}: no such file or directory")
     if target_path.is_dir() and is_maildir(target_path):
-        target = _Target(target_path, "maildir")
-        refs = list(maildir_refs(target_path, path))
-    elif target_path.is_file() and is_mbox(target_path):
-        target = _Target(target_path, "mbox", snapshot=target_path.read_bytes())
-        refs = list(mbox_refs(target_path, path))
-    else:
-        raise CleanPathError(f"{path}: not a Maildir (cur/, new/) or an mbox file")
-    results = _clean_refs(refs, rules, policy, jobs)
-    target.items = [_Item(ref, result) for ref, result in zip(refs, results, strict=True)]
-    return target
+        return _Target(target_path, "maildir", list(maildir_refs(target_path, path)))
+    if target_path.is_file() and is_mbox(target_path):
+        snapshot = target_path.read_bytes()
+        return _Target(target_path, "mbox", list(mbox_refs(target_path, path)), snapshot=snapshot)
+    raise CleanPathError(f"{path}: not a Maildir (cur/, new/) or an mbox file")
 
 
 def _badges(result: CleanResult) -> str:
@@ -168,43 +182,66 @@ def _badges(result: CleanResult) -> str:
                     if result.removed.get(kind))  # fmt: skip
 
 
-def _print_plan(targets: Sequence[_Target], ns: argparse.Namespace, out: IO[str]) -> None:
+def _print_item(ref: MessageRef, result: CleanResult, ns: argparse.Namespace, out: IO[str]) -> None:
     if getattr(ns, "quiet", False):
         return
-    for target in targets:
-        for item in target.items:
-            out.write(f"{_badges(item.result):<40} {item.ref.source}\n")
-            if getattr(ns, "verbose", False) and item.result.rules:
-                out.write(f"    rules: {' '.join(item.result.rules)}\n")
-            if getattr(ns, "verbose", False):
-                for link in item.result.opaque_links:
-                    out.write(f"    opaque link kept: {link}\n")
-                for link in item.result.security_links_kept:
-                    out.write(f"    security-wrapped link kept: {link}\n")
+    out.write(f"{_badges(result):<40} {ref.source}\n")
+    if getattr(ns, "verbose", False) and result.rules:
+        out.write(f"    rules: {' '.join(result.rules)}\n")
+    if getattr(ns, "verbose", False):
+        for link in result.opaque_links:
+            out.write(f"    opaque link kept: {link}\n")
+        for link in result.security_links_kept:
+            out.write(f"    security-wrapped link kept: {link}\n")
 
 
 # -- Maildir --------------------------------------------------------------------------------------
 
+PIECE_MAX = 32
+"""At most this many cleaned copies are handed to the writer at a time (fewer in a small
+Maildir, so that it too is written in several batches while it is cleaned): the first batch
+starts early, and the last, written after the plan has ended, is small."""
 
-def _apply_maildir(target: _Target, ns: argparse.Namespace, err: IO[str]) -> int:
-    """The cleaned copies in, the originals to the backup, in crash-safe batches
-    (guard/mail/maildir_clean.py)."""
+
+def _piece(refs: int) -> int:
+    return max(4, min(PIECE_MAX, refs // 16))
+
+
+def _clean_maildir(
+    target: _Target, results: Iterator[CleanResult], ns: argparse.Namespace, out: IO[str],
+    err: IO[str], counts: _Counts,
+) -> int:  # fmt: skip
+    """Print each message's plan line and hand its cleaned copy to the writer, which replaces
+    messages in crash-safe batches (guard/mail/maildir_pipe.py, maildir_clean.py) while the
+    rest is cleaned. Returns how many could not be written."""
     backup = Path(ns.backup) if getattr(ns, "backup", None) else target.path / MAILDIR_BACKUP
-    changed = [
-        Replacement(Path(item.ref.path), item.result.data, item.ref.source)
-        for item in target.items
-        if item.result.changed
-    ]
+    writer = MaildirWriter(target.path, backup, BATCH)
+    piece = _piece(len(target.refs))
+    held: list[Replacement] = []
     failures = 0
-    for start in range(0, len(changed), BATCH):
-        try:
-            failed = replace_batch(target.path, backup, changed[start : start + BATCH])
-        except OSError as exc:  # a step of the whole batch (its journal, an fsync)
-            reason = f"{exc.strerror or exc} (the next run completes or undoes its batch)"
-            failed = [(item, reason) for item in changed[start : start + BATCH]]
+
+    def report(failed: list[tuple[Replacement, str]]) -> int:
         for item, reason in failed:
-            failures += 1
             err.write(f"guard: {item.source}: not cleaned: {reason}\n")
+        return len(failed)
+
+    try:
+        for ref, result in zip(target.refs, results, strict=True):
+            counts.add(result)
+            _print_item(ref, result, ns, out)
+            if result.changed:
+                held.append(Replacement(Path(ref.path), result.data, ref.source))
+                if len(held) >= piece:
+                    out.flush()  # the plan lines are out before their messages are written
+                    writer.add(held)
+                    held = []
+            failures += report(writer.failures())
+        out.flush()
+        writer.add(held)
+        failures += report(writer.finish())
+    except BaseException:
+        writer.abandon()
+        raise
     return failures
 
 
@@ -304,13 +341,11 @@ def _apply_mbox(target: _Target, ns: argparse.Namespace, err: IO[str]) -> int:
     return 0
 
 
-def _summary(targets: Sequence[_Target], dry_run: bool) -> str:
-    items = [item for target in targets for item in target.items]
-    changed = sum(1 for item in items if item.result.changed)
-    skipped = sum(1 for item in items if item.result.skipped)
-    clean = len(items) - changed - skipped
+def _summary(counts: _Counts, dry_run: bool) -> str:
+    clean = counts.messages - counts.changed - counts.skipped
     verb = "to clean" if dry_run else "cleaned"
-    line = f"{len(items)} messages: {changed} {verb}, {clean} clean, {skipped} skipped"
+    line = f"{counts.messages} messages: {counts.changed} {verb}, {clean} clean, "
+    line += f"{counts.skipped} skipped"
     return line + (" (dry run: nothing changed)" if dry_run else "")
 
 
@@ -340,8 +375,8 @@ def run_clean_path(
         try:
             for path in ns.paths:
                 _prepare_maildir(Path(path), ns, locks, err)
-            jobs = getattr(ns, "jobs", None)
-            targets = [_plan(path, rules, policy, jobs) for path in ns.paths]
+            targets = [_resolve(path) for path in ns.paths]
+            return _clean_and_apply(targets, rules, policy, ns, out, err)
         except MaildirLocked as exc:
             err.write(f"guard: {exc}\n")
             return ExitCode.LOCKED
@@ -351,7 +386,6 @@ def run_clean_path(
         except OSError as exc:
             err.write(f"guard: {exc.filename}: cannot read: {exc.strerror}\n")
             return ExitCode.NO_INPUT
-        return _report_and_apply(targets, ns, out, err)
 
 
 def _prepare_maildir(
@@ -373,18 +407,29 @@ def _prepare_maildir(
     finish_interrupted(path)
 
 
-def _report_and_apply(
-    targets: Sequence[_Target], ns: argparse.Namespace, out: IO[str], err: IO[str]
-) -> int:
-    _print_plan(targets, ns, out)
-    if getattr(ns, "dry_run", False):
-        if not getattr(ns, "quiet", False):
-            out.write(_summary(targets, True) + "\n")
-        return ExitCode.OK
+def _clean_and_apply(
+    targets: Sequence[_Target], rules: RuleSet, policy: Policy, ns: argparse.Namespace,
+    out: IO[str], err: IO[str],
+) -> int:  # fmt: skip
+    """Each target in turn: its plan lines as its messages are cleaned, and (unless a dry run)
+    its writing: a Maildir's while it is cleaned, an mbox's after its plan."""
+    dry_run = getattr(ns, "dry_run", False)
+    jobs = getattr(ns, "jobs", None)
+    counts = _Counts()
     failures = 0
     for target in targets:
-        apply = _apply_maildir if target.kind == "maildir" else _apply_mbox
-        failures += apply(target, ns, err)
+        results = _clean_refs(target.refs, rules, policy, jobs)
+        if target.kind == "maildir" and not dry_run:
+            failures += _clean_maildir(target, results, ns, out, err, counts)
+            continue
+        for ref, result in zip(target.refs, results, strict=True):
+            counts.add(result)
+            _print_item(ref, result, ns, out)
+            if target.kind == "mbox":
+                target.items.append(_Item(ref, result))
+        if not dry_run:
+            failures += _apply_mbox(target, ns, err)
+            target.items = []
     if not getattr(ns, "quiet", False):
-        out.write(_summary(targets, False) + "\n")
+        out.write(_summary(counts, dry_run) + "\n")
     return ExitCode.OK if failures == 0 else ExitCode.PARTIAL
