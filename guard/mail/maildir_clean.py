@@ -268,9 +268,12 @@ def _commit(journal: Path) -> None:
         os.close(fd)
 
 
-def _forget(journal: Path) -> None:
+def _forget(journal: Path, sync: bool = True) -> None:
+    """The journal goes. Unsynced, a power cut can bring it back: the next run then finishes a
+    batch that is done, which changes nothing (every cleaned copy is in, every original out)."""
     journal.unlink(missing_ok=True)
-    _fsync_path(journal.parent)
+    if sync:
+        _fsync_path(journal.parent)
 
 
 def _drop_original(maildir: Path, entry: _Entry) -> None:
@@ -302,15 +305,17 @@ def _stage_and_keep(maildir: Path, item: Replacement, entry: _Entry) -> str | No
 
 
 def replace_batch(
-    maildir: Path, backup: Path, items: Sequence[Replacement], pool: Executor | None = None
-) -> list[tuple[Replacement, str]]:
+    maildir: Path, backup: Path, items: Sequence[Replacement], pool: Executor | None = None,
+    sync_end: bool = True,
+) -> list[tuple[Replacement, str]]:  # fmt: skip
     """Replace each message by its cleaned copy (the steps in this module's docstring); returns
     the messages that could not be, each with the reason: their originals stay in place.
     `pool` (`thread_pool()`) is the threads to stage and fsync with; without it, the batch makes
-    its own."""
+    its own. `sync_end=False` leaves the journal's removal to the caller's fsync of the Maildir
+    (once after many batches: the next batch's journal replaces it anyway)."""
     if pool is None:
         with thread_pool() as own:
-            return replace_batch(maildir, backup, items, own)
+            return replace_batch(maildir, backup, items, own, sync_end)
     try:
         ensure_maildir(backup)
     except OSError as exc:
@@ -354,7 +359,7 @@ def replace_batch(
         except OSError as exc:
             failed.append((item, f"cleaned, but the original stays too: {exc.strerror}"))
     fsync_all((maildir / entry.sub for _, entry in swapped), pool)
-    _forget(journal)
+    _forget(journal, sync=sync_end)
     return failed
 
 

@@ -14,12 +14,13 @@ a lock the thread held.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from guard.mail.maildir_clean import Replacement, replace_batch, thread_pool
+from guard.mail.maildir_clean import Replacement, fsync_all, replace_batch, thread_pool
 
 if TYPE_CHECKING:
     from concurrent.futures import Executor
@@ -101,12 +102,14 @@ class MaildirWriter:
             while items := self._take():
                 self.batches.append(len(items))
                 try:
-                    failed = replace_batch(self.maildir, self.backup, items, self._pool)
+                    failed = replace_batch(self.maildir, self.backup, items, self._pool, False)
                 except OSError as exc:  # a step of the whole batch (its journal, an fsync)
                     reason = f"{exc.strerror or exc} (the next run completes or undoes its batch)"
                     failed = [(item, reason) for item in items]
                 if failed:
                     with self._cond:
                         self._failed.extend(failed)
+            with contextlib.suppress(OSError):  # unsynced, it only costs a no-op next run
+                fsync_all([self.maildir])  # the last journal's removal (`sync_end`)
         except Exception as exc:  # noqa: BLE001 (raised again in the main thread by finish())
             self._error = exc
