@@ -309,3 +309,17 @@ def test_a_plan_that_fails_halfway_leaves_written_batches_whole_and_the_rest_unt
     for mid, raws in now.items():  # each message once: cleaned (original kept) or as it was
         assert (raws == [originals[mid]]) != (kept.get(mid) == [originals[mid]])
     assert all(path.exists() for path in in_order[COUNT // 2 :])  # never planned: untouched
+
+
+def test_a_wrong_path_after_a_maildir_stops_the_run_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """The Maildir would be written while it is cleaned: every PATH is checked first."""
+    maildir = tmp_path / "Maildir"
+    build_maildir(maildir)
+    before = contents(maildir)
+    done = guard_clean(tmp_path / "missing", tmp_path, str(maildir))  # the Maildir first
+    assert done.returncode == 3, done.stderr  # ExitCode.NO_INPUT
+    assert "missing: no such file or directory" in done.stderr
+    assert contents(maildir) == before
+    assert not (maildir / MAILDIR_BACKUP).exists()
