@@ -197,7 +197,7 @@ def _print_item(ref: MessageRef, result: CleanResult, ns: argparse.Namespace, ou
 
 # -- Maildir --------------------------------------------------------------------------------------
 
-PIECE_MAX = 32
+PIECE_MAX = 64
 """At most this many cleaned copies are handed to the writer at a time (fewer in a small
 Maildir, so that it too is written in several batches while it is cleaned): the first batch
 starts early, and the last, written after the plan has ended, is small."""
