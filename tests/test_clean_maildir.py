@@ -68,14 +68,17 @@ SMALL_BATCHES = (
 
 def guard_clean(
     maildir: Path, home: Path, *args: str, crash_at: str | None = None, batch: int | None = None,
-    quiet: bool = True,
+    quiet: bool = True, sigint_at: str | None = None,
 ) -> subprocess.CompletedProcess[str]:  # fmt: skip
     env = dict(os.environ)
     env.update(XDG_DATA_HOME=str(home / "data"), XDG_CONFIG_HOME=str(home / "config"))
     env.pop("GUARD_CONFIG", None)
     env.pop("GUARD_TEST_CRASH_AT", None)
+    env.pop("GUARD_TEST_SIGINT_AT", None)
     if crash_at is not None:
         env["GUARD_TEST_CRASH_AT"] = f"maildir-{crash_at}"
+    if sigint_at is not None:
+        env["GUARD_TEST_SIGINT_AT"] = f"maildir-{sigint_at}"
     start = ["-m", "guard"] if batch is None else ["-c", SMALL_BATCHES, str(batch)]
     return subprocess.run(
         [sys.executable, *start, "clean", *(["-q"] if quiet else []), *args, str(maildir)],
@@ -146,6 +149,27 @@ def test_a_crash_in_a_later_batch_while_the_plan_goes_on(
     assert len(kept) >= 3  # the first batch, done
     planned = {line.rpartition("/")[2] for line in crashed.stdout.splitlines()}
     assert set(kept) <= planned
+    rerun = guard_clean(maildir, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_exactly_once(maildir, originals, reference)
+
+
+def test_ctrl_c_while_a_batch_is_written_finishes_it_and_writes_no_more(
+    tmp_path: Path, reference: dict[str, list[bytes]]
+) -> None:
+    """SIGINT reaches the main thread (cleaning); the writer finishes the batch it is in and
+    takes no other: nothing is left half-done, the rest stays as it was."""
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    stopped = guard_clean(maildir, tmp_path, sigint_at="after-commit", batch=3)
+    assert stopped.returncode == 130, stopped.stderr
+    assert not (maildir / JOURNAL).exists() and list((maildir / "tmp").iterdir()) == []
+    now = contents(maildir)
+    kept = contents(maildir / MAILDIR_BACKUP)
+    assert set(now) == set(originals) and all(len(raws) == 1 for raws in now.values())
+    assert len(kept) >= 3  # the batch being written when Ctrl-C came, done
+    for mid, raws in now.items():  # each message once: cleaned (original kept) or as it was
+        assert (raws == [originals[mid]]) != (kept.get(mid) == [originals[mid]])
     rerun = guard_clean(maildir, tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert_exactly_once(maildir, originals, reference)

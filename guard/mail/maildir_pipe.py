@@ -43,6 +43,10 @@ class MaildirWriter:
         self._abandoned = False  # write no further batch
         self._error: Exception | None = None
         self._thread: threading.Thread | None = None
+        # Set by the thread when it is done. Waited for instead of join(): in Python 3.11 a
+        # join() that Ctrl-C interrupted leaves the thread marked stopped, and the next join()
+        # returns at once, while it still writes.
+        self._ended = threading.Event()
         self._pool: Executor | None = None
 
     def add(self, items: Sequence[Replacement]) -> None:
@@ -82,7 +86,7 @@ class MaildirWriter:
             self._abandoned = self._abandoned or abandon
             self._cond.notify()
         if self._thread is not None:
-            self._thread.join()
+            self._ended.wait()
         if self._pool is not None:
             self._pool.shutdown()
 
@@ -113,3 +117,5 @@ class MaildirWriter:
                 fsync_all([self.maildir])  # the last journal's removal (`sync_end`)
         except Exception as exc:  # noqa: BLE001 (raised again in the main thread by finish())
             self._error = exc
+        finally:
+            self._ended.set()
