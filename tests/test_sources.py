@@ -88,6 +88,26 @@ def test_maildir_cur_and_new_not_tmp(tmp_path: Path) -> None:
     assert found[0].source == f"{box}/cur/1700000000.M1P1.host:2,S"
 
 
+def test_maildir_lists_files_and_links_to_files_in_name_order(tmp_path: Path) -> None:
+    """What Path.is_file said of each entry: links to a file count, links to nothing, to a
+    directory or to themselves do not, nor do directories."""
+    box = tmp_path / "Maildir"
+    make_maildir(box)
+    new = box / "new"
+    (new / "b:2,").write_bytes(eml("b"))
+    (new / "a").symlink_to(new / "b:2,")
+    (new / "broken").symlink_to(tmp_path / "nothing")
+    (new / "loop1").symlink_to(new / "loop2")
+    (new / "loop2").symlink_to(new / "loop1")
+    (new / "dirlink").symlink_to(tmp_path)
+    (new / "sub").mkdir()
+    found = refs(f"{box}/")
+    assert [r.id for r in found] == ["1700000000.M1P1.host", "1700000001.M2P1.host", "a", "b"]
+    assert subjects(found) == ["seen", "new", "b", "b"]
+    assert [r.path for r in found[2:]] == [str(new / "a"), str(new / "b:2,")]
+    assert found[2].source == f"{box}//new/a"  # the path as given, then the entry
+
+
 def test_maildir_inside_a_directory_tree(tmp_path: Path) -> None:
     make_maildir(tmp_path / "mail" / "Inbox")
     (tmp_path / "mail" / "x.eml").write_bytes(eml("x"))

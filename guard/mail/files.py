@@ -89,17 +89,31 @@ def mbox_refs(path: Path, display: str) -> Iterator[MessageRef]:
 
 def maildir_refs(path: Path, display: str) -> Iterator[MessageRef]:
     for sub in MAILDIR_SUBDIRS:
-        folder = path / sub
+        # os.scandir and plain strings: a directory entry says whether it is a regular file
+        # without a stat call, and a Path per message cost more than the rest of the listing.
+        folder = str(path / sub)
         try:
-            names = sorted(os.listdir(folder))
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=_entry_name)
         except OSError as exc:
             raise SourceError(f"{display}/{sub}: cannot read: {exc.strerror}") from None
-        for name in names:
-            if name.startswith("."):
-                continue
-            file = folder / name
-            if file.is_file():
-                yield MessageRef(str(file), f"{display}/{sub}/{name}", name.split(":", 1)[0])
+        shown = f"{display}/{sub}/"
+        for entry in entries:
+            name = entry.name
+            if not name.startswith(".") and _is_file(entry):
+                yield MessageRef(entry.path, shown + name, name.split(":", 1)[0])
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    """Path.is_file of the entry: a regular file, or a link to one."""
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
 
 
 def directory_refs(
