@@ -138,19 +138,6 @@ def test_map_supervised_carries_results_bigger_than_a_pipe() -> None:
     assert out == [_big(i) for i in range(70)]
 
 
-def test_gather_time_is_bounded_by_the_queue_and_the_pipe() -> None:
-    gather = supervise.gather_time
-    # 1 s into a map, two workers sent 1,000 results of 4 KB: 2 ms a result a worker
-    assert gather(1.0, 2, 0, 0, 20) == 0.0  # nothing seen yet
-    assert gather(1.0, 2, 1000, 4_000_000, 0) == 0.0  # a worker on its last queued item
-    assert gather(1.0, 2, 1000, 4_000_000, 20) == supervise.GATHER
-    assert gather(1.0, 2, 1000, 4_000_000, 3) == pytest.approx(0.003)  # half of 3 x 2 ms
-    # results of 200 KB: as long as a worker takes to write PIPE_SHARE bytes of them
-    expected = supervise.PIPE_SHARE / 200_000 * 0.002
-    assert gather(1.0, 2, 1000, 200_000_000, 20) == pytest.approx(expected)
-    assert expected < supervise.GATHER
-
-
 def test_probe_actions() -> None:
     assert supervise.probe_from("segv:") is None
     assert supervise.probe_from("explode:x") is None

@@ -11,9 +11,7 @@ segmentation fault. Work that is spread over processes therefore runs here:
   on again alone in a fresh worker, hands the rest of its chunks to others, and gives an item
   that brings down a worker a second time the caller's failure result. Results come out in
   index order; at most a window of items ahead of the next one to yield is handed out, so
-  memory stays bounded while one item is retried. The parent does not wake for every result:
-  results gather for up to GATHER (10 ms) between its waits, less when a worker's queue or pipe
-  could run out meanwhile (`gather_time`), so a death or an overrun is seen that much later.
+  memory stays bounded while one item is retried.
 - `Worker` is the process itself (fork, one duplex pipe, kill, the reason it died), also used
   by the IMAP scan's connections (guard/mail/imap/scan.py) and by the planner of
   `guard clean --account` (guard/mail/imap/planner.py), which schedule their own work.
@@ -61,13 +59,6 @@ T = TypeVar("T")
 CRASH_MARKER_ENV = "GUARD_TEST_CRASH_MARKER"
 AHEAD = 2  # chunks queued per worker: the next one is there when the current one ends
 WINDOW_CHUNKS = 16  # chunks per worker handed out beyond the next item to yield
-GATHER = 0.01
-"""At most this long (seconds) between the waits for results, so that several gather: a wait
-that returns at once for every result cost this process ~0.1 ms of CPU each (a wake-up on
-busy cores), a third of what it spent on a local scan of newsletters."""
-PIPE_SHARE = 64 * 1024
-"""Bytes a worker may be expected to write while results gather: well under what a pipe holds
-(~200 KB on Linux), so that no worker waits for this process to read."""
 
 crash_probe: Callable[[bytes], None] | None = None
 """Set in worker processes when CRASH_MARKER_ENV is; work functions call it with raw messages."""
@@ -205,19 +196,6 @@ def item_seconds(max_seconds: float) -> float | None:
     return 2 * max_seconds + 2 if max_seconds > 0 else None
 
 
-def gather_time(elapsed: float, workers: int, received: int, nbytes: int, behind: int) -> float:
-    """How long results may gather before the next wait, `elapsed` seconds into a map with
-    `workers` workers that have sent `received` results of `nbytes` bytes in all, the least busy
-    of them with `behind` items queued behind its current one: GATHER at most, half the time
-    that worker has queued, and the time a worker takes to write PIPE_SHARE bytes of results
-    (at the rate and size seen so far). 0 before the first result."""
-    if received <= 0 or workers <= 0 or behind <= 0:
-        return 0.0
-    per_item = elapsed * workers / received  # one worker's seconds a result
-    fill = PIPE_SHARE * received / max(1, nbytes) * per_item
-    return min(GATHER, behind * per_item / 2, fill)
-
-
 # -- a supervised, ordered map --------------------------------------------------------------------
 
 
@@ -284,9 +262,6 @@ def map_supervised(
     # multiprocessing.connection builds a selector and registers each of them at every call:
     # most of this process's work per item).
     ready = select.poll()
-    begun = time.monotonic()
-    received = 0  # results, and their bytes: how fast results come, and how big
-    nbytes = 0
 
     def assign(slot: _Slot, now: float) -> None:
         while len(slot.queue) < AHEAD:
@@ -314,13 +289,9 @@ def map_supervised(
 
     def collect(slot: _Slot, now: float) -> bool:
         """Take every result waiting on the slot's pipe; False once the pipe has ended."""
-        nonlocal received, nbytes
         try:
             while slot.waiting.poll(0):  # data, or the end of the pipe (recv raises EOFError)
-                data = slot.worker.conn.recv_bytes()
-                received += 1
-                nbytes += len(data)
-                i, ok, value = pickle.loads(data)
+                i, ok, value = slot.worker.conn.recv()
                 head = slot.queue[0]
                 if head.pop(0) != i:
                     raise RuntimeError(f"supervised map: worker answered item {i} out of turn")
@@ -368,16 +339,6 @@ def map_supervised(
                 assign(slot, now)
             if not any(slot.queue for slot in slots):
                 raise RuntimeError("supervised map: items left but none handed out")
-            pause = gather_time(
-                now - begun,
-                len(slots),
-                received,
-                nbytes,
-                min(sum(len(task) for task in s.queue) for s in slots) - 1,
-            )
-            if pause > 0:  # a worker that ends or overruns meanwhile is seen this much later
-                time.sleep(pause)
-                now = time.monotonic()
             deadlines = [s.deadline for s in slots if s.deadline is not None]
             timeout = math.ceil(max(0.0, min(deadlines) - now) * 1000) if deadlines else None
             woken = {fd for fd, _event in ready.poll(timeout)}  # any event: data, EOF, hang-up
