@@ -325,7 +325,7 @@ def test_a_plan_that_fails_halfway_leaves_written_batches_whole_and_the_rest_unt
 
     monkeypatch.setattr(clean_path, "_clean_refs", fails_halfway)
     code, err = run_in_process(maildir, tmp_path, monkeypatch, batch=2)
-    assert code == 3 and "cannot start a worker" in err  # ExitCode.NO_INPUT, as before
+    assert code == 3 and "guard: cannot clean: cannot start a worker" in err  # NO_INPUT
     assert not (maildir / JOURNAL).exists() and list((maildir / "tmp").iterdir()) == []
     now = contents(maildir)
     kept = contents(maildir / MAILDIR_BACKUP)
@@ -347,3 +347,37 @@ def test_a_wrong_path_after_a_maildir_stops_the_run_before_anything_is_written(
     assert "missing: no such file or directory" in done.stderr
     assert contents(maildir) == before
     assert not (maildir / MAILDIR_BACKUP).exists()
+
+
+def test_a_reader_that_leaves_mid_plan_is_not_an_unreadable_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`guard clean PATH | head`: the plan is printed while the Maildir is written, so the broken
+    pipe reaches the command, which leaves it to guard.cli.main (exit 0, no message); what was
+    written stays whole."""
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+
+    class LeavesAfterTwo(io.StringIO):
+        def write(self, text: str) -> int:
+            if self.getvalue().count("\n") >= 2:
+                raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+            return super().write(text)
+
+    monkeypatch.setattr(clean_path, "BATCH", 2)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    monkeypatch.delenv("GUARD_CONFIG", raising=False)
+    parser = argparse.ArgumentParser()
+    add_clean_path_arguments(parser)
+    ns = parser.parse_args([str(maildir), "--jobs", "1"])
+    err = io.StringIO()
+    with pytest.raises(BrokenPipeError):
+        clean_path.run_clean_path(ns, LeavesAfterTwo(), err)
+    assert err.getvalue() == ""
+    assert not (maildir / JOURNAL).exists()
+    now = contents(maildir)
+    kept = contents(maildir / MAILDIR_BACKUP) if (maildir / MAILDIR_BACKUP).exists() else {}
+    assert set(now) == set(originals) and all(len(raws) == 1 for raws in now.values())
+    for mid, raws in now.items():
+        assert (raws == [originals[mid]]) != (kept.get(mid) == [originals[mid]])

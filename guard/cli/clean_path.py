@@ -383,8 +383,13 @@ def run_clean_path(
         except (CleanPathError, SourceError) as exc:
             err.write(f"guard: {exc}\n")
             return ExitCode.NO_INPUT
+        except BrokenPipeError:
+            raise  # the plan's reader left (`| head`): guard.cli.main's to handle
         except OSError as exc:
-            err.write(f"guard: {exc.filename}: cannot read: {exc.strerror}\n")
+            if exc.filename is None:  # no file to blame (a worker that cannot be started…)
+                err.write(f"guard: cannot clean: {exc.strerror or exc}\n")
+            else:
+                err.write(f"guard: {exc.filename}: cannot read: {exc.strerror}\n")
             return ExitCode.NO_INPUT
 
 
