@@ -222,13 +222,7 @@ def test_many_batches(
     """In process, with batches of 5: the result is the reference's."""
     maildir = tmp_path / "Maildir"
     originals = build_maildir(maildir)
-    monkeypatch.setattr(clean_path, "BATCH", 5)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("GUARD_CONFIG", raising=False)
-    parser = argparse.ArgumentParser()
-    add_clean_path_arguments(parser)
-    ns = parser.parse_args([str(maildir), "--jobs", "1"])
+    ns = in_process_args(maildir, tmp_path, monkeypatch, 5)
     out, err = io.StringIO(), io.StringIO()
     assert clean_path.run_clean_path(ns, out, err) == 0, err.getvalue()
     assert_exactly_once(maildir, originals, reference)
@@ -267,16 +261,24 @@ def test_a_backup_name_taken_by_another_message_gets_a_new_name(
     assert not [p for p in (maildir / MAILDIR_BACKUP).glob("*/*") if p.name.endswith(":")]
 
 
-def run_in_process(
-    maildir: Path, home: Path, monkeypatch: pytest.MonkeyPatch, batch: int
-) -> tuple[int, str]:
+def in_process_args(
+    maildir: Path, home: Path, monkeypatch: pytest.MonkeyPatch, batch: int, *args: str
+) -> argparse.Namespace:
+    """`guard clean MAILDIR --jobs 1 ARGS…` in this process, with batches of `batch` and no
+    config or state of the user's."""
     monkeypatch.setattr(clean_path, "BATCH", batch)
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
     monkeypatch.delenv("GUARD_CONFIG", raising=False)
     parser = argparse.ArgumentParser()
     add_clean_path_arguments(parser)
-    ns = parser.parse_args([str(maildir), "--jobs", "1", "-q"])
+    return parser.parse_args([str(maildir), "--jobs", "1", *args])
+
+
+def run_in_process(
+    maildir: Path, home: Path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> tuple[int, str]:
+    ns = in_process_args(maildir, home, monkeypatch, batch, "-q")
     out, err = io.StringIO(), io.StringIO()
     return clean_path.run_clean_path(ns, out, err), err.getvalue()
 
@@ -364,13 +366,7 @@ def test_a_reader_that_leaves_mid_plan_is_not_an_unreadable_path(
                 raise BrokenPipeError(errno.EPIPE, "Broken pipe")
             return super().write(text)
 
-    monkeypatch.setattr(clean_path, "BATCH", 2)
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    monkeypatch.delenv("GUARD_CONFIG", raising=False)
-    parser = argparse.ArgumentParser()
-    add_clean_path_arguments(parser)
-    ns = parser.parse_args([str(maildir), "--jobs", "1"])
+    ns = in_process_args(maildir, tmp_path, monkeypatch, 2)
     err = io.StringIO()
     with pytest.raises(BrokenPipeError):
         clean_path.run_clean_path(ns, LeavesAfterTwo(), err)
