@@ -377,3 +377,31 @@ def test_a_reader_that_leaves_mid_plan_is_not_an_unreadable_path(
     assert set(now) == set(originals) and all(len(raws) == 1 for raws in now.values())
     for mid, raws in now.items():
         assert (raws == [originals[mid]]) != (kept.get(mid) == [originals[mid]])
+
+
+def test_a_finished_batchs_journal_brought_back_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, list[bytes]]
+) -> None:
+    """A batch's journal goes without an fsync of its own (maildir_pipe): a power cut may bring
+    it back, commit line and all, after the batch has finished. The next run finishes that
+    batch again, which must change nothing."""
+    from guard.mail import maildir_clean
+
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    journals: list[bytes] = []
+    forget = maildir_clean._forget
+
+    def remembering(journal: Path, sync: bool = True) -> None:
+        journals.append(journal.read_bytes())
+        forget(journal, sync)
+
+    monkeypatch.setattr(maildir_clean, "_forget", remembering)
+    code, err = run_in_process(maildir, tmp_path, monkeypatch, batch=100)
+    assert code == 0, err
+    assert journals and all(maildir_clean.COMMIT.encode() in j for j in journals)
+    monkeypatch.setattr(maildir_clean, "_forget", forget)
+    (maildir / JOURNAL).write_bytes(journals[0])  # the first batch's, batches later
+    rerun = guard_clean(maildir, tmp_path)
+    assert rerun.returncode == 0, rerun.stderr
+    assert_exactly_once(maildir, originals, reference)
