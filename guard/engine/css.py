@@ -426,8 +426,8 @@ def _neutralise_tokens(css: str, remove: UrlTest, everything: bool = False) -> s
     return _TOKENS.sub(one, css)
 
 
-def _still_loads(css: str, remove: UrlTest) -> bool:
-    return any(remove(u) for u in css_urls(css))
+def _still_loads(css: str, remove: UrlTest, read: Callable[[str], list[str]] = css_urls) -> bool:
+    return any(remove(u) for u in read(css))
 
 
 def strip_css_urls(css: str, remove: UrlTest) -> str:
@@ -439,7 +439,7 @@ def strip_css_urls(css: str, remove: UrlTest) -> str:
     written text differ from what a renderer reads, the text as read is rewritten instead, and as
     a last resort every load in the CSS goes (or the CSS itself).
     """
-    if not any(remove(u) for u in sheet_urls(css)):  # _still_loads, the text read before
+    if not _still_loads(css, remove, sheet_urls):  # the text as read before: remembered
         return css
     out = _neutralise_tokens(css, remove)
     if not _still_loads(out, remove):
