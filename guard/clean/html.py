@@ -401,11 +401,12 @@ class _Check:
         self.loads = loads
         self.parse = _parser_of(rewriter)
 
-    def verify(self, output: str) -> None:
+    def verify(self, output: str, encoded: bytes | None = None) -> None:
         """Read the output back as a mail client would: nothing removed still loads, and nothing
         loads that the original did not. Each distinct URL is asked once (at its first load in
-        document order, which names the element of a failure)."""
-        for url, element in document_loads(output):
+        document order, which names the element of a failure). `encoded`: `output` as UTF-8,
+        the bytes the parser reads (see `document_loads`)."""
+        for url, element in document_loads(output, encoded=encoded):
             if self.rewriter.load_action(url) is not LoadAction.KEEP:
                 raise RewriteUnsafe(
                     f"the cleaned HTML, read back, still loads what was removed ({element})"
@@ -591,6 +592,16 @@ def rewrite_html(
     RewriteUnsafe when the rewrite cannot be written safely (see the module docstring). `depth`:
     how deeply `html` is nested in another document (`srcdoc`, `data:`).
     """
+    rewritten = rewrite_html_encoded(html, rewriter, parsed, depth)
+    return None if rewritten is None else rewritten[0]
+
+
+def rewrite_html_encoded(
+    html: str, rewriter: Rewriter, parsed: LexborHTMLParser | None = None, depth: int = 0
+) -> tuple[str, bytes | None] | None:
+    """`rewrite_html`, with the output's UTF-8 bytes the check parsed (None where the output
+    holds a lone surrogate and so has none): the part's new body is written from them instead
+    of encoding the output a second time (guard/clean/message.py `_new_html_body`)."""
     if parsed is None:
         if not parse_is_bounded(html):
             # Lexbor's C code cannot be interrupted; the scan reads such a document by markup.
@@ -609,5 +620,11 @@ def rewrite_html(
     # The original's tree is freed before the output is parsed: the check's parse and walk
     # then run in the memory (and the caches) it held, not beside it.
     del doc
-    check.verify(output)
-    return output
+    # Encoded once, strictly: the bytes selectolax would make of the text (it encodes a str with
+    # errors="ignore", the same bytes when there is nothing to ignore).
+    try:
+        encoded: bytes | None = output.encode("utf-8")
+    except UnicodeEncodeError:
+        encoded = None
+    check.verify(output, encoded)
+    return output, encoded

@@ -19,7 +19,7 @@ from typing import NamedTuple
 from urllib.parse import quote, unquote_plus
 
 from guard.clean.headers import HeaderEdit, edited_block, eol_of
-from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html, rewrite_nested_text
+from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded, rewrite_nested_text
 from guard.engine.detect import BUILTIN_REMOTE, detect, text_urls
 from guard.engine.html import Parsed
 from guard.engine.lexwalk import holds_ascii
@@ -511,27 +511,101 @@ def _fits_identity(data: bytes, cte: str) -> bool:
         return True
     if cte in ("", "7bit") and not data.isascii():
         return False
-    return len(data) <= _MAX_LINE or max(map(len, data.split(b"\n"))) <= _MAX_LINE
+    return len(data) <= _MAX_LINE or _lines_at_most(data, _MAX_LINE)
+
+
+def _lines_at_most(data: bytes, limit: int) -> bool:
+    """Is every line of `data` (split at LF) at most `limit` bytes long? As
+    `max(map(len, data.split(b"\n"))) <= limit`, without a bytes object per line (a real HTML
+    part has hundreds of short lines): each step jumps to the last LF of the next `limit + 1`
+    bytes, so a part of n bytes takes about n / limit steps."""
+    pos, n = 0, len(data)
+    while n - pos > limit:
+        end = data.rfind(b"\n", pos, pos + limit + 1)
+        if end == -1:
+            return False  # `limit + 1` bytes without a line end
+        pos = end + 1
+    return True
+
+
+# Codecs whose bytes CR and LF stand for the characters CR and LF alone, and that write nothing
+# else as those bytes: line ends can be changed on the encoded bytes as on the text (UTF-16, say,
+# cannot: the line end there is two bytes, and a CR LF pair of bytes may be part of a character).
+_LINE_SAFE_CODECS = frozenset({"utf-8", "cp1252", "ascii", "latin-1", "iso8859-1"})
 
 
 def _new_body(
-    raw: bytes, part: Part, text: str, html: bool, decoded: bytes | None = None
+    raw: bytes,
+    part: Part,
+    text: str,
+    html: bool,
+    decoded: bytes | None = None,
+    utf8: bytes | None = None,
 ) -> _NewBody:
-    """`decoded`: the part's body with its transfer encoding undone, when parse_split kept it."""
+    """`decoded`: the part's body with its transfer encoding undone, when parse_split kept it.
+    `utf8`: `text` encoded as UTF-8 (strictly), when the caller has it (the rewrite's check
+    parsed those bytes)."""
     body = raw[part.body_start : part.end]
     eol = eol_of(raw, part)
     if decoded is None:
         decoded = decode_transfer(body, part.transfer_encoding)
     reading = _reading_codec(decoded, part.charset)
+    codec = _writing_codec(decoded, part.charset, reading)
+    if html and codec in _LINE_SAFE_CODECS:
+        return _new_html_body(body, eol, text, codec, part.transfer_encoding, utf8)
+    return _new_body_reference(body, eol, text, html, codec, part.transfer_encoding)
+
+
+def _new_html_body(
+    body: bytes, eol: str, text: str, codec: str, cte: str, utf8: bytes | None
+) -> _NewBody:
+    """`_new_body_reference`'s bytes for an HTML part in a line-safe codec, with fewer passes:
+    the text is encoded with LF line ends (from the check's UTF-8 bytes when the codec is
+    UTF-8) and CR LF is written only where the body keeps it as it is (identity, base64).
+    Quoted-printable turns CR LF back to LF before it encodes: `_quoted_printable` of the CR LF
+    form is `qp_encode` of the LF form, so that form goes straight to the encoder.
+    tests/test_clean_body.py compares the two on corpus parts and hypothesis text."""
+    if codec == "utf-8" and utf8 is not None:
+        data = utf8.replace(b"\r\n", b"\n") if b"\r" in utf8 else utf8
+    else:
+        if "\r" in text:  # the parser turned every line end into \n
+            text = text.replace("\r\n", "\n")
+        data, _ = _encode_text(text, codec, True)
+    trailing = body[len(body.rstrip(b"\r\n")) :]
+    # The core of the CR LF form is the core of this form with its LFs written as CR LF: both
+    # end at the last byte that is neither CR nor LF.
+    core = data.rstrip(b"\r\n")
+    eol_bytes = eol.encode()
+    if cte == "quoted-printable":
+        return _NewBody(_qp_lf(core, eol_bytes) + trailing)
+    if cte == "base64":
+        full = data.replace(b"\n", eol_bytes) if eol != "\n" else data
+        return _NewBody(_base64_lines(full, eol_bytes) + trailing)
+    written = core.replace(b"\n", eol_bytes) if eol != "\n" else core
+    if _fits_identity(written, cte):
+        return _NewBody(written + trailing)
+    return _NewBody(_qp_lf(core, eol_bytes) + trailing, None, "quoted-printable")
+
+
+def _qp_lf(core: bytes, eol: bytes) -> bytes:
+    """`_quoted_printable(core with LF written as eol, eol)`: with CR LF, LF -> CR LF -> LF is
+    the identity (every CR LF pair found is one just written), so the LF form is encoded as is."""
+    return _qp_encode(core, eol) if eol == b"\r\n" else _quoted_printable(core, eol)
+
+
+def _new_body_reference(
+    body: bytes, eol: str, text: str, html: bool, codec: str, cte: str
+) -> _NewBody:
+    """A text part's new body: the reference, and the path of text parts and of codecs whose
+    line ends cannot be changed on the bytes (`_new_html_body`)."""
     if html:  # the parser turned every line end into \n
         if "\r" in text:
             text = text.replace("\r\n", "\n")
         if eol != "\n":
             text = text.replace("\n", eol)
-    data, charset = _encode_text(text, _writing_codec(decoded, part.charset, reading), html)
+    data, charset = _encode_text(text, codec, html)
     trailing = body[len(body.rstrip(b"\r\n")) :]
     core = data.rstrip(b"\r\n")
-    cte = part.transfer_encoding
     if cte == "base64":
         return _NewBody(_base64_lines(data, eol.encode()) + trailing, charset)
     if cte == "quoted-printable":
@@ -598,12 +672,13 @@ def _rewrite_parts(
             # an upper-cased copy of the part.
             if holds_ascii(text, "cid:"):
                 referenced |= cid_references(text)
-            new = rewrite_html(text, planner, parsed_html.pop(text, None))
+            rewritten = rewrite_html_encoded(text, planner, parsed_html.pop(text, None))
+            new, utf8 = rewritten if rewritten is not None else (None, None)
         else:
-            new = rewrite_text(text, planner.link_target)
+            new, utf8 = rewrite_text(text, planner.link_target), None
         if new is None or new == text:
             continue
-        _edit_body(raw, part, new, html, edits)
+        _edit_body(raw, part, new, html, edits, utf8)
     # Stylesheets and SVG documents the HTML loads through `cid:`: only what loads a removed
     # URL changes; every other part, attachments and unreferenced parts included, stays byte
     # for byte.
@@ -619,8 +694,10 @@ def _rewrite_parts(
             _edit_body(raw, part, related, part.content_type == "text/html", edits)
 
 
-def _edit_body(raw: bytes, part: Part, new: str, html: bool, edits: _Edits) -> None:
-    body = _new_body(raw, part, new, html, edits.decoded.get(part.start))
+def _edit_body(
+    raw: bytes, part: Part, new: str, html: bool, edits: _Edits, utf8: bytes | None = None
+) -> None:
+    body = _new_body(raw, part, new, html, edits.decoded.get(part.start), utf8)
     edits.bodies[part.start] = (part, body.data)
     if body.charset or body.transfer_encoding:
         edit = edits.header(part)

@@ -37,14 +37,21 @@ Load = tuple[str, str]
 """(URL resolved against the document's base, where: `img[src]`, `<style> url()`…)."""
 
 
-def document_loads(html: str, python_walk: bool = False) -> list[Load]:
+def document_loads(
+    html: str, python_walk: bool = False, encoded: bytes | None = None
+) -> list[Load]:
     """Each distinct URL `scan_html(html)` reports as a load, with the element of its first
     occurrence, in the order of those first occurrences. Read by the C walk where it is used,
-    else (or with `python_walk`: the reference, for tests) by `_walk`."""
+    else (or with `python_walk`: the reference, for tests) by `_walk`. `encoded`: `html` as
+    UTF-8, when the caller has it: the parser reads those bytes (selectolax parses a str by
+    encoding it to UTF-8 first; cleaning keeps the bytes for the part's new body)."""
     if not parse_is_bounded(html):
         # The markup scan (hostile documents only): scan_html reads those without a tree.
         return _distinct((o.url, o.element) for o in scan_html(html) if o.load)
-    doc = parse_document(html)
+    if encoded is None:
+        doc = parse_document(html)
+    else:  # parse_document's own test for an empty document, without a stripped copy
+        doc = None if not html or html.isspace() else LexborHTMLParser(encoded)
     if doc is None:
         return []
     fast = None if python_walk else _c_loads(doc)
