@@ -457,6 +457,85 @@ def test_sigkill_without_move_or_uidplus(
     assert check_exactly_once(dovecot, user, originals)["cleaned"] == 5
 
 
+@pytest.mark.parametrize("keywords", [True, False])
+def test_sigkill_after_the_move_loses_only_what_recovery_finds_again(
+    dovecot: Dovecot, keywords: bool
+) -> None:
+    """A batch's `appended` and `done` rows are deferred to the next commit
+    (guard/mail/imap/journal.py). SIGKILLed right after the MOVE, the journal still says `intent`
+    for the whole batch; the rerun finds each cleaned copy from that row (digest above the
+    recorded UIDNEXT: by keyword, or by the X-Guard header on a server without keywords), sees
+    the original gone and records `done` with the copy's UID: every message exactly once, and
+    every cleaned one restorable."""
+    from guard.mail.imap.journal import Journal
+    from guard.mail.store import Store
+
+    user = f"c-kill-after-move-{'kw' if keywords else 'nokw'}"  # the node names differ past 50
+    originals = seed(dovecot, user, MIX)
+    proxy = ImapProxy(dovecot.plain_port, no_keywords=not keywords)
+    try:
+        via_proxy(dovecot, user, proxy)
+        crashed = guard_proc("clean", "--account", "t", **{CRASH: "after-move"})
+        assert crashed.returncode == -9, (crashed.returncode, crashed.stderr)
+        with Store() as store:
+            states = {e.state for e in Journal(store).entries("t")}
+        assert states == {"intent"}, states
+        assert folder_messages(dovecot, user, BACKUP), "the MOVE happened before the kill"
+        rerun = guard_proc("clean", "--account", "t", "-v")
+        assert rerun.returncode == 0, rerun.stderr
+        assert "was complete" in rerun.stdout, rerun.stdout
+        with Store() as store:
+            entries = Journal(store).entries("t")
+        assert entries and {e.state for e in entries} == {"done"}
+        assert all(e.new_uid for e in entries)
+        before = modseqs(dovecot, user)
+        assert guard_proc("clean", "--account", "t").returncode == 0
+        assert modseqs(dovecot, user) == before
+    finally:
+        proxy.close()
+    inbox = folder_messages(dovecot, user, "INBOX")
+    saved = folder_messages(dovecot, user, BACKUP)
+    assert sorted(m.mid for m in inbox) == sorted(originals)  # each once in the folder
+    assert sorted(m.mid for m in saved) == sorted(m.mid for m in inbox if b"X-Guard" in m.raw)
+    assert all(m.raw == originals[m.mid].raw for m in saved)
+    assert len(saved) == len(entries) == (10 if keywords else 12)  # receipts: rewritten
+
+
+def test_one_journal_commit_per_batch(
+    dovecot: Dovecot, user: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the server's steps the journal commits once per batch (its `intent`, with the
+    seen rows and the previous batch's `done`), not four times (seen, intent, appended, done):
+    each commit is an fsync on the path between two IMAP commands."""
+    from guard.mail.imap.journal import Journal
+
+    seed(dovecot, user, MIX)
+    write_config(dovecot, user)
+    commits: list[str] = []
+    real = Journal._tx
+
+    def counted(self: Journal) -> Any:
+        commits.append("tx")
+        return real(self)
+
+    appends: list[int] = []
+    from guard.mail.imap.append import AppendStep
+
+    real_cmd = AppendStep._append_cmd
+
+    def append_cmd(self: Any, ctx: Any, items: Any) -> Any:
+        appends.append(len(commits))
+        return real_cmd(self, ctx, items)
+
+    monkeypatch.setattr(Journal, "_tx", counted)
+    monkeypatch.setattr(AppendStep, "_append_cmd", append_cmd)
+    code, _out, err = clean()
+    assert code == 0, err
+    assert len(appends) == 1  # one batch: 10 copies in one MULTIAPPEND
+    # the folder's start (stale rows), the batch's intent; then the end's flush
+    assert appends == [2] and len(commits) == 3, (appends, commits)
+
+
 @pytest.mark.parametrize(
     ("verb", "after"),
     [(b"APPEND", False), (b"APPEND", True), (b"MOVE", False), (b"MOVE", True)],

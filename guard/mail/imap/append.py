@@ -4,8 +4,9 @@ Journal `intent` (digest of the cleaned copy, the folder's UIDNEXT) -> APPEND th
 (MULTIAPPEND when several; one by one when a MULTIAPPEND is refused) with the original's flags,
 keywords and INTERNALDATE plus `$GuardCleaned` -> verify (UIDPLUS APPENDUID, else a search by
 Message-ID and X-Guard above the recorded UIDNEXT, confirmed by the digest) -> journal `appended`
-(new UID) -> the move step (guard.mail.imap.move). A refused APPEND (quota, full disk) leaves
-the original untouched and is reported; a quota refusal stops further APPENDs to the folder.
+(new UID; deferred, see guard.mail.imap.journal) -> the move step (guard.mail.imap.move). A
+refused APPEND (quota, full disk) leaves the original untouched and is reported; a quota refusal
+stops further APPENDs to the folder.
 """
 
 from __future__ import annotations
@@ -148,7 +149,10 @@ class AppendStep(MoveStep):
                 Action(ctx.name, e.uid, "cleaned", removed_text(result), uid, subject_of(msg.raw))
             )
         if ready:
-            self.journal.write(ready, seen=[(e, int(e.new_uid or 0), "copy") for e in ready])
+            # Deferred: the move's `done` or the next commit writes it. After a crash before that
+            # commit, recovery finds the copy from the `intent` row (the digest above the
+            # recorded UIDNEXT) as it would from this one (guard.mail.imap.journal).
+            self.journal.defer(ready, seen=[(e, int(e.new_uid or 0), "copy") for e in ready])
         return ready
 
     def _append_cmd(

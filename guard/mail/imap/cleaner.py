@@ -8,10 +8,14 @@ Per new message of a folder (in batches):
 3. journal `intent` (digest of the cleaned copy, the folder's UIDNEXT) -> APPEND the cleaned copies
    (MULTIAPPEND when several) with the original's flags, keywords and INTERNALDATE plus
    `$GuardCleaned` -> verify (UIDPLUS APPENDUID, else a search by Message-ID and X-Guard above the
-   recorded UIDNEXT, confirmed by the digest) -> journal `appended` (new UID);
+   recorded UIDNEXT, confirmed by the digest) -> journal `appended` (new UID, deferred);
 4. MOVE the originals to the account's backup folder (created if missing); without MOVE:
    COPY + \\Deleted + `UID EXPUNGE` of exactly those UIDs; without UIDPLUS too: COPY + \\Deleted and
-   no expunge (reported). Never a plain EXPUNGE. -> journal `done`.
+   no expunge (reported). Never a plain EXPUNGE. -> journal `done` (deferred).
+
+The deferred rows (and the seen rows of messages left in place) are committed with the next
+batch's `intent`, or at the folder's end: one commit per batch between the server's steps. A crash
+loses only rows that recovery finds again from the `intent` row (guard.mail.imap.journal).
 
 A rerun first finishes or rolls back whatever the journal shows half-done (see
 guard.mail.imap.journal), and recognises guard's cleaned copies by the journal and the
@@ -34,6 +38,7 @@ stop a run at a named step (guard.mail.imap.common.crash_point).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -69,6 +74,7 @@ from guard.mail.imap.move import MoveStep
 from guard.mail.imap.planner import PARALLEL_THRESHOLD, InlinePlanner, Planned, Planner
 from guard.mail.imap.receipts import ReceiptStep, receipt_only
 from guard.mail.imap.recovery import RecoveryStep
+from guard.mail.store import StoreError
 
 if TYPE_CHECKING:  # the pool (multiprocessing, pickle, selectors) is imported for large folders
     from guard.mail.imap.pool import PoolPlanner
@@ -136,6 +142,11 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
     # -- a folder ------------------------------------------------------------------------------
 
     def clean_folder(self, folder: str) -> FolderReport:
+        report = self._clean_folder(folder)
+        self.journal.flush()  # the last batch's deferred rows (see guard.mail.imap.journal)
+        return report
+
+    def _clean_folder(self, folder: str) -> FolderReport:
         report = FolderReport(folder)
         if folder == self.backup or folder.startswith(self.backup + "/"):
             report.notes.append(f"{folder}: is the backup folder: not cleaned")
@@ -292,7 +303,10 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         return self._pool or self._inline
 
     def close(self) -> None:
-        """Stop the worker processes, if any."""
+        """Stop the worker processes, if any; write what the journal deferred, when a run ends
+        on an error (a crash may lose those rows, a clean stop does not)."""
+        with contextlib.suppress(StoreError):
+            self.journal.flush()
         if self._pool is not None:
             self._pool.close()
             self._pool = None
@@ -411,8 +425,8 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         if declines:
             self._decline(ctx, declines)
             seen += [(m.uid, "declined") for m in declines]
-        if seen:
-            self.journal.mark_seen(acc, ctx.name, ctx.uidvalidity, seen)
+        if seen:  # written with the batch's intent (or the next commit): a crash may lose them
+            self.journal.defer_seen(acc, ctx.name, ctx.uidvalidity, seen)
         if appends:
             self._append_and_move(ctx, appends)
         if adopts:

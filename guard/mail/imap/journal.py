@@ -18,6 +18,16 @@ Two tables next to the scan's (guard.mail.store creates those; this module only 
   place ("unchanged", "declined", "skipped", "copy", "restored", "kept"), so a cron run only
   fetches new mail.
 
+Rows that a crash may lose are `defer`red: kept in memory and written by the next transaction,
+before its own rows (or by `flush`, or before any read). They are the records of steps that
+recovery finds again from the record before them: `appended` and `done` (an `intent` row holds
+the digest and the folder's UIDNEXT, by which recovery finds the cleaned copy, and then sees
+whether the original is still there) and the `clean_seen` rows (a message whose row is lost is
+looked at again, and comes out the same). The `intent` row, which must be on disk before its
+APPEND, is written by `write`: one commit (one fsync) per batch on the path between server
+steps, instead of four (seen, intent, appended, done); the batch's `done` rides with the next
+batch's `intent`.
+
 No secret is ever stored: message ids, digests, UIDs and folder names only.
 """
 
@@ -89,6 +99,9 @@ class Journal:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.db = store.db
+        # Deferred rows in the order they were given (see the module docstring): ("entry", row)
+        # and ("seen", row), each a full row as it was when deferred.
+        self._later: list[tuple[str, tuple[Any, ...]]] = []
         try:
             # every journal step must survive a crash of the process; FULL also survives power loss
             self.db.execute("PRAGMA synchronous=FULL")
@@ -98,14 +111,23 @@ class Journal:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A transaction that first writes the deferred rows (they were given before whatever
+        it writes); if it fails, they stay deferred."""
+        later, self._later = self._later, []
         try:
             with self.db:
                 self.db.execute("BEGIN IMMEDIATE")
+                for kind, row in later:
+                    self.db.execute(_INSERT[kind], row)
                 yield self.db
-        except sqlite3.Error as exc:
-            raise StoreError(f"state database {self.store.path}: {_msg(exc)}") from None
+        except BaseException as exc:
+            self._later[:0] = later
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"state database {self.store.path}: {_msg(exc)}") from None
+            raise
 
     def _query(self, sql: str, args: Sequence[Any]) -> list[Any]:
+        self.flush()  # a read sees every row given before it
         try:
             return self.db.execute(sql, args).fetchall()
         except sqlite3.Error as exc:
@@ -114,21 +136,29 @@ class Journal:
     # -- journal -------------------------------------------------------------------------------
 
     def write(self, entries: Iterable[Entry], seen: Iterable[tuple[Entry, int, str]] = ()) -> None:
-        """Insert or replace `entries` and `seen` rows (folder, uid, outcome) atomically."""
-        now = time.time()
+        """Insert or replace `entries` and `seen` rows (folder, uid, outcome) atomically, and
+        durably before it returns (with the deferred rows, written first)."""
         with self._tx() as db:
-            for e in entries:
-                e.updated = now
-                db.execute(
-                    f"INSERT OR REPLACE INTO clean_journal ({','.join(_COLUMNS)}) "
-                    f"VALUES ({','.join('?' * len(_COLUMNS))})",
-                    [getattr(e, c) for c in _COLUMNS],
-                )
-            for e, uid, outcome in seen:
-                db.execute(
-                    "INSERT OR REPLACE INTO clean_seen VALUES (?,?,?,?,?,?)",
-                    (e.account, e.folder, e.uidvalidity, uid, outcome, now),
-                )
+            for kind, row in _rows(entries, seen):
+                db.execute(_INSERT[kind], row)
+
+    def defer(self, entries: Iterable[Entry], seen: Iterable[tuple[Entry, int, str]] = ()) -> None:
+        """Like `write`, for rows a crash may lose (see the module docstring): they are written
+        by the next transaction, `flush`, or read. The rows are taken as they are now."""
+        self._later += _rows(entries, seen)
+
+    def defer_seen(
+        self, account: str, folder: str, uidvalidity: int, items: Iterable[tuple[int, str]]
+    ) -> None:
+        """`mark_seen`, deferred."""
+        now = time.time()
+        self._later += [("seen", (account, folder, uidvalidity, u, o, now)) for u, o in items]
+
+    def flush(self) -> None:
+        """Write the deferred rows now (one commit; nothing when there are none)."""
+        if self._later:
+            with self._tx():
+                pass
 
     def delete(self, entries: Iterable[Entry]) -> None:
         with self._tx() as db:
@@ -226,6 +256,27 @@ class Journal:
                 "DELETE FROM clean_seen WHERE account=? AND folder=? AND uidvalidity=? AND uid=?",
                 rows,
             )
+
+
+_INSERT = {
+    "entry": f"INSERT OR REPLACE INTO clean_journal ({','.join(_COLUMNS)}) "
+    f"VALUES ({','.join('?' * len(_COLUMNS))})",
+    "seen": "INSERT OR REPLACE INTO clean_seen VALUES (?,?,?,?,?,?)",
+}
+
+
+def _rows(
+    entries: Iterable[Entry], seen: Iterable[tuple[Entry, int, str]]
+) -> list[tuple[str, tuple[Any, ...]]]:
+    """The rows of `entries` (their `updated` set to now) and of `seen`, to insert or replace."""
+    now = time.time()
+    rows: list[tuple[str, tuple[Any, ...]]] = []
+    for e in entries:
+        e.updated = now
+        rows.append(("entry", tuple(getattr(e, c) for c in _COLUMNS)))
+    for e, uid, outcome in seen:
+        rows.append(("seen", (e.account, e.folder, e.uidvalidity, uid, outcome, now)))
+    return rows
 
 
 def _msg(exc: BaseException) -> str:

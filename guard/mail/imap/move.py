@@ -116,7 +116,9 @@ class MoveStep(Mover):
             crash_point("after-move")
             for e in entries:
                 e.state = "done"
-            self.journal.write(entries)
+            # Deferred to the next batch's intent (or the folder's end): after a crash before it,
+            # recovery sees the copy in place and the original gone, and records `done` itself.
+            self.journal.defer(entries)
             return
         for e in entries:
             e.state = "copied"
@@ -136,7 +138,7 @@ class MoveStep(Mover):
             )
         for e in entries:
             e.state = "done"
-        self.journal.write(entries)
+        self.journal.defer(entries)  # as after a MOVE: recovery finds `copied` and the end
 
     def _rollback(self, ctx: FolderPass, entries: list[Entry], refused: str) -> None:
         """Moving the originals was refused: remove the cleaned copies again (exactly those UIDs),
