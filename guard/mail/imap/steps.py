@@ -13,10 +13,13 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
+from imapclient.imapclient import join_message_ids, seq_to_parenstr_upper
+from imapclient.response_parser import parse_fetch_response
 
 from guard.mail.config import Account
 from guard.mail.imap.common import Caps
 from guard.mail.imap.connection import FolderError, _one_line, _server_text, errors, list_folders
+from guard.mail.imap.fetchparse import parse_fetch
 from guard.mail.imap.journal import Journal
 
 T = TypeVar("T")
@@ -100,7 +103,22 @@ class ImapActions:
     def fetch(self, folder: str, uids: Sequence[int], items: Sequence[bytes]) -> dict[int, Any]:
         if not uids:
             return {}
-        result: dict[int, Any] = self.call(
-            f"fetching from {folder!r}", self.client.fetch, list(uids), list(items)
-        )
-        return result
+        with errors(self.account, f"fetching from {folder!r}"):
+            return self._fetch(uids, items)
+
+    def _fetch(self, uids: Sequence[int], items: Sequence[bytes]) -> dict[int, Any]:
+        """IMAPClient.fetch, its response parsed by guard.mail.imap.fetchparse where that can
+        (~3x faster for these item lists), else by imapclient's parser; only `uids` returned."""
+        client: Any = self.client
+        imap = client._imap
+        args = ["FETCH", join_message_ids(list(uids)), seq_to_parenstr_upper(list(items))]
+        if client.use_uid:
+            args.insert(0, "UID")
+        tag = imap._command(*args)
+        typ, data = imap._command_complete("FETCH", tag)
+        client._checkok("fetch", typ, data)
+        typ, data = imap._untagged_response(typ, data, "FETCH")
+        parsed = parse_fetch(data, client.normalise_times, client.use_uid)
+        if parsed is None:
+            parsed = parse_fetch_response(data, client.normalise_times, client.use_uid)
+        return {uid: parsed[uid] for uid in uids if uid in parsed}  # unsolicited ones dropped
