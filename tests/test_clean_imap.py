@@ -551,6 +551,12 @@ def test_connection_cut_midway_then_rerun(
         assert proxy.cuts == 1
         assert code == ExitCode.SERVER, err
         assert err.startswith("guard: ") and "Traceback" not in err
+        if verb == b"MOVE":  # the `appended` rows, deferred, were written as the run ended
+            from guard.mail.imap.journal import Journal
+            from guard.mail.store import Store
+
+            with Store() as store:
+                assert {e.state for e in Journal(store).entries("t")} == {"appended"}
         code, _out, err = clean()  # the cut is one-shot: the rerun gets through
         assert code == 0, err
     finally:

@@ -142,7 +142,12 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
     # -- a folder ------------------------------------------------------------------------------
 
     def clean_folder(self, folder: str) -> FolderReport:
-        report = self._clean_folder(folder)
+        try:
+            report = self._clean_folder(folder)
+        except BaseException:  # e.g. the connection lost: what was deferred is still true
+            with contextlib.suppress(StoreError):
+                self.journal.flush()
+            raise
         self.journal.flush()  # the last batch's deferred rows (see guard.mail.imap.journal)
         return report
 
@@ -303,10 +308,7 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         return self._pool or self._inline
 
     def close(self) -> None:
-        """Stop the worker processes, if any; write what the journal deferred, when a run ends
-        on an error (a crash may lose those rows, a clean stop does not)."""
-        with contextlib.suppress(StoreError):
-            self.journal.flush()
+        """Stop the worker processes, if any."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
