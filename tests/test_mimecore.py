@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.clean import message
-from guard.engine import mimetree
+from guard.engine import mimetree, model
 from guard.mail.files import message_refs
 
 try:
@@ -44,15 +44,36 @@ def _blocks(raw: bytes) -> Iterator[bytes]:
         yield raw[part.start : part.body_start]
 
 
+def _spans(raw: bytes) -> Iterator[tuple[int, int]]:
+    """(start, end) of the whole message and of each MIME part, as the splitter reads them."""
+    yield 0, len(raw)
+    try:
+        tree = mimetree.split(raw)
+    except mimetree.MimeStructureError:
+        return
+    for part in tree.walk():
+        yield part.start, part.end
+
+
 def _differ(messages: Iterator[tuple[str, bytes]]) -> tuple[int, list[str]]:
     """(blocks compared, sources where the two differ: names only, the corpus holds live
-    phishing links)."""
+    phishing links). Each block is split by parse_headers, each part's span by header_block, and
+    the index of each block's fields made by index_headers, each against its Python reference."""
     assert _mimecore is not None
     compared, bad = 0, []
     for source, raw in messages:
         for block in _blocks(raw):
             compared += 1
-            if _mimecore.parse_headers(block) != mimetree._parse_headers_python(block):
+            fields = _mimecore.parse_headers(block)
+            if fields != mimetree._parse_headers_python(block) or _mimecore.index_headers(
+                fields
+            ) != model._index_python(fields):
+                bad.append(source)
+        for start, end in _spans(raw):
+            compared += 1
+            if _mimecore.header_block(raw, start, end) != mimetree._header_block_python(
+                raw, start, end
+            ):
                 bad.append(source)
     return compared, bad
 
@@ -156,6 +177,9 @@ def test_the_python_split_reads_folding_and_junk() -> None:
 
 _BREAKS = [b"\r", b"\n", b"\r\n", b"\x0b", b"\x0c", b"\x1c", b"\x1d", b"\x1e"]
 _TEXT = [b" ", b"\t", b":", b"\x1f", b"\x85", b"\xff", b"\x00", b"A", b"z-", b"From ", b"Subject"]
+# Runs of printable bytes long enough for the C line scan's eight-bytes-at-a-time steps, so that
+# breaks land at every offset of a step.
+_TEXT += [b"x" * 7, b"Received-SPF", b"DKIM-Signature: v=1; a=rsa-sha256"]
 _PIECES = st.sampled_from([*_BREAKS, *_TEXT, b": v", b"\r\n "])
 
 
@@ -177,6 +201,105 @@ def test_arbitrary_bytes_split_alike(block: bytes) -> None:
 def test_a_non_bytes_argument_is_refused() -> None:
     with pytest.raises(TypeError):
         _mimecore.parse_headers("Subject: x")
+
+
+# -- header_block (the part's header end and fields in one call) against _header_block_python --
+
+# What the header end search reads: \n\n and \n\r\n (and what only looks like them: \r\n\r,
+# \n\r, \r\r), header text and body text.
+_BLOCK_PIECES = st.sampled_from(
+    [*_BREAKS, b"\n\n", b"\n\r\n", b"\r\n\r", b"\n\r", b"\r\r", b": v", b"\r\n ", *_TEXT]
+)
+
+
+@built
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(_BLOCK_PIECES, max_size=60).map(b"".join),
+    st.integers(min_value=0, max_value=400),
+    st.integers(min_value=0, max_value=400),
+)
+def test_generated_parts_split_alike(raw: bytes, start: int, end: int) -> None:
+    # Offsets anywhere: inside the bytes, past them, start after end.
+    got = _mimecore.header_block(raw, start, end)
+    assert got == mimetree._header_block_python(raw, start, end)
+
+
+@built
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=400), st.data())
+def test_arbitrary_parts_split_alike(raw: bytes, data: st.DataObject) -> None:
+    start = data.draw(st.integers(min_value=0, max_value=len(raw)))
+    end = data.draw(st.integers(min_value=start, max_value=len(raw)))
+    got = _mimecore.header_block(raw, start, end)
+    assert got == mimetree._header_block_python(raw, start, end)
+
+
+@built
+def test_header_block_examples() -> None:
+    raw = b"A: 1\r\n 2\r\nB: 3\r\n\r\nbody\n\nmore"
+    assert _mimecore.header_block(raw, 0, len(raw)) == ((("A", "1\n 2"), ("B", "3")), 16, 18)
+    # Bounded by `end`: an empty line cut by it is no empty line; none gives (end, end).
+    assert _mimecore.header_block(raw, 0, 17) == ((("A", "1\n 2"), ("B", "3")), 17, 17)
+    assert _mimecore.header_block(b"X: y\n\nz", 0, 99) == ((("X", "y"),), 5, 6)
+    with pytest.raises(ValueError):
+        _mimecore.header_block(raw, -1, 5)
+    with pytest.raises(TypeError):
+        _mimecore.header_block(bytearray(raw), 0, 5)
+
+
+@built
+def test_the_split_reads_headers_as_the_python_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The whole tree, split with header_block and with its Python reference.
+    def shape(raw: bytes) -> list[tuple[object, ...]]:
+        return [
+            (p.start, p.body_start, p.end, p.headers, p.content_type, p.charset)
+            for p in mimetree.split(raw).walk()
+        ]
+
+    messages = [raw for _, raw in _mail()][:200]
+    native = [shape(raw) for raw in messages]
+    monkeypatch.setattr(mimetree, "_header_block", mimetree._header_block_python)
+    assert [shape(raw) for raw in messages] == native
+
+
+# -- index_headers (model.header_index's names and first values) against _index_python --
+
+# Names whose lower() is not ASCII lower-casing: 8-bit bytes read as surrogates, Latin and Greek
+# capitals, `İ` (two characters lower-cased), the Kelvin sign (lower-cases to ASCII `k`).
+_NAMES = st.sampled_from(
+    [
+        *("Subject", "SUBJECT", "subject", "X-Mailer", "x-mailer", "From", "", "\udcff-X"),
+        *("\udce9T", "Ünïcode", "ΣΑΣ", "İd", "\u212a", "to", "TO", "A" * 40),
+    ]
+)
+_VALUES = st.sampled_from(["", "v", "V", "x y", "\udc85"])
+
+
+@built
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(_NAMES | st.text(max_size=8), _VALUES), max_size=30).map(tuple))
+def test_generated_headers_index_alike(headers: tuple[tuple[str, str], ...]) -> None:
+    names, first = _mimecore.index_headers(headers)
+    ref_names, ref_first = model._index_python(headers)
+    assert names == ref_names
+    assert first == ref_first
+    assert list(first) == list(ref_first)  # the same order too
+
+
+@built
+def test_index_headers_refuses_what_is_not_a_tuple_of_pairs() -> None:
+    for bad in ([("A", "b")], (("A", "b", "c"),), ((1, "b"),), (["A", "b"],), ("Ab",)):
+        with pytest.raises(TypeError):
+            _mimecore.index_headers(bad)
+
+
+def test_header_index_reads_what_the_c_function_refuses() -> None:
+    # A tuple of list pairs goes to the Python index (the C one takes tuple pairs alone).
+    headers = (["Subject", "a"], ["SUBJECT", "b"], *([f"X-{i}", "v"] for i in range(8)))
+    index = model.header_index(headers)  # type: ignore[arg-type]
+    assert index.first["subject"] == "a"
+    assert index.names[:2] == ("subject", "subject")
 
 
 # -- cleaning's quoted-printable (qp_encode) against binascii.b2a_qp (_quoted_printable_python) --
