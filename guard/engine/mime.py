@@ -263,7 +263,7 @@ def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Part:
             f"message of {len(raw) // (1024 * 1024)} MiB exceeds the limit of "
             f"{limits.max_message_bytes // (1024 * 1024)} MiB"
         )
-    if not raw.strip():
+    if not raw or raw.isspace():  # nothing but whitespace (raw.strip() copied the message)
         raise MessageError("empty message")
     try:
         tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts)
