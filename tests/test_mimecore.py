@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.clean import message
-from guard.engine import mimetree, model
+from guard.engine import mime, mimetree, model
 from guard.mail.files import message_refs
 
 try:
@@ -344,3 +344,65 @@ def test_arbitrary_bytes_encode_as_binascii_does(data: bytes, eol: bytes) -> Non
 def test_edge_texts_encode_as_binascii_does(data: bytes) -> None:
     for eol in (b"\n", b"\r\n"):
         assert _mimecore.qp_encode(data, eol) == message._quoted_printable_python(data, eol)
+
+
+# -- quoted-printable decoding (qp_decode) against binascii.a2b_qp (_qp_decode_python) --
+
+# What the decoder reads: `=` before a line end (\n, \r\n, a \r with junk before its \n), before
+# another `=`, before hex digits of either case and before what is none, at the very end; runs of
+# plain bytes long enough to be copied whole; `_` (the header form's space, not read here).
+_QP_DECODE_PIECES = st.sampled_from(
+    [
+        *(b"=", b"\r", b"\n", b"\r\n", b"==", b"=3D", b"=3d", b"=e9", b"=G1", b"=0", b"=\r\n"),
+        *(b"=\rx\n", b"0", b"A", b"f", b"g", b"_", b" ", b"\t", b"\x00", b"\xff", b"x" * 9),
+        b"<p>plain text</p>",
+    ]
+)
+
+
+@built
+def test_messages_decode_quoted_printable_with_the_c_function() -> None:
+    assert mime._qp_decode is _mimecore.qp_decode
+    assert mime.decode_transfer(b"a=3Db=\r\nc=", "Quoted-Printable ") == b"a=bc"
+
+
+@built
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_QP_DECODE_PIECES, max_size=50).map(b"".join))
+def test_generated_text_decodes_as_binascii_does(data: bytes) -> None:
+    assert _mimecore.qp_decode(data) == mime._qp_decode_python(data)
+
+
+@built
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_decode_as_binascii_does(data: bytes) -> None:
+    assert _mimecore.qp_decode(data) == mime._qp_decode_python(data)
+
+
+@built
+@pytest.mark.parametrize(
+    "data",
+    [b"", b"=", b"==", b"=\r", b"=\n", b"=A", b"=\rjunk", b"a" * 100_000 + b"=41", b"=3D" * 5000],
+)
+def test_edge_texts_decode_as_binascii_does(data: bytes) -> None:
+    assert _mimecore.qp_decode(data) == mime._qp_decode_python(data)
+    assert _mimecore.qp_decode(bytearray(data)) == mime._qp_decode_python(data)
+
+
+@built
+def test_the_corpus_quoted_printable_decodes_as_binascii_does() -> None:
+    compared, bad = 0, []
+    for source, raw in [*_mail(), *(_corpus() if CORPUS.is_file() else [])]:
+        try:
+            parts = mimetree.split(raw).walk()
+        except mimetree.MimeStructureError:
+            continue
+        for part in parts:
+            if part.transfer_encoding == "quoted-printable":
+                body = raw[part.body_start : part.end]
+                compared += 1
+                if _mimecore.qp_decode(body) != mime._qp_decode_python(body):
+                    bad.append(source)
+    assert compared > 50
+    assert bad == []
