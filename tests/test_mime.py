@@ -794,7 +794,7 @@ def _fast_param(value: str, name: str) -> object:
     return _param(message, value, name)
 
 
-@settings(max_examples=2000, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(st.lists(_CT_PIECES, max_size=14).map("".join))
 def test_generated_content_type_parameters_read_as_the_stdlib_reads_them(value: str) -> None:
     for name in ("charset", "boundary"):
