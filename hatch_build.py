@@ -8,9 +8,9 @@ regexes, or building tldextract's tables, on every start would be most of its co
   (guard.engine.rules_compiled.compile_bundled), headed by the rule files' and the code's digests;
 - guard/engine/_compiled/suffixes.marshal: the public-suffix trie from tldextract's bundled snapshot
   (guard.engine.domains.compile_table), headed by the snapshot's digest;
-- guard/engine/_compiled/dataclasses.marshal: the code of the methods the cleaning code's
-  dataclasses generate, keyed by their source (guard.cli.strip.record_dataclass_code), headed by
-  the building Python's bytecode magic;
+- guard/engine/_compiled/dataclasses.marshal: the code of the methods guard's dataclasses
+  generate, keyed by module and source (guard.cli.dataclass_code.record), headed by the building
+  Python's bytecode magic;
 - the optional C extensions listed in build_native.py (`SOURCES`), where a C compiler exists.
 
 At run time each is used only when its digests match what is installed; otherwise guard parses
@@ -56,9 +56,9 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
             for problem in build_native.build(root, version, build_data, out):
                 self.app.display_warning(problem)
             # Then, before guard's dataclasses exist: the code their methods compile to.
-            from guard.cli.strip import record_dataclass_code
+            from guard.cli import dataclass_code as recorder
 
-            dataclass_code = record_dataclass_code()
+            dataclass_code = recorder.record()
             from guard.engine import (
                 domains,  # the source being built
                 rules_compiled,

@@ -1,3 +1,3 @@
-from guard.cli.main import main
+from guard.cli.launch import main
 
 raise SystemExit(main())

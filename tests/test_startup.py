@@ -413,22 +413,39 @@ def _start(table: str = "") -> tuple[int, bool]:
     return int(out[0]), out[1] == "True"
 
 
-def test_the_stored_code_is_what_compiling_its_source_gives() -> None:
-    from guard.cli.strip import DATACLASS_CODE
+def _stored_table() -> dict[str, dict[str, object]]:
+    from guard.cli.dataclass_code import DATACLASS_CODE
 
     data = Path(DATACLASS_CODE).read_bytes()
-    table = marshal.loads(data[len(importlib.util.MAGIC_NUMBER) :])
-    assert len(table) > 50
-    for source, code in table.items():
-        fresh = compile(source, "<string>", "exec", dont_inherit=True)
-        assert marshal.dumps(fresh) == marshal.dumps(code)
+    outer = marshal.loads(data[len(importlib.util.MAGIC_NUMBER) :])
+    return {module: marshal.loads(part) for module, part in outer.items()}
+
+
+def test_the_stored_code_is_what_compiling_its_source_gives() -> None:
+    tables = _stored_table()
+    # every module with dataclasses that a local or IMAP command imports has its part
+    assert {"guard.clean.message", "guard.engine.report", "guard.cli.clean_path"} <= set(tables)
+    assert {"guard.mail.config", "guard.mail.imap.common", "guard.mail.store"} <= set(tables)
+    assert sum(len(table) for table in tables.values()) > 200
+    for table in tables.values():
+        for source, code in table.items():
+            fresh = compile(source, "<string>", "exec", dont_inherit=True)
+            assert marshal.dumps(fresh) == marshal.dumps(code)
 
 
 def test_a_start_compiles_no_dataclass_code() -> None:
     assert _start() == (0, False)
 
 
-@pytest.mark.parametrize("content", [b"", b"garbage", b"\0\0\r\n" + marshal.dumps({"a": 1})])
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"garbage",
+        b"\0\0\r\n" + marshal.dumps({"a": 1}),  # another Python's
+        importlib.util.MAGIC_NUMBER + marshal.dumps({"def f(): pass": 1}),  # not by module
+    ],
+)
 def test_a_missing_or_foreign_table_means_compiling_as_ever(tmp_path: Path, content: bytes) -> None:
     table = tmp_path / "dataclasses.marshal"
     table.write_bytes(content)
@@ -440,11 +457,44 @@ def test_a_missing_or_foreign_table_means_compiling_as_ever(tmp_path: Path, cont
 
 def test_a_changed_dataclass_is_compiled_from_its_source(tmp_path: Path) -> None:
     """A table that lacks a text (an edited dataclass) leaves that one to be compiled."""
-    from guard.cli.strip import DATACLASS_CODE
-
-    data = Path(DATACLASS_CODE).read_bytes()
-    magic = importlib.util.MAGIC_NUMBER
-    table = marshal.loads(data[len(magic) :])
+    tables = _stored_table()
+    table = tables["guard.clean.message"]
     table.pop(next(iter(table)))
-    (tmp_path / "t.marshal").write_bytes(magic + marshal.dumps(table))
+    outer = {module: marshal.dumps(part) for module, part in tables.items()}
+    magic = importlib.util.MAGIC_NUMBER
+    (tmp_path / "t.marshal").write_bytes(magic + marshal.dumps(outer))
     assert _start(str(tmp_path / "t.marshal")) == (1, False)
+
+
+_SPY_COMMAND = """
+import builtins, sys
+real, texts = builtins.exec, []
+def spy(source, *rest):
+    if isinstance(source, str):
+        texts.append(source)
+    return real(source, *rest)
+builtins.exec = spy
+from guard.cli.launch import main
+code = main(sys.argv[1:])
+import dataclasses
+print(len(texts), "exec" in vars(dataclasses), code)
+"""
+
+
+@pytest.mark.parametrize("command", [["scan"], ["clean", "--dry-run"]])
+def test_a_command_start_compiles_no_dataclass_code(tmp_path: Path, command: list[str]) -> None:
+    """`guard scan` / `guard clean` (the console script's path) make every dataclass they import
+    with the build's code, and leave dataclasses as they found it."""
+    maildir = tmp_path / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1:2,S").write_bytes(SAMPLE.read_bytes())
+    out = subprocess.run(
+        [sys.executable, "-c", _SPY_COMMAND, *command, str(maildir)],
+        capture_output=True,
+        text=True,
+        env=_empty_home(tmp_path),
+        timeout=60,
+        check=True,
+    ).stdout.split()
+    assert out[-3:] == ["0", "False", "0"]

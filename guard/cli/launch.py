@@ -2,7 +2,8 @@
 
 `guard strip` runs once per delivered message when it filters mail at delivery (Sieve, procmail,
 maildrop), so it must not pay for what the other commands need (their options import the IMAP
-and terminal-app modules). Every other command goes to guard.cli.main, unchanged.
+and terminal-app modules). Every other command goes to guard.cli.main, its dataclasses made with
+the code compiled at build time (guard.cli.dataclass_code).
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         from guard.cli.strip import main as strip
 
         return strip(args[1:])
-    from guard.cli.main import main as cli
+    from guard.cli.dataclass_code import installed
 
-    return cli(argv)
+    with installed():  # the commands import their modules as they run: installed for the run
+        from guard.cli.main import main as cli
+
+        return cli(argv)
 
 
 if __name__ == "__main__":

@@ -300,83 +300,20 @@ def quick_args(argv: Sequence[str]) -> Options | None:
 
 # -- the cleaning code's dataclasses, their methods compiled at build time ------------------------
 #
-# Making a dataclass compiles the source of every method it writes (__init__, __repr__, __eq__,
-# __hash__, and __setattr__ / __delattr__ for frozen ones): for the dataclasses of the cleaning
-# code, ~100 compilations, 11 % of the instructions of a `guard strip` start. The build
-# (hatch_build.py) records the code objects `import guard.clean.message` compiles for them,
-# keyed by their source text (record_dataclass_code); a start hands dataclasses the stored code
-# object for the same text instead of compiling the text again. exec(code compiled from a text)
-# is exec(the text): the same code object, named and filed ("<string>") alike. A text the table
-# lacks (an edited dataclass in an editable install) is compiled as ever; a table made by
-# another Python (its bytecode magic differs) is not used at all. Only `guard strip`'s start does
-# this, and only while it imports the cleaning code. Nothing is written at run time.
+# guard.cli.dataclass_code: the build records the code of the methods guard's dataclasses
+# generate; `guard strip` imports the cleaning code with it (for the cleaning code, ~100
+# compilations, 11 % of the instructions of a `guard strip` start), and leaves dataclasses as it
+# found them.
 
-DATACLASS_CODE = os.path.join(
-    os.path.dirname(os.path.dirname(__file__)), "engine", "_compiled", "dataclasses.marshal"
-)
-
-
-def record_dataclass_code() -> bytes:
-    """Build time: this Python's bytecode magic, then the marshalled {source: code} of what
-    importing the cleaning code compiles for its dataclasses. Call it before any guard module
-    with dataclasses is imported (what is imported already is not recorded)."""
-    import builtins
-    import dataclasses
-    import importlib.util
-    import marshal
-
-    table: dict[str, Any] = {}
-
-    def recording_exec(source: Any, globals: Any = None, locals: Any = None) -> None:
-        if isinstance(source, str):
-            code = table[source] = compile(source, "<string>", "exec", dont_inherit=True)
-            source = code
-        builtins.exec(source, globals, locals)
-
-    setattr(dataclasses, "exec", recording_exec)  # noqa: B010 - dataclasses' exec, for a while
-    try:
-        import guard.clean.message  # noqa: F401
-    finally:
-        delattr(dataclasses, "exec")
-    return importlib.util.MAGIC_NUMBER + marshal.dumps(table)
+DATACLASS_CODE: str | None = None  # the build's table (a test may point it elsewhere)
 
 
 def import_cleaning() -> None:
     """Import the cleaning code, its dataclasses made with the build-time code when it is there
     and made by this Python. Failing here changes nothing: run_strip imports it again."""
-    if "guard.clean.message" in sys.modules:
-        return
-    import importlib.util
+    from guard.cli.dataclass_code import imported
 
-    try:
-        with open(DATACLASS_CODE, "rb") as handle:
-            data = handle.read()
-        magic = importlib.util.MAGIC_NUMBER
-        if data[: len(magic)] != magic:
-            raise ValueError("another Python's code")
-        import marshal
-
-        table = marshal.loads(data[len(magic) :])
-        if not isinstance(table, dict):
-            raise ValueError("not a table")
-    except (OSError, ValueError, EOFError, TypeError):
-        table = {}
-    import builtins
-    import dataclasses
-
-    def precompiled_exec(source: Any, globals: Any = None, locals: Any = None) -> None:
-        code = table.get(source) if isinstance(source, str) else None
-        builtins.exec(source if code is None else code, globals, locals)
-
-    if table:
-        setattr(dataclasses, "exec", precompiled_exec)  # noqa: B010
-    try:
-        import guard.clean.message  # noqa: F401
-    except Exception:  # noqa: BLE001 - run_strip meets the same error and handles it as ever
-        pass
-    finally:
-        if table:
-            delattr(dataclasses, "exec")
+    imported("guard.clean.message", path=DATACLASS_CODE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
