@@ -54,10 +54,10 @@ if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands t
 
 def load_ruleset() -> RuleSet:
     """guard.engine.rules_load.load_ruleset, imported when first called: `guard ui` starts without
-    the rules."""
+    the rules. Less their examples, which cleaning never reads."""
     from guard.engine.rules_load import load_ruleset as load
 
-    return load()
+    return load(examples=False)
 
 
 class CleanPathError(Exception):

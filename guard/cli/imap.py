@@ -159,7 +159,7 @@ class LazyTransform:
         from guard.mail.config import ConfigError
 
         try:
-            rules = load_ruleset()
+            rules = load_ruleset(examples=False)  # cleaning never reads them
         except RuleError as exc:
             raise CliError(f"rules: {exc}", ExitCode.RULES) from None
         warm_up()

@@ -37,7 +37,7 @@ def run_suggest(ns: argparse.Namespace, rules: RuleSet) -> int:
 
 
 def run_rules(ns: argparse.Namespace) -> int:
-    rules = load_rules()
+    rules = load_rules(examples=True)
     if ns.rules_command == "suggest":
         return run_suggest(ns, rules)
     if ns.rules_command == "list":

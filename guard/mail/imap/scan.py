@@ -100,7 +100,7 @@ def _load_rules() -> Any:
     from guard.engine.domains import warm_up
     from guard.engine.rules_load import load_ruleset
 
-    rules = load_ruleset()
+    rules = load_ruleset(examples=False)  # a scan never reads them
     warm_up()
     return rules
 
