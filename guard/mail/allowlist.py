@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-import tomllib
 from pathlib import Path
 
 from guard.mail.config import ConfigError
@@ -28,10 +27,16 @@ def load_allowlist(path: Path | None = None) -> tuple[list[str], list[str]]:
     """(senders, domains) from the file; empty when it does not exist."""
     path = path or allowlist_path()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return [], []
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read the allowlist: {exc}") from None
+    import tomllib  # here: a start without an allowlist file parses no TOML
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: cannot read the allowlist: {exc}") from None
     lists: list[list[str]] = []
     for key in ("allow_senders", "allow_domains"):

@@ -28,10 +28,8 @@ file.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import stat
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -161,6 +159,8 @@ def data_dir() -> Path:
 def is_loopback(host: str) -> bool:
     if host.lower() in ("localhost", "localhost.", "ip6-localhost"):
         return True
+    import ipaddress  # here: only an IMAP account's host needs it, not a start without one
+
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
@@ -181,6 +181,8 @@ def load_config(
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config {path}: {exc.strerror or exc}") from None
+    import tomllib  # here: a start without a config file parses no TOML
+
     try:
         raw = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:
