@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from guard import __version__
 from guard.cli.args import (
@@ -38,8 +38,12 @@ from guard.cli.ui import add_ui_arguments
 from guard.mail.exitcodes import ExitCode
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command line, every subcommand (the docs' command reference is built from it)."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line, every subcommand (the docs' command reference is built from it).
+
+    `only`: the command about to run; the other subcommands are there (the list of commands,
+    what argparse accepts as COMMAND) but without their options, which only their own parser
+    reads (`guard COMMAND …` never parses another command's options)."""
     parser = argparse.ArgumentParser(
         prog="guard",
         description="Find and remove e-mail tracking: pixels, wrapped links, tracking "
@@ -48,40 +52,39 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"guard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    scan = sub.add_parser("scan", help="scan mail and report who tracks you (changes nothing)")
-    add_scan_path_arguments(scan)
-    add_scan_arguments(scan)
+    def command(name: str, help: str, *adders: Callable[[argparse.ArgumentParser], None]) -> None:
+        made = sub.add_parser(name, help=help)
+        if only is None or only == name:
+            for add in adders:
+                add(made)
 
-    report = sub.add_parser(
-        "report", help="who tracks you, from stored IMAP scan results (no server contact)"
+    command(
+        "scan",
+        "scan mail and report who tracks you (changes nothing)",
+        add_scan_path_arguments,
+        add_scan_arguments,
     )
-    add_report_arguments(report)
-
-    strip = sub.add_parser("strip", help="clean one message, stdin to stdout (an MDA filter)")
-    add_strip_arguments(strip)
-
-    clean = sub.add_parser(
-        "clean", help="clean tracking from a Maildir or mbox PATH, or an IMAP --account"
+    command(
+        "report",
+        "who tracks you, from stored IMAP scan results (no server contact)",
+        add_report_arguments,
     )
-    add_clean_path_arguments(clean)
-    add_clean_arguments(clean)
-    add_watch_arguments(
-        sub.add_parser("watch", help="clean new IMAP mail as it arrives (IMAP IDLE)")
+    command("strip", "clean one message, stdin to stdout (an MDA filter)", add_strip_arguments)
+    command(
+        "clean",
+        "clean tracking from a Maildir or mbox PATH, or an IMAP --account",
+        add_clean_path_arguments,
+        add_clean_arguments,
     )
-    add_restore_arguments(
-        sub.add_parser("restore", help="put cleaned messages' originals back (IMAP)")
+    command("watch", "clean new IMAP mail as it arrives (IMAP IDLE)", add_watch_arguments)
+    command("restore", "put cleaned messages' originals back (IMAP)", add_restore_arguments)
+    command("ui", "the terminal app: who tracks you, the evidence, cleaning", add_ui_arguments)
+    command(
+        "explain",
+        "every finding of a message with the rule and evidence behind it",
+        add_explain_arguments,
     )
-
-    ui = sub.add_parser("ui", help="the terminal app: who tracks you, the evidence, cleaning")
-    add_ui_arguments(ui)
-
-    explain = sub.add_parser(
-        "explain", help="every finding of a message with the rule and evidence behind it"
-    )
-    add_explain_arguments(explain)
-
-    rules = sub.add_parser("rules", help="list, test or suggest tracker rules")
-    add_rules_arguments(rules)
+    command("rules", "list, test or suggest tracker rules", add_rules_arguments)
     return parser
 
 
@@ -156,8 +159,11 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    ns = parser.parse_args(argv)
+    args = sys.argv[1:] if argv is None else list(argv)  # as argparse reads argv=None
+    # `guard COMMAND …`: only that command's options are made (a fifth of a start's argparse
+    # work); anything else (`guard`, `guard --help`, a mistyped command) gets the whole parser.
+    parser = build_parser(only=args[0] if args and args[0] in COMMANDS else None)
+    ns = parser.parse_args(args)
     if ns.command is None:
         if sys.stdin.isatty() and sys.stdout.isatty():
             # Bare `guard` on a terminal: the app, on the default account (or the first-run
