@@ -86,8 +86,10 @@ def run_clean_imap(
     transform: Any = None,
 ) -> int:
     """`guard clean --account NAME [--folder F] [--dry-run] [--policy P]`; an exit code."""
+    from guard.cli.common import start_done
     from guard.cli.imap import errors_to_code
 
+    start_done()  # the rules load later, if at all: the GC back on for the connection's work
     out = out or sys.stdout
     err = err or sys.stderr
     return errors_to_code(lambda: _clean(ns, out, err, transform), err)

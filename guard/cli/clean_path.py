@@ -23,6 +23,7 @@ from typing import IO, TYPE_CHECKING
 
 from guard.cli.args import MAILDIR_BACKUP, MBOX_BACKUP_SUFFIX
 from guard.cli.clean import policy_for
+from guard.cli.common import start_done
 from guard.engine.limits import DEFAULT_LIMITS
 from guard.mail.exitcodes import ExitCode
 from guard.mail.files import (
@@ -371,6 +372,8 @@ def run_clean_path(
     except ConfigError as exc:
         err.write(f"guard: {exc}\n")
         return ExitCode.CONFIG
+    finally:
+        start_done()  # the cleaning code is imported (policy_for), the rules are loaded
     with contextlib.ExitStack() as locks:
         try:
             for path in ns.paths:

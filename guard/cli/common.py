@@ -25,6 +25,21 @@ class CliError(Exception):
         self.code = code
 
 
+def start_done() -> None:
+    """The start's imports and rules are in: the cyclic GC back on. guard.cli.launch turns it off
+    for the start of `guard scan` and `guard clean`, whose imports and rules make long-lived
+    objects only: each collection during them walks them for nothing. They are then moved out
+    of the collector's sight for the rest of the process (gc.freeze: the collections of the run
+    and the one at exit do not walk them again, and forked workers do not touch their pages), as
+    guard.mail.scan does before a scan's fork; a caller that left the GC on (a test, the app)
+    keeps its own settings."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def load_rules(*, examples: bool = False) -> RuleSet:
     """The rules; their match / no_match examples only with `examples` (`guard rules test`
     reads them, a scan never does, and leaving them out is a third less to load)."""
@@ -35,6 +50,8 @@ def load_rules(*, examples: bool = False) -> RuleSet:
         return load_ruleset(examples=examples)
     except RuleError as exc:
         raise CliError(f"rules: {exc}", ExitCode.RULES) from None
+    finally:
+        start_done()
 
 
 def local_refs(paths: Sequence[str]) -> list[MessageRef]:

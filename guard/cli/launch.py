@@ -8,6 +8,7 @@ the code compiled at build time (guard.cli.dataclass_code).
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -18,12 +19,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         from guard.cli.strip import main as strip
 
         return strip(args[1:])
+    if args[:1] in (["scan"], ["clean"]):
+        # Their start (imports, rules) makes long-lived objects only: no cyclic GC until it is
+        # done (guard.cli.common.start_done), or at the latest when the command returns.
+        gc.disable()
     from guard.cli.dataclass_code import installed
 
-    with installed():  # the commands import their modules as they run: installed for the run
-        from guard.cli.main import main as cli
+    try:
+        with installed():  # the commands import their modules as they run: installed for the run
+            from guard.cli.main import main as cli
 
-        return cli(argv)
+            return cli(argv)
+    finally:
+        gc.enable()
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING, Any
 
-from guard.cli.common import CliError, load_rules, local_refs
+from guard.cli.common import CliError, load_rules, local_refs, start_done
 from guard.cli.imap import fail, is_imap_target, resolve_target, target_paths
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.mail.exitcodes import ExitCode
@@ -117,6 +117,7 @@ def run_imap_scan(
     ns: argparse.Namespace, out: IO[str] | None = None, err: IO[str] | None = None
 ) -> int:
     """`guard scan` against IMAP. Returns an exit code; never raises for server/config trouble."""
+    start_done()  # the rules load later, if at all: the GC back on for the connection's work
     from guard.cli.output import text_tables
     from guard.mail.imap.connection import ImapError
     from guard.mail.imap.scan import FolderStats, scan_account
