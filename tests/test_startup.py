@@ -275,8 +275,8 @@ def test_wheel_carries_the_compiled_data_and_uses_it(
         "import guard.engine.domains as d;"
         "c = rc.load_compiled(r.bundled_rules_dir());"
         "print(c is not None and c.version == r.load_ruleset(include_user=False).version);"
-        "import marshal, hashlib; fmt, digest, _ = marshal.loads(d.COMPILED.read_bytes());"
-        "print(digest == hashlib.sha256(d.snapshot_path().read_bytes()).hexdigest());"
+        "import marshal; fmt, digest, _ = marshal.loads(d.COMPILED.read_bytes());"
+        "print(digest == d.snapshot_digest(d.snapshot_path().read_bytes()));"
         "print(d.registrable_domain('a.b.brand.co.uk'));"
         "print(any(m.startswith('tldextract') for m in sys.modules))"
     )
@@ -498,3 +498,51 @@ def test_a_command_start_compiles_no_dataclass_code(tmp_path: Path, command: lis
         check=True,
     ).stdout.split()
     assert out[-3:] == ["0", "False", "0"]
+
+
+# -- `guard scan` / `guard clean`: what their start does not do ----------------------------------
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["scan", "a.eml", "--format", "json", "-v"],
+        ["clean", "--dry-run", "--policy", "strict", "Maildir"],
+        ["clean", "--account", "work", "--folder", "INBOX"],
+        ["rules", "list", "--format", "json"],
+        ["explain", "a.eml"],
+        ["strip", "--recipient", "a@b.example"],
+        ["report"],
+        ["ui"],
+    ],
+)
+def test_one_commands_parser_reads_as_the_whole(argv: list[str]) -> None:
+    """guard.cli.main makes only the options of the command that runs: the same namespace, and
+    the same help, as the whole command line gives."""
+    import contextlib
+    import io
+
+    from guard.cli.main import build_parser
+
+    only = build_parser(only=argv[0])
+    assert vars(only.parse_args(argv)) == vars(build_parser().parse_args(argv))
+    helps = []
+    for parser in (only, build_parser()):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), pytest.raises(SystemExit):
+            parser.parse_args([argv[0], "--help"])
+        helps.append(out.getvalue())
+    assert helps[0] == helps[1]
+
+
+def test_clean_without_config_files_parses_no_toml(tmp_path: Path) -> None:
+    """No accounts config, no allowlist: `guard clean PATH` imports no TOML parser (the config and
+    the allowlist import it when their file exists)."""
+    maildir = tmp_path / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1:2,S").write_bytes(SAMPLE.read_bytes())
+    argv = [str(GUARD), "clean", "--dry-run", str(maildir)]
+    names, out = _imported(argv, _empty_home(tmp_path), b"")
+    assert b"1 messages: 1 to clean" in out
+    assert "guard.mail.config" in names and "tomllib" not in names
