@@ -22,6 +22,7 @@ edited rule file simply makes them unused until the next `pip install -e .`.
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -30,6 +31,10 @@ from typing import Any
 from hatchling.builders.hooks.plugin.interface import BuildHookInterface
 
 OUT = "guard/engine/_compiled"
+RECORD = (
+    "import sys; sys.path.insert(0, sys.argv[1]);"
+    "from guard.cli.dataclass_code import record; sys.stdout.buffer.write(record())"
+)
 
 
 class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
@@ -55,10 +60,12 @@ class CustomBuildHook(BuildHookInterface):  # type: ignore[type-arg]
 
             for problem in build_native.build(root, version, build_data, out):
                 self.app.display_warning(problem)
-            # Then, before guard's dataclasses exist: the code their methods compile to.
-            from guard.cli import dataclass_code as recorder
-
-            dataclass_code = recorder.record()
+            # Then the code guard's dataclasses and named tuples compile to, recorded in a fresh
+            # interpreter: what this one imported already (the standard library's named tuples,
+            # say) would be missing from the record.
+            dataclass_code = subprocess.run(
+                [sys.executable, "-c", RECORD, str(root)], capture_output=True, check=True
+            ).stdout
             from guard.engine import (
                 domains,  # the source being built
                 rules_compiled,

@@ -390,23 +390,28 @@ def test_quick_args_know_every_strip_option() -> None:
 
 _SPY = """
 import builtins, sys
-real, texts = builtins.exec, []
+real, real_compile, texts = builtins.exec, builtins.compile, []
 def spy(source, *rest):
     if isinstance(source, str):
         texts.append(source)
     return real(source, *rest)
-builtins.exec = spy
+def spy_compile(source, filename, *rest, **kwargs):
+    if isinstance(source, str) and filename == "<string>":
+        texts.append(source)
+    return real_compile(source, filename, *rest, **kwargs)
+builtins.exec, builtins.compile = spy, spy_compile
 from guard.cli import strip
 strip.DATACLASS_CODE = sys.argv[1] or strip.DATACLASS_CODE
 strip.import_cleaning()
-import guard.clean.message, dataclasses
-print(len(texts), "exec" in vars(dataclasses))
+import guard.clean.message, dataclasses, collections, typing
+hooked = "exec" in vars(dataclasses) or "eval" in vars(collections) or "compile" in vars(typing)
+print(len(texts), hooked)
 """
 
 
 def _start(table: str = "") -> tuple[int, bool]:
-    """How many method sources a start's import of the cleaning code compiled, and whether it
-    left its hook in dataclasses."""
+    """How many method sources (and named tuples' texts) a start's import of the cleaning code
+    compiled, and whether it left a hook in dataclasses, collections or typing."""
     out = subprocess.run(
         [sys.executable, "-c", _SPY, table], capture_output=True, text=True, timeout=60, check=True
     ).stdout.split()
@@ -427,9 +432,12 @@ def test_the_stored_code_is_what_compiling_its_source_gives() -> None:
     assert {"guard.clean.message", "guard.engine.report", "guard.cli.clean_path"} <= set(tables)
     assert {"guard.mail.config", "guard.mail.imap.common", "guard.mail.store"} <= set(tables)
     assert sum(len(table) for table in tables.values()) > 200
-    for table in tables.values():
+    # and the texts of named tuples: their __new__, their fields' annotations
+    assert {"<collections.namedtuple>", "<typing.ForwardRef>"} <= set(tables)
+    for key, table in tables.items():
+        mode = "eval" if key.startswith("<") else "exec"
         for source, code in table.items():
-            fresh = compile(source, "<string>", "exec", dont_inherit=True)
+            fresh = compile(source, "<string>", mode, dont_inherit=True)
             assert marshal.dumps(fresh) == marshal.dumps(code)
 
 
@@ -468,16 +476,21 @@ def test_a_changed_dataclass_is_compiled_from_its_source(tmp_path: Path) -> None
 
 _SPY_COMMAND = """
 import builtins, sys
-real, texts = builtins.exec, []
+real, real_compile, texts = builtins.exec, builtins.compile, []
 def spy(source, *rest):
     if isinstance(source, str):
         texts.append(source)
     return real(source, *rest)
-builtins.exec = spy
+def spy_compile(source, filename, *rest, **kwargs):
+    if isinstance(source, str) and filename == "<string>":
+        texts.append(source)
+    return real_compile(source, filename, *rest, **kwargs)
+builtins.exec, builtins.compile = spy, spy_compile
 from guard.cli.launch import main
 code = main(sys.argv[1:])
-import dataclasses
-print(len(texts), "exec" in vars(dataclasses), code)
+import dataclasses, collections, typing
+hooked = "exec" in vars(dataclasses) or "eval" in vars(collections) or "compile" in vars(typing)
+print(len(texts), hooked, code)
 """
 
 

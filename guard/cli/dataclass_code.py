@@ -1,16 +1,18 @@
-"""guard's dataclasses made with the code of their methods compiled at build time.
+"""guard's dataclasses and named tuples made with the code of their methods compiled at build time.
 
 Making a dataclass compiles the source of every method it writes (__init__, __repr__, __eq__,
 __hash__, and __setattr__ / __delattr__ for frozen ones): ~250 compilations for guard's
 modules, a tenth of the instructions of a `guard scan` or `guard clean` start and more of a
-`guard strip` one. The build (hatch_build.py) records the code objects importing guard's modules
-compiles for them (`record`), keyed by module, then by source text; a start hands dataclasses the
-stored code object for the same text instead of compiling the text again (`installed`).
-exec(code compiled from a text) is exec(the text): the same code object, named and filed
-("<string>") alike. A text the table lacks (an edited dataclass in an editable install) is
-compiled as ever; a table made by another Python (its bytecode magic differs) is not used at all.
-Each module's part of the table is unmarshalled only when that module makes its first
-dataclass, so a command pays only for the modules it imports. Nothing is written at run time.
+`guard strip` one. A named tuple compiles its __new__ (collections.namedtuple's eval), and
+typing.NamedTuple each field's annotation (a string here: typing.ForwardRef compiles it). The
+build (hatch_build.py) records the code objects importing guard's modules compiles for them
+(`record`): dataclasses' keyed by module, then by source text, the others by text; a start hands
+them the stored code object for the same text instead of compiling the text again
+(`installed`). exec / eval of (code compiled from a text) is exec / eval of the text: the same
+code object, named and filed ("<string>") alike. A text the table lacks (an edited dataclass in
+an editable install) is compiled as ever; a table made by another Python (its bytecode magic
+differs) is not used at all. Each part of the table is unmarshalled only when first needed, so
+a command pays only for the modules it imports. Nothing is written at run time.
 """
 
 from __future__ import annotations
@@ -27,6 +29,16 @@ DATACLASS_CODE = os.path.join(
 # Not recorded: the terminal app (Textual is not in the build environment; it has its own start)
 # and the entry points, which run a command when imported.
 _NOT_RECORDED = ("guard.tui", "guard.__main__", "guard.cli.launch")
+# The table's parts that are not a module's dataclasses (no module name starts with "<").
+_EVALS = "<collections.namedtuple>"  # the lambda texts namedtuple evals for __new__
+_FORWARD_REFS = "<typing.ForwardRef>"  # the annotation texts typing.ForwardRef compiles
+
+
+def _compiled(source: str, mode: str) -> Any:
+    """What dataclasses' exec, namedtuple's eval and ForwardRef's compile make of a text: those
+    modules have no `from __future__` import, so they inherit no flag (nor may this module's
+    `annotations` be inherited here)."""
+    return compile(source, "<string>", mode, dont_inherit=True)
 
 
 def record() -> bytes:
@@ -36,11 +48,13 @@ def record() -> bytes:
     that cannot be imported here (a dependency missing from the build environment) is recorded up
     to where its import stopped; the rest of it compiles at run time, as without a table."""
     import builtins
+    import collections
     import dataclasses
     import importlib
     import importlib.util
     import marshal
     import pkgutil
+    import typing
 
     import guard
 
@@ -49,19 +63,37 @@ def record() -> bytes:
     def recording_exec(source: Any, globals: Any = None, locals: Any = None) -> None:
         if isinstance(source, str):
             module = str((globals or {}).get("__name__", ""))
-            code = compile(source, "<string>", "exec", dont_inherit=True)
-            tables.setdefault(module, {})[source] = code
+            code = tables.setdefault(module, {})[source] = _compiled(source, "exec")
             source = code
         builtins.exec(source, globals, locals)
 
-    setattr(dataclasses, "exec", recording_exec)  # noqa: B010 - dataclasses' exec, for a while
+    def recording_eval(source: Any, globals: Any = None, locals: Any = None) -> Any:
+        if isinstance(source, str):
+            code = tables.setdefault(_EVALS, {})[source] = _compiled(source, "eval")
+            source = code
+        return builtins.eval(source, globals, locals)
+
+    def recording_compile(
+        source: Any, filename: Any, mode: Any, flags: int = 0, _inherit: Any = 0, opt: int = -1
+    ) -> Any:
+        if isinstance(source, str) and (filename, mode, flags, opt) == ("<string>", "eval", 0, -1):
+            code = tables.setdefault(_FORWARD_REFS, {})[source] = _compiled(source, "eval")
+            return code
+        return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
+
+    hooks: dict[Any, tuple[str, Any]] = {dataclasses: ("exec", recording_exec)}
+    hooks[collections] = ("eval", recording_eval)
+    hooks[typing] = ("compile", recording_compile)
+    for module, (name, hook) in hooks.items():
+        setattr(module, name, hook)  # the module's own global, for a while
     try:
         for info in pkgutil.walk_packages(guard.__path__, "guard."):
             if not info.name.startswith(_NOT_RECORDED):
                 with suppress(ImportError):
                     importlib.import_module(info.name)
     finally:
-        delattr(dataclasses, "exec")
+        for module, (name, _hook) in hooks.items():
+            delattr(module, name)
     outer = {module: marshal.dumps(table) for module, table in tables.items() if module}
     return importlib.util.MAGIC_NUMBER + marshal.dumps(outer)
 
@@ -89,39 +121,65 @@ def load(path: str | None = None) -> dict[str, bytes]:
 
 @contextmanager
 def installed(path: str | None = None) -> Iterator[None]:
-    """While inside, dataclasses made anywhere take their methods' code from the build's table
-    where it has the same source text."""
+    """While inside, dataclasses and named tuples made anywhere take their code from the build's
+    table where it has the same source text."""
     outer = load(path)
     if not outer:
         yield
         return
     import builtins
+    import collections
     import dataclasses
     import marshal
+    import typing
 
     parts: dict[str, dict[str, Any]] = {}
 
-    def precompiled_exec(source: Any, globals: Any = None, locals: Any = None) -> None:
-        code = None
-        if isinstance(source, str) and isinstance(globals, dict):
-            module = globals.get("__name__")
-            table = parts.get(module) if isinstance(module, str) else None
-            if table is None and module in outer:
-                try:
-                    loaded = marshal.loads(outer[module])
-                except (ValueError, EOFError, TypeError):
-                    loaded = {}
-                table = parts[module] = loaded if isinstance(loaded, dict) else {}
-            if table:
-                code = table.get(source)
-        builtins.exec(source if code is None else code, globals, locals)
+    def table(key: object) -> dict[str, Any]:
+        """The table's part `key` (a module's name, _EVALS or _FORWARD_REFS); {} without one."""
+        if not isinstance(key, str):
+            return {}
+        found = parts.get(key)
+        if found is None:
+            found = {}
+            if key in outer:
+                with suppress(ValueError, EOFError, TypeError):
+                    loaded = marshal.loads(outer[key])
+                    found = loaded if isinstance(loaded, dict) else {}
+            parts[key] = found
+        return found
 
-    setattr(dataclasses, "exec", precompiled_exec)  # noqa: B010
+    def precompiled_exec(source: Any, globals: Any = None, locals: Any = None) -> None:
+        if isinstance(source, str):
+            module = globals.get("__name__") if isinstance(globals, dict) else None
+            source = table(module).get(source) or _compiled(source, "exec")
+        builtins.exec(source, globals, locals)
+
+    def precompiled_eval(source: Any, globals: Any = None, locals: Any = None) -> Any:
+        if isinstance(source, str):
+            source = table(_EVALS).get(source) or _compiled(source, "eval")
+        return builtins.eval(source, globals, locals)
+
+    def precompiled_compile(
+        source: Any, filename: Any, mode: Any, flags: int = 0, _inherit: Any = 0, opt: int = -1
+    ) -> Any:
+        if isinstance(source, str) and (filename, mode, flags, opt) == ("<string>", "eval", 0, -1):
+            code = table(_FORWARD_REFS).get(source)
+            if code is not None:
+                return code
+        return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
+
+    hooks: dict[Any, tuple[str, Any]] = {dataclasses: ("exec", precompiled_exec)}
+    hooks[collections] = ("eval", precompiled_eval)
+    hooks[typing] = ("compile", precompiled_compile)
+    for module, (name, hook) in hooks.items():
+        setattr(module, name, hook)
     try:
         yield
     finally:
-        if getattr(dataclasses, "exec", None) is precompiled_exec:
-            delattr(dataclasses, "exec")
+        for module, (name, hook) in hooks.items():
+            if getattr(module, name, None) is hook:
+                delattr(module, name)
 
 
 def imported(*modules: str, path: str | None = None) -> None:
