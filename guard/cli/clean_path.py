@@ -128,10 +128,14 @@ def _clean_refs(
     import multiprocessing  # here: `guard strip`, run once per delivered message, needs none
 
     from guard.clean.message import CleanResult
+    from guard.engine.domains import warm_up
     from guard.mail import supervise
-    from guard.mail.scan import CHUNK, PARALLEL_THRESHOLD, default_jobs
+    from guard.mail.scan import CHUNK, PARALLEL_THRESHOLD, default_jobs, tune_gc
 
     jobs = default_jobs() if jobs is None else max(1, jobs)
+    if refs:  # as for the scan: the suffix list built once, before any worker is forked
+        warm_up()
+        tune_gc()
     if (
         jobs == 1
         or len(refs) < PARALLEL_THRESHOLD

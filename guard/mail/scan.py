@@ -82,7 +82,7 @@ def scan_ref(ref: MessageRef, rules: RuleSet, limits: Limits = DEFAULT_LIMITS) -
     return scan_raw(raw, ref.source, ref.id, rules, limits)
 
 
-def _tune_gc() -> None:
+def tune_gc() -> None:
     """A scan allocates thousands of short-lived objects per message and frees them by reference
     counting: collections of the youngest generation find almost nothing, and full ones walk
     the compiled rules and the suffix list again and again. Those long-lived objects move to
@@ -127,7 +127,7 @@ def scan_refs_as(
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if items:
         warm_up()  # build the suffix list once, outside any message's time budget
-        _tune_gc()
+        tune_gc()
     if (
         jobs == 1
         or len(items) < PARALLEL_THRESHOLD
