@@ -335,7 +335,12 @@ def test_an_attribute_bomb_is_read_once() -> None:
 
 
 _TAG_TEXT = st.text(
-    alphabet=st.sampled_from("<:iImMaAgGeEbBsScCdD x\u0130\u0131\u017f\u0100\U00010000")
+    # U+013C, U+3C3C, U+1003C hold the byte of `<` (and U+013A, U+1003A of `:`): the C search
+    # finds a needle's anchor by its byte and must pass over the characters that only hold it.
+    alphabet=st.sampled_from(
+        "<:iImMaAgGeEbBsScCdD x\u0130\u0131\u017f\u0100\U00010000"
+        "\u013c\u3c3c\U0001003c\u013a\U0001003a"
+    )
 )
 
 
@@ -350,6 +355,13 @@ def test_holds_ascii_is_the_regexs(text: str, needle: str) -> None:
     assert lexwalk.holds_ascii(text + "\U00010000", needle) is expected
 
 
+@pytest.mark.parametrize("wide", ["\u013c", "\u3c3c", "\U0001003c", "\U0001013c"])
+def test_holds_passes_over_characters_holding_the_anchors_byte(wide: str) -> None:
+    """A character whose low or high byte is the anchor's (`<`) is not the anchor."""
+    assert not lexwalk.holds_ascii(f"{wide}image {wide}IMAGE", "<image")
+    assert lexwalk.holds_ascii(f"{wide}image {wide}<IMAGE", "<image")
+
+
 def test_holds_refuses_other_needles() -> None:
     ext = lexwalk.bound_extension()
     if ext is None:
@@ -357,3 +369,70 @@ def test_holds_refuses_other_needles() -> None:
     for needle in (b"", b"image", b"<Image", b"<im\xe9"):
         with pytest.raises(ValueError):
             ext.holds("<image", needle)
+
+
+# -- the UTF-8 bytes handed to Lexbor (html.parse_document) --------------------------------------
+
+_utf8 = getattr(lexwalk.bound_extension(), "utf8", None)
+encodes = pytest.mark.skipif(_utf8 is None, reason="guard/engine/_lexwalk.c is not built here")
+# Every kind of character the encoder treats apart: ASCII (the word-at-a-time runs), two-, three-
+# and four-byte UTF-8, lone surrogates (which selectolax's "ignore" drops), in runs of every
+# length around the 8- and 16-character blocks.
+_CHARS = st.characters(blacklist_categories=())
+_MIXED = st.lists(
+    st.one_of(st.text(alphabet="ab<> \t", min_size=0, max_size=40), st.text(_CHARS, max_size=4)),
+    max_size=12,
+).map("".join)
+
+
+@encodes
+@settings(max_examples=1000, deadline=None)
+@given(st.one_of(_MIXED, st.text(_CHARS)))
+def test_utf8_is_selectolaxs_encoding(text: str) -> None:
+    """`utf8` gives the bytes selectolax makes of a str (`encode("utf-8", "ignore")`), whatever
+    the width the text is stored with."""
+    assert _utf8 is not None
+    for variant in (text, text + "\u0100", text + "\U00010000", "\xe9" + text):
+        assert _utf8(variant) == variant.encode("utf-8", "ignore")
+
+
+@encodes
+def test_utf8_refuses_what_is_no_str() -> None:
+    assert _utf8 is not None
+    with pytest.raises(TypeError):
+        _utf8(b"<p>")
+
+
+def _same_parse(parts: Iterator[tuple[str, str]]) -> tuple[int, list[str]]:
+    """(documents compared, sources whose bytes or tree differ) between Lexbor given the text
+    (selectolax encodes it) and given parse_document's bytes."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    compared, bad = 0, []
+    for source, html in parts:
+        if not html.strip():
+            continue
+        compared += 1
+        assert _utf8 is not None
+        data = _utf8(html)
+        doc = gh.parse_document(html)
+        assert doc is not None
+        if data != html.encode("utf-8", "ignore") or doc.html != LexborHTMLParser(html).html:
+            bad.append(source)  # names only: the corpus holds live phishing links
+    return compared, bad
+
+
+@encodes
+def test_samples_and_eval_parse_the_same_from_the_bytes() -> None:
+    compared, bad = _same_parse(mail_html())
+    assert compared > 100 and bad == []
+
+
+@encodes
+def test_corpus_sample_parses_the_same_from_the_bytes() -> None:
+    if not CORPUS.exists():
+        reason = f"the real corpus is not at {CORPUS}"
+        print(f"skipped: {reason}")
+        pytest.skip(reason)
+    compared, bad = _same_parse(corpus_html(CORPUS, CORPUS_EVERY))
+    assert compared > 100 and bad == []

@@ -52,6 +52,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 typedef void node_t;
 typedef void attr_t;
@@ -1060,8 +1063,12 @@ fail:
 /* holds(text, needle) -> bool: does `text` hold `needle` (lower-case ASCII bytes with at least one
  * byte that is not a letter, the anchor) ASCII case-insensitively: what the regex of
  * guard/engine/lexwalk.py's ascii_pattern answers (`<image`, `cid:`), a document-wide test made
- * before reading a document for what it rarely holds. Each anchor is found with memchr in a
- * document of one-byte characters, by a loop of the character width otherwise. */
+ * before reading a document for what it rarely holds. Each anchor is found with memchr, in a
+ * document of two- or four-byte characters too: memchr finds the anchor's byte wherever it stands
+ * and the character holding it is then compared whole (a byte of another character, `U+3C3C` for
+ * `<`, is passed over), so the search does not step through the text a character at a time (a
+ * newsletter with one character above U+00FF is stored with two bytes a character: ~0.2 M
+ * instructions a document by the loop). */
 static int needle_from(int kind, const void *data, Py_ssize_t i, const char *needle, Py_ssize_t len) {
     for (Py_ssize_t j = 0; j < len; j++) {
         Py_UCS4 c = PyUnicode_READ(kind, data, i + j);
@@ -1093,32 +1100,141 @@ static PyObject *holds(PyObject *self, PyObject *args) {
     const void *data = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     if (n < len) Py_RETURN_FALSE;
-    if (kind == PyUnicode_1BYTE_KIND) {
-        const unsigned char *start = data, *p = start + k, *end = start + (n - len + k + 1);
-        while (p < end && (p = memchr(p, anchor, (size_t)(end - p))) != NULL) {
-            if (needle_from(kind, data, (Py_ssize_t)(p - start) - k, needle, len)) Py_RETURN_TRUE;
-            p++;
-        }
-        Py_RETURN_FALSE;
+    /* The anchor's character stands at an index in [k, n - len + k]: its bytes in [lo, hi). */
+    const unsigned char *start = data, *p = start + (size_t)k * kind;
+    const unsigned char *end = start + (size_t)(n - len + k + 1) * kind;
+    while (p < end && (p = memchr(p, anchor, (size_t)(end - p))) != NULL) {
+        Py_ssize_t i = (Py_ssize_t)(p - start) / kind;
+        if (PyUnicode_READ(kind, data, i) == anchor &&
+            needle_from(kind, data, i - k, needle, len))
+            Py_RETURN_TRUE;
+        p++;
     }
-#define FIND_ANCHORS(T)                                                                         \
-    for (Py_ssize_t i = k; i <= n - len + k; i++) {                                             \
-        if (((const T *)data)[i] == anchor && needle_from(kind, data, i - k, needle, len))      \
-            Py_RETURN_TRUE;                                                                     \
-    }
-    if (kind == PyUnicode_2BYTE_KIND) {
-        FIND_ANCHORS(Py_UCS2)
-    } else {
-        FIND_ANCHORS(Py_UCS4)
-    }
-#undef FIND_ANCHORS
     Py_RETURN_FALSE;
+}
+
+/* utf8(text) -> bytes: text.encode("utf-8", "ignore"), what selectolax does to a str before Lexbor
+ * parses it (its preprocess_input): the same bytes, made faster. A newsletter is mostly ASCII
+ * stored two bytes a character (one character above U+00FF makes it so); CPython's encoder takes
+ * each character in turn (~11 instructions a character, ~0.4 M a real newsletter); here a run of
+ * ASCII is read a 64-bit word at a time. "ignore" drops lone surrogates (U+D800-U+DFFF: a str
+ * holds no pairs), as here. */
+static unsigned char *put_char(unsigned char *o, Py_UCS4 c) {
+    if (c < 0x80) {
+        *o++ = (unsigned char)c;
+    } else if (c < 0x800) {
+        *o++ = (unsigned char)(0xC0 | (c >> 6));
+        *o++ = (unsigned char)(0x80 | (c & 0x3F));
+    } else if (c >= 0xD800 && c <= 0xDFFF) {
+        /* a lone surrogate: "ignore" leaves it out */
+    } else if (c < 0x10000) {
+        *o++ = (unsigned char)(0xE0 | (c >> 12));
+        *o++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (c & 0x3F));
+    } else {
+        *o++ = (unsigned char)(0xF0 | (c >> 18));
+        *o++ = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+        *o++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+        *o++ = (unsigned char)(0x80 | (c & 0x3F));
+    }
+    return o;
+}
+
+static PyObject *utf8(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "utf8: a str");
+        return NULL;
+    }
+    if (PyUnicode_READY(text) < 0) return NULL;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    if (PyUnicode_IS_ASCII(text)) return PyBytes_FromStringAndSize(data, n);
+    /* At most 2 bytes a character of one byte, 3 of two, 4 of four. */
+    Py_ssize_t per = kind == PyUnicode_1BYTE_KIND ? 2 : kind == PyUnicode_2BYTE_KIND ? 3 : 4;
+    if (n > (PY_SSIZE_T_MAX - 1) / per)
+        return PyUnicode_AsEncodedString(text, "utf-8", "ignore");
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n * per);
+    if (out == NULL) return NULL;
+    unsigned char *o0 = (unsigned char *)PyBytes_AS_STRING(out), *o = o0;
+    Py_ssize_t i = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        const Py_UCS1 *s = data;
+        while (i < n) {
+            uint64_t w;
+#ifdef __SSE2__
+            if (i + 16 <= n) { /* 16 ASCII characters are their own 16 bytes */
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+                if (_mm_movemask_epi8(v) == 0) {
+                    _mm_storeu_si128((__m128i *)o, v);
+                    o += 16;
+                    i += 16;
+                    continue;
+                }
+            }
+#endif
+            if (i + 8 <= n && (memcpy(&w, s + i, 8), (w & 0x8080808080808080ULL) == 0)) {
+                memcpy(o, s + i, 8);
+                o += 8;
+                i += 8;
+                continue;
+            }
+            o = put_char(o, s[i++]);
+        }
+    } else if (kind == PyUnicode_2BYTE_KIND) {
+        const Py_UCS2 *s = data;
+#ifdef __SSE2__
+        const __m128i high = _mm_set1_epi16((short)0xFF80), zero = _mm_setzero_si128();
+#endif
+        while (i < n) {
+            uint64_t w;
+#ifdef __SSE2__
+            if (i + 8 <= n) { /* 8 ASCII characters packed into their 8 bytes */
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+                if (_mm_movemask_epi8(_mm_cmpeq_epi16(_mm_and_si128(v, high), zero)) == 0xFFFF) {
+                    _mm_storel_epi64((__m128i *)o, _mm_packus_epi16(v, v));
+                    o += 8;
+                    i += 8;
+                    continue;
+                }
+            }
+#endif
+            if (i + 4 <= n && (memcpy(&w, s + i, 8), (w & 0xFF80FF80FF80FF80ULL) == 0)) {
+                o[0] = (unsigned char)s[i];
+                o[1] = (unsigned char)s[i + 1];
+                o[2] = (unsigned char)s[i + 2];
+                o[3] = (unsigned char)s[i + 3];
+                o += 4;
+                i += 4;
+                continue;
+            }
+            o = put_char(o, s[i++]);
+        }
+    } else {
+        const Py_UCS4 *s = data;
+        while (i < n) {
+            uint64_t w;
+            if (i + 2 <= n && (memcpy(&w, s + i, 8), (w & 0xFFFFFF80FFFFFF80ULL) == 0)) {
+                o[0] = (unsigned char)s[i];
+                o[1] = (unsigned char)s[i + 1];
+                o += 2;
+                i += 2;
+                continue;
+            }
+            o = put_char(o, s[i++]);
+        }
+    }
+    if (_PyBytes_Resize(&out, o - o0) < 0) return NULL;
+    return out;
 }
 
 static PyMethodDef methods[] = {
     {"holds", holds, METH_VARARGS,
      "holds(text, needle as lower-case ASCII bytes with a byte that is not a letter) -> bool:"
      " the needle in text, ASCII case-insensitively"},
+    {"utf8", utf8, METH_O,
+     "utf8(str) -> bytes: str.encode('utf-8', 'ignore'), a run of ASCII a word at a time"},
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"srcset_urls", srcset_urls, METH_O, "srcset_urls(str) -> URLs, or None where not ASCII"},
     {"walk", walk, METH_VARARGS,
