@@ -12,7 +12,7 @@ is exactly what gets stripped.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from html import unescape
 from typing import NamedTuple
 
@@ -264,6 +264,18 @@ def conditional_comment_refs(text: str) -> Iterator[Ref]:
     """Outlook reads `<!--[if mso]>…<![endif]-->`: VML backgrounds and buttons hide there."""
     if not text.lstrip().lower().startswith("[if"):
         return
+    # Without a `=` no attribute has a value, and only values are read (an empty one is no
+    # reference): most of a newsletter's conditional comments open or close table cells.
+    if "=" in text:
+        yield from _conditional_attribute_refs(text)
+    if "<" in text:
+        for block in STYLE_BLOCK.finditer(text):
+            for url in css_urls(block.group(1)):
+                yield Ref(url, "<!--[if mso]> <style> url()", True, True)
+
+
+def _conditional_attribute_refs(text: str) -> Iterator[Ref]:
+    """What the elements of a conditional comment load or link, by their attributes."""
     for m in _VML_REF.finditer(text):
         tag, attr = m.group(1).lower(), m.group(2).lower()
         url = m.group(3) if m.group(3) is not None else (m.group(4) or "")
@@ -274,16 +286,13 @@ def conditional_comment_refs(text: str) -> Iterator[Ref]:
         else:
             yield Ref(url, f"<!--[if mso]> {tag}[src]", True, True)
     # Whatever else loads in there, by the same definition (a stylesheet, an `<iframe>`, a
-    # `<style>` url(): HTTPLeaks' conditional-comment case).
+    # `<style>` url(): HTTPLeaks' conditional-comment case). An element none of whose
+    # attributes may reference anything (`may_reference`: a table cell) is not asked.
     for tag, attrs in markup_tags(text):
-        if tag not in _VML_TAGS:
+        if tag not in _VML_TAGS and may_reference(attrs):
             for ref in element_refs(tag, attrs.get):
                 if ref.load:
                     yield ref._replace(element=f"<!--[if mso]> {ref.element}")
-    if "<" in text:
-        for block in STYLE_BLOCK.finditer(text):
-            for url in css_urls(block.group(1)):
-                yield Ref(url, "<!--[if mso]> <style> url()", True, True)
 
 
 # A tag runs to its `>` or to the end of the text: one that never ends is read once (it makes
@@ -325,7 +334,7 @@ URL_ATTRS = frozenset(
 )  # fmt: skip
 
 
-def may_reference(attrs: dict[str, str | None]) -> bool:
+def may_reference(attrs: Mapping[str, str | None]) -> bool:
     """Can an element with these attributes reference a URL at all (see `element_refs`)?"""
     if not URL_ATTRS.isdisjoint(attrs):
         return True

@@ -1,0 +1,112 @@
+"""Outlook's conditional comments (guard/engine/loads.py `conditional_comment_refs`) read with its
+shortcuts (a comment without `=` has no attribute value to read; an element `may_reference` refuses
+is not asked) give exactly what the plain reading gives: the reference below is the function as it
+was before them, compared on hand-made and generated comments and on every conditional comment of
+samples/ and eval/."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from html5_reads import mail_html
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from guard.engine.css import css_urls
+from guard.engine.loads import (
+    _VML_REF,
+    _VML_TAGS,
+    STYLE_BLOCK,
+    Ref,
+    conditional_comment_refs,
+    element_refs,
+    markup_tags,
+)
+
+
+def reference_refs(text: str) -> Iterator[Ref]:
+    """conditional_comment_refs without the shortcuts."""
+    if not text.lstrip().lower().startswith("[if"):
+        return
+    for m in _VML_REF.finditer(text):
+        tag, attr = m.group(1).lower(), m.group(2).lower()
+        url = m.group(3) if m.group(3) is not None else (m.group(4) or "")
+        if not url:
+            continue
+        if attr == "href":
+            yield Ref(url, f"<!--[if mso]> {tag}[href]", False)
+        else:
+            yield Ref(url, f"<!--[if mso]> {tag}[src]", True, True)
+    for tag, attrs in markup_tags(text):
+        if tag not in _VML_TAGS:
+            for ref in element_refs(tag, attrs.get):
+                if ref.load:
+                    yield ref._replace(element=f"<!--[if mso]> {ref.element}")
+    if "<" in text:
+        for block in STYLE_BLOCK.finditer(text):
+            for url in css_urls(block.group(1)):
+                yield Ref(url, "<!--[if mso]> <style> url()", True, True)
+
+
+_TAGS = st.sampled_from(
+    ["table", "td", "img", "v:fill", "v:rect", "a", "link", "meta", "set", "image", "svg", "rect",
+     "applet", "param", "style", "iframe", "object", "base", "input", "video", "source", "td"]
+)  # fmt: skip
+_ATTRS = st.sampled_from(
+    ["src", "href", "style", "background", "srcset", "rel", "http-equiv", "content", "to",
+     "attributeName", "fill", "code", "codebase", "value", "name", "type", "width", "data", "x"]
+)  # fmt: skip
+_VALUES = st.sampled_from(
+    ["", "x.gif", "stylesheet", "refresh", "0;url=r.html", "background:url(b.png)", "href",
+     "url(#a)", "url(p.png)", "image", "movie", "a.png 1x, b.png 2x", "&amp;q", "color:red"]
+)  # fmt: skip
+
+
+@st.composite
+def _comments(draw: st.DrawFn) -> str:
+    parts = [draw(st.sampled_from(["[if mso]>", "[if (mso)|(IE)]>", " [IF gte mso 9]>", "x"]))]
+    for _ in range(draw(st.integers(0, 5))):
+        kind = draw(st.integers(0, 3))
+        if kind == 0:
+            parts.append(draw(st.sampled_from(["</td>", "</table>", "text", "<", ">", "=", " "])))
+        elif kind == 1:
+            parts.append("<style>" + draw(_VALUES) + "</style>")
+        else:
+            attrs = []
+            for _ in range(draw(st.integers(0, 3))):
+                name, value = draw(_ATTRS), draw(_VALUES)
+                quote = draw(st.sampled_from(['"', "'", ""]))
+                bare = draw(st.booleans()) and not value
+                attrs.append(name if bare else f"{name}={quote}{value}{quote}")
+            parts.append(f"<{draw(_TAGS)} {' '.join(attrs)}>")
+    parts.append(draw(st.sampled_from(["<![endif]", "", "<!"])))
+    return "".join(parts)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_comments())
+def test_generated_comments_read_as_the_reference(text: str) -> None:
+    assert list(conditional_comment_refs(text)) == list(reference_refs(text))
+
+
+def test_a_comment_without_a_value_still_reads_its_style_block() -> None:
+    text = "[if mso]><style>v\\:* { behavior: url(#default#VML); b: url(s.png) }</style><![endif]"
+    assert [r.url for r in conditional_comment_refs(text)] == ["s.png"]
+    assert list(conditional_comment_refs(text)) == list(reference_refs(text))
+
+
+_COMMENT = re.compile(r"<!--(.*?)-->", re.S)
+
+
+def test_samples_and_eval_comments_read_as_the_reference() -> None:
+    compared, bad = 0, []
+    for source, html in mail_html():
+        for m in _COMMENT.finditer(html):
+            text = m.group(1)
+            if not text.lstrip().lower().startswith("[if"):
+                continue
+            compared += 1
+            if list(conditional_comment_refs(text)) != list(reference_refs(text)):
+                bad.append(source)
+    assert compared > 50 and bad == []
