@@ -138,19 +138,20 @@ def test_hostile_markup_checks_alike(name: str) -> None:
 
 
 # The C pass reads UCS1 and UCS2 text a word (8 or 4 characters) at a time looking for `<` and
-# `>`: brackets at every offset within a word and at the text's end, and look-alikes that differ
+# `>`, or a 16-byte block (16, 8 or 4 characters) where SSE2 is: brackets at every offset within a
+# block and at the text's end, and look-alikes that differ
 # from `<` or `>` in a bit above the low byte (U+013C, U+013E, U+3C3E, U+BC3C) or are other
 # Latin-1 characters (¼, ¾, U+00BC, U+00BE), in each kind of text.
 _LOOK_ALIKES = {
     "latin-1": "\u00bc\u00be",
     "two-byte": "\u013c\u013e\u3c3e\ubc3c",
-    "four-byte": "\U0001003c",
+    "four-byte": "\U0001003c\U0003003e",
 }
 
 
 @built
 @pytest.mark.parametrize("kind", list(_LOOK_ALIKES))
-@pytest.mark.parametrize("offset", range(9))
+@pytest.mark.parametrize("offset", range(17))
 def test_brackets_at_every_offset_of_a_word_check_alike(kind: str, offset: int) -> None:
     filler = _LOOK_ALIKES[kind] + "x" * offset
     for html in (
