@@ -412,3 +412,16 @@ def test_sheet_urls_of_generated_css_are_css_urls(text: str) -> None:
 
     assert css.sheet_urls(text) == css.css_urls(text)
     assert css.sheet_urls(text) == css.css_urls(text)  # the second time from the memo
+
+
+@settings(max_examples=2000, deadline=None)
+@given(
+    st.lists(st.sampled_from(["/", "*", "a", "\n", "/*", "*/", " ", "\\", "é", "{"])).map("".join)
+)
+def test_without_comments_is_the_comment_regexs(css: str) -> None:
+    """`without_comments` (str.find) removes what `_COMMENT.sub` removes, open comments and a
+    trailing newline included."""
+    from guard.engine.css import _COMMENT, without_comments
+
+    assert without_comments(css) == _COMMENT.sub("", css)
+    assert without_comments(css + "\n") == _COMMENT.sub("", css + "\n")

@@ -11,6 +11,31 @@ from functools import lru_cache
 from typing import NamedTuple
 
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
+
+
+def without_comments(css: str) -> str:
+    """`_COMMENT.sub("", css)`, by str.find: the regex tries its lazy end at every character of a
+    comment and takes ~0.2 M instructions a newsletter's stylesheet; it is read up to four
+    times. A comment left open runs to the end of the text, but for a newline that ends it
+    (`$` matches before one), as the regex reads it (tests/test_css.py compares the two)."""
+    start = css.find("/*")
+    if start == -1:
+        return css
+    kept: list[str] = []
+    pos = 0
+    while start != -1:
+        kept.append(css[pos:start])
+        end = css.find("*/", start + 2)
+        if end == -1:
+            if css.endswith("\n") and len(css) - 1 >= start + 2:
+                kept.append("\n")
+            return "".join(kept)
+        pos = end + 2
+        start = css.find("/*", pos)
+    kept.append(css[pos:])
+    return "".join(kept)
+
+
 # Escapes stay in the token (`\\"` in a string, `\\3a ` unquoted); possessive: linear on junk.
 _DQ = r'"((?:[^"\\]++|\\[\s\S])*+)"'
 _SQ = r"'((?:[^'\\]++|\\[\s\S])*+)'"
@@ -67,7 +92,7 @@ def css_urls(css: str) -> list[str]:
     lowered = css.lower()
     if "url" not in lowered and "@import" not in lowered and "image-set" not in lowered:
         return []
-    css = _COMMENT.sub("", css)
+    css = without_comments(css)
     # Each pattern runs only where its keyword is (the comments out: taking one out may join
     # a keyword). Exact on ASCII text; elsewhere IGNORECASE also matches `ı`, `İ` and `ſ` for
     # `i` and `s`, which lower() keeps apart, so every pattern runs.
@@ -119,7 +144,7 @@ def weighted_declarations(style: str) -> Weighted:
     declaration block: comments dropped, escapes decoded (`d\\isplay`), a later declaration wins
     unless an earlier one of the same property is `!important` and it is not."""
     if "/*" in style:
-        style = _COMMENT.sub("", style)
+        style = without_comments(style)
     escaped = "\\" in style
     result: Weighted = {}
     for chunk in style.split(";"):
@@ -325,7 +350,7 @@ def may_hide(css: str) -> bool:
     """Can a rule of this stylesheet outside its at-rules hide or shrink an element, or load
     something? False means `style_rules` would find nothing of the kind (True: it may)."""
     if "/*" in css:
-        css = _COMMENT.sub("", css)
+        css = without_comments(css)
     if "@" in css:
         css = _AT_RULES.sub("", css)
     css = css.lower()
@@ -369,7 +394,7 @@ def style_rules(css: str, wanted: Callable[[str], bool] | None = None) -> list[S
     declaration block (comments already out); the rules of a block it refuses are left out
     unread."""
     if "/*" in css:
-        css = _COMMENT.sub("", css)
+        css = without_comments(css)
     rules: list[StyleRule] = []
     for m in _TOP_ITEM.finditer(css):
         prelude, body = m.group(1), m.group(2)
