@@ -26,6 +26,7 @@ from guard.engine import lexwalk
 from guard.engine.layout import document_sheet
 from guard.engine.loads import srcset_urls
 from guard.engine.parse_bounds import parse_is_bounded
+from guard.engine.timelimit import TimeLimitExceeded
 
 EXT = lexwalk._ready()
 built = pytest.mark.skipif(
@@ -436,3 +437,29 @@ def test_corpus_sample_parses_the_same_from_the_bytes() -> None:
         pytest.skip(reason)
     compared, bad = _same_parse(corpus_html(CORPUS, CORPUS_EVERY))
     assert compared > 100 and bad == []
+
+
+@built
+def test_a_time_limit_reached_during_the_probe_leaves_the_walk_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The probe runs inside the first message's time limit. Reaching it there is that message's
+    error, not a wrong answer of the C walk: the next message probes again and gets the walk
+    (before, the walk was off for the rest of the process)."""
+    monkeypatch.setattr(gh, "_c_walk", False)
+    monkeypatch.setattr(lexwalk, "_ext", None)
+    walk = lexwalk.scan_tree
+
+    def out_of_time(*_args: object) -> None:
+        raise TimeLimitExceeded
+
+    monkeypatch.setattr(lexwalk, "scan_tree", out_of_time)
+    doc = gh.parse_document('<p><img src="https://t.example/o.gif" width="1" height="1">')
+    assert doc is not None
+    with pytest.raises(TimeLimitExceeded):
+        gh._scan_tree(doc, gh.Nest())
+    assert gh._c_walk is False and lexwalk._ext is None  # undecided, not refused
+    monkeypatch.setattr(lexwalk, "scan_tree", walk)
+    found = gh._scan_tree(doc, gh.Nest())
+    assert gh._c_walk is walk and lexwalk._ext is EXT
+    assert [o.url for o in found] == ["https://t.example/o.gif"]

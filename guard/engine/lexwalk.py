@@ -43,6 +43,7 @@ from guard.engine.loads import (
     may_reference,
 )
 from guard.engine.nested import NESTING_ATTRS
+from guard.engine.timelimit import TimeLimitExceeded
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborHTMLParser
@@ -159,6 +160,8 @@ def _probe_agrees() -> bool:
         return False
     try:
         fast = scan_tree(doc, html.Nest(), document_sheet(doc))
+    except TimeLimitExceeded:
+        raise  # the message being read ran out of time: no answer about the walk (`_ready`)
     except Exception:  # noqa: BLE001 - a walk that fails on the probe is not used
         return False
     expected = [(_PROBE_BASE + url, *rest) for url, *rest in _PROBE_ANSWER]
@@ -402,8 +405,16 @@ def ascii_pattern(needle: str) -> re.Pattern[str]:
 
 
 def _ready() -> Any:
+    """The C walk's module, once the probe agrees with it; None where it is not used. The probe
+    runs within the first message's time limit: a limit reached meanwhile leaves the question
+    open (TimeLimitExceeded goes to that message, and the next caller probes again) instead of
+    turning the walk off for the whole process."""
     global _ext
     _ext = bound_extension()
-    if _ext is not None and not _probe_agrees():
+    try:
+        if _ext is not None and not _probe_agrees():
+            _ext = None
+    except TimeLimitExceeded:
         _ext = None
+        raise
     return _ext
