@@ -388,7 +388,8 @@ def test_quick_args_know_every_strip_option() -> None:
 
 # -- the dataclasses' code, compiled at build time -----------------------------------------------
 
-_SPY = """
+# What is compiled from source text at run time, collected in `texts`: the start of each spy.
+_SPY_HOOKS = """
 import builtins, sys
 real, real_compile, texts = builtins.exec, builtins.compile, []
 def spy(source, *rest):
@@ -400,6 +401,11 @@ def spy_compile(source, filename, *rest, **kwargs):
         texts.append(source)
     return real_compile(source, filename, *rest, **kwargs)
 builtins.exec, builtins.compile = spy, spy_compile
+"""
+
+_SPY = (
+    _SPY_HOOKS
+    + """
 from guard.cli import strip
 strip.DATACLASS_CODE = sys.argv[1] or strip.DATACLASS_CODE
 strip.import_cleaning()
@@ -407,6 +413,7 @@ import guard.clean.message, dataclasses, collections, typing
 hooked = "exec" in vars(dataclasses) or "eval" in vars(collections) or "compile" in vars(typing)
 print(len(texts), hooked)
 """
+)
 
 
 def _start(table: str = "") -> tuple[int, bool]:
@@ -474,24 +481,16 @@ def test_a_changed_dataclass_is_compiled_from_its_source(tmp_path: Path) -> None
     assert _start(str(tmp_path / "t.marshal")) == (1, False)
 
 
-_SPY_COMMAND = """
-import builtins, sys
-real, real_compile, texts = builtins.exec, builtins.compile, []
-def spy(source, *rest):
-    if isinstance(source, str):
-        texts.append(source)
-    return real(source, *rest)
-def spy_compile(source, filename, *rest, **kwargs):
-    if isinstance(source, str) and filename == "<string>":
-        texts.append(source)
-    return real_compile(source, filename, *rest, **kwargs)
-builtins.exec, builtins.compile = spy, spy_compile
+_SPY_COMMAND = (
+    _SPY_HOOKS
+    + """
 from guard.cli.launch import main
 code = main(sys.argv[1:])
 import dataclasses, collections, typing
 hooked = "exec" in vars(dataclasses) or "eval" in vars(collections) or "compile" in vars(typing)
 print(len(texts), hooked, code)
 """
+)
 
 
 @pytest.mark.parametrize("command", [["scan"], ["clean", "--dry-run"]])
