@@ -41,6 +41,26 @@ def _compiled(source: str, mode: str) -> Any:
     return compile(source, "<string>", mode, dont_inherit=True)
 
 
+@contextmanager
+def _hooked(exec_hook: Any, eval_hook: Any, compile_hook: Any) -> Iterator[None]:
+    """Inside, dataclasses' exec, collections' eval and typing's compile are the hooks: set as each
+    module's own global, which its code finds before the builtin of that name."""
+    import collections
+    import dataclasses
+    import typing
+
+    hooks = {dataclasses: ("exec", exec_hook), collections: ("eval", eval_hook)}
+    hooks[typing] = ("compile", compile_hook)
+    for module, (name, hook) in hooks.items():
+        setattr(module, name, hook)
+    try:
+        yield
+    finally:
+        for module, (name, hook) in hooks.items():
+            if getattr(module, name, None) is hook:
+                delattr(module, name)
+
+
 def record() -> bytes:
     """Build time: this Python's bytecode magic, then the marshalled {module: marshalled {source:
     code}} of what importing guard's modules compiles for their dataclasses. Call it before any
@@ -48,13 +68,10 @@ def record() -> bytes:
     that cannot be imported here (a dependency missing from the build environment) is recorded up
     to where its import stopped; the rest of it compiles at run time, as without a table."""
     import builtins
-    import collections
-    import dataclasses
     import importlib
     import importlib.util
     import marshal
     import pkgutil
-    import typing
 
     import guard
 
@@ -81,19 +98,11 @@ def record() -> bytes:
             return code
         return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
 
-    hooks: dict[Any, tuple[str, Any]] = {dataclasses: ("exec", recording_exec)}
-    hooks[collections] = ("eval", recording_eval)
-    hooks[typing] = ("compile", recording_compile)
-    for module, (name, hook) in hooks.items():
-        setattr(module, name, hook)  # the module's own global, for a while
-    try:
+    with _hooked(recording_exec, recording_eval, recording_compile):
         for info in pkgutil.walk_packages(guard.__path__, "guard."):
             if not info.name.startswith(_NOT_RECORDED):
                 with suppress(ImportError):
                     importlib.import_module(info.name)
-    finally:
-        for module, (name, _hook) in hooks.items():
-            delattr(module, name)
     outer = {module: marshal.dumps(table) for module, table in tables.items() if module}
     return importlib.util.MAGIC_NUMBER + marshal.dumps(outer)
 
@@ -128,10 +137,7 @@ def installed(path: str | None = None) -> Iterator[None]:
         yield
         return
     import builtins
-    import collections
-    import dataclasses
     import marshal
-    import typing
 
     parts: dict[str, dict[str, Any]] = {}
 
@@ -169,17 +175,8 @@ def installed(path: str | None = None) -> Iterator[None]:
                 return code
         return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
 
-    hooks: dict[Any, tuple[str, Any]] = {dataclasses: ("exec", precompiled_exec)}
-    hooks[collections] = ("eval", precompiled_eval)
-    hooks[typing] = ("compile", precompiled_compile)
-    for module, (name, hook) in hooks.items():
-        setattr(module, name, hook)
-    try:
+    with _hooked(precompiled_exec, precompiled_eval, precompiled_compile):
         yield
-    finally:
-        for module, (name, hook) in hooks.items():
-            if getattr(module, name, None) is hook:
-                delattr(module, name)
 
 
 def imported(*modules: str, path: str | None = None) -> None:
