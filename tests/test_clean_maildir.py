@@ -405,3 +405,55 @@ def test_a_finished_batchs_journal_brought_back_changes_nothing(
     rerun = guard_clean(maildir, tmp_path)
     assert rerun.returncode == 0, rerun.stderr
     assert_exactly_once(maildir, originals, reference)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds files by /proc/self/fd")
+@pytest.mark.parametrize("fails", ["write", "fsync"])
+def test_a_copy_that_cannot_be_staged_leaves_its_original_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, list[bytes]], fails: str
+) -> None:
+    """The disk fills while one cleaned copy is written, or its fsync reports an I/O error:
+    that message is reported and stays as it was (no backup link, nothing staged left); the
+    rest of its batch is cleaned."""
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    cleaned = {mid for mid, raws in reference.items() if raws != [originals[mid]]}
+    victim = next(mid for mid in sorted(cleaned))
+    victim_text = victim.encode()
+    real = {"write": os.write, "fsync": os.fsync}
+    staged: set[int] = set()
+    seen: list[int] = []
+
+    def staged_victim(fd: int) -> bool:
+        return Path(os.readlink(f"/proc/self/fd/{fd}")).parent == maildir / "tmp"
+
+    def write(fd: int, data: bytes | memoryview) -> int:
+        if victim_text in bytes(data) and staged_victim(fd):
+            staged.add(fd)
+            seen.append(fd)
+            if fails == "write":
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real["write"](fd, data)
+
+    def fsync(fd: int) -> None:
+        if fails == "fsync" and fd in staged:
+            staged.discard(fd)  # the number is free for another file once this one is closed
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real["fsync"](fd)
+
+    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "fsync", fsync)
+    ns = in_process_args(maildir, tmp_path, monkeypatch, 500, "-q")
+    out, err = io.StringIO(), io.StringIO()
+    code = clean_path.run_clean_path(ns, out, err)
+    monkeypatch.undo()
+    assert seen, "the victim's copy was staged"
+    assert code == 28, err.getvalue()  # ExitCode.PARTIAL
+    reason = os.strerror(errno.ENOSPC if fails == "write" else errno.EIO)
+    assert err.getvalue().count("not cleaned") == 1 and reason in err.getvalue()
+    expected = dict(reference, **{victim: [originals[victim]]})
+    assert contents(maildir) == expected
+    kept = contents(maildir / MAILDIR_BACKUP)
+    assert kept == {mid: [originals[mid]] for mid in cleaned - {victim}}
+    assert not (maildir / JOURNAL).exists()
+    assert list((maildir / "tmp").iterdir()) == []

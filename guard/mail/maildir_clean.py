@@ -7,8 +7,8 @@ A batch goes through these steps:
    each message its file, the staged copy's name in `tmp/`, the cleaned copy's new name and
    where the original is kept (the journal and the root fsynced, together);
 2. **keep** and **stage**: every original is hard-linked into the backup Maildir; then every
-   cleaned copy is written to `tmp/` and fsynced, from several threads (one message at a time
-   each), while the backup's directories are fsynced;
+   cleaned copy is written to `tmp/` (one after the other) and fsynced on several threads as
+   soon as it is written, while the backup's directories are fsynced;
 3. **commit**: a line `commit` is appended to the journal (fsynced);
 4. **swap**: the cleaned copies are renamed into `cur/` or `new/` under their new names
    (directories fsynced);
@@ -16,6 +16,8 @@ A batch goes through these steps:
 
 A batch's fsyncs are issued together from threads, so the file system commits many of them at
 once: one at a time they cost ~1 ms each here (ext4 on a virtual disk), 400 together ~40 ms.
+Files are created by one thread only: creating them in one directory from many threads makes
+the kernel spin on the directory's lock.
 A staged copy is fsynced through the descriptor that wrote it (not opened again by name), and
 its times set through it too. `guard clean PATH` hands batches to `MaildirWriter` from a thread
 while the plan goes on (guard/mail/maildir_pipe.py): a batch is the same unit of crash safety
@@ -39,6 +41,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,12 +50,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # imported when a batch is written: `guard strip` needs none
-    from concurrent.futures import Executor
+    from concurrent.futures import Executor, Future
 
 JOURNAL = "guard-clean.journal"
 COMMIT = "commit"
 BATCH = 500  # messages per batch: a crash redoes at most this much work
 _FSYNC_THREADS = 16  # fsyncs in flight together; the file system commits them as a group
+_OPEN_STAGED = 64  # staged copies written and not yet fsynced and closed, at most
 
 _counter = 0
 
@@ -222,9 +226,11 @@ def _same_message(a: Path, b: Path) -> bool:
     return os.path.samefile(a, b) or a.read_bytes() == b.read_bytes()
 
 
-def _stage(maildir: Path, item: Replacement, entry: _Entry) -> None:
-    """The cleaned copy, in tmp/, with the original's mode and times, fsynced (the batch's
-    threads each stage one message at a time, so their fsyncs are committed together)."""
+def _stage(maildir: Path, item: Replacement, entry: _Entry) -> int:
+    """The cleaned copy, in tmp/, with the original's mode and times; its descriptor, open for
+    the fsync (`_settle`). Copies are created one after another: threads creating files in
+    one directory all wait for its lock, and the kernel spins while they wait (measured: ~0.3 s
+    of CPU for 358 copies with 16 threads)."""
     stat = os.stat(item.original)
     fd = os.open(maildir / "tmp" / entry.staged, os.O_WRONLY | os.O_CREAT | os.O_EXCL,
                  stat.st_mode & 0o777)  # fmt: skip
@@ -233,9 +239,23 @@ def _stage(maildir: Path, item: Replacement, entry: _Entry) -> None:
         while view:
             view = view[os.write(fd, view) :]
         os.utime(fd, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # clients show it as received
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _settle(fd: int, gate: threading.BoundedSemaphore) -> str | None:
+    """fsync a staged copy through the descriptor that wrote it, then close it; why the fsync
+    failed, or None. Run on the batch's threads, so that the file system commits many at once."""
+    try:
         os.fsync(fd)
+    except OSError as exc:
+        return exc.strerror or str(exc)
     finally:
         os.close(fd)
+        gate.release()
+    return None
 
 
 def _keep_original(original: Path, dest: Path) -> bool:
@@ -294,27 +314,23 @@ def _drop_original(maildir: Path, entry: _Entry) -> None:
     found.unlink()
 
 
-def _stage_after_keep(maildir: Path, item: Replacement, entry: _Entry, linked: bool) -> str | None:
-    """Step 2 for one message whose original is kept already; why it failed (nothing of it
-    left behind: its backup link goes too), or None."""
-    try:
-        _stage(maildir, item, entry)
-    except OSError as exc:
-        (maildir / "tmp" / entry.staged).unlink(missing_ok=True)
-        if linked:
-            Path(entry.backup).unlink(missing_ok=True)
-        return exc.strerror or str(exc)
-    return None
+def _undo_stage(maildir: Path, entry: _Entry, linked: bool) -> None:
+    """Nothing of a message whose copy could not be staged is left behind: its backup link goes
+    too."""
+    (maildir / "tmp" / entry.staged).unlink(missing_ok=True)
+    if linked:
+        Path(entry.backup).unlink(missing_ok=True)
 
 
 def _keep_and_stage(
     maildir: Path, planned: Sequence[tuple[Replacement, _Entry]],
     failed: list[tuple[Replacement, str]], pool: Executor,
 ) -> list[tuple[Replacement, _Entry]]:  # fmt: skip
-    """Steps 2 and 3: every original linked into the backup (here, one after the other: a link
-    is quick), then on `pool` every cleaned copy staged and fsynced, together with the
-    backup's directories (one round of fsyncs the file system commits as a group). Returns the
-    messages done; adds the others to `failed`. A directory's fsync that fails raises."""
+    """Steps 2 and 3: every original linked into the backup (one after the other: a link is
+    quick), then every cleaned copy staged, here, and fsynced on `pool` as soon as it is
+    written, together with the backup's directories (one round of fsyncs the file system
+    commits as a group). At most _OPEN_STAGED copies are open at a time. Returns the messages
+    done; adds the others to `failed`. A directory's fsync that fails raises."""
     kept: list[tuple[Replacement, _Entry, bool]] = []
     for item, entry in planned:
         try:
@@ -323,13 +339,28 @@ def _keep_and_stage(
             failed.append((item, exc.strerror or str(exc)))
     folders = dict.fromkeys(Path(entry.backup).parent for _, entry, _ in kept)
     syncs = [pool.submit(_fsync_path, folder) for folder in folders]
-    stages = [pool.submit(_stage_after_keep, maildir, *job) for job in kept]
+    gate = threading.BoundedSemaphore(_OPEN_STAGED)
+    settling: list[tuple[Replacement, _Entry, bool, Future[str | None]]] = []
+    for item, entry, linked in kept:
+        gate.acquire()
+        try:
+            fd = _stage(maildir, item, entry)
+        except OSError as exc:
+            gate.release()
+            _undo_stage(maildir, entry, linked)
+            failed.append((item, exc.strerror or str(exc)))
+            continue
+        except BaseException:
+            gate.release()
+            raise
+        settling.append((item, entry, linked, pool.submit(_settle, fd, gate)))
     done: list[tuple[Replacement, _Entry]] = []
-    for (item, entry, _), stage in zip(kept, stages, strict=True):
-        reason = stage.result()
+    for item, entry, linked, settled in settling:
+        reason = settled.result()
         if reason is None:
             done.append((item, entry))
         else:
+            _undo_stage(maildir, entry, linked)
             failed.append((item, reason))
     for sync in syncs:
         sync.result()
