@@ -421,11 +421,11 @@ def tracking_indexes(install: Install, maildir: Path) -> set[int]:
 
 def tracking_mail(install: Install, mail: Mail, work: Path, who: str) -> Mail:
     """The messages of `mail` that `install`'s `guard scan --format json` says track (`who`:
-    whose scan that is, for the description); `work` is a scratch directory."""
+    whose scan that is, for the description); `work` is a scratch directory, where the
+    selection's Maildir stays (the caller removes it when it has timed what it times)."""
     maildir = work / "select"
     write_maildir(maildir, mail.raws)
     hits = sorted(tracking_indexes(install, maildir))
-    shutil.rmtree(maildir)
     return Mail(
         [mail.names[i] for i in hits],
         [mail.raws[i] for i in hits],
