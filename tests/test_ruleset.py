@@ -12,7 +12,7 @@ from urllib.parse import quote
 import pytest
 
 from guard.engine.rules_load import RuleError, load_ruleset
-from guard.engine.ruleset import MAX_UNWRAP_DEPTH, RuleSet
+from guard.engine.ruleset import MAX_UNWRAP_DEPTH, Rule, RuleSet
 from guard.engine.unwrap import DECODERS, DecodeError, apply_encodings, follow_json_path
 from guard.engine.urls import host_matches, parse_http
 
@@ -831,3 +831,46 @@ def test_sender_matches_reads_every_header_a_sender_rule_names() -> None:
     for rules in (load_ruleset(include_user=False), load_ruleset([bundled_rules_dir()])):
         assert rules._sender_headers == set(rules._senders) | set(rules._sender_domains)
         assert "dkim-signature" in rules._sender_headers
+
+
+def _sender_matches_reference(
+    rules: RuleSet, headers: tuple[tuple[str, str], ...]
+) -> list[tuple[Rule, str]]:
+    # Every header line in message order, every `sender` rule asked of it by `sender_evidence`,
+    # the first evidence of each rule kept: what the indexed look-up must answer.
+    found: dict[str, tuple[Rule, str]] = {}
+    senders = [r for r in rules.rules if r.kind == "sender" and r.header]
+    for name, value in headers:
+        for rule in senders:
+            if rule.id not in found:
+                evidence = rule.sender_evidence(name, value)
+                if evidence is not None:
+                    found[rule.id] = (rule, evidence)
+    return list(found.values())
+
+
+def test_sender_matches_is_every_rule_asked_of_every_line() -> None:
+    # The tables (by header name, by domain) and the lines found by name must give the same
+    # rules, evidence and order as asking each rule of each line, on lines made from every
+    # `sender` rule's examples: shuffled, repeated, in other cases, several domains to a line.
+    import random
+
+    rules = load_ruleset(include_user=False)
+    lines: list[tuple[str, str]] = []
+    for rule in rules.rules:
+        if rule.kind == "sender":
+            for example in (*rule.match, *rule.no_match):
+                name, _, value = example.text.partition(":")
+                lines.append((name.strip(), value.strip()))
+    assert len(lines) > 50
+    domains = [v for n, v in lines if n.lower() == "return-path"]
+    lines.append(("Return-Path", " ".join(domains[:3])))  # several domains, several rules
+    lines.append(("List-Unsubscribe", "<https://x.example/u>"))  # read by no rule
+    generator = random.Random(7)
+    for round_ in range(40):
+        chosen = generator.sample(lines, generator.randint(1, 12))
+        if round_ % 3 == 0:
+            chosen = [(n.upper() if generator.random() < 0.5 else n, v) for n, v in chosen]
+        chosen += generator.sample(chosen, min(2, len(chosen)))  # repeated lines
+        headers = (("From", "a@b.example"), *chosen, *(("X-Filler", str(i)) for i in range(8)))
+        assert rules.sender_matches(headers) == _sender_matches_reference(rules, headers)

@@ -113,8 +113,7 @@ class Rule:
         value: header values carry per-recipient tokens."""
         if header.lower() != (self.header or "").lower():
             return None
-        name = self.header or header
-        shown = name
+        domain = None
         if self.hosts:
             domain = next(
                 (
@@ -126,6 +125,15 @@ class Rule:
             )
             if domain is None:
                 return None
+        return self.evidence_at(header, value, domain)
+
+    def evidence_at(self, header: str, value: str, domain: str | None) -> str | None:
+        """`sender_evidence` of a header line this rule reads (its name is the rule's), where
+        `domain` is the first of the line's domains (`header_domains`) that one of the rule's
+        hosts names (None for a rule without hosts): the RuleSet's domain index finds it."""
+        name = self.header or header
+        shown = name
+        if domain is not None:
             shown = f"DKIM d={domain}" if name.lower() == "dkim-signature" else f"{name} {domain}"
         if self.value is not None:
             found = self.value.search(value)
@@ -339,31 +347,50 @@ class RuleSet:
             return []
         found: dict[str, tuple[Rule, str]] = {}
         by_domain = self._sender_domains
+        by_value = self._senders
         fields, names = header_names(headers)
-        read = self._sender_headers
-        if read.isdisjoint(names):
+        present = self._sender_headers.intersection(names)
+        if not present:
             return []
-        for (name, value), lname in zip(fields, names, strict=True):
-            if lname not in read:
-                continue
-            rules: Iterable[Rule] = self._senders.get(lname, ())
-            index = by_domain.get(lname)
-            if index is not None:
-                # Rules naming the header's domains: looked up, not tried one by one (every
-                # ESP has a DKIM rule).
-                hits: list[Rule] = []
-                for domain in header_domains(name, value):
-                    hits.extend(index.get(domain, ()))
-                    dot = domain.find(".")
-                    while dot != -1:
-                        hits.extend(index.get("*" + domain[dot:], ()))
-                        dot = domain.find(".", dot + 1)
-                rules = [*rules, *hits] if hits else rules
-            for rule in rules:
+        # The lines of the names some rule reads, in message order, found by the tuple's own
+        # search (C): a message has ~60 lines, of which these rules read a handful.
+        lines: list[int] = []
+        for lname in present:
+            at = -1
+            for _ in range(names.count(lname)):
+                at = names.index(lname, at + 1)
+                lines.append(at)
+        lines.sort()
+        for at in lines:
+            name, value = fields[at]
+            lname = names[at]
+            # The rules are those of this header's name (the tables are keyed by it), each
+            # asked once per line, in the order `sender_evidence` would be asked of them.
+            for rule in by_value.get(lname, ()):
                 if rule.id not in found:
-                    evidence = rule.sender_evidence(name, value)
+                    evidence = rule.evidence_at(name, value, None)
                     if evidence is not None:
                         found[rule.id] = (rule, evidence)
+            index = by_domain.get(lname)
+            if index is None:
+                continue
+            # Rules naming the header's domains: looked up, not tried one by one (every ESP
+            # has a DKIM rule). A rule met first at a domain is met at the first domain its
+            # hosts name, the one `sender_evidence` shows; a rule already asked is not asked
+            # again (its answer at this line would be the same).
+            asked: set[str] = set()
+            for domain in header_domains(name, value):
+                hits = list(index.get(domain, ()))
+                dot = domain.find(".")
+                while dot != -1:
+                    hits.extend(index.get("*" + domain[dot:], ()))
+                    dot = domain.find(".", dot + 1)
+                for rule in hits:
+                    if rule.id not in found and rule.id not in asked:
+                        asked.add(rule.id)
+                        evidence = rule.evidence_at(name, value, domain)
+                        if evidence is not None:
+                            found[rule.id] = (rule, evidence)
         return list(found.values())
 
     def is_relay(self, service: Service) -> bool:
