@@ -425,3 +425,47 @@ def test_without_comments_is_the_comment_regexs(css: str) -> None:
 
     assert without_comments(css) == _COMMENT.sub("", css)
     assert without_comments(css + "\n") == _COMMENT.sub("", css + "\n")
+
+
+MAY_HIDE_C_PIECES = st.sampled_from(
+    [
+        "@", "@x", "@media x", "{", "}", "{{", "}}", ";", "width:0", "height :1px", "max-width:.5",
+        "display:none", "visibility: collapse", "opacity:0", "position:fixed", "url(", "'",
+        "data:", "a", " ", "\n", "\xa0", "\u2003", "0", "0k", "0\u212a", "\u0130", "\u212a",
+        "\u0661", ".", "5", "px", "pt", "%", "!", "\\", "-", "WIDTH", "Display", "\U0001f600",
+    ]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(MAY_HIDE_C_PIECES, max_size=40))
+def test_may_hide_in_c_is_the_branches_in_python(pieces: list[str]) -> None:
+    # The extension's one pass (at-rules out, lower-cased as str.lower, each branch at its
+    # literal) against the Python it replaces, on at-rules nested and left open, and on the
+    # characters whose lower case holds ASCII (U+0130, U+212A) or that \s and \d read.
+    _lexwalk = pytest.importorskip("guard.engine._lexwalk")
+    from guard.engine.css import may_hide_branches
+
+    css = "".join(pieces)
+    assert _lexwalk.may_hide(css) is may_hide_branches(css)
+
+
+def test_may_hide_in_c_on_mail_sheets() -> None:
+    from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
+
+    _lexwalk = pytest.importorskip("guard.engine._lexwalk")
+    from guard.engine.css import may_hide_branches, without_comments
+
+    parts = itertools.chain(
+        mail_html(), fuzz_html(), corpus_html(CORPUS) if CORPUS.is_file() else ()
+    )
+    compared, hiding, bad = 0, 0, []
+    for source, css in _sheets(parts):
+        css = without_comments(css)
+        compared += 1
+        hiding += may_hide_branches(css)
+        if _lexwalk.may_hide(css) is not may_hide_branches(css):
+            bad.append(source)  # names only: the corpus holds live phishing links
+    assert compared > 200
+    assert 0 < hiding < compared
+    assert bad == []
