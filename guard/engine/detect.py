@@ -351,21 +351,26 @@ def _url_fingerprints(
     """The sending services whose own open pixels and wrapped links a rule names in the message
     (not those named from the headers through `via`), with the hosts, in message order."""
     found: dict[str, list[str]] = {}
-    for f in findings:
-        if (
-            f.kind in _FINGERPRINT_KINDS
-            and f.confidence is _KNOWN
-            and f.via is None
-            and f.category in SENDING_CATEGORIES
-        ):
-            service = rules.services.get(f.rule.partition(".")[0])
-            if service is None:
-                continue
-            services[service.id] = service
-            line = f"{'open pixel on' if f.kind is _PIXEL else 'wrapped link on'} {f.host}"
-            seen = found.setdefault(service.id, [])
-            if line not in seen:
-                seen.append(line)
+    known = rules.services
+    # A newsletter has ~120 findings, most of them loads no rule names (category None): the
+    # comprehension passes over those in C. A (rule, kind, host) met again adds nothing.
+    done: set[tuple[str, bool, str | None]] = set()
+    for f in [f for f in findings if f.category in SENDING_CATEGORIES]:
+        if f.kind not in _FINGERPRINT_KINDS or f.confidence is not _KNOWN or f.via is not None:
+            continue
+        pixel = f.kind is _PIXEL
+        key = (f.rule, pixel, f.host)
+        if key in done:
+            continue
+        done.add(key)
+        service = known.get(f.rule.partition(".")[0])
+        if service is None:
+            continue
+        services[service.id] = service
+        line = f"{'open pixel on' if pixel else 'wrapped link on'} {f.host}"
+        seen = found.setdefault(service.id, [])
+        if line not in seen:
+            seen.append(line)
     return found
 
 
