@@ -1399,6 +1399,8 @@ static int branch_at(const ubuf *b, Py_ssize_t p) {
     }
 }
 
+static unsigned char starts_branch[128]; /* the first characters of the branches' literals */
+
 static PyObject *may_hide(PyObject *self, PyObject *text) {
     (void)self;
     if (!PyUnicode_Check(text)) {
@@ -1410,6 +1412,25 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
     ubuf b = {PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(2 * n + 1)), 0};
     if (b.c == NULL) return PyErr_NoMemory();
+    if (!starts_branch['w']) {
+        for (const char *s = "\\midvopuwh"; *s; s++) starts_branch[(unsigned char)*s] = 1;
+    }
+    if (kind == PyUnicode_1BYTE_KIND) { /* most sheets: ASCII or Latin-1 (no U+0130, U+212A) */
+        const Py_UCS1 *s = t;
+        for (Py_ssize_t i = 0; i < n;) {
+            Py_UCS1 c = s[i];
+            if (c == '@') {
+                Py_ssize_t end = at_rule_end(kind, t, n, i);
+                if (end >= 0) {
+                    i = end;
+                    continue;
+                }
+            }
+            b.c[b.n++] = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+            i++;
+        }
+        n = 0; /* read */
+    }
     for (Py_ssize_t i = 0; i < n;) {
         Py_UCS4 c = PyUnicode_READ(kind, t, i);
         if (c == '@') {
@@ -1431,7 +1452,9 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
         i++;
     }
     int found = 0;
-    for (Py_ssize_t p = 0; p < b.n && !found; p++) found = branch_at(&b, p);
+    const Py_UCS4 *c = b.c;
+    for (Py_ssize_t p = 0; p < b.n && !found; p++)
+        if (c[p] < 128 && starts_branch[c[p]]) found = branch_at(&b, p);
     PyMem_Free(b.c);
     return PyBool_FromLong(found);
 }
