@@ -175,21 +175,31 @@ def _prepared_sheet(css: str) -> _PreparedSheet:
     prepared: list[_Prepared] = []
     plain_urls: dict[str, int] = {}
     seen_bodies: set[int] = set()
+    # The rules of one selector list share their declarations (one dict): what they set is read
+    # once for all of them.
+    read: dict[int, tuple[tuple[tuple[str, str, bool], ...], bool]] = {}
     for rule in style_rules(css, _block_may_count) if may_hide(css) else ():
-        layout = tuple(
-            (prop, value, important)
-            for prop, (value, important) in rule.declarations.items()
-            if prop in _LAYOUT_PROPS
-        )
-        if rule.urls and rule.whole_list and id(rule.declarations) not in seen_bodies:
-            seen_bodies.add(id(rule.declarations))
+        body = id(rule.declarations)
+        if rule.urls and rule.whole_list and body not in seen_bodies:
+            seen_bodies.add(body)
             for url in rule.urls:
                 plain_urls[url] = plain_urls.get(url, 0) + 1
+        known = read.get(body)
+        if known is None:
+            layout = tuple(
+                (prop, value, important)
+                for prop, (value, important) in rule.declarations.items()
+                if prop in _LAYOUT_PROPS
+            )
+            positive = False
+            if layout or rule.urls:
+                decl = {prop: value for prop, value, _important in layout}
+                positive = bool(rule.urls) or hides(decl) is not None
+                positive = positive or tiny(size(decl.get("width")), size(decl.get("height")))
+            known = read[body] = (layout, positive)
+        layout, positive = known
         if not layout and not rule.urls:
             continue
-        decl = {prop: value for prop, value, _important in layout}
-        positive = bool(rule.urls) or hides(decl) is not None
-        positive = positive or tiny(size(decl.get("width")), size(decl.get("height")))
         prepared.append(_Prepared(rule, layout, positive))
     sheet = _PreparedSheet(tuple(prepared), plain_urls)
     if len(css) <= _SHEET_MEMO_LONGEST:
