@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from manifest import SECURITY_WRAPPERS, removed_by, without_params
 
+from guard.clean.headers import HeaderEdit
 from guard.clean.message import (
     X_GUARD,
     CleanResult,
@@ -30,7 +31,7 @@ from guard.clean.message import (
 from guard.engine.css import css_urls, strip_css_urls
 from guard.engine.detect import detect
 from guard.engine.limits import Limits
-from guard.engine.mime import decoded_text, parse_message, text_parts
+from guard.engine.mime import checked_split, decoded_text, parse_message, text_parts
 from guard.engine.mimetree import Part, split
 from guard.engine.model import Finding, Kind
 from guard.engine.rules_load import load_ruleset
@@ -678,57 +679,86 @@ HEADER_BLOCKS = [
 ]
 
 
+_EDITS = [
+    HeaderEdit("text/html", {"x-guard"}, append=[(X_GUARD, "cleaned; x")]),
+    HeaderEdit("text/html", {"x-guard", "disposition-notification-to"}),
+    HeaderEdit("text/html", set(), append=[(X_GUARD, "cleaned")]),
+    HeaderEdit("text/html", {"x-guard"}, charset="utf-8"),
+    HeaderEdit("text/html", set(), charset="utf-8", transfer_encoding="quoted-printable"),
+    HeaderEdit("text/plain", {"content-type"}, charset="utf-8", append=[(X_GUARD, "c")]),
+    HeaderEdit("text/plain", {"x-guard"}, transfer_encoding="base64", append=[(X_GUARD, "c")]),
+    HeaderEdit("text/plain", {"Not A Name", "x-guard"}),  # no field has it: read field by field
+]
+
+
 @pytest.mark.parametrize("eol", ["\n", "\r\n"])
-def test_an_untouched_header_block_is_written_as_field_by_field(
-    eol: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """edited_block's shortcut for an edit that changes no field writes what the field-by-field
-    reading writes, on the samples' header blocks and on odd ones."""
+def test_a_header_block_edited_as_bytes_is_written_as_field_by_field(eol: str) -> None:
+    """edited_block's edit of the block as bytes writes what the field-by-field reading writes,
+    on the samples' header blocks (the message's and each part's) and on odd ones."""
     from guard.clean import headers
 
     blocks = list(HEADER_BLOCKS)
     for source in SOURCES:
         raw = REFS[source].read()
-        end = raw.find(b"\n\n")
-        blocks.append(raw[: end + 2] if end != -1 else raw)
-    edits = [
-        headers.HeaderEdit("text/html", {"x-guard"}, append=[(X_GUARD, "cleaned; x")]),
-        headers.HeaderEdit("text/html", {"x-guard", "disposition-notification-to"}),
-        headers.HeaderEdit("text/html", set(), append=[(X_GUARD, "cleaned")]),
-        headers.HeaderEdit("text/html", {"x-guard"}, charset="utf-8"),
-    ]
-    fast = [headers.edited_block(b, e, eol) for b in blocks for e in edits]
-    shortcuts = sum(headers.untouched_fields(b, e) is not None for b in blocks for e in edits)
-    monkeypatch.setattr(headers, "untouched_fields", lambda block, edit: None)
-    slow = [headers.edited_block(b, e, eol) for b in blocks for e in edits]
-    assert shortcuts > len(blocks)
-    assert fast == slow
+        tree = checked_split(raw)
+        blocks.extend(raw[p.start : p.body_start] for p in tree.walk())
+    plain = 0
+    for block in blocks:
+        for edit in _EDITS:
+            fast = headers.plain_edit(block, edit, eol)
+            slow = headers.edited_fields(block, edit, eol)
+            assert headers.edited_block(block, edit, eol) == slow
+            if fast is not None:
+                plain += 1
+                assert fast == slow, (block, edit)
+    assert plain > len(blocks) * 4
 
 
-# What the shortcut reads as bytes and header_fields as str lines: every line end (the ones only
-# str.splitlines breaks at too), empty lines anywhere, folding, raw 8-bit bytes, X-Guard.
+def test_the_block_scan_in_c_is_the_python_reference() -> None:
+    from guard.clean import headers
+    from guard.engine import mimetree
+
+    if mimetree._native is None:
+        pytest.skip("_mimecore not built")
+    names = (b"content-transfer-encoding", b"content-type", b"x-guard")
+    blocks = list(HEADER_BLOCKS)
+    for source in SOURCES:
+        raw = REFS[source].read()
+        tree = checked_split(raw)
+        blocks.extend(raw[p.start : p.body_start] for p in tree.walk())
+    for block in blocks:
+        for cut in (None, -1, 7):
+            piece = block[:cut]
+            assert mimetree._native.block_fields(piece, names) == headers._block_fields_python(
+                piece, names
+            )
+
+
+# What the bytes edit reads as bytes and header_fields as str lines: every line end (the ones
+# only str.splitlines breaks at too), empty lines anywhere, folding, raw 8-bit bytes, the fields
+# an edit drops or changes, in any case, and names that only start like them.
 _BLOCK_PIECES = st.sampled_from(
     [
-        *(b"\r", b"\n", b"\r\n", b"\x0b", b"\x0c", b"\x1c", b"\x85", b"\xe9", b" f", b"\tg"),
-        *(b"A: b", b"X-Guard: x", b"Subject: s", b"Disposition-Notification-To: a"),
+        *(b"\r", b"\n", b"\r\n", b"\x0b", b"\x0c", b"\x1c", b"\x1f", b"\x85", b"\xe9", b" f"),
+        *(b"\tg", b"A: b", b"X-Guard: x", b"Subject: s", b"Disposition-Notification-To: a"),
+        *(b"Content-Type: text/plain", b'content-TYPE:text/html; charset="x"', b"; charset=a"),
+        *(b"Content-Transfer-Encoding: 7bit", b"Content-Typ: x", b"Content-Types: y", b":"),
+        *(b"x-guard :", b" charset = b;", b"\tcharset=\x1fc"),
     ]
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(st.lists(_BLOCK_PIECES, max_size=14).map(b"".join), st.sampled_from(["\n", "\r\n"]))
 def test_generated_header_blocks_are_written_as_field_by_field(block: bytes, eol: str) -> None:
     from guard.clean import headers
+    from guard.engine import mimetree
 
-    for edit in (
-        headers.HeaderEdit("text/html", {"x-guard"}, append=[(X_GUARD, "cleaned; x")]),
-        headers.HeaderEdit("text/html", {"disposition-notification-to"}),
-    ):
-        fast = headers.edited_block(block, edit, eol)
-        untouched = headers.untouched_fields
-        try:
-            headers.untouched_fields = lambda block, edit: None  # type: ignore[assignment]
-            slow = headers.edited_block(block, edit, eol)
-        finally:
-            headers.untouched_fields = untouched
-        assert fast == slow
+    names = (b"content-transfer-encoding", b"content-type", b"x-guard")
+    scanned = headers._block_fields_python(block, names)
+    if mimetree._native is not None:
+        assert mimetree._native.block_fields(block, names) == scanned
+    for edit in _EDITS:
+        fast = headers.plain_edit(block, edit, eol)
+        if fast is not None:
+            assert fast == headers.edited_fields(block, edit, eol)

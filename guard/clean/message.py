@@ -37,7 +37,7 @@ from guard.engine.mime import (
 )
 from guard.engine.mimetree import Part
 from guard.engine.mimetree import _native as _mimecore
-from guard.engine.model import Finding, Kind, ParsedMessage
+from guard.engine.model import Finding, Kind, ParsedMessage, header_names
 from guard.engine.nested import cid_references
 from guard.engine.ruleset import Rule, RuleSet
 from guard.engine.timelimit import TimeLimitExceeded, time_limit
@@ -711,12 +711,10 @@ def _receipt_fields(tree: Part, rules: RuleSet) -> tuple[set[str], set[str], int
     return {name.lower() for name, _, _ in found}, {rule.id for _, _, rule in found}, len(found)
 
 
-def _forged_x_guard(raw: bytes, tree: Part) -> int:
-    """How many X-Guard fields the message's header has. Names are read as ASCII (other bytes
-    as surrogates, which lower() leaves): none is X-Guard unless the block holds the bytes."""
-    if b"x-guard" not in raw[tree.start : tree.body_start].lower():
-        return 0
-    return sum(1 for name, _ in tree.headers if name.lower() == X_GUARD.lower())
+def _forged_x_guard(tree: Part) -> int:
+    """How many X-Guard fields the message's header has: from the names header_index lower-cased
+    (kept from detection's look-ups), not from a lower-cased copy of the ~10 KB block."""
+    return header_names(tree.headers)[1].count(X_GUARD.lower())
 
 
 def _structure_holds(cleaned: bytes, original: Part, limits: Limits) -> bool:
@@ -751,7 +749,7 @@ def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanR
     rule_ids |= receipt_rules
     if receipts:
         removed["receipt-header"] = receipts
-    forged = _forged_x_guard(raw, tree)
+    forged = _forged_x_guard(tree)
     if forged:
         removed["forged-x-guard"] = forged
     top = edits.header(tree)
