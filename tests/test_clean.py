@@ -762,3 +762,39 @@ def test_generated_header_blocks_are_written_as_field_by_field(block: bytes, eol
         fast = headers.plain_edit(block, edit, eol)
         if fast is not None:
             assert fast == headers.edited_fields(block, edit, eol)
+
+
+_ALTERNATIVE = (
+    b"From: a@example.com\r\nContent-Type: multipart/alternative; boundary=BB\r\n\r\n"
+    b"--BB\r\nContent-Type: text/plain\r\n\r\nplain\r\n"
+    b"--BB\r\nContent-Type: text/html\r\n\r\n<p>html</p>\r\n--BB--\r\n"
+)
+
+
+def test_the_structure_check_reads_the_copy_itself() -> None:
+    """The check splits the cleaned copy for its shape alone (only the fields the split reads
+    are made), and still sees every way a copy can go wrong."""
+    from guard.clean.message import _structure_holds
+
+    tree = checked_split(_ALTERNATIVE)
+    limits = Limits()
+    assert _structure_holds(_ALTERNATIVE, tree, limits)
+    added = _ALTERNATIVE.replace(b"\r\n\r\n", b"\r\nX-Guard: cleaned\r\n\r\n", 1)
+    assert _structure_holds(added, tree, limits)
+    # A rewritten body that holds a delimiter line splits into another tree.
+    smuggled = _ALTERNATIVE.replace(b"<p>html</p>", b"<p>\r\n--BB\r\n</p>")
+    assert not _structure_holds(smuggled, tree, limits)
+    # The message's Content-Type lost, or its header block cut: another shape, or no headers.
+    assert not _structure_holds(
+        _ALTERNATIVE.replace(b"Content-Type: multipart", b"X: m"), tree, limits
+    )
+    assert not _structure_holds(b"\r\n" + _ALTERNATIVE, tree, limits)
+    # A part that becomes an attachment is no text part any more: the shape holds, the limit on
+    # text parts applies to those that are.
+    attached = _ALTERNATIVE.replace(
+        b"Content-Type: text/html\r\n",
+        b"Content-Type: text/html\r\nContent-Disposition: attachment\r\n",
+    )
+    assert _structure_holds(attached, tree, Limits(max_text_part_bytes=8))
+    assert not _structure_holds(_ALTERNATIVE, tree, Limits(max_text_part_bytes=8))
+    assert not _structure_holds(_ALTERNATIVE, tree, Limits(max_message_bytes=10))

@@ -73,9 +73,42 @@ def _differ(messages: Iterator[tuple[str, bytes]]) -> tuple[int, list[str]]:
             compared += 1
             if _mimecore.header_block(raw, start, end) != mimetree._header_block_python(
                 raw, start, end
-            ):
+            ) or _mimecore.header_block(
+                raw, start, end, mimetree.SHAPE_FIELDS
+            ) != mimetree._shape_block_python(raw, start, end):
                 bad.append(source)
+        if not _shape_split_alike(raw):
+            bad.append(source)
     return compared, bad
+
+
+def _shape_split_alike(raw: bytes) -> bool:
+    """Does the shape split give the full split's tree, offsets and all, with each part's fields
+    those the split reads (and the first)?"""
+    try:
+        full = mimetree.split(raw).walk()
+    except mimetree.MimeStructureError as exc:
+        with pytest.raises(mimetree.MimeStructureError, match=str(exc)):
+            mimetree.split(raw, shape=True)
+        return True
+    shape = mimetree.split(raw, shape=True).walk()
+    if len(full) != len(shape):
+        return False
+    names = ("content-type", "content-disposition")
+    for a, b in zip(full, shape, strict=True):
+        fields = tuple(f for n, f in enumerate(a.headers) if n == 0 or f[0].lower() in names)
+        if (a.start, a.body_start, a.end, a.content_type, a.charset, fields) != (
+            b.start,
+            b.body_start,
+            b.end,
+            b.content_type,
+            b.charset,
+            b.headers,
+        ):
+            return False
+        if len(a.children) != len(b.children) or a.is_attachment != b.is_attachment:
+            return False
+    return True
 
 
 def _mail() -> Iterator[tuple[str, bytes]]:
@@ -233,6 +266,28 @@ def test_arbitrary_parts_split_alike(raw: bytes, data: st.DataObject) -> None:
     end = data.draw(st.integers(min_value=start, max_value=len(raw)))
     got = _mimecore.header_block(raw, start, end)
     assert got == mimetree._header_block_python(raw, start, end)
+
+
+# The fields a shape split keeps, in any case, and names that only start like them.
+_SHAPE_PIECES = st.sampled_from(
+    [
+        *(b"\r\n", b"\n", b"\n\n", b"\r\n\r\n", b"\r\n ", b"\x0c", b": v", b"\xe9", b"X: y"),
+        *(b"Content-Type: text/html", b"content-TYPE:multipart/mixed; boundary=b", b"--b"),
+        *(b"Content-Disposition: attachment", b"CONTENT-DISPOSITION: inline", b"--b--"),
+        *(b"Content-Typ: a", b"Content-Types: b", b"Content-Type : c", b" Content-Type: d"),
+    ]
+)
+
+
+@built
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_SHAPE_PIECES, max_size=40).map(b"".join), st.data())
+def test_generated_shape_splits_alike(raw: bytes, data: st.DataObject) -> None:
+    start = data.draw(st.integers(min_value=0, max_value=len(raw)))
+    end = data.draw(st.integers(min_value=start, max_value=len(raw) + 2))
+    got = _mimecore.header_block(raw, start, end, mimetree.SHAPE_FIELDS)
+    assert got == mimetree._shape_block_python(raw, start, end)
+    assert _shape_split_alike(raw)
 
 
 @built

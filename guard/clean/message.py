@@ -718,9 +718,10 @@ def _forged_x_guard(tree: Part) -> int:
 
 
 def _structure_holds(cleaned: bytes, original: Part, limits: Limits) -> bool:
-    """The cleaned copy parses, with the same MIME tree shape as the original."""
+    """The cleaned copy parses, with the same MIME tree shape as the original. (Split for its
+    shape: the part's fields the split does not read are not made.)"""
     try:
-        tree = checked_split(cleaned, limits)
+        tree = checked_split(cleaned, limits, shape=True)
     except (MessageError, RecursionError):
         return False
     shape = [p.content_type for p in tree.walk()]

@@ -114,10 +114,35 @@ line_end(const char *text, Py_ssize_t i, Py_ssize_t n)
     return n;
 }
 
+/* Is the field name `name[:len]` one of `names` (a tuple of lower-case ASCII bytes), in any case? */
+static int
+name_in(const char *name, Py_ssize_t len, PyObject *names)
+{
+    for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++) {
+        PyObject *want = PyTuple_GET_ITEM(names, k);
+        if (PyBytes_GET_SIZE(want) != len)
+            continue;
+        const char *w = PyBytes_AS_STRING(want);
+        Py_ssize_t j = 0;
+        while (j < len) {
+            char c = name[j];
+            if (c >= 'A' && c <= 'Z')
+                c = (char)(c + 32);
+            if (c != w[j])
+                break;
+            j++;
+        }
+        if (j == len)
+            return 1;
+    }
+    return 0;
+}
+
 /* The fields of the header block `text[:size]`, as a tuple of (name, value) pairs; NULL with an
- * exception set. */
+ * exception set. With `names` (a tuple of lower-case bytes, else NULL), only the block's first
+ * field and the fields so named are made: what a split that checks a tree's shape reads. */
 static PyObject *
-fields_of(const char *text, Py_ssize_t size)
+fields_of(const char *text, Py_ssize_t size, PyObject *names)
 {
     /* The value being read, when folded: its lines joined with \n, never longer than the block,
      * as each joining \n replaces a break of one or two bytes. A one-line value (most) is read
@@ -129,6 +154,8 @@ fields_of(const char *text, Py_ssize_t size)
     const char *name = NULL; /* the field being read, NULL when none */
     const char *value = NULL; /* its value: in the block, or `joined` once folded */
     Py_ssize_t name_len = 0, value_len = 0, pos = 0;
+    Py_ssize_t made = 0; /* fields read so far */
+#define WANTED() (names == NULL || made == 0 || name_in(name, name_len, names))
     while (pos < size) {
         Py_ssize_t end = line_end(text, pos, size);
         const char *line = text + pos;
@@ -151,9 +178,10 @@ fields_of(const char *text, Py_ssize_t size)
             continue;
         }
         if (name != NULL) {
-            if (emit(fields, name, name_len, value, value_len) < 0)
+            if (WANTED() && emit(fields, name, name_len, value, value_len) < 0)
                 goto fail;
             name = NULL;
+            made++;
         }
         Py_ssize_t found = field_name(line, len);
         if (found) {
@@ -163,8 +191,9 @@ fields_of(const char *text, Py_ssize_t size)
             value_len = len - found - 1;
         }
     }
-    if (name != NULL && emit(fields, name, name_len, value, value_len) < 0)
+    if (name != NULL && WANTED() && emit(fields, name, name_len, value, value_len) < 0)
         goto fail;
+#undef WANTED
     PyMem_Free(joined);
     PyObject *result = PyList_AsTuple(fields);
     Py_DECREF(fields);
@@ -183,7 +212,7 @@ parse_headers(PyObject *self, PyObject *arg)
         PyErr_SetString(PyExc_TypeError, "parse_headers() takes bytes");
         return NULL;
     }
-    return fields_of(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg));
+    return fields_of(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg), NULL);
 }
 
 /* mimetree.py's `_header_end(raw, start, end)` and `parse_headers(raw[start:header_end])` in one
@@ -195,10 +224,17 @@ static PyObject *
 header_block(PyObject *self, PyObject *args)
 {
     (void)self;
-    PyObject *raw;
+    PyObject *raw, *names = NULL;
     Py_ssize_t start, end;
-    if (!PyArg_ParseTuple(args, "O!nn", &PyBytes_Type, &raw, &start, &end))
+    if (!PyArg_ParseTuple(args, "O!nn|O!", &PyBytes_Type, &raw, &start, &end, &PyTuple_Type,
+                          &names))
         return NULL;
+    if (names != NULL)
+        for (Py_ssize_t k = 0; k < PyTuple_GET_SIZE(names); k++)
+            if (!PyBytes_Check(PyTuple_GET_ITEM(names, k))) {
+                PyErr_SetString(PyExc_TypeError, "header_block() takes a tuple of bytes names");
+                return NULL;
+            }
     if (start < 0 || end < 0) {
         PyErr_SetString(PyExc_ValueError, "header_block() takes offsets from the start");
         return NULL;
@@ -228,7 +264,8 @@ header_block(PyObject *self, PyObject *args)
         pos = at + 1;
     }
     Py_ssize_t block_end = header_end > size ? size : header_end;
-    PyObject *fields = fields_of(text + start, block_end > start ? block_end - start : 0);
+    PyObject *fields =
+        fields_of(text + start, block_end > start ? block_end - start : 0, names);
     if (fields == NULL)
         return NULL;
     return Py_BuildValue("(Nnn)", fields, header_end, body_start);
@@ -630,8 +667,8 @@ plain_not:
 static PyMethodDef methods[] = {
     {"parse_headers", parse_headers, METH_O, "mimetree._parse_headers_python, in one pass."},
     {"header_block", header_block, METH_VARARGS,
-     "header_block(raw, start, end): (fields, header_end, body_start), mimetree's _header_end and "
-     "parse_headers of the block."},
+     "header_block(raw, start, end[, names]): (fields, header_end, body_start), mimetree's "
+     "_header_end and parse_headers of the block (with names: its first field and those named)."},
     {"index_headers", index_headers, METH_O,
      "index_headers(headers): (lower-cased names, {name: first value}), model.header_index's."},
     {"block_fields", block_fields, METH_VARARGS,

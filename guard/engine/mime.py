@@ -275,9 +275,10 @@ def parse_message(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> tuple[ParsedMe
     return parse_split(raw, tree, limits), envelope_of(tree.headers)
 
 
-def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Part:
+def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS, *, shape: bool = False) -> Part:
     """The message's MIME tree, after every check `parse_message` makes (sizes, structure,
-    headers); raises MessageError. Cleaning reads its copy back through this alone."""
+    headers); raises MessageError. Cleaning reads its copy back through this alone, with
+    `shape` (`mimetree.split`'s: the same checks and tree, only the fields they read)."""
     if len(raw) > limits.max_message_bytes:
         raise MessageError(
             f"message of {len(raw) // (1024 * 1024)} MiB exceeds the limit of "
@@ -286,7 +287,7 @@ def checked_split(raw: bytes, limits: Limits = DEFAULT_LIMITS) -> Part:
     if not raw or raw.isspace():  # nothing but whitespace (raw.strip() copied the message)
         raise MessageError("empty message")
     try:
-        tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts)
+        tree = split(raw, max_depth=limits.max_depth, max_parts=limits.max_parts, shape=shape)
     except MimeStructureError as exc:
         raise MessageError(str(exc)) from None
     except RecursionError:

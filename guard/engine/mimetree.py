@@ -135,6 +135,30 @@ _header_block: Callable[[bytes, int, int], tuple[Headers, int, int]] = (
 ARC, Received), and the two bytes.find passes, the slice and a byte-at-a-time line split over it
 were most of a split's time."""
 
+HeaderReader = Callable[[bytes, int, int], tuple[Headers, int, int]]
+
+# The fields a split reads of a part (`_split`, and `Part.is_attachment` for checked_split's
+# text parts): a shape split makes no other.
+SHAPE_FIELDS = (b"content-type", b"content-disposition")
+
+
+def _shape_block_python(raw: bytes, start: int, end: int) -> tuple[Headers, int, int]:
+    """`_header_block` with only the block's first field (there are fields or none) and the
+    SHAPE_FIELDS: the reference for `header_block(raw, start, end, SHAPE_FIELDS)` in C."""
+    fields, header_end, body_start = _header_block(raw, start, end)
+    names = tuple(name.decode("ascii") for name in SHAPE_FIELDS)
+    kept = tuple(f for n, f in enumerate(fields) if n == 0 or f[0].lower() in names)
+    return kept, header_end, body_start
+
+
+def _shape_block_native(raw: bytes, start: int, end: int) -> tuple[Headers, int, int]:
+    return _native.header_block(raw, start, end, SHAPE_FIELDS)  # type: ignore[no-any-return]
+
+
+_shape_block: HeaderReader = _shape_block_native if _native is not None else _shape_block_python
+"""A part's header block as a shape split reads it: the field strings it never reads are not
+made (a real message's ~60 fields, most of a split of the cleaned copy)."""
+
 
 class _ContentType(NamedTuple):
     ctype: str  # lower-case type/subtype
@@ -245,10 +269,15 @@ def split(
     *,
     max_depth: int = 64,
     max_parts: int = 2000,
+    shape: bool = False,
 ) -> Part:
-    """Split a whole message into its MIME tree."""
+    """Split a whole message into its MIME tree. `shape`: the same tree, every offset and
+    content type as the full split gives it, but each part's `headers` holds only its first
+    field and its SHAPE_FIELDS (Content-Type, Content-Disposition): the fields the split reads,
+    enough to check the tree (cleaning's check of its copy), not to read the message."""
     counter = [0]
-    return _split(raw, 0, len(raw), "text/plain", 0, max_depth, max_parts, counter)
+    read = _shape_block if shape else _header_block
+    return _split(raw, 0, len(raw), "text/plain", 0, max_depth, max_parts, counter, read)
 
 
 def _split(
@@ -260,6 +289,7 @@ def _split(
     max_depth: int,
     max_parts: int,
     counter: list[int],
+    read: HeaderReader = _header_block,
 ) -> Part:
     counter[0] += 1
     if counter[0] > max_parts:
@@ -270,7 +300,7 @@ def _split(
         headers: Headers = ()  # no header block: parse_headers(b"")
         body_start = start + (1 if raw[start : start + 1] == b"\n" else 2)
     else:
-        headers, _, body_start = _header_block(raw, start, end)
+        headers, _, body_start = read(raw, start, end)
     ctype, params, charset, boundary = _content_type(headers, default_type)
     children: list[Part] = []
     if ctype.startswith("multipart/"):
@@ -302,12 +332,23 @@ def _split(
                         max_depth,
                         max_parts,
                         counter,
+                        read,
                     )
                 )
     elif ctype == "message/rfc822":
         disposition = first_header(headers, "Content-Disposition") or ""
         if not disposition.lower().startswith("attachment") and body_start < end:
             children.append(
-                _split(raw, body_start, end, "text/plain", depth + 1, max_depth, max_parts, counter)
+                _split(
+                    raw,
+                    body_start,
+                    end,
+                    "text/plain",
+                    depth + 1,
+                    max_depth,
+                    max_parts,
+                    counter,
+                    read,
+                )
             )
     return Part(start, body_start, end, headers, ctype, params, tuple(children), charset)
