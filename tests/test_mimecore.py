@@ -77,9 +77,29 @@ def _differ(messages: Iterator[tuple[str, bytes]]) -> tuple[int, list[str]]:
                 raw, start, end, mimetree.SHAPE_FIELDS
             ) != mimetree._shape_block_python(raw, start, end):
                 bad.append(source)
-        if not _shape_split_alike(raw):
+        if not _shape_split_alike(raw) or not _delimiters_alike(raw):
             bad.append(source)
     return compared, bad
+
+
+def _delimiters_alike(raw: bytes) -> bool:
+    """Does the C search find each multipart's delimiter lines where bytes.find does, for the
+    message's own boundaries and for the body searched from other offsets?"""
+    try:
+        parts = mimetree.split(raw).walk()
+    except mimetree.MimeStructureError:
+        return True
+    for part in parts:
+        boundary = part.params.get_param("boundary") if part.children else None
+        if not isinstance(boundary, str) or not boundary or "\n" in boundary:
+            continue
+        token = boundary.encode("utf-8", "surrogateescape")
+        for start, end in ((part.body_start, part.end), (part.start, len(raw)), (0, part.end - 1)):
+            got = [tuple(d) for d in mimetree._delimiters(raw, token, start, end)]
+            want = [tuple(d) for d in mimetree._delimiters_python(raw, token, start, end)]
+            if got != want:
+                return False
+    return True
 
 
 def _shape_split_alike(raw: bytes) -> bool:
@@ -288,6 +308,38 @@ def test_generated_shape_splits_alike(raw: bytes, data: st.DataObject) -> None:
     got = _mimecore.header_block(raw, start, end, mimetree.SHAPE_FIELDS)
     assert got == mimetree._shape_block_python(raw, start, end)
     assert _shape_split_alike(raw)
+
+
+# What the delimiter search reads: the token at line starts and elsewhere, closing dashes,
+# junk or blanks after it, CR LF and LF, a longer token that only starts like it.
+_DELIMITER_PIECES = st.sampled_from(
+    [b"\n", b"\r\n", b"\r", b"--b", b"--bb", b"--", b"-", b"b", b" ", b"\t", b"x", b"=", b"--b--"]
+)
+
+
+@built
+@settings(max_examples=600, deadline=None)
+@given(
+    st.lists(_DELIMITER_PIECES, max_size=30).map(b"".join),
+    st.sampled_from([b"b", b"bb", b"b-", b"-b", b"=b="]),
+    st.data(),
+)
+def test_generated_delimiters_alike(raw: bytes, boundary: bytes, data: st.DataObject) -> None:
+    start = data.draw(st.integers(min_value=0, max_value=len(raw) + 2))
+    end = data.draw(st.integers(min_value=0, max_value=len(raw) + 2))
+    got = [tuple(d) for d in _mimecore.delimiters(raw, b"--" + boundary, start, end)]
+    want = [tuple(d) for d in mimetree._delimiters_python(raw, boundary, start, end)]
+    assert got == want
+
+
+@built
+def test_a_boundary_with_a_line_break_is_searched_by_the_python() -> None:
+    raw = b"--a\nb\r\nx\n--a\nb--\n"
+    assert mimetree._delimiters(raw, b"a\nb", 0, len(raw)) == mimetree._delimiters_python(
+        raw, b"a\nb", 0, len(raw)
+    )
+    with pytest.raises(ValueError):
+        _mimecore.delimiters(raw, b"--a\nb", 0, len(raw))
 
 
 @built

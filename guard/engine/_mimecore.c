@@ -664,6 +664,80 @@ plain_not:
     Py_RETURN_NONE;
 }
 
+/* mimetree.py's `_delimiters_python(raw, token, body_start, end)` for a token without \n: the
+ * delimiter lines `--boundary` / `--boundary--`, as a list of (start, end, closing). The Python
+ * searches the token with bytes.find from hit to hit; a token holding no \n cannot overlap a line
+ * start, so only line starts (body_start, and after each \n) can hold a delimiter, and they are
+ * reached with memchr: a quoted-printable HTML body has an `=` every few bytes, which the token
+ * (`--=_alt_…`) ends with, and bytes.find crawled through it (~0.6 ns a byte). */
+static PyObject *
+delimiters(PyObject *self, PyObject *args)
+{
+    (void)self;
+    PyObject *raw;
+    Py_buffer token;
+    Py_ssize_t body_start, end;
+    if (!PyArg_ParseTuple(args, "O!y*nn", &PyBytes_Type, &raw, &token, &body_start, &end))
+        return NULL;
+    const char *t = token.buf;
+    Py_ssize_t tlen = token.len;
+    const char *b = PyBytes_AS_STRING(raw);
+    Py_ssize_t size = PyBytes_GET_SIZE(raw);
+    if (tlen == 0 || memchr(t, '\n', (size_t)tlen) != NULL || body_start < 0 || end < 0) {
+        PyBuffer_Release(&token);
+        PyErr_SetString(PyExc_ValueError, "delimiters() takes a token without \\n, offsets >= 0");
+        return NULL;
+    }
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        PyBuffer_Release(&token);
+        return NULL;
+    }
+    Py_ssize_t limit = end > size ? size : end; /* bytes.find's end, clamped */
+    Py_ssize_t hit = body_start;
+    while (hit >= 0 && hit + tlen <= limit) {
+        if (memcmp(b + hit, t, (size_t)tlen) == 0) {
+            Py_ssize_t pos = hit + tlen;
+            int closing = pos + 2 <= size && b[pos] == '-' && b[pos + 1] == '-';
+            const char *nl = memchr(b + pos, '\n', (size_t)(limit - pos));
+            Py_ssize_t line_end = nl == NULL ? -1 : nl - b;
+            /* raw[pos + (2 if closing else 0) : end if line_end == -1 else line_end] */
+            Py_ssize_t from = pos + (closing ? 2 : 0);
+            Py_ssize_t to = line_end == -1 ? limit : line_end;
+            int junk = 0;
+            for (Py_ssize_t k = from; k < to; k++)
+                if (b[k] != ' ' && b[k] != '\t' && b[k] != '\r') {
+                    junk = 1;
+                    break;
+                }
+            if (!junk) {
+                Py_ssize_t newline = hit != body_start ? hit - 1 : hit;
+                if (newline > body_start && b[newline - 1] == '\r')
+                    newline--;
+                PyObject *item = Py_BuildValue("(nnO)", newline,
+                                               line_end == -1 ? end : line_end + 1,
+                                               closing ? Py_True : Py_False);
+                if (item == NULL || PyList_Append(found, item) < 0) {
+                    Py_XDECREF(item);
+                    Py_DECREF(found);
+                    PyBuffer_Release(&token);
+                    return NULL;
+                }
+                Py_DECREF(item);
+                if (closing)
+                    break;
+            }
+        }
+        /* The next line start: after the next \n at or after `hit` (none lies inside a match). */
+        const char *nl = hit < limit ? memchr(b + hit, '\n', (size_t)(limit - hit)) : NULL;
+        if (nl == NULL)
+            break;
+        hit = nl - b + 1;
+    }
+    PyBuffer_Release(&token);
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"parse_headers", parse_headers, METH_O, "mimetree._parse_headers_python, in one pass."},
     {"header_block", header_block, METH_VARARGS,
@@ -673,6 +747,9 @@ static PyMethodDef methods[] = {
      "index_headers(headers): (lower-cased names, {name: first value}), model.header_index's."},
     {"block_fields", block_fields, METH_VARARGS,
      "block_fields(block, names): headers._block_fields_python, in one pass."},
+    {"delimiters", delimiters, METH_VARARGS,
+     "delimiters(raw, token, body_start, end): mimetree._delimiters_python for a token "
+     "without \\n, from line start to line start."},
     {"qp_encode", qp_encode, METH_VARARGS,
      "qp_encode(data, eol): clean.message._quoted_printable_python, in one pass."},
     {"qp_decode", qp_decode, METH_O, "qp_decode(data): binascii.a2b_qp(data), a run at a time."},

@@ -232,14 +232,23 @@ def _param(params: Message, value: str, name: str) -> object:
     return params.get_param(name)
 
 
-@dataclass(frozen=True, slots=True)
-class _Delimiter:
+class _Delimiter(NamedTuple):
     start: int  # the newline before `--boundary` (or the body start)
     end: int  # after the delimiter line's newline
     closing: bool
 
 
 def _delimiters(raw: bytes, boundary: bytes, body_start: int, end: int) -> list[_Delimiter]:
+    """Delimiter lines `--boundary` / `--boundary--` at line starts: `_delimiters_python`'s, in C
+    where it was built and the boundary holds no \n (tests/test_mimecore.py)."""
+    if _native is None or b"\n" in boundary:
+        return _delimiters_python(raw, boundary, body_start, end)
+    return [
+        _Delimiter(*found) for found in _native.delimiters(raw, b"--" + boundary, body_start, end)
+    ]
+
+
+def _delimiters_python(raw: bytes, boundary: bytes, body_start: int, end: int) -> list[_Delimiter]:
     """Delimiter lines `--boundary` / `--boundary--` at line starts, found with bytes.find."""
     token = b"--" + boundary
     found: list[_Delimiter] = []
