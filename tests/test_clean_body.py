@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from html5_reads import CORPUS, corpus_html, mail_html
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -136,3 +137,20 @@ def test_the_rewrite_hands_over_the_bytes_its_check_parsed() -> None:
     rewritten = rewrite_html_encoded(html + "\udcff", _RemoveAll())
     assert rewritten is not None
     assert rewritten[1] == rewritten[0].encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    "label", [None, "utf-8", "UTF8", "us-ascii", "iso-8859-1", "cp1252", "koi8-r"]
+)
+@pytest.mark.parametrize("data", [b"", b"plain <p>ascii</p>\r\n", b"\x00\x7f"])
+def test_ascii_bytes_read_with_the_codec_their_decoding_gives(
+    label: str | None, data: bytes
+) -> None:
+    """The reading codec of ASCII bytes, said without decoding them, is the one decoding says."""
+    from guard.clean import message
+
+    codec = message._codec_of(label)
+    codec = "cp1252" if codec in ("ascii", "latin-1", "iso8859-1") else codec
+    decoded = codec if codec is not None else "utf-8"
+    data.decode(decoded)  # every one of them reads ASCII
+    assert message._reading_codec(data, label) == decoded

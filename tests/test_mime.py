@@ -860,3 +860,41 @@ def test_content_type_parameter_examples(
         got = _fast_param(value, name)
         assert got == _stdlib_param(value, name)
         assert (collapse_rfc2231_value(got) if isinstance(got, tuple) else got) == want  # type: ignore[arg-type]
+
+
+def test_a_trees_text_parts_are_read_once_and_handed_out_afresh() -> None:
+    from guard.engine import mime
+    from guard.engine.mimetree import split
+
+    raw = (
+        b"Content-Type: multipart/mixed; boundary=b\n\n--b\nContent-Type: text/html\n\n<p>x\n"
+        b"--b\nContent-Type: text/plain\nContent-Disposition: attachment\n\ny\n--b--\n"
+    )
+    tree = split(raw)
+    first = mime.text_parts(tree)
+    assert [p.content_type for p in first] == ["text/html"]
+    first.clear()  # a caller's list is its own
+    again = mime.text_parts(tree)
+    assert [p.content_type for p in again] == ["text/html"]
+    other = split(raw.replace(b"attachment", b"inline"))
+    assert [p.content_type for p in mime.text_parts(other)] == ["text/html", "text/plain"]
+    assert mime.text_parts(tree)[0] is again[0]
+
+
+@pytest.mark.parametrize(
+    "label",
+    ["utf-8", "UTF-8", ' "utf-8" ', "latin1", "punycode", "x-nonsense", "a\x00b", "l1", "x" * 80],
+)
+def test_a_kept_charset_answer_is_the_lookup(label: str) -> None:
+    import codecs
+
+    from guard.engine import mime
+
+    try:
+        name: str | None = codecs.lookup(label.strip().strip('"')).name
+    except (LookupError, ValueError):
+        name = None
+    want = None if name in mime.NOT_CHARSETS else name
+    assert mime.charset_codec(label) == want
+    assert mime.charset_codec(label) == want  # from the memo, where it is kept
+    assert (label in mime._CODEC_MEMO) == (len(label) <= mime._CODEC_MEMO_LONGEST)

@@ -444,6 +444,10 @@ def _reading_codec(data: bytes, label: str | None) -> str:
     codec = _codec_of(label)
     if codec in ("ascii", "latin-1", "iso8859-1"):
         codec = "cp1252"  # as decode_text: what browsers read for these labels
+    if codec in (None, "utf-8", "cp1252") and data.isascii():
+        # Both codecs read every ASCII byte (UTF-8 too when there is no label): what the
+        # decodes below would say, without a str of the whole part (a newsletter's ~35 KB).
+        return codec or "utf-8"
     if codec is not None:
         try:
             data.decode(codec)

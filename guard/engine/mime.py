@@ -79,15 +79,33 @@ def decode_transfer(payload: bytes, cte: str | None) -> bytes:
 NOT_CHARSETS = frozenset({"punycode", "idna", "unicode_escape", "raw_unicode_escape"})
 
 
+# A message's few labels are read again and again (decoding each text part, and cleaning's
+# reading and writing codecs of each part it rewrites): each label's answer is kept, as the
+# style memo, bounded in entries and length.
+_CODEC_MEMO: dict[str, str | None] = {}
+_CODEC_MEMO_SIZE = 256
+_CODEC_MEMO_LONGEST = 64
+
+
 def charset_codec(label: str | None) -> str | None:
     """The Python codec for a charset label (None: unknown, or no charset a client reads)."""
     if not label:
         return None
     try:
-        name = codecs.lookup(label.strip().strip('"')).name
+        return _CODEC_MEMO[label]
+    except KeyError:
+        pass
+    try:
+        name: str | None = codecs.lookup(label.strip().strip('"')).name
     except (LookupError, ValueError):  # ValueError: a label with a NUL in it
-        return None
-    return None if name in NOT_CHARSETS else name
+        name = None
+    if name in NOT_CHARSETS:
+        name = None
+    if len(label) <= _CODEC_MEMO_LONGEST:
+        if len(_CODEC_MEMO) >= _CODEC_MEMO_SIZE:
+            _CODEC_MEMO.clear()
+        _CODEC_MEMO[label] = name
+    return name
 
 
 def _codec(label: str | None) -> str | None:
@@ -240,15 +258,27 @@ def recipients_of(headers: Headers) -> tuple[str, ...]:
     return tuple(sorted({a for a in addresses if "@" in a}))
 
 
+# The last tree's text parts: cleaning asks for the same tree's four times (the split's size
+# check, parse_split, the rewrite, the parts it leaves). A tree is immutable (frozen parts, tuples
+# of children and fields) and kept here with its answer, so its id names no other tree.
+_last_text_parts: tuple[Part, tuple[Part, ...]] | None = None
+
+
 def text_parts(tree: Part) -> list[Part]:
     """The leaves a client displays as text: text/html and text/plain, not attachments."""
-    return [
+    global _last_text_parts
+    last = _last_text_parts
+    if last is not None and last[0] is tree:
+        return list(last[1])
+    found = [
         part
         for part in tree.walk()
         if not part.children
         and part.content_type in ("text/html", "text/plain")
         and not part.is_attachment
     ]
+    _last_text_parts = (tree, tuple(found))
+    return found
 
 
 def related_parts(tree: Part) -> list[tuple[str, Part]]:
