@@ -412,10 +412,11 @@ def test_header_index_reads_what_the_c_function_refuses() -> None:
 # -- cleaning's quoted-printable (qp_encode) against binascii.b2a_qp (_quoted_printable_python) --
 
 # What the encoder reads: the bytes it escapes or copies, line ends, a `.` that may start a line,
-# whitespace before a line end or at the end, and runs long enough to reach column 76 (a soft
-# break before an escape, a copy, or a byte followed by \n).
+# whitespace before a line end or at the end, runs long enough to reach column 76 (a soft
+# break before an escape, a copy, or a byte followed by \n), and `.` inside a run (copied there).
 _QP_PIECES = st.sampled_from(
     [b"a", b"=", b".", b" ", b"\t", b"\r", b"\n", b"\r\n", b"\x00", b"\x7f", b"\xc3\xa9", b"~"]
+    + [b"..", b"a.b", b"x." * 40]
     + [b"x" * n for n in (20, 72, 73, 74, 75, 76)]
 )
 
