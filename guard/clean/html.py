@@ -120,9 +120,10 @@ class _Document:
         self.removed_any = False  # once an element went, its descendants are skipped
         self.plaintext = False
         self.raw_text: list[LexborNode] = []  # elements of RAW_TEXT whose text needs a look
-        self.loads: set[str] = set()  # every http(s) URL the original loads (see `verify`)
+        # Every load of the original, resolved and as written, stripped (see `verify`): kept as
+        # text, split only if the check meets a URL that is not one of them.
+        self.loads: set[str] = set()
         self.seen: dict[str, str] = {}  # each load as written -> resolved (recorded in `loads`)
-        self.parse = _parser_of(rewriter)
 
     # -- helpers ---------------------------------------------------------------------------------
 
@@ -135,13 +136,11 @@ class _Document:
 
     def saw_load(self, url: str) -> None:
         # Both readings: the output has no base when the rewrite removed it. Without a base
-        # they are one string (resolve strips), split once.
+        # they are one string (resolve strips).
         written = url.strip()
-        resolved = resolve(self.base, url).strip() if self.base else written
-        for candidate in (resolved,) if resolved == written else (resolved, written):
-            parsed = self.parse(candidate)
-            if parsed is not None:
-                self.loads.add(parsed.raw)
+        self.loads.add(written)
+        if self.base:
+            self.loads.add(resolve(self.base, url).strip())
 
     def remove(self, node: LexborNode) -> None:
         node.decompose()  # detaches the subtree; Lexbor frees nothing until the document goes
@@ -189,10 +188,16 @@ class _Document:
         return ref.url if ref.element == "base[href]" else url
 
     def first_seen(self, url: str) -> str:
-        self.saw_load(url)
-        self.written.add(url.strip())
-        resolved = self.seen[url] = resolve(self.base, url)
-        return resolved
+        if self.base:
+            self.saw_load(url)
+            self.written.add(url.strip())
+            resolved = self.seen[url] = resolve(self.base, url)
+            return resolved
+        # `saw_load` and `resolve` without a base: the URL stripped, for all three.
+        written = self.seen[url] = url.strip()
+        self.loads.add(written)
+        self.written.add(written)
+        return written
 
     def rewrite_plain_link(self, record: PlainLink) -> None:
         """A link whose one reference is its href (`walked_records`): as `rewrite_element`."""
@@ -398,7 +403,8 @@ class _Check:
 
     def __init__(self, rewriter: Rewriter, loads: set[str]) -> None:
         self.rewriter = rewriter
-        self.loads = loads
+        self.loads = loads  # as `_Document.loads`: texts, stripped
+        self.raws: set[str] | None = None  # their http(s) URLs split, once one is needed
         self.parse = _parser_of(rewriter)
 
     def verify(self, output: str, encoded: bytes | None = None) -> None:
@@ -406,16 +412,27 @@ class _Check:
         loads that the original did not. Each distinct URL is asked once (at its first load in
         document order, which names the element of a failure). `encoded`: `output` as UTF-8,
         the bytes the parser reads (see `document_loads`)."""
+        action, loads = self.rewriter.load_action, self.loads
         for url, element in document_loads(output, encoded=encoded):
-            if self.rewriter.load_action(url) is not LoadAction.KEEP:
+            if action(url) is not LoadAction.KEEP:
                 raise RewriteUnsafe(
                     f"the cleaned HTML, read back, still loads what was removed ({element})"
                 )
+            if url in loads:
+                continue  # one of the original's loads as it wrote it: the same URL split
             parsed = self.parse(url)
-            if parsed is not None and parsed.raw not in self.loads:
+            if parsed is not None and parsed.raw not in self.original_raws():
                 raise RewriteUnsafe(
                     f"the cleaned HTML, read back, loads what the original does not ({element})"
                 )
+
+    def original_raws(self) -> set[str]:
+        """The original's loads as http(s) URLs (`Url.raw`): what a URL read back that is not
+        one of `loads` as text must be, split."""
+        if self.raws is None:
+            parse = self.parse
+            self.raws = {p.raw for p in map(parse, self.loads) if p is not None}
+        return self.raws
 
 
 def _doctype(node: LexborNode, source: str) -> str:

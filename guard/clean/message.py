@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import quote, unquote_plus
@@ -198,9 +198,15 @@ def drop_params(url: str, names: Iterable[str]) -> str:
     path, question, query = head.partition("?")
     if not question:
         return url
-    kept = [p for p in query.split("&") if unquote_plus(p.partition("=")[0]) not in drop]
+    kept = [p for p in query.split("&") if _param_name(p) not in drop]
     rebuilt = path + ("?" + "&".join(kept) if any(kept) else "")
     return rebuilt + hash_ + fragment
+
+
+def _param_name(pair: str) -> str:
+    """A query pair's name, decoded (unquote_plus leaves a name without `%` or `+` as it is)."""
+    name = pair.partition("=")[0]
+    return unquote_plus(name) if "%" in name or "+" in name else name
 
 
 def _decode_through(rules_: list[Rule], url: Url, parse: UrlParser = parse_http) -> str | None:
@@ -286,6 +292,17 @@ def decide_link(
 # -- the plan: what goes, decided from the findings -----------------------------------------------
 
 
+def _may_name(text: str, raws: Collection[str]) -> bool:
+    """Could `parse_http(text).raw` be one of `raws`? False only when it cannot: that raw is
+    always `text` stripped, or `https:` and it for a scheme-relative URL (urls.parse_http, and
+    the C core's split that gives its answers; tests/test_cleanhtml.py checks this), so a URL no
+    finding names is answered without splitting it."""
+    if not raws:
+        return False
+    stripped = text.strip()
+    return stripped in raws or "https:" + stripped in raws
+
+
 class _Planner:
     """Answers the HTML and text rewriters (`guard.clean.html.Rewriter`) and keeps score."""
 
@@ -324,11 +341,12 @@ class _Planner:
 
     def parse_url(self, text: str) -> Url | None:
         """urls.parse_http(text), once per distinct text of the message."""
-        try:
-            return self.urls[text]
-        except KeyError:
+        # A get, not try/except KeyError: ~120 texts a newsletter are split for the first time,
+        # and a raised KeyError costs more than the C split itself.
+        url = self.urls.get(text, False)
+        if url is False:
             url = self.urls[text] = self.split(text)
-            return url
+        return url
 
     def load_action(self, url: str) -> LoadAction:
         action = self.actions.get(url)
@@ -337,6 +355,8 @@ class _Planner:
         return action
 
     def decide_load(self, url: str) -> LoadAction:
+        if not _may_name(url, self.loads):
+            return LoadAction.KEEP  # most loads (a content image no finding removes): no split
         parsed = self.parse_url(url)
         finding = self.loads.get(parsed.raw) if parsed is not None else None
         if finding is None or parsed is None:
@@ -359,6 +379,8 @@ class _Planner:
         return target
 
     def decide_target(self, url: str) -> str | None:
+        if not _may_name(url, self.link_urls):
+            return None
         parsed = self.parse_url(url)
         if parsed is None or parsed.raw not in self.link_urls:
             return None
