@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import quote, unquote_plus
@@ -52,6 +52,8 @@ ALLOWLISTED = "allowlisted"
 """`CleanResult.skipped` starts with this for mail the policy leaves alone on purpose."""
 
 UrlParser = Callable[[str], Url | None]
+Unwrapper = Callable[[Url], tuple[Sequence[Rule], str | None]]
+"""RuleSet.unwrap, or what gives its answers (the C core's `unwrap`)."""
 
 _MAX_LINK_LAYERS = 4  # rounds of unwrapping when a decoded target is itself wrapped
 _MAX_LINE = 998  # RFC 5322 line limit for 7bit/8bit bodies
@@ -209,7 +211,7 @@ def _param_name(pair: str) -> str:
     return unquote_plus(name) if "%" in name or "+" in name else name
 
 
-def _decode_through(rules_: list[Rule], url: Url, parse: UrlParser = parse_http) -> str | None:
+def _decode_through(rules_: Sequence[Rule], url: Url, parse: UrlParser = parse_http) -> str | None:
     """The target after unwrapping exactly these wrapper layers."""
     current: Url | None = url
     target: str | None = None
@@ -223,7 +225,7 @@ def _decode_through(rules_: list[Rule], url: Url, parse: UrlParser = parse_http)
     return target
 
 
-def _first_security(chain: list[Rule]) -> int | None:
+def _first_security(chain: Sequence[Rule]) -> int | None:
     """The index of the first security wrapper in `chain`, if any."""
     for i, rule in enumerate(chain):
         if rule.category == SECURITY_CATEGORY:
@@ -231,13 +233,28 @@ def _first_security(chain: list[Rule]) -> int | None:
     return None
 
 
+def _wrapped(url: Url, rules: RuleSet, unwrap: Unwrapper | None) -> bool:
+    """Does a link rule match `url`? RuleSet.unwrap's first step is that classification, so
+    the C core's unwrap (in C, and remembered for `decide_link` of the same URL and for
+    `kept_links`) answers it where the planner has one."""
+    if unwrap is None:
+        return rules.classify(url, ("link",)) is not None
+    return bool(unwrap(url)[0])
+
+
 def decide_link(
-    url: Url, rules: RuleSet, policy: Policy, depth: int = 0, parse: UrlParser = parse_http
+    url: Url,
+    rules: RuleSet,
+    policy: Policy,
+    depth: int = 0,
+    parse: UrlParser = parse_http,
+    unwrap: Unwrapper | None = None,
 ) -> _LinkDecision:
     """What a link becomes: its decoded target (security wrappers excepted unless the policy
     says so) without tracking parameters; opaque wrappers stay. `parse`: urls.parse_http, or
-    what gives the same answers (the planner's `parse_url`)."""
-    chain, destination = rules.unwrap(url)
+    what gives the same answers (the planner's `parse_url`); `unwrap`: RuleSet.unwrap, or what
+    gives its answers (the C core's, which the planner passes)."""
+    chain, destination = rules.unwrap(url) if unwrap is None else unwrap(url)
     security_kept = False
     if chain:
         cut = None if policy.unwrap_security else _first_security(chain)
@@ -258,10 +275,10 @@ def decide_link(
     if target_url is None:
         return _LinkDecision(None)
     ids = tuple([rule.id for rule in chain])
-    if chain and not security_kept and rules.classify(target_url, ("link",)) is not None:
+    if chain and not security_kept and _wrapped(target_url, rules, unwrap):
         # The decoded target is wrapped again (deeper than RuleSet.unwrap goes).
         inner = (
-            decide_link(target_url, rules, policy, depth + 1, parse)
+            decide_link(target_url, rules, policy, depth + 1, parse, unwrap)
             if depth < _MAX_LINK_LAYERS
             else _LinkDecision(None, opaque=True)
         )
@@ -303,6 +320,9 @@ def _may_name(text: str, raws: Collection[str]) -> bool:
     return stripped in raws or "https:" + stripped in raws
 
 
+_UNSPLIT = Url("", "", "", "")  # `_Planner.urls`'s default: a text not split yet
+
+
 class _Planner:
     """Answers the HTML and text rewriters (`guard.clean.html.Rewriter`) and keeps score."""
 
@@ -337,14 +357,17 @@ class _Planner:
         # newsletter would be split in Python for the first time here.
         core = core_for(rules, BUILTIN_REMOTE)
         self.split: UrlParser = core.parse if core is not None else parse_http
+        # RuleSet.unwrap's answers in C: the decoded targets of wrapped links, which detection
+        # did not unwrap, are classified there, not by RuleSet.classify in Python.
+        self.unwrap: Unwrapper = core.unwrap if core is not None else rules.unwrap
         self.urls: dict[str, Url | None] = {}
 
     def parse_url(self, text: str) -> Url | None:
         """urls.parse_http(text), once per distinct text of the message."""
         # A get, not try/except KeyError: ~120 texts a newsletter are split for the first time,
         # and a raised KeyError costs more than the C split itself.
-        url = self.urls.get(text, False)
-        if url is False:
+        url = self.urls.get(text, _UNSPLIT)
+        if url is _UNSPLIT:
             url = self.urls[text] = self.split(text)
         return url
 
@@ -368,7 +391,7 @@ class _Planner:
         found = self.decisions.get(url.raw)
         if found is None:
             found = self.decisions[url.raw] = decide_link(
-                url, self.rules, self.policy, parse=self.parse_url
+                url, self.rules, self.policy, parse=self.parse_url, unwrap=self.unwrap
             )
         return found
 
@@ -403,7 +426,7 @@ class _Planner:
         security: set[str] = set()
         for raw in self.link_urls:
             parsed = self.parse_url(raw)
-            if parsed is None or not (raw in self.decisions or self.rules.unwrap(parsed)[0]):
+            if parsed is None or not (raw in self.decisions or self.unwrap(parsed)[0]):
                 # A link no wrapper rule matches is neither opaque nor security-wrapped: not
                 # decided for this alone (a tracking target of a wrapped link, mostly).
                 continue
