@@ -25,7 +25,7 @@ from typing import Protocol
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from guard.clean.nodes import RAW_TEXT, PlainImage, PlainLink, Record, record_node, walked_records
+from guard.clean.nodes import RAW_TEXT, PlainImage, Record, record_node, walked_records
 from guard.engine.css import sheet_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
@@ -150,11 +150,26 @@ class _Document:
     # -- the walk --------------------------------------------------------------------------------
 
     def rewrite(self) -> None:
+        # A newsletter's hundred plain links are read here, not through a method each: a link
+        # asks the rewriter once per href as written (the base does not change during the walk).
+        link_target, base = self.rewriter.link_target, self.base
+        targets: dict[str, str | None] = {}
         for record in self.nodes:
             if not isinstance(record, tuple):
                 self.rewrite_node(record)
             elif len(record) == 2:
-                self.rewrite_plain_link(record)
+                # A link whose one reference is its href (`walked_records`): as
+                # `rewrite_element` reads it.
+                node, href = record
+                if self.removed_any and node.parent is None:
+                    continue  # inside an element that went
+                if href in targets:
+                    target = targets[href]
+                else:
+                    target = targets[href] = link_target(resolve(base, href))
+                if target is not None and target != href:
+                    node.attrs["href"] = target
+                    self.changed = True
             else:
                 self.rewrite_plain_image(record)
         if self.base_removed:
@@ -198,16 +213,6 @@ class _Document:
         self.loads.add(written)
         self.written.add(written)
         return written
-
-    def rewrite_plain_link(self, record: PlainLink) -> None:
-        """A link whose one reference is its href (`walked_records`): as `rewrite_element`."""
-        node, href = record
-        if self.removed_any and node.parent is None:
-            return  # inside an element that went
-        target = self.rewriter.link_target(resolve(self.base, href))
-        if target is not None and target != href:
-            node.attrs["href"] = target
-            self.changed = True
 
     def rewrite_plain_image(self, record: PlainImage) -> None:
         """An image whose references are its src and srcset (`walked_records`): as
