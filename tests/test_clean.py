@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from manifest import SECURITY_WRAPPERS, removed_by, without_params
 
 from guard.clean.headers import HeaderEdit
+from guard.clean.html import LoadAction, RewriteUnsafe
 from guard.clean.message import (
     X_GUARD,
     CleanResult,
@@ -663,6 +664,93 @@ def test_the_planners_split_gives_parse_https_answers(monkeypatch: pytest.Monkey
     slow = [clean_message(raw, RULES, policy) for raw in raws for policy in both]
     assert sum(r.changed for r in slow) > 50
     assert fast == slow
+
+
+# Texts the split reads in every way it has: plain, scheme-relative, wrapped schemes, user info,
+# ports, IPv6, spaces (ASCII and not) around, non-ASCII hosts, junk.
+SPLIT_TEXTS = [
+    OPEN, GOOGLE, SAFE, UTM, " //x.example/a ", "\t//X.Example:8080/a?b=c#d\n", "cid:x",
+    "http://[::1]/", "https://user:pw@x.example/", "view-source:https://x.example/p",
+    "feed://x.example/rss", "jar:https://x.example/a.jar!/b", " VIEW-SOURCE: //x.example/p",
+    "\u00a0https://x.example/\u2003", "https://bücher.example/p", "//bücher.example/p",
+    "http:/x.example", "https:x.example/p", "data:image/gif;base64,R0l", "", " ", "//", "x",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from([*SPLIT_TEXTS, "h", "t", "p", "s", ":", "/", "?", "#", " "])))
+def test_a_split_urls_raw_is_its_text_stripped_maybe_with_https(pieces: list[str]) -> None:
+    """The planner answers a load or link no finding names without splitting it (`_may_name`):
+    that rests on urls.parse_http's raw being the text stripped, or `https:` and it; the C core's
+    split gives the same answers."""
+    from guard.clean.message import _may_name
+    from guard.engine.detect import BUILTIN_REMOTE
+    from guard.engine.urlcore import core_for
+
+    core = core_for(RULES, BUILTIN_REMOTE)
+    text = "".join(pieces)
+    for one in [text, *SPLIT_TEXTS]:
+        stripped = one.strip()
+        for url in (parse_http(one), core.parse(one) if core is not None else None):
+            if url is not None:
+                assert url.raw in (stripped, "https:" + stripped)
+                assert _may_name(one, {url.raw}) and _may_name(one, {"x": url.raw}.values())
+        assert not _may_name(one, set()) and not _may_name(one, {"https://elsewhere.example/"})
+
+
+def test_the_check_holds_loads_as_text_and_splits_them_for_a_stranger() -> None:
+    """`_Check` is handed the original's loads as text: a load read back as one of them passes
+    unsplit; one written otherwise (scheme-relative in the original) passes by its split; one the
+    original never loaded, or one removed, is refused."""
+    from guard.clean.html import _Check
+
+    class Keep:
+        def load_action(self, url: str) -> LoadAction:
+            return LoadAction.REMOVE_PIXEL if "pixel" in url else LoadAction.KEEP
+
+        def link_target(self, url: str) -> str | None:
+            return None
+
+    def check(loads: set[str], output: str) -> str | None:
+        try:
+            _Check(Keep(), loads).verify(output)
+        except RewriteUnsafe as exc:
+            return str(exc)
+        return None
+
+    img = '<img src="{}">'.format
+    assert check({"https://a.example/i.png"}, img("https://a.example/i.png")) is None
+    assert check({"//a.example/i.png"}, img("https://a.example/i.png")) is None
+    assert check({"https://a.example/i.png"}, img("//a.example/i.png")) is None
+    assert "does not" in (check({"https://a.example/i.png"}, img("https://b.example/")) or "")
+    assert "was removed" in (
+        check({"https://a.example/pixel"}, img("https://a.example/pixel")) or ""
+    )
+    assert check(set(), "<p>no loads</p>") is None
+
+
+def test_decide_link_with_the_cores_unwrap_is_the_rulesets() -> None:
+    """The planner hands decide_link the C core's unwrap (and with it the classification of a
+    decoded target): the same decisions as RuleSet.unwrap and RuleSet.classify give, on the
+    links of every sample."""
+    from guard.engine.detect import BUILTIN_REMOTE
+    from guard.engine.urlcore import core_for
+
+    core = core_for(RULES, BUILTIN_REMOTE)
+    if core is None:
+        pytest.skip("the C core is not built")
+    links = {GOOGLE, SAFE, UTM, OPEN, "https://www.google.com/url?q=" + GOOGLE}
+    for source in SOURCES:
+        msg = parse_message(REFS[source].read())[0]
+        found = detect(msg, RULES)
+        links |= {f.url for f in found if f.kind in (Kind.LINK, Kind.PARAM) and f.url}
+    urls = [u for u in map(parse_http, sorted(links)) if u is not None]
+    assert len(urls) > 100
+    for policy in (Policy(), Policy(unwrap_security=True)):
+        for url in urls:
+            assert decide_link(url, RULES, policy, unwrap=core.unwrap) == decide_link(
+                url, RULES, policy
+            )
 
 
 HEADER_BLOCKS = [
