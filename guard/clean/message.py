@@ -186,6 +186,8 @@ _UNSAFE_IN_URL = re.compile(r"[\s\"'<>\x00-\x1f\x7f]")
 
 def _safe_url(url: str) -> str:
     """Percent-encode what would end the URL early in text or break an attribute."""
+    if _UNSAFE_IN_URL.search(url) is None:
+        return url  # nearly every target: no substitution to set up
     return _UNSAFE_IN_URL.sub(lambda m: quote(m.group(0), safe=""), url)
 
 
@@ -292,6 +294,8 @@ def decide_link(
         )
     if security_kept:
         return _LinkDecision(_safe_url(target), unwrapped=True, rules=ids, security=True)
+    if not target_url.query and not chain:
+        return _LinkDecision(None)  # no parameter to drop (what follows finds none)
     # The names as Url.params() decodes them, without decoding the values.
     matches = rules.param_matches(query_keys(target_url.query))
     params = tuple(sorted({name for _, names in matches for name in names}))
