@@ -315,13 +315,13 @@ def decide_link(
 
 def _may_name(text: str, raws: Collection[str]) -> bool:
     """Could `parse_http(text).raw` be one of `raws`? False only when it cannot: that raw is
-    always `text` stripped, or `https:` and it for a scheme-relative URL (urls.parse_http, and
-    the C core's split that gives its answers; tests/test_cleanhtml.py checks this), so a URL no
-    finding names is answered without splitting it."""
+    always `text` stripped, or `https:` and it for a scheme-relative `//host…` (urls.parse_http,
+    and the C core's split that gives its answers; tests/test_clean.py checks this), so a URL no
+    finding names is answered without splitting it (nor a copy made of a long URL to look up)."""
     if not raws:
         return False
     stripped = text.strip()
-    return stripped in raws or "https:" + stripped in raws
+    return stripped in raws or (stripped[:2] == "//" and "https:" + stripped in raws)
 
 
 _UNSPLIT = Url("", "", "", "")  # `_Planner.urls`'s default: a text not split yet
