@@ -15,6 +15,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -457,3 +458,63 @@ def test_a_copy_that_cannot_be_staged_leaves_its_original_alone(
     assert kept == {mid: [originals[mid]] for mid in cleaned - {victim}}
     assert not (maildir / JOURNAL).exists()
     assert list((maildir / "tmp").iterdir()) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="finds files by /proc/self/fd")
+@pytest.mark.parametrize("which", ["journal", "copy", "folder"])
+def test_a_write_step_that_fails_leaves_nothing_half_done(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, reference: dict[str, list[bytes]],
+    which: str,
+) -> None:  # fmt: skip
+    """With one staged copy open at a time, in batches of 4: the close of the journal being
+    written fails (the batch fails as a whole, its draft goes), the close of a staged copy
+    fails (NFS reports a failed write there: that message fails), or the backup folder's fsync
+    fails after the batch's intent (the batch fails; the next batch finishes its journal before
+    writing its own). The writer never waits for ever for a free slot, nothing is left in
+    tmp/ or half-done, and the next run cleans every message exactly once."""
+    from guard.mail import maildir_clean
+
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    monkeypatch.setattr(maildir_clean, "_OPEN_STAGED", 1)
+    monkeypatch.setattr(clean_path, "PIECE_MAX", 4)
+    real_close, real_fsync_path = os.close, maildir_clean._fsync_path
+    failed: list[object] = []
+
+    def close(fd: int) -> None:
+        path = Path(os.readlink(f"/proc/self/fd/{fd}"))
+        journal = path.name.startswith(JOURNAL)
+        fails = path.parent == maildir / "tmp" and journal == (which == "journal")
+        real_close(fd)
+        if fails and which != "folder" and not failed:
+            failed.append(fd)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    def fsync_path(path: Path) -> None:
+        if which == "folder" and path == maildir / MAILDIR_BACKUP / "cur" and not failed:
+            failed.append(path)
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+        real_fsync_path(path)
+
+    monkeypatch.setattr(os, "close", close)
+    monkeypatch.setattr(maildir_clean, "_fsync_path", fsync_path)
+    ns = in_process_args(maildir, tmp_path, monkeypatch, 4, "-q")
+    out, err = io.StringIO(), io.StringIO()
+    codes: list[int] = []
+    run = threading.Thread(target=lambda: codes.append(clean_path.run_clean_path(ns, out, err)))
+    run.daemon = True
+    run.start()
+    run.join(60)
+    monkeypatch.undo()
+    assert not run.is_alive(), "the writer hangs"
+    assert failed and codes == [28], err.getvalue()  # ExitCode.PARTIAL
+    lines = err.getvalue().splitlines()
+    assert lines and all("not cleaned" in line and os.strerror(errno.EIO) in line for line in lines)
+    assert len(lines) == (1 if which == "copy" else 4)  # the message, or its batch of 4
+    assert not (maildir / JOURNAL).exists()
+    assert list((maildir / "tmp").iterdir()) == []
+    kept = contents(maildir / MAILDIR_BACKUP)
+    assert all(kept[mid] == [originals[mid]] for mid in kept)
+    done = guard_clean(maildir, tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert_exactly_once(maildir, originals, reference)

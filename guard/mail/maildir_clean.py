@@ -28,7 +28,10 @@ A crash leaves the journal behind, and the next run finishes it before anything 
 backup links removed: every original is where it was), with it, it rolls forward (steps 4
 and 5). Either way every message is in the Maildir exactly once, and its original in the backup
 when it was cleaned. A mail client may rename a file meanwhile (its flags after `:`, or `new/`
-to `cur/`), so recovery finds each message by its unique name, the part before `:`.
+to `cur/`), so recovery finds each message by its unique name, the part before `:`. A batch
+whose step of the whole batch fails (a directory's fsync, the commit) leaves its journal as a
+crash would, and the run's next batch finishes it the same way before writing its own: a journal
+is never replaced while it lists work to undo or redo.
 
 While it works on a Maildir, guard holds an exclusive `flock` on its `tmp/` directory: a second
 `guard clean` of the same Maildir is refused (`MaildirLocked`) instead of racing the first.
@@ -246,16 +249,21 @@ def _stage(maildir: Path, item: Replacement, entry: _Entry) -> int:
 
 
 def _settle(fd: int, gate: threading.BoundedSemaphore) -> str | None:
-    """fsync a staged copy through the descriptor that wrote it, then close it; why the fsync
+    """fsync a staged copy through the descriptor that wrote it, then close it; why either
     failed, or None. Run on the batch's threads, so that the file system commits many at once."""
+    reason = None
     try:
-        os.fsync(fd)
-    except OSError as exc:
-        return exc.strerror or str(exc)
+        try:
+            os.fsync(fd)
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+        try:
+            os.close(fd)  # NFS may report a failed write only here
+        except OSError as exc:
+            reason = reason or exc.strerror or str(exc)
     finally:
-        os.close(fd)
-        gate.release()
-    return None
+        gate.release()  # the writer waits on this gate for a free slot
+    return reason
 
 
 def _keep_original(original: Path, dest: Path) -> bool:
@@ -278,8 +286,12 @@ def _write_journal(maildir: Path, entries: Sequence[_Entry], pool: Executor) -> 
     journal torn by a power cut lists nothing that has to be undone)."""
     journal = maildir / JOURNAL
     staged = maildir / "tmp" / f"{JOURNAL}.{os.getpid()}"
-    write_new(staged, "".join(e.line() for e in entries).encode(), sync=False)
-    os.replace(staged, journal)
+    try:
+        write_new(staged, "".join(e.line() for e in entries).encode(), sync=False)
+        os.replace(staged, journal)
+    except BaseException:
+        staged.unlink(missing_ok=True)  # no journal, so nothing of the batch is written
+        raise
     fsync_all([journal, maildir], pool)
     return journal
 
@@ -392,6 +404,10 @@ def replace_batch(
             failed.append((item, exc.strerror or str(exc)))
     if not planned:
         return failed
+    if (maildir / JOURNAL).exists():
+        # A batch before this one failed after its intent (a step of the whole batch raised):
+        # its journal is finished first, never replaced while it lists work to undo or redo.
+        finish_interrupted(maildir)
     journal = _write_journal(maildir, [entry for _, entry in planned], pool)
     _crash_point("after-intent")
     ready = _keep_and_stage(maildir, planned, failed, pool)
