@@ -13,8 +13,7 @@ from html5_reads import CORPUS, corpus_html, mail_html
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from guard.clean.html import LoadAction, rewrite_html, rewrite_html_encoded
-from guard.clean.message import (
+from guard.clean.body import (
     _LINE_SAFE_CODECS,
     _MAX_LINE,
     _fits_identity,
@@ -22,6 +21,7 @@ from guard.clean.message import (
     _new_body_reference,
     _new_html_body,
 )
+from guard.clean.html import LoadAction, rewrite_html, rewrite_html_encoded
 
 CTES = ("quoted-printable", "base64", "7bit", "8bit", "", "binary", "8bith")
 EOLS = ("\n", "\r\n")
@@ -147,10 +147,10 @@ def test_ascii_bytes_read_with_the_codec_their_decoding_gives(
     label: str | None, data: bytes
 ) -> None:
     """The reading codec of ASCII bytes, said without decoding them, is the one decoding says."""
-    from guard.clean import message
+    from guard.clean import body
 
-    codec = message._codec_of(label)
+    codec = body._codec_of(label)
     codec = "cp1252" if codec in ("ascii", "latin-1", "iso8859-1") else codec
     decoded = codec if codec is not None else "utf-8"
     data.decode(decoded)  # every one of them reads ASCII
-    assert message._reading_codec(data, label) == decoded
+    assert body._reading_codec(data, label) == decoded

@@ -18,7 +18,7 @@ from html5_reads import CORPUS, MAIL_DIRS, ROOT
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from guard.clean import message
+from guard.clean import body
 from guard.engine import mime, mimetree, model
 from guard.mail.files import message_refs
 
@@ -425,14 +425,14 @@ _QP_PIECES = st.sampled_from(
 @settings(max_examples=600, deadline=None)
 @given(st.lists(_QP_PIECES, max_size=40).map(b"".join), st.sampled_from([b"\n", b"\r\n"]))
 def test_generated_text_encodes_as_binascii_does(data: bytes, eol: bytes) -> None:
-    assert _mimecore.qp_encode(data, eol) == message._quoted_printable_python(data, eol)
+    assert _mimecore.qp_encode(data, eol) == body._quoted_printable_python(data, eol)
 
 
 @built
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=600), st.sampled_from([b"\n", b"\r\n"]))
 def test_arbitrary_bytes_encode_as_binascii_does(data: bytes, eol: bytes) -> None:
-    assert _mimecore.qp_encode(data, eol) == message._quoted_printable_python(data, eol)
+    assert _mimecore.qp_encode(data, eol) == body._quoted_printable_python(data, eol)
 
 
 @built
@@ -451,7 +451,7 @@ def test_arbitrary_bytes_encode_as_binascii_does(data: bytes, eol: bytes) -> Non
 )
 def test_edge_texts_encode_as_binascii_does(data: bytes) -> None:
     for eol in (b"\n", b"\r\n"):
-        assert _mimecore.qp_encode(data, eol) == message._quoted_printable_python(data, eol)
+        assert _mimecore.qp_encode(data, eol) == body._quoted_printable_python(data, eol)
 
 
 # -- quoted-printable decoding (qp_decode) against binascii.a2b_qp (_qp_decode_python) --

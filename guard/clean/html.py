@@ -623,7 +623,7 @@ def rewrite_html_encoded(
 ) -> tuple[str, bytes | None] | None:
     """`rewrite_html`, with the output's UTF-8 bytes the check parsed (None where the output
     holds a lone surrogate and so has none): the part's new body is written from them instead
-    of encoding the output a second time (guard/clean/message.py `_new_html_body`)."""
+    of encoding the output a second time (guard/clean/body.py `_new_html_body`)."""
     if parsed is None:
         if not parse_is_bounded(html):
             # Lexbor's C code cannot be interrupted; the scan reads such a document by markup.

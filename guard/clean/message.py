@@ -10,14 +10,13 @@ read back clean (`RewriteUnsafe`) leaves the whole message as it was, with the r
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from urllib.parse import quote, unquote_plus
 
+from guard.clean.body import _new_body
 from guard.clean.headers import HeaderEdit, edited_block, eol_of
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded, rewrite_nested_text
 from guard.engine.detect import BUILTIN_REMOTE, detect, text_urls
@@ -26,9 +25,7 @@ from guard.engine.lexwalk import holds_ascii
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mime import (
     MessageError,
-    charset_codec,
     checked_split,
-    decode_transfer,
     decoded_text,
     parse_split,
     related_parts,
@@ -36,7 +33,6 @@ from guard.engine.mime import (
     text_parts,
 )
 from guard.engine.mimetree import Part
-from guard.engine.mimetree import _native as _mimecore
 from guard.engine.model import Finding, Kind, ParsedMessage, header_names
 from guard.engine.nested import cid_references
 from guard.engine.ruleset import Rule, RuleSet
@@ -56,7 +52,6 @@ Unwrapper = Callable[[Url], tuple[Sequence[Rule], str | None]]
 """RuleSet.unwrap, or what gives its answers (the C core's `unwrap`)."""
 
 _MAX_LINK_LAYERS = 4  # rounds of unwrapping when a decoded target is itself wrapped
-_MAX_LINE = 998  # RFC 5322 line limit for 7bit/8bit bodies
 
 
 # -- policy and result ----------------------------------------------------------------------------
@@ -479,194 +474,6 @@ def rewrite_text(text: str, link_target: Callable[[str], str | None]) -> str:
         return text
     out.append(text[copied:])
     return "".join(out)
-
-
-# -- MIME: text part bodies -----------------------------------------------------------------------
-
-
-def _codec_of(label: str | None) -> str | None:
-    return charset_codec(label)  # the codecs decode_text accepts
-
-
-def _reading_codec(data: bytes, label: str | None) -> str:
-    """The codec `mime.decode_text` reads these bytes with, so the text re-encodes to them."""
-    codec = _codec_of(label)
-    if codec in ("ascii", "latin-1", "iso8859-1"):
-        codec = "cp1252"  # as decode_text: what browsers read for these labels
-    if codec in (None, "utf-8", "cp1252") and data.isascii():
-        # Both codecs read every ASCII byte (UTF-8 too when there is no label): what the
-        # decodes below would say, without a str of the whole part (a newsletter's ~35 KB).
-        return codec or "utf-8"
-    if codec is not None:
-        try:
-            data.decode(codec)
-            return codec
-        except UnicodeDecodeError:
-            if codec == "utf-8":
-                return codec
-        except (LookupError, UnicodeError):
-            pass
-    try:
-        data.decode("utf-8")
-        return "utf-8"
-    except UnicodeDecodeError:
-        return "cp1252"
-
-
-def _writing_codec(data: bytes, label: str | None, reading: str) -> str:
-    """Write what was read back with the same codec, except that a part labelled US-ASCII that
-    was ASCII stays ASCII (a new character must not smuggle 8-bit bytes under that label)."""
-    if _codec_of(label) == "ascii" and data.isascii():
-        return "ascii"
-    return reading
-
-
-@dataclass(frozen=True, slots=True)
-class _NewBody:
-    data: bytes
-    charset: str | None = None  # the part's charset label changes to this
-    transfer_encoding: str | None = None  # the part's Content-Transfer-Encoding changes to this
-
-
-def _encode_text(text: str, codec: str, html: bool) -> tuple[bytes, str | None]:
-    if html:
-        # HTML can say any character in any charset: a numeric reference keeps the label.
-        return text.encode(codec, "xmlcharrefreplace"), None
-    try:
-        return text.encode(codec), None
-    except UnicodeEncodeError:
-        return text.encode("utf-8"), "utf-8"
-
-
-def _base64_lines(data: bytes, eol: bytes) -> bytes:
-    return base64.encodebytes(data).rstrip(b"\n").replace(b"\n", eol)  # 76-character lines
-
-
-def _quoted_printable_python(data: bytes, eol: bytes) -> bytes:
-    """`data` (CRLF or LF lines) as quoted-printable with `eol` line ends. The reference for
-    guard/engine/_mimecore.c's `qp_encode` (tests/test_mimecore.py)."""
-    return binascii.b2a_qp(data, istext=True).replace(b"\n", eol)
-
-
-# In C where it was built: binascii's b2a_qp makes two passes of a dozen tests a byte (~20 ns a
-# byte, a twentieth of cleaning a real message whose HTML part is re-encoded).
-_qp_encode: Callable[[bytes, bytes], bytes] = (
-    _mimecore.qp_encode if _mimecore is not None else _quoted_printable_python
-)
-
-
-def _quoted_printable(data: bytes, eol: bytes) -> bytes:
-    return _qp_encode(data.replace(b"\r\n", b"\n"), eol)
-
-
-def _fits_identity(data: bytes, cte: str) -> bool:
-    if cte == "binary":
-        return True
-    if cte in ("", "7bit") and not data.isascii():
-        return False
-    return len(data) <= _MAX_LINE or _lines_at_most(data, _MAX_LINE)
-
-
-def _lines_at_most(data: bytes, limit: int) -> bool:
-    """Is every line of `data` (split at LF) at most `limit` bytes long? As
-    `max(map(len, data.split(b"\n"))) <= limit`, without a bytes object per line (a real HTML
-    part has hundreds of short lines): each step jumps to the last LF of the next `limit + 1`
-    bytes, so a part of n bytes takes about n / limit steps."""
-    pos, n = 0, len(data)
-    while n - pos > limit:
-        end = data.rfind(b"\n", pos, pos + limit + 1)
-        if end == -1:
-            return False  # `limit + 1` bytes without a line end
-        pos = end + 1
-    return True
-
-
-# Codecs whose bytes CR and LF stand for the characters CR and LF alone, and that write nothing
-# else as those bytes: line ends can be changed on the encoded bytes as on the text (UTF-16, say,
-# cannot: the line end there is two bytes, and a CR LF pair of bytes may be part of a character).
-_LINE_SAFE_CODECS = frozenset({"utf-8", "cp1252", "ascii", "latin-1", "iso8859-1"})
-
-
-def _new_body(
-    raw: bytes,
-    part: Part,
-    text: str,
-    html: bool,
-    decoded: bytes | None = None,
-    utf8: bytes | None = None,
-) -> _NewBody:
-    """`decoded`: the part's body with its transfer encoding undone, when parse_split kept it.
-    `utf8`: `text` encoded as UTF-8 (strictly), when the caller has it (the rewrite's check
-    parsed those bytes)."""
-    body = raw[part.body_start : part.end]
-    eol = eol_of(raw, part)
-    if decoded is None:
-        decoded = decode_transfer(body, part.transfer_encoding)
-    reading = _reading_codec(decoded, part.charset)
-    codec = _writing_codec(decoded, part.charset, reading)
-    if html and codec in _LINE_SAFE_CODECS:
-        return _new_html_body(body, eol, text, codec, part.transfer_encoding, utf8)
-    return _new_body_reference(body, eol, text, html, codec, part.transfer_encoding)
-
-
-def _new_html_body(
-    body: bytes, eol: str, text: str, codec: str, cte: str, utf8: bytes | None
-) -> _NewBody:
-    """`_new_body_reference`'s bytes for an HTML part in a line-safe codec, with fewer passes:
-    the text is encoded with LF line ends (from the check's UTF-8 bytes when the codec is
-    UTF-8) and CR LF is written only where the body keeps it as it is (identity, base64).
-    Quoted-printable turns CR LF back to LF before it encodes: `_quoted_printable` of the CR LF
-    form is `qp_encode` of the LF form, so that form goes straight to the encoder.
-    tests/test_clean_body.py compares the two on corpus parts and hypothesis text."""
-    if codec == "utf-8" and utf8 is not None:
-        data = utf8.replace(b"\r\n", b"\n") if b"\r" in utf8 else utf8
-    else:
-        if "\r" in text:  # the parser turned every line end into \n
-            text = text.replace("\r\n", "\n")
-        data, _ = _encode_text(text, codec, True)
-    trailing = body[len(body.rstrip(b"\r\n")) :]
-    # The core of the CR LF form is the core of this form with its LFs written as CR LF: both
-    # end at the last byte that is neither CR nor LF.
-    core = data.rstrip(b"\r\n")
-    eol_bytes = eol.encode()
-    if cte == "quoted-printable":
-        return _NewBody(_qp_lf(core, eol_bytes) + trailing)
-    if cte == "base64":
-        full = data.replace(b"\n", eol_bytes) if eol != "\n" else data
-        return _NewBody(_base64_lines(full, eol_bytes) + trailing)
-    written = core.replace(b"\n", eol_bytes) if eol != "\n" else core
-    if _fits_identity(written, cte):
-        return _NewBody(written + trailing)
-    return _NewBody(_qp_lf(core, eol_bytes) + trailing, None, "quoted-printable")
-
-
-def _qp_lf(core: bytes, eol: bytes) -> bytes:
-    """`_quoted_printable(core with LF written as eol, eol)`: with CR LF, LF -> CR LF -> LF is
-    the identity (every CR LF pair found is one just written), so the LF form is encoded as is."""
-    return _qp_encode(core, eol) if eol == b"\r\n" else _quoted_printable(core, eol)
-
-
-def _new_body_reference(
-    body: bytes, eol: str, text: str, html: bool, codec: str, cte: str
-) -> _NewBody:
-    """A text part's new body: the reference, and the path of text parts and of codecs whose
-    line ends cannot be changed on the bytes (`_new_html_body`)."""
-    if html:  # the parser turned every line end into \n
-        if "\r" in text:
-            text = text.replace("\r\n", "\n")
-        if eol != "\n":
-            text = text.replace("\n", eol)
-    data, charset = _encode_text(text, codec, html)
-    trailing = body[len(body.rstrip(b"\r\n")) :]
-    core = data.rstrip(b"\r\n")
-    if cte == "base64":
-        return _NewBody(_base64_lines(data, eol.encode()) + trailing, charset)
-    if cte == "quoted-printable":
-        return _NewBody(_quoted_printable(core, eol.encode()) + trailing, charset)
-    if _fits_identity(core, cte):
-        return _NewBody(core + trailing, charset)
-    # 8-bit text under 7bit, or overlong lines: quoted-printable says the same in short ASCII.
-    return _NewBody(_quoted_printable(core, eol.encode()) + trailing, charset, "quoted-printable")
 
 
 # -- the message ----------------------------------------------------------------------------------

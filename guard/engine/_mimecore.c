@@ -336,7 +336,7 @@ fail:
 
 /* Quoted-printable for a text body: what `binascii.b2a_qp(data, istext=True)` writes (no
  * quotetabs, no header form), with every line end it writes (hard or soft) followed by `eol`
- * instead of \n: guard/clean/message.py's `_quoted_printable_python` is the reference, and
+ * instead of \n: guard/clean/body.py's `_quoted_printable_python` is the reference, and
  * tests/test_mimecore.py compares the two on hypothesis bytes built of what the encoder reads.
  * The rules, per byte at column `col` of the output line:
  * - escaped as =XX: bytes > 126, `=`, controls other than \t \r \n, a space or tab that is the
@@ -773,7 +773,7 @@ static PyMethodDef methods[] = {
      "delimiters(raw, token, body_start, end): mimetree._delimiters_python for a token "
      "without \\n, from line start to line start."},
     {"qp_encode", qp_encode, METH_VARARGS,
-     "qp_encode(data, eol): clean.message._quoted_printable_python, in one pass."},
+     "qp_encode(data, eol): clean.body._quoted_printable_python, in one pass."},
     {"qp_decode", qp_decode, METH_O, "qp_decode(data): binascii.a2b_qp(data), a run at a time."},
     {NULL, NULL, 0, NULL},
 };
