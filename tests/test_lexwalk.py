@@ -277,6 +277,34 @@ def test_the_probe_refuses_a_walk_that_answers_otherwise(monkeypatch: pytest.Mon
     assert not lexwalk._probe_agrees()
 
 
+@built
+def test_the_loads_probe_refuses_a_walk_that_answers_otherwise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The loads-only walk (`distinct_loads`) answers the probe's loads, each URL once, with the
+    element of its first occurrence; a needle missing (the style loads it no longer sees), and
+    the check reads its output with the walk that makes Occurrences."""
+    assert lexwalk._loads_agree()
+    found = lexwalk.distinct_loads(gh.parse_document(lexwalk._PROBE), gh.Nest(None))
+    assert found is not None and len(found) == len({url for url, _ in found}) >= 18
+    monkeypatch.setattr(lexwalk, "LOAD_NEEDLES", (b"image-set", b"@import", b"\\"))
+    assert not lexwalk._loads_agree()
+
+
+def test_the_loads_only_walk_refuses_a_foreign_object() -> None:
+    if EXT is None:
+        pytest.skip("guard/engine/_lexwalk.c is not built here")
+
+    class NotAParser:
+        pass
+
+    with pytest.raises(TypeError):
+        EXT.loads(NotAParser(), (), (), "img[src]", "img[srcset]")
+    fragment = gh.LexborHTMLParser("<img src=x>", is_fragment=True)
+    with pytest.raises(ValueError):
+        EXT.loads(fragment, (), (), "img[src]", "img[srcset]")
+
+
 WHICH = (
     "from guard.engine import html\n"
     "doc = html.parse_document('<a href=x>y</a>')\n"

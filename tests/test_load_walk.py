@@ -14,6 +14,7 @@ import pytest
 from html5_grammar import documents
 from html5_reads import CORPUS, corpus_html, mail_html
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from guard.clean.message import Policy, clean_message
 from guard.engine import lexwalk, load_walk
@@ -87,6 +88,39 @@ C_CASES = {
     "links only": f'<a href="{T}/a">a</a><area href="" xlink:href="{T}/b"><a href=" ">c</a>',
     "style escapes": f'<b style="background:u\\72l({T}/e)">x</b><i style="color:red">y</i>',
     "svg animation": f'<svg><image href="#"><set attributeName="href" to="{T}/s"/></image></svg>',
+    # The loads-only walk (lexwalk.distinct_loads): plain images hidden or not, each URL once.
+    "hidden plain images": (
+        f'<p hidden><img src="{T}/1" hidden></p><div style="display:none"><img src="{T}/2">'
+        f'</div><img src="{T}/1" srcset="{T}/2 2x, {T}/3 3x">'
+    ),
+    "repeats, as written and stripped": (
+        f'<img src=" {T}/1"><img src="{T}/1 "><img srcset="{T}/1, {T}/1 2x">'
+        f'<td background="{T}/1"><img src="{T}/1\u00a0"><img src="\u2003{T}/1">'
+    ),
+    "base after plain images": (
+        f'<img src="a.png" srcset="b.png 2x"><base href="{T}/d/"><img src="/a.png">'
+        f'<img src="{T}/d/a.png"><base href="{T}/other/">'
+    ),
+    "images beside links": (
+        f'<a href="{T}/1" style="color:red"><img src="{T}/1"></a><area href="{T}/2" '
+        f'background="{T}/2"><a href="{T}/3" style="background:url({T}/3)">x</a>'
+    ),
+    "inline and non-ASCII": (
+        f'<img src="data:image/svg+xml,&lt;svg&gt;&lt;image href=&quot;{T}/s&quot;/&gt;'
+        f'&lt;/svg&gt;"><img srcset="{T}/é 1x,\u3000{T}/b 2x"><img src=" cid:x">'
+    ),
+    "styles long and short": (
+        f'<b style="{"color:red;" * 9}">x</b><i style="{"padding:0;" * 5}background:'
+        f'URL({T}/u)">y</i><u style="x:\\75rl({T}/e)">z</u><s style="@IMPORT x">s</s>'
+        f'<p style="{"width:1px;" * 3}image-set(&quot;{T}/i&quot; 1x)">p</p>'
+    ),
+    "comments with links and loads": (
+        f'<!--[if mso]><a href="{T}/l"><v:image src="{T}/l"/></a><![endif]-->'
+        f'<!-- [IF gte mso 9]><img src="{T}/c"><![endif]--><img src="{T}/c">'
+    ),
+    "a style element and its images": (
+        f'<style>td{{background:url({T}/bg)}}</style><img src="{T}/bg" srcset="{T}/x 1x">'
+    ),
 }
 
 
@@ -112,7 +146,12 @@ def test_hand_made_documents(html: str) -> None:
 def test_the_c_walk_reads_what_the_python_walk_reads(html: str) -> None:
     fast, slow = _both(html)
     assert fast == slow == scan_loads(html)
-    assert load_walk._c_walk is lexwalk.loads_tree
+    # A document without an `<image` tag is read by the loads-only walk, one with it by the
+    # walk that also reads links (what the tree dropped is a load unless linked elsewhere).
+    if "<image" in html:
+        assert load_walk._c_walk is lexwalk.loads_tree
+    else:
+        assert load_walk._c_only is lexwalk.distinct_loads
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -154,3 +193,22 @@ def test_the_samples_and_their_cleaned_copies() -> None:
     for html in htmls:
         fast, slow = _both(html)
         assert fast == slow == scan_loads(html)
+
+
+_STYLE_PIECES = st.sampled_from(
+    ["url(", "URL(", "uRl", "ur", "l(", "image-set(", "IMAGE-SET(", "@import ", "@IMPORT", "\\",
+     "\\75 rl(", "i", "u", "@", "width:1px;", "padding:0;", " ", "é", "x)", f"{T}/s)", ";"]
+)  # fmt: skip
+
+
+@built
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_STYLE_PIECES, max_size=24), st.sampled_from(["b", "img src=x", "a href=y"]))
+def test_styles_read_16_bytes_at_a_time_read_alike(pieces: list[str], element: str) -> None:
+    """The loads-only walk looks for a style's load needles 16 bytes at a time: a needle at any
+    offset, across any boundary, is seen as the Python walk sees it."""
+    style = "".join(pieces).replace('"', "")
+    html = f'<{element} style="{style}">t</{element.split()[0]}><p style="x:{style}">u</p>'
+    fast, slow = _both(html)
+    assert fast == slow == scan_loads(html)
+    assert load_walk._c_only is lexwalk.distinct_loads  # not turned off by its probe

@@ -31,6 +31,8 @@
  * no record. The needles are handed in by guard/engine/lexwalk.py, which checks on a probe
  * document at import that this walk answers what the Python walk answers.
  *
+ * `loads` walks the same nodes for what cleaning's check reads (loads only, see its comment).
+ *
  * A second function, `candidates`, walks the same nodes for cleaning (guard/clean/nodes.py): it
  * hands back, as selectolax LexborNode objects in document order, only the nodes the rewrite in
  * guard/clean/html.py may edit, a superset of what it edits (the rewrite tests each one exactly
@@ -846,6 +848,205 @@ fail:
     return NULL;
 }
 
+/* The loads-only walk (guard/engine/lexwalk.py `distinct_loads`): what cleaning's check reads of
+ * its output, the loads and nothing else. Beside `walk`, it makes no record of what only links
+ * or hides: a link, a `hidden` element, a style without a load needle make nothing (their
+ * elements load nothing: loads.element_refs gives them links only), and a plain image (as
+ * plain_image: its only attributes that can load or link are src and srcset, no style that can
+ * load, its src not inline, its srcset ASCII; hidden or not, which changes no URL) comes back as
+ * (url, "img[src]" or "img[srcset]") pairs, each URL as written once (a later pair of the same
+ * URL resolves alike and is never the first: the check keeps the first occurrence of each). */
+
+/* May a style load (a load needle in it, see read_style)? With SSE2 the bytes that can start a
+ * needle are found 16 at a time; a style attribute is read once per element of the output. */
+/* The bytes that can start a load needle (either case), for style_may_load: at most 8, else
+ * n = -1 and styles are read a byte at a time. */
+typedef struct {
+    int n;
+    lxb_char_t bytes[8];
+} firsts_t;
+
+static void load_firsts(const config *cfg, firsts_t *f) {
+    f->n = 0;
+    for (int c = 0; c < 256; c++)
+        if (cfg->needle_first[c] & cfg->load_mask) {
+            if (f->n == 8) {
+                f->n = -1;
+                return;
+            }
+            f->bytes[f->n++] = (lxb_char_t)c;
+        }
+}
+
+/* May a style load (a load needle in it, ASCII case-insensitively: read_style's *load)? With
+ * SSE2 the bytes that can start a needle are looked for 16 at a time: ~240 styles a newsletter,
+ * mostly without any, read a byte at a time took a third of the walk. */
+static int style_may_load(const lxb_char_t *v, size_t len, const config *cfg, const firsts_t *f) {
+    size_t i = 0;
+#ifdef __SSE2__
+    if (f->n >= 0) {
+        __m128i want[8];
+        for (int k = 0; k < f->n; k++) want[k] = _mm_set1_epi8((char)f->bytes[k]);
+        for (; i + 16 <= len; i += 16) {
+            __m128i chunk = _mm_loadu_si128((const __m128i *)(v + i));
+            __m128i hit = _mm_setzero_si128();
+            for (int k = 0; k < f->n; k++) hit = _mm_or_si128(hit, _mm_cmpeq_epi8(chunk, want[k]));
+            unsigned bits = (unsigned)_mm_movemask_epi8(hit);
+            while (bits) {
+                size_t at = i + (size_t)__builtin_ctz(bits);
+                bits &= bits - 1;
+                for (uint32_t m = cfg->needle_first[v[at]] & cfg->load_mask; m; m &= m - 1)
+                    if (needle_at(v + at, len - at, &cfg->needles[__builtin_ctz(m)])) return 1;
+            }
+        }
+    }
+#else
+    (void)f;
+#endif
+    for (; i < len; i++)
+        for (uint32_t m = cfg->needle_first[v[i]] & cfg->load_mask; m; m &= m - 1)
+            if (needle_at(v + i, len - i, &cfg->needles[__builtin_ctz(m)])) return 1;
+    return 0;
+}
+
+/* One load of a plain image: (url, element) appended unless its URL was met before (`seen`). */
+static int distinct_load(PyObject *out, PyObject *seen, PyObject *url, PyObject *element) {
+    int known = PySet_Contains(seen, url);
+    if (known != 0) return known < 0 ? -1 : 0;
+    if (PySet_Add(seen, url) < 0) return -1;
+    return append_steal(out, PyTuple_Pack(2, url, element));
+}
+
+/* One element for the loads-only walk: nothing, its plain image's loads, or its record (tag,
+ * {attribute: value or None}, the text of a `<style>` or None). 0, or -1 on error. */
+static int loads_element(const config *cfg, const firsts_t *firsts, void *document, node_t *el,
+                         PyObject *out, PyObject *positions, PyObject *seen) {
+    size_t tlen = 0;
+    const lxb_char_t *tag = f_elem_qname(el, &tlen);
+    if (tag == NULL) tlen = 0;
+    int is_style = tag != NULL && same(tag, tlen, "style", 5);
+    int style_load = 0, any_url = 0, other_url = 0, not_src = 0;
+    const lxb_char_t *src = NULL, *srcset = NULL;
+    size_t src_len = 0, srcset_len = 0;
+    for (attr_t *a = f_first_attr(el); a != NULL; a = f_next_attr(a)) {
+        size_t alen = 0;
+        const lxb_char_t *an = f_attr_qname(a, &alen);
+        if (an == NULL) continue;
+        if (same(an, alen, "style", 5)) {
+            size_t vlen = 0;
+            const lxb_char_t *v = f_attr_value(a, &vlen);
+            style_load = v != NULL && style_may_load(v, vlen, cfg, firsts); /* the last one wins */
+        } else if (in_names(an, alen, cfg)) {
+            any_url = 1;
+            if (same(an, alen, "src", 3)) {
+                src = f_attr_value(a, &src_len);
+            } else if (same(an, alen, "srcset", 6)) {
+                srcset = f_attr_value(a, &srcset_len);
+            } else {
+                not_src = 1;
+            }
+            if (!same(an, alen, "href", 4) && !same(an, alen, "xlink:href", 10)) other_url = 1;
+        }
+    }
+    if (!is_style && !style_load) {
+        if (!any_url) return 0;
+        if (!other_url && (same(tag, tlen, "a", 1) || same(tag, tlen, "area", 4))) return 0;
+        if (!not_src && same(tag, tlen, "img", 3) &&
+            !(src != NULL && src_len && may_be_inline(src, src_len))) {
+            PyObject *urls = PyList_New(0);
+            if (urls == NULL) return -1;
+            int rc = srcset != NULL && srcset_len ? split_srcset(srcset, srcset_len, urls) : 0;
+            if (rc == 0 && src != NULL && src_len) {
+                PyObject *url = decode(src, src_len);
+                rc = url == NULL ? -1 : distinct_load(out, seen, url, cfg->img_src);
+                Py_XDECREF(url);
+            }
+            for (Py_ssize_t i = 0; rc == 0 && i < PyList_GET_SIZE(urls); i++)
+                rc = distinct_load(out, seen, PyList_GET_ITEM(urls, i), cfg->img_srcset);
+            Py_DECREF(urls);
+            if (rc != 1) return rc; /* 1: a srcset that is not ASCII, read in Python */
+        }
+    }
+    PyObject *attrs = attr_dict(el);
+    if (attrs == NULL) return -1;
+    PyObject *css = is_style ? text_of(document, el) : Py_NewRef(Py_None);
+    PyObject *tagstr = decode(tag, tlen);
+    if (css == NULL || tagstr == NULL) {
+        Py_XDECREF(css);
+        Py_XDECREF(tagstr);
+        Py_DECREF(attrs);
+        return -1;
+    }
+    if (append_steal(positions, PyLong_FromSsize_t(PyList_GET_SIZE(out))) < 0) {
+        Py_DECREF(css);
+        Py_DECREF(tagstr);
+        Py_DECREF(attrs);
+        return -1;
+    }
+    return append_steal(out, Py_BuildValue("(NNN)", tagstr, attrs, css));
+}
+
+/* loads(parser, url_names, load_needles, "img[src]", "img[srcset]") -> (plain images' loads
+ * and records in document order, the positions of the records in that list): see above. The
+ * records are those of `walk` that can load: a comment that may be conditional ("-comment",
+ * text), an element (tag, attributes, `<style>` text or None). */
+static PyObject *loads(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *parser, *url_obj, *load_obj;
+    config cfg = {0};
+    if (!PyArg_ParseTuple(args, "OOOUU", &parser, &url_obj, &load_obj, &cfg.img_src,
+                          &cfg.img_srcset))
+        return NULL;
+    parser_head *ph = whole_document(parser);
+    if (ph == NULL) return NULL;
+    PyObject *out = NULL, *positions = NULL, *seen = NULL;
+    firsts_t firsts;
+    if (read_config(&cfg, url_obj, load_obj, NULL) < 0) goto fail;
+    load_firsts(&cfg, &firsts);
+    out = PyList_New(0);
+    positions = PyList_New(0);
+    seen = PySet_New(NULL);
+    if (out == NULL || positions == NULL || seen == NULL) goto fail;
+    void *document = ph->document;
+    node_t *root = (node_t *)document, *cur = root;
+    for (;;) {
+        int type = f_type(cur);
+        if (type == NODE_COMMENT) {
+            size_t len = 0;
+            lxb_char_t *data = f_text_content(cur, &len);
+            if (data != NULL && may_be_conditional(data, len)) {
+                PyObject *text = decode(data, len);
+                if (text == NULL ||
+                    append_steal(positions, PyLong_FromSsize_t(PyList_GET_SIZE(out))) < 0 ||
+                    append_steal(out, Py_BuildValue("(sN)", "-comment", text)) < 0) {
+                    f_destroy_text(document, data);
+                    goto fail;
+                }
+            }
+            if (data != NULL) f_destroy_text(document, data);
+        } else if (type == NODE_ELEMENT) {
+            if (loads_element(&cfg, &firsts, document, cur, out, positions, seen) < 0) goto fail;
+        }
+        node_t *child = f_first_child(cur);
+        if (child != NULL) {
+            cur = child;
+            continue;
+        }
+        while (cur != root && f_next(cur) == NULL) cur = f_parent(cur);
+        if (cur == root) break;
+        cur = f_next(cur);
+    }
+    Py_DECREF(seen);
+    free_config(&cfg);
+    return Py_BuildValue("(NN)", out, positions);
+fail:
+    Py_XDECREF(seen);
+    free_config(&cfg);
+    Py_XDECREF(out);
+    Py_XDECREF(positions);
+    return NULL;
+}
+
 /* May cleaning's rewrite edit this element (see the top of this file)? cfg holds the url names
  * and the load needles (no hide needles). *style_ok: the last style attribute it read and found
  * ASCII without a load needle (NULL for none), which plain_record then need not read again. */
@@ -1474,6 +1675,9 @@ static PyMethodDef methods[] = {
      " marked ids=None, 'img[src]'=None, 'img[srcset]'=None, image_shape=None, shape_memo=None)"
      " -> (records and"
      " Occurrences, positions of the records)"},
+    {"loads", loads, METH_VARARGS,
+     "loads(parser, url names, load needles, 'img[src]', 'img[srcset]') -> (plain images'"
+     " distinct loads and records, positions of the records): the loads-only walk"},
     {"candidates", candidates, METH_VARARGS,
      "candidates(parser, node, node's mem_id, raw names, url names, load needles, plain=False)"
      " -> [LexborNode] in document order: the nodes cleaning's rewrite may edit (with plain:"

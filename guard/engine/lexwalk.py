@@ -44,6 +44,7 @@ from guard.engine.loads import (
 )
 from guard.engine.nested import NESTING_ATTRS
 from guard.engine.timelimit import TimeLimitExceeded
+from guard.engine.urls import resolve
 
 if TYPE_CHECKING:
     from selectolax.lexbor import LexborHTMLParser
@@ -369,6 +370,98 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
         if tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
     return html.resolve_all(out, base)
+
+
+Load = tuple[str, str]
+
+
+def distinct_loads(doc: LexborHTMLParser, nest: Nest) -> list[Load] | None:
+    """guard/engine/load_walk.py's answer for a document without an `<image` tag (whose dropped
+    images need its links as well), through the C loads-only walk (`_ext.loads`): each distinct
+    load URL, resolved as `scan_tree` resolves it, with the element of its first occurrence, in
+    the order of those first occurrences. Neither links nor Occurrences are made: the check
+    asks about loads only. None where the C walk is not used (`_ready`, `_loads_agree`)."""
+    if _ext is None:
+        return None
+    try:
+        items, positions = _ext.loads(doc, _URL_NAMES, LOAD_NEEDLES, "img[src]", "img[srcset]")
+    except (TypeError, ValueError):
+        return None
+    base: str | None = None
+    if positions:
+        from guard.engine.html import _inline_src, _nested_occurrences
+
+        found: list[Load] = []
+        done = 0
+        for at in positions:
+            if at > done:
+                found.extend(items[done:at])
+            done = at + 1
+            record = items[at]
+            if len(record) == 2:  # a comment that may be conditional
+                for o in _comment_occurrences(record[1].strip()):
+                    if o.load:
+                        found.append((o.url, o.element))
+                continue
+            tag, attrs, css = record
+            if css:
+                found.extend((url, "<style> url()") for url in sheet_urls(css))
+            if not attrs or not may_reference(attrs):
+                continue
+            if not tag.islower():
+                tag = tag.lower()  # SVG's camelCase names (`feImage`)
+            get = attrs.get
+            for url, element, load, _image in element_refs(tag, get):
+                if not load:
+                    continue
+                if element == "base[href]" and base is None:
+                    href = url.strip()
+                    if href.lower().startswith(("http://", "https://")):
+                        base = href
+                found.append((url, element))
+            if tag in NESTING_ATTRS and (tag != "img" or _inline_src(get)):
+                found.extend(
+                    (o.url, o.element) for o in _nested_occurrences(tag, get, nest) if o.load
+                )
+        if done < len(items):
+            found.extend(items[done:])
+    else:
+        found = items
+    # html.resolve_all's resolution, then the first occurrence of each URL.
+    first: dict[str, str] = {}
+    for url, element in found:
+        if element == "base[href]" or (
+            " > " in element and not element.startswith("iframe[srcdoc] > ")
+        ):
+            key = url  # the base itself, and what a nested `data:`/`cid:` document references
+        elif base is None:
+            key = url.strip()
+        else:
+            key = resolve(base, url)
+        if key not in first:
+            first[key] = element
+    return list(first.items())
+
+
+def _loads_agree() -> bool:
+    """Does the loads-only C walk answer the probe document as the Python walk does (its loads
+    in `_PROBE_ANSWER`, distinct)?"""
+    from guard.engine import html
+
+    doc = html.parse_document(_PROBE)
+    if doc is None:
+        return False
+    try:
+        fast = distinct_loads(doc, html.Nest(None))
+    except TimeLimitExceeded:
+        raise
+    except Exception:  # noqa: BLE001 - a walk that fails on the probe is not used
+        return False
+    expected: dict[str, str] = {}
+    for url, element, load, _image, _shape in _PROBE_ANSWER:
+        if load:
+            expected.setdefault(_PROBE_BASE + url, element)
+    return fast == list(expected.items())
 
 
 # What `holds_ascii` looks for, by regex: the reference (character classes, not re.I, which

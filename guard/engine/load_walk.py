@@ -54,6 +54,12 @@ def document_loads(
         doc = None if not html or html.isspace() else LexborHTMLParser(encoded)
     if doc is None:
         return []
+    images = has_start_tag(html, "image")
+    if not images and not python_walk:
+        # No `<image>` the tree may have dropped: the loads alone, read by the loads-only walk.
+        found = _c_distinct(doc)
+        if found is not None:
+            return found
     fast = None if python_walk else _c_loads(doc)
     if fast is not None:
         first: dict[str, str] = {}  # as _distinct, in the one pass over what the walk found
@@ -61,7 +67,6 @@ def document_loads(
             if o.load and o.url not in first:
                 first[o.url] = o.element
         out = list(first.items())
-        images = has_start_tag(html, "image")
         if not images:
             return out
         present = {o.url for o in fast}
@@ -69,7 +74,6 @@ def document_loads(
         loads, links, base = _walk(doc, Nest(None))
         out = [(_resolved(base, url, element), element) for url, element in loads]
         present = {url for url, _ in out} | {_resolved(base, u, e) for u, e in links}
-        images = has_start_tag(html, "image")
     if images:
         # The `<image>`s the tree lost, unless the document loads or links to their URL elsewhere.
         present |= {url.strip() for url in present}
@@ -85,6 +89,11 @@ def document_loads(
 _c_walk: Any = False
 
 
+# The loads-only C walk (lexwalk.py `distinct_loads`), likewise: False until first use, None where
+# it is not used (then `_c_walk`, or `_walk`, answers).
+_c_only: Any = False
+
+
 def _c_loads(doc: LexborHTMLParser) -> list[Occurrence] | None:
     global _c_walk
     if _c_walk is False:
@@ -94,6 +103,20 @@ def _c_loads(doc: LexborHTMLParser) -> list[Occurrence] | None:
     if _c_walk is None:
         return None
     found: list[Occurrence] | None = _c_walk(doc, Nest(None))
+    return found
+
+
+def _c_distinct(doc: LexborHTMLParser) -> list[Load] | None:
+    global _c_only
+    if _c_only is False:
+        from guard.engine import lexwalk
+
+        # The scan has mostly probed its walk already: `_ext` is then set.
+        ready = (lexwalk._ext or lexwalk._ready()) is not None and lexwalk._loads_agree()
+        _c_only = lexwalk.distinct_loads if ready else None
+    if _c_only is None:
+        return None
+    found: list[Load] | None = _c_only(doc, Nest(None))
     return found
 
 
