@@ -56,6 +56,26 @@ class Removing:
         return None
 
 
+class RemovingAndTelling(Removing):
+    """As Removing, and tells the URLs it answered KEEP (`kept_loads`, as the cleaning planner
+    does): the check of the output then asks about its loads at once, as a subset of those."""
+
+    def __init__(self, *pixels: str, remote: tuple[str, ...] = ()) -> None:
+        super().__init__(*pixels, remote=remote)
+        self.kept_loads: set[str] = set()
+        self.asked: list[str] = []
+
+    def load_action(self, url: str) -> LoadAction:
+        self.asked.append(url)
+        action = super().load_action(url)
+        if action is LoadAction.KEEP:
+            self.kept_loads.add(url)
+        return action
+
+
+REWRITERS = [Removing, RemovingAndTelling]
+
+
 def loads(html: str) -> list[str]:
     return [o.url for o in scan_html(html) if o.load]
 
@@ -174,19 +194,43 @@ MUTATING = [
 ]
 
 
+@pytest.mark.parametrize("rewriter", REWRITERS)
 @pytest.mark.parametrize("shape", MUTATING, ids=["table-mglyph", "form-mglyph"])
-def test_a_rewrite_that_reads_back_with_the_load_is_refused(shape: str) -> None:
+def test_a_rewrite_that_reads_back_with_the_load_is_refused(
+    shape: str, rewriter: type[Removing]
+) -> None:
     html = shape.format(url=OPEN) + f'<p>Hi</p><img src="{OPEN}" width="1" height="1">'
     assert loads(html) == [OPEN]  # the only load, before cleaning
     with pytest.raises(RewriteUnsafe, match="still loads what was removed"):
-        rewrite_html(html, Removing(OPEN))
+        rewrite_html(html, rewriter(OPEN))
 
 
-def test_a_rewrite_that_reads_back_with_a_new_load_is_refused() -> None:
+@pytest.mark.parametrize("rewriter", REWRITERS)
+def test_a_rewrite_that_reads_back_with_a_new_load_is_refused(rewriter: type[Removing]) -> None:
     html = MUTATING[0].format(url=HERO) + f'<img src="{OPEN}" width="1" height="1">'
     assert loads(html) == [OPEN]
     with pytest.raises(RewriteUnsafe, match="loads what the original does not"):
-        rewrite_html(html, Removing(OPEN))
+        rewrite_html(html, rewriter(OPEN))
+
+
+def test_a_new_load_kept_elsewhere_is_still_refused() -> None:
+    """A URL the rewriter answered KEEP (for another document) that this original does not
+    load: the check's question at once (kept and loaded by the original) fails, the loop
+    refuses it."""
+    html = MUTATING[0].format(url=HERO) + f'<img src="{OPEN}" width="1" height="1">'
+    rewriter = RemovingAndTelling(OPEN)
+    rewriter.kept_loads.add(HERO)
+    with pytest.raises(RewriteUnsafe, match="loads what the original does not"):
+        rewrite_html(html, rewriter)
+
+
+def test_a_check_told_what_was_kept_asks_nothing_again() -> None:
+    html = f'<p>Hi</p><img src="{HERO}"><img src="{OPEN}" width="1" height="1">'
+    told = RemovingAndTelling(OPEN)
+    cleaned = rewrite_html(html, told)
+    assert cleaned is not None and cleaned == rewrite_html(html, Removing(OPEN))
+    assert HERO in cleaned and OPEN not in cleaned
+    assert sorted(told.asked) == sorted([HERO, OPEN])  # by the rewrite, once each
 
 
 # The read-back counts what the output loads through the documents nested in it too, and names

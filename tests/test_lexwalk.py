@@ -384,6 +384,20 @@ def test_holds_ascii_is_the_regexs(text: str, needle: str) -> None:
     assert lexwalk.holds_ascii(text + "\U00010000", needle) is expected
 
 
+@pytest.mark.parametrize("wide", ["", "\u0100", "\U00010000"])
+def test_holds_finds_a_needle_at_every_offset(wide: str) -> None:
+    """The C search reads one- and two-byte texts 16 bytes at a time (the anchor beside its
+    neighbour in the needle): a needle at any offset, up to the text's end, is found, and what
+    only starts it (`<i` again and again, the needle cut short) is not."""
+    for needle, written in (("<image", "<ImAgE"), ("cid:", "CiD:"), ("<base", "<bAsE")):
+        for at in range(40):
+            for tail in (0, 1, 2, 15, 16, 17):
+                pad, end = "<i:d" * (at // 4) + "x" * (at % 4), "y" * tail
+                assert lexwalk.holds_ascii(f"{wide}{pad}{written}{end}", needle)
+                assert not lexwalk.holds_ascii(f"{wide}{pad}{written[:-1]}{end}", needle)
+                assert not lexwalk.holds_ascii(f"{wide}{pad}{written[1:]}{end}", needle)
+
+
 @pytest.mark.parametrize("wide", ["\u013c", "\u3c3c", "\U0001003c", "\U0001013c"])
 def test_holds_passes_over_characters_holding_the_anchors_byte(wide: str) -> None:
     """A character whose low or high byte is the anchor's (`<`) is not the anchor."""

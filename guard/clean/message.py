@@ -349,6 +349,9 @@ class _Planner:
         # (the rewrite per element, its verification, the text part). An answer's record in
         # removed_loads / rewritten_links is made the first time and would be made the same again.
         self.actions: dict[str, LoadAction] = {}
+        # The URLs answered KEEP: the check of a rewrite's output (guard/clean/html.py
+        # `_Check.verify`) asks about its loads at once, as a subset of these.
+        self.kept_loads: set[str] = set()
         self.targets: dict[str, str | None] = {}
         # Each URL of the message split once, by the C core's split where detection has one
         # (guard/engine/_urlcore.c: urls.parse_http's answers, tests/test_urlcore.py), not by
@@ -374,6 +377,8 @@ class _Planner:
         action = self.actions.get(url)
         if action is None:
             action = self.actions[url] = self.decide_load(url)
+            if action is LoadAction.KEEP:
+                self.kept_loads.add(url)
         return action
 
     def decide_load(self, url: str) -> LoadAction:
