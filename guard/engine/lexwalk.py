@@ -13,6 +13,8 @@ height and style). What the rest loads and how an image is hidden is
 decided here with the same functions the Python walk calls (`element_refs`, `style_facts`,
 `pixel_shape`), so the result is the same list of Occurrences; tests/test_lexwalk.py checks that
 on samples/, eval/, the real corpus, the fuzz regressions and generated HTML5 documents.
+Cleaning's check of its output reads loads only: `distinct_loads` walks for those alone (no
+link, no Occurrence; tests/test_load_walk.py checks it against the Python walk).
 
 The extension is optional. Without it, when selectolax is not the version whose object layout
 it reads (1.x), or when its answer on a probe document differs from the Python walk's, `scan_tree`

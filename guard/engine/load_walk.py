@@ -41,8 +41,10 @@ def document_loads(
     html: str, python_walk: bool = False, encoded: bytes | None = None
 ) -> list[Load]:
     """Each distinct URL `scan_html(html)` reports as a load, with the element of its first
-    occurrence, in the order of those first occurrences. Read by the C walk where it is used,
-    else (or with `python_walk`: the reference, for tests) by `_walk`. `encoded`: `html` as
+    occurrence, in the order of those first occurrences. Read by the C walk where it is used
+    (its loads-only walk, lexwalk.py `distinct_loads`, unless the text holds an `<image` tag,
+    whose dropped images need the links too: `loads_tree`), else (or with `python_walk`: the
+    reference, for tests) by `_walk`. `encoded`: `html` as
     UTF-8, when the caller has it: the parser reads those bytes (selectolax parses a str by
     encoding it to UTF-8 first; cleaning keeps the bytes for the part's new body)."""
     if not parse_is_bounded(html):
