@@ -50,6 +50,10 @@ ALLOWLISTED = "allowlisted"
 UrlParser = Callable[[str], Url | None]
 Unwrapper = Callable[[Url], tuple[Sequence[Rule], str | None]]
 """RuleSet.unwrap, or what gives its answers (the C core's `unwrap`)."""
+Stripped = tuple[tuple[str, ...], tuple[str, ...], str]
+"""(tracking parameter names, their rules' ids, the URL without them): see `tracking_params`."""
+Stripper = Callable[[Url, str], Stripped | None]
+"""`tracking_params` for one RuleSet, or what gives its answers (the C core's `strip_params`)."""
 
 _MAX_LINK_LAYERS = 4  # rounds of unwrapping when a decoded target is itself wrapped
 
@@ -208,6 +212,22 @@ def _param_name(pair: str) -> str:
     return unquote_plus(name) if "%" in name or "+" in name else name
 
 
+def tracking_params(url: Url, text: str, rules: RuleSet) -> Stripped | None:
+    """The tracking parameters of `url`'s query, as detection matches them (by rule, names
+    decoded): None when there are none; else their names sorted, the matching rules' ids in
+    first-seen order, and `text` (the URL as written) without them (`drop_params`). The
+    reference of the C core's `strip_params` (tests/test_urlcore.py compares them)."""
+    matches = rules.param_matches(query_keys(url.query))
+    if not matches:
+        return None
+    params = tuple(sorted({name for _, names in matches for name in names}))
+    return params, tuple([rule.id for rule, _ in matches]), drop_params(text, params)
+
+
+def _stripper(rules: RuleSet) -> Stripper:
+    return lambda url, text: tracking_params(url, text, rules)
+
+
 def _decode_through(rules_: Sequence[Rule], url: Url, parse: UrlParser = parse_http) -> str | None:
     """The target after unwrapping exactly these wrapper layers."""
     current: Url | None = url
@@ -246,11 +266,13 @@ def decide_link(
     depth: int = 0,
     parse: UrlParser = parse_http,
     unwrap: Unwrapper | None = None,
+    strip: Stripper | None = None,
 ) -> _LinkDecision:
     """What a link becomes: its decoded target (security wrappers excepted unless the policy
     says so) without tracking parameters; opaque wrappers stay. `parse`: urls.parse_http, or
     what gives the same answers (the planner's `parse_url`); `unwrap`: RuleSet.unwrap, or what
-    gives its answers (the C core's, which the planner passes)."""
+    gives its answers (the C core's, which the planner passes); `strip`: `tracking_params`, or
+    what gives its answers (the C core's `strip_params`)."""
     chain, destination = rules.unwrap(url) if unwrap is None else unwrap(url)
     security_kept = False
     if chain:
@@ -271,11 +293,11 @@ def decide_link(
     target_url = parse(target)
     if target_url is None:
         return _LinkDecision(None)
-    ids = tuple([rule.id for rule in chain])
+    ids = tuple([rule.id for rule in chain]) if chain else ()
     if chain and not security_kept and _wrapped(target_url, rules, unwrap):
         # The decoded target is wrapped again (deeper than RuleSet.unwrap goes).
         inner = (
-            decide_link(target_url, rules, policy, depth + 1, parse, unwrap)
+            decide_link(target_url, rules, policy, depth + 1, parse, unwrap, strip)
             if depth < _MAX_LINK_LAYERS
             else _LinkDecision(None, opaque=True)
         )
@@ -289,19 +311,25 @@ def decide_link(
         )
     if security_kept:
         return _LinkDecision(_safe_url(target), unwrapped=True, rules=ids, security=True)
-    if not target_url.query and not chain:
-        return _LinkDecision(None)  # no parameter to drop (what follows finds none)
-    # The names as Url.params() decodes them, without decoding the values.
-    matches = rules.param_matches(query_keys(target_url.query))
-    params = tuple(sorted({name for _, names in matches for name in names}))
-    if not chain and not params:
-        return _LinkDecision(None)
-    replacement = _safe_url(drop_params(target, params) if params else target)
+    if not target_url.query:
+        if not chain:
+            return _LinkDecision(None)  # no parameter to drop
+        found = None
+    else:
+        # The names as Url.params() decodes them, without decoding the values.
+        found = (strip or _stripper(rules))(target_url, target)
+    if found is None:
+        if not chain:
+            return _LinkDecision(None)
+        params, param_rules, stripped = (), (), target
+    else:
+        params, param_rules, stripped = found
+    replacement = _safe_url(stripped)
     return _LinkDecision(
         replacement if replacement != url.raw else None,
         unwrapped=bool(chain),
         params=params,
-        rules=ids + tuple(rule.id for rule, _ in matches),
+        rules=ids + param_rules,
     )
 
 
@@ -362,6 +390,8 @@ class _Planner:
         # RuleSet.unwrap's answers in C: the decoded targets of wrapped links, which detection
         # did not unwrap, are classified there, not by RuleSet.classify in Python.
         self.unwrap: Unwrapper = core.unwrap if core is not None else rules.unwrap
+        # decide_link's last step (the tracking parameters and the URL without them) in C.
+        self.strip: Stripper | None = core.strip_params if core is not None else None
         self.urls: dict[str, Url | None] = {}
 
     def parse_url(self, text: str) -> Url | None:
@@ -395,7 +425,7 @@ class _Planner:
         found = self.decisions.get(url.raw)
         if found is None:
             found = self.decisions[url.raw] = decide_link(
-                url, self.rules, self.policy, parse=self.parse_url, unwrap=self.unwrap
+                url, self.rules, self.policy, 0, self.parse_url, self.unwrap, self.strip
             )
         return found
 

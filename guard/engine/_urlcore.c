@@ -1163,6 +1163,120 @@ static PyObject *Core_unwrap(Core *c, PyObject *url) {
     return r;
 }
 
+/* The cleaning planner's step after unwrapping (guard/clean/message.py `tracking_params`, the
+ * Python reference, which tests/test_urlcore.py compares with this): the tracking parameters of
+ * `url`'s query grouped by rule as RuleSet.param_matches(query_keys(url.query)) groups them, and
+ * drop_params(text, names) of all their names. None when the query holds none; else (the names
+ * sorted, the rules' ids in first-seen order, `text` without those pairs). Self-contained: it
+ * shares only the look-up tables and pair_key with detection's `params`. */
+static PyObject *Core_strip_params(Core *c, PyObject *args) {
+    PyObject *url, *text;
+    if (!PyArg_ParseTuple(args, "O!U", &PyTuple_Type, &url, &text)) return NULL;
+    if (PyTuple_GET_SIZE(url) != 4 || !PyUnicode_Check(PyTuple_GET_ITEM(url, 3))) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: strip_params takes a Url");
+        return NULL;
+    }
+    PyObject *query = PyTuple_GET_ITEM(url, 3);
+    PyObject *groups = NULL, *names = NULL, *sorted = NULL, *ids = NULL, *kept = NULL;
+    PyObject *out = NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
+    Py_ssize_t nprefix = PyTuple_GET_SIZE(c->prefix_rules);
+    if ((groups = PyDict_New()) == NULL || (names = PySet_New(NULL)) == NULL) goto done;
+    while (a <= len) {
+        Py_ssize_t amp = PyUnicode_FindChar(query, '&', a, len, 1);
+        if (amp == -2) goto done;
+        Py_ssize_t b = amp == -1 ? len : amp;
+        if (b > a) { /* query_keys skips empty pairs */
+            PyObject *name = pair_key(c, query, a, b, &eq);
+            if (name == NULL) goto done;
+            PyObject *rule = PyDict_GetItemWithError(c->exact_params, name);
+            for (Py_ssize_t k = 0; rule == NULL && !PyErr_Occurred() && k < nprefix; k++) {
+                PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, k);
+                Py_ssize_t m = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(pair, 0), 0,
+                                                   PyUnicode_GET_LENGTH(name), -1);
+                if (m > 0) rule = PyTuple_GET_ITEM(pair, 1);
+            }
+            RuleInfo *r = rule != NULL && !PyErr_Occurred() ? info_of(c, rule) : NULL;
+            int bad = PyErr_Occurred() != NULL;
+            if (!bad && r != NULL)
+                bad = PyDict_SetItem(groups, r->id, Py_None) < 0 || PySet_Add(names, name) < 0;
+            Py_DECREF(name);
+            if (bad) goto done;
+        }
+        a = b + 1;
+    }
+    if (PySet_GET_SIZE(names) == 0) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    /* The ids: a dict keeps the first-seen order of its keys (param_matches's `found`). */
+    if ((sorted = PySequence_List(names)) == NULL || PyList_Sort(sorted) < 0 ||
+        (ids = PySequence_Tuple(groups)) == NULL)
+        goto done;
+    /* drop_params(text, names): the query is what follows the first `?` before the first `#`. */
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t hash = PyUnicode_FindChar(text, '#', 0, n, 1);
+    if (hash == -2) goto done;
+    Py_ssize_t head = hash == -1 ? n : hash;
+    Py_ssize_t q = PyUnicode_FindChar(text, '?', 0, head, 1);
+    if (q == -2) goto done;
+    PyObject *stripped;
+    if (q == -1) {
+        stripped = Py_NewRef(text);
+    } else {
+        if ((kept = PyList_New(0)) == NULL) goto done;
+        int any = 0;
+        a = q + 1;
+        while (a <= head) {
+            Py_ssize_t amp = PyUnicode_FindChar(text, '&', a, head, 1);
+            if (amp == -2) goto done;
+            Py_ssize_t b = amp == -1 ? head : amp;
+            PyObject *name = pair_key(c, text, a, b, &eq);
+            if (name == NULL) goto done;
+            int drop = PySet_Contains(names, name);
+            Py_DECREF(name);
+            if (drop < 0) goto done;
+            if (!drop) {
+                PyObject *pair = PyUnicode_Substring(text, a, b);
+                int bad = pair == NULL || PyList_Append(kept, pair) < 0;
+                Py_XDECREF(pair);
+                if (bad) goto done;
+                any |= b > a;
+            }
+            a = b + 1;
+        }
+        PyObject *amp_s = NULL, *joined = NULL, *path = NULL, *tail = NULL, *parts = NULL;
+        stripped = NULL;
+        if ((path = PyUnicode_Substring(text, 0, q)) != NULL &&
+            (tail = PyUnicode_Substring(text, head, n)) != NULL) {
+            if (any) {
+                if ((amp_s = PyUnicode_FromString("&")) != NULL &&
+                    (joined = PyUnicode_Join(amp_s, kept)) != NULL)
+                    parts = Py_BuildValue("(OsOO)", path, "?", joined, tail);
+            } else {
+                parts = Py_BuildValue("(OO)", path, tail);
+            }
+            if (parts != NULL) stripped = PyUnicode_Join(c->s_empty, parts);
+        }
+        Py_XDECREF(amp_s);
+        Py_XDECREF(joined);
+        Py_XDECREF(path);
+        Py_XDECREF(tail);
+        Py_XDECREF(parts);
+        if (stripped == NULL) goto done;
+    }
+    PyObject *params = PyList_AsTuple(sorted);
+    if (params != NULL) out = Py_BuildValue("(NON)", params, ids, stripped);
+    else Py_DECREF(stripped);
+done:
+    Py_XDECREF(groups);
+    Py_XDECREF(names);
+    Py_XDECREF(sorted);
+    Py_XDECREF(ids);
+    Py_XDECREF(kept);
+    return out;
+}
+
 /* -- construction ------------------------------------------------------------------------------- */
 
 #define CORE_OBJECTS(X)                                                                          \
@@ -1345,6 +1459,8 @@ static PyMethodDef Core_methods[] = {
     {"shapes", (PyCFunction)Core_shapes, METH_VARARGS,
      "shapes(path, query): ShapeIndex.find through the core."},
     {"unwrap", (PyCFunction)Core_unwrap, METH_O, "unwrap(url): RuleSet.unwrap through the core."},
+    {"strip_params", (PyCFunction)Core_strip_params, METH_VARARGS,
+     "strip_params(url, text): the planner's tracking_params through the core."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,132 @@
+"""The cleaning planner's link decisions through the C core (guard/engine/_urlcore.c
+`strip_params`, `unwrap`, `parse`) against the Python reference (guard/clean/message.py
+`tracking_params`, RuleSet.unwrap, urls.parse_http).
+
+`strip_params` must give `tracking_params`'s answer for hypothesis-generated URLs and texts (the
+hostile references of tests/test_urlcore.py, with the text as written varied around the URL),
+and every link decision of the bundled mail, the fuzz regressions and a fixed sample of the real
+corpus (skipped with the reason where ../shared is absent) must be the same both ways.
+"""
+
+from __future__ import annotations
+
+import random
+import sys
+import tarfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_urlcore import REFS, _clear
+
+from guard.clean.message import Policy, _Planner, decide_link, tracking_params
+from guard.engine import urlcore
+from guard.engine.detect import BUILTIN_REMOTE, detect
+from guard.engine.mime import MessageError, parse_message
+from guard.engine.rules_load import load_ruleset
+from guard.engine.urls import parse_http
+from guard.mail.files import message_refs
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT.parent / "shared" / "corpus" / "phishing-pot-dev.tar.xz"
+CORPUS_EVERY = 8
+
+pytestmark = pytest.mark.skipif(
+    not urlcore.AVAILABLE, reason="guard/engine/_urlcore.c is not built (no C compiler?)"
+)
+
+RULES = load_ruleset(include_user=False)
+_QUERY = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["utm_source=x", "utm_medium", "UTM_source=1", "mc_eid=1", "mc_cid", "fbclid=z",
+             "gclid=", "id=3", "=", "", "utm_%73ource=n", "utm+source", "ut%6d_x", "%", "%zz",
+             "é=1", "utm_€", "a=b=c", "#", "?", "#top", "?x=1"]
+        ),
+        st.text(max_size=6),
+    ),
+    max_size=8,
+).map("&".join)  # fmt: skip
+
+
+@st.composite
+def texts(draw: st.DrawFn) -> str:
+    """A URL as written: a reference, or one with a generated query (and fragment)."""
+    if draw(st.booleans()):
+        return draw(REFS)
+    head = draw(st.sampled_from(["https://shop.example/p", "http://a.example", "//x.example/"]))
+    tail = draw(st.sampled_from(["", "#f", "#a?utm_source=1", "#", " "]))
+    return head + draw(st.sampled_from(["?", "", "?&"])) + draw(_QUERY) + tail
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts(), st.one_of(st.none(), texts()))
+def test_strip_params_is_tracking_params(text: str, other: str | None) -> None:
+    url = parse_http(text)
+    if url is None:
+        return
+    core = urlcore.build(RULES, BUILTIN_REMOTE)
+    written = text if other is None else other  # decide_link passes the target as written
+    assert core.strip_params(url, written) == tracking_params(url, written, RULES)
+
+
+def _decisions_agree(raw: bytes, policy: Policy) -> int:
+    """How many link decisions the message has, after checking each is the same both ways."""
+    try:
+        msg = parse_message(raw)[0]
+    except (MessageError, RecursionError):
+        return 0
+    planner = _Planner(detect(msg, RULES), RULES, policy)
+    compared = 0
+    for text in sorted(planner.link_urls):
+        url = parse_http(text)
+        if url is None:
+            continue
+        native = planner.decision(url)
+        _clear(RULES)
+        assert decide_link(url, RULES, policy) == native, text
+        compared += 1
+    return compared
+
+
+def _mail(folder: str) -> list[tuple[str, bytes]]:
+    return [(ref.source, ref.read()) for ref in message_refs(str(ROOT / folder))]
+
+
+@pytest.mark.parametrize("folder", ["samples", "eval/eml"])
+@pytest.mark.parametrize("policy", [Policy(), Policy(unwrap_security=True)])
+def test_same_decisions_on_the_bundled_mail(folder: str, policy: Policy) -> None:
+    compared = sum(_decisions_agree(raw, policy) for _, raw in _mail(folder))
+    assert compared >= 10
+
+
+def test_same_decisions_on_bench_newsletters() -> None:
+    # bench/corpus.py's newsletters (the ones whose cleaning is timed): utm_, mc_ and ESP
+    # wrappers on every link.
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from corpus import message
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    rng = random.Random(1)
+    compared = sum(_decisions_agree(message(rng, seq), Policy()) for seq in range(12))
+    assert compared >= 100
+
+
+def _corpus_sample() -> Iterator[tuple[str, bytes]]:
+    with tarfile.open(CORPUS) as archive:
+        members = sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name)
+        for member in members[::CORPUS_EVERY]:
+            stream = archive.extractfile(member)
+            if stream is not None:
+                with stream:
+                    yield member.name.rsplit("/", 1)[-1], stream.read()
+
+
+def test_same_decisions_on_the_real_corpus() -> None:
+    if not CORPUS.is_file():
+        pytest.skip(f"the real corpus is not here ({CORPUS}): nothing to compare on")
+    compared = sum(_decisions_agree(raw, Policy()) for _, raw in _corpus_sample())
+    assert compared >= 20
