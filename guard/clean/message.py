@@ -321,9 +321,8 @@ def decide_link(
     if found is None:
         if not chain:
             return _LinkDecision(None)
-        params, param_rules, stripped = (), (), target
-    else:
-        params, param_rules, stripped = found
+        found = ((), (), target)  # the decoded target as it is
+    params, param_rules, stripped = found
     replacement = _safe_url(stripped)
     return _LinkDecision(
         replacement if replacement != url.raw else None,
