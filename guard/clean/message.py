@@ -180,6 +180,8 @@ class _LinkDecision(NamedTuple):
     security: bool = False  # a security wrapper stays
 
 
+_KEPT = _LinkDecision(None)  # a link that stays as it is (immutable: one for all)
+
 _UNSAFE_IN_URL = re.compile(r"[\s\"'<>\x00-\x1f\x7f]")
 
 
@@ -245,7 +247,7 @@ def _decode_through(rules_: Sequence[Rule], url: Url, parse: UrlParser = parse_h
 def _first_security(chain: Sequence[Rule]) -> int | None:
     """The index of the first security wrapper in `chain`, if any."""
     for i, rule in enumerate(chain):
-        if rule.category == SECURITY_CATEGORY:
+        if rule.service.category == SECURITY_CATEGORY:  # (Rule.category, without the property)
             return i
     return None
 
@@ -274,6 +276,19 @@ def decide_link(
     gives its answers (the C core's, which the planner passes); `strip`: `tracking_params`, or
     what gives its answers (the C core's `strip_params`)."""
     chain, destination = rules.unwrap(url) if unwrap is None else unwrap(url)
+    if not chain:
+        # Most links: a tracking parameter on the destination itself (what follows, without a
+        # wrapper: the URL without its tracking parameters, if it has any).
+        target_url = parse(url.raw)
+        if target_url is None or not target_url.query:
+            return _KEPT
+        found = (strip or _stripper(rules))(target_url, url.raw)
+        if found is None:
+            return _KEPT
+        replacement = _safe_url(found[2])
+        return _LinkDecision(
+            replacement if replacement != url.raw else None, False, found[0], found[1]
+        )
     security_kept = False
     if chain:
         cut = None if policy.unwrap_security else _first_security(chain)
@@ -347,6 +362,8 @@ def _may_name(text: str, raws: Collection[str]) -> bool:
 
 
 _UNSPLIT = Url("", "", "", "")  # `_Planner.urls`'s default: a text not split yet
+# `_Planner.targets`'s default: a URL not asked about yet (compared by `is`: never an answer).
+_UNDECIDED = "\x00undecided"
 
 
 class _Planner:
@@ -429,18 +446,19 @@ class _Planner:
         return found
 
     def link_target(self, url: str) -> str | None:
-        if url in self.targets:
-            return self.targets[url]
-        target = self.targets[url] = self.decide_target(url)
+        target = self.targets.get(url, _UNDECIDED)
+        if target is _UNDECIDED:
+            target = self.targets[url] = self.decide_target(url)
         return target
 
     def decide_target(self, url: str) -> str | None:
-        if not _may_name(url, self.link_urls):
+        link_urls = self.link_urls
+        if not _may_name(url, link_urls):
             return None
         parsed = self.parse_url(url)
-        if parsed is None or parsed.raw not in self.link_urls:
+        if parsed is None or parsed.raw not in link_urls:
             return None
-        decision = self.decision(parsed)
+        decision = self.decisions.get(parsed.raw) or self.decision(parsed)
         if decision.replacement is None:
             return None
         self.rewritten_links[parsed.raw] = decision
