@@ -154,6 +154,9 @@ class _Document:
         # A newsletter's hundred plain links are read here, not through a method each: a link
         # asks the rewriter once per href as written (the base does not change during the walk).
         link_target, base = self.rewriter.link_target, self.base
+        # A plain image's loads likewise (`plain_load`, inlined for the common answer: kept).
+        load_action, seen, first_seen = self.rewriter.load_action, self.seen, self.first_seen
+        keep = LoadAction.KEEP
         targets: dict[str, str | None] = {}
         for record in self.nodes:
             if not isinstance(record, tuple):
@@ -167,12 +170,26 @@ class _Document:
                 if href in targets:
                     target = targets[href]
                 else:
-                    target = targets[href] = link_target(resolve(base, href))
+                    # (resolve without a base: the text stripped)
+                    url = href.strip() if base is None else resolve(base, href)
+                    target = targets[href] = link_target(url)
                 if target is not None and target != href:
                     node.attrs["href"] = target
                     self.changed = True
             else:
-                self.rewrite_plain_image(record)
+                node, src, srcset = record
+                if srcset or src is None:
+                    self.rewrite_plain_image(record)
+                    continue
+                # An image whose one reference is its src: `rewrite_plain_image`.
+                if self.removed_any and node.parent is None:
+                    continue
+                resolved = seen.get(src)
+                if resolved is None:
+                    resolved = first_seen(src)
+                action = load_action(resolved)
+                if action is not keep:
+                    self.neutralise(node, "img", Ref(src, "img[src]", True, True), action)
         if self.base_removed:
             self.absolutise_links()
 
