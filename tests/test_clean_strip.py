@@ -1,11 +1,12 @@
-"""The cleaning planner's link decisions through the C core (guard/engine/_urlcore.c
+"""The cleaning planner's link decisions through the C core (guard/engine/_urlcore.c `decide`,
 `strip_params`, `unwrap`, `parse`) against the Python reference (guard/clean/message.py
-`tracking_params`, RuleSet.unwrap, urls.parse_http).
+`decide_link`, `tracking_params`, RuleSet.unwrap, urls.parse_http).
 
 `strip_params` must give `tracking_params`'s answer for hypothesis-generated URLs and texts (the
 hostile references of tests/test_urlcore.py, with the text as written varied around the URL),
-and every link decision of the bundled mail, the fuzz regressions and a fixed sample of the real
-corpus (skipped with the reason where ../shared is absent) must be the same both ways.
+`decide` decide_link's wherever it answers (None: decide_link decides), and every link decision
+of the bundled mail, bench newsletters and a fixed sample of the real corpus (skipped with the
+reason where ../shared is absent) must be the same both ways.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_urlcore import REFS, _clear
 
-from guard.clean.message import Policy, _Planner, decide_link, tracking_params
+from guard.clean.message import (
+    SECURITY_CATEGORY,
+    Policy,
+    _LinkDecision,
+    _Planner,
+    decide_link,
+    tracking_params,
+)
 from guard.engine import urlcore
 from guard.engine.detect import BUILTIN_REMOTE, detect
 from guard.engine.mime import MessageError, parse_message
@@ -72,6 +80,46 @@ def test_strip_params_is_tracking_params(text: str, other: str | None) -> None:
     assert core.strip_params(url, written) == tracking_params(url, written, RULES)
 
 
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts(), st.booleans())
+def test_decide_is_decide_links(text: str, unwrap_security: bool) -> None:
+    url = parse_http(text)
+    if url is None:
+        return
+    policy = Policy(unwrap_security=unwrap_security)
+    core = urlcore.build(RULES, BUILTIN_REMOTE)
+    _clear(RULES)
+    fields = core.decide(url, None if unwrap_security else SECURITY_CATEGORY)
+    _clear(RULES)
+    if fields is not None:  # None: Python decides (decide_link itself)
+        assert _LinkDecision._make(fields) == decide_link(url, RULES, policy)
+
+
+def test_decide_leaves_to_python_what_it_does_not_decide() -> None:
+    core = urlcore.build(RULES, BUILTIN_REMOTE)
+    wrapped = [e.text for r in RULES.rules if r.kind == "link" for e in r.match]
+    security = [e.text for r in RULES.rules if r.category == SECURITY_CATEGORY for e in r.match]
+    assert security
+    for text in security:
+        url = parse_http(text)
+        assert url is not None
+        assert core.decide(url, SECURITY_CATEGORY) is None
+    decided = 0
+    for text in wrapped:
+        url = parse_http(text)
+        assert url is not None
+        fields = core.decide(url, None)
+        if fields is not None:
+            assert _LinkDecision._make(fields) == decide_link(
+                url, RULES, Policy(unwrap_security=True)
+            )
+            decided += 1
+    assert decided >= len(wrapped) // 2
+    unsafe = parse_http("https://shop.example/p?utm_source=x&q=a<b")
+    assert unsafe is not None
+    assert core.decide(unsafe, None) is None  # _safe_url percent-encodes it
+
+
 def _decisions_agree(raw: bytes, policy: Policy) -> int:
     """How many link decisions the message has, after checking each is the same both ways."""
     try:
@@ -113,6 +161,15 @@ def test_same_decisions_on_bench_newsletters() -> None:
     rng = random.Random(1)
     compared = sum(_decisions_agree(message(rng, seq), Policy()) for seq in range(12))
     assert compared >= 100
+    # ... most of them decided in C (`decide`), not handed back to decide_link.
+    core = urlcore.build(RULES, BUILTIN_REMOTE)
+    urls = [parse_http(text) for seq in range(12) for text in _link_urls(message(rng, seq))]
+    fields = [core.decide(url, SECURITY_CATEGORY) for url in urls if url is not None]
+    assert sum(f is not None for f in fields) >= 0.9 * len(fields) > 0
+
+
+def _link_urls(raw: bytes) -> set[str]:
+    return _Planner(detect(parse_message(raw)[0], RULES), RULES, Policy()).link_urls
 
 
 def _corpus_sample() -> Iterator[tuple[str, bytes]]:

@@ -180,6 +180,9 @@ class _LinkDecision(NamedTuple):
     security: bool = False  # a security wrapper stays
 
 
+_Fields = tuple[str | None, bool, tuple[str, ...], tuple[str, ...], bool, bool]
+"""A _LinkDecision's fields (the C core's `decide`)."""
+
 _KEPT = _LinkDecision(None)  # a link that stays as it is (immutable: one for all)
 
 _UNSAFE_IN_URL = re.compile(r"[\s\"'<>\x00-\x1f\x7f]")
@@ -406,8 +409,13 @@ class _Planner:
         # RuleSet.unwrap's answers in C: the decoded targets of wrapped links, which detection
         # did not unwrap, are classified there, not by RuleSet.classify in Python.
         self.unwrap: Unwrapper = core.unwrap if core is not None else rules.unwrap
-        # decide_link's last step (the tracking parameters and the URL without them) in C.
+        # decide_link's last step (the tracking parameters and the URL without them) in C; and
+        # its whole answer for the common links (`core.decide`: None where Python decides).
         self.strip: Stripper | None = core.strip_params if core is not None else None
+        self.decide: Callable[[Url, str | None], _Fields | None] | None = (
+            core.decide if core is not None else None
+        )
+        self.security = None if policy.unwrap_security else SECURITY_CATEGORY
         self.urls: dict[str, Url | None] = {}
 
     def parse_url(self, text: str) -> Url | None:
@@ -440,8 +448,13 @@ class _Planner:
     def decision(self, url: Url) -> _LinkDecision:
         found = self.decisions.get(url.raw)
         if found is None:
-            found = self.decisions[url.raw] = decide_link(
-                url, self.rules, self.policy, 0, self.parse_url, self.unwrap, self.strip
+            fields = self.decide(url, self.security) if self.decide is not None else None
+            found = self.decisions[url.raw] = (
+                decide_link(
+                    url, self.rules, self.policy, 0, self.parse_url, self.unwrap, self.strip
+                )
+                if fields is None
+                else _LinkDecision._make(fields)
             )
         return found
 

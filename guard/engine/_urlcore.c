@@ -1169,14 +1169,7 @@ static PyObject *Core_unwrap(Core *c, PyObject *url) {
  * drop_params(text, names) of all their names. None when the query holds none; else (the names
  * sorted, the rules' ids in first-seen order, `text` without those pairs). Self-contained: it
  * shares only the look-up tables and pair_key with detection's `params`. */
-static PyObject *Core_strip_params(Core *c, PyObject *args) {
-    PyObject *url, *text;
-    if (!PyArg_ParseTuple(args, "O!U", &PyTuple_Type, &url, &text)) return NULL;
-    if (PyTuple_GET_SIZE(url) != 4 || !PyUnicode_Check(PyTuple_GET_ITEM(url, 3))) {
-        PyErr_SetString(PyExc_TypeError, "urlcore: strip_params takes a Url");
-        return NULL;
-    }
-    PyObject *query = PyTuple_GET_ITEM(url, 3);
+static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
     PyObject *groups = NULL, *names = NULL, *sorted = NULL, *ids = NULL, *kept = NULL;
     PyObject *out = NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
@@ -1274,6 +1267,124 @@ done:
     Py_XDECREF(sorted);
     Py_XDECREF(ids);
     Py_XDECREF(kept);
+    return out;
+}
+
+static PyObject *Core_strip_params(Core *c, PyObject *args) {
+    PyObject *url, *text;
+    if (!PyArg_ParseTuple(args, "O!U", &PyTuple_Type, &url, &text)) return NULL;
+    if (PyTuple_GET_SIZE(url) != 4 || !PyUnicode_Check(PyTuple_GET_ITEM(url, 3))) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: strip_params takes a Url");
+        return NULL;
+    }
+    return strip_params(c, PyTuple_GET_ITEM(url, 3), text);
+}
+
+/* message._safe_url leaves `s` as it is: no whitespace (str.isspace, the regex's \s), quote,
+ * `<`, `>` or control character. */
+static int url_is_safe(PyObject *s) {
+    int kind = PyUnicode_KIND(s);
+    const void *data = PyUnicode_DATA(s);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 ch = PyUnicode_READ(kind, data, i);
+        if (ch < 0x21 || ch == 0x7f || ch == '"' || ch == '\'' || ch == '<' || ch == '>' ||
+            (ch >= 0x80 && Py_UNICODE_ISSPACE(ch)))
+            return 0;
+    }
+    return 1;
+}
+
+/* decide(url, security category or None): message.decide_link's answer as a tuple of
+ * _LinkDecision's fields, for the common links: none wrapped, or wrapped by rules none of which is
+ * the security category (None: the policy unwraps those too) whose decoded target is not wrapped
+ * again, nor needs percent-encoding; None for every other link (decide_link, the reference,
+ * decides it: tests/test_clean_strip.py compares the two). */
+static PyObject *Core_decide(Core *c, PyObject *args) {
+    PyObject *url, *security;
+    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &url, &security)) return NULL;
+    if (PyTuple_GET_SIZE(url) != 4) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: decide takes a Url");
+        return NULL;
+    }
+    U u = {PyTuple_GET_ITEM(url, 0), PyTuple_GET_ITEM(url, 1), PyTuple_GET_ITEM(url, 2),
+           PyTuple_GET_ITEM(url, 3)};
+    PyObject *chain, *dest, *out = NULL, *found = NULL, *ids = NULL;
+    if (unwrap(c, &u, &chain, &dest) < 0) return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(chain);
+    U t = {0};
+    if (n > 0 && security != Py_None) {
+        for (Py_ssize_t i = 0; i < n; i++) {
+            RuleInfo *r = info_of(c, PyTuple_GET_ITEM(chain, i));
+            if (r == NULL) goto done;
+            int same = PyUnicode_Compare(r->category, security) == 0;
+            if (PyErr_Occurred()) goto done;
+            if (same) {
+                out = Py_NewRef(Py_None); /* a security wrapper: Python cuts the chain */
+                goto done;
+            }
+        }
+    }
+    if (n > 0 && dest == Py_None) { /* an opaque wrapper */
+        out = Py_BuildValue("(OOOOOO)", Py_None, Py_False, c->empty_tuple, c->empty_tuple,
+                            Py_True, Py_False);
+        goto done;
+    }
+    PyObject *target = n > 0 ? dest : u.raw;
+    int ok = parse_url(c, target, &t);
+    if (ok < 0) goto done;
+    if (ok == 0) {
+        out = Py_BuildValue("(OOOOOO)", Py_None, Py_False, c->empty_tuple, c->empty_tuple,
+                            Py_False, Py_False);
+        goto done;
+    }
+    if (n > 0) {
+        PyObject *inner, *inner_dest;
+        if (unwrap(c, &t, &inner, &inner_dest) < 0) goto done;
+        int wrapped = PyTuple_GET_SIZE(inner) > 0;
+        Py_DECREF(inner);
+        Py_DECREF(inner_dest);
+        if (wrapped) {
+            out = Py_NewRef(Py_None); /* wrapped again: decide_link recurses */
+            goto done;
+        }
+    }
+    if (PyUnicode_GET_LENGTH(t.query) > 0) {
+        found = strip_params(c, t.query, target);
+        if (found == NULL) goto done;
+    }
+    if (found == NULL || found == Py_None) {
+        if (n == 0) {
+            out = Py_BuildValue("(OOOOOO)", Py_None, Py_False, c->empty_tuple, c->empty_tuple,
+                                Py_False, Py_False);
+            goto done;
+        }
+        Py_XSETREF(found, Py_BuildValue("(OOO)", c->empty_tuple, c->empty_tuple, target));
+        if (found == NULL) goto done;
+    }
+    PyObject *stripped = PyTuple_GET_ITEM(found, 2);
+    if (!url_is_safe(stripped)) {
+        out = Py_NewRef(Py_None); /* _safe_url percent-encodes it */
+        goto done;
+    }
+    if ((ids = PyTuple_New(n + PyTuple_GET_SIZE(PyTuple_GET_ITEM(found, 1)))) == NULL) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        RuleInfo *r = info_of(c, PyTuple_GET_ITEM(chain, i));
+        if (r == NULL) goto done;
+        PyTuple_SET_ITEM(ids, i, Py_NewRef(r->id));
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(PyTuple_GET_ITEM(found, 1)); i++)
+        PyTuple_SET_ITEM(ids, n + i, Py_NewRef(PyTuple_GET_ITEM(PyTuple_GET_ITEM(found, 1), i)));
+    int same = PyUnicode_Compare(stripped, u.raw) == 0;
+    if (PyErr_Occurred()) goto done;
+    out = Py_BuildValue("(OOOOOO)", same ? Py_None : stripped, n > 0 ? Py_True : Py_False,
+                        PyTuple_GET_ITEM(found, 0), ids, Py_False, Py_False);
+done:
+    u_clear(&t);
+    Py_XDECREF(found);
+    Py_XDECREF(ids);
+    Py_DECREF(chain);
+    Py_DECREF(dest);
     return out;
 }
 
@@ -1461,6 +1572,8 @@ static PyMethodDef Core_methods[] = {
     {"unwrap", (PyCFunction)Core_unwrap, METH_O, "unwrap(url): RuleSet.unwrap through the core."},
     {"strip_params", (PyCFunction)Core_strip_params, METH_VARARGS,
      "strip_params(url, text): the planner's tracking_params through the core."},
+    {"decide", (PyCFunction)Core_decide, METH_VARARGS,
+     "decide(url, security category or None): decide_link's fields, or None: Python decides."},
     {NULL, NULL, 0, NULL},
 };
 
