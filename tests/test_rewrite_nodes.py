@@ -18,7 +18,8 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from guard.clean import nodes
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html
-from guard.engine.html import parse_document
+from guard.engine.html import document_base, parse_document
+from guard.engine.lexwalk import has_start_tag
 from guard.engine.loads import element_refs
 from guard.engine.parse_bounds import parse_is_bounded
 
@@ -37,7 +38,19 @@ def _alike(html: str) -> bool:
     found = nodes.candidate_nodes(document)
     assert found is not None
     every = [n.mem_id for n in nodes.edited(nodes.every_node(document))]
-    return [n.mem_id for n in nodes.edited(found)] == every and _plain_alike(document, found)
+    return (
+        [n.mem_id for n in nodes.edited(found)] == every
+        and _plain_alike(document, found)
+        and _base_alike(html, tree)
+    )
+
+
+def _base_alike(html: str, tree: LexborHTMLParser) -> bool:
+    """The records say whether to look for a `<base href>` as the text's `<base` tag did."""
+    document = tree.root.parent if tree.root is not None else None
+    assert document is not None
+    by_records = document_base(tree) if nodes.holds_base(nodes.walked_records(document)) else None
+    return by_records == (document_base(tree) if has_start_tag(html, "base") else None)
 
 
 def _plain_alike(document: LexborNode, found: list[LexborNode]) -> bool:
@@ -126,6 +139,12 @@ EDGE_CASES = [
     "<a style='b:\u00e9' href='h'>x</a><img style='color:red' style='b:url(x)' src='a.gif'>",
     "<area style='color:red' href='h'><img style='width:1px' src='cid:x'><img style='x' src=''>",
     "<noembed><img src=a></noembed><noframes>x</noframes><iframe srcdoc='<img src=b>'></iframe>",
+    "<base href='http://b.example/'><a href='x'>y</a>",
+    "<BASE HREF=' https://b.example/d/ '><base href='http://c.example/'><img src='i.gif'>",
+    "<base target=_blank><base href='/rel/'><base href='https://b.example/'><p>x</p>",
+    "<template><base href='http://t.example/'></template><svg><base href='http://s.example/'>",
+    "<!-- <base href='http://c.example/'> --><script>'<base href=\"http://s.example/\">'</script>",
+    "<math><base href='https://m.example/'></math><p>x</p><base href='ftp://f.example/'>",
 ]
 
 

@@ -26,7 +26,14 @@ from typing import Protocol
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
-from guard.clean.nodes import RAW_TEXT, PlainImage, Record, record_node, walked_records
+from guard.clean.nodes import (
+    RAW_TEXT,
+    PlainImage,
+    Record,
+    holds_base,
+    record_node,
+    walked_records,
+)
 from guard.engine.css import sheet_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
@@ -114,8 +121,8 @@ class _Document:
         self.written: set[str] = set()  # every load reference as written (see `dropped_images`)
         document = tree.root.parent if tree.root is not None else None
         self.nodes: list[Record] = walked_records(document) if document is not None else []
-        # A `<base>` element comes only from a `<base` tag: without one, no selector query.
-        self.base = document_base(tree) if has_start_tag(source, "base") else None
+        # Without a `<base>` among the records, no selector query.
+        self.base = document_base(tree) if holds_base(self.nodes) else None
         self.changed = False
         self.base_removed = False
         self.removed_any = False  # once an element went, its descendants are skipped

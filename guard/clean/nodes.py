@@ -111,6 +111,13 @@ def walked_records(document: LexborNode) -> list[Record]:
     return list(every_node(document))
 
 
+def holds_base(records: list[Record]) -> bool:
+    """May the document hold a `<base href>` (what guard.engine.html.document_base reads)? Every
+    such element is one of `walked_records` (its href may be edited), handed as its node: the
+    records answer it without searching the document's text for a `<base` tag."""
+    return any(not isinstance(r, tuple) and (r.tag or "").lower() == "base" for r in records)
+
+
 def record_node(record: Record) -> LexborNode:
     return record[0] if isinstance(record, tuple) else record
 
