@@ -161,9 +161,6 @@ class _Document:
         # A newsletter's hundred plain links are read here, not through a method each: a link
         # asks the rewriter once per href as written (the base does not change during the walk).
         link_target, base = self.rewriter.link_target, self.base
-        # A plain image's loads likewise (`plain_load`, inlined for the common answer: kept).
-        load_action, seen, first_seen = self.rewriter.load_action, self.seen, self.first_seen
-        keep = LoadAction.KEEP
         targets: dict[str, str | None] = {}
         for record in self.nodes:
             if not isinstance(record, tuple):
@@ -184,19 +181,7 @@ class _Document:
                     node.attrs["href"] = target
                     self.changed = True
             else:
-                node, src, srcset = record
-                if srcset or src is None:
-                    self.rewrite_plain_image(record)
-                    continue
-                # An image whose one reference is its src: `rewrite_plain_image`.
-                if self.removed_any and node.parent is None:
-                    continue
-                resolved = seen.get(src)
-                if resolved is None:
-                    resolved = first_seen(src)
-                action = load_action(resolved)
-                if action is not keep:
-                    self.neutralise(node, "img", Ref(src, "img[src]", True, True), action)
+                self.rewrite_plain_image(record)
         if self.base_removed:
             self.absolutise_links()
 
@@ -245,24 +230,21 @@ class _Document:
         node, src, srcset = record
         if self.removed_any and node.parent is None:
             return
+        # Each load is seen (`first_seen`), even once the image went; read in one loop, not a
+        # method call each (a newsletter's images: a src and a srcset of two or three).
+        seen, load_action, keep = self.seen, self.rewriter.load_action, LoadAction.KEEP
         gone = False
-        if src is not None:
-            gone = self.plain_load(node, src, "img[src]", gone)
-        for url in srcset:
-            gone = self.plain_load(node, url, "img[srcset]", gone)
-
-    def plain_load(self, node: LexborNode, url: str, element: str, gone: bool) -> bool:
-        """One load of a plain image (seen even once the image went); whether it is gone."""
-        resolved = self.seen.get(url)
-        if resolved is None:
-            resolved = self.first_seen(url)
-        if gone:
-            return True
-        action = self.rewriter.load_action(resolved)
-        if action is LoadAction.KEEP:
-            return False
-        self.neutralise(node, "img", Ref(url, element, True, True), action)
-        return node.parent is None
+        element = "img[src]" if src is not None else "img[srcset]"
+        for url in (src, *srcset) if src is not None else srcset:
+            resolved = seen.get(url)
+            if resolved is None:
+                resolved = self.first_seen(url)
+            if not gone:
+                action = load_action(resolved)
+                if action is not keep:
+                    self.neutralise(node, "img", Ref(url, element, True, True), action)
+                    gone = node.parent is None
+            element = "img[srcset]"
 
     def rewrite_element(self, node: LexborNode, tag: str, attrs: dict[str, str | None]) -> None:
         # The walk passes only elements still in the tree; this one leaves it only by neutralise.
