@@ -586,16 +586,21 @@ def _rewrite_parts(
 ) -> None:
     if not planner.has_work():
         return
+    parts = text_parts(tree)
+    done = {part.start for part in parts}
+    # The stylesheets and SVG documents the HTML may load through `cid:` (rewritten below):
+    # without one (most mail), the HTML parts are not searched for `cid:` references.
+    related = [(cid, part) for cid, part in related_parts(tree) if part.start not in done]
     referenced: set[str] = set()  # the Content-IDs the HTML parts load from
     # The parts as parse_split decoded them, in text_parts order: each kind keeps its order.
     decoded = {"text/html": iter(parsed.html_parts), "text/plain": iter(parsed.text_parts)}
-    for part in text_parts(tree):
+    for part in parts:
         html = part.content_type == "text/html"
         text = next(decoded[part.content_type])
         if html:
             # cid_references finds only an ASCII `cid:`, in any case: a search in C, not
             # an upper-cased copy of the part.
-            if holds_ascii(text, "cid:"):
+            if related and holds_ascii(text, "cid:"):
                 referenced |= cid_references(text)
             rewritten = rewrite_html_encoded(text, planner, parsed_html.pop(text, None))
             new, utf8 = rewritten if rewritten is not None else (None, None)
@@ -607,16 +612,15 @@ def _rewrite_parts(
     # Stylesheets and SVG documents the HTML loads through `cid:`: only what loads a removed
     # URL changes; every other part, attachments and unreferenced parts included, stays byte
     # for byte.
-    done = {part.start for part in text_parts(tree)}
-    for cid, part in related_parts(tree):
-        if cid not in referenced or part.start in done:
+    for cid, part in related:
+        if cid not in referenced:
             continue
         if part.end - part.body_start > limits.max_text_part_bytes:
             continue
         text = decoded_text(raw, part)
-        related = rewrite_nested_text(part.content_type, text, planner, 1)
-        if related is not None and related != text:
-            _edit_body(raw, part, related, part.content_type == "text/html", edits)
+        new = rewrite_nested_text(part.content_type, text, planner, 1)
+        if new is not None and new != text:
+            _edit_body(raw, part, new, part.content_type == "text/html", edits)
 
 
 def _edit_body(
