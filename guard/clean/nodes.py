@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from selectolax.lexbor import LexborNode
+from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from guard.engine.lexwalk import LOAD_NEEDLES, bound_extension
 from guard.engine.loads import URL_ATTRS, Ref, element_refs, may_reference
@@ -115,7 +115,19 @@ def holds_base(records: list[Record]) -> bool:
     """May the document hold a `<base href>` (what guard.engine.html.document_base reads)? Every
     such element is one of `walked_records` (its href may be edited), handed as its node: the
     records answer it without searching the document's text for a `<base` tag."""
-    return any(not isinstance(r, tuple) and (r.tag or "").lower() == "base" for r in records)
+    base = _BASE_TAG_ID
+    # (By Lexbor's tag id, the same for `<base>` in any case and namespace: no name is made.)
+    return any(not isinstance(r, tuple) and r.tag_id == base for r in records)
+
+
+def _tag_id(name: str) -> int:
+    found = LexborHTMLParser(f"<{name}>").css_first(name)
+    assert found is not None
+    tag_id: int = found.tag_id
+    return tag_id
+
+
+_BASE_TAG_ID = _tag_id("base")
 
 
 def record_node(record: Record) -> LexborNode:
