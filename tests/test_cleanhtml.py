@@ -165,6 +165,18 @@ def test_a_conditional_comment_is_rewritten_in_place() -> None:
     assert '<p>a<!--[if mso]><v:image src="" /><![endif]-->b</p>' in out
 
 
+def test_a_repeated_conditional_comment_is_rewritten_each_time() -> None:
+    # A comment's references are remembered by its text (html._comment_refs): every copy, in
+    # this document and the next, is still read and rewritten.
+    comment = f'<!--[if mso]><v:fill src="{OPEN}"/><![endif]-->'
+    html = f"<html><body><p>a{comment}b</p><p>c{comment}d</p></body></html>"
+    for _ in range(2):
+        out = rewrite_html(html, Removing(OPEN))
+        assert out is not None and OPEN not in out
+        assert out.count('<!--[if mso]><v:fill src=""/><![endif]-->') == 2
+    assert rewrite_html(html, Removing(HERO)) is None  # what goes depends on the rewriter
+
+
 def test_plaintext_gets_no_closing_tags_a_browser_would_show() -> None:
     html = f'<img src="{OPEN}"><div><plaintext>a <b> &amp; c'
     out = rewrite_html(html, Removing(OPEN))
