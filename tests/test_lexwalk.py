@@ -405,6 +405,21 @@ def test_holds_passes_over_characters_holding_the_anchors_byte(wide: str) -> Non
     assert lexwalk.holds_ascii(f"{wide}image {wide}<IMAGE", "<image")
 
 
+def test_holds_ascii_remembers_only_the_same_text() -> None:
+    """The last answer per needle is kept with its str: asked again of that object it is the
+    same, asked of another text (or another needle) it is that text's own."""
+    with_tag, without = "<p>a<IMAGE src=x></p>" * 3, "<p>a<img src=x></p>" * 3
+    for _ in range(2):
+        assert lexwalk.holds_ascii(with_tag, "<image")
+        assert lexwalk.holds_ascii(with_tag, "<image")
+        assert not lexwalk.holds_ascii(with_tag, "<base")
+        assert not lexwalk.holds_ascii(without, "<image")
+        assert lexwalk.holds_ascii(with_tag, "<image")
+        equal = "".join(["<p>a<img src=x></p>"] * 3)  # equal to `without`, another object
+        assert equal == without and equal is not without
+        assert not lexwalk.holds_ascii(equal, "<image")
+
+
 def test_holds_refuses_other_needles() -> None:
     ext = lexwalk.bound_extension()
     if ext is None:

@@ -475,14 +475,26 @@ _holds: Any = False  # the extension's `holds`, looked up at first use; None: th
 def holds_ascii(text: str, needle: str) -> bool:
     """Does `text` hold `needle` (lower-case ASCII, at least one character of it not a letter),
     ASCII case-insensitively? A document-wide test made before reading a document for what it
-    rarely holds (`<base`, `<image`, `cid:`); in C (memchr) where the extension is built."""
+    rarely holds (`<base`, `<image`, `cid:`); in C (memchr) where the extension is built.
+
+    The last answer for each needle is kept with its text: the scan and then the cleaning of
+    the same part ask the same question of the same str (`<image`), which is not searched
+    again (the same object, compared by `is`: a str does not change)."""
+    last = _LAST_ANSWER.get(needle)
+    if last is not None and last[0] is text:
+        return last[1]
     global _holds
     if _holds is False:
         _holds = getattr(bound_extension(), "holds", None)
     if _holds is not None:
         found: bool = _holds(text, needle.encode("ascii"))
-        return found
-    return ascii_pattern(needle).search(text) is not None
+    else:
+        found = ascii_pattern(needle).search(text) is not None
+    _LAST_ANSWER[needle] = (text, found)
+    return found
+
+
+_LAST_ANSWER: dict[str, tuple[str, bool]] = {}
 
 
 def has_start_tag(text: str, name: str) -> bool:
