@@ -386,9 +386,9 @@ def test_holds_ascii_is_the_regexs(text: str, needle: str) -> None:
 
 @pytest.mark.parametrize("wide", ["", "\u0100", "\U00010000"])
 def test_holds_finds_a_needle_at_every_offset(wide: str) -> None:
-    """The C search reads one- and two-byte texts 16 bytes at a time (the anchor beside its
-    neighbour in the needle): a needle at any offset, up to the text's end, is found, and what
-    only starts it (`<i` again and again, the needle cut short) is not."""
+    """The C search reads a one-byte text in blocks (the anchor paired with the needle's
+    character furthest from it), others by memchr: a needle at any offset, up to the text's end,
+    is found, and what only starts it (`<i` again and again, the needle cut short) is not."""
     for needle, written in (("<image", "<ImAgE"), ("cid:", "CiD:"), ("<base", "<bAsE")):
         for at in range(40):
             for tail in (0, 1, 2, 15, 16, 17):
@@ -396,6 +396,58 @@ def test_holds_finds_a_needle_at_every_offset(wide: str) -> None:
                 assert lexwalk.holds_ascii(f"{wide}{pad}{written}{end}", needle)
                 assert not lexwalk.holds_ascii(f"{wide}{pad}{written[:-1]}{end}", needle)
                 assert not lexwalk.holds_ascii(f"{wide}{pad}{written[1:]}{end}", needle)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "padding:0 10px;color:#333333;font-size:14px",
+                "padding:0 10px;color:#333333;display:none",
+                "padding:0 10px;color:#333333;display:nonE",
+                "padding:0 10px;color:#333333;display:nonx",
+                "padding:0 10px;background:url(b.png);x:1",
+                "padding:0 10px;background:uri(b.png);x:1",
+                "visibility:hidden;padding:0 10px;margin:0",
+                "visibility:visible;padding:0 10px;margin:0",
+                "width:1px;height:1px;overflow:hidden;a:b",
+                "display:none",
+            ]
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_repeated_styles_read_once_answer_as_python(styles: list[str]) -> None:
+    """The C walk remembers what each style text holds within a walk (read_style's memo): long
+    styles that repeat, or differ by one character, are read as the Python walk reads them."""
+    html = "".join(
+        f"<div style='{style}'><img src='i{at}.gif' width=1 height=1 style='{style}'></div>"
+        for at, style in enumerate(styles)
+    )
+    fast, slow = _walks(html)
+    assert fast == slow
+
+
+# One-byte text (Latin-1) long enough for the C search's sixteen-place blocks and their tail.
+_ONE_BYTE_TEXT = st.text(
+    alphabet=st.sampled_from("<:iImMaAgGeEbBsScCdD x\xe9\xff\xbc\x3c"), max_size=80
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    _ONE_BYTE_TEXT,
+    st.sampled_from(["<image", "<base", "<i", "cid:", ":", "d:"]),
+    st.integers(0, 40),
+)
+def test_holds_ascii_is_the_regexs_in_one_byte_text(text: str, needle: str, pad: int) -> None:
+    """The C search answers as the reference regex where the needle stands anywhere in a
+    one-byte text (at the start, across a block's end, in the tail)."""
+    for candidate in (text, "x" * pad + text, text + "y" * pad, "\xe9" * pad + text + needle):
+        expected = lexwalk.ascii_pattern(needle).search(candidate) is not None
+        assert lexwalk.holds_ascii(candidate, needle) is expected
 
 
 @pytest.mark.parametrize("wide", ["\u013c", "\u3c3c", "\U0001003c", "\U0001013c"])

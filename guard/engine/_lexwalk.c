@@ -188,6 +188,7 @@ typedef struct {
      * Python function that gives the pixel shape of (width, height, style), or None for no shape
      * (the loads-only walk); its answers by those three values, a dict. */
     PyObject *img_src, *img_srcset, *image_shape, *shape_memo;
+    uint64_t style_gen; /* this call's generation in the style memo (read_style), 0 for none */
 } config;
 
 static int same(const lxb_char_t *s, size_t len, const char *lit, size_t litlen) {
@@ -242,9 +243,56 @@ static int needle_at(const lxb_char_t *v, size_t len, const bstr *needle) {
     return 1;
 }
 
+/* Mail repeats a few inline styles on hundreds of elements: read_style's answers by style text,
+ * for the call (walk, candidates) that read them. An entry points at the attribute's value in
+ * the document being read (alive for the call, not copied) and counts only for the call whose
+ * generation it holds (each call takes a new one: its needles, its document); a hash
+ * collision is told apart by comparing the text. Short styles are read directly. */
+enum { STYLE_MEMO = 512, STYLE_MEMO_SHORTEST = 24 };
+typedef struct {
+    uint64_t gen, hash;
+    const lxb_char_t *text;
+    size_t len;
+    int load, hide;
+} style_entry;
+static style_entry style_memo[STYLE_MEMO];
+static uint64_t style_generation;
+
+static uint64_t style_hash(const lxb_char_t *v, size_t len) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ (uint64_t)len, w;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        memcpy(&w, v + i, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+    }
+    w = 0;
+    memcpy(&w, v + i, len - i);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
+static void read_style_text(const lxb_char_t *v, size_t len, const config *cfg, int *load, int *hide);
+
 /* One pass over a style: may it load (*load), may it hide what is inside or show it again
  * (*hide)? See LOAD_NEEDLES and HIDE_NEEDLES in lexwalk.py. */
 static void read_style(const lxb_char_t *v, size_t len, const config *cfg, int *load, int *hide) {
+    if (cfg->style_gen == 0 || len < STYLE_MEMO_SHORTEST) {
+        read_style_text(v, len, cfg, load, hide);
+        return;
+    }
+    uint64_t h = style_hash(v, len);
+    style_entry *e = &style_memo[h & (STYLE_MEMO - 1)];
+    if (e->gen == cfg->style_gen && e->hash == h && e->len == len && memcmp(e->text, v, len) == 0) {
+        *load = e->load;
+        *hide = e->hide;
+        return;
+    }
+    read_style_text(v, len, cfg, load, hide);
+    *e = (style_entry){cfg->style_gen, h, v, len, *load, *hide};
+}
+
+static void read_style_text(const lxb_char_t *v, size_t len, const config *cfg, int *load, int *hide) {
     uint32_t found = 0;
     for (size_t i = 0; i < len; i++) {
         lxb_char_t c = v[i];
@@ -751,6 +799,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     (void)self;
     PyObject *parser, *url_obj, *load_obj, *hide_obj, *marked_obj = NULL;
     config cfg = {0};
+    cfg.style_gen = ++style_generation;
     if (!PyArg_ParseTuple(args, "OOOOOUU|OUUOO!", &parser, &url_obj, &load_obj, &hide_obj,
                           &cfg.occurrence, &cfg.link_a, &cfg.link_area, &marked_obj,
                           &cfg.img_src, &cfg.img_srcset, &cfg.image_shape, &PyDict_Type,
@@ -1189,6 +1238,7 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
     unsigned long long probe_id;
     int plain = 0;
     config cfg = {0};
+    cfg.style_gen = ++style_generation;
     bstr *raw = NULL;
     Py_ssize_t n_raw = 0;
     static const bstr conditional = {"[if", 3};

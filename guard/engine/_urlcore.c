@@ -27,6 +27,10 @@ typedef struct {
     /* The shape regexes, or NULL: re.Pattern or the compiled rules' lazy pattern (compiled at
      * its first search, as the Python path compiles it: a start compiles none). */
     PyObject *path_re, *query_re;
+    /* Their bound `search` methods, fetched at the first search (owned; NULL until then): the
+     * compiled rules' lazy pattern answers every attribute look-up through its __getattr__ hook
+     * (~1,000 instructions a call), once compiled as before. */
+    PyObject *path_search, *query_search, *d_search;
     PyObject *d_param;                    /* Decode.param, or NULL */
     int d_source;                         /* 0 path, 1 query, 2 url */
     PyObject *d_re;                   /* Decode.regex, or NULL */
@@ -562,23 +566,25 @@ static int has_candidates(PyObject *by_host, PyObject *shaped) {
 
 static PyObject *s_search; /* "search" */
 
-/* pattern.search(value): a new reference (a match, or None). */
-static PyObject *search(PyObject *pattern, PyObject *value) {
-    PyObject *args[2] = {pattern, value};
-    return PyObject_VectorcallMethod(s_search, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+/* pattern.search(value): a new reference (a match, or None). `bound` caches the pattern's
+ * `search` (looked up at the first call, which compiles a lazy pattern as the look-up always
+ * did). */
+static PyObject *search(PyObject *pattern, PyObject **bound, PyObject *value) {
+    if (*bound == NULL && (*bound = PyObject_GetAttr(pattern, s_search)) == NULL) return NULL;
+    return PyObject_CallOneArg(*bound, value);
 }
 
 /* Rule.matches_shape: 1, 0, -1 error. */
 static int matches_shape(RuleInfo *r, U *u) {
     if (r->path_re != NULL) {
-        PyObject *m = search(r->path_re, u->path);
+        PyObject *m = search(r->path_re, &r->path_search, u->path);
         if (m == NULL) return -1;
         int none = m == Py_None;
         Py_DECREF(m);
         if (none) return 0;
     }
     if (r->query_re != NULL) {
-        PyObject *m = search(r->query_re, u->query);
+        PyObject *m = search(r->query_re, &r->query_search, u->query);
         if (m == NULL) return -1;
         int none = m == Py_None;
         Py_DECREF(m);
@@ -703,7 +709,7 @@ static PyObject *decode_target(Core *c, RuleInfo *r, U *u) {
         text = url_param(c, u->query, r->d_param);
     } else {
         PyObject *subject = r->d_source == 0 ? u->path : r->d_source == 1 ? u->query : u->raw;
-        PyObject *m = search(r->d_re, subject);
+        PyObject *m = search(r->d_re, &r->d_search, subject);
         if (m == NULL) return NULL;
         if (m == Py_None) {
             text = m;
@@ -1418,6 +1424,11 @@ static void Core_dealloc(Core *c) {
     texts_free(&c->t_query_suffixes);
     texts_free(&c->t_path_contains);
     texts_free(&c->t_query_contains);
+    for (Py_ssize_t k = 0; c->info != NULL && k < c->ninfo; k++) {
+        Py_XDECREF(c->info[k].path_search);
+        Py_XDECREF(c->info[k].query_search);
+        Py_XDECREF(c->info[k].d_search);
+    }
     PyMem_Free(c->info);
     PyMem_Free(c->tab_keys);
     PyMem_Free(c->tab_vals);
