@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.engine.css import css_urls, declarations, hides, pixels
-from guard.engine.html import Occurrence, scan_html
+from guard.engine.html import Occurrence, Parsed, kept, scan_html
 from guard.engine.loads import element_refs, srcset_urls
 from guard.engine.parse_bounds import parse_is_bounded, runs_at_most
 from guard.engine.timelimit import time_limit
@@ -862,3 +862,17 @@ def test_a_stylesheet_of_thousands_of_rules_is_bounded() -> None:
 )  # fmt: skip
 def test_visibility_visible_undoes_only_visibility_hidden(html: str, shape: str | None) -> None:
     assert [s for _u, _e, s in _shapes(html)] == [shape]
+
+
+def test_kept_hands_the_scans_parse_to_the_same_text_only() -> None:
+    """scan_html leaves its parse by the text's identity: the very text gets it back (once); an
+    equal text decoded apart, or a text never scanned, gets None and is parsed anew."""
+    html = "<p><img src='http://t.example/p.gif' width=1 height=1></p>"
+    twin = "".join(["<p><img src='http://t.example/p.gif' ", "width=1 height=1></p>"])
+    assert twin == html and twin is not html
+    keep: Parsed = {}
+    scan_html(html, keep)
+    assert kept(keep, twin) is None
+    doc = kept(keep, html)
+    assert doc is not None and doc.css_first("img") is not None
+    assert kept(keep, html) is None and not keep

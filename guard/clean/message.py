@@ -20,7 +20,7 @@ from guard.clean.body import _new_body
 from guard.clean.headers import HeaderEdit, edited_block, eol_of
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded, rewrite_nested_text
 from guard.engine.detect import BUILTIN_REMOTE, detect, text_urls
-from guard.engine.html import Parsed
+from guard.engine.html import Parsed, kept
 from guard.engine.lexwalk import holds_ascii
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mime import (
@@ -602,7 +602,7 @@ def _rewrite_parts(
             # an upper-cased copy of the part.
             if related and holds_ascii(text, "cid:"):
                 referenced |= cid_references(text)
-            rewritten = rewrite_html_encoded(text, planner, parsed_html.pop(text, None))
+            rewritten = rewrite_html_encoded(text, planner, kept(parsed_html, text))
             new, utf8 = rewritten if rewritten is not None else (None, None)
         else:
             new, utf8 = rewrite_text(text, planner.link_target), None
