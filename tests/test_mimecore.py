@@ -514,3 +514,46 @@ def test_the_corpus_quoted_printable_decodes_as_binascii_does() -> None:
                     bad.append(source)
     assert compared > 50
     assert bad == []
+
+
+# -- the line-ending fold of guard.mail.imap.common.digest (crlf_to_lf) against bytes.replace --
+
+_CRLF_PIECES = st.sampled_from(
+    [b"\r", b"\n", b"\r\n", b"\r\r\n", b"\n\r", b"x", b"ab" * 20, b"\xff"]
+)
+
+
+@built
+def test_the_digest_folds_line_ends_with_the_c_function() -> None:
+    from guard.mail.imap import common
+
+    assert common._crlf_to_lf is _mimecore.crlf_to_lf
+    assert common.digest(b"a\r\nb\n") == common.digest(b"a\nb\r\n")
+    assert common.digest(b"a\rb") != common.digest(b"a\nb")
+
+
+@built
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_CRLF_PIECES, max_size=60).map(b"".join))
+def test_generated_line_ends_fold_as_replace_does(data: bytes) -> None:
+    assert _mimecore.crlf_to_lf(data) == data.replace(b"\r\n", b"\n")
+
+
+@built
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_fold_as_replace_does(data: bytes) -> None:
+    assert _mimecore.crlf_to_lf(data) == data.replace(b"\r\n", b"\n")
+    assert _mimecore.crlf_to_lf(bytearray(data)) == data.replace(b"\r\n", b"\n")
+
+
+@built
+def test_the_mail_folds_as_replace_does() -> None:
+    compared, bad = 0, []
+    for source, raw in [*_mail(), *(_corpus() if CORPUS.is_file() else [])]:
+        compared += 1
+        for data in (raw, raw.replace(b"\n", b"\r\n")):
+            if _mimecore.crlf_to_lf(data) != data.replace(b"\r\n", b"\n"):
+                bad.append(source)
+    assert compared > 50
+    assert bad == []
