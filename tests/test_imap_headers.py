@@ -72,3 +72,23 @@ def test_message_id_and_subject_come_from_the_header_only() -> None:
     raw = b"Subject: =?utf-8?q?caf=C3=A9?=\r\nMessage-ID: <x@y>\r\n\r\nMessage-ID: <body@z>\r\n"
     assert message_id(raw) == "<x@y>"
     assert subject_of(raw) == "café"
+
+
+def _subject_through_email_header(raw: bytes) -> str:
+    """subject_of without its shortcut for a value with no encoded word: the reference."""
+    import contextlib
+    from email.header import decode_header, make_header
+
+    from guard.mail.imap.connection import _one_line
+
+    value = header_value(raw, "Subject")
+    with contextlib.suppress(Exception):
+        value = str(make_header(decode_header(value)))
+    return _one_line(value, 70)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.text(max_size=90) | st.sampled_from(["=?utf-8?q?caf=C3=A9?=", " a  =?x?= b ", "=?"]))
+def test_subjects_read_as_email_header_reads_them(text: str) -> None:
+    raw = b"From: a@b.example\r\nSubject: " + text.encode("utf-8", "surrogatepass") + b"\r\n\r\nx"
+    assert subject_of(raw) == _subject_through_email_header(raw)

@@ -143,6 +143,8 @@ def message_id(raw: bytes) -> str:
 
 def subject_of(raw: bytes) -> str:
     value = header_value(raw, "Subject")
+    if "=?" not in value:  # no encoded word: decode_header and make_header give it back as is
+        return _one_line(value, 70)
     with contextlib.suppress(Exception):  # a display string only
         value = str(make_header(decode_header(value)))
     return _one_line(value, 70)

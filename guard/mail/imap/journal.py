@@ -33,6 +33,7 @@ No secret is ever stored: message ids, digests, UIDs and folder names only.
 
 from __future__ import annotations
 
+import operator
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -91,6 +92,7 @@ class Entry:
 
 
 _COLUMNS = [f.name for f in fields(Entry)]
+_ROW = operator.attrgetter(*_COLUMNS)  # an entry's columns in one C call (a tuple: > 1 column)
 
 
 class Journal:
@@ -273,7 +275,7 @@ def _rows(
     rows: list[tuple[str, tuple[Any, ...]]] = []
     for e in entries:
         e.updated = now
-        rows.append(("entry", tuple(getattr(e, c) for c in _COLUMNS)))
+        rows.append(("entry", _ROW(e)))
     for e, uid, outcome in seen:
         rows.append(("seen", (e.account, e.folder, e.uidvalidity, uid, outcome, now)))
     return rows
