@@ -115,7 +115,8 @@ def _frame(obj: Any) -> bytes:
 
 
 def _unframe(buf: bytearray) -> Iterator[Any]:
-    """The complete objects at the start of `buf` (Connection.send's framing), removed from it."""
+    """The complete objects at the start of `buf` (Connection.send's framing), removed from it.
+    Unpickled from a view of `buf`: a slice and bytes() of it would copy each result twice."""
     while len(buf) >= 4:
         (size,) = struct.unpack_from("!i", buf)
         head = 4
@@ -126,8 +127,9 @@ def _unframe(buf: bytearray) -> Iterator[Any]:
             head = 12
         if len(buf) < head + size:
             return
-        obj = pickle.loads(bytes(buf[head : head + size]))
-        del buf[: head + size]
+        with memoryview(buf) as view, view[head : head + size] as payload:
+            obj = pickle.loads(payload)
+        del buf[: head + size]  # the views released: `buf` can shrink
         yield obj
 
 
