@@ -110,3 +110,19 @@ def test_samples_and_eval_comments_read_as_the_reference() -> None:
             if list(conditional_comment_refs(text)) != list(reference_refs(text)):
                 bad.append(source)
     assert compared > 50 and bad == []
+
+
+def test_a_comment_read_again_comes_from_the_memo_unchanged() -> None:
+    from guard.engine import loads
+
+    text = '[if mso]><v:rect><v:fill src="https://t.example/x.png"/></v:rect><![endif]'
+    loads._CONDITIONAL_MEMO.clear()
+    first = conditional_comment_refs(text)
+    assert text in loads._CONDITIONAL_MEMO
+    assert conditional_comment_refs(text) is first  # read once
+    assert list(first) == list(reference_refs(text))
+    assert [r.url for r in first] == ["https://t.example/x.png"]
+    # A comment longer than the memo keeps is read each time, the same.
+    long = text.replace("<v:rect>", "<v:rect>" + " " * loads._CONDITIONAL_MEMO_LONGEST)
+    assert list(conditional_comment_refs(long)) == list(reference_refs(long))
+    assert long not in loads._CONDITIONAL_MEMO

@@ -598,6 +598,23 @@ ADDRESS_VALUES = [
     "a@b <c@d>",
     "a, b <c@d>",
     "a ,_<c@d>",
+    # the shapes read without the tokenizer since: no space before `<`, one before `>`, and a
+    # phrase ending the value or at a comma (the first of a list: its first word or quote)
+    "Brand<news@brand.example>",
+    '"Brand "<news@brand.example>',
+    "Brand <news@brand.example >",
+    "Brand, <news@brand.example>",
+    "Brand Team ,_<news@brand.example>",
+    '"Brand", <news@brand.example>',
+    '"Brand""Team", <news@brand.example>',
+    'Brand"Team" x, <news@brand.example>',
+    "Brand.com, Brand <news@brand.example.>, <news@brand.example>",
+    '"Welcome"',
+    "Brand",
+    "a, (b) <x@y.example>",
+    "a (b), <x@y.example>",
+    "a, b (c (d)) <x@y.example>",
+    "a <b@c.d>, e",
 ]
 
 
@@ -615,7 +632,7 @@ ADDRESS_PIECES = st.sampled_from(
     [
         "a", "Brand", "J.", ".", " ", "  ", '"', "\\", "(", ")", "<", ">", "@", ",", ":", ";",
         "[", "]", "=?utf-8?b?", "?=", "'", "!", "é", "\U0001f514", "\t", "x@y.example",
-        "<x@y.example>", "a.b", "-", "_", "+",
+        "<x@y.example>", "a.b", "-", "_", "+", "x@y.example >", '""',
     ]
 )  # fmt: skip
 

@@ -260,10 +260,31 @@ def _own_rule_refs(tag: str, get: Getter) -> list[Ref]:
     return refs
 
 
-def conditional_comment_refs(text: str) -> Iterator[Ref]:
+# A message repeats its conditional comments (`[if mso]><table><tr><td><![endif]`), and cleaning
+# reads each three times (the scan, the rewrite, the check of the rewritten document): each
+# distinct text is read once. Refs are tuples: a memo entry is never changed. Bounded in entries
+# and length, as the style memo.
+_CONDITIONAL_MEMO: dict[str, tuple[Ref, ...]] = {}
+_CONDITIONAL_MEMO_SIZE = 1024
+_CONDITIONAL_MEMO_LONGEST = 4096
+
+
+def conditional_comment_refs(text: str) -> tuple[Ref, ...]:
     """Outlook reads `<!--[if mso]>…<![endif]-->`: VML backgrounds and buttons hide there."""
     if not text.lstrip().lower().startswith("[if"):
-        return
+        return ()
+    found = _CONDITIONAL_MEMO.get(text)
+    if found is None:
+        found = tuple(_conditional_comment_refs(text))
+        if len(text) <= _CONDITIONAL_MEMO_LONGEST:
+            if len(_CONDITIONAL_MEMO) >= _CONDITIONAL_MEMO_SIZE:
+                _CONDITIONAL_MEMO.clear()
+            _CONDITIONAL_MEMO[text] = found
+    return found
+
+
+def _conditional_comment_refs(text: str) -> Iterator[Ref]:
+    """`conditional_comment_refs` of a conditional comment, read."""
     # Without a `=` no attribute has a value, and only values are read (an empty one is no
     # reference): most of a newsletter's conditional comments open or close table cells.
     if "=" in text:

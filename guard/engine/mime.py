@@ -188,9 +188,19 @@ def _without_comments(value: str) -> str:
 # name: words of anything but whitespace and the characters that end a phrase's atom for the
 # parser (`()<>@,:;"[]`, and `\` to be safe), which it joins with one space as they are
 # (`=?utf-8?b?…?=`, `J.`, emoji); or one quoted string without `"`, `\` or CR, which it unquotes.
+# The parser also reads `Name<addr>` and `<addr >` so (a space before `<` or `>` changes nothing).
 _ADDR = r"[A-Za-z0-9_+-]+(?:\.[A-Za-z0-9_+-]+)*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
 _WORD = r'[^\s()<>@,:;"\[\]\\]+'
-_SIMPLE_ADDRESS = re.compile(rf'(?:({_WORD}(?: {_WORD})*)|"([^"\\\r]*)") <({_ADDR})>|({_ADDR})')
+_SIMPLE_ADDRESS = re.compile(rf'(?:({_WORD}(?: {_WORD})*)|"([^"\\\r]*)") ?<({_ADDR}) ?>|({_ADDR})')
+# A phrase that ends the value or a `,` (`Brand, <news@brand.example>`, `"Brand",`): parseaddr
+# gives ('', the phrase's first word or quoted string) whatever follows the comma, for it reads
+# the first of a list of addresses. Its items: words (possessive: a word never splits in two)
+# and quoted strings, a space or nothing between; no `(` anywhere (a comment changes the name,
+# and nested ones are what makes the parser recurse).
+_QUOTED = r'"[^"\\\r]*+"'
+_FIRST_OF_PHRASE = re.compile(
+    rf'(?:({_WORD}+)|"([^"\\\r]*+)")(?: ?+(?:{_WORD}+|{_QUOTED}))*+ ?+(?:,[^(]*+)?+'
+)
 
 
 def _simple(value: str) -> tuple[str, str] | None:
@@ -207,6 +217,9 @@ def _parseaddr(value: str) -> tuple[str, str]:
     simple = _simple(value)
     if simple is not None:
         return simple
+    m = _FIRST_OF_PHRASE.fullmatch(value)
+    if m is not None:
+        return "", m[1] if m[1] is not None else m[2]
     # The stdlib reads nested comments recursively: `From: ((((…` would raise RecursionError and
     # make the whole message unscannable (a way to hide tracking). Comments hold no address.
     try:
