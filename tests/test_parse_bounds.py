@@ -198,3 +198,30 @@ SOUP = st.sampled_from(
 def test_generated_soup_checks_alike(pieces: list[str], repeat: int) -> None:
     html = "".join(pieces) * repeat
     assert _c(html) == _python(html)
+
+
+@built
+@pytest.mark.parametrize("tags", [1999, 2000, 2001, 2002])
+@pytest.mark.parametrize("wide", ["é", "\u20ac", "\U0001f514"])  # each str kind
+def test_the_quick_pass_edges_check_alike(tags: int, wide: str) -> None:
+    # is_bounded answers most mail from a quicker pass (<= 2000 `<`, no tag longer than 256
+    # characters) and leaves the rest to the full measure: the documents on either side.
+    open_formatting = wide + "<p><b>x" * (tags // 2) + "<i>" * (tags % 2)
+    long_tag = "<p " + "a " * 200 + wide + ">" + "<br>" * (tags - 1)
+    long_text = "<p>" + "word " * 100 + wide + "<br>" * (tags - 1)
+    long_after_lt = "<p>x" + "<" + "y" * 300 + ">" + wide + "<br>" * (tags - 2)
+    for html in (open_formatting, long_tag, long_text, long_after_lt):
+        assert _c(html) == _python(html)
+    assert _bounds.is_bounded(open_formatting) is (tags <= 2000)
+
+
+@built
+@pytest.mark.parametrize("count", [1, 150, 300])
+@pytest.mark.parametrize("length", [250, 600, 1200, 20000])
+def test_long_tags_check_alike(count: int, length: int) -> None:
+    # The quick pass takes each long tag at its most tokens: tags of one long token (tracking
+    # links) pass it or go to the full measure, spread ones near the budget too.
+    one_token = ('<a href="' + "u" * length + '">x</a>') * count
+    spread = ("<p " + "a " * (length // 2) + ">") * count
+    for html in (one_token, spread):
+        assert _c(html) == _python(html)

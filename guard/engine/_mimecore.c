@@ -682,16 +682,10 @@ block_fields(PyObject *self, PyObject *args)
                 }
             }
         }
-        /* To the next line start: past bytes >= 0x20 eight at a time (as line_end does). */
+        /* To the next line start: past every byte but the breaks (line_end's search: only a
+         * break is acted on below). */
         for (;;) {
-            if (i + 8 <= cut) {
-                uint64_t word;
-                memcpy(&word, b + i, 8);
-                if (((word - 0x2020202020202020ULL) & ~word & 0x8080808080808080ULL) == 0) {
-                    i += 8;
-                    continue;
-                }
-            }
+            i = line_end((const char *)b, i, cut);
             if (i >= cut)
                 break;
             unsigned char c = b[i];
