@@ -219,8 +219,8 @@ def test_the_quick_pass_edges_check_alike(tags: int, wide: str) -> None:
 @pytest.mark.parametrize("count", [1, 150, 300])
 @pytest.mark.parametrize("length", [250, 600, 1200, 20000])
 def test_long_tags_check_alike(count: int, length: int) -> None:
-    # The quick pass takes each long tag at its most tokens: tags of one long token (tracking
-    # links) pass it or go to the full measure, spread ones near the budget too.
+    # The quick pass counts the long tags' tokens as the measure does: tags of one long token
+    # (tracking links), and spread ones up to and past the budget.
     one_token = ('<a href="' + "u" * length + '">x</a>') * count
     spread = ("<p " + "a " * (length // 2) + ">") * count
     for html in (one_token, spread):

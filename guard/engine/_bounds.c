@@ -96,7 +96,13 @@ is_ascii_letter(Py_UCS4 c)
 static int
 is_formatting_start(Py_UCS4 c)
 {
-    return c < 128 && c != 0 && strchr("abcefinstuABCEFINSTU", (int)c) != NULL;
+    /* "abcefinstu" in either case, as a bit set of the lower-cased letter (c | 0x20). */
+    static const unsigned int starts = (1u << ('a' - 'a')) | (1u << ('b' - 'a')) |
+                                       (1u << ('c' - 'a')) | (1u << ('e' - 'a')) |
+                                       (1u << ('f' - 'a')) | (1u << ('i' - 'a')) |
+                                       (1u << ('n' - 'a')) | (1u << ('s' - 'a')) |
+                                       (1u << ('t' - 'a')) | (1u << ('u' - 'a'));
+    return is_ascii_letter(c) && ((starts >> ((c | 0x20) - 'a')) & 1u);
 }
 
 /* The index of the next `<` or `>` from i (the only characters with c | 2 == '>'), or n. Most
@@ -334,47 +340,44 @@ bounded(const Measures *m)
 
 /* The case of most mail, told in a quicker pass: at most QUICK_TAGS `<` (then tags * tags / 8
  * is within REOPENED_ELEMENTS and the nesting is not counted, as `bounded` reads the measures)
- * and an attribute work surely within ATTRIBUTE_WORK: each long tag the measure counts (the same
- * test) is taken at its most tokens, (L / 2 + 1)² for its L characters from the `<` (a token
- * needs a separator after it), without counting them. Such a text is bounded; of any other, the
- * pass says nothing (0) and the full measure decides. The same stops as the measure's, without
- * reading tag names or tokens (most of its work: tracking links make long tags). */
+ * and the attribute work within ATTRIBUTE_WORK, counted as the measure counts it. Such a text is
+ * bounded; one over the work is not (1 or 0); of one with more tags, the pass says nothing (-1)
+ * and the full measure decides. The measure's stops, without reading tag names (most of its work
+ * per tag). */
 #define QUICK_TAGS 2000
 _Static_assert(QUICK_TAGS * QUICK_TAGS / 8 <= REOPENED_ELEMENTS && QUICK_TAGS <= NESTING_LIMIT,
                "QUICK_TAGS tags must be bounded whatever their nesting and formatting");
-#define DEFINE_QUICK(NAME, CHAR, NEXT_BRACKET)                                                   \
+#define DEFINE_QUICK(NAME, CHAR, NEXT_BRACKET, COUNT_TOKENS)                                     \
     static int NAME(const CHAR *s, Py_ssize_t n)                                                 \
     {                                                                                            \
         Py_ssize_t run_start = 0, last_lt = -1, tags = 0;                                        \
-        unsigned long long most_work = 0;                                                        \
+        unsigned long long work = 0;                                                             \
         for (Py_ssize_t i = 0; i <= n; i++) {                                                    \
             i = NEXT_BRACKET(s, i, n);                                                           \
             if (i < n && s[i] == '<') {                                                          \
                 if (++tags > QUICK_TAGS)                                                         \
-                    return 0;                                                                    \
+                    return -1;                                                                   \
                 last_lt = i;                                                                     \
                 continue;                                                                        \
             }                                                                                    \
             if (i - run_start > LONG_TAG_CHARS && last_lt >= run_start                           \
                 && i - last_lt > LONG_TAG_CHARS) {                                               \
-                unsigned long long most = (unsigned long long)(i - last_lt) / 2 + 1;             \
-                if (most > (1ULL << 31))                                                         \
-                    return 0; /* its square alone is past the budget */                          \
-                most_work += most * most;                                                        \
-                if (most_work > ATTRIBUTE_WORK)                                                  \
-                    return 0;                                                                    \
+                unsigned long long tokens = COUNT_TOKENS(s, last_lt, i);                         \
+                work += tokens * tokens; /* as in the measure: no wrap below 2**33 chars */      \
+                if (work > ATTRIBUTE_WORK)                                                       \
+                    return 0; /* a bomb: not bounded, whatever else */                           \
             }                                                                                    \
             run_start = i + 1;                                                                   \
         }                                                                                        \
         return 1;                                                                                \
     }
 
-DEFINE_QUICK(quick_ucs1, Py_UCS1, next_bracket_ucs1)
-DEFINE_QUICK(quick_ucs2, Py_UCS2, next_bracket_ucs2)
-DEFINE_QUICK(quick_ucs4, Py_UCS4, next_bracket_ucs4)
+DEFINE_QUICK(quick_ucs1, Py_UCS1, next_bracket_ucs1, tokens_ucs1)
+DEFINE_QUICK(quick_ucs2, Py_UCS2, next_bracket_ucs2, tokens_ucs2)
+DEFINE_QUICK(quick_ucs4, Py_UCS4, next_bracket_ucs4, tokens_ucs4)
 
 static int
-surely_bounded(PyObject *html)
+quick_bounded(PyObject *html)
 {
     Py_ssize_t n = PyUnicode_GET_LENGTH(html);
     const void *data = PyUnicode_DATA(html);
@@ -392,8 +395,11 @@ static PyObject *
 is_bounded(PyObject *self, PyObject *html)
 {
     Measures m;
-    if (PyUnicode_Check(html) && surely_bounded(html))
-        Py_RETURN_TRUE;
+    if (PyUnicode_Check(html)) {
+        int quick = quick_bounded(html);
+        if (quick >= 0)
+            return PyBool_FromLong(quick);
+    }
     if (measure(html, 1, &m) < 0)
         return NULL;
     return PyBool_FromLong(bounded(&m));
