@@ -754,6 +754,17 @@ delimiters(PyObject *self, PyObject *args)
         return NULL;
     }
     Py_ssize_t limit = end > size ? size : end; /* bytes.find's end, clamped */
+    /* `\n` + token: the line starts that begin with the token are found with memmem, which
+     * skips about the needle's length at a step (a line at a time took most of a split of a
+     * newsletter: its parts are quoted-printable, a line every 76 bytes). */
+    char *needle = PyMem_Malloc((size_t)tlen + 1);
+    if (needle == NULL) {
+        Py_DECREF(found);
+        PyBuffer_Release(&token);
+        return PyErr_NoMemory();
+    }
+    needle[0] = '\n';
+    memcpy(needle + 1, t, (size_t)tlen);
     Py_ssize_t hit = body_start;
     while (hit >= 0 && hit + tlen <= limit) {
         if (memcmp(b + hit, t, (size_t)tlen) == 0) {
@@ -780,6 +791,7 @@ delimiters(PyObject *self, PyObject *args)
                 if (item == NULL || PyList_Append(found, item) < 0) {
                     Py_XDECREF(item);
                     Py_DECREF(found);
+                    PyMem_Free(needle);
                     PyBuffer_Release(&token);
                     return NULL;
                 }
@@ -788,12 +800,16 @@ delimiters(PyObject *self, PyObject *args)
                     break;
             }
         }
-        /* The next line start: after the next \n at or after `hit` (none lies inside a match). */
-        const char *nl = hit < limit ? memchr(b + hit, '\n', (size_t)(limit - hit)) : NULL;
+        /* The next line start that begins with the token: after the next \n + token at or
+         * after `hit` (none lies inside a match, which holds no \n); the line starts between
+         * would not match. */
+        const char *nl =
+            hit < limit ? memmem(b + hit, (size_t)(limit - hit), needle, (size_t)tlen + 1) : NULL;
         if (nl == NULL)
             break;
         hit = nl - b + 1;
     }
+    PyMem_Free(needle);
     PyBuffer_Release(&token);
     return found;
 }
