@@ -13,6 +13,7 @@ from html5_reads import CORPUS, corpus_html, mail_html
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from guard.clean import body as body_module
 from guard.clean.body import (
     _LINE_SAFE_CODECS,
     _MAX_LINE,
@@ -22,6 +23,7 @@ from guard.clean.body import (
     _new_html_body,
 )
 from guard.clean.html import LoadAction, rewrite_html, rewrite_html_encoded
+from guard.engine.mimetree import _native as _mimecore
 
 CTES = ("quoted-printable", "base64", "7bit", "8bit", "", "binary", "8bith")
 EOLS = ("\n", "\r\n")
@@ -95,7 +97,18 @@ def test_hypothesis_texts(text: str) -> None:
 )
 def test_lines_at_most_is_the_split(lines: list[tuple[int, bytes]], limit: int) -> None:
     data = b"".join(b"x" * n + end for n, end in lines)
-    assert _lines_at_most(data, limit) == (max(map(len, data.split(b"\n"))) <= limit)
+    want = max(map(len, data.split(b"\n"))) <= limit
+    assert _lines_at_most(data, limit) == want
+    assert body_module._lines_at_most_python(data, limit) == want
+    if _mimecore is not None:  # the C one, with the Python as its reference
+        assert _mimecore.lines_at_most(data, limit) == want
+        assert _mimecore.lines_at_most(memoryview(data), limit) == want
+
+
+def test_lines_at_most_at_the_rfc_limit() -> None:
+    for body in (b"", b"x" * 998, b"x" * 999, (b"y" * 998 + b"\n") * 3, b"a\n" + b"z" * 999):
+        want = max(map(len, body.split(b"\n"))) <= 998
+        assert _lines_at_most(body, 998) == body_module._lines_at_most_python(body, 998) == want
 
 
 def test_fits_identity_at_the_limit() -> None:
