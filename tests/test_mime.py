@@ -818,11 +818,23 @@ def _fast_param(value: str, name: str) -> object:
     return _param(message, value, name)
 
 
+def _media_types_alike(value: str) -> bool:
+    """mimetree._media_type against Message.get_content_type()."""
+    from email.message import Message
+
+    from guard.engine.mimetree import _media_type
+
+    message = Message()
+    message["Content-Type"] = value
+    return _media_type(message, value) == message.get_content_type()
+
+
 @settings(max_examples=800, deadline=None)
 @given(st.lists(_CT_PIECES, max_size=14).map("".join))
 def test_generated_content_type_parameters_read_as_the_stdlib_reads_them(value: str) -> None:
     for name in ("charset", "boundary"):
         assert _fast_param(value, name) == _stdlib_param(value, name)
+    assert _media_types_alike(value)
 
 
 @settings(max_examples=300, deadline=None)
@@ -830,6 +842,16 @@ def test_generated_content_type_parameters_read_as_the_stdlib_reads_them(value: 
 def test_arbitrary_ascii_content_type_parameters_read_as_the_stdlib_reads_them(value: str) -> None:
     for name in ("charset", "boundary"):
         assert _fast_param(value, name) == _stdlib_param(value, name)
+    assert _media_types_alike(value)
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", " ", ";", "text/html", " TEXT/HTML ; charset=x", "text", "a/b/c", "/", "x/", "/y",
+     "multipart/mixed;boundary=b", "text/html\n ; a=b", "\x1ftext/plain\x1f", "t\u00e9xt/html"],
+)  # fmt: skip
+def test_media_types_read_as_the_stdlib_reads_them(value: str) -> None:
+    assert _media_types_alike(value)
 
 
 def test_mail_content_type_parameters_read_as_the_stdlib_reads_them() -> None:
@@ -851,6 +873,7 @@ def test_mail_content_type_parameters_read_as_the_stdlib_reads_them() -> None:
     for value in sorted(values):
         for name in ("charset", "boundary"):
             assert _fast_param(value, name) == _stdlib_param(value, name)
+        assert _media_types_alike(value)
         direct += value.isascii() and "\\" not in value and "*" not in value
     assert len(values) > (500 if CORPUS.is_file() else 20)
     assert direct > 0.9 * len(values)
