@@ -557,3 +557,24 @@ def test_the_mail_folds_as_replace_does() -> None:
                 bad.append(source)
     assert compared > 50
     assert bad == []
+
+
+@built
+def test_kept_field_names_read_as_the_python_reads_them() -> None:
+    # parse_headers keeps the last name of each slot of a small table, and index_headers its
+    # lower-cased form: names read again, names that push others out (more names than slots),
+    # names in other cases, long and 8-bit names (never kept) all read as the Python reads them.
+    names = [f"X-Name-{n}" for n in range(1500)] + ["Received", "RECEIVED", "received"]
+    names += [
+        "X-" + "Long" * 20,
+        "X-\xe9t\xe9".encode("latin-1").decode("ascii", "surrogateescape"),
+    ]
+    block = "".join(f"{name}: value {n}\r\n" for n, name in enumerate(names))
+    raw = block.encode("ascii", "surrogateescape")
+    for _ in range(3):  # the second and third reads find the kept names
+        fields = _mimecore.parse_headers(raw)
+        assert fields == mimetree._parse_headers_python(raw)
+        got_names, got_first = _mimecore.index_headers(fields)
+        want_names, want_first = model._index_python(fields)
+        assert got_names == want_names and got_first == want_first
+        assert list(got_first) == list(want_first)  # the same order of first appearance

@@ -71,12 +71,68 @@ field_name(const char *line, Py_ssize_t len)
     return name;
 }
 
+/* Field names repeat from message to message (Received, DKIM-Signature, Content-Type…): the last
+ * name seen in each slot of a small table (by a hash of its bytes) is kept, with its lower-cased
+ * form once index_headers has made it. A name read again is the kept str (no new object), and
+ * the index gets the kept lower-cased str, whose hash the dict has already computed, instead of
+ * a new str to fill and hash. Equal strings either way: what the Python makes. Only ASCII names
+ * of at most NAME_CACHED bytes are kept (the table holds at most NAME_SLOTS small strings). */
+#define NAME_SLOTS 512
+#define NAME_CACHED 64
+typedef struct {
+    PyObject *name;  /* owned, or NULL */
+    PyObject *lower; /* owned, or NULL until index_headers asks */
+} NameSlot;
+static NameSlot name_slots[NAME_SLOTS];
+
+static NameSlot *
+name_slot(const char *s, Py_ssize_t n)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (Py_ssize_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 16777619u;
+    }
+    return &name_slots[h & (NAME_SLOTS - 1)];
+}
+
+static int
+slot_holds(const NameSlot *slot, const char *s, Py_ssize_t n)
+{
+    return slot->name != NULL && PyUnicode_GET_LENGTH(slot->name) == n &&
+           memcmp(PyUnicode_1BYTE_DATA(slot->name), s, (size_t)n) == 0;
+}
+
+/* The str of the field name `s[:n]` (bytes decoded as ASCII with surrogateescape). */
+static PyObject *
+name_str(const char *s, Py_ssize_t n)
+{
+    if (n > NAME_CACHED)
+        return PyUnicode_DecodeASCII(s, n, "surrogateescape");
+    for (Py_ssize_t i = 0; i < n; i++)
+        if ((unsigned char)s[i] >= 0x80) /* a surrogate escape: not kept */
+            return PyUnicode_DecodeASCII(s, n, "surrogateescape");
+    NameSlot *slot = name_slot(s, n);
+    if (slot_holds(slot, s, n)) {
+        Py_INCREF(slot->name);
+        return slot->name;
+    }
+    PyObject *str = PyUnicode_DecodeASCII(s, n, "surrogateescape");
+    if (str == NULL)
+        return NULL;
+    Py_XDECREF(slot->name);
+    Py_CLEAR(slot->lower);
+    Py_INCREF(str);
+    slot->name = str;
+    return str;
+}
+
 /* Append (name, stripped value) to `fields`; 0, or -1 with an exception set. */
 static int
 emit(PyObject *fields, const char *name, Py_ssize_t name_len, const char *value,
      Py_ssize_t value_len)
 {
-    PyObject *key = PyUnicode_DecodeASCII(name, name_len, "surrogateescape");
+    PyObject *key = name_str(name, name_len);
     if (key == NULL)
         return -1;
     PyObject *text = stripped(value, 0, value_len);
@@ -319,7 +375,19 @@ index_headers(PyObject *self, PyObject *arg)
         }
         PyObject *key = PyTuple_GET_ITEM(pair, 0);
         PyObject *lower;
-        if (PyUnicode_IS_ASCII(key)) {
+        NameSlot *slot = NULL;
+        if (PyUnicode_IS_ASCII(key) && PyUnicode_GET_LENGTH(key) <= NAME_CACHED) {
+            const char *text = (const char *)PyUnicode_1BYTE_DATA(key);
+            Py_ssize_t len = PyUnicode_GET_LENGTH(key);
+            slot = name_slot(text, len);
+            if (slot->name != key && !slot_holds(slot, text, len))
+                slot = NULL; /* another name there: made below, not kept */
+        }
+        if (slot != NULL && slot->lower != NULL) {
+            Py_INCREF(slot->lower);
+            lower = slot->lower;
+        }
+        else if (PyUnicode_IS_ASCII(key)) {
             Py_ssize_t len = PyUnicode_GET_LENGTH(key);
             const Py_UCS1 *src = PyUnicode_1BYTE_DATA(key);
             Py_ssize_t k = 0;
@@ -338,6 +406,10 @@ index_headers(PyObject *self, PyObject *arg)
                 for (; k < len; k++)
                     if (dst[k] >= 'A' && dst[k] <= 'Z')
                         dst[k] = (Py_UCS1)(dst[k] + 32);
+            }
+            if (slot != NULL) { /* the slot's name, equal to this one: keep its lower form */
+                Py_INCREF(lower);
+                slot->lower = lower;
             }
         }
         else {
