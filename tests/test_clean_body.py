@@ -167,3 +167,24 @@ def test_ascii_bytes_read_with_the_codec_their_decoding_gives(
     decoded = codec if codec is not None else "utf-8"
     data.decode(decoded)  # every one of them reads ASCII
     assert body._reading_codec(data, label) == decoded
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=40))
+def test_cp1252_decodes_as_the_codec_does(data: bytes) -> None:
+    try:
+        data.decode("cp1252")
+        decodes = True
+    except UnicodeDecodeError:
+        decodes = False
+    assert body_module._cp1252_decodes(data) is decodes
+
+
+def test_cp1252_undefined_bytes_are_the_codecs() -> None:
+    for byte in range(256):
+        try:
+            bytes([byte]).decode("cp1252")
+            decodes = True
+        except UnicodeDecodeError:
+            decodes = False
+        assert body_module._cp1252_decodes(bytes([byte])) is decodes, byte
