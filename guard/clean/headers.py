@@ -129,9 +129,30 @@ _block_fields: Callable[[bytes, tuple[bytes, ...]], tuple[int, Spans] | None] = 
 )
 
 
+# The names an edit drops or sets are a few constants (x-guard, content-type, the receipt
+# fields): each is read once (the check below is a generator over its characters, ~3 us a name
+# and a message). Bounded in entries and length, as the style memo.
+_FIELD_NAMES: dict[str, bytes | None] = {}
+_FIELD_NAMES_SIZE = 256
+_FIELD_NAMES_LONGEST = 128
+
+
 def _field_name(name: str) -> bytes | None:
     """`name` as `_block_fields` matches it: a name header_fields can give (lower-cased), else
     None."""
+    try:
+        return _FIELD_NAMES[name]
+    except KeyError:
+        pass
+    found = _read_field_name(name)
+    if len(name) <= _FIELD_NAMES_LONGEST:
+        if len(_FIELD_NAMES) >= _FIELD_NAMES_SIZE:
+            _FIELD_NAMES.clear()
+        _FIELD_NAMES[name] = found
+    return found
+
+
+def _read_field_name(name: str) -> bytes | None:
     if not name or not name.isascii() or name != name.lower() or ":" in name:
         return None
     if any(char.isspace() for char in name):
@@ -152,7 +173,7 @@ def plain_edit(block: bytes, edit: HeaderEdit, eol: str) -> bytes | None:
         wanted.add("content-type")
     if edit.transfer_encoding:
         wanted.add("content-transfer-encoding")
-    names = tuple(_field_name(name) for name in sorted(wanted))
+    names = tuple([_field_name(name) for name in sorted(wanted)])
     if None in names:
         return None
     scanned = _block_fields(block, names)  # type: ignore[arg-type]
