@@ -888,3 +888,14 @@ def test_the_structure_check_reads_the_copy_itself() -> None:
     assert _structure_holds(attached, tree, Limits(max_text_part_bytes=8))
     assert not _structure_holds(_ALTERNATIVE, tree, Limits(max_text_part_bytes=8))
     assert not _structure_holds(_ALTERNATIVE, tree, Limits(max_message_bytes=10))
+
+
+@pytest.mark.parametrize(
+    "name", ["x-guard", "content-type", "X-Guard", "a b", "a:b", "", "\xe9", "x\ttab", "x" * 200]
+)
+def test_field_names_read_again_from_the_memo_read_the_same(name: str) -> None:
+    from guard.clean import headers
+
+    first = headers._field_name(name)
+    assert first == headers._read_field_name(name) == headers._field_name(name)
+    assert (name in headers._FIELD_NAMES) is (len(name) <= headers._FIELD_NAMES_LONGEST)
