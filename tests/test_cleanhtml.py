@@ -166,8 +166,8 @@ def test_a_conditional_comment_is_rewritten_in_place() -> None:
 
 
 def test_a_repeated_conditional_comment_is_rewritten_each_time() -> None:
-    # A comment's references are remembered by its text (html._comment_refs): every copy, in
-    # this document and the next, is still read and rewritten.
+    # A comment's references are remembered by its text (loads.conditional_comment_refs):
+    # every copy, in this document and the next, is still read and rewritten.
     comment = f'<!--[if mso]><v:fill src="{OPEN}"/><![endif]-->'
     html = f"<html><body><p>a{comment}b</p><p>c{comment}d</p></body></html>"
     for _ in range(2):

@@ -347,7 +347,7 @@ class _Document:
     def rewrite_comment(self, node: LexborNode) -> None:
         text = node.comment_content or ""
         new = text
-        for ref in _comment_refs(text):
+        for ref in conditional_comment_refs(text):  # remembered by its text (loads.py)
             url = resolve(self.base, ref.url)
             if ref.load:
                 self.saw_load(ref.url)
@@ -516,27 +516,6 @@ def _leading_doctype(source: str) -> str | None:
         else:
             return None
     return None
-
-
-# A conditional comment's references, by its text: Outlook templates repeat the same few
-# comments (`<!--[if mso]><table …><tr><td><![endif]-->`) through a message and from message to
-# message, and each is read by regexes. Bounded as the other memos: entries, and the length of
-# a comment kept.
-_COMMENT_REFS: dict[str, tuple[Ref, ...]] = {}
-_COMMENT_REFS_SIZE = 512
-_COMMENT_LONGEST = 4096
-
-
-def _comment_refs(text: str) -> tuple[Ref, ...]:
-    """conditional_comment_refs(text), remembered."""
-    refs = _COMMENT_REFS.get(text)
-    if refs is None:
-        refs = tuple(conditional_comment_refs(text))
-        if len(text) <= _COMMENT_LONGEST:
-            if len(_COMMENT_REFS) >= _COMMENT_REFS_SIZE:
-                _COMMENT_REFS.clear()
-            _COMMENT_REFS[text] = refs
-    return refs
 
 
 def _comment(text: str) -> LexborNode:
