@@ -95,6 +95,34 @@ def test_decide_is_decide_links(text: str, unwrap_security: bool) -> None:
         assert _LinkDecision._make(fields) == decide_link(url, RULES, policy)
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(texts(), max_size=6), st.booleans())
+def test_decide_links_is_decide(written: list[str], unwrap_security: bool) -> None:
+    """The batch (`decide_links`, the planner's) gives `decide`'s answers for the raws of a
+    message's links (what link findings hold): a raw splits to the same Url again, which the
+    batch reads as its unwrapped target without a second split; what `decide` leaves, it leaves."""
+    raws = {url.raw for url in map(parse_http, written) if url is not None}
+    for raw in raws:
+        assert parse_http(raw) == parse_http(raw.strip())
+        again = parse_http(raw)
+        assert again is not None and again.raw == raw
+    security = None if unwrap_security else SECURITY_CATEGORY
+    core = urlcore.build(RULES, BUILTIN_REMOTE)
+    _clear(RULES)
+    decided, left = core.decide_links([*raws, "cid:x", " "], security, _LinkDecision)
+    _clear(RULES)
+    assert set(decided) | set(left) == raws and not set(decided) & set(left)
+    for raw in raws:
+        url = parse_http(raw)
+        assert url is not None
+        fields = core.decide(url, security)
+        if fields is None:
+            assert raw in left
+        else:
+            assert type(decided[raw]) is _LinkDecision
+            assert decided[raw] == _LinkDecision._make(fields)
+
+
 def test_decide_leaves_to_python_what_it_does_not_decide() -> None:
     core = urlcore.build(RULES, BUILTIN_REMOTE)
     wrapped = [e.text for r in RULES.rules if r.kind == "link" for e in r.match]

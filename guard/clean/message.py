@@ -185,6 +185,12 @@ _Fields = tuple[str | None, bool, tuple[str, ...], tuple[str, ...], bool, bool]
 
 _KEPT = _LinkDecision(None)  # a link that stays as it is (immutable: one for all)
 
+_BatchDecider = Callable[
+    [Collection[str], str | None, type[_LinkDecision]],
+    tuple[dict[str, _LinkDecision], list[str]],
+]
+"""The C core's `decide_links`: (decisions by raw, the raws it leaves to decide_link)."""
+
 _UNSAFE_IN_URL = re.compile(r"[\s\"'<>\x00-\x1f\x7f]")
 
 
@@ -365,8 +371,6 @@ def _may_name(text: str, raws: Collection[str]) -> bool:
 
 
 _UNSPLIT = Url("", "", "", "")  # `_Planner.urls`'s default: a text not split yet
-# `_Planner.targets`'s default: a URL not asked about yet (compared by `is`: never an answer).
-_UNDECIDED = "\x00undecided"
 
 
 class _Planner:
@@ -389,7 +393,8 @@ class _Planner:
                     loads[url] = f
             elif kind in links:
                 link_urls.add(url)
-        self.decisions: dict[str, _LinkDecision] = {}
+        # Each link's decision by its raw, all made at the first question (`decided`).
+        self.decisions: dict[str, _LinkDecision] | None = None
         self.removed_loads: dict[str, Finding] = {}
         self.rewritten_links: dict[str, _LinkDecision] = {}
         # Answers by the URL as asked: a newsletter asks about the same URLs again and again
@@ -399,7 +404,6 @@ class _Planner:
         # The URLs answered KEEP: the check of a rewrite's output (guard/clean/html.py
         # `_Check.verify`) asks about its loads at once, as a subset of these.
         self.kept_loads: set[str] = set()
-        self.targets: dict[str, str | None] = {}
         # Each URL of the message split once, by the C core's split where detection has one
         # (guard/engine/_urlcore.c: urls.parse_http's answers, tests/test_urlcore.py), not by
         # parse_http's Python split and cache: detection split them in C, so ~120 URLs a
@@ -415,6 +419,9 @@ class _Planner:
         self.decide: Callable[[Url, str | None], _Fields | None] | None = (
             core.decide if core is not None else None
         )
+        # All of a message's link decisions in one call (the same answers as `decide`, made
+        # `_LinkDecision`s in C; the raws it leaves are decided by decide_link).
+        self.decide_links: _BatchDecider | None = core.decide_links if core is not None else None
         self.security = None if policy.unwrap_security else SECURITY_CATEGORY
         self.urls: dict[str, Url | None] = {}
 
@@ -445,11 +452,32 @@ class _Planner:
         self.removed_loads[parsed.raw] = finding
         return LoadAction.REMOVE_PIXEL if finding.kind is Kind.PIXEL else LoadAction.REMOVE
 
+    def decided(self) -> dict[str, _LinkDecision]:
+        """Every link's decision by its raw (a link that does not split has none): a
+        newsletter's ~50 links decided in one call to the C core, not split and decided one
+        question at a time (the rewrite asks about nearly all of them; `has_work` and
+        `kept_links` about all of them)."""
+        if self.decisions is not None:
+            return self.decisions
+        decisions: dict[str, _LinkDecision] = {}
+        left: Collection[str] = self.link_urls
+        if self.decide_links is not None:
+            decisions, left = self.decide_links(self.link_urls, self.security, _LinkDecision)
+        for raw in left:
+            url = self.parse_url(raw)
+            if url is not None:
+                decisions[raw] = decide_link(
+                    url, self.rules, self.policy, 0, self.parse_url, self.unwrap, self.strip
+                )
+        self.decisions = decisions
+        return decisions
+
     def decision(self, url: Url) -> _LinkDecision:
-        found = self.decisions.get(url.raw)
+        """`url`'s decision: a link's from `decided`, any other URL's made now."""
+        found = self.decided().get(url.raw)
         if found is None:
             fields = self.decide(url, self.security) if self.decide is not None else None
-            found = self.decisions[url.raw] = (
+            found = (
                 decide_link(
                     url, self.rules, self.policy, 0, self.parse_url, self.unwrap, self.strip
                 )
@@ -459,47 +487,39 @@ class _Planner:
         return found
 
     def link_target(self, url: str) -> str | None:
-        target = self.targets.get(url, _UNDECIDED)
-        if target is _UNDECIDED:
-            target = self.targets[url] = self.decide_target(url)
-        return target
-
-    def decide_target(self, url: str) -> str | None:
-        link_urls = self.link_urls
-        if not _may_name(url, link_urls):
-            return None
-        parsed = self.parse_url(url)
-        if parsed is None or parsed.raw not in link_urls:
-            return None
-        decision = self.decisions.get(parsed.raw) or self.decision(parsed)
-        if decision.replacement is None:
-            return None
-        self.rewritten_links[parsed.raw] = decision
-        return decision.replacement
+        # A link's raw is `url` stripped, or `https:` and it for a scheme-relative `//host…`
+        # (see `_may_name`): looked up as such, without splitting `url`.
+        decisions = self.decisions if self.decisions is not None else self.decided()
+        raw = url.strip()
+        decision = decisions.get(raw)
+        if decision is None:
+            if raw[:2] != "//":
+                return None
+            raw = "https:" + raw
+            decision = decisions.get(raw)
+            if decision is None:
+                return None
+        replacement = decision.replacement
+        if replacement is not None:
+            self.rewritten_links[raw] = decision
+        return replacement
 
     def has_work(self) -> bool:
         """Anything to remove or rewrite at all? (Parsing HTML for nothing costs the most.)"""
         return bool(self.loads) or any(
-            self.decision(url).replacement is not None
-            for url in filter(None, map(self.parse_url, self.link_urls))
+            decision.replacement is not None for decision in self.decided().values()
         )
 
     def kept_links(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(opaque wrapped links, security-wrapped links) that stay clickable."""
         opaque: set[str] = set()
         security: set[str] = set()
-        for raw in self.link_urls:
-            parsed = self.parse_url(raw)
-            if parsed is None or not (raw in self.decisions or self.unwrap(parsed)[0]):
-                # A link no wrapper rule matches is neither opaque nor security-wrapped: not
-                # decided for this alone (a tracking target of a wrapped link, mostly).
-                continue
-            decision = self.decision(parsed)
-            kept = decision.replacement or raw
+        for raw, decision in self.decided().items():
+            # (A link no wrapper rule matches is neither opaque nor security-wrapped.)
             if decision.security:
-                security.add(kept)
+                security.add(decision.replacement or raw)
             elif decision.opaque:
-                opaque.add(kept)
+                opaque.add(decision.replacement or raw)
         return tuple(sorted(opaque)), tuple(sorted(security))
 
     def tally(self) -> tuple[dict[str, int], set[str]]:

@@ -1306,15 +1306,10 @@ static int url_is_safe(PyObject *s) {
  * the security category (None: the policy unwraps those too) whose decoded target is not wrapped
  * again, nor needs percent-encoding; None for every other link (decide_link, the reference,
  * decides it: tests/test_clean_strip.py compares the two). */
-static PyObject *Core_decide(Core *c, PyObject *args) {
-    PyObject *url, *security;
-    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &url, &security)) return NULL;
-    if (PyTuple_GET_SIZE(url) != 4) {
-        PyErr_SetString(PyExc_TypeError, "urlcore: decide takes a Url");
-        return NULL;
-    }
-    U u = {PyTuple_GET_ITEM(url, 0), PyTuple_GET_ITEM(url, 1), PyTuple_GET_ITEM(url, 2),
-           PyTuple_GET_ITEM(url, 3)};
+/* `own`: `u` is the split of its own raw (urls.parse_http(u.raw) gives `u` again, as it does for
+ * every raw the split makes), so an unwrapped link's target, its raw, is not split again. */
+static PyObject *decide_url(Core *c, U *u_, PyObject *security, int own) {
+    U u = *u_;
     PyObject *chain, *dest, *out = NULL, *found = NULL, *ids = NULL;
     if (unwrap(c, &u, &chain, &dest) < 0) return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(chain);
@@ -1337,7 +1332,16 @@ static PyObject *Core_decide(Core *c, PyObject *args) {
         goto done;
     }
     PyObject *target = n > 0 ? dest : u.raw;
-    int ok = parse_url(c, target, &t);
+    int ok;
+    if (n == 0 && own) {
+        t.raw = Py_NewRef(u.raw);
+        t.host = Py_NewRef(u.host);
+        t.path = Py_NewRef(u.path);
+        t.query = Py_NewRef(u.query);
+        ok = 1;
+    } else {
+        ok = parse_url(c, target, &t);
+    }
     if (ok < 0) goto done;
     if (ok == 0) {
         out = Py_BuildValue("(OOOOOO)", Py_None, Py_False, c->empty_tuple, c->empty_tuple,
@@ -1391,6 +1395,64 @@ done:
     Py_XDECREF(ids);
     Py_DECREF(chain);
     Py_DECREF(dest);
+    return out;
+}
+
+static PyObject *Core_decide(Core *c, PyObject *args) {
+    PyObject *url, *security;
+    if (!PyArg_ParseTuple(args, "O!O", &PyTuple_Type, &url, &security)) return NULL;
+    if (PyTuple_GET_SIZE(url) != 4) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: decide takes a Url");
+        return NULL;
+    }
+    U u = {PyTuple_GET_ITEM(url, 0), PyTuple_GET_ITEM(url, 1), PyTuple_GET_ITEM(url, 2),
+           PyTuple_GET_ITEM(url, 3)};
+    return decide_url(c, &u, security, 0);
+}
+
+/* decide_links(raws, security category or None, decision type): the planner's decisions of a
+ * message's links at once (guard/clean/message.py `_Planner`): each raw split (urls.parse_http's
+ * answer: one that does not split has no decision) and decided as `decide` decides it, made a
+ * `decision type` (a tuple subclass: message._LinkDecision) of the fields. Returns (a dict raw ->
+ * decision, a list of the raws whose decision Python makes: where `decide` gives None). */
+static PyObject *Core_decide_links(Core *c, PyObject *args) {
+    PyObject *raws, *security, *type;
+    if (!PyArg_ParseTuple(args, "OOO!", &raws, &security, &PyType_Type, &type)) return NULL;
+    if (!PyType_IsSubtype((PyTypeObject *)type, &PyTuple_Type)) {
+        PyErr_SetString(PyExc_TypeError, "urlcore: decide_links makes tuple subclasses");
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(raws), *decided = PyDict_New(), *left = PyList_New(0);
+    PyObject *raw, *out = NULL;
+    if (it == NULL || decided == NULL || left == NULL) goto done;
+    while ((raw = PyIter_Next(it)) != NULL) {
+        U u = {0};
+        int ok = parse_url(c, raw, &u), bad = ok < 0;
+        if (ok > 0) {
+            PyObject *fields = decide_url(c, &u, security, 1);
+            if (fields == NULL) {
+                bad = 1;
+            } else if (fields == Py_None) {
+                bad = PyList_Append(left, raw) < 0;
+            } else {
+                PyObject *pack = PyTuple_Pack(1, fields);
+                PyObject *d = pack == NULL ? NULL
+                                           : PyTuple_Type.tp_new((PyTypeObject *)type, pack, NULL);
+                bad = d == NULL || PyDict_SetItem(decided, raw, d) < 0;
+                Py_XDECREF(d);
+                Py_XDECREF(pack);
+            }
+            Py_XDECREF(fields);
+        }
+        u_clear(&u);
+        Py_DECREF(raw);
+        if (bad) goto done;
+    }
+    if (!PyErr_Occurred()) out = PyTuple_Pack(2, decided, left);
+done:
+    Py_XDECREF(it);
+    Py_XDECREF(decided);
+    Py_XDECREF(left);
     return out;
 }
 
@@ -1585,6 +1647,8 @@ static PyMethodDef Core_methods[] = {
      "strip_params(url, text): the planner's tracking_params through the core."},
     {"decide", (PyCFunction)Core_decide, METH_VARARGS,
      "decide(url, security category or None): decide_link's fields, or None: Python decides."},
+    {"decide_links", (PyCFunction)Core_decide_links, METH_VARARGS,
+     "decide_links(raws, security category or None, type): (raw -> decision, raws left)."},
     {NULL, NULL, 0, NULL},
 };
 
