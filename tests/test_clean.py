@@ -27,14 +27,15 @@ from guard.clean.message import (
     clean_message,
     decide_link,
     drop_params,
+    rewrite_text,
     x_guard_value,
 )
 from guard.engine.css import css_urls, strip_css_urls
-from guard.engine.detect import detect
+from guard.engine.detect import TextUrls, detect, kept_urls, text_urls
 from guard.engine.limits import Limits
 from guard.engine.mime import checked_split, decoded_text, parse_message, text_parts
 from guard.engine.mimetree import Part, split
-from guard.engine.model import Finding, Kind
+from guard.engine.model import Confidence, Finding, Kind
 from guard.engine.rules_load import load_ruleset
 from guard.engine.urls import parse_http
 from guard.mail.files import MessageRef, message_refs
@@ -700,6 +701,48 @@ def test_a_split_urls_raw_is_its_text_stripped_maybe_with_https(pieces: list[str
         assert not _may_name(one, set()) and not _may_name(one, {"https://elsewhere.example/"})
 
 
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.sampled_from([*SPLIT_TEXTS, "h", "t", "p", "s", ":", "/", "?", "#", " "])),
+    st.lists(st.sampled_from(SPLIT_TEXTS), max_size=4),
+)
+def test_the_planners_load_names_are_may_name(pieces: list[str], named: list[str]) -> None:
+    """The planner's `load_names` holds a text, stripped, exactly when `_may_name` says it may
+    name one of the loads the findings remove (their raws)."""
+    from guard.clean.message import _may_name, _Planner
+
+    raws = [url.raw for url in map(parse_http, named) if url is not None]
+    findings = [Finding(Kind.PIXEL, Confidence.KNOWN, "r", url=raw) for raw in raws]
+    planner = _Planner(findings, RULES, Policy())
+    assert planner.loads.keys() == set(raws)
+    for one in ["".join(pieces), *SPLIT_TEXTS, *named, *(" " + n[5:] for n in named)]:
+        assert (one.strip() in planner.load_names) == _may_name(one, planner.loads)
+
+
+@pytest.mark.parametrize("policy", [Policy(), Policy(name="strict")])
+def test_the_cores_plan_reads_findings_as_the_planner(policy: Policy) -> None:
+    """The C core's `plan` gives `read_findings`'s answers (the same dict order, the same
+    finding kept for a URL) on the findings of every sample, and on findings without a URL."""
+    from guard.clean.message import _LINKS, _REMOVED, _REMOVED_STRICT, read_findings
+    from guard.engine.detect import BUILTIN_REMOTE
+    from guard.engine.urlcore import core_for
+
+    core = core_for(RULES, BUILTIN_REMOTE)
+    if core is None:
+        pytest.skip("guard/engine/_urlcore.c is not built")
+    removed = _REMOVED_STRICT if policy.strict else _REMOVED
+    odd = [Finding(Kind.PIXEL, Confidence.KNOWN, "r"), Finding(Kind.LINK, Confidence.KNOWN, "r")]
+    compared = 0
+    for source in SOURCES:
+        findings = [*detect(parse_message(REFS[source].read())[0], RULES), *odd]
+        loads, links = core.plan(findings, removed, _LINKS)
+        expected = read_findings(findings, removed, _LINKS)
+        assert (loads, links) == expected and list(loads) == list(expected[0])
+        assert all(loads[url] is expected[0][url] for url in loads)
+        compared += len(loads) + len(links)
+    assert compared > 100
+
+
 def test_the_check_holds_loads_as_text_and_splits_them_for_a_stranger() -> None:
     """`_Check` is handed the original's loads as text: a load read back as one of them passes
     unsplit; one written otherwise (scheme-relative in the original) passes by its split; one the
@@ -899,3 +942,25 @@ def test_field_names_read_again_from_the_memo_read_the_same(name: str) -> None:
     first = headers._field_name(name)
     assert first == headers._read_field_name(name) == headers._field_name(name)
     assert (name in headers._FIELD_NAMES) is (len(name) <= headers._FIELD_NAMES_LONGEST)
+
+
+def test_detection_hands_a_text_parts_urls_to_its_rewrite() -> None:
+    """detect leaves each plain text part's URLs by the text's identity (`keep_urls`): the very
+    text gets them back (once), as text_urls reads them; the rewrite given them is the rewrite
+    that reads them itself."""
+    body = "Read https://news.example/a?utm_source=x&id=1. Or (https://b.example/p?mc_eid=2)\n"
+    msg = parse_message(f"From: a@b.example\nSubject: s\n\n{body}".encode())[0]
+    text = msg.text_parts[0]
+    twin = "".join([text[:5], text[5:]])
+    assert twin == text and twin is not text
+    keep: TextUrls = {}
+    detect(msg, RULES, keep_urls=keep)
+    assert kept_urls(keep, twin) is None
+    urls = kept_urls(keep, text)
+    assert urls == list(text_urls(text)) and len(urls) == 2
+    assert kept_urls(keep, text) is None and not keep
+
+    def target(url: str) -> str | None:
+        return url.partition("?")[0]
+
+    assert rewrite_text(text, target, urls) == rewrite_text(text, target) != text

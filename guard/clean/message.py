@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote_plus
 from guard.clean.body import _new_body
 from guard.clean.headers import HeaderEdit, edited_block, eol_of
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded, rewrite_nested_text
-from guard.engine.detect import BUILTIN_REMOTE, detect, text_urls
+from guard.engine.detect import BUILTIN_REMOTE, TextUrls, detect, kept_urls, text_urls
 from guard.engine.html import Parsed, kept
 from guard.engine.lexwalk import holds_ascii
 from guard.engine.limits import DEFAULT_LIMITS, Limits
@@ -370,6 +370,35 @@ def _may_name(text: str, raws: Collection[str]) -> bool:
     return stripped in raws or (stripped[:2] == "//" and "https:" + stripped in raws)
 
 
+_KEEP_LOAD = LoadAction.KEEP
+FindingsReader = Callable[
+    [Iterable[Finding], tuple[Kind, ...], tuple[Kind, ...]], tuple[dict[str, Finding], set[str]]
+]
+_REMOVED = (Kind.PIXEL,)  # the kinds of finding whose load goes (`default` policy)
+_REMOVED_STRICT = (Kind.PIXEL, Kind.REMOTE)
+_LINKS = (Kind.LINK, Kind.PARAM)  # the kinds of finding whose link is decided
+
+
+def read_findings(
+    findings: Iterable[Finding], removed: tuple[Kind, ...], links: tuple[Kind, ...]
+) -> tuple[dict[str, Finding], set[str]]:
+    """(The first finding of each URL whose kind is one of `removed`, by URL; the URLs of the
+    findings whose kind is one of `links`): the planner's reading of a message's findings. The
+    reference of the C core's `plan` (tests/test_clean.py compares them)."""
+    loads: dict[str, Finding] = {}
+    link_urls: set[str] = set()
+    for f in findings:
+        url, kind = f.url, f.kind
+        if not url:
+            continue
+        if kind in removed:
+            if url not in loads:
+                loads[url] = f
+        elif kind in links:
+            link_urls.add(url)
+    return loads, link_urls
+
+
 _UNSPLIT = Url("", "", "", "")  # `_Planner.urls`'s default: a text not split yet
 
 
@@ -378,23 +407,18 @@ class _Planner:
 
     def __init__(self, findings: Iterable[Finding], rules: RuleSet, policy: Policy) -> None:
         self.rules, self.policy = rules, policy
-        self.loads: dict[str, Finding] = {}
-        self.link_urls: set[str] = set()
-        # (A newsletter's ~180 findings: the kinds are read into locals once.)
-        removed = (Kind.PIXEL, Kind.REMOTE) if policy.strict else (Kind.PIXEL,)
-        links = (Kind.LINK, Kind.PARAM)
-        loads, link_urls = self.loads, self.link_urls
-        for f in findings:
-            url, kind = f.url, f.kind
-            if not url:
-                continue
-            if kind in removed:
-                if url not in loads:
-                    loads[url] = f
-            elif kind in links:
-                link_urls.add(url)
+        core = core_for(rules, BUILTIN_REMOTE)
+        removed = _REMOVED_STRICT if policy.strict else _REMOVED
+        # A newsletter's ~120 findings read in C where detection has its core (`plan`).
+        read: FindingsReader = read_findings if core is None else core.plan
+        self.loads, self.link_urls = read(findings, removed, _LINKS)
+        loads = self.loads
         # Each link's decision by its raw, all made at the first question (`decided`).
         self.decisions: dict[str, _LinkDecision] | None = None
+        # What a load's text, stripped, is when `_may_name(text, self.loads)`: a raw, or one
+        # without the `https:` of a scheme-relative `//host…` (one set look-up, no call).
+        self.load_names = set(loads)
+        self.load_names.update([raw[6:] for raw in loads if raw[:8] == "https://"])
         self.removed_loads: dict[str, Finding] = {}
         self.rewritten_links: dict[str, _LinkDecision] = {}
         # Answers by the URL as asked: a newsletter asks about the same URLs again and again
@@ -408,7 +432,6 @@ class _Planner:
         # (guard/engine/_urlcore.c: urls.parse_http's answers, tests/test_urlcore.py), not by
         # parse_http's Python split and cache: detection split them in C, so ~120 URLs a
         # newsletter would be split in Python for the first time here.
-        core = core_for(rules, BUILTIN_REMOTE)
         self.split: UrlParser = core.parse if core is not None else parse_http
         # RuleSet.unwrap's answers in C: the decoded targets of wrapped links, which detection
         # did not unwrap, are classified there, not by RuleSet.classify in Python.
@@ -435,6 +458,10 @@ class _Planner:
         return url
 
     def load_action(self, url: str) -> LoadAction:
+        if url.strip() not in self.load_names:
+            # Most loads (a content image no finding removes): KEEP, with no split, no memo.
+            self.kept_loads.add(url)
+            return _KEEP_LOAD
         action = self.actions.get(url)
         if action is None:
             action = self.actions[url] = self.decide_load(url)
@@ -538,14 +565,17 @@ class _Planner:
         return removed, rule_ids
 
 
-def rewrite_text(text: str, link_target: Callable[[str], str | None]) -> str:
+def rewrite_text(
+    text: str, link_target: Callable[[str], str | None], urls: Iterable[str] | None = None
+) -> str:
     """Plain text with each URL that `link_target` replaces swapped; every other character kept.
 
-    URLs are found by `guard.engine.detect.text_urls`, as detection finds them.
+    URLs are found by `guard.engine.detect.text_urls`, as detection finds them; `urls`: what it
+    found in this text, where detection handed it over (`kept_urls`).
     """
     out: list[str] = []
     copied = searched = 0
-    for url in text_urls(text):
+    for url in text_urls(text) if urls is None else urls:
         start = text.find(url, searched)
         if start == -1:
             continue
@@ -603,6 +633,7 @@ def _rewrite_parts(
     edits: _Edits,
     parsed_html: Parsed,
     limits: Limits = DEFAULT_LIMITS,
+    found_urls: TextUrls | None = None,
 ) -> None:
     if not planner.has_work():
         return
@@ -625,7 +656,8 @@ def _rewrite_parts(
             rewritten = rewrite_html_encoded(text, planner, kept(parsed_html, text))
             new, utf8 = rewritten if rewritten is not None else (None, None)
         else:
-            new, utf8 = rewrite_text(text, planner.link_target), None
+            urls = kept_urls(found_urls, text) if found_urls is not None else None
+            new, utf8 = rewrite_text(text, planner.link_target, urls), None
         if new is None or new == text:
             continue
         _edit_body(raw, part, new, html, edits, utf8)
@@ -686,9 +718,10 @@ def _clean(raw: bytes, rules: RuleSet, policy: Policy, limits: Limits) -> CleanR
     if reason is not None:
         return _untouched(raw, reason)
     parsed_html: Parsed = {}  # detection's parse of each HTML part, rewritten in place
-    findings = detect(parsed, rules, sender=sender, keep=parsed_html)
+    found_urls: TextUrls = {}  # the URLs detection found in each plain text part
+    findings = detect(parsed, rules, sender=sender, keep=parsed_html, keep_urls=found_urls)
     planner = _Planner(findings, rules, policy)
-    _rewrite_parts(raw, tree, parsed, planner, edits, parsed_html, limits)
+    _rewrite_parts(raw, tree, parsed, planner, edits, parsed_html, limits, found_urls)
     opaque, security = planner.kept_links()
     receipt_names, receipt_rules, receipts = _receipt_fields(tree, rules)
     if not edits.bodies and not receipts:

@@ -1456,6 +1456,50 @@ done:
     return out;
 }
 
+/* plan(findings, removed kinds, link kinds): the cleaning planner's reading of a message's
+ * findings (guard/clean/message.py `_Planner.__init__`, the Python reference: tests/test_clean.py
+ * compares them): (the first finding of each URL whose kind is one of `removed`, by URL; the URLs
+ * of the findings whose kind is one of `links`), findings without a URL skipped. A finding is a
+ * model.Finding: a tuple whose items 0 and 5 are its kind and URL. */
+static PyObject *Core_plan(Core *c, PyObject *args) {
+    (void)c;
+    PyObject *findings, *removed, *links;
+    if (!PyArg_ParseTuple(args, "OO!O!", &findings, &PyTuple_Type, &removed, &PyTuple_Type,
+                          &links))
+        return NULL;
+    PyObject *seq = PySequence_Fast(findings, "urlcore: plan takes findings");
+    if (seq == NULL) return NULL;
+    PyObject *loads = PyDict_New(), *urls = PySet_New(NULL), *out = NULL;
+    if (loads == NULL || urls == NULL) goto done;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    PyObject **items = PySequence_Fast_ITEMS(seq);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *f = items[i];
+        if (!PyTuple_Check(f) || PyTuple_GET_SIZE(f) < 6) {
+            PyErr_SetString(PyExc_TypeError, "urlcore: plan takes findings");
+            goto done;
+        }
+        PyObject *kind = PyTuple_GET_ITEM(f, 0), *url = PyTuple_GET_ITEM(f, 5);
+        int some = PyObject_IsTrue(url);
+        if (some < 0) goto done;
+        if (!some) continue;
+        int in = PySequence_Contains(removed, kind);
+        if (in < 0) goto done;
+        if (in) {
+            if (PyDict_SetDefault(loads, url, f) == NULL) goto done;
+            continue;
+        }
+        if ((in = PySequence_Contains(links, kind)) < 0) goto done;
+        if (in && PySet_Add(urls, url) < 0) goto done;
+    }
+    out = PyTuple_Pack(2, loads, urls);
+done:
+    Py_DECREF(seq);
+    Py_XDECREF(loads);
+    Py_XDECREF(urls);
+    return out;
+}
+
 /* -- construction ------------------------------------------------------------------------------- */
 
 #define CORE_OBJECTS(X)                                                                          \
@@ -1647,6 +1691,8 @@ static PyMethodDef Core_methods[] = {
      "strip_params(url, text): the planner's tracking_params through the core."},
     {"decide", (PyCFunction)Core_decide, METH_VARARGS,
      "decide(url, security category or None): decide_link's fields, or None: Python decides."},
+    {"plan", (PyCFunction)Core_plan, METH_VARARGS,
+     "plan(findings, removed kinds, link kinds): (loads by URL, link URLs), as the planner's."},
     {"decide_links", (PyCFunction)Core_decide_links, METH_VARARGS,
      "decide_links(raws, security category or None, type): (raw -> decision, raws left)."},
     {NULL, NULL, 0, NULL},

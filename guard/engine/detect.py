@@ -23,6 +23,18 @@ BUILTIN_REMOTE = "builtin.remote-load"
 HEURISTIC_PIXEL = "heuristic.pixel-shape"
 
 
+TextUrls = dict[int, tuple[str, list[str]]]
+"""A plain-text part -> the URLs `text_urls` found in it, handed from detection to the rewrite of
+the same text (as `html.Parsed` hands the HTML's parse): by the text's id, the text kept alongside
+(`kept_urls` checks it)."""
+
+
+def kept_urls(keep: TextUrls, text: str) -> list[str] | None:
+    """The URLs detection left in `keep` for this very text (taken out), or None."""
+    entry = keep.pop(id(text), None)
+    return entry[1] if entry is not None and entry[0] is text else None
+
+
 def text_urls(text: str) -> Iterable[str]:
     for m in _TEXT_URL.finditer(text):
         url = m.group(0)
@@ -185,9 +197,10 @@ def detect(
     sender: str = "",
     identities: Sequence[str] = (),
     keep: Parsed | None = None,
+    keep_urls: TextUrls | None = None,
 ) -> tuple[Finding, ...]:
     """Every tracking finding and remote load in a message (see `detect_message`)."""
-    return detect_message(msg, rules, sender, identities, keep).findings
+    return detect_message(msg, rules, sender, identities, keep, keep_urls).findings
 
 
 def detect_message(
@@ -196,12 +209,14 @@ def detect_message(
     sender: str = "",
     identities: Sequence[str] = (),
     keep: Parsed | None = None,
+    keep_urls: TextUrls | None = None,
 ) -> Detection:
     """Every tracking finding and remote load in a message, and the ESP it was sent through.
 
     `sender` (the From address) decides which hosts are the sender's own (first party);
     `identities` (the account's own addresses) join the message's recipients for leak detection;
-    `keep` receives the HTML parts' parsed documents (see `scan_html`).
+    `keep` receives the HTML parts' parsed documents (see `scan_html`), `keep_urls` the plain
+    text parts' URLs (see `TextUrls`).
     """
     out = _Collector(rules, sender_domain(sender))
     for name, value, rule in rules.receipt_matches(msg.headers):
@@ -233,10 +248,14 @@ def detect_message(
         else:
             _html_refs(out, scan_html(html, keep, cids), loads, links)
     for text in msg.text_parts:
+        urls: Iterable[str] = text_urls(text)
+        if keep_urls is not None:
+            urls = list(urls)
+            keep_urls[id(text)] = (text, urls)
         if core is not None:
-            core.text(text_urls(text), links, out.found, out.sender_domain)
+            core.text(urls, links, out.found, out.sender_domain)
         else:
-            _text_links(out, text_urls(text), links)
+            _text_links(out, urls, links)
     findings = tuple(out.found.values())
     esp, via = esp_of(msg.headers, findings, rules)
     if via is not None:
