@@ -59,6 +59,7 @@ typedef struct {
     PyObject *kind_remote, *kind_link, *kind_param, *conf_known, *party_first, *party_third;
     PyObject *builtin_remote, *s_remote, *s_link, *s_param, *s_slash, *s_empty, *s_https;
     PyObject *empty_tuple, *s_target, *s_text_plain, *s_group, *s_strip, *s_nul;
+    PyObject *s_question, *s_amp;
     PyObject *host_cache, *by_host, *by_suffix;
     Py_ssize_t suffix_labels, host_cache_size;
     PyObject *unwrap_cache;
@@ -1244,20 +1245,18 @@ static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
             }
             a = b + 1;
         }
-        PyObject *amp_s = NULL, *joined = NULL, *path = NULL, *tail = NULL, *parts = NULL;
+        PyObject *joined = NULL, *path = NULL, *tail = NULL, *parts = NULL;
         stripped = NULL;
         if ((path = PyUnicode_Substring(text, 0, q)) != NULL &&
             (tail = PyUnicode_Substring(text, head, n)) != NULL) {
             if (any) {
-                if ((amp_s = PyUnicode_FromString("&")) != NULL &&
-                    (joined = PyUnicode_Join(amp_s, kept)) != NULL)
-                    parts = Py_BuildValue("(OsOO)", path, "?", joined, tail);
+                if ((joined = PyUnicode_Join(c->s_amp, kept)) != NULL)
+                    parts = PyTuple_Pack(4, path, c->s_question, joined, tail);
             } else {
-                parts = Py_BuildValue("(OO)", path, tail);
+                parts = PyTuple_Pack(2, path, tail);
             }
             if (parts != NULL) stripped = PyUnicode_Join(c->s_empty, parts);
         }
-        Py_XDECREF(amp_s);
         Py_XDECREF(joined);
         Py_XDECREF(path);
         Py_XDECREF(tail);
@@ -1265,8 +1264,9 @@ static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
         if (stripped == NULL) goto done;
     }
     PyObject *params = PyList_AsTuple(sorted);
-    if (params != NULL) out = Py_BuildValue("(NON)", params, ids, stripped);
-    else Py_DECREF(stripped);
+    if (params != NULL) out = PyTuple_Pack(3, params, ids, stripped);
+    Py_XDECREF(params);
+    Py_DECREF(stripped);
 done:
     Py_XDECREF(groups);
     Py_XDECREF(names);
@@ -1327,7 +1327,7 @@ static PyObject *decide_url(Core *c, U *u_, PyObject *security, int own) {
         }
     }
     if (n > 0 && dest == Py_None) { /* an opaque wrapper */
-        out = Py_BuildValue("(OOOOOO)", Py_None, Py_False, c->empty_tuple, c->empty_tuple,
+        out = PyTuple_Pack(6, Py_None, Py_False, c->empty_tuple, c->empty_tuple,
                             Py_True, Py_False);
         goto done;
     }
@@ -1344,7 +1344,7 @@ static PyObject *decide_url(Core *c, U *u_, PyObject *security, int own) {
     }
     if (ok < 0) goto done;
     if (ok == 0) {
-        out = Py_BuildValue("(OOOOOO)", Py_None, Py_False, c->empty_tuple, c->empty_tuple,
+        out = PyTuple_Pack(6, Py_None, Py_False, c->empty_tuple, c->empty_tuple,
                             Py_False, Py_False);
         goto done;
     }
@@ -1365,11 +1365,11 @@ static PyObject *decide_url(Core *c, U *u_, PyObject *security, int own) {
     }
     if (found == NULL || found == Py_None) {
         if (n == 0) {
-            out = Py_BuildValue("(OOOOOO)", Py_None, Py_False, c->empty_tuple, c->empty_tuple,
+            out = PyTuple_Pack(6, Py_None, Py_False, c->empty_tuple, c->empty_tuple,
                                 Py_False, Py_False);
             goto done;
         }
-        Py_XSETREF(found, Py_BuildValue("(OOO)", c->empty_tuple, c->empty_tuple, target));
+        Py_XSETREF(found, PyTuple_Pack(3, c->empty_tuple, c->empty_tuple, target));
         if (found == NULL) goto done;
     }
     PyObject *stripped = PyTuple_GET_ITEM(found, 2);
@@ -1387,7 +1387,7 @@ static PyObject *decide_url(Core *c, U *u_, PyObject *security, int own) {
         PyTuple_SET_ITEM(ids, n + i, Py_NewRef(PyTuple_GET_ITEM(PyTuple_GET_ITEM(found, 1), i)));
     int same = PyUnicode_Compare(stripped, u.raw) == 0;
     if (PyErr_Occurred()) goto done;
-    out = Py_BuildValue("(OOOOOO)", same ? Py_None : stripped, n > 0 ? Py_True : Py_False,
+    out = PyTuple_Pack(6, same ? Py_None : stripped, n > 0 ? Py_True : Py_False,
                         PyTuple_GET_ITEM(found, 0), ids, Py_False, Py_False);
 done:
     u_clear(&t);
@@ -1435,12 +1435,13 @@ static PyObject *Core_decide_links(Core *c, PyObject *args) {
             } else if (fields == Py_None) {
                 bad = PyList_Append(left, raw) < 0;
             } else {
-                PyObject *pack = PyTuple_Pack(1, fields);
-                PyObject *d = pack == NULL ? NULL
-                                           : PyTuple_Type.tp_new((PyTypeObject *)type, pack, NULL);
+                /* As tuple.__new__(type, fields) makes it (tuple_subtype_new). */
+                Py_ssize_t k = PyTuple_GET_SIZE(fields);
+                PyObject *d = ((PyTypeObject *)type)->tp_alloc((PyTypeObject *)type, k);
+                for (Py_ssize_t j = 0; d != NULL && j < k; j++)
+                    PyTuple_SET_ITEM(d, j, Py_NewRef(PyTuple_GET_ITEM(fields, j)));
                 bad = d == NULL || PyDict_SetItem(decided, raw, d) < 0;
                 Py_XDECREF(d);
-                Py_XDECREF(pack);
             }
             Py_XDECREF(fields);
         }
@@ -1513,7 +1514,7 @@ done:
 #define CORE_STRINGS(X)                                                                          \
     X(s_remote, "remote") X(s_link, "link") X(s_param, "param") X(s_slash, "/") X(s_empty, "")   \
     X(s_https, "https:") X(s_target, "target") X(s_text_plain, "text/plain") X(s_group, "group") \
-    X(s_strip, "strip")
+    X(s_strip, "strip") X(s_question, "?") X(s_amp, "&")
 
 static void Core_dealloc(Core *c) {
 #define DROP(name) Py_XDECREF(c->name);
