@@ -790,6 +790,27 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
     return append_steal(out, Py_BuildValue("(NNnNN)", tagstr, attrs, inherited, css, mem_id));
 }
 
+/* A comment that may be conditional (`[if`): its ("-comment", text) record, its index in
+ * `positions`; the walk and the loads-only walk read comments alike. 0, or -1 on error. */
+static int comment_record(void *document, node_t *cur, PyObject *out, PyObject *positions) {
+    size_t len = 0;
+    lxb_char_t *data = f_text_content(cur, &len);
+    int rc = 0;
+    if (data != NULL && may_be_conditional(data, len)) {
+        PyObject *text = decode(data, len);
+        if (text == NULL) {
+            rc = -1;
+        } else if (append_steal(positions, PyLong_FromSsize_t(PyList_GET_SIZE(out))) < 0) {
+            Py_DECREF(text);
+            rc = -1;
+        } else {
+            rc = append_steal(out, Py_BuildValue("(sN)", "-comment", text)); /* N: text taken */
+        }
+    }
+    if (data != NULL) f_destroy_text(document, data);
+    return rc;
+}
+
 /* walk(parser, url_names, load_needles, hide_needles, occurrence, "a[href]", "area[href]",
  *      marked=None, "img[src]"=None, "img[srcset]"=None, image_shape=None, shape_memo=None)
  *      -> (records and
@@ -841,18 +862,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
         Py_ssize_t mine = inherited;
         int type = f_type(cur);
         if (type == NODE_COMMENT) {
-            size_t len = 0;
-            lxb_char_t *data = f_text_content(cur, &len);
-            if (data != NULL && may_be_conditional(data, len)) {
-                PyObject *text = decode(data, len);
-                if (text == NULL ||
-                    append_steal(positions, PyLong_FromSsize_t(PyList_GET_SIZE(out))) < 0 ||
-                    append_steal(out, Py_BuildValue("(sN)", "-comment", text)) < 0) {
-                    f_destroy_text(document, data);
-                    goto fail;
-                }
-            }
-            if (data != NULL) f_destroy_text(document, data);
+            if (comment_record(document, cur, out, positions) < 0) goto fail;
         } else if (type == NODE_ELEMENT) {
             Py_ssize_t index = PyList_GET_SIZE(out);
             int hider = 0;
@@ -1061,18 +1071,7 @@ static PyObject *loads(PyObject *self, PyObject *args) {
     for (;;) {
         int type = f_type(cur);
         if (type == NODE_COMMENT) {
-            size_t len = 0;
-            lxb_char_t *data = f_text_content(cur, &len);
-            if (data != NULL && may_be_conditional(data, len)) {
-                PyObject *text = decode(data, len);
-                if (text == NULL ||
-                    append_steal(positions, PyLong_FromSsize_t(PyList_GET_SIZE(out))) < 0 ||
-                    append_steal(out, Py_BuildValue("(sN)", "-comment", text)) < 0) {
-                    f_destroy_text(document, data);
-                    goto fail;
-                }
-            }
-            if (data != NULL) f_destroy_text(document, data);
+            if (comment_record(document, cur, out, positions) < 0) goto fail;
         } else if (type == NODE_ELEMENT) {
             if (loads_element(&cfg, &firsts, document, cur, out, positions, seen) < 0) goto fail;
         }
