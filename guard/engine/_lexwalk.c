@@ -790,6 +790,13 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
     return append_steal(out, Py_BuildValue("(NNnNN)", tagstr, attrs, inherited, css, mem_id));
 }
 
+/* The node after `cur`'s subtree in document order, or NULL at the end of `root`'s (the walks
+ * that keep no stack of what encloses a node). */
+static node_t *after_subtree(node_t *cur, node_t *root) {
+    while (cur != root && f_next(cur) == NULL) cur = f_parent(cur);
+    return cur == root ? NULL : f_next(cur);
+}
+
 /* A comment that may be conditional (`[if`): its ("-comment", text) record, its index in
  * `positions`; the walk and the loads-only walk read comments alike. 0, or -1 on error. */
 static int comment_record(void *document, node_t *cur, PyObject *out, PyObject *positions) {
@@ -1080,9 +1087,7 @@ static PyObject *loads(PyObject *self, PyObject *args) {
             cur = child;
             continue;
         }
-        while (cur != root && f_next(cur) == NULL) cur = f_parent(cur);
-        if (cur == root) break;
-        cur = f_next(cur);
+        if ((cur = after_subtree(cur, root)) == NULL) break;
     }
     Py_DECREF(seen);
     free_config(&cfg);
@@ -1294,9 +1299,7 @@ static PyObject *candidates(PyObject *self, PyObject *args) {
             cur = child;
             continue;
         }
-        while (cur != root && f_next(cur) == NULL) cur = f_parent(cur);
-        if (cur == root) break;
-        cur = f_next(cur);
+        if ((cur = after_subtree(cur, root)) == NULL) break;
     }
     Py_DECREF(empty);
     PyMem_Free(raw);
