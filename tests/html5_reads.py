@@ -591,8 +591,8 @@ def mail_html() -> Iterator[tuple[str, str]]:
                 yield f"{source}#{i}", html
 
 
-def corpus_html(path: Path = CORPUS, every: int = 1) -> Iterator[tuple[str, str]]:
-    """(member#part, html) for every `every`-th message of the corpus, in name order."""
+def corpus_messages(path: Path = CORPUS, every: int = 1) -> Iterator[tuple[str, bytes]]:
+    """(member name, raw message) for every `every`-th message of the corpus, in name order."""
     with tarfile.open(path) as archive:
         members = sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name)
         for member in members[::every]:
@@ -600,10 +600,14 @@ def corpus_html(path: Path = CORPUS, every: int = 1) -> Iterator[tuple[str, str]
             if stream is None:
                 continue
             with stream:
-                raw = stream.read()
-            name = member.name.rsplit("/", 1)[-1]
-            for i, html in enumerate(html_parts(raw)):
-                yield f"{name}#{i}", html
+                yield member.name.rsplit("/", 1)[-1], stream.read()
+
+
+def corpus_html(path: Path = CORPUS, every: int = 1) -> Iterator[tuple[str, str]]:
+    """(member#part, html) for every `every`-th message of the corpus, in name order."""
+    for name, raw in corpus_messages(path, every):
+        for i, html in enumerate(html_parts(raw)):
+            yield f"{name}#{i}", html
 
 
 def fuzz_html(count: int = 160, seed: int = 20240601) -> Iterator[tuple[str, str]]:

@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import random
 import sys
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from html5_reads import corpus_messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_urlcore import REFS, _clear
@@ -200,18 +199,10 @@ def _link_urls(raw: bytes) -> set[str]:
     return _Planner(detect(parse_message(raw)[0], RULES), RULES, Policy()).link_urls
 
 
-def _corpus_sample() -> Iterator[tuple[str, bytes]]:
-    with tarfile.open(CORPUS) as archive:
-        members = sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name)
-        for member in members[::CORPUS_EVERY]:
-            stream = archive.extractfile(member)
-            if stream is not None:
-                with stream:
-                    yield member.name.rsplit("/", 1)[-1], stream.read()
-
-
 def test_same_decisions_on_the_real_corpus() -> None:
     if not CORPUS.is_file():
         pytest.skip(f"the real corpus is not here ({CORPUS}): nothing to compare on")
-    compared = sum(_decisions_agree(raw, Policy()) for _, raw in _corpus_sample())
+    compared = sum(
+        _decisions_agree(raw, Policy()) for _, raw in corpus_messages(CORPUS, CORPUS_EVERY)
+    )
     assert compared >= 20

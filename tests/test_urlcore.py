@@ -13,13 +13,12 @@ import os
 import re
 import subprocess
 import sys
-import tarfile
-from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 from fuzz.strategies import SMALL, generate
+from html5_reads import corpus_messages
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -118,21 +117,11 @@ def test_same_findings_on_the_fuzz_sweep(chunk: int, monkeypatch: pytest.MonkeyP
     assert compared > 20
 
 
-def _corpus_sample() -> Iterator[tuple[str, bytes]]:
-    with tarfile.open(CORPUS) as archive:
-        members = sorted((m for m in archive.getmembers() if m.isfile()), key=lambda m: m.name)
-        for member in members[::CORPUS_EVERY]:
-            stream = archive.extractfile(member)
-            if stream is not None:
-                with stream:
-                    yield member.name.rsplit("/", 1)[-1], stream.read()
-
-
 def test_same_findings_on_the_real_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
     if not CORPUS.is_file():
         pytest.skip(f"the real corpus is not here ({CORPUS}): nothing to compare on")
     compared = 0
-    for name, raw in _corpus_sample():
+    for name, raw in corpus_messages(CORPUS, CORPUS_EVERY):
         msg = _parsed(raw)
         if msg is not None:
             native, python = both(msg, monkeypatch)
