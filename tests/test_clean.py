@@ -31,7 +31,8 @@ from guard.clean.message import (
     x_guard_value,
 )
 from guard.engine.css import css_urls, strip_css_urls
-from guard.engine.detect import TextUrls, detect, kept_urls, text_urls
+from guard.engine.detect import TextUrls, detect, text_urls
+from guard.engine.html import kept
 from guard.engine.limits import Limits
 from guard.engine.mime import checked_split, decoded_text, parse_message, text_parts
 from guard.engine.mimetree import Part, split
@@ -955,10 +956,10 @@ def test_detection_hands_a_text_parts_urls_to_its_rewrite() -> None:
     assert twin == text and twin is not text
     keep: TextUrls = {}
     detect(msg, RULES, keep_urls=keep)
-    assert kept_urls(keep, twin) is None
-    urls = kept_urls(keep, text)
+    assert kept(keep, twin) is None
+    urls = kept(keep, text)
     assert urls == list(text_urls(text)) and len(urls) == 2
-    assert kept_urls(keep, text) is None and not keep
+    assert kept(keep, text) is None and not keep
 
     def target(url: str) -> str | None:
         return url.partition("?")[0]

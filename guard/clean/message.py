@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote_plus
 from guard.clean.body import _new_body
 from guard.clean.headers import HeaderEdit, edited_block, eol_of
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded, rewrite_nested_text
-from guard.engine.detect import BUILTIN_REMOTE, TextUrls, detect, kept_urls, text_urls
+from guard.engine.detect import BUILTIN_REMOTE, TextUrls, detect, text_urls
 from guard.engine.html import Parsed, kept
 from guard.engine.lexwalk import holds_ascii
 from guard.engine.limits import DEFAULT_LIMITS, Limits
@@ -571,7 +571,7 @@ def rewrite_text(
     """Plain text with each URL that `link_target` replaces swapped; every other character kept.
 
     URLs are found by `guard.engine.detect.text_urls`, as detection finds them; `urls`: what it
-    found in this text, where detection handed it over (`kept_urls`).
+    found in this text, where detection handed it over (`html.kept`).
     """
     out: list[str] = []
     copied = searched = 0
@@ -656,7 +656,7 @@ def _rewrite_parts(
             rewritten = rewrite_html_encoded(text, planner, kept(parsed_html, text))
             new, utf8 = rewritten if rewritten is not None else (None, None)
         else:
-            urls = kept_urls(found_urls, text) if found_urls is not None else None
+            urls = kept(found_urls, text) if found_urls is not None else None
             new, utf8 = rewrite_text(text, planner.link_target, urls), None
         if new is None or new == text:
             continue

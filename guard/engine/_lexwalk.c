@@ -682,6 +682,23 @@ static int plain_image(const config *cfg, PyObject *out, const lxb_char_t *src, 
     return rc;
 }
 
+/* An element record's parts, as `walk` and `loads` make them: its name, {attribute: value or
+ * None}, the text of a `<style>` (else None). 0, or -1 on error with nothing held. */
+static int record_parts(void *document, node_t *el, const lxb_char_t *tag, size_t tlen,
+                        int is_style, PyObject **tagstr, PyObject **attrs, PyObject **css) {
+    *attrs = attr_dict(el);
+    if (*attrs == NULL) return -1;
+    *css = is_style ? text_of(document, el) : Py_NewRef(Py_None);
+    *tagstr = decode(tag, tlen);
+    if (*css == NULL || *tagstr == NULL) {
+        Py_XDECREF(*css);
+        Py_XDECREF(*tagstr);
+        Py_DECREF(*attrs);
+        return -1;
+    }
+    return 0;
+}
+
 /* One element: append what it gives to `out`. *hider: set to 1 when it may hide its content
  * (its record's index then becomes the chain of what it holds). 0 on success, -1 on error. */
 static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inherited,
@@ -770,16 +787,8 @@ static int element(const config *cfg, void *document, node_t *el, Py_ssize_t inh
                              has_style);
         if (rc != 1) return rc;
     }
-    PyObject *attrs = attr_dict(el);
-    if (attrs == NULL) return -1;
-    PyObject *css = is_style ? text_of(document, el) : Py_NewRef(Py_None);
-    PyObject *tagstr = decode(tag, tlen);
-    if (css == NULL || tagstr == NULL) {
-        Py_XDECREF(css);
-        Py_XDECREF(tagstr);
-        Py_DECREF(attrs);
-        return -1;
-    }
+    PyObject *tagstr, *attrs, *css;
+    if (record_parts(document, el, tag, tlen, is_style, &tagstr, &attrs, &css) < 0) return -1;
     PyObject *mem_id = PyLong_FromSize_t(marked ? (size_t)id : 0);
     if (mem_id == NULL) {
         Py_DECREF(css);
@@ -1033,16 +1042,8 @@ static int loads_element(const config *cfg, const firsts_t *firsts, void *docume
             if (rc != 1) return rc; /* 1: a srcset that is not ASCII, read in Python */
         }
     }
-    PyObject *attrs = attr_dict(el);
-    if (attrs == NULL) return -1;
-    PyObject *css = is_style ? text_of(document, el) : Py_NewRef(Py_None);
-    PyObject *tagstr = decode(tag, tlen);
-    if (css == NULL || tagstr == NULL) {
-        Py_XDECREF(css);
-        Py_XDECREF(tagstr);
-        Py_DECREF(attrs);
-        return -1;
-    }
+    PyObject *tagstr, *attrs, *css;
+    if (record_parts(document, el, tag, tlen, is_style, &tagstr, &attrs, &css) < 0) return -1;
     if (append_steal(positions, PyLong_FromSsize_t(PyList_GET_SIZE(out))) < 0) {
         Py_DECREF(css);
         Py_DECREF(tagstr);

@@ -26,13 +26,7 @@ HEURISTIC_PIXEL = "heuristic.pixel-shape"
 TextUrls = dict[int, tuple[str, list[str]]]
 """A plain-text part -> the URLs `text_urls` found in it, handed from detection to the rewrite of
 the same text (as `html.Parsed` hands the HTML's parse): by the text's id, the text kept alongside
-(`kept_urls` checks it)."""
-
-
-def kept_urls(keep: TextUrls, text: str) -> list[str] | None:
-    """The URLs detection left in `keep` for this very text (taken out), or None."""
-    entry = keep.pop(id(text), None)
-    return entry[1] if entry is not None and entry[0] is text else None
+(`html.kept` takes them out)."""
 
 
 def text_urls(text: str) -> Iterable[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from html import unescape
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -298,10 +298,15 @@ checks it). Keyed by the text itself, the dict hashed a whole HTML part (~0.14 M
 55 KB newsletter) to hand it over once."""
 
 
-def kept(keep: Parsed, html: str) -> LexborHTMLParser | None:
-    """The parsed document `scan_html` left in `keep` for this very text (taken out), or None."""
-    entry = keep.pop(id(html), None)
-    return entry[1] if entry is not None and entry[0] is html else None
+_Kept = TypeVar("_Kept")
+
+
+def kept(keep: dict[int, tuple[str, _Kept]], text: str) -> _Kept | None:
+    """What detection left in `keep` for this very text (taken out), or None: the parsed
+    document `scan_html` keeps in a `Parsed`, the URLs of a plain-text part in a
+    `detect.TextUrls`."""
+    entry = keep.pop(id(text), None)
+    return entry[1] if entry is not None and entry[0] is text else None
 
 
 def scan_html(
