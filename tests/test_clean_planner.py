@@ -293,3 +293,73 @@ def _rounds_of(
         if uids or skipped:
             out.append((uids, skipped))
     return out
+
+
+class _Recorder:
+    """A planner that records what was dropped (the pipeline's order is recorded by the stubs)."""
+
+    def __init__(self) -> None:
+        self.dropped: list[int] = []
+
+    def drop(self, keys: list[int]) -> None:
+        self.dropped += keys
+
+
+def _pipeline_events(
+    sizes: list[int], workers: bool, stop_after: int | None = None
+) -> tuple[list[str], list[int]]:
+    """The order in which Cleaner._pipeline stages (fetches and submits) and applies (writes)
+    rounds of one message each of the given sizes; `stop_after`: a stop asked for once that many
+    rounds are written."""
+    from guard.mail.imap import cleaner as cleaner_module
+    from guard.mail.imap.common import FolderPass, FolderReport, Msg
+
+    events: list[str] = []
+    planner_ = _Recorder()
+    c = object.__new__(cleaner_module.Cleaner)
+    c.batch = BATCH
+    c._pool = planner_ if workers else None  # type: ignore[assignment]
+    c.stop = lambda: stop_after is not None and events.count("apply") >= stop_after
+
+    def stage(_ctx: object, _planner: object, one: object, _piece: int) -> object:
+        k = len([e for e in events if e.startswith("stage")])
+        events.append(f"stage{k}")
+        msg = Msg(uid=k, raw=b"x" * sizes[k], flags=(), date=None, size=sizes[k], message_id="")
+        return cleaner_module._Staged(skipped=[], msgs=[msg], keys=[k])
+
+    def apply(_ctx: object, _planner: object, staged: object, split: bool) -> None:
+        events.append("apply")
+
+    c._stage = stage  # type: ignore[method-assign]
+    c._apply = apply  # type: ignore[method-assign]
+    ctx = FolderPass(name="INBOX", uidvalidity=1, uidnext=1, keywords_ok=True,
+                     report=FolderReport("INBOX"))  # fmt: skip
+    cleaner_module.Cleaner._pipeline(c, ctx, planner_, iter(range(len(sizes))))  # type: ignore[arg-type]
+    return events, planner_.dropped
+
+
+def test_workers_get_rounds_ahead_of_the_one_written_within_the_byte_budget() -> None:
+    """With workers, up to AHEAD_ROUNDS rounds (and AHEAD_BYTES of messages) are fetched and
+    handed out beyond the round being written; in this process, one. A stop drops the rounds
+    fetched and not written, and nothing after it is written."""
+    from guard.mail.imap.common import AHEAD_BYTES, AHEAD_ROUNDS
+
+    small = [10] * 8
+    events, _ = _pipeline_events(small, workers=True)
+    want = [f"stage{k}" for k in range(AHEAD_ROUNDS + 1)]
+    for k in range(AHEAD_ROUNDS + 1, len(small)):
+        want += ["apply", f"stage{k}"]
+    assert events == want + ["apply"] * (AHEAD_ROUNDS + 1)
+
+    inline, _ = _pipeline_events(small, workers=False)
+    assert inline[:3] == ["stage0", "stage1", "apply"]
+
+    big = [AHEAD_BYTES // 2 + 1] * 4  # two of them ahead are over the budget
+    events, _ = _pipeline_events(big, workers=True)
+    assert events[:4] == ["stage0", "stage1", "stage2", "apply"], events
+
+    events, dropped = _pipeline_events(small, workers=True, stop_after=1)
+    assert events.count("apply") == 1 and dropped == list(range(1, AHEAD_ROUNDS + 1)), (
+        events,
+        dropped,
+    )
