@@ -27,6 +27,7 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ("guard/engine/_urlcore.c", "guard.engine._urlcore"),
     ("guard/engine/_bounds.c", "guard.engine._bounds"),
     ("guard/engine/_mimecore.c", "guard.engine._mimecore"),
+    ("guard/clean/_rewritecore.c", "guard.clean._rewritecore"),
 )
 
 

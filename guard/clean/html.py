@@ -34,6 +34,7 @@ from guard.clean.nodes import (
     record_node,
     walked_records,
 )
+from guard.clean.rewritecore import serialized
 from guard.engine.css import sheet_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
@@ -380,6 +381,47 @@ class _Document:
     def serialised(self, source: str) -> str:
         """The tree as HTML. `source`: the document as parsed, for its doctype."""
         self.escape_foreign_raw_text()
+        return self.text(source)
+
+    def output(self, source: str) -> tuple[str, bytes | None]:
+        """`serialised` and its UTF-8 bytes (None where it has none): with the C serialiser
+        (guard/clean/rewritecore.py), the bytes Lexbor wrote, taken as they are where they are
+        UTF-8, so the text is what `serialised` decodes from them (its pieces each start and end
+        with ASCII markup, so a strict decode of the whole is the replacing decode of each)."""
+        self.escape_foreign_raw_text()
+        data = None if self.plaintext else self.utf8(source)
+        if data is not None:
+            try:
+                return data.decode("utf-8"), data
+            except UnicodeDecodeError:
+                pass
+        text = self.text(source)
+        try:
+            return text, text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text, None
+
+    def utf8(self, source: str) -> bytes | None:
+        """`text`'s pieces as bytes from the C serialiser; None where it is not used."""
+        document = self.tree.root.parent if self.tree.root is not None else None
+        parts: list[bytes] = []
+        node = document.child if document is not None else None
+        while node is not None:
+            if node.tag == "-doctype":
+                try:
+                    parts.append(_doctype(node, source).encode("utf-8"))
+                except UnicodeEncodeError:
+                    return None
+            else:
+                data = serialized(node)
+                if data is None:
+                    return None
+                parts.append(data)
+            node = node.next
+        return b"".join(parts)
+
+    def text(self, source: str) -> str:
+        """The tree as HTML, its foreign raw text escaped already (`serialised`)."""
         document = self.tree.root.parent if self.tree.root is not None else None
         parts: list[str] = []
         node = document.child if document is not None else None
@@ -657,16 +699,12 @@ def rewrite_html_encoded(
     doc.drop_dropped_images(html)
     if not doc.changed:
         return None
-    output = doc.serialised(html)
+    # Encoded once, strictly: the bytes selectolax would make of the text (it encodes a str with
+    # errors="ignore", the same bytes when there is nothing to ignore).
+    output, encoded = doc.output(html)
     check = _Check(rewriter, doc.loads)
     # The original's tree is freed before the output is parsed: the check's parse and walk
     # then run in the memory (and the caches) it held, not beside it.
     del doc
-    # Encoded once, strictly: the bytes selectolax would make of the text (it encodes a str with
-    # errors="ignore", the same bytes when there is nothing to ignore).
-    try:
-        encoded: bytes | None = output.encode("utf-8")
-    except UnicodeEncodeError:
-        encoded = None
     check.verify(output, encoded)
     return output, encoded

@@ -1,0 +1,79 @@
+"""guard/clean/_rewritecore.c bound to selectolax's Lexbor, where it was built: the rewrite's
+loops over the tree in C. Each function here says what the Python it stands for is, and answers
+None where the C is not used (not built, another selectolax than the 1.x whose layout it reads,
+`GUARD_PYTHON_WALK` set, or a probe that does not read back as the reference): the caller then
+runs that Python. tests/test_rewrite_core.py compares both on real mail.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from selectolax.lexbor import LexborHTMLParser, LexborNode
+
+_UNBOUND: Any = object()
+_core: Any = _UNBOUND
+
+# What the serialiser must write as selectolax's `.html` does: escapes in text and attributes,
+# raw text, void elements, foreign elements, a template's content, a comment, non-ASCII text.
+_PROBE = (
+    "<!doctype html><!--a--><html><head><style>p>a{x:'&'}</style></head><body a=\"&quot;'&amp;\">"
+    "t&lt;&amp;\u00e9\u2603<br><img src='x?a=1&b=2' alt=\"\u00a0\"><svg><path d='m'/><style>"
+    "&lt;</style></svg><template><p>in</template><math><mi>x</mi></math><pre>\n\nq</pre>"
+    "<textarea>\n&lt;</textarea><xmp><b></xmp><noscript><b>n</b></noscript></body></html><!--z-->"
+)
+
+
+def bound() -> Any:
+    """The extension, bound and probed once per process; None where the Python runs."""
+    global _core
+    if _core is _UNBOUND:
+        _core = _bind()
+    return _core
+
+
+def _bind() -> Any:
+    if os.environ.get("GUARD_PYTHON_WALK"):  # the reference, for benchmarks and doubt
+        return None
+    try:
+        import selectolax
+        import selectolax.lexbor as lexbor
+
+        from guard.clean import _rewritecore  # type: ignore[attr-defined]
+
+        if not selectolax.__version__.startswith("1."):
+            return None
+        _rewritecore.bind(lexbor.__file__)
+        if not _probe_agrees(_rewritecore):
+            return None
+    except Exception:  # noqa: BLE001 - any doubt about the extension: the Python runs
+        return None
+    return _rewritecore
+
+
+def _probe_agrees(core: Any) -> bool:
+    tree = LexborHTMLParser(_PROBE)
+    root = tree.root
+    node = root.parent.child if root is not None and root.parent is not None else None
+    pieces = 0
+    while node is not None:
+        if node.tag != "-doctype":
+            if core.serialize(node) != (node.html or "").encode("utf-8"):
+                return False
+            pieces += 1
+        node = node.next
+    return pieces == 3
+
+
+def serialized(node: LexborNode) -> bytes | None:
+    """`node.html` as the UTF-8 bytes Lexbor wrote (which `.html` decodes, a byte that is not
+    UTF-8 replaced); None where the C is not used or cannot write the node."""
+    core = bound()
+    if core is None:
+        return None
+    try:
+        data: bytes = core.serialize(node)
+    except (TypeError, ValueError):
+        return None
+    return data
