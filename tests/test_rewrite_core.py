@@ -1,22 +1,32 @@
 """guard/clean/_rewritecore.c against its Python reference (guard/clean/rewritecore.py): the
 serialiser's bytes are what selectolax's `.html` decodes, on samples/ and eval/eml/, a sample of
 the real corpus (skipped, with the reason, where it is absent), the fuzz regressions, generated
-HTML5 documents and edge cases; and the rewrite writes the same output and bytes either way."""
+HTML5 documents and edge cases; and the rewrite writes the same output and bytes either way. The
+loop over plain links and images (`plain`) cleans every message as the Python loop does, on the
+bench newsletters, samples/ and eval/eml/, the corpus sample and edge cases."""
 
 from __future__ import annotations
 
+import random
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from html5_grammar import documents
-from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
+from html5_reads import CORPUS, MAIL_DIRS, corpus_html, corpus_messages, fuzz_html, mail_html
 from hypothesis import HealthCheck, given, settings
+from selectolax.lexbor import LexborNode
 
 from guard.clean import html as clean_html
 from guard.clean import rewritecore
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded
+from guard.clean.message import CleanResult, Policy, clean_message
 from guard.engine.html import parse_document
 from guard.engine.parse_bounds import parse_is_bounded
+from guard.engine.rules_load import load_ruleset
+from guard.mail.files import message_refs
 
 CORE = rewritecore.bound()
 built = pytest.mark.skipif(CORE is None, reason="guard/clean/_rewritecore.c is not used here")
@@ -133,3 +143,109 @@ def test_without_the_extension_nothing_is_serialised(monkeypatch: pytest.MonkeyP
     tree = parse_document("<p>x</p>")
     assert tree is not None and tree.root is not None
     assert rewritecore.serialized(tree.root) is None
+
+
+# -- plain links and images read in C (rewritecore.plain_records) ---------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES = load_ruleset(include_user=False)
+POLICIES = (Policy(), Policy(name="strict"))
+
+
+def _bench_messages(count: int) -> Iterator[tuple[str, bytes]]:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from corpus import message
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    rng = random.Random(1)
+    for seq in range(count):
+        yield f"bench#{seq}", message(rng, seq)
+
+
+def _mail() -> Iterator[tuple[str, bytes]]:
+    for folder in MAIL_DIRS:
+        for ref in message_refs(str(folder)):
+            yield ref.source, ref.read()
+
+
+def _results(
+    messages: list[tuple[str, bytes]], monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[CleanResult], list[CleanResult], int]:
+    """Every message cleaned under both policies with the C loop, then with the Python one; and
+    how many records the C read."""
+    read = 0
+    original = clean_html.plain_records
+
+    def counting(rewriter: object) -> rewritecore.PlainReader | None:
+        fast = original(rewriter)
+        if fast is None:
+            return None
+
+        def wrapped(*args: Any) -> tuple[int, list[tuple[LexborNode, str]]]:
+            nonlocal read
+            found = fast(*args)
+            read += found[0] - args[1]
+            return found
+
+        return wrapped
+
+    monkeypatch.setattr(clean_html, "plain_records", counting)
+    fast = [clean_message(raw, RULES, p) for _, raw in messages for p in POLICIES]
+    monkeypatch.setattr(clean_html, "plain_records", lambda rewriter: None)
+    slow = [clean_message(raw, RULES, p) for _, raw in messages for p in POLICIES]
+    return fast, slow, read
+
+
+@built
+def test_plain_records_clean_the_same_on_bench_and_bundled_mail(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    messages = list(_bench_messages(20)) + list(_mail())
+    fast, slow, read = _results(messages, monkeypatch)
+    assert sum(r.changed for r in slow) > 50
+    assert read > 1000
+    assert fast == slow
+
+
+@built
+def test_plain_records_clean_the_same_on_the_corpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not CORPUS.is_file():
+        reason = f"the real corpus is not at {CORPUS}"
+        print(reason)
+        pytest.skip(reason)
+    fast, slow, read = _results(list(corpus_messages(CORPUS, CORPUS_EVERY)), monkeypatch)
+    assert sum(r.changed for r in slow) > 100
+    assert read > 1000
+    assert [r.skipped for r in fast] == [r.skipped for r in slow]
+    assert fast == slow
+
+
+PLAIN_CASES = [
+    # Links with spaces, scheme-relative, repeated, non-ASCII; images kept and removed; a pixel
+    # removed before links (the C then checks each node is still in the tree).
+    "<img src='https://px.example/open?u=1' width=1 height=1>"
+    "<a href=' https://s.example/p?utm_source=n&id=1 '>a</a>"
+    "<a href='//s.example/p?utm_source=n&id=2'>b</a><a href='https://s.example/p?utm_source=n'>c</a>"
+    "<a href='https://s.example/p?utm_source=n'>c</a><a href='https://\u00e9.example/?utm_medium=x'>"
+    "d</a><img src=' https://cdn.example/a.png ' srcset='https://cdn.example/a2.png 2x'>"
+    "<img srcset='https://cdn.example/b.png 1x, https://cdn.example/b2.png 2x'>"
+    "<svg><script><a href='https://s.example/q?utm_source=z'>e</a></script></svg>"
+    "<a href='\u3000https://s.example/r?utm_campaign=w\u3000'>f</a>",
+    "<p>no loads</p><a href='https://s.example/?utm_source=a'>x</a>",
+]
+
+
+@built
+@pytest.mark.parametrize("html", PLAIN_CASES, ids=range(len(PLAIN_CASES)))
+def test_plain_records_clean_the_same_on_edge_cases(
+    html: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    raw = (
+        "From: a@news.example\r\nTo: b@example.org\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        f"Content-Type: text/html; charset=utf-8\r\n\r\n<html><body>{html}</body></html>\r\n"
+    ).encode()
+    fast, slow, read = _results([("case", raw)], monkeypatch)
+    assert read > 0
+    assert fast == slow
+    assert all(r.changed for r in slow)

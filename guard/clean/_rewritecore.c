@@ -11,6 +11,14 @@
  * where the bytes are valid UTF-8, i.e. where `.html` and these bytes say the same text;
  * tests/test_rewrite_core.py compares the two on samples/, eval/ and the corpus.
  *
+ * `plain(...)`: the rewrite's loop over the plain links and images of a document without a base
+ * (guard/clean/html.py `_Document.rewrite` and `rewrite_plain_image`, with the cleaning
+ * planner's `link_target` and the KEEP answer of its `load_action`: guard/clean/message.py),
+ * from a record on until one it leaves to Python: an element's node, an image with a load the
+ * planner may remove. What it records (the loads seen, the KEEP answers, the links rewritten,
+ * each link's target by its href) is what the Python records, into the same dicts and sets; the
+ * links to edit come back as (node, target), edited by Python as before.
+ *
  * No Lexbor header is needed (as guard/engine/_lexwalk.c): the serialiser is looked up by name
  * in selectolax's own extension, and the only layout read is where selectolax 1.0's LexborNode
  * keeps its node, checked against the type's name and size before every use.
@@ -25,6 +33,7 @@ typedef unsigned int lxb_status_t;
 typedef lxb_status_t (*serialize_cb_f)(const unsigned char *data, size_t len, void *ctx);
 
 static lxb_status_t (*f_tree_cb)(void *node, serialize_cb_f cb, void *ctx);
+static void *(*f_parent)(void *node);
 static int ready = 0;
 
 /* selectolax 1.0's LexborNode: PyObject_HEAD, vtable, its node and its parser. */
@@ -50,6 +59,11 @@ static PyObject *bind(PyObject *self, PyObject *args) {
     *(void **)(&f_tree_cb) = dlsym(h, "lxb_html_serialize_tree_cb");
     if (f_tree_cb == NULL) {
         PyErr_SetString(PyExc_ImportError, "selectolax lacks lxb_html_serialize_tree_cb");
+        return NULL;
+    }
+    *(void **)(&f_parent) = dlsym(h, "lxb_dom_node_parent_noi");
+    if (f_parent == NULL) {
+        PyErr_SetString(PyExc_ImportError, "selectolax lacks lxb_dom_node_parent_noi");
         return NULL;
     }
     ready = 1;
@@ -115,10 +129,205 @@ static PyObject *serialize(PyObject *self, PyObject *node) {
     return s.bytes;
 }
 
+/* str.strip(s) (a new reference): the method, unless the first and last characters are
+ * printable ASCII other than space (every URL of a newsletter), which Python does not strip. */
+static PyObject *stripped(PyObject *s) {
+    if (!PyUnicode_CheckExact(s)) return PyObject_CallMethod(s, "strip", NULL);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(s);
+    if (n > 0) {
+        Py_UCS4 first = PyUnicode_READ_CHAR(s, 0), last = PyUnicode_READ_CHAR(s, n - 1);
+        if (first > 0x20 && first < 0x7f && last > 0x20 && last < 0x7f) {
+            Py_INCREF(s);
+            return s;
+        }
+        return PyObject_CallMethod(s, "strip", NULL);
+    }
+    Py_INCREF(s);
+    return s;
+}
+
+/* The node of a record's LexborNode, or NULL with TypeError. */
+static void *lexbor_node(PyObject *obj) {
+    PyTypeObject *tp = Py_TYPE(obj);
+    if (strcmp(tp->tp_name, "selectolax.lexbor.LexborNode") != 0 ||
+        tp->tp_basicsize != (Py_ssize_t)sizeof(node_head) || ((node_head *)obj)->node == NULL ||
+        ((node_head *)obj)->is_template_content || ((node_head *)obj)->is_fragment_root) {
+        PyErr_SetString(PyExc_TypeError, "not a selectolax 1.0 LexborNode of a whole document");
+        return NULL;
+    }
+    return ((node_head *)obj)->node;
+}
+
+typedef struct {
+    PyObject *targets, *seen, *loads, *written, *load_names, *kept_loads, *decisions, *rewritten,
+        *edits;
+} tables;
+
+/* `_Planner.link_target(url)` (url stripped already): the replacement or None (new reference),
+ * the decision recorded in rewritten_links as there; NULL on error. */
+static PyObject *link_target(const tables *t, PyObject *url) {
+    PyObject *raw = url;
+    Py_INCREF(raw);
+    PyObject *decision = PyDict_GetItemWithError(t->decisions, raw);
+    if (decision == NULL) {
+        if (PyErr_Occurred()) goto fail;
+        if (PyUnicode_GET_LENGTH(raw) < 2 || PyUnicode_READ_CHAR(raw, 0) != '/' ||
+            PyUnicode_READ_CHAR(raw, 1) != '/') {
+            Py_DECREF(raw);
+            Py_RETURN_NONE;
+        }
+        Py_SETREF(raw, PyUnicode_FromFormat("https:%U", url));
+        if (raw == NULL) return NULL;
+        decision = PyDict_GetItemWithError(t->decisions, raw);
+        if (decision == NULL) {
+            if (PyErr_Occurred()) goto fail;
+            Py_DECREF(raw);
+            Py_RETURN_NONE;
+        }
+    }
+    if (!PyTuple_Check(decision) || PyTuple_GET_SIZE(decision) < 1) {
+        PyErr_SetString(PyExc_TypeError, "a decision is a _LinkDecision");
+        goto fail;
+    }
+    PyObject *replacement = PyTuple_GET_ITEM(decision, 0);
+    Py_INCREF(decision); /* (the dict may drop it when the set below replaces an equal key) */
+    if (replacement != Py_None && PyDict_SetItem(t->rewritten, raw, decision) < 0) {
+        Py_DECREF(decision);
+        goto fail;
+    }
+    Py_INCREF(replacement);
+    Py_DECREF(decision);
+    Py_DECREF(raw);
+    return replacement;
+fail:
+    Py_DECREF(raw);
+    return NULL;
+}
+
+/* A plain link (node, href): 0, or -1 on error. */
+static int plain_link(const tables *t, PyObject *record) {
+    PyObject *node = PyTuple_GET_ITEM(record, 0), *href = PyTuple_GET_ITEM(record, 1);
+    PyObject *target = PyDict_GetItemWithError(t->targets, href);
+    if (target != NULL) {
+        Py_INCREF(target);
+    } else {
+        if (PyErr_Occurred()) return -1;
+        PyObject *url = stripped(href);
+        if (url == NULL) return -1;
+        target = link_target(t, url);
+        Py_DECREF(url);
+        if (target == NULL) return -1;
+        if (PyDict_SetItem(t->targets, href, target) < 0) goto fail;
+    }
+    if (target != Py_None) {
+        int differs = PyObject_RichCompareBool(target, href, Py_NE);
+        if (differs < 0) goto fail;
+        if (differs) {
+            PyObject *edit = PyTuple_Pack(2, node, target);
+            if (edit == NULL) goto fail;
+            int appended = PyList_Append(t->edits, edit);
+            Py_DECREF(edit);
+            if (appended < 0) goto fail;
+        }
+    }
+    Py_DECREF(target);
+    return 0;
+fail:
+    Py_DECREF(target);
+    return -1;
+}
+
+/* One URL of a plain image: 1 when the planner answers KEEP (recorded), 0 when Python must ask
+ * it, -1 on error. As `_Document.first_seen` without a base, then `_Planner.load_action`. */
+static int image_url(const tables *t, PyObject *url) {
+    PyObject *resolved = PyDict_GetItemWithError(t->seen, url);
+    if (resolved != NULL) {
+        Py_INCREF(resolved);
+    } else {
+        if (PyErr_Occurred()) return -1;
+        resolved = stripped(url);
+        if (resolved == NULL) return -1;
+        if (PyDict_SetItem(t->seen, url, resolved) < 0 || PySet_Add(t->loads, resolved) < 0 ||
+            PySet_Add(t->written, resolved) < 0)
+            goto fail;
+    }
+    PyObject *name = stripped(resolved);
+    if (name == NULL) goto fail;
+    int named = PySet_Contains(t->load_names, name);
+    Py_DECREF(name);
+    if (named < 0) goto fail;
+    if (named) {
+        Py_DECREF(resolved);
+        return 0;
+    }
+    if (PySet_Add(t->kept_loads, resolved) < 0) goto fail;
+    Py_DECREF(resolved);
+    return 1;
+fail:
+    Py_DECREF(resolved);
+    return -1;
+}
+
+/* A plain image (node, src or None, [srcset URLs]): 1 when every load is kept, 0 when Python
+ * must read it (what was recorded here it records the same again), -1 on error. */
+static int plain_image(const tables *t, PyObject *record) {
+    PyObject *src = PyTuple_GET_ITEM(record, 1), *srcset = PyTuple_GET_ITEM(record, 2);
+    if (!PyList_CheckExact(srcset)) return 0;
+    if (src != Py_None) {
+        int kept = image_url(t, src);
+        if (kept <= 0) return kept;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(srcset); i++) {
+        int kept = image_url(t, PyList_GET_ITEM(srcset, i));
+        if (kept <= 0) return kept;
+    }
+    return 1;
+}
+
+static PyObject *plain(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *records;
+    Py_ssize_t start;
+    int removed_any;
+    tables t;
+    if (!PyArg_ParseTuple(args, "O!npO!O!O!O!O!O!O!O!O!", &PyList_Type, &records, &start,
+                          &removed_any, &PyDict_Type, &t.targets, &PyDict_Type, &t.seen,
+                          &PySet_Type, &t.loads, &PySet_Type, &t.written, &PySet_Type,
+                          &t.load_names, &PySet_Type, &t.kept_loads, &PyDict_Type, &t.decisions,
+                          &PyDict_Type, &t.rewritten, &PyList_Type, &t.edits))
+        return NULL;
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "not bound");
+        return NULL;
+    }
+    Py_ssize_t i = start < 0 ? 0 : start;
+    for (; i < PyList_GET_SIZE(records); i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        if (!PyTuple_CheckExact(record)) break;
+        Py_ssize_t size = PyTuple_GET_SIZE(record);
+        if (size != 2 && size != 3) break;
+        void *node = lexbor_node(PyTuple_GET_ITEM(record, 0));
+        if (node == NULL) return NULL;
+        if (removed_any && f_parent(node) == NULL) continue; /* inside an element that went */
+        if (size == 2) {
+            if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(record, 1))) break;
+            if (plain_link(&t, record) < 0) return NULL;
+        } else {
+            int kept = plain_image(&t, record);
+            if (kept < 0) return NULL;
+            if (kept == 0) break;
+        }
+    }
+    return PyLong_FromSsize_t(i);
+}
+
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"serialize", serialize, METH_O,
      "serialize(LexborNode) -> bytes: what LexborNode.html decodes (see the file's comment)"},
+    {"plain", plain, METH_VARARGS,
+     "plain(records, start, removed_any, targets, seen, loads, written, load_names, kept_loads,"
+     " decisions, rewritten_links, edits) -> the index of the first record left to Python"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -34,7 +34,7 @@ from guard.clean.nodes import (
     record_node,
     walked_records,
 )
-from guard.clean.rewritecore import serialized
+from guard.clean.rewritecore import plain_records, serialized
 from guard.engine.css import sheet_urls, strip_css_urls
 from guard.engine.html import (
     Nest,
@@ -163,7 +163,23 @@ class _Document:
         # asks the rewriter once per href as written (the base does not change during the walk).
         link_target, base = self.rewriter.link_target, self.base
         targets: dict[str, str | None] = {}
-        for record in self.nodes:
+        records = self.nodes
+        # Without a base, the plain links and images between the records Python reads are read
+        # in C where the rewriter is the planner (guard/clean/rewritecore.py `plain_records`).
+        fast = plain_records(self.rewriter) if base is None else None
+        i, n = 0, len(records)
+        while i < n:
+            if fast is not None:
+                i, edits = fast(
+                    records, i, self.removed_any, targets, self.seen, self.loads, self.written
+                )
+                for edited, new in edits:
+                    edited.attrs["href"] = new
+                    self.changed = True
+                if i == n:
+                    break
+            record = records[i]
+            i += 1
             if not isinstance(record, tuple):
                 self.rewrite_node(record)
             elif len(record) == 2:

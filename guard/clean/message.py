@@ -531,6 +531,14 @@ class _Planner:
             self.rewritten_links[raw] = decision
         return replacement
 
+    def plain_tables(
+        self,
+    ) -> tuple[set[str], set[str], dict[str, _LinkDecision], dict[str, _LinkDecision]]:
+        """What `load_action`'s KEEP answer and `link_target` read, for the rewrite's loop in C
+        over plain links and images (guard/clean/rewritecore.py `plain_records`), which answers
+        and records as those two do."""
+        return self.load_names, self.kept_loads, self.decided(), self.rewritten_links
+
     def has_work(self) -> bool:
         """Anything to remove or rewrite at all? (Parsing HTML for nothing costs the most.)"""
         return bool(self.loads) or any(

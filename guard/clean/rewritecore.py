@@ -8,6 +8,7 @@ runs that Python. tests/test_rewrite_core.py compares both on real mail.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -77,3 +78,43 @@ def serialized(node: LexborNode) -> bytes | None:
     except (TypeError, ValueError):
         return None
     return data
+
+
+PlainReader = Callable[
+    [list[Any], int, bool, dict[str, str | None], dict[str, str], set[str], set[str]],
+    tuple[int, list[tuple[LexborNode, str]]],
+]
+"""(records, start, removed_any, targets, seen, loads, written) -> (the index of the first record
+left to Python, the links to edit as (node, target)): see `plain_records`."""
+
+
+def plain_records(rewriter: object) -> PlainReader | None:
+    """The rewrite's loop over plain links and images (guard/clean/html.py `_Document.rewrite`,
+    `rewrite_plain_image`, for a document without a base) in C, for the planner: its
+    `link_target` and the KEEP answers of its `load_action`, read from its `plain_tables`
+    (load_names, kept_loads, the decisions by raw, rewritten_links). None where the Python runs
+    (no extension, or another rewriter)."""
+    core = bound()
+    tables = getattr(rewriter, "plain_tables", None)
+    if core is None or tables is None:
+        return None
+    load_names, kept_loads, decisions, rewritten = tables()
+    plain = core.plain
+
+    def read(
+        records: list[Any],
+        start: int,
+        removed_any: bool,
+        targets: dict[str, str | None],
+        seen: dict[str, str],
+        loads: set[str],
+        written: set[str],
+    ) -> tuple[int, list[tuple[LexborNode, str]]]:
+        edits: list[tuple[LexborNode, str]] = []
+        found: int = plain(
+            records, start, removed_any, targets, seen, loads, written, load_names,
+            kept_loads, decisions, rewritten, edits,
+        )  # fmt: skip
+        return found, edits
+
+    return read
