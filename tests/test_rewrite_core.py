@@ -17,12 +17,21 @@ import pytest
 from html5_grammar import documents
 from html5_reads import CORPUS, MAIL_DIRS, corpus_html, corpus_messages, fuzz_html, mail_html
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from selectolax.lexbor import LexborNode
 
 from guard.clean import html as clean_html
+from guard.clean import message as clean_message_module
 from guard.clean import rewritecore
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded
-from guard.clean.message import CleanResult, Policy, clean_message
+from guard.clean.message import (
+    CleanResult,
+    Policy,
+    _LinkDecision,
+    _Planner,
+    clean_message,
+    rewrite_text,
+)
 from guard.engine.html import parse_document
 from guard.engine.parse_bounds import parse_is_bounded
 from guard.engine.rules_load import load_ruleset
@@ -193,6 +202,7 @@ def _results(
     monkeypatch.setattr(clean_html, "plain_records", counting)
     fast = [clean_message(raw, RULES, p) for _, raw in messages for p in POLICIES]
     monkeypatch.setattr(clean_html, "plain_records", lambda rewriter: None)
+    monkeypatch.setattr(clean_message_module, "text_links", lambda rewriter: None)
     slow = [clean_message(raw, RULES, p) for _, raw in messages for p in POLICIES]
     return fast, slow, read
 
@@ -249,3 +259,49 @@ def test_plain_records_clean_the_same_on_edge_cases(
     assert read > 0
     assert fast == slow
     assert all(r.changed for r in slow)
+
+
+# -- plain-text links (rewritecore.text_links) -----------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [
+        "https://a.example/x?utm_source=1",
+        " https://a.example/x?utm_source=1",
+        "//b.example/y",
+        "https://b.example/y",
+        "https://c.example/\u00e9",
+        "http://kept.example/",
+        "see ",
+        "\n",
+        "(",
+        ")",
+        "\u3000",
+        "https://a.example/x",
+    ]
+)
+_DECISIONS = {
+    "https://a.example/x?utm_source=1": _LinkDecision(
+        "https://a.example/x", params=("utm_source",)
+    ),
+    "https://b.example/y": _LinkDecision("https://b.example/z", unwrapped=True),
+    "https://c.example/\u00e9": _LinkDecision(None, opaque=True),
+    "https://a.example/x": _LinkDecision("https://a.example/x"),
+}
+
+
+def _planner() -> _Planner:
+    planner = _Planner([], RULES, Policy())
+    planner.decisions = dict(_DECISIONS)
+    return planner
+
+
+@built
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_PIECES, max_size=12), st.lists(_PIECES, max_size=8))
+def test_text_links_as_rewrite_text(pieces: list[str], urls: list[str]) -> None:
+    text = "".join(pieces)
+    slow, fast = _planner(), _planner()
+    fast_text = rewritecore.text_links(fast)
+    assert fast_text is not None
+    assert fast_text(text, urls) == rewrite_text(text, slow.link_target, urls)
+    assert fast.rewritten_links == slow.rewritten_links

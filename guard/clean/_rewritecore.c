@@ -19,6 +19,9 @@
  * each link's target by its href) is what the Python records, into the same dicts and sets; the
  * links to edit come back as (node, target), edited by Python as before.
  *
+ * `text(...)`: the same link answers for the URLs of a plain-text part (guard/clean/message.py
+ * `rewrite_text`), spliced into the text here.
+ *
  * No Lexbor header is needed (as guard/engine/_lexwalk.c): the serialiser is looked up by name
  * in selectolax's own extension, and the only layout read is where selectolax 1.0's LexborNode
  * keeps its node, checked against the type's name and size before every use.
@@ -321,6 +324,88 @@ static PyObject *plain(PyObject *self, PyObject *args) {
     return PyLong_FromSsize_t(i);
 }
 
+/* `rewrite_text(text, planner.link_target, urls)` (guard/clean/message.py): each URL found in
+ * order from where the last one ended, swapped for its target where the planner replaces it. */
+static PyObject *text_links(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *text, *urls;
+    tables t = {0};
+    if (!PyArg_ParseTuple(args, "UOO!O!", &text, &urls, &PyDict_Type, &t.decisions, &PyDict_Type,
+                          &t.rewritten))
+        return NULL;
+    PyObject *it = PyObject_GetIter(urls);
+    if (it == NULL) return NULL;
+    PyObject *out = NULL, *url;
+    Py_ssize_t copied = 0, searched = 0, n = PyUnicode_GET_LENGTH(text);
+    while ((url = PyIter_Next(it)) != NULL) {
+        if (!PyUnicode_Check(url)) {
+            PyErr_SetString(PyExc_TypeError, "a URL is a str");
+            goto fail_url;
+        }
+        Py_ssize_t start = PyUnicode_Find(text, url, searched, n, 1);
+        if (start == -2) goto fail_url;
+        if (start == -1) {
+            Py_DECREF(url);
+            continue;
+        }
+        searched = start + PyUnicode_GET_LENGTH(url);
+        PyObject *raw = stripped(url);
+        if (raw == NULL) goto fail_url;
+        PyObject *target = link_target(&t, raw);
+        Py_DECREF(raw);
+        if (target == NULL) goto fail_url;
+        int swap = 0;
+        if (target != Py_None) {
+            swap = PyObject_RichCompareBool(target, url, Py_NE);
+            if (swap < 0) {
+                Py_DECREF(target);
+                goto fail_url;
+            }
+        }
+        if (swap) {
+            if (out == NULL && (out = PyList_New(0)) == NULL) {
+                Py_DECREF(target);
+                goto fail_url;
+            }
+            PyObject *before = PyUnicode_Substring(text, copied, start);
+            int bad = before == NULL || PyList_Append(out, before) < 0 ||
+                      PyList_Append(out, target) < 0;
+            Py_XDECREF(before);
+            if (bad) {
+                Py_DECREF(target);
+                goto fail_url;
+            }
+            copied = searched;
+        }
+        Py_DECREF(target);
+        Py_DECREF(url);
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) goto fail;
+    if (out == NULL) {
+        Py_INCREF(text);
+        return text;
+    }
+    PyObject *rest = PyUnicode_Substring(text, copied, n);
+    if (rest == NULL || PyList_Append(out, rest) < 0) {
+        Py_XDECREF(rest);
+        goto fail;
+    }
+    Py_DECREF(rest);
+    PyObject *empty = PyUnicode_New(0, 0);
+    if (empty == NULL) goto fail;
+    PyObject *joined = PyUnicode_Join(empty, out);
+    Py_DECREF(empty);
+    Py_DECREF(out);
+    return joined;
+fail_url:
+    Py_DECREF(url);
+    Py_DECREF(it);
+fail:
+    Py_XDECREF(out);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"serialize", serialize, METH_O,
@@ -328,6 +413,9 @@ static PyMethodDef methods[] = {
     {"plain", plain, METH_VARARGS,
      "plain(records, start, removed_any, targets, seen, loads, written, load_names, kept_loads,"
      " decisions, rewritten_links, edits) -> the index of the first record left to Python"},
+    {"text", text_links, METH_VARARGS,
+     "text(text, urls, decisions, rewritten_links) -> the text with its links swapped: as"
+     " message.py's rewrite_text with the planner's link_target"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -19,6 +19,7 @@ from urllib.parse import quote, unquote_plus
 from guard.clean.body import _new_body
 from guard.clean.headers import HeaderEdit, edited_block, eol_of
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded, rewrite_nested_text
+from guard.clean.rewritecore import text_links
 from guard.engine.detect import BUILTIN_REMOTE, TextUrls, detect, text_urls
 from guard.engine.html import Parsed, kept
 from guard.engine.lexwalk import holds_ascii
@@ -665,7 +666,13 @@ def _rewrite_parts(
             new, utf8 = rewritten if rewritten is not None else (None, None)
         else:
             urls = kept(found_urls, text) if found_urls is not None else None
-            new, utf8 = rewrite_text(text, planner.link_target, urls), None
+            # In C where it was built (guard/clean/rewritecore.py `text_links`).
+            fast = text_links(planner)
+            if fast is None:
+                new = rewrite_text(text, planner.link_target, urls)
+            else:
+                new = fast(text, text_urls(text) if urls is None else urls)
+            utf8 = None
         if new is None or new == text:
             continue
         _edit_body(raw, part, new, html, edits, utf8)

@@ -8,7 +8,7 @@ runs that Python. tests/test_rewrite_core.py compares both on real mail.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
@@ -118,3 +118,15 @@ def plain_records(rewriter: object) -> PlainReader | None:
         return found, edits
 
     return read
+
+
+def text_links(rewriter: object) -> Callable[[str, Iterable[str]], str] | None:
+    """guard/clean/message.py's `rewrite_text(text, rewriter.link_target, urls)` in C, for the
+    planner (its `plain_tables`); None where the Python runs."""
+    core = bound()
+    tables = getattr(rewriter, "plain_tables", None)
+    if core is None or tables is None:
+        return None
+    _, _, decisions, rewritten = tables()
+    text: Callable[[str, Iterable[str], object, object], str] = core.text
+    return lambda part, urls: text(part, urls, decisions, rewritten)
