@@ -22,7 +22,7 @@ from selectolax.lexbor import LexborNode
 
 from guard.clean import html as clean_html
 from guard.clean import message as clean_message_module
-from guard.clean import rewritecore
+from guard.clean import nodes, rewritecore
 from guard.clean.html import LoadAction, RewriteUnsafe, rewrite_html_encoded
 from guard.clean.message import (
     CleanResult,
@@ -305,3 +305,30 @@ def test_text_links_as_rewrite_text(pieces: list[str], urls: list[str]) -> None:
     assert fast_text is not None
     assert fast_text(text, urls) == rewrite_text(text, slow.link_target, urls)
     assert fast.rewritten_links == slow.rewritten_links
+
+
+# -- holds_base's loop (rewritecore.holds_tag) ---------------------------------------------------
+
+BASE_CASES = [
+    "<base href='http://b.example/'><a href='x'>y</a>",
+    "<svg><base href='http://s.example/'></svg><img src='a.gif'>",
+    "<template><base href='http://t.example/'></template><a href='x'>y</a>",
+    "<BASE target=_blank><p style='background:url(x)'>z</p>",
+    "<a href='x'>y</a><img src='a.gif'><!--[if mso]>x<![endif]-->",
+]
+
+
+@built
+def test_holds_tag_as_the_python_loop() -> None:
+    texts = [html for _, html in mail_html()] + BASE_CASES
+    compared = holding = 0
+    for html in texts:
+        tree = parse_document(html) if parse_is_bounded(html) else None
+        if tree is None or tree.root is None or tree.root.parent is None:
+            continue
+        records = nodes.walked_records(tree.root.parent)
+        python = any(not isinstance(r, tuple) and r.tag_id == nodes._BASE_TAG_ID for r in records)
+        assert rewritecore.holds_tag(records, nodes._BASE_TAG_ID) is python
+        compared += 1
+        holding += python
+    assert compared > 150 and holding >= 3

@@ -37,6 +37,7 @@ typedef lxb_status_t (*serialize_cb_f)(const unsigned char *data, size_t len, vo
 
 static lxb_status_t (*f_tree_cb)(void *node, serialize_cb_f cb, void *ctx);
 static void *(*f_parent)(void *node);
+static uintptr_t (*f_tag_id)(void *node);
 static int ready = 0;
 
 /* selectolax 1.0's LexborNode: PyObject_HEAD, vtable, its node and its parser. */
@@ -67,6 +68,11 @@ static PyObject *bind(PyObject *self, PyObject *args) {
     *(void **)(&f_parent) = dlsym(h, "lxb_dom_node_parent_noi");
     if (f_parent == NULL) {
         PyErr_SetString(PyExc_ImportError, "selectolax lacks lxb_dom_node_parent_noi");
+        return NULL;
+    }
+    *(void **)(&f_tag_id) = dlsym(h, "lxb_dom_node_tag_id_noi");
+    if (f_tag_id == NULL) {
+        PyErr_SetString(PyExc_ImportError, "selectolax lacks lxb_dom_node_tag_id_noi");
         return NULL;
     }
     ready = 1;
@@ -422,6 +428,28 @@ fail:
     return NULL;
 }
 
+/* guard/clean/nodes.py `holds_base(records)` with the tag id handed in: is one of the records
+ * that are nodes (not a plain link's or image's tuple) an element of that Lexbor tag id (what
+ * selectolax's `tag_id` reads)? */
+static PyObject *holds_tag(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *records;
+    unsigned long long tag;
+    if (!PyArg_ParseTuple(args, "O!K", &PyList_Type, &records, &tag)) return NULL;
+    if (!ready) {
+        PyErr_SetString(PyExc_RuntimeError, "not bound");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        if (PyTuple_Check(record)) continue;
+        void *node = lexbor_node(record);
+        if (node == NULL) return NULL;
+        if ((unsigned long long)f_tag_id(node) == tag) Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef methods[] = {
     {"bind", bind, METH_VARARGS, "bind(path of selectolax's extension)"},
     {"serialize", serialize, METH_O,
@@ -432,6 +460,8 @@ static PyMethodDef methods[] = {
     {"text", text_links, METH_VARARGS,
      "text(text, urls, decisions, rewritten_links) -> the text with its links swapped: as"
      " message.py's rewrite_text with the planner's link_target"},
+    {"holds_tag", holds_tag, METH_VARARGS,
+     "holds_tag(records, Lexbor tag id) -> bool: nodes.holds_base's answer for that tag"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from guard.clean.rewritecore import holds_tag
 from guard.engine.lexwalk import LOAD_NEEDLES, bound_extension
 from guard.engine.loads import URL_ATTRS, Ref, element_refs, may_reference
 
@@ -116,6 +117,10 @@ def holds_base(records: list[Record]) -> bool:
     such element is one of `walked_records` (its href may be edited), handed as its node: the
     records answer it without searching the document's text for a `<base` tag."""
     base = _BASE_TAG_ID
+    # In C where it was built (guard/clean/rewritecore.py): a newsletter's hundred records.
+    found = holds_tag(records, base)
+    if found is not None:
+        return found
     # (By Lexbor's tag id, the same for `<base>` in any case and namespace: no name is made.)
     return any(not isinstance(r, tuple) and r.tag_id == base for r in records)
 

@@ -130,3 +130,16 @@ def text_links(rewriter: object) -> Callable[[str, Iterable[str]], str] | None:
     _, _, decisions, rewritten = tables()
     text: Callable[[str, Iterable[str], object, object], str] = core.text
     return lambda part, urls: text(part, urls, decisions, rewritten)
+
+
+def holds_tag(records: list[Any], tag_id: int) -> bool | None:
+    """guard/clean/nodes.py `holds_base`'s loop in C: is one of the records that are nodes an
+    element of Lexbor's `tag_id`? None where the C is not used (the loop runs in Python)."""
+    core = bound()
+    if core is None:
+        return None
+    try:
+        found: bool = core.holds_tag(records, tag_id)
+    except (TypeError, ValueError):
+        return None
+    return found
