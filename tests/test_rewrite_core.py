@@ -332,3 +332,30 @@ def test_holds_tag_as_the_python_loop() -> None:
         compared += 1
         holding += python
     assert compared > 150 and holding >= 3
+
+
+@built
+def test_plain_leaves_to_python_what_it_does_not_know() -> None:
+    tree = parse_document("<a href=' https://s.example/?utm_source=x '>a</a><img src='b.png'>")
+    assert tree is not None and tree.root is not None and tree.root.parent is not None
+    records = nodes.walked_records(tree.root.parent)
+    assert [len(r) for r in records] == [2, 3]
+    odd = [*records[:1], ("not a node", "https://s.example/"), *records[1:]]
+    decision = _LinkDecision("https://s.example/", params=("utm_source",))
+    targets: dict[str, str | None] = {}
+    seen: dict[str, str] = {}
+    loads: set[str] = set()
+    written: set[str] = set()
+    kept: set[str] = set()
+    rewritten: dict[str, _LinkDecision] = {}
+    edits: list[tuple[LexborNode, str]] = []
+    tables = ({"b.png"}, kept, {"https://s.example/?utm_source=x": decision}, rewritten, edits)
+    args = (targets, seen, loads, written, *tables)
+    # The odd record stops it; the link before it is read and handed back to edit.
+    assert CORE.plain(odd, 0, False, *args) == 1
+    assert [target for _, target in edits] == ["https://s.example/"]
+    assert rewritten == {"https://s.example/?utm_source=x": decision}
+    # An image with a load the planner may remove stops it too, its loads seen.
+    assert CORE.plain(odd, 2, False, *args) == 2
+    assert seen == {"b.png": "b.png"} and loads == written == {"b.png"} and kept == set()
+    assert CORE.plain(odd, 3, False, *args) == 3

@@ -332,7 +332,10 @@ static PyObject *plain(PyObject *self, PyObject *args) {
         Py_ssize_t size = PyTuple_GET_SIZE(record);
         if (size != 2 && size != 3) break;
         void *node = lexbor_node(PyTuple_GET_ITEM(record, 0));
-        if (node == NULL) return NULL;
+        if (node == NULL) { /* not a record of the candidates' walk: Python reads it */
+            PyErr_Clear();
+            break;
+        }
         if (removed_any && f_parent(node) == NULL) continue; /* inside an element that went */
         if (size == 2) {
             if (!PyUnicode_CheckExact(PyTuple_GET_ITEM(record, 1))) break;
