@@ -206,3 +206,21 @@ def test_same_decisions_on_the_real_corpus() -> None:
         _decisions_agree(raw, Policy()) for _, raw in corpus_messages(CORPUS, CORPUS_EVERY)
     )
     assert compared >= 20
+
+
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 40])
+def test_strip_params_with_many_tracking_names(count: int) -> None:
+    # strip_params keeps up to 16 names and rules in arrays and hands more to its general path:
+    # both give tracking_params's answer, repeated and reordered names included.
+    pairs = [f"utm_{chr(ord('a') + i % 26)}{i // 26}=v{i}" for i in range(count)]
+    pairs += ["id=3", "mc_eid=1", "fbclid=z", "utm_a0=again", "gclid="]
+    for text in (
+        "https://shop.example/p?" + "&".join(pairs) + "#top",
+        "https://shop.example/p?" + "&".join(reversed(pairs)),
+    ):
+        url = parse_http(text)
+        assert url is not None
+        core = urlcore.build(RULES, BUILTIN_REMOTE)
+        expected = tracking_params(url, text, RULES)
+        assert expected is not None and len(expected[0]) >= min(count, 17)
+        assert core.strip_params(url, text) == expected

@@ -1176,7 +1176,7 @@ static PyObject *Core_unwrap(Core *c, PyObject *url) {
  * drop_params(text, names) of all their names. None when the query holds none; else (the names
  * sorted, the rules' ids in first-seen order, `text` without those pairs). Self-contained: it
  * shares only the look-up tables and pair_key with detection's `params`. */
-static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
+static PyObject *strip_params_any(Core *c, PyObject *query, PyObject *text) {
     PyObject *groups = NULL, *names = NULL, *sorted = NULL, *ids = NULL, *kept = NULL;
     PyObject *out = NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
@@ -1272,6 +1272,164 @@ done:
     Py_XDECREF(names);
     Py_XDECREF(sorted);
     Py_XDECREF(ids);
+    Py_XDECREF(kept);
+    return out;
+}
+
+/* strip_params_any's answer for a query of at most STRIP_SMALL tracking names and rules (every
+ * link of a newsletter): the names and ids kept in arrays, sorted and looked up by comparison,
+ * instead of a set, a dict and the lists and tuples made of them (~2,000 instructions a link).
+ * The same answer; strip_params_any where there are more (tests/test_clean_strip.py compares
+ * the planner's answers with the Python reference). */
+#define STRIP_SMALL 16
+
+static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
+    PyObject *names[STRIP_SMALL], *ids[STRIP_SMALL];
+    Py_ssize_t n_names = 0, n_ids = 0;
+    PyObject *out = NULL, *kept = NULL;
+    Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
+    Py_ssize_t nprefix = PyTuple_GET_SIZE(c->prefix_rules);
+    int overflow = 0;
+    while (a <= len && !overflow) {
+        Py_ssize_t amp = PyUnicode_FindChar(query, '&', a, len, 1);
+        if (amp == -2) goto done;
+        Py_ssize_t b = amp == -1 ? len : amp;
+        if (b > a) { /* query_keys skips empty pairs */
+            PyObject *name = pair_key(c, query, a, b, &eq);
+            if (name == NULL) goto done;
+            PyObject *rule = PyDict_GetItemWithError(c->exact_params, name);
+            for (Py_ssize_t k = 0; rule == NULL && !PyErr_Occurred() && k < nprefix; k++) {
+                PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, k);
+                Py_ssize_t m = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(pair, 0), 0,
+                                                   PyUnicode_GET_LENGTH(name), -1);
+                if (m > 0) rule = PyTuple_GET_ITEM(pair, 1);
+            }
+            RuleInfo *r = rule != NULL && !PyErr_Occurred() ? info_of(c, rule) : NULL;
+            if (PyErr_Occurred()) {
+                Py_DECREF(name);
+                goto done;
+            }
+            if (r != NULL) {
+                int seen = 0;
+                for (Py_ssize_t i = 0; i < n_ids && !seen; i++) {
+                    int same = PyObject_RichCompareBool(ids[i], r->id, Py_EQ);
+                    if (same < 0) {
+                        Py_DECREF(name);
+                        goto done;
+                    }
+                    seen = same;
+                }
+                if (!seen) {
+                    if (n_ids == STRIP_SMALL) overflow = 1;
+                    else ids[n_ids++] = Py_NewRef(r->id);
+                }
+                seen = 0;
+                for (Py_ssize_t i = 0; i < n_names && !seen; i++) {
+                    int same = PyObject_RichCompareBool(names[i], name, Py_EQ);
+                    if (same < 0) {
+                        Py_DECREF(name);
+                        goto done;
+                    }
+                    seen = same;
+                }
+                if (!seen) {
+                    if (n_names == STRIP_SMALL) overflow = 1;
+                    else names[n_names++] = Py_NewRef(name);
+                }
+            }
+            Py_DECREF(name);
+        }
+        a = b + 1;
+    }
+    if (overflow) {
+        out = strip_params_any(c, query, text);
+        goto done;
+    }
+    if (n_names == 0) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    /* The names sorted as list.sort sorts str (by code point, PyUnicode_Compare's order). */
+    for (Py_ssize_t i = 1; i < n_names; i++) {
+        PyObject *x = names[i];
+        Py_ssize_t j = i;
+        while (j > 0) {
+            int cmp = PyUnicode_Compare(names[j - 1], x);
+            if (cmp == -1 && PyErr_Occurred()) goto done;
+            if (cmp <= 0) break;
+            names[j] = names[j - 1];
+            j--;
+        }
+        names[j] = x;
+    }
+    /* drop_params(text, names): the query is what follows the first `?` before the first `#`. */
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    Py_ssize_t hash = PyUnicode_FindChar(text, '#', 0, n, 1);
+    if (hash == -2) goto done;
+    Py_ssize_t head = hash == -1 ? n : hash;
+    Py_ssize_t q = PyUnicode_FindChar(text, '?', 0, head, 1);
+    if (q == -2) goto done;
+    PyObject *stripped;
+    if (q == -1) {
+        stripped = Py_NewRef(text);
+    } else {
+        if ((kept = PyList_New(0)) == NULL) goto done;
+        int any = 0;
+        a = q + 1;
+        while (a <= head) {
+            Py_ssize_t amp = PyUnicode_FindChar(text, '&', a, head, 1);
+            if (amp == -2) goto done;
+            Py_ssize_t b = amp == -1 ? head : amp;
+            PyObject *name = pair_key(c, text, a, b, &eq);
+            if (name == NULL) goto done;
+            int drop = 0;
+            for (Py_ssize_t i = 0; i < n_names && !drop; i++) {
+                drop = PyObject_RichCompareBool(names[i], name, Py_EQ);
+                if (drop < 0) {
+                    Py_DECREF(name);
+                    goto done;
+                }
+            }
+            Py_DECREF(name);
+            if (!drop) {
+                PyObject *pair = PyUnicode_Substring(text, a, b);
+                int bad = pair == NULL || PyList_Append(kept, pair) < 0;
+                Py_XDECREF(pair);
+                if (bad) goto done;
+                any |= b > a;
+            }
+            a = b + 1;
+        }
+        PyObject *joined = NULL, *path = NULL, *tail = NULL, *parts = NULL;
+        stripped = NULL;
+        if ((path = PyUnicode_Substring(text, 0, q)) != NULL &&
+            (tail = PyUnicode_Substring(text, head, n)) != NULL) {
+            if (any) {
+                if ((joined = PyUnicode_Join(c->s_amp, kept)) != NULL)
+                    parts = PyTuple_Pack(4, path, c->s_question, joined, tail);
+            } else {
+                parts = PyTuple_Pack(2, path, tail);
+            }
+            if (parts != NULL) stripped = PyUnicode_Join(c->s_empty, parts);
+        }
+        Py_XDECREF(joined);
+        Py_XDECREF(path);
+        Py_XDECREF(tail);
+        Py_XDECREF(parts);
+        if (stripped == NULL) goto done;
+    }
+    PyObject *params = PyTuple_New(n_names), *id_tuple = PyTuple_New(n_ids);
+    if (params != NULL && id_tuple != NULL) {
+        for (Py_ssize_t i = 0; i < n_names; i++) PyTuple_SET_ITEM(params, i, Py_NewRef(names[i]));
+        for (Py_ssize_t i = 0; i < n_ids; i++) PyTuple_SET_ITEM(id_tuple, i, Py_NewRef(ids[i]));
+        out = PyTuple_Pack(3, params, id_tuple, stripped);
+    }
+    Py_XDECREF(params);
+    Py_XDECREF(id_tuple);
+    Py_DECREF(stripped);
+done:
+    for (Py_ssize_t i = 0; i < n_names; i++) Py_DECREF(names[i]);
+    for (Py_ssize_t i = 0; i < n_ids; i++) Py_DECREF(ids[i]);
     Py_XDECREF(kept);
     return out;
 }
