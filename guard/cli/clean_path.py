@@ -235,7 +235,7 @@ def _clean_maildir(
             counts.add(result)
             _print_item(ref, result, ns, out)
             if result.changed:
-                held.append(Replacement(Path(ref.path), result.data, ref.source))
+                held.append(Replacement(ref.path, result.data, ref.source))
                 if len(held) >= piece:
                     out.flush()  # the plan lines are out before their messages are written
                     writer.add(held)
