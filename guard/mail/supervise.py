@@ -41,6 +41,7 @@ per message. Only worker processes read it: in-process scanning never crashes on
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import multiprocessing
 import os
@@ -116,15 +117,28 @@ def probe_raw(read: Callable[[], bytes]) -> None:
 # -- one worker process ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _prctl() -> Callable[..., int] | None:
+    """libc's prctl, or None. Looked up by the parent before its first fork, once: ctypes costs
+    ~2 ms to import, which every worker paid again when it looked it up itself."""
+    import ctypes  # here: only processes that start workers pay for it
+
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
+
+
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent goes, even by SIGKILL (elsewhere: the
     parent's cleanup is all there is)."""
-    import ctypes  # here: only workers pay for it
-
+    prctl = _prctl()
+    if prctl is None:
+        return
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
         return
     if os.getppid() != parent:  # the parent was gone before the request took effect
         os._exit(0)
@@ -150,6 +164,7 @@ class Worker:
 
     def __init__(self, serve: Callable[[Connection], None], close: Sequence[Connection] = ()):
         ctx = multiprocessing.get_context("fork")
+        _prctl()  # looked up here, inherited by every worker
         self.conn, child = ctx.Pipe(duplex=True)
         self.process: Any = ctx.Process(
             target=_child_main,
