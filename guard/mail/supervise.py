@@ -121,11 +121,11 @@ def probe_raw(read: Callable[[], bytes]) -> None:
 def _prctl() -> Callable[..., int] | None:
     """libc's prctl, or None. Looked up by the parent before its first fork, once: ctypes costs
     ~2 ms to import, which every worker paid again when it looked it up itself."""
-    import ctypes  # here: only processes that start workers pay for it
-
     try:
+        import ctypes  # here: only processes that start workers pay for it
+
         prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
+    except (ImportError, OSError, AttributeError):  # no ctypes, no libc, no prctl: not Linux
         return None
     return prctl
 
