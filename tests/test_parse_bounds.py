@@ -225,3 +225,20 @@ def test_long_tags_check_alike(count: int, length: int) -> None:
     spread = ("<p " + "a " * (length // 2) + ">") * count
     for html in (one_token, spread):
         assert _c(html) == _python(html)
+
+
+@built
+@pytest.mark.parametrize("tags", [10, 2100])  # the quick pass, and the full measure
+@pytest.mark.parametrize("count", [10, 60, 400])
+def test_what_long_tags_can_hold_at_most_is_told_as_counting_tells(tags: int, count: int) -> None:
+    # Both passes first add up what each long tag's tokens can be at most (length / 2 + 1,
+    # squared: ~2.6 M for these tags of one token, ~0.64 M for those full of them) and count
+    # them, from the start, only once that is over the budget (50 M): 10 tags stay under it
+    # uncounted; 60 and 400 go over it part of the way in, and counted the tags of one token
+    # are far under it, those full of tokens under it (60 x 801²) or over it (400 x).
+    one_token = ('<a href="' + "u" * 3200 + '">x</a>') * count + "<br>" * tags
+    spread = ("<p " + "a " * 800 + ">") * count + "<br>" * tags
+    for html in (one_token, spread):
+        assert _c(html) == _python(html)
+    assert _bounds.is_bounded(one_token) is True
+    assert _bounds.is_bounded(spread) is (count * 801**2 <= 50_000_000)
