@@ -242,3 +242,28 @@ def test_what_long_tags_can_hold_at_most_is_told_as_counting_tells(tags: int, co
         assert _c(html) == _python(html)
     assert _bounds.is_bounded(one_token) is True
     assert _bounds.is_bounded(spread) is (count * 801**2 <= 50_000_000)
+
+
+@built
+@pytest.mark.parametrize("tags", [10, 2100])  # the quick pass, and the full measure
+@pytest.mark.parametrize("wide", ["", "\u00e9", "\u20ac", "\U0001f514"])  # each str kind
+def test_the_longest_tags_are_counted_among_guessed_ones(tags: int, wide: str) -> None:
+    # A tag over 14,142 characters could hold more tokens than the budget allows by itself: its
+    # tokens are counted (16 bytes at a time where they are printable ASCII), the shorter tags'
+    # are bounded. Inline images (one long token) stay under the budget with thousands of
+    # spread attributes beside them; a long tag full of tokens goes over it alone.
+    data = f'<img src="data:image/png;base64,{"QUJD" * 6000}{wide}QUJD">'
+    spread = "<p " + "a " * 200 + ">"
+    full = "<p " + "a " * 8000 + wide + ">"
+    pieces = [
+        data * 3 + spread * 50,
+        (data + spread) * 20,
+        spread * 60 + full,
+        data + full + data,
+        data.replace("QUJD", "QU D", 3000) + spread,
+    ]
+    for body in pieces:
+        html = body + "<br>" * tags
+        assert _c(html) == _python(html)
+    assert _bounds.is_bounded(data * 3 + spread * 50 + "<br>" * tags) is True
+    assert _bounds.is_bounded(spread * 60 + full + "<br>" * tags) is False
