@@ -253,17 +253,8 @@ DEFINE_TOKENS(tokens_ucs4, Py_UCS4, 1, 0ULL, 0ULL, _mm_cmpgt_epi32)
         (work) += most_ * most_;                                                                 \
     } while (0)
 
-/* One pass of the three checks over a text of one kind (UCS1, UCS2, UCS4). `stop_at_bomb`:
- * return as soon as the attribute work is over budget (the other measures are then partial).
- * `guess`: add up what the tokens can be at most (GUESS_ADD); 0, or GUESS_OVER as soon as that
- * sum is over the budget (the caller measures again with `guess` 0). */
-#define DEFINE_MEASURE(NAME, CHAR, NEXT_BRACKET, COUNT_TOKENS)                                                 \
-    static int NAME(const CHAR *s, Py_ssize_t n, int stop_at_bomb, int guess, Measures *m)             \
-    {                                                                                            \
-        unsigned long long work = 0;                                                             \
-        Py_ssize_t run_start = 0, last_lt = -1, depth = 0, open_now = 0;                         \
-        for (Py_ssize_t i = 0; i <= n; i++) {                                                    \
-            i = NEXT_BRACKET(s, i, n); /* to the next `<` or `>` */                              \
+/* The measure's step at a bracket s[i] (i = n: the end of the text, which closes a run). */
+#define MEASURE_STEP(COUNT_TOKENS)                                                               \
             Py_UCS4 c = i < n ? (Py_UCS4)s[i] : (Py_UCS4)'>';                                    \
             if (c == '>') { /* a run ends here (or at the end of the text) */                   \
                 if (i - run_start > LONG_TAG_CHARS && last_lt >= run_start                       \
@@ -340,13 +331,90 @@ DEFINE_TOKENS(tokens_ucs4, Py_UCS4, 1, 0ULL, 0ULL, _mm_cmpgt_epi32)
                     else if (open_now)                                                           \
                         open_now--;                                                              \
                 }                                                                                \
-            }                                                                                    \
+            }
+
+/* One pass of the three checks over a text of one kind (UCS1, UCS2, UCS4). `stop_at_bomb`:
+ * return as soon as the attribute work is over budget (the other measures are then partial).
+ * `guess`: add up what the tokens can be at most (GUESS_ADD); 0, or GUESS_OVER as soon as that
+ * sum is over the budget (the caller measures again with `guess` 0). */
+#define DEFINE_MEASURE(NAME, CHAR, NEXT_BRACKET, COUNT_TOKENS)                                                 \
+    static int NAME(const CHAR *s, Py_ssize_t n, int stop_at_bomb, int guess, Measures *m)             \
+    {                                                                                            \
+        unsigned long long work = 0;                                                             \
+        Py_ssize_t run_start = 0, last_lt = -1, depth = 0, open_now = 0;                         \
+        for (Py_ssize_t i = 0; i <= n; i++) {                                                    \
+            i = NEXT_BRACKET(s, i, n); /* to the next `<` or `>` */                              \
+            MEASURE_STEP(COUNT_TOKENS)                                                           \
         }                                                                                        \
         return 0;                                                                                \
     }
 
+#ifdef BOUNDS_SSE2
+/* The brackets (`<` or `>`: c | 2 == '>') and the `<` among the 16 characters from s[b]. */
+#define MASKS_UCS1(s, b, brackets, opening)                                                      \
+    do {                                                                                         \
+        __m128i v = _mm_loadu_si128((const __m128i *)((s) + (b)));                               \
+        brackets = (unsigned)_mm_movemask_epi8(                                                  \
+            _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(2)), _mm_set1_epi8('>')));              \
+        opening = brackets ? (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('<')))  \
+                           : 0u;                                                                 \
+    } while (0)
+#define MASKS_UCS2(s, b, brackets, opening)                                                      \
+    do {                                                                                         \
+        __m128i v0 = _mm_loadu_si128((const __m128i *)((s) + (b)));                              \
+        __m128i v1 = _mm_loadu_si128((const __m128i *)((s) + (b) + 8));                          \
+        const __m128i two = _mm_set1_epi16(2), close = _mm_set1_epi16('>');                      \
+        brackets = (unsigned)_mm_movemask_epi8(                                                  \
+            _mm_packs_epi16(_mm_cmpeq_epi16(_mm_or_si128(v0, two), close),                       \
+                            _mm_cmpeq_epi16(_mm_or_si128(v1, two), close)));                     \
+        opening = 0u;                                                                            \
+        if (brackets) {                                                                          \
+            const __m128i open = _mm_set1_epi16('<');                                            \
+            opening = (unsigned)_mm_movemask_epi8(                                               \
+                _mm_packs_epi16(_mm_cmpeq_epi16(v0, open), _mm_cmpeq_epi16(v1, open)));          \
+        }                                                                                        \
+    } while (0)
+#endif
+
+/* The measure with SSE2 for UCS1 and UCS2 text: each `<` and `>` taken in order from the mask of
+ * 16 characters compared at once (as the quick pass), then the same step; the end of the text
+ * closes the last run as there (`continue` in a step goes on to the next bracket). */
+#ifdef BOUNDS_SSE2
+#define DEFINE_MEASURE_BLOCKS(NAME, CHAR, MASKS, COUNT_TOKENS)                                   \
+    static int NAME(const CHAR *s, Py_ssize_t n, int stop_at_bomb, int guess, Measures *m)       \
+    {                                                                                            \
+        unsigned long long work = 0;                                                             \
+        Py_ssize_t run_start = 0, last_lt = -1, depth = 0, open_now = 0, b = 0;                  \
+        for (; b + 16 <= n; b += 16) {                                                           \
+            unsigned brackets, opening;                                                          \
+            MASKS(s, b, brackets, opening);                                                      \
+            (void)opening;                                                                       \
+            while (brackets) {                                                                   \
+                Py_ssize_t i = b + __builtin_ctz(brackets);                                      \
+                brackets &= brackets - 1;                                                        \
+                MEASURE_STEP(COUNT_TOKENS)                                                       \
+            }                                                                                    \
+        }                                                                                        \
+        for (Py_ssize_t i = b; i < n; i++) {                                                     \
+            if ((s[i] | 2) != '>')                                                               \
+                continue;                                                                        \
+            MEASURE_STEP(COUNT_TOKENS)                                                           \
+        }                                                                                        \
+        do {                                                                                     \
+            Py_ssize_t i = n;                                                                    \
+            MEASURE_STEP(COUNT_TOKENS)                                                           \
+        } while (0);                                                                             \
+        return 0;                                                                                \
+    }
+#endif
+
+#ifdef BOUNDS_SSE2
+DEFINE_MEASURE_BLOCKS(measure_ucs1, Py_UCS1, MASKS_UCS1, tokens_ucs1)
+DEFINE_MEASURE_BLOCKS(measure_ucs2, Py_UCS2, MASKS_UCS2, tokens_ucs2)
+#else
 DEFINE_MEASURE(measure_ucs1, Py_UCS1, next_bracket_ucs1, tokens_ucs1)
 DEFINE_MEASURE(measure_ucs2, Py_UCS2, next_bracket_ucs2, tokens_ucs2)
+#endif
 DEFINE_MEASURE(measure_ucs4, Py_UCS4, next_bracket_ucs4, tokens_ucs4)
 
 /* `guess`: first counting only the longest runs' tokens (see GUESS_ADD), then all of them only
@@ -493,30 +561,6 @@ _Static_assert(QUICK_TAGS * QUICK_TAGS / 8 <= REOPENED_ELEMENTS && QUICK_TAGS <=
         QUICK_RUN_END(n, COUNT_TOKENS);                                                          \
         return 1;                                                                                \
     }
-/* The brackets (`<` or `>`: c | 2 == '>') and the `<` among the 16 characters from s[b]. */
-#define MASKS_UCS1(s, b, brackets, opening)                                                      \
-    do {                                                                                         \
-        __m128i v = _mm_loadu_si128((const __m128i *)((s) + (b)));                               \
-        brackets = (unsigned)_mm_movemask_epi8(                                                  \
-            _mm_cmpeq_epi8(_mm_or_si128(v, _mm_set1_epi8(2)), _mm_set1_epi8('>')));              \
-        opening = brackets ? (unsigned)_mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('<')))  \
-                           : 0u;                                                                 \
-    } while (0)
-#define MASKS_UCS2(s, b, brackets, opening)                                                      \
-    do {                                                                                         \
-        __m128i v0 = _mm_loadu_si128((const __m128i *)((s) + (b)));                              \
-        __m128i v1 = _mm_loadu_si128((const __m128i *)((s) + (b) + 8));                          \
-        const __m128i two = _mm_set1_epi16(2), close = _mm_set1_epi16('>');                      \
-        brackets = (unsigned)_mm_movemask_epi8(                                                  \
-            _mm_packs_epi16(_mm_cmpeq_epi16(_mm_or_si128(v0, two), close),                       \
-                            _mm_cmpeq_epi16(_mm_or_si128(v1, two), close)));                     \
-        opening = 0u;                                                                            \
-        if (brackets) {                                                                          \
-            const __m128i open = _mm_set1_epi16('<');                                            \
-            opening = (unsigned)_mm_movemask_epi8(                                               \
-                _mm_packs_epi16(_mm_cmpeq_epi16(v0, open), _mm_cmpeq_epi16(v1, open)));          \
-        }                                                                                        \
-    } while (0)
 DEFINE_QUICK_BLOCKS(quick_ucs1, Py_UCS1, MASKS_UCS1, tokens_ucs1)
 DEFINE_QUICK_BLOCKS(quick_ucs2, Py_UCS2, MASKS_UCS2, tokens_ucs2)
 #else
