@@ -15,6 +15,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -430,7 +431,7 @@ def _stored_table() -> dict[str, dict[str, object]]:
 
     data = Path(DATACLASS_CODE).read_bytes()
     outer = marshal.loads(data[len(importlib.util.MAGIC_NUMBER) :])
-    return {module: marshal.loads(part) for module, part in outer.items()}
+    return {module: marshal.loads(part) for module, part in outer.items() if module != "<re>"}
 
 
 def test_the_stored_code_is_what_compiling_its_source_gives() -> None:
@@ -479,6 +480,93 @@ def test_a_changed_dataclass_is_compiled_from_its_source(tmp_path: Path) -> None
     magic = importlib.util.MAGIC_NUMBER
     (tmp_path / "t.marshal").write_bytes(magic + marshal.dumps(outer))
     assert _start(str(tmp_path / "t.marshal")) == (1, False)
+
+
+def _stored_regexes() -> tuple[Any, dict[tuple[str | bytes, int], Any]]:
+    from guard.cli.dataclass_code import DATACLASS_CODE
+
+    data = Path(DATACLASS_CODE).read_bytes()
+    outer = marshal.loads(data[len(importlib.util.MAGIC_NUMBER) :])
+    python, table = marshal.loads(outer["<re>"])
+    return python, table
+
+
+def test_the_stored_patterns_are_what_re_compiles() -> None:
+    """Each recorded pattern, made from the table, is the pattern re's compiler makes: the same
+    code, flags, text (Pattern.__eq__ compares them), groups and names."""
+    import _sre  # type: ignore[import-not-found]
+    from re import _compiler  # type: ignore[attr-defined]
+
+    python, table = _stored_regexes()
+    assert python == (tuple(sys.version_info), _sre.MAGIC, _sre.CODESIZE)
+    assert len(table) > 100
+    texts = {pattern for pattern, _flags in table}
+    assert any(isinstance(p, bytes) for p in texts) and any(isinstance(p, str) for p in texts)
+    for (pattern, flags), args in table.items():
+        final, code, groups, groupindex, indexgroup = args
+        made = _sre.compile(pattern, final, code, groups, dict(groupindex), indexgroup)
+        fresh = _compiler.compile(pattern, flags)
+        assert made == fresh
+        assert (made.flags, made.groups, made.groupindex) == (
+            fresh.flags,
+            fresh.groups,
+            fresh.groupindex,
+        )
+
+
+# re's compiler as a start finds it: what reaches it (patterns the table lacks) is counted.
+_SPY_RE = """
+import sys
+from re import _compiler
+real, missed = _compiler.compile, []
+def spy(pattern, flags=0):
+    missed.append(pattern)
+    return real(pattern, flags)
+_compiler.compile = spy
+from guard.cli import dataclass_code
+dataclass_code.DATACLASS_CODE = sys.argv.pop(1) or dataclass_code.DATACLASS_CODE
+from guard.cli.launch import main
+code = main(sys.argv[1:])
+print(len(missed), _compiler.compile is spy, code)
+"""
+
+
+def _regex_start(tmp_path: Path, table: str = "") -> tuple[list[str], str]:
+    tmp_path = tmp_path / ("foreign" if table else "stored")
+    maildir = tmp_path / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True, exist_ok=True)
+    (maildir / "cur" / "1:2,S").write_bytes(SAMPLE.read_bytes())
+    done = subprocess.run(
+        [sys.executable, "-c", _SPY_RE, table, "clean", "--dry-run", str(maildir)],
+        capture_output=True,
+        text=True,
+        env=_empty_home(tmp_path),
+        timeout=60,
+        check=True,
+    )
+    lines = done.stdout.replace(str(tmp_path), "TMP").splitlines()
+    return lines[-1].split(), "\n".join(lines[:-1])
+
+
+def test_a_clean_start_compiles_few_patterns(tmp_path: Path) -> None:
+    """`guard clean` takes the patterns of its imports, options and first message from the table
+    (a rule's pattern the warm-up message did not use is compiled as ever), and puts re's compiler
+    back when it is done; with a foreign table (another Python's part) it compiles them all, and
+    prints the same."""
+    (missed, hooked, code), plan = _regex_start(tmp_path)
+    assert int(missed) <= 5 and hooked == "True" and code == "0"
+    _python, table = _stored_regexes()
+    foreign = tmp_path / "foreign.marshal"
+    from guard.cli.dataclass_code import DATACLASS_CODE
+
+    magic = importlib.util.MAGIC_NUMBER
+    outer = marshal.loads(Path(DATACLASS_CODE).read_bytes()[len(magic) :])
+    outer["<re>"] = marshal.dumps(((2, 7), table))
+    foreign.write_bytes(magic + marshal.dumps(outer))
+    (missed, hooked, code), foreign_plan = _regex_start(tmp_path, str(foreign))
+    assert int(missed) > 100 and hooked == "True" and code == "0"
+    assert foreign_plan == plan and "1 to clean" in plan
 
 
 _SPY_COMMAND = (

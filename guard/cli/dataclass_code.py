@@ -13,13 +13,18 @@ code object, named and filed ("<string>") alike. A text the table lacks (an edit
 an editable install) is compiled as ever; a table made by another Python (its bytecode magic
 differs) is not used at all. Each part of the table is unmarshalled only when first needed, so
 a command pays only for the modules it imports. Nothing is written at run time.
+
+The regular expressions compiled meanwhile (guard's and the standard library's, at import and in
+a start's usual calls) are in the table too (`_REGEXES`): what re's compiler hands _sre.compile
+for each (pattern, flags), a sixth of a `guard clean` start's instructions. Their part is used only
+by the Python that made it (version and _sre's magic), and a pattern it lacks is compiled as ever.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
 
@@ -32,6 +37,36 @@ _NOT_RECORDED = ("guard.tui", "guard.__main__", "guard.cli.launch")
 # The table's parts that are not a module's dataclasses (no module name starts with "<").
 _EVALS = "<collections.namedtuple>"  # the lambda texts namedtuple evals for __new__
 _FORWARD_REFS = "<typing.ForwardRef>"  # the annotation texts typing.ForwardRef compiles
+_REGEXES = "<re>"  # (its Python, {(pattern, flags): _sre.compile's arguments after the pattern})
+
+
+def _re_internals() -> tuple[Any, Any]:
+    """_sre and re._compiler (private, hence untyped): the pattern maker and re's compiler."""
+    import importlib
+
+    return importlib.import_module("_sre"), importlib.import_module("re._compiler")
+
+
+def _regex_python() -> tuple[Any, ...]:
+    """Which Python a part `_REGEXES` is for: re's compiler may change its output in any release."""
+    sre, _compiler = _re_internals()
+    return (tuple(sys.version_info), sre.MAGIC, sre.CODESIZE)
+
+
+@contextmanager
+def _regex_hooked(hook: Callable[[Any, Any], Any] | None) -> Iterator[None]:
+    """Inside, re compiles what its cache lacks with `hook` (re._compiler.compile's place)."""
+    if hook is None:
+        yield
+        return
+    _sre, _compiler = _re_internals()
+    original = _compiler.compile
+    _compiler.compile = hook
+    try:
+        yield
+    finally:
+        if _compiler.compile is hook:
+            _compiler.compile = original
 
 
 def _compiled(source: str, mode: str) -> Any:
@@ -98,13 +133,96 @@ def record() -> bytes:
             return code
         return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
 
-    with _hooked(recording_exec, recording_eval, recording_compile):
+    regexes: dict[tuple[Any, int], tuple[Any, ...]] = {}
+    with (  # re's hook first: _hooked imports dataclasses, whose imports compile patterns
+        _regex_hooked(_regex_recorder(regexes)),
+        _hooked(recording_exec, recording_eval, recording_compile),
+    ):
         for info in pkgutil.walk_packages(guard.__path__, "guard."):
             if not info.name.startswith(_NOT_RECORDED):
                 with suppress(ImportError):
                     importlib.import_module(info.name)
+        with suppress(Exception):  # what a start compiles besides its imports: the options,
+            from guard.cli.main import build_parser
+
+            build_parser().format_help()
+            build_parser(only="scan").parse_args(["scan", "--format", "json", "a.eml"])
+            build_parser(only="clean").parse_args(["clean", "--dry-run", "-q", "Maildir"])
+            build_parser(only="clean").parse_args(["clean", "--account", "a", "--folder", "A"])
+        with suppress(Exception):  # the first message's (the rules' patterns compile when used)
+            from guard.clean.message import Policy, clean_message
+            from guard.engine.rules_load import load_ruleset
+            from guard.mail.imap.pool import WARM_MESSAGE
+
+            clean_message(WARM_MESSAGE, load_ruleset(examples=False), Policy())
     outer = {module: marshal.dumps(table) for module, table in tables.items() if module}
+    outer[_REGEXES] = marshal.dumps((_regex_python(), regexes))
     return importlib.util.MAGIC_NUMBER + marshal.dumps(outer)
+
+
+def _regex_recorder(
+    regexes: dict[tuple[Any, int], tuple[Any, ...]],
+) -> Callable[[Any, Any], Any]:
+    """re._compiler.compile, recording into `regexes` what it hands _sre.compile for a str or
+    bytes pattern (marshallable: its opcodes are int subclasses), when the pattern _sre.compile
+    makes of that is equal to (the same code, flags and text as) the one re's compiler made."""
+    _sre, _compiler = _re_internals()
+    compile_pattern = _compiler.compile
+    handed: list[tuple[Any, ...]] = []
+
+    class _Sre:  # _sre as re's compiler sees it while recording
+        def __getattr__(self, name: str) -> Any:
+            return getattr(_sre, name)
+
+        def compile(self, *args: Any) -> Any:
+            handed.append(args)
+            return _sre.compile(*args)
+
+    def recording(pattern: Any, flags: Any = 0) -> Any:
+        handed.clear()
+        _compiler._sre = _Sre()
+        try:
+            made = compile_pattern(pattern, flags)
+        finally:
+            _compiler._sre = _sre
+        if type(pattern) in (str, bytes) and type(flags) is int and len(handed) == 1:
+            _text, final, code, groups, groupindex, indexgroup = handed[0]
+            args = (int(final), [int(op) for op in code], int(groups), dict(groupindex),
+                    tuple(indexgroup))  # fmt: skip
+            if _sre.compile(pattern, *args) == made and not flags & _compiler.SRE_FLAG_DEBUG:
+                regexes[(pattern, flags)] = args
+        return made
+
+    return recording
+
+
+def _regex_player(part: bytes | None) -> Callable[[Any, Any], Any] | None:
+    """re._compiler.compile answering from the table's part `_REGEXES` (unmarshalled when first
+    needed), or None without one for this Python."""
+    if part is None:
+        return None
+    import marshal
+
+    _sre, _compiler = _re_internals()
+    compile_pattern = _compiler.compile
+    regexes: dict[tuple[Any, int], tuple[Any, ...]] | None = None
+
+    def precompiled(pattern: Any, flags: Any = 0) -> Any:
+        nonlocal regexes
+        if regexes is None:
+            regexes = {}
+            with suppress(ValueError, EOFError, TypeError):
+                python, table = marshal.loads(part)
+                if python == _regex_python() and isinstance(table, dict):
+                    regexes = table
+        if type(pattern) in (str, bytes):
+            args = regexes.get((pattern, flags))
+            if args is not None:
+                final, code, groups, groupindex, indexgroup = args
+                return _sre.compile(pattern, final, code, groups, dict(groupindex), indexgroup)
+        return compile_pattern(pattern, flags)
+
+    return precompiled
 
 
 def load(path: str | None = None) -> dict[str, bytes]:
@@ -175,7 +293,10 @@ def installed(path: str | None = None) -> Iterator[None]:
                 return code
         return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
 
-    with _hooked(precompiled_exec, precompiled_eval, precompiled_compile):
+    with (  # re's hook first: _hooked imports dataclasses, whose imports compile patterns
+        _regex_hooked(_regex_player(outer.get(_REGEXES))),
+        _hooked(precompiled_exec, precompiled_eval, precompiled_compile),
+    ):
         yield
 
 
