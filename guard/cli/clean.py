@@ -128,6 +128,12 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
     cleaner = None
     reports: list[Any] = []
     try:
+        if transform is None:
+            transform = account_transform(ns, account)
+            # The rules load while this thread waits on the server, with what a large folder's
+            # worker pool imports (guard.mail.imap.cleaner._planner_for) and ctypes, which each
+            # forked worker imports (guard.mail.supervise._die_with_parent): inherited, once.
+            transform.prefetch("guard.mail.imap.pool", "guard.mail.scan", "ctypes")
         credentials = get_credentials(account)
         with Store() as store:
             journal = Journal(store)
@@ -136,7 +142,7 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
                 client,
                 account,
                 journal,
-                transform or account_transform(ns, account),
+                transform,
                 dry_run=dry_run,
                 stop=stop.is_set,
                 log=output.action,

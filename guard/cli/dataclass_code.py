@@ -209,14 +209,16 @@ def _regex_player(part: bytes | None) -> Callable[[Any, Any], Any] | None:
 
     def precompiled(pattern: Any, flags: Any = 0) -> Any:
         nonlocal regexes
-        if regexes is None:
-            regexes = {}
+        found = regexes
+        if found is None:  # one assignment: a thread compiling meanwhile sees None or the table
+            found = {}
             with suppress(ValueError, EOFError, TypeError):
                 python, table = marshal.loads(part)
                 if python == _regex_python() and isinstance(table, dict):
-                    regexes = table
+                    found = table
+            regexes = found
         if type(pattern) in (str, bytes):
-            args = regexes.get((pattern, flags))
+            args = found.get((pattern, flags))
             if args is not None:
                 final, code, groups, groupindex, indexgroup = args
                 return _sre.compile(pattern, final, code, groups, dict(groupindex), indexgroup)

@@ -8,6 +8,8 @@ IMAP client, the store and the cleaning code are imported inside the functions t
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib
 import signal
 import threading
 import time
@@ -142,16 +144,49 @@ class Output:
 
 
 class LazyTransform:
-    """clean_message with the rules loaded on first use (a cron run with no new mail loads none)."""
+    """clean_message with the rules loaded on first use (a cron run with no new mail needs none),
+    or ahead of it in a thread (`prefetch`)."""
 
     def __init__(self, ns: argparse.Namespace, account: Any = None) -> None:
         self.ns = ns
         self.account = account
         self._fn: Callable[[bytes], Any] | None = None
+        self._loading: threading.Thread | None = None
+        self._failed: BaseException | None = None
+
+    def prefetch(self, *modules: str) -> None:
+        """Import `modules`, then load, in a thread while the caller waits on the server
+        (connect, TLS, LOGIN, SELECT, SEARCH: ~70 ms that were idle before the ~50 ms of imports,
+        rules and policy the first new message needs). `load` (the first message, or the worker
+        pool before it forks) joins the thread first, so no worker is forked while it imports,
+        and raises what it raised; a run that needs no cleaning leaves that unraised, as a run
+        that never loaded would."""
+        if self._fn is not None or self._loading is not None:
+            return
+
+        def run() -> None:
+            try:
+                for name in modules:
+                    with contextlib.suppress(ImportError):  # whoever needs it meets the error
+                        importlib.import_module(name)
+                self._load()
+            except BaseException as exc:  # noqa: BLE001 - raised again by load(), if needed
+                self._failed = exc
+
+        self._loading = threading.Thread(target=run, name="guard-load")
+        self._loading.start()
 
     def load(self) -> None:
-        if self._fn is not None:
-            return
+        if self._loading is not None:
+            self._loading.join()
+            self._loading = None
+            failed, self._failed = self._failed, None
+            if failed is not None:
+                raise failed
+        if self._fn is None:
+            self._load()
+
+    def _load(self) -> None:
         from guard.clean.message import clean_message
         from guard.cli.clean import policy_for
         from guard.engine.domains import warm_up
@@ -170,7 +205,8 @@ class LazyTransform:
         self._fn = lambda raw: clean_message(raw, rules, policy)
 
     def __call__(self, raw: bytes) -> Any:
-        self.load()
+        if self._fn is None:
+            self.load()
         assert self._fn is not None
         return self._fn(raw)
 

@@ -1,0 +1,53 @@
+"""`guard clean --account` loads its rules in a thread while it waits on the server
+(guard.cli.imap.LazyTransform.prefetch): what the thread loads is what `load` would have loaded,
+its failure is raised where `load` would have raised it, and nothing is left running by the time
+the worker pool forks (after `load`)."""
+
+from __future__ import annotations
+
+import argparse
+import threading
+from pathlib import Path
+
+import pytest
+
+from guard.cli.common import CliError
+from guard.cli.imap import LazyTransform
+from guard.mail.exitcodes import ExitCode
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "samples" / "eml" / "activecampaign-course-reminder.eml"
+
+
+def _ns(config: Path, policy: str | None = None) -> argparse.Namespace:
+    return argparse.Namespace(config=str(config), policy=policy, unwrap_security=False)
+
+
+def _loading() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "guard-load"]
+
+
+def test_a_prefetched_transform_cleans_as_a_lazy_one(tmp_path: Path) -> None:
+    raw = SAMPLE.read_bytes()
+    ahead = LazyTransform(_ns(tmp_path / "absent.toml", policy="strict"))
+    ahead.prefetch("guard.mail.imap.pool", "guard.no.such.module")  # a missing one is skipped
+    ahead.load()
+    assert not _loading()  # joined: a fork now inherits no import in progress
+    lazy = LazyTransform(_ns(tmp_path / "absent.toml", policy="strict"))
+    first, second = ahead(raw), lazy(raw)
+    assert first.changed and first == second
+
+
+def test_a_failed_prefetch_is_raised_by_load_only(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[clean]\npolicy = 3\n")
+    fn = LazyTransform(_ns(config))
+    fn.prefetch()
+    for thread in _loading():
+        thread.join(timeout=60)
+    assert not _loading()  # the failure ended the thread and was kept, not raised there
+    with pytest.raises(CliError) as caught:
+        fn.load()
+    assert caught.value.code == ExitCode.CONFIG
+    with pytest.raises(CliError):  # the next use loads again, as a lazy transform would
+        fn(SAMPLE.read_bytes())
