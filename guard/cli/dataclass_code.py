@@ -149,12 +149,23 @@ def record() -> bytes:
             build_parser(only="scan").parse_args(["scan", "--format", "json", "a.eml"])
             build_parser(only="clean").parse_args(["clean", "--dry-run", "-q", "Maildir"])
             build_parser(only="clean").parse_args(["clean", "--account", "a", "--folder", "A"])
+        with suppress(Exception):  # a config file's parser, a host name's codec, a lock's name
+            import encodings.idna  # noqa: F401
+            import tomllib  # noqa: F401
+
+            from guard.mail.lock import _file_name
+
+            _file_name("a")
         with suppress(Exception):  # the first message's (the rules' patterns compile when used)
             from guard.clean.message import Policy, clean_message
             from guard.engine.rules_load import load_ruleset
             from guard.mail.imap.pool import WARM_MESSAGE
 
             clean_message(WARM_MESSAGE, load_ruleset(examples=False), Policy())
+            from guard.mail.imap.common import message_id, subject_of  # what IMAP reads of it
+
+            message_id(WARM_MESSAGE)
+            subject_of(WARM_MESSAGE)
     outer = {module: marshal.dumps(table) for module, table in tables.items() if module}
     outer[_REGEXES] = marshal.dumps((_regex_python(), regexes))
     return importlib.util.MAGIC_NUMBER + marshal.dumps(outer)
