@@ -42,10 +42,12 @@ def test_a_failed_prefetch_is_raised_by_load_only(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text("[clean]\npolicy = 3\n")
     fn = LazyTransform(_ns(config))
-    fn.prefetch()
+    done: list[str] = []
+    fn.prefetch(then=lambda: done.append(threading.current_thread().name))
     for thread in _loading():
         thread.join(timeout=60)
     assert not _loading()  # the failure ended the thread and was kept, not raised there
+    assert done == ["guard-load"]  # `then` (the GC back on) ran in the thread all the same
     with pytest.raises(CliError) as caught:
         fn.load()
     assert caught.value.code == ExitCode.CONFIG

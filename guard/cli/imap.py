@@ -154,13 +154,13 @@ class LazyTransform:
         self._loading: threading.Thread | None = None
         self._failed: BaseException | None = None
 
-    def prefetch(self, *modules: str) -> None:
+    def prefetch(self, *modules: str, then: Callable[[], None] | None = None) -> None:
         """Import `modules`, then load, in a thread while the caller waits on the server
         (connect, TLS, LOGIN, SELECT, SEARCH: ~70 ms that were idle before the ~50 ms of imports,
         rules and policy the first new message needs). `load` (the first message, or the worker
         pool before it forks) joins the thread first, so no worker is forked while it imports,
         and raises what it raised; a run that needs no cleaning leaves that unraised, as a run
-        that never loaded would."""
+        that never loaded would. `then` runs in the thread when it is done, whatever happened."""
         if self._fn is not None or self._loading is not None:
             return
 
@@ -172,6 +172,9 @@ class LazyTransform:
                 self._load()
             except BaseException as exc:  # noqa: BLE001 - raised again by load(), if needed
                 self._failed = exc
+            finally:
+                if then is not None:
+                    then()
 
         self._loading = threading.Thread(target=run, name="guard-load")
         self._loading.start()
