@@ -11,6 +11,7 @@ import argparse
 import contextlib
 import importlib
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -164,6 +165,8 @@ class LazyTransform:
         if self._fn is not None or self._loading is not None:
             return
 
+        switch = sys.getswitchinterval()
+
         def run() -> None:
             try:
                 for name in modules:
@@ -173,11 +176,20 @@ class LazyTransform:
             except BaseException as exc:  # noqa: BLE001 - raised again by load(), if needed
                 self._failed = exc
             finally:
+                sys.setswitchinterval(switch)
                 if then is not None:
                     then()
 
-        self._loading = threading.Thread(target=run, name="guard-load")
-        self._loading.start()
+        # A daemon: a run with nothing new does not wait at its exit for a load it never needed.
+        self._loading = threading.Thread(target=run, name="guard-load", daemon=True)
+        # While it runs, the caller's thread gets the interpreter back within 1 ms (not 5) of
+        # each server reply it waits for.
+        sys.setswitchinterval(min(switch, 0.001))
+        try:
+            self._loading.start()
+        except BaseException:
+            sys.setswitchinterval(switch)
+            raise
 
     def load(self) -> None:
         if self._loading is not None:
