@@ -1,4 +1,4 @@
-"""`guard clean --account` loads its rules in a thread while it waits on the server
+"""`guard clean --account` loads its rules (and its TLS context) in threads while it waits on the server
 (guard.cli.imap.LazyTransform.prefetch): what the thread loads is what `load` would have loaded,
 its failure is raised where `load` would have raised it, and nothing is left running by the time
 the worker pool forks (after `load`)."""
@@ -53,3 +53,28 @@ def test_a_failed_prefetch_is_raised_by_load_only(tmp_path: Path) -> None:
     assert caught.value.code == ExitCode.CONFIG
     with pytest.raises(CliError):  # the next use loads again, as a lazy transform would
         fn(SAMPLE.read_bytes())
+
+
+def test_a_tls_context_made_ahead_is_the_one_made_at_connect(tmp_path: Path) -> None:
+    """guard.mail.imap.connection.TlsContext: the same trust (system CAs plus ca_file) and
+    settings as ssl_context, made in a thread; a ca_file that cannot be loaded is connect's
+    TlsError, raised where the context is used."""
+    from guard.mail.config import Account
+    from guard.mail.imap.connection import TlsContext, TlsError, ssl_context
+
+    account = Account(name="a", host="127.0.0.1", username="u")
+    ahead, here = TlsContext(account).get(), ssl_context(account)
+    assert ahead is not here
+    assert ahead.cert_store_stats() == here.cert_store_stats()
+    assert ahead.get_ca_certs() == here.get_ca_certs()
+    assert (ahead.minimum_version, ahead.verify_mode, ahead.check_hostname) == (
+        here.minimum_version,
+        here.verify_mode,
+        here.check_hostname,
+    )
+    broken = Account(name="a", host="127.0.0.1", username="u", ca_file=str(tmp_path / "none.pem"))
+    made = TlsContext(broken)
+    with pytest.raises(TlsError, match="cannot load ca_file"):
+        made.get()
+    with pytest.raises(TlsError):
+        ssl_context(broken)

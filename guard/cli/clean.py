@@ -100,7 +100,7 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
     from guard.cli.imap import Output, install_stop, report_folder, resolve_account
     from guard.cli.imap import transform as account_transform
     from guard.mail.imap.cleaner import Cleaner
-    from guard.mail.imap.connection import close, connect
+    from guard.mail.imap.connection import TlsContext, close, connect
     from guard.mail.imap.journal import Journal
     from guard.mail.lock import AccountLock, LockHeld
     from guard.mail.secrets import get_credentials
@@ -108,6 +108,9 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
 
     started = time.monotonic()
     account, folders = resolve_account(ns, err)
+    # The CA certificates load on another core (OpenSSL, without the interpreter lock) while this
+    # process takes its lock, reads its state and starts loading the rules.
+    tls = TlsContext(account) if account.tls != "none" else None
     dry_run = bool(getattr(ns, "dry_run", False))
     output = Output(ns, out, err, account.name)
     lock = AccountLock(account.name, "clean")
@@ -142,7 +145,7 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
         credentials = get_credentials(account)
         with Store() as store:
             journal = Journal(store)
-            client = connect(account, credentials)
+            client = connect(account, credentials, tls)
             cleaner = Cleaner(
                 client,
                 account,

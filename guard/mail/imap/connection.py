@@ -15,6 +15,7 @@ import errno
 import imaplib
 import socket
 import ssl
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
@@ -86,6 +87,36 @@ def ssl_context(account: Account) -> ssl.SSLContext:
                 f"{_one_line(getattr(exc, 'strerror', None) or exc)}"
             ) from None
     return ctx
+
+
+class TlsContext:
+    """`ssl_context(account)`, made in a thread from now on (`connect(..., tls=)` waits for it).
+
+    Loading the system's CA certificates is most of a context (~25 ms of CPU in OpenSSL for ~150
+    certificates), and OpenSSL does it without the interpreter lock: on another core, while this
+    process goes on importing, reading its state and loading its rules. A daemon thread: a run
+    that ends before connecting (a held lock) does not wait for it."""
+
+    def __init__(self, account: Account) -> None:
+        self._context: ssl.SSLContext | None = None
+        self._failed: BaseException | None = None
+
+        def make() -> None:
+            try:
+                self._context = ssl_context(account)
+            except BaseException as exc:  # noqa: BLE001 - raised by get(), in connect
+                self._failed = exc
+
+        self._thread = threading.Thread(target=make, name="guard-tls", daemon=True)
+        self._thread.start()
+
+    def get(self) -> ssl.SSLContext:
+        """The context, or ssl_context's error (a ca_file that cannot be loaded: TlsError)."""
+        self._thread.join()
+        if self._failed is not None:
+            raise self._failed
+        assert self._context is not None
+        return self._context
 
 
 def _quiet(client: IMAPClient) -> None:
@@ -184,12 +215,17 @@ def call(account: Account, doing: str, fn: Callable[..., T], *args: Any, **kwarg
         return fn(*args, **kwargs)
 
 
-def connect(account: Account, credentials: Credentials) -> IMAPClient:
-    """Open, secure and authenticate a connection; raises ImapError subclasses."""
+def connect(
+    account: Account, credentials: Credentials, tls: TlsContext | None = None
+) -> IMAPClient:
+    """Open, secure and authenticate a connection; raises ImapError subclasses. `tls`: the
+    account's context, made ahead (TlsContext); else it is made here."""
     timeout = SocketTimeout(connect=min(account.timeout, 30.0), read=account.timeout)
     if account.tls == "none" and not is_loopback(account.host):
         raise TlsError(f"refusing an unencrypted connection to non-loopback host {account.host}")
-    ctx = ssl_context(account) if account.tls != "none" else None
+    ctx = None
+    if account.tls != "none":
+        ctx = tls.get() if tls is not None else ssl_context(account)
     client: IMAPClient | None = None
     try:
         with errors(account, "connecting"):
