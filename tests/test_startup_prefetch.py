@@ -1,7 +1,8 @@
-"""`guard clean --account` loads its rules (and its TLS context) in threads while it waits on the server
-(guard.cli.imap.LazyTransform.prefetch): what the thread loads is what `load` would have loaded,
-its failure is raised where `load` would have raised it, and nothing is left running by the time
-the worker pool forks (after `load`)."""
+"""`guard clean --account` loads its rules, and makes its TLS context, in threads while it waits
+on the server (guard.cli.imap.LazyTransform.prefetch, guard.mail.imap.connection.TlsContext):
+what a thread makes is what the caller would have made, its failure is raised where the caller
+would have raised it, and nothing is left running by the time the worker pool forks (after
+`load`)."""
 
 from __future__ import annotations
 
