@@ -94,8 +94,9 @@ class TlsContext:
 
     Loading the system's CA certificates is most of a context (~25 ms of CPU in OpenSSL for ~150
     certificates), and OpenSSL does it without the interpreter lock: on another core, while this
-    process goes on importing, reading its state and loading its rules. A daemon thread: a run
-    that ends before connecting (a held lock) does not wait for it."""
+    process goes on importing, reading its state and loading its rules. Not a daemon: a run that
+    ends before connecting (a held lock) waits for it at exit rather than let OpenSSL's own exit
+    handlers run while it loads."""
 
     def __init__(self, account: Account) -> None:
         self._context: ssl.SSLContext | None = None
@@ -107,7 +108,7 @@ class TlsContext:
             except BaseException as exc:  # noqa: BLE001 - raised by get(), in connect
                 self._failed = exc
 
-        self._thread = threading.Thread(target=make, name="guard-tls", daemon=True)
+        self._thread = threading.Thread(target=make, name="guard-tls")
         self._thread.start()
 
     def get(self) -> ssl.SSLContext:
