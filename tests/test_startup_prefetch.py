@@ -79,3 +79,16 @@ def test_a_tls_context_made_ahead_is_the_one_made_at_connect(tmp_path: Path) -> 
         made.get()
     with pytest.raises(TlsError):
         ssl_context(broken)
+
+
+def test_a_cancelled_prefetch_stops_and_a_later_use_still_loads(tmp_path: Path) -> None:
+    fn = LazyTransform(_ns(tmp_path / "absent.toml"))
+    done: list[bool] = []
+    fn.prefetch("guard.mail.imap.pool", then=lambda: done.append(True))
+    fn.cancel()  # the run needed nothing (a cron run with no new mail)
+    for thread in _loading():
+        thread.join(timeout=60)
+    assert not _loading() and done == [True]
+    lazy = LazyTransform(_ns(tmp_path / "absent.toml"))
+    raw = SAMPLE.read_bytes()
+    assert fn(raw) == lazy(raw)  # whatever the thread got to, the transform is whole

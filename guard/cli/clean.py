@@ -163,6 +163,9 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
                 reports.append(report)
                 report_folder(report, output, dry_run)
     finally:
+        cancel = getattr(transform, "cancel", None)
+        if callable(cancel):
+            cancel()  # a prefetch still loading (nothing new to clean) stops
         if cleaner is not None:
             cleaner.close()
         if client is not None:

@@ -154,6 +154,7 @@ class LazyTransform:
         self._fn: Callable[[bytes], Any] | None = None
         self._loading: threading.Thread | None = None
         self._failed: BaseException | None = None
+        self._cancelled = threading.Event()
 
     def prefetch(self, *modules: str, then: Callable[[], None] | None = None) -> None:
         """Import `modules`, then load, in a thread while the caller waits on the server
@@ -161,18 +162,20 @@ class LazyTransform:
         rules and policy the first new message needs). `load` (the first message, or the worker
         pool before it forks) joins the thread first, so no worker is forked while it imports,
         and raises what it raised; a run that needs no cleaning leaves that unraised, as a run
-        that never loaded would. `then` runs in the thread when it is done, whatever happened."""
+        that never loaded would, and calls `cancel` when done. `then` runs in the thread when it
+        is done, whatever happened."""
         if self._fn is not None or self._loading is not None:
             return
-
         switch = sys.getswitchinterval()
 
         def run() -> None:
             try:
                 for name in modules:
+                    if self._cancelled.is_set():
+                        return
                     with contextlib.suppress(ImportError):  # whoever needs it meets the error
                         importlib.import_module(name)
-                self._load()
+                self._load(self._cancelled.is_set)
             except BaseException as exc:  # noqa: BLE001 - raised again by load(), if needed
                 self._failed = exc
             finally:
@@ -180,8 +183,9 @@ class LazyTransform:
                 if then is not None:
                     then()
 
-        # A daemon: a run with nothing new does not wait at its exit for a load it never needed.
-        self._loading = threading.Thread(target=run, name="guard-load", daemon=True)
+        # Not a daemon (an interpreter exiting under a thread that holds an import's lock can
+        # hang): a run that needed nothing cancels it, and its exit waits for one step at most.
+        self._loading = threading.Thread(target=run, name="guard-load")
         # While it runs, the caller's thread gets the interpreter back within 1 ms (not 5) of
         # each server reply it waits for.
         sys.setswitchinterval(min(switch, 0.001))
@@ -190,6 +194,11 @@ class LazyTransform:
         except BaseException:
             sys.setswitchinterval(switch)
             raise
+
+    def cancel(self) -> None:
+        """The run is over: a prefetch still loading stops after the step it is on (an import,
+        the rules, the suffix list, the policy); nothing is waited for here."""
+        self._cancelled.set()
 
     def load(self) -> None:
         if self._loading is not None:
@@ -201,17 +210,24 @@ class LazyTransform:
         if self._fn is None:
             self._load()
 
-    def _load(self) -> None:
+    def _load(self, cancelled: Callable[[], bool] = lambda: False) -> None:
+        """Sets `_fn`, unless `cancelled()` says to stop first (between steps)."""
+        if cancelled():
+            return
         from guard.clean.message import clean_message
         from guard.cli.clean import policy_for
         from guard.engine.domains import warm_up
         from guard.engine.rules_load import RuleError, load_ruleset
         from guard.mail.config import ConfigError
 
+        if cancelled():
+            return
         try:
             rules = load_ruleset(examples=False)  # cleaning never reads them
         except RuleError as exc:
             raise CliError(f"rules: {exc}", ExitCode.RULES) from None
+        if cancelled():
+            return
         warm_up()
         try:
             policy = policy_for(self.ns, self.account)
