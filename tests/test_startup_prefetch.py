@@ -1,5 +1,5 @@
 """`guard clean --account` loads its rules, and makes its TLS context, in threads while it waits
-on the server (guard.cli.imap.LazyTransform.prefetch, guard.mail.imap.connection.TlsContext):
+on the server (guard.cli.imap.LazyTransform.prefetch, guard.mail.imap.tls.TlsContext):
 what a thread makes is what the caller would have made, its failure is raised where the caller
 would have raised it, and nothing is left running by the time the worker pool forks (after
 `load`)."""
@@ -57,11 +57,12 @@ def test_a_failed_prefetch_is_raised_by_load_only(tmp_path: Path) -> None:
 
 
 def test_a_tls_context_made_ahead_is_the_one_made_at_connect(tmp_path: Path) -> None:
-    """guard.mail.imap.connection.TlsContext: the same trust (system CAs plus ca_file) and
+    """guard.mail.imap.tls.TlsContext: the same trust (system CAs plus ca_file) and
     settings as ssl_context, made in a thread; a ca_file that cannot be loaded is connect's
     TlsError, raised where the context is used."""
     from guard.mail.config import Account
-    from guard.mail.imap.connection import TlsContext, TlsError, ssl_context
+    from guard.mail.imap.connection import TlsError, ssl_context
+    from guard.mail.imap.tls import TlsContext
 
     account = Account(name="a", host="127.0.0.1", username="u")
     ahead, here = TlsContext(account).get(), ssl_context(account)
@@ -74,11 +75,11 @@ def test_a_tls_context_made_ahead_is_the_one_made_at_connect(tmp_path: Path) -> 
         here.check_hostname,
     )
     broken = Account(name="a", host="127.0.0.1", username="u", ca_file=str(tmp_path / "none.pem"))
-    made = TlsContext(broken)
-    with pytest.raises(TlsError, match="cannot load ca_file"):
-        made.get()
-    with pytest.raises(TlsError):
+    with pytest.raises(TlsError, match="cannot load ca_file") as ahead_error:
+        ssl_context(broken, TlsContext(broken))
+    with pytest.raises(TlsError) as here_error:
         ssl_context(broken)
+    assert str(ahead_error.value) == str(here_error.value)
 
 
 def test_a_cancelled_prefetch_stops_and_a_later_use_still_loads(tmp_path: Path) -> None:

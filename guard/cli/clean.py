@@ -99,14 +99,16 @@ def _clean(ns: argparse.Namespace, out: IO[str], err: IO[str], transform: Any) -
     from guard.cli.common import start_done
     from guard.cli.imap import Output, install_stop, report_folder, resolve_account
     from guard.cli.imap import transform as account_transform
-    from guard.mail.imap.connection import TlsContext, close, connect
+    from guard.mail.imap.tls import TlsContext
 
     started = time.monotonic()
     account, folders = resolve_account(ns, err)
     # The CA certificates load on another core (OpenSSL, without the interpreter lock) while this
-    # process imports the rest, takes its lock, reads its state and starts loading the rules.
+    # process imports the IMAP client and the rest, takes its lock, reads its state and starts
+    # loading the rules.
     tls = TlsContext(account) if account.tls != "none" else None
     from guard.mail.imap.cleaner import Cleaner
+    from guard.mail.imap.connection import close, connect
     from guard.mail.imap.journal import Journal
     from guard.mail.lock import AccountLock, LockHeld
     from guard.mail.secrets import get_credentials

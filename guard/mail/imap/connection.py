@@ -15,7 +15,6 @@ import errno
 import imaplib
 import socket
 import ssl
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ from imapclient.imapclient import SocketTimeout
 
 from guard.mail.config import Account, is_loopback
 from guard.mail.exitcodes import ExitCode
+from guard.mail.imap.tls import CaFileError, TlsContext, make_context
 from guard.mail.secrets import Credentials
 
 T = TypeVar("T")
@@ -74,50 +74,17 @@ def _one_line(text: object, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def ssl_context(account: Account) -> ssl.SSLContext:
-    """System trust store plus the account's ca_file; hostname checks on; TLS ≥ 1.2."""
-    ctx = ssl.create_default_context()
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    if account.ca_file:
-        try:
-            ctx.load_verify_locations(cafile=account.ca_file)
-        except (OSError, ssl.SSLError) as exc:
-            raise TlsError(
-                f"cannot load ca_file {account.ca_file}: "
-                f"{_one_line(getattr(exc, 'strerror', None) or exc)}"
-            ) from None
-    return ctx
-
-
-class TlsContext:
-    """`ssl_context(account)`, made in a thread from now on (`connect(..., tls=)` waits for it).
-
-    Loading the system's CA certificates is most of a context (~25 ms of CPU in OpenSSL for ~150
-    certificates), and OpenSSL does it without the interpreter lock: on another core, while this
-    process goes on importing, reading its state and loading its rules. Not a daemon: a run that
-    ends before connecting (a held lock) waits for it at exit rather than let OpenSSL's own exit
-    handlers run while it loads."""
-
-    def __init__(self, account: Account) -> None:
-        self._context: ssl.SSLContext | None = None
-        self._failed: BaseException | None = None
-
-        def make() -> None:
-            try:
-                self._context = ssl_context(account)
-            except BaseException as exc:  # noqa: BLE001 - raised by get(), in connect
-                self._failed = exc
-
-        self._thread = threading.Thread(target=make, name="guard-tls")
-        self._thread.start()
-
-    def get(self) -> ssl.SSLContext:
-        """The context, or ssl_context's error (a ca_file that cannot be loaded: TlsError)."""
-        self._thread.join()
-        if self._failed is not None:
-            raise self._failed
-        assert self._context is not None
-        return self._context
+def ssl_context(account: Account, ahead: TlsContext | None = None) -> ssl.SSLContext:
+    """System trust store plus the account's ca_file; hostname checks on; TLS ≥ 1.2 (made here,
+    or `ahead`: guard.mail.imap.tls.TlsContext)."""
+    try:
+        return ahead.get() if ahead is not None else make_context(account)
+    except CaFileError as exc:
+        cause = exc.cause
+        raise TlsError(
+            f"cannot load ca_file {account.ca_file}: "
+            f"{_one_line(getattr(cause, 'strerror', None) or cause)}"
+        ) from None
 
 
 def _quiet(client: IMAPClient) -> None:
@@ -224,9 +191,7 @@ def connect(
     timeout = SocketTimeout(connect=min(account.timeout, 30.0), read=account.timeout)
     if account.tls == "none" and not is_loopback(account.host):
         raise TlsError(f"refusing an unencrypted connection to non-loopback host {account.host}")
-    ctx = None
-    if account.tls != "none":
-        ctx = tls.get() if tls is not None else ssl_context(account)
+    ctx = ssl_context(account, tls) if account.tls != "none" else None
     client: IMAPClient | None = None
     try:
         with errors(account, "connecting"):
