@@ -10,7 +10,8 @@ regexes, or building tldextract's tables, on every start would be most of its co
   (guard.engine.domains.compile_table), headed by the snapshot's digest;
 - guard/engine/_compiled/dataclasses.marshal: the code of the methods guard's dataclasses
   generate, keyed by module and source (guard.cli.dataclass_code.record), headed by the building
-  Python's bytecode magic;
+  Python's bytecode magic, and what re's compiler makes of the regular expressions a start
+  compiles (keyed by pattern and flags; used only by the same Python version);
 - the optional C extensions listed in build_native.py (`SOURCES`), where a C compiler exists.
 
 At run time each is used only when its digests match what is installed; otherwise guard parses
