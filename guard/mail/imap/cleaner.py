@@ -22,11 +22,10 @@ guard.mail.imap.journal), and recognises guard's cleaned copies by the journal a
 `$GuardCleaned` keyword - never by the X-Guard header, which any sender can write. A refused
 APPEND (quota, full disk) leaves the original untouched and is reported.
 
-The rounds are pipelined: the rounds after round k (with workers, up to AHEAD_ROUNDS of them and
-AHEAD_BYTES; else one) are fetched and handed to the planner (guard.mail.imap.planner: in this
-process, or, with `jobs` > 1 and PARALLEL_THRESHOLD new messages or more in a folder, in
+The rounds are pipelined: round k+1 is fetched and handed to the planner (guard.mail.imap.planner:
+in this process, or, with `jobs` > 1 and PARALLEL_THRESHOLD new messages or more in a folder, in
 supervised worker processes) before round k's outcomes are taken and written, so the workers
-clean ahead while this process appends, verifies and moves this one. A first or last
+clean the next round while this process appends, verifies and moves this one. A first or last
 round the workers have not finished when its turn comes is written in batches of the messages
 they have (MIN_PIECE at least), so the server works while they finish it. Fetching changes
 nothing on the server, and everything written is written in order, batch by batch, as above.
@@ -40,7 +39,6 @@ stop a run at a named step (guard.mail.imap.common.crash_point).
 from __future__ import annotations
 
 import contextlib
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,8 +49,6 @@ from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.mail.config import Account
 from guard.mail.imap.append import AppendStep
 from guard.mail.imap.common import (
-    AHEAD_BYTES,
-    AHEAD_ROUNDS,
     BATCH,
     BATCH_BYTES,
     BODY_KEY,
@@ -109,11 +105,6 @@ _META = [b"FLAGS", b"INTERNALDATE", b"RFC822.SIZE"]
 FIRST_PIECE = 16  # messages per FETCH of a folder's first round, when workers plan them
 MIN_PIECE = 25  # fewest messages of a round written as a batch of their own (see _apply)
 _LISTED_WITH = {"cleaned": 1, "failed": 1, "adopted": 2}
-
-
-def _bytes(queue: deque[_Staged], start: int) -> int:
-    """The message bytes of the rounds in `queue` from `start` on."""
-    return sum(len(m.raw) for i, staged in enumerate(queue) if i >= start for m in staged.msgs)
 
 
 def _listed_with(action: Action) -> int:
@@ -276,41 +267,26 @@ class Cleaner(RecoveryStep, AppendStep, MoveStep, ReceiptStep):
         planner: Planner,
         rounds: Iterator[_Round],
     ) -> None:
-        """Fetch the rounds after round k and hand them to the planner before taking round k's
-        outcomes and writing them: workers clean ahead while this process talks to the server.
-        Workers get up to AHEAD_ROUNDS rounds (AHEAD_BYTES) ahead: their CPU is spent while the
-        first rounds are written rather than beside every later APPEND, where a server on the
-        same machine waits for it. In this process one round is enough (it is planned when
-        taken). Only fetched (BODY.PEEK) when a stop ends the run: nothing of it is written."""
-        workers = planner is self._pool
-        ahead, ahead_bytes = (AHEAD_ROUNDS, AHEAD_BYTES) if workers else (1, 0)
-        queue: deque[_Staged] = deque()
+        """Fetch round k+1 and hand it to the planner before taking round k's outcomes and
+        writing them: workers clean the next round while this process talks to the server.
+        Only fetched (BODY.PEEK) when a stop ends the run: nothing of it is written."""
+        pending: _Staged | None = None
         first = True
         for one in rounds:
             # The first round in pieces: workers start on its first messages while the rest
-            # arrives. Later ones in one FETCH: the workers have the rounds before to clean.
-            piece = FIRST_PIECE if first and not queue and workers else self.batch
-            queue.append(self._stage(ctx, planner, one, max(1, piece)))
-            if len(queue) > ahead or (len(queue) > 1 and _bytes(queue, 1) > ahead_bytes):
-                self._apply(ctx, planner, queue.popleft(), split=first)
+            # arrives. Later ones in one FETCH: the workers have the round before to clean.
+            piece = FIRST_PIECE if pending is None and planner is self._pool else self.batch
+            staged = self._stage(ctx, planner, one, max(1, piece))
+            if pending is not None:
+                self._apply(ctx, planner, pending, split=first)
                 first = False
-                if self._stopped(ctx, planner, queue):
+                if self.stop():
+                    ctx.report.interrupted = True
+                    planner.drop(staged.keys)
                     return
-        while queue:
-            self._apply(ctx, planner, queue.popleft(), split=first or not queue)
-            first = False
-            if queue and self._stopped(ctx, planner, queue):
-                return
-
-    def _stopped(self, ctx: FolderPass, planner: Planner, queue: deque[_Staged]) -> bool:
-        """A stop asked for: the rounds fetched and not written are dropped."""
-        if not self.stop():
-            return False
-        ctx.report.interrupted = True
-        for staged in queue:
-            planner.drop(staged.keys)
-        queue.clear()
-        return True
+            pending = staged
+        if pending is not None:
+            self._apply(ctx, planner, pending, split=True)
 
     def _planner_for(self, count: int) -> Planner:
         """Workers on every core for a large folder (and, once started, for the rest of the

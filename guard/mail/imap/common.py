@@ -54,11 +54,6 @@ MESSAGE_ID_KEY = FETCH_MESSAGE_ID.replace(b".PEEK", b"")
 BATCH = 100  # messages per fetch/APPEND/MOVE round
 BATCH_BYTES = 8 * 1024 * 1024  # message bytes per round
 META_BATCH = 1000  # UIDs per FLAGS/size fetch
-# Rounds fetched and handed to worker processes beyond the one being written, and at most this
-# many of their message bytes: the workers clean ahead of the server's steps, so their CPU is
-# spent early instead of beside every APPEND (guard.mail.imap.cleaner._pipeline).
-AHEAD_ROUNDS = 3
-AHEAD_BYTES = 2 * BATCH_BYTES
 
 
 def crash_point(step: str) -> None:

@@ -40,13 +40,13 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from guard.mail import supervise
-from guard.mail.imap.common import AHEAD_ROUNDS, BATCH, CleanOutcome, Transform
+from guard.mail.imap.common import BATCH, CleanOutcome, Transform
 from guard.mail.imap.planner import InlinePlanner, Planned, internal_error, planned
 from guard.mail.supervise import Worker, overdue
 
 # Messages handed out beyond their results, shared by the workers: the round being written and
-# the ones fetched ahead of it, all of it queued in the workers while this process is at the server.
-AHEAD = (1 + AHEAD_ROUNDS) * BATCH
+# the next one, all of it queued in the workers while this process is at the server.
+AHEAD = 2 * BATCH
 CHUNK = 4  # messages per task sent to a worker
 _READ = 1 << 20
 
