@@ -56,6 +56,29 @@ def test_a_failed_prefetch_is_raised_by_load_only(tmp_path: Path) -> None:
         fn(SAMPLE.read_bytes())
 
 
+def test_what_else_the_thread_meets_is_met_again_by_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An error that is not the run's own (an import another thread was making at that moment
+    can fail only there) is not raised from the thread's attempt: `load` loads again here, and
+    only what that meets is raised."""
+    real = LazyTransform._load
+    calls: list[str] = []
+
+    def flaky(self: LazyTransform, *args: object) -> None:
+        calls.append(threading.current_thread().name)
+        if threading.current_thread().name == "guard-load":
+            raise RuntimeError("deadlock detected by _ModuleLock('guard.x')")
+        real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LazyTransform, "_load", flaky)
+    fn = LazyTransform(_ns(tmp_path / "absent.toml", policy="strict"))
+    fn.prefetch()
+    fn.load()
+    assert calls == ["guard-load", threading.current_thread().name]
+    assert fn(SAMPLE.read_bytes()).changed
+
+
 def test_a_tls_context_made_ahead_is_the_one_made_at_connect(tmp_path: Path) -> None:
     """guard.mail.imap.tls.TlsContext: the same trust (system CAs plus ca_file) and
     settings as ssl_context, made in a thread; a ca_file that cannot be loaded is connect's

@@ -205,8 +205,10 @@ class LazyTransform:
             self._loading.join()
             self._loading = None
             failed, self._failed = self._failed, None
-            if failed is not None:
+            if isinstance(failed, CliError):
                 raise failed
+            # Anything else the thread met (an import another thread was making at the same
+            # moment, say) is met again here, in this thread, as it would have been without it.
         if self._fn is None:
             self._load()
 
