@@ -1176,6 +1176,29 @@ static PyObject *Core_unwrap(Core *c, PyObject *url) {
  * drop_params(text, names) of all their names. None when the query holds none; else (the names
  * sorted, the rules' ids in first-seen order, `text` without those pairs). Self-contained: it
  * shares only the look-up tables and pair_key with detection's `params`. */
+/* `text` with text[q:head] (the "?" and the query's pairs) replaced by "?" and the `kept` pairs
+   joined by "&", or by nothing when no pair is left (`any` false): what both strip_params paths
+   make of what they keep. */
+static PyObject *rejoin(Core *c, PyObject *text, Py_ssize_t q, Py_ssize_t head, Py_ssize_t n,
+                        PyObject *kept, int any) {
+    PyObject *joined = NULL, *path = NULL, *tail = NULL, *parts = NULL, *out = NULL;
+    if ((path = PyUnicode_Substring(text, 0, q)) != NULL &&
+        (tail = PyUnicode_Substring(text, head, n)) != NULL) {
+        if (any) {
+            if ((joined = PyUnicode_Join(c->s_amp, kept)) != NULL)
+                parts = PyTuple_Pack(4, path, c->s_question, joined, tail);
+        } else {
+            parts = PyTuple_Pack(2, path, tail);
+        }
+        if (parts != NULL) out = PyUnicode_Join(c->s_empty, parts);
+    }
+    Py_XDECREF(joined);
+    Py_XDECREF(path);
+    Py_XDECREF(tail);
+    Py_XDECREF(parts);
+    return out;
+}
+
 static PyObject *strip_params_any(Core *c, PyObject *query, PyObject *text) {
     PyObject *groups = NULL, *names = NULL, *sorted = NULL, *ids = NULL, *kept = NULL;
     PyObject *out = NULL;
@@ -1245,22 +1268,7 @@ static PyObject *strip_params_any(Core *c, PyObject *query, PyObject *text) {
             }
             a = b + 1;
         }
-        PyObject *joined = NULL, *path = NULL, *tail = NULL, *parts = NULL;
-        stripped = NULL;
-        if ((path = PyUnicode_Substring(text, 0, q)) != NULL &&
-            (tail = PyUnicode_Substring(text, head, n)) != NULL) {
-            if (any) {
-                if ((joined = PyUnicode_Join(c->s_amp, kept)) != NULL)
-                    parts = PyTuple_Pack(4, path, c->s_question, joined, tail);
-            } else {
-                parts = PyTuple_Pack(2, path, tail);
-            }
-            if (parts != NULL) stripped = PyUnicode_Join(c->s_empty, parts);
-        }
-        Py_XDECREF(joined);
-        Py_XDECREF(path);
-        Py_XDECREF(tail);
-        Py_XDECREF(parts);
+        stripped = rejoin(c, text, q, head, n, kept, any);
         if (stripped == NULL) goto done;
     }
     PyObject *params = PyList_AsTuple(sorted);
@@ -1400,22 +1408,7 @@ static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
             }
             a = b + 1;
         }
-        PyObject *joined = NULL, *path = NULL, *tail = NULL, *parts = NULL;
-        stripped = NULL;
-        if ((path = PyUnicode_Substring(text, 0, q)) != NULL &&
-            (tail = PyUnicode_Substring(text, head, n)) != NULL) {
-            if (any) {
-                if ((joined = PyUnicode_Join(c->s_amp, kept)) != NULL)
-                    parts = PyTuple_Pack(4, path, c->s_question, joined, tail);
-            } else {
-                parts = PyTuple_Pack(2, path, tail);
-            }
-            if (parts != NULL) stripped = PyUnicode_Join(c->s_empty, parts);
-        }
-        Py_XDECREF(joined);
-        Py_XDECREF(path);
-        Py_XDECREF(tail);
-        Py_XDECREF(parts);
+        stripped = rejoin(c, text, q, head, n, kept, any);
         if (stripped == NULL) goto done;
     }
     PyObject *params = PyTuple_New(n_names), *id_tuple = PyTuple_New(n_ids);
