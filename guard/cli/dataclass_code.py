@@ -166,9 +166,29 @@ def record() -> bytes:
 
             message_id(WARM_MESSAGE)
             subject_of(WARM_MESSAGE)
+        with suppress(Exception):  # every bundled rule's pattern, whichever messages use it
+            _compile_rule_patterns()
     outer = {module: marshal.dumps(table) for module, table in tables.items() if module}
     outer[_REGEXES] = marshal.dumps((_regex_python(), regexes))
     return importlib.util.MAGIC_NUMBER + marshal.dumps(outer)
+
+
+def _compile_rule_patterns() -> None:
+    """Compile every pattern of the bundled rules now. They compile when a message first uses
+    them (rules_compiled._LazyPattern), in each worker: recorded here, the table answers them
+    there too, and what it holds does not depend on which rules the recording's messages met or
+    on whether the build found a compiled rule file already (the lazy patterns) or parsed the
+    rule files."""
+    import gc
+
+    from guard.engine.rules_compiled import _LazyPattern
+    from guard.engine.rules_load import load_ruleset
+
+    rules = load_ruleset(examples=False)
+    for obj in gc.get_objects():
+        if isinstance(obj, _LazyPattern):
+            obj.search  # noqa: B018 - the attribute compiles it
+    del rules
 
 
 def _regex_recorder(
