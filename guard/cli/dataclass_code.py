@@ -216,12 +216,14 @@ def _regex_recorder(
             made = compile_pattern(pattern, flags)
         finally:
             _compiler._sre = _sre
-        if type(pattern) in (str, bytes) and type(flags) is int and len(handed) == 1:
+        # Flags by value: re.RegexFlag (the rule loader's) and int (a compiled rule file's
+        # lazy patterns) are the same key.
+        if type(pattern) in (str, bytes) and isinstance(flags, int) and len(handed) == 1:
             _text, final, code, groups, groupindex, indexgroup = handed[0]
             args = (int(final), [int(op) for op in code], int(groups), dict(groupindex),
                     tuple(indexgroup))  # fmt: skip
             if _sre.compile(pattern, *args) == made and not flags & _compiler.SRE_FLAG_DEBUG:
-                regexes[(pattern, flags)] = args
+                regexes[(pattern, int(flags))] = args
         return made
 
     return recording
