@@ -224,6 +224,9 @@ def _regex_recorder(
                     tuple(indexgroup))  # fmt: skip
             if _sre.compile(pattern, *args) == made and not flags & _compiler.SRE_FLAG_DEBUG:
                 regexes[(pattern, int(flags))] = args
+                # Also under the pattern's own flags (re.UNICODE added to a str's): a compiled
+                # rule file keeps those, and its lazy patterns compile with them.
+                regexes.setdefault((pattern, int(final)), args)
         return made
 
     return recording
