@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from html import unescape
 
 from html5_reads import mail_html
 from hypothesis import given, settings
@@ -24,6 +25,21 @@ from guard.engine.loads import (
     markup_tags,
 )
 
+_TAG = re.compile(r"<([A-Za-z][\w:-]*+)([^>]*+)(>|\Z)")
+_ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
+
+
+def reference_tags(html: str) -> Iterator[tuple[str, dict[str, str]]]:
+    """markup_tags as it was: a match object per tag and per attribute."""
+    for m in _TAG.finditer(html):
+        if not m.group(3):
+            continue
+        attrs: dict[str, str] = {}
+        for a in _ATTR.finditer(m.group(2)):
+            value = a.group(2) if a.group(2) is not None else a.group(3) or a.group(4) or ""
+            attrs.setdefault(a.group(1).lower(), unescape(value))
+        yield m.group(1).lower(), attrs
+
 
 def reference_refs(text: str) -> Iterator[Ref]:
     """conditional_comment_refs without the shortcuts."""
@@ -38,7 +54,7 @@ def reference_refs(text: str) -> Iterator[Ref]:
             yield Ref(url, f"<!--[if mso]> {tag}[href]", False)
         else:
             yield Ref(url, f"<!--[if mso]> {tag}[src]", True, True)
-    for tag, attrs in markup_tags(text):
+    for tag, attrs in reference_tags(text):
         if tag not in _VML_TAGS:
             for ref in element_refs(tag, attrs.get):
                 if ref.load:
@@ -55,7 +71,8 @@ _TAGS = st.sampled_from(
 )  # fmt: skip
 _ATTRS = st.sampled_from(
     ["src", "href", "style", "background", "srcset", "rel", "http-equiv", "content", "to",
-     "attributeName", "fill", "code", "codebase", "value", "name", "type", "width", "data", "x"]
+     "attributeName", "fill", "code", "codebase", "value", "name", "type", "width", "data", "x",
+     "SRC", "Style", "xlink:HREF", "\u0130con", "o:href", "/src", "src/", "Locked"]
 )  # fmt: skip
 _VALUES = st.sampled_from(
     ["", "x.gif", "stylesheet", "refresh", "0;url=r.html", "background:url(b.png)", "href",
@@ -88,6 +105,28 @@ def _comments(draw: st.DrawFn) -> str:
 @given(_comments())
 def test_generated_comments_read_as_the_reference(text: str) -> None:
     assert list(conditional_comment_refs(text)) == list(reference_refs(text))
+    assert list(markup_tags(text)) == list(reference_tags(text))
+
+
+def test_markup_tags_reads_as_the_reference_on_samples_and_eval() -> None:
+    compared = 0
+    for source, html in mail_html():
+        compared += 1
+        assert list(markup_tags(html)) == list(reference_tags(html)), source
+    assert compared > 50
+
+
+def test_word_tags_without_a_url_attribute_are_passed_over_and_others_read() -> None:
+    text = (
+        '[if gte mso 9]><xml><w:LatentStyles DefLockedState="false">'
+        '<w:LsdException Locked="false" Priority="9" Name="toc 1"/>'
+        '<w:LsdException Locked="false" SRC="https://t.example/w.png"/>'
+        '<td Style="background:url(https://t.example/b.png)" x=&amp;>'
+        "</xml><![endif]"
+    )
+    refs = list(conditional_comment_refs(text))
+    assert refs == list(reference_refs(text))
+    assert [r.url for r in refs] == ["https://t.example/b.png"]  # a w:LsdException loads nothing
 
 
 def test_a_comment_without_a_value_still_reads_its_style_block() -> None:

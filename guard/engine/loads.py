@@ -309,8 +309,22 @@ def _conditional_attribute_refs(text: str) -> Iterator[Ref]:
     # Whatever else loads in there, by the same definition (a stylesheet, an `<iframe>`, a
     # `<style>` url(): HTTPLeaks' conditional-comment case). An element none of whose
     # attributes may reference anything (`may_reference`: a table cell) is not asked.
-    for tag, attrs in markup_tags(text):
-        if tag not in _VML_TAGS and may_reference(attrs):
+    # Word's own comments hold hundreds of `<w:LsdException …>` tags with a handful of
+    # attributes each, none of which may reference anything: a tag whose attribute names (read
+    # from its lower-cased text: lower-casing changes no delimiter, so the names are the ones
+    # `markup_tags` lower-cases) hold neither a URL attribute nor `style` is one `may_reference`
+    # refuses, and its attributes are not read (~30 us a real newsletter).
+    for name, attr_text, end in _TAG.findall(text):
+        if not end:
+            continue
+        tag = name.lower()
+        if tag in _VML_TAGS:
+            continue
+        names = _ATTR_NAME.findall(attr_text.lower())
+        if URL_ATTRS.isdisjoint(names) and "style" not in names:
+            continue
+        attrs = _tag_attrs(attr_text)
+        if may_reference(attrs):
             for ref in element_refs(tag, attrs.get):
                 if ref.load:
                     yield ref._replace(element=f"<!--[if mso]> {ref.element}")
@@ -322,16 +336,30 @@ _TAG = re.compile(r"<([A-Za-z][\w:-]*+)([^>]*+)(>|\Z)")
 _ATTR = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s>]+)))?""")
 
 
+# _ATTR's names alone (its values matched, not captured).
+_ATTR_NAME = re.compile(r"""([^\s=/>"']+)(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+))?""")
+
+
+def _tag_attrs(text: str) -> dict[str, str]:
+    """A start tag's attributes (the text after its name), entities decoded; the first of a name
+    wins. By findall (tuples made in C, no match objects): a group that took no part is "" as an
+    empty quoted value is, and either way the value is ""."""
+    attrs: dict[str, str] = {}
+    for name, quoted, single, bare in _ATTR.findall(text):
+        value = quoted or single or bare
+        attrs.setdefault(name.lower(), unescape(value) if "&" in value else value)
+    return attrs
+
+
 def markup_tags(html: str, pattern: re.Pattern[str] = _TAG) -> Iterator[tuple[str, dict[str, str]]]:
-    """Each start tag's name and attributes (entities decoded) read by regex, without a tree."""
+    """Each start tag's name and attributes (entities decoded) read by regex, without a tree.
+    `pattern`: three groups, the name, the attributes' text, and `>` (empty at the end of the
+    text: no element)."""
     for m in pattern.finditer(html):
-        if not m.group(3):
+        name, attr_text, end = m.groups()
+        if not end:
             continue  # end of text inside the tag: no element
-        attrs: dict[str, str] = {}
-        for a in _ATTR.finditer(m.group(2)):
-            value = a.group(2) if a.group(2) is not None else a.group(3) or a.group(4) or ""
-            attrs.setdefault(a.group(1).lower(), unescape(value))
-        yield m.group(1).lower(), attrs
+        yield name.lower(), _tag_attrs(attr_text)
 
 
 def tag_scan_refs(html: str) -> Iterator[tuple[str, dict[str, str], Ref]]:
