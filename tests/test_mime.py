@@ -938,3 +938,58 @@ def test_a_kept_charset_answer_is_the_lookup(label: str) -> None:
     assert mime.charset_codec(label) == want
     assert mime.charset_codec(label) == want  # from the memo, where it is kept
     assert (label in mime._CODEC_MEMO) == (len(label) <= mime._CODEC_MEMO_LONGEST)
+
+
+def _utf8_part_message(charset: str, body: bytes, cte: str = "8bit") -> bytes:
+    return (
+        b"From: a@example.com\nMIME-Version: 1.0\n"
+        + f"Content-Type: text/html; charset={charset}\n".encode()
+        + f"Content-Transfer-Encoding: {cte}\n\n".encode()
+        + body
+    )
+
+
+@pytest.mark.parametrize(
+    ("charset", "body", "handed"),
+    [
+        ("utf-8", "<p>caf\u00e9 \u2014 \U0001f600</p>".encode(), True),
+        ("UTF8", b"<p>plain</p>", True),
+        ('"unknown-x"', "<p>\u00e9</p>".encode(), True),  # unknown label: read as UTF-8
+        ("utf-8", b"<p>\xe9 broken</p>", False),  # replaced: not these bytes
+        ("windows-1252", b"<p>\x93q\x94</p>", False),
+        ("utf-8-sig", b"\xef\xbb\xbf<p>x</p>", False),  # the BOM is not in the text
+    ],
+)
+def test_html_read_as_utf8_hands_its_bytes_to_the_parser(
+    charset: str, body: bytes, handed: bool
+) -> None:
+    from guard.engine.html import parse_document
+    from guard.engine.model import UTF8_SOURCES
+
+    parsed, _ = parse_message(_utf8_part_message(charset, body))
+    (html,) = parsed.html_parts
+    entry = UTF8_SOURCES.get(id(html))
+    assert (entry is not None and entry[0] is html) == handed
+    if entry is not None:
+        assert entry[1] == html.encode("utf-8")
+    from selectolax.lexbor import LexborHTMLParser
+
+    doc = parse_document(html)
+    assert doc is not None and doc.html == LexborHTMLParser(html.encode("utf-8", "ignore")).html
+
+
+def test_every_utf8_source_is_its_texts_encoding_on_samples_and_the_corpus() -> None:
+    from guard.engine.model import UTF8_SOURCES
+
+    handed = 0
+    for raw in _mail_raws():
+        try:
+            parsed, _ = parse_message(raw)
+        except MessageError:
+            continue
+        for html in parsed.html_parts:
+            entry = UTF8_SOURCES.get(id(html))
+            if entry is not None and entry[0] is html:
+                handed += 1
+                assert entry[1] == html.encode("utf-8", "ignore")
+    assert handed > 20

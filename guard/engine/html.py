@@ -41,6 +41,7 @@ from guard.engine.loads import (
     markup_tags,
     tag_scan_refs,
 )
+from guard.engine.model import UTF8_SOURCES
 from guard.engine.nested import (
     CSS_TYPES,
     HTML_TYPES,
@@ -75,6 +76,9 @@ def parse_document(html: str) -> LexborHTMLParser | None:
     are handled as the HTML5 tokenizer handles them (U+FFFD in attribute values)."""
     if not html.strip():
         return None
+    source = UTF8_SOURCES.get(id(html))
+    if source is not None and source[0] is html:
+        return LexborHTMLParser(source[1])  # the bytes `_encode` would make (model.UTF8_SOURCES)
     global _encode
     if _encode is None:
         _encode = _utf8_encoder()

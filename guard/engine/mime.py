@@ -19,7 +19,14 @@ from typing import Any
 
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mimetree import MimeStructureError, Part, parse_headers, split
-from guard.engine.model import Envelope, Headers, ParsedMessage, first_header, header_names
+from guard.engine.model import (
+    UTF8_SOURCES,
+    Envelope,
+    Headers,
+    ParsedMessage,
+    first_header,
+    header_names,
+)
 from guard.engine.nested import DOCUMENT_TYPES, content_id_key
 
 _native: Any
@@ -120,20 +127,26 @@ def _codec(label: str | None) -> str | None:
 
 def decode_text(data: bytes, charset: str | None) -> str:
     """Bytes of a text part -> str: declared charset, else UTF-8, else windows-1252."""
+    return _decoded(data, charset)[0]
+
+
+def _decoded(data: bytes, charset: str | None) -> tuple[str, bool]:
+    """`decode_text`, and whether the text is `data` read as UTF-8 without an error (so `data`
+    are the bytes encoding the text in UTF-8 would make)."""
     codec = _codec(charset)
     if codec is not None:
         try:
-            return data.decode(codec)
+            return data.decode(codec), codec == "utf-8"
         except UnicodeDecodeError:
             if codec == "utf-8":
-                return data.decode("utf-8", errors="replace")
+                return data.decode("utf-8", errors="replace"), False
         except (LookupError, UnicodeError):
             # Non-text codecs (`base64`, `rot13`) and `undefined` raise these: use the fallback.
             pass
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), True
     except UnicodeDecodeError:
-        return data.decode(_FALLBACK_CHARSET, errors="replace")
+        return data.decode(_FALLBACK_CHARSET, errors="replace"), False
 
 
 def decode_header_value(value: str | None) -> str:
@@ -359,12 +372,18 @@ def parse_split(
     part's start (cleaning re-encodes a part it rewrites from these bytes)."""
     html: list[str] = []
     plain: list[str] = []
+    UTF8_SOURCES.clear()  # the last message's only
     for part in text_parts(tree):
         data = decode_transfer(raw[part.body_start : part.end], part.transfer_encoding)
         if keep is not None:
             keep[part.start] = data
-        text = decode_text(data, part.charset)  # decoded_text(raw, part)
-        (html if part.content_type == "text/html" else plain).append(text)
+        text, utf8 = _decoded(data, part.charset)  # decoded_text(raw, part)
+        if part.content_type == "text/html":
+            html.append(text)
+            if utf8:
+                UTF8_SOURCES[id(text)] = (text, data)
+        else:
+            plain.append(text)
     related = []
     for cid, part in related_parts(tree):
         if part.end - part.body_start <= limits.max_text_part_bytes:

@@ -149,6 +149,13 @@ class Esp(NamedTuple):
     the platform's mail is named last (`relayed by Amazon SES: X-SES-Outgoing`)."""
 
 
+UTF8_SOURCES: dict[int, tuple[str, bytes]] = {}
+"""HTML text of the last message parsed (guard/engine/mime.py `parse_split`) -> the bytes it was
+read from as UTF-8 without an error: the bytes its UTF-8 encoding makes, which the HTML parser
+reads (guard/engine/html.py `parse_document`), so they are handed over instead of made again
+(~0.1 M instructions a real newsletter). By the text's id, the text kept alongside (`is`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ParsedMessage:
     """What detection needs from a message: headers and decoded text parts."""
