@@ -578,3 +578,46 @@ def test_kept_field_names_read_as_the_python_reads_them() -> None:
         want_names, want_first = model._index_python(fields)
         assert got_names == want_names and got_first == want_first
         assert list(got_first) == list(want_first)  # the same order of first appearance
+
+
+# -- windows-1252 decoding (cp1252_decode) against Python's codec --------------------------------
+
+
+def _cp1252_reference(data: bytes) -> str | None:
+    try:
+        return data.decode("cp1252")
+    except UnicodeDecodeError:
+        return None  # a byte the codec leaves undefined: the C function says so with None
+
+
+@built
+def test_every_byte_decodes_as_the_codec_does() -> None:
+    for b in range(256):
+        for data in (bytes([b]), b"plain text " + bytes([b]) + b" more", bytes([b]) * 17):
+            assert _mimecore.cp1252_decode(data) == _cp1252_reference(data), b
+    assert _mimecore.cp1252_decode(b"") == ""
+    assert _mimecore.cp1252_decode(bytearray(b"caf\xe9")) == "caf\u00e9"
+
+
+_CP1252_PIECES = st.sampled_from(
+    [b"a", b"plain ascii run ", b"\xe9", b"\x80", b"\x93q\x94", b"\x81", b"\x9d", b"\xff", b"\x00"]
+)
+
+
+@built
+@settings(max_examples=600, deadline=None)
+@given(st.one_of(st.lists(_CP1252_PIECES, max_size=40).map(b"".join), st.binary(max_size=300)))
+def test_generated_bytes_decode_as_the_codec_does(data: bytes) -> None:
+    text = _mimecore.cp1252_decode(data)
+    assert text == _cp1252_reference(data)
+    if text is not None:  # the same str: same characters, same width
+        assert text.isascii() == data.decode("cp1252").isascii()
+
+
+@built
+def test_windows_1252_parts_decode_with_the_c_function() -> None:
+    assert mime._cp1252 is _mimecore.cp1252_decode
+    assert mime.decode_text(b"\x93caf\xe9\x94", "ISO-8859-1") == "\u201ccaf\u00e9\u201d"
+    # An undefined byte: the codec raises, UTF-8 fails, windows-1252 replaces it (as before).
+    assert mime.decode_text(b"a\x81b", "windows-1252") == "a\ufffdb"
+    assert mime.decode_text(b"a\x81b\xe9", None) == "a\ufffdb\u00e9"

@@ -135,6 +135,10 @@ def _decoded(data: bytes, charset: str | None) -> tuple[str, bool]:
     are the bytes encoding the text in UTF-8 would make)."""
     codec = _codec(charset)
     if codec is not None:
+        if codec in _CP1252 and _cp1252 is not None:
+            text = _cp1252(data)
+            if text is not None:
+                return text, False
         try:
             return data.decode(codec), codec == "utf-8"
         except UnicodeDecodeError:
@@ -146,7 +150,17 @@ def _decoded(data: bytes, charset: str | None) -> tuple[str, bool]:
     try:
         return data.decode("utf-8"), True
     except UnicodeDecodeError:
+        text = _cp1252(data) if _cp1252 is not None else None
+        if text is not None:
+            return text, False
         return data.decode(_FALLBACK_CHARSET, errors="replace"), False
+
+
+# windows-1252 (what mail labels ISO-8859-1 and US-ASCII are read as) in C where it is built:
+# `_mimecore.cp1252_decode` gives bytes.decode("cp1252"), or None for a byte it leaves undefined
+# (then the codec decides, raising or replacing as before).
+_CP1252 = frozenset({"cp1252", "windows-1252"})
+_cp1252: Callable[[bytes], str | None] | None = getattr(_native, "cp1252_decode", None)
 
 
 def decode_header_value(value: str | None) -> str:
