@@ -74,3 +74,29 @@ def test_the_cli_reports_it_and_goes_on(
     out = capsys.readouterr().out
     assert out.count("took longer than 0.2 s") == 1
     assert "2 messages scanned" in out
+
+
+def test_a_held_handler_stays_and_limits_still_interrupt() -> None:
+    import _signal  # type: ignore[import-not-found]
+    import signal
+
+    from guard.engine import timelimit
+
+    before = _signal.getsignal(signal.SIGALRM)
+    try:
+        # Not held: each limit installs its handler and restores the one before it.
+        with time_limit(5):
+            assert _signal.getsignal(signal.SIGALRM) is timelimit._expired
+        assert _signal.getsignal(signal.SIGALRM) is before
+        timelimit.hold_handler()
+        assert _signal.getsignal(signal.SIGALRM) is timelimit._expired
+        end = time.monotonic() + 60
+        with pytest.raises(TimeLimitExceeded), time_limit(0.05):
+            while time.monotonic() < end:
+                pass
+        with time_limit(5):
+            pass
+        assert _signal.getsignal(signal.SIGALRM) is timelimit._expired  # held: not restored
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)  # and the timer disarmed
+    finally:
+        _signal.signal(signal.SIGALRM, before)
