@@ -469,3 +469,29 @@ def test_may_hide_in_c_on_mail_sheets() -> None:
     assert compared > 200
     assert 0 < hiding < compared
     assert bad == []
+
+
+_LOAD_PIECES = st.sampled_from(
+    ["url", "URL", "uRl", "image-set", "IMAGE-SET", "\\", "color:red;", " ", "u", "rl", "image",
+     "-set", "\u0131mage-set", "\u0130MAGE-SET", "image-\u017fet", "\u212a", "\u00e9", "ur\nl"]
+)  # fmt: skip
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(_LOAD_PIECES, max_size=12).map("".join))
+def test_may_load_answers_as_the_regex(body: str) -> None:
+    from guard.engine.css import _LOADS, _may_load
+
+    assert _may_load(body) == (_LOADS.search(body) is not None)
+
+
+def test_specificity_without_an_escape_reads_the_selector_as_it_is() -> None:
+    from guard.engine.css import _ESCAPES, _TYPES, specificity
+
+    for selector in ("#a .b td", "div > p.x", "a\\:b .c", "#x\\31 23 span", "table td.x#y"):
+        plain = _ESCAPES.sub("x", selector)
+        assert specificity(selector) == (
+            plain.count("#"),
+            plain.count("."),
+            len(_TYPES.findall(plain)),
+        )

@@ -149,7 +149,11 @@ def _block_may_count(body: str) -> bool:
     if "\\" in body:
         return True
     lowered = body.lower()
-    return any(text in lowered for text in _COUNTS_IN_BLOCK)
+    # A loop, not any() of a generator: ~30% fewer instructions (a block a rule, ~8 a message).
+    for text in _COUNTS_IN_BLOCK:  # noqa: SIM110
+        if text in lowered:
+            return True
+    return False
 
 
 class _Prepared(NamedTuple):
