@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import lru_cache
 from typing import Literal, NamedTuple
 
@@ -93,25 +93,49 @@ def css_urls(css: str) -> list[str]:
     lowered = css.lower()
     if "url" not in lowered and "@import" not in lowered and "image-set" not in lowered:
         return []
-    css = without_comments(css)
+    read = without_comments(css)
     # Each pattern runs only where its keyword is (the comments out: taking one out may join
     # a keyword). Exact on ASCII text; elsewhere IGNORECASE also matches `ı`, `İ` and `ſ` for
     # `i` and `s`, which lower() keeps apart, so every pattern runs.
     wants_url = wants_import = wants_set = True
-    if css.isascii():
-        lowered = css.lower()
+    if read.isascii():
+        if read is not css:  # comments taken out (else the text lowered above is this one)
+            lowered = read.lower()
         wants_url, wants_import = "url" in lowered, "@import" in lowered
         wants_set = "image-set" in lowered
     found: list[str] = []
-    for m in _URL.finditer(css) if wants_url else ():
+    css = read
+    for m in _found(_URL, css, lowered, "url(") if wants_url else ():
         found.append(_unescape(m.group(1) or m.group(2) or m.group(3) or ""))
-    for m in _IMPORT.finditer(css) if wants_import else ():
+    for m in _found(_IMPORT, css, lowered, "@import") if wants_import else ():
         found.append(_unescape(m.group(1) or m.group(2) or ""))
-    for m in _IMAGE_SET.finditer(css) if wants_set else ():
+    for m in _found(_IMAGE_SET, css, lowered, "image-set(") if wants_set else ():
         for s in _STRING.finditer(m.group(1)):
             found.append(_unescape(s.group(1) or s.group(2) or ""))
     # A fragment-only url(#id) names something in the same document: nothing is fetched.
     return [u.strip() for u in found if u.strip() and not u.strip().startswith("#")]
+
+
+def _found(
+    pattern: re.Pattern[str], css: str, lowered: str, literal: str
+) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(css)`, for a case-insensitive pattern each of whose matches starts with
+    `literal` (lower-case ASCII): on ASCII text (`lowered` its lower case, character for
+    character) it is tried only where `lowered` holds the literal, in order, on from the end of
+    each match, which is where finditer finds them; IGNORECASE reads Unicode case at each
+    character it tries (~20 instructions a character of a newsletter's stylesheet). Elsewhere
+    the pattern's own search."""
+    if not css.isascii():
+        yield from pattern.finditer(css)
+        return
+    at = lowered.find(literal)
+    while at != -1:
+        m = pattern.match(css, at)
+        if m is None:
+            at = lowered.find(literal, at + 1)
+        else:
+            yield m
+            at = lowered.find(literal, m.end())
 
 
 # A `<style>` element's text is read for its URLs four times when a message is cleaned: by the
