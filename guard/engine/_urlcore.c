@@ -1199,8 +1199,53 @@ static PyObject *rejoin(Core *c, PyObject *text, Py_ssize_t q, Py_ssize_t head, 
     return out;
 }
 
+/* drop_params(text, names): `text` without the query pairs whose name is one of `names` (a
+ * set), or of the `n_names` in `listed` when `names` is NULL; the query is what follows the
+ * first `?` before the first `#`. A new reference, or NULL with an exception. */
+static PyObject *drop_named(Core *c, PyObject *text, PyObject *names, PyObject *const *listed,
+                            Py_ssize_t n_names) {
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), eq;
+    Py_ssize_t hash = PyUnicode_FindChar(text, '#', 0, n, 1);
+    if (hash == -2) return NULL;
+    Py_ssize_t head = hash == -1 ? n : hash;
+    Py_ssize_t q = PyUnicode_FindChar(text, '?', 0, head, 1);
+    if (q == -2) return NULL;
+    if (q == -1) return Py_NewRef(text);
+    PyObject *kept = PyList_New(0), *out = NULL;
+    if (kept == NULL) return NULL;
+    int any = 0;
+    for (Py_ssize_t a = q + 1; a <= head;) {
+        Py_ssize_t amp = PyUnicode_FindChar(text, '&', a, head, 1);
+        if (amp == -2) goto done;
+        Py_ssize_t b = amp == -1 ? head : amp;
+        PyObject *name = pair_key(c, text, a, b, &eq);
+        if (name == NULL) goto done;
+        int drop = 0;
+        if (names != NULL) {
+            drop = PySet_Contains(names, name);
+        } else {
+            for (Py_ssize_t i = 0; i < n_names && drop == 0; i++)
+                drop = PyObject_RichCompareBool(listed[i], name, Py_EQ);
+        }
+        Py_DECREF(name);
+        if (drop < 0) goto done;
+        if (!drop) {
+            PyObject *pair = PyUnicode_Substring(text, a, b);
+            int bad = pair == NULL || PyList_Append(kept, pair) < 0;
+            Py_XDECREF(pair);
+            if (bad) goto done;
+            any |= b > a;
+        }
+        a = b + 1;
+    }
+    out = rejoin(c, text, q, head, n, kept, any);
+done:
+    Py_DECREF(kept);
+    return out;
+}
+
 static PyObject *strip_params_any(Core *c, PyObject *query, PyObject *text) {
-    PyObject *groups = NULL, *names = NULL, *sorted = NULL, *ids = NULL, *kept = NULL;
+    PyObject *groups = NULL, *names = NULL, *sorted = NULL, *ids = NULL;
     PyObject *out = NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
     Py_ssize_t nprefix = PyTuple_GET_SIZE(c->prefix_rules);
@@ -1236,41 +1281,8 @@ static PyObject *strip_params_any(Core *c, PyObject *query, PyObject *text) {
     if ((sorted = PySequence_List(names)) == NULL || PyList_Sort(sorted) < 0 ||
         (ids = PySequence_Tuple(groups)) == NULL)
         goto done;
-    /* drop_params(text, names): the query is what follows the first `?` before the first `#`. */
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    Py_ssize_t hash = PyUnicode_FindChar(text, '#', 0, n, 1);
-    if (hash == -2) goto done;
-    Py_ssize_t head = hash == -1 ? n : hash;
-    Py_ssize_t q = PyUnicode_FindChar(text, '?', 0, head, 1);
-    if (q == -2) goto done;
-    PyObject *stripped;
-    if (q == -1) {
-        stripped = Py_NewRef(text);
-    } else {
-        if ((kept = PyList_New(0)) == NULL) goto done;
-        int any = 0;
-        a = q + 1;
-        while (a <= head) {
-            Py_ssize_t amp = PyUnicode_FindChar(text, '&', a, head, 1);
-            if (amp == -2) goto done;
-            Py_ssize_t b = amp == -1 ? head : amp;
-            PyObject *name = pair_key(c, text, a, b, &eq);
-            if (name == NULL) goto done;
-            int drop = PySet_Contains(names, name);
-            Py_DECREF(name);
-            if (drop < 0) goto done;
-            if (!drop) {
-                PyObject *pair = PyUnicode_Substring(text, a, b);
-                int bad = pair == NULL || PyList_Append(kept, pair) < 0;
-                Py_XDECREF(pair);
-                if (bad) goto done;
-                any |= b > a;
-            }
-            a = b + 1;
-        }
-        stripped = rejoin(c, text, q, head, n, kept, any);
-        if (stripped == NULL) goto done;
-    }
+    PyObject *stripped = drop_named(c, text, names, NULL, 0);
+    if (stripped == NULL) goto done;
     PyObject *params = PyList_AsTuple(sorted);
     if (params != NULL) out = PyTuple_Pack(3, params, ids, stripped);
     Py_XDECREF(params);
@@ -1280,7 +1292,6 @@ done:
     Py_XDECREF(names);
     Py_XDECREF(sorted);
     Py_XDECREF(ids);
-    Py_XDECREF(kept);
     return out;
 }
 
@@ -1294,7 +1305,7 @@ done:
 static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
     PyObject *names[STRIP_SMALL], *ids[STRIP_SMALL];
     Py_ssize_t n_names = 0, n_ids = 0;
-    PyObject *out = NULL, *kept = NULL;
+    PyObject *out = NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
     Py_ssize_t nprefix = PyTuple_GET_SIZE(c->prefix_rules);
     int overflow = 0;
@@ -1370,47 +1381,8 @@ static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
         }
         names[j] = x;
     }
-    /* drop_params(text, names): the query is what follows the first `?` before the first `#`. */
-    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    Py_ssize_t hash = PyUnicode_FindChar(text, '#', 0, n, 1);
-    if (hash == -2) goto done;
-    Py_ssize_t head = hash == -1 ? n : hash;
-    Py_ssize_t q = PyUnicode_FindChar(text, '?', 0, head, 1);
-    if (q == -2) goto done;
-    PyObject *stripped;
-    if (q == -1) {
-        stripped = Py_NewRef(text);
-    } else {
-        if ((kept = PyList_New(0)) == NULL) goto done;
-        int any = 0;
-        a = q + 1;
-        while (a <= head) {
-            Py_ssize_t amp = PyUnicode_FindChar(text, '&', a, head, 1);
-            if (amp == -2) goto done;
-            Py_ssize_t b = amp == -1 ? head : amp;
-            PyObject *name = pair_key(c, text, a, b, &eq);
-            if (name == NULL) goto done;
-            int drop = 0;
-            for (Py_ssize_t i = 0; i < n_names && !drop; i++) {
-                drop = PyObject_RichCompareBool(names[i], name, Py_EQ);
-                if (drop < 0) {
-                    Py_DECREF(name);
-                    goto done;
-                }
-            }
-            Py_DECREF(name);
-            if (!drop) {
-                PyObject *pair = PyUnicode_Substring(text, a, b);
-                int bad = pair == NULL || PyList_Append(kept, pair) < 0;
-                Py_XDECREF(pair);
-                if (bad) goto done;
-                any |= b > a;
-            }
-            a = b + 1;
-        }
-        stripped = rejoin(c, text, q, head, n, kept, any);
-        if (stripped == NULL) goto done;
-    }
+    PyObject *stripped = drop_named(c, text, NULL, names, n_names);
+    if (stripped == NULL) goto done;
     PyObject *params = PyTuple_New(n_names), *id_tuple = PyTuple_New(n_ids);
     if (params != NULL && id_tuple != NULL) {
         for (Py_ssize_t i = 0; i < n_names; i++) PyTuple_SET_ITEM(params, i, Py_NewRef(names[i]));
@@ -1423,7 +1395,6 @@ static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
 done:
     for (Py_ssize_t i = 0; i < n_names; i++) Py_DECREF(names[i]);
     for (Py_ssize_t i = 0; i < n_ids; i++) Py_DECREF(ids[i]);
-    Py_XDECREF(kept);
     return out;
 }
 
