@@ -859,13 +859,30 @@ static PyObject *finding(Core *c, PyObject *kind, PyObject *rule, PyObject *trac
     return make_tuple_of(c->finding_type, 15, items);
 }
 
+/* The rule that makes query parameter `name` a tracking one (its exact name, else the first
+ * prefix it starts with, as RuleSet.param_matches reads them), borrowed; NULL without one, or
+ * with an exception set. */
+static PyObject *param_rule(Core *c, PyObject *name) {
+    PyObject *rule = PyDict_GetItemWithError(c->exact_params, name);
+    if (rule != NULL || PyErr_Occurred()) return rule;
+    Py_ssize_t nprefix = PyTuple_GET_SIZE(c->prefix_rules);
+    for (Py_ssize_t k = 0; k < nprefix; k++) {
+        PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, k);
+        Py_ssize_t m = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(pair, 0), 0,
+                                           PyUnicode_GET_LENGTH(name), -1);
+        if (m < 0) return NULL;
+        if (m) return PyTuple_GET_ITEM(pair, 1);
+    }
+    return NULL;
+}
+
 /* The tracking parameters among the query's names, grouped by the rule that defines them
  * (RuleSet.param_matches), each a `param` finding. */
 static int params(Core *c, Out *o, U *t, PyObject *element) {
     PyObject *groups = PyDict_New(); /* rule id -> (rule, set of names), in first-seen order */
     if (groups == NULL) return -1;
     PyObject *query = t->query;
-    Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, nprefix = PyTuple_GET_SIZE(c->prefix_rules);
+    Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0;
     while (a <= len) {
         Py_ssize_t amp = PyUnicode_FindChar(query, '&', a, len, 1);
         if (amp == -2) goto fail;
@@ -873,20 +890,10 @@ static int params(Core *c, Out *o, U *t, PyObject *element) {
         if (b > a) {
             PyObject *name = pair_key(c, query, a, b, &eq);
             if (name == NULL) goto fail;
-            PyObject *rule = PyDict_GetItemWithError(c->exact_params, name);
+            PyObject *rule = param_rule(c, name);
             if (rule == NULL && PyErr_Occurred()) {
                 Py_DECREF(name);
                 goto fail;
-            }
-            for (Py_ssize_t k = 0; rule == NULL && k < nprefix; k++) {
-                PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, k);
-                Py_ssize_t m = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(pair, 0), 0,
-                                                   PyUnicode_GET_LENGTH(name), -1);
-                if (m < 0) {
-                    Py_DECREF(name);
-                    goto fail;
-                }
-                if (m) rule = PyTuple_GET_ITEM(pair, 1);
             }
             if (rule != NULL) {
                 RuleInfo *r = info_of(c, rule);
@@ -1248,7 +1255,6 @@ static PyObject *strip_params_any(Core *c, PyObject *query, PyObject *text) {
     PyObject *groups = NULL, *names = NULL, *sorted = NULL, *ids = NULL;
     PyObject *out = NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
-    Py_ssize_t nprefix = PyTuple_GET_SIZE(c->prefix_rules);
     if ((groups = PyDict_New()) == NULL || (names = PySet_New(NULL)) == NULL) goto done;
     while (a <= len) {
         Py_ssize_t amp = PyUnicode_FindChar(query, '&', a, len, 1);
@@ -1257,13 +1263,7 @@ static PyObject *strip_params_any(Core *c, PyObject *query, PyObject *text) {
         if (b > a) { /* query_keys skips empty pairs */
             PyObject *name = pair_key(c, query, a, b, &eq);
             if (name == NULL) goto done;
-            PyObject *rule = PyDict_GetItemWithError(c->exact_params, name);
-            for (Py_ssize_t k = 0; rule == NULL && !PyErr_Occurred() && k < nprefix; k++) {
-                PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, k);
-                Py_ssize_t m = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(pair, 0), 0,
-                                                   PyUnicode_GET_LENGTH(name), -1);
-                if (m > 0) rule = PyTuple_GET_ITEM(pair, 1);
-            }
+            PyObject *rule = param_rule(c, name);
             RuleInfo *r = rule != NULL && !PyErr_Occurred() ? info_of(c, rule) : NULL;
             int bad = PyErr_Occurred() != NULL;
             if (!bad && r != NULL)
@@ -1307,7 +1307,6 @@ static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
     Py_ssize_t n_names = 0, n_ids = 0;
     PyObject *out = NULL;
     Py_ssize_t len = PyUnicode_GET_LENGTH(query), a = 0, eq;
-    Py_ssize_t nprefix = PyTuple_GET_SIZE(c->prefix_rules);
     int overflow = 0;
     while (a <= len && !overflow) {
         Py_ssize_t amp = PyUnicode_FindChar(query, '&', a, len, 1);
@@ -1316,13 +1315,7 @@ static PyObject *strip_params(Core *c, PyObject *query, PyObject *text) {
         if (b > a) { /* query_keys skips empty pairs */
             PyObject *name = pair_key(c, query, a, b, &eq);
             if (name == NULL) goto done;
-            PyObject *rule = PyDict_GetItemWithError(c->exact_params, name);
-            for (Py_ssize_t k = 0; rule == NULL && !PyErr_Occurred() && k < nprefix; k++) {
-                PyObject *pair = PyTuple_GET_ITEM(c->prefix_rules, k);
-                Py_ssize_t m = PyUnicode_Tailmatch(name, PyTuple_GET_ITEM(pair, 0), 0,
-                                                   PyUnicode_GET_LENGTH(name), -1);
-                if (m > 0) rule = PyTuple_GET_ITEM(pair, 1);
-            }
+            PyObject *rule = param_rule(c, name);
             RuleInfo *r = rule != NULL && !PyErr_Occurred() ? info_of(c, rule) : NULL;
             if (PyErr_Occurred()) {
                 Py_DECREF(name);
