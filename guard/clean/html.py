@@ -394,16 +394,12 @@ class _Document:
 
     # -- writing out -----------------------------------------------------------------------------
 
-    def serialised(self, source: str) -> str:
-        """The tree as HTML. `source`: the document as parsed, for its doctype."""
-        self.escape_foreign_raw_text()
-        return self.text(source)
-
     def output(self, source: str) -> tuple[str, bytes | None]:
-        """`serialised` and its UTF-8 bytes (None where it has none): with the C serialiser
-        (guard/clean/rewritecore.py), the bytes Lexbor wrote, taken as they are where they are
-        UTF-8, so the text is what `serialised` decodes from them (its pieces each start and end
-        with ASCII markup, so a strict decode of the whole is the replacing decode of each)."""
+        """The tree as HTML (`source`: the document as parsed, for its doctype) and its UTF-8
+        bytes (None where it has none). With the C serialiser (guard/clean/rewritecore.py) the
+        bytes Lexbor wrote, taken as they are where they are UTF-8, and the text decoded from
+        them: `text`'s pieces each start and end with ASCII markup, so a strict decode of the
+        whole is the replacing decode of each."""
         self.escape_foreign_raw_text()
         data = None if self.plaintext else self.utf8(source)
         if data is not None:
@@ -437,7 +433,7 @@ class _Document:
         return b"".join(parts)
 
     def text(self, source: str) -> str:
-        """The tree as HTML, its foreign raw text escaped already (`serialised`)."""
+        """The tree as HTML, its foreign raw text escaped already (`output`)."""
         document = self.tree.root.parent if self.tree.root is not None else None
         parts: list[str] = []
         node = document.child if document is not None else None
