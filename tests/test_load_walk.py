@@ -15,10 +15,11 @@ from html5_grammar import documents
 from html5_reads import CORPUS, corpus_html, mail_html
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from selectolax.lexbor import LexborHTMLParser
 
 from guard.clean.message import Policy, clean_message
 from guard.engine import lexwalk, load_walk
-from guard.engine.html import scan_html
+from guard.engine.html import Nest, scan_html
 from guard.engine.load_walk import document_loads
 from guard.engine.mime import MessageError, parse_message
 from guard.engine.rules_load import load_ruleset
@@ -212,3 +213,34 @@ def test_styles_read_16_bytes_at_a_time_read_alike(pieces: list[str], element: s
     fast, slow = _both(html)
     assert fast == slow == scan_loads(html)
     assert load_walk._c_only is lexwalk.distinct_loads  # not turned off by its probe
+
+
+@built
+def test_the_checks_own_parse_reads_what_a_parser_reads() -> None:
+    """Cleaning's check parses its output into the one Lexbor document the extension keeps
+    (lexwalk.encoded_loads): document after document, small, large (a document of its own) or
+    one Lexbor cannot read twice alike, each reads as a new selectolax parser of its bytes."""
+    big = f'<img src="{T}/big">' + "<p>" + "x" * (600 * 1024) + f'<img src="{T}/end">'
+    htmls = [html for _, html in mail_html()] + list(C_CASES.values()) + [big, CASES["plain"]]
+    compared = 0
+    for html in htmls:
+        data = html.encode("utf-8", "ignore")
+        fast = lexwalk.encoded_loads(data, Nest(None))
+        assert fast == lexwalk.distinct_loads(LexborHTMLParser(data), Nest(None))
+        compared += 1
+    assert compared > 150
+    assert lexwalk._encoded is not None  # not turned off by its probe
+
+
+@built
+def test_the_check_reads_its_output_through_its_own_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    answers: list[object] = []
+
+    def spy(data: bytes, nest: Nest) -> object:
+        answers.append(lexwalk.encoded_loads(data, nest))
+        return answers[-1]
+
+    monkeypatch.setattr(load_walk, "encoded_loads", spy)
+    html = C_CASES["hidden plain images"]
+    assert document_loads(html, encoded=html.encode()) == scan_loads(html)
+    assert answers == [scan_loads(html)]

@@ -1773,6 +1773,113 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
     return PyBool_FromLong(found);
 }
 
+/* Cleaning's check (guard/clean/html.py `_Check.verify`) parses every rewrite again and reads its
+ * loads. `loads_encoded` parses the output's UTF-8 bytes into one Lexbor document kept here, not
+ * a selectolax parser each: Lexbor's parse of a document it parsed before cleans it first (its
+ * memory, hashes and parser stay), where a new parser created a document, a parser and a
+ * tokenizer and freed them all again (~120 us of a ~370 us re-parse of a real newsletter). The
+ * parse is Lexbor's own, as selectolax's LexborHTMLParser(bytes) calls it (no encoding read, no
+ * scripting, DOM options 0: Lexbor's defaults); the walk is `loads`'. The GIL is held from the
+ * parse to the end of the walk (the one document is then this call's alone); a call made while
+ * the kept document is in use, or for a document larger than CHECK_KEPT_BYTES (whose tree is not
+ * kept in memory between checks), parses into a document of its own. */
+static void *(*f_doc_create)(void);
+static void *(*f_doc_destroy)(void *);
+static unsigned int (*f_doc_parse)(void *, const lxb_char_t *, size_t);
+static void *check_doc = NULL;
+static int check_busy = 0;
+static int check_ready = 0;
+#define CHECK_KEPT_BYTES ((Py_ssize_t)512 * 1024)
+
+static PyObject *bind_check(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
+    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
+    if (h == NULL) h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+    if (h == NULL) {
+        PyErr_SetString(PyExc_ImportError, "cannot open selectolax's extension");
+        return NULL;
+    }
+#define CHECK_SYM(var, name)                                                \
+    *(void **)(&var) = dlsym(h, name);                                      \
+    if (var == NULL) {                                                      \
+        PyErr_SetString(PyExc_ImportError, "selectolax lacks " name);       \
+        return NULL;                                                        \
+    }
+    CHECK_SYM(f_doc_create, "lxb_html_document_create");
+    CHECK_SYM(f_doc_destroy, "lxb_html_document_destroy");
+    CHECK_SYM(f_doc_parse, "lxb_html_document_parse");
+#undef CHECK_SYM
+    check_ready = 1;
+    Py_RETURN_NONE;
+}
+
+/* loads_encoded(UTF-8 bytes, url_names, load_needles, "img[src]", "img[srcset]") -> `loads`'
+ * answer for LexborHTMLParser(those bytes), parsed as above. */
+static PyObject *loads_encoded(PyObject *self, PyObject *args) {
+    (void)self;
+    const char *data;
+    Py_ssize_t len;
+    PyObject *url_obj, *load_obj;
+    config cfg = {0};
+    if (!PyArg_ParseTuple(args, "y#OOUU", &data, &len, &url_obj, &load_obj, &cfg.img_src,
+                          &cfg.img_srcset))
+        return NULL;
+    if (!ready || !check_ready) {
+        PyErr_SetString(PyExc_RuntimeError, "not bound");
+        return NULL;
+    }
+    int own = check_busy || len > CHECK_KEPT_BYTES;
+    void *document = own ? NULL : check_doc;
+    if (document == NULL) {
+        document = f_doc_create();
+        if (document == NULL) return PyErr_NoMemory();
+        if (!own) check_doc = document;
+    }
+    if (!own) check_busy = 1;
+    PyObject *out = NULL, *positions = NULL, *seen = NULL;
+    firsts_t firsts;
+    if (f_doc_parse(document, (const lxb_char_t *)data, (size_t)len) != 0) {
+        PyErr_SetString(PyExc_ValueError, "Lexbor cannot parse the document");
+        goto fail;
+    }
+    if (read_config(&cfg, url_obj, load_obj, NULL) < 0) goto fail;
+    load_firsts(&cfg, &firsts);
+    out = PyList_New(0);
+    positions = PyList_New(0);
+    seen = PySet_New(NULL);
+    if (out == NULL || positions == NULL || seen == NULL) goto fail;
+    node_t *root = (node_t *)document, *cur = root;
+    for (;;) {
+        int type = f_type(cur);
+        if (type == NODE_COMMENT) {
+            if (comment_record(document, cur, out, positions) < 0) goto fail;
+        } else if (type == NODE_ELEMENT) {
+            if (loads_element(&cfg, &firsts, document, cur, out, positions, seen) < 0) goto fail;
+        }
+        node_t *child = f_first_child(cur);
+        if (child != NULL) {
+            cur = child;
+            continue;
+        }
+        if ((cur = after_subtree(cur, root)) == NULL) break;
+    }
+    Py_DECREF(seen);
+    free_config(&cfg);
+    if (own) f_doc_destroy(document);
+    else check_busy = 0;
+    return Py_BuildValue("(NN)", out, positions);
+fail:
+    Py_XDECREF(seen);
+    free_config(&cfg);
+    Py_XDECREF(out);
+    Py_XDECREF(positions);
+    if (own) f_doc_destroy(document);
+    else check_busy = 0;
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"holds", holds, METH_VARARGS,
      "holds(text, needle as lower-case ASCII bytes with a byte that is not a letter) -> bool:"
@@ -1795,6 +1902,11 @@ static PyMethodDef methods[] = {
      "candidates(parser, node, node's mem_id, raw names, url names, load needles, plain=False)"
      " -> [LexborNode] in document order: the nodes cleaning's rewrite may edit (with plain:"
      " plain links and images as their records)"},
+    {"bind_check", bind_check, METH_VARARGS,
+     "bind_check(path of selectolax's extension): Lexbor's parse, for loads_encoded"},
+    {"loads_encoded", loads_encoded, METH_VARARGS,
+     "loads_encoded(UTF-8 bytes, url names, load needles, 'img[src]', 'img[srcset]') -> loads'"
+     " answer for LexborHTMLParser(bytes), parsed into one document kept for every call"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -525,3 +525,116 @@ def _ready() -> Any:
         _ext = None
         raise
     return _ext
+
+
+# Cleaning's check, parsed and walked in C (`_ext.loads_encoded`): False until first use, None
+# where it is not used (then `distinct_loads` reads a selectolax parser of the bytes).
+_encoded: Any = False
+
+
+def encoded_loads(encoded: bytes, nest: Nest) -> list[Load] | None:
+    """`distinct_loads(LexborHTMLParser(encoded), nest)` for cleaning's check, without the
+    parser: the extension parses the bytes into the one Lexbor document it keeps for the check
+    (see `loads_encoded` in _lexwalk.c) and walks it as `distinct_loads` does. `encoded`: a
+    document `parse_is_bounded`, not empty, without an `<image` tag (as for `distinct_loads`).
+    None where the C parse is not used (no extension, or its probe disagrees)."""
+    global _encoded
+    if _encoded is False:
+        _encoded = _bind_encoded()
+    if _encoded is None:
+        return None
+    try:
+        items, positions = _encoded(encoded, _URL_NAMES, LOAD_NEEDLES, "img[src]", "img[srcset]")
+    except (TypeError, ValueError):
+        return None
+    return _distinct_of(items, positions, nest)
+
+
+def _bind_encoded() -> Any:
+    """`_ext.loads_encoded`, bound to Lexbor's parse, when it answers the probe as the Python
+    walk does (`_PROBE_ANSWER`'s loads, distinct, as `_loads_agree` reads them), the second
+    time into the document it keeps as well; else None."""
+    from guard.engine import html
+
+    ext = _ext or _ready()
+    if ext is None:
+        return None
+    expected: dict[str, str] = {}
+    for url, element, load, _image, _shape in _PROBE_ANSWER:
+        if load:
+            expected.setdefault(_PROBE_BASE + url, element)
+    try:
+        import selectolax.lexbor as lexbor
+
+        ext.bind_check(lexbor.__file__)
+        data = _PROBE.encode()
+        for _ in range(2):
+            items, positions = ext.loads_encoded(
+                data, _URL_NAMES, LOAD_NEEDLES, "img[src]", "img[srcset]"
+            )
+            if _distinct_of(items, positions, html.Nest(None)) != list(expected.items()):
+                return None
+    except TimeLimitExceeded:
+        raise
+    except Exception:  # noqa: BLE001 - a parse that fails on the probe is not used
+        return None
+    return ext.loads_encoded
+
+
+def _distinct_of(items: list[Any], positions: list[int], nest: Nest) -> list[Load]:
+    """`distinct_loads`' answer from what the loads-only walk found (`_ext.loads`, or
+    `loads_encoded`): its records read in Python, then each URL resolved and kept once."""
+    base: str | None = None
+    if positions:
+        from guard.engine.html import _inline_src, _nested_occurrences
+
+        found: list[Load] = []
+        done = 0
+        for at in positions:
+            if at > done:
+                found.extend(items[done:at])
+            done = at + 1
+            record = items[at]
+            if len(record) == 2:  # a comment that may be conditional
+                for o in _comment_occurrences(record[1].strip()):
+                    if o.load:
+                        found.append((o.url, o.element))
+                continue
+            tag, attrs, css = record
+            if css:
+                found.extend((url, "<style> url()") for url in sheet_urls(css))
+            if not attrs or not may_reference(attrs):
+                continue
+            if not tag.islower():
+                tag = tag.lower()  # SVG's camelCase names (`feImage`)
+            get = attrs.get
+            for url, element, load, _image in element_refs(tag, get):
+                if not load:
+                    continue
+                if element == "base[href]" and base is None:
+                    href = url.strip()
+                    if href.lower().startswith(("http://", "https://")):
+                        base = href
+                found.append((url, element))
+            if tag in NESTING_ATTRS and (tag != "img" or _inline_src(get)):
+                found.extend(
+                    (o.url, o.element) for o in _nested_occurrences(tag, get, nest) if o.load
+                )
+        if done < len(items):
+            found.extend(items[done:])
+    else:
+        found = items
+    # html.resolve_all's resolution, then the first occurrence of each URL.
+    first: dict[str, str] = {}
+    for url, element in found:
+        if element == "base[href]" or (
+            " > " in element and not element.startswith("iframe[srcdoc] > ")
+        ):
+            key = url  # the base itself, and what a nested `data:`/`cid:` document references
+        elif base is None:
+            key = url.strip()
+        else:
+            key = resolve(base, url)
+        if key not in first:
+            first[key] = element
+    return list(first.items())

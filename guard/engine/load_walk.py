@@ -27,7 +27,7 @@ from guard.engine.html import (
     scan_nested,
 )
 from guard.engine.layout import Getter
-from guard.engine.lexwalk import has_start_tag
+from guard.engine.lexwalk import encoded_loads, has_start_tag
 from guard.engine.loads import conditional_comment_refs, element_refs, may_reference
 from guard.engine.nested import CSS_TYPES, NESTING_ATTRS, SVG_TYPES, xml_stylesheet_hrefs
 from guard.engine.parse_bounds import parse_is_bounded
@@ -46,17 +46,23 @@ def document_loads(
     whose dropped images need the links too: `loads_tree`), else (or with `python_walk`: the
     reference, for tests) by `_walk`. `encoded`: `html` as
     UTF-8, when the caller has it: the parser reads those bytes (selectolax parses a str by
-    encoding it to UTF-8 first; cleaning keeps the bytes for the part's new body)."""
+    encoding it to UTF-8 first; cleaning keeps the bytes for the part's new body), and where the
+    loads-only walk would read them, the extension parses and walks them with no selectolax
+    parser (lexwalk.py `encoded_loads`: one Lexbor document kept for every check)."""
     if not parse_is_bounded(html):
         # The markup scan (hostile documents only): scan_html reads those without a tree.
         return _distinct((o.url, o.element) for o in scan_html(html) if o.load)
-    if encoded is None:
-        doc = parse_document(html)
-    else:  # parse_document's own test for an empty document, without a stripped copy
-        doc = None if not html or html.isspace() else LexborHTMLParser(encoded)
+    if encoded is not None and (not html or html.isspace()):
+        return []  # parse_document's own test for an empty document, without a stripped copy
+    images = has_start_tag(html, "image")
+    if encoded is not None and not images and not python_walk:
+        # Cleaning's check: parsed and walked in C, with no selectolax parser.
+        found = encoded_loads(encoded, Nest(None))
+        if found is not None:
+            return found
+    doc = parse_document(html) if encoded is None else LexborHTMLParser(encoded)
     if doc is None:
         return []
-    images = has_start_tag(html, "image")
     if not images and not python_walk:
         # No `<image>` the tree may have dropped: the loads alone, read by the loads-only walk.
         found = _c_distinct(doc)
