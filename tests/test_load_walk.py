@@ -244,3 +244,31 @@ def test_the_check_reads_its_output_through_its_own_parse(monkeypatch: pytest.Mo
     html = C_CASES["hidden plain images"]
     assert document_loads(html, encoded=html.encode()) == scan_loads(html)
     assert answers == [scan_loads(html)]
+
+
+_FIRSTS_URLS = st.lists(
+    st.sampled_from([f"{T}/1", f"{T}/2", " ", "\u00a0", "\u3000", "\x1c", "\t", "é", "a b", ""]),
+    max_size=4,
+).map("".join)
+_FIRSTS_ELEMENTS = st.sampled_from(
+    ["img[src]", "img[srcset]", "td[background]", "base[href]", "iframe[srcdoc] > img[src]",
+     "object[data] > image[href]", "<style> url()", "iframe[srcdoc] >img"]
+)  # fmt: skip
+
+
+@built
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(_FIRSTS_URLS, _FIRSTS_ELEMENTS), max_size=12), st.booleans())
+def test_the_checks_distinct_firsts_read_as_the_python_loop(
+    found: list[tuple[str, str]], walks_own: bool
+) -> None:
+    """_lexwalk.c's `distinct_firsts` keeps what lexwalk.py's `_first_loads` keeps without a
+    base: the same keys (stripped, or as written), the first element of each, in order, whether
+    the plain images' elements are the walk's own objects (compared by identity) or not."""
+    if walks_own:
+        own = {lexwalk._IMG_SRC: lexwalk._IMG_SRC, lexwalk._IMG_SRCSET: lexwalk._IMG_SRCSET}
+        found = [(url, own.get(element, element)) for url, element in found]
+    ext = lexwalk._ext or lexwalk._ready()
+    fast = ext.distinct_firsts(found, lexwalk._IMG_SRC, lexwalk._IMG_SRCSET)
+    assert fast == lexwalk._first_loads(found, None)
+    assert all(type(pair) is tuple for pair in fast)

@@ -1880,6 +1880,81 @@ fail:
     return NULL;
 }
 
+/* The check's last step (lexwalk.py `_distinct_of`, for a document without a base): each
+ * (url, element) of `found` keyed by its URL stripped as str.strip() strips (Py_UNICODE_ISSPACE
+ * at either end), or as written for the base itself and what a nested `data:`/`cid:` document
+ * references (an element holding " > ", but for "iframe[srcdoc] > "), the first of each key
+ * kept in order. A newsletter's ~70 loads, mostly plain images whose element is one of the
+ * walk's own two strings (compared by identity first) and whose URL needs no strip: their
+ * tuples are handed back as they are. */
+static int written_key(PyObject *element) {
+    if (PyUnicode_CompareWithASCIIString(element, "base[href]") == 0) return 1;
+    PyObject *sep = PyUnicode_FromString(" > ");
+    if (sep == NULL) return -1;
+    Py_ssize_t at = PyUnicode_Find(element, sep, 0, PY_SSIZE_T_MAX, 1);
+    Py_DECREF(sep);
+    if (at < 0) return at == -1 ? 0 : -1;
+    PyObject *head = PyUnicode_FromString("iframe[srcdoc] > ");
+    if (head == NULL) return -1;
+    Py_ssize_t srcdoc = PyUnicode_Tailmatch(element, head, 0, PY_SSIZE_T_MAX, -1);
+    Py_DECREF(head);
+    return srcdoc < 0 ? -1 : !srcdoc;
+}
+
+static PyObject *distinct_firsts(PyObject *self, PyObject *args) {
+    (void)self;
+    PyObject *found, *img_src, *img_srcset;
+    if (!PyArg_ParseTuple(args, "O!UU", &PyList_Type, &found, &img_src, &img_srcset)) return NULL;
+    PyObject *out = PyList_New(0), *keys = PySet_New(NULL);
+    if (out == NULL || keys == NULL) goto fail;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(found); i++) {
+        PyObject *item = PyList_GET_ITEM(found, i);
+        if (!PyTuple_Check(item) || PyTuple_GET_SIZE(item) != 2 ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(item, 0)) ||
+            !PyUnicode_Check(PyTuple_GET_ITEM(item, 1))) {
+            PyErr_SetString(PyExc_TypeError, "found holds (url, element) pairs of str");
+            goto fail;
+        }
+        PyObject *url = PyTuple_GET_ITEM(item, 0), *element = PyTuple_GET_ITEM(item, 1);
+        int as_written = 0;
+        if (element != img_src && element != img_srcset) {
+            as_written = written_key(element);
+            if (as_written < 0) goto fail;
+        }
+        PyObject *key = url;
+        Py_INCREF(key);
+        Py_ssize_t n = PyUnicode_GET_LENGTH(url);
+        if (!as_written && n > 0 &&
+            (Py_UNICODE_ISSPACE(PyUnicode_READ_CHAR(url, 0)) ||
+             Py_UNICODE_ISSPACE(PyUnicode_READ_CHAR(url, n - 1)))) {
+            Py_DECREF(key);
+            key = PyObject_CallMethod(url, "strip", NULL);
+            if (key == NULL) goto fail;
+        }
+        int known = PySet_Contains(keys, key);
+        int rc = known;
+        if (known == 0) {
+            rc = PySet_Add(keys, key);
+            if (rc == 0) {
+                if (key == url && PyTuple_CheckExact(item)) {
+                    Py_INCREF(item);
+                    rc = append_steal(out, item);
+                } else {
+                    rc = append_steal(out, PyTuple_Pack(2, key, element));
+                }
+            }
+        }
+        Py_DECREF(key);
+        if (rc < 0) goto fail;
+    }
+    Py_DECREF(keys);
+    return out;
+fail:
+    Py_XDECREF(out);
+    Py_XDECREF(keys);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"holds", holds, METH_VARARGS,
      "holds(text, needle as lower-case ASCII bytes with a byte that is not a letter) -> bool:"
@@ -1907,6 +1982,9 @@ static PyMethodDef methods[] = {
     {"loads_encoded", loads_encoded, METH_VARARGS,
      "loads_encoded(UTF-8 bytes, url names, load needles, 'img[src]', 'img[srcset]') -> loads'"
      " answer for LexborHTMLParser(bytes), parsed into one document kept for every call"},
+    {"distinct_firsts", distinct_firsts, METH_VARARGS,
+     "distinct_firsts([(url, element)], 'img[src]', 'img[srcset]') -> the first (url, element)"
+     " of each URL stripped (as written for the base and nested documents' loads)"},
     {NULL, NULL, 0, NULL},
 };
 

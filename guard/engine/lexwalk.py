@@ -530,6 +530,8 @@ def _ready() -> Any:
 # Cleaning's check, parsed and walked in C (`_ext.loads_encoded`): False until first use, None
 # where it is not used (then `distinct_loads` reads a selectolax parser of the bytes).
 _encoded: Any = False
+# The elements of plain images' loads, one object each: `distinct_firsts` knows them by identity.
+_IMG_SRC, _IMG_SRCSET = "img[src]", "img[srcset]"
 
 
 def encoded_loads(encoded: bytes, nest: Nest) -> list[Load] | None:
@@ -544,7 +546,7 @@ def encoded_loads(encoded: bytes, nest: Nest) -> list[Load] | None:
     if _encoded is None:
         return None
     try:
-        items, positions = _encoded(encoded, _URL_NAMES, LOAD_NEEDLES, "img[src]", "img[srcset]")
+        items, positions = _encoded(encoded, _URL_NAMES, LOAD_NEEDLES, _IMG_SRC, _IMG_SRCSET)
     except (TypeError, ValueError):
         return None
     return _distinct_of(items, positions, nest)
@@ -570,7 +572,7 @@ def _bind_encoded() -> Any:
         data = _PROBE.encode()
         for _ in range(2):
             items, positions = ext.loads_encoded(
-                data, _URL_NAMES, LOAD_NEEDLES, "img[src]", "img[srcset]"
+                data, _URL_NAMES, LOAD_NEEDLES, _IMG_SRC, _IMG_SRCSET
             )
             if _distinct_of(items, positions, html.Nest(None)) != list(expected.items()):
                 return None
@@ -624,7 +626,16 @@ def _distinct_of(items: list[Any], positions: list[int], nest: Nest) -> list[Loa
             found.extend(items[done:])
     else:
         found = items
-    # html.resolve_all's resolution, then the first occurrence of each URL.
+    if base is None and _ext is not None:
+        # The loop below in C, without a base (`distinct_firsts`).
+        firsts: list[Load] = _ext.distinct_firsts(found, _IMG_SRC, _IMG_SRCSET)
+        return firsts
+    return _first_loads(found, base)
+
+
+def _first_loads(found: list[Load], base: str | None) -> list[Load]:
+    """html.resolve_all's resolution, then the first occurrence of each URL: the reference of
+    `distinct_firsts` in _lexwalk.c (without a base)."""
     first: dict[str, str] = {}
     for url, element in found:
         if element == "base[href]" or (
