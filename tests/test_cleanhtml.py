@@ -194,6 +194,48 @@ def test_style_elements_lose_only_the_removed_urls() -> None:
     assert ".b { color: red }" in out and "<g></g>" in out
 
 
+class Counting(Removing):
+    """As Removing, counting the questions asked."""
+
+    def __init__(self, *pixels: str) -> None:
+        super().__init__(*pixels)
+        self.asked: list[str] = []
+
+    def load_action(self, url: str) -> LoadAction:
+        self.asked.append(url)
+        return super().load_action(url)
+
+
+@pytest.mark.parametrize(
+    ("html", "expected"),
+    [
+        # One text node that loads nothing removed: left as it is, each URL asked once.
+        (
+            f'<style>.a {{ background: url({HERO}) }}</style><img src="{OPEN}">',
+            f"<html><head><style>.a {{ background: url({HERO}) }}</style></head>"
+            "<body></body></html>",
+        ),
+        # A URL inside a comment is no load: nothing to strip.
+        (
+            f'<style>/* url({OPEN}) */ p{{}}</style><img src="{OPEN}">',
+            f"<html><head><style>/* url({OPEN}) */ p{{}}</style></head><body></body></html>",
+        ),
+        # Several text nodes are read one by one: the whole is a comment, the second node alone
+        # loads the URL (as the rewrite has always read them).
+        (
+            f"<svg><style>/*<g></g>url({OPEN})*/</style></svg><p>x</p>",
+            "<html><head></head><body><svg><style>/*<g></g>none*/</style></svg><p>x</p>"
+            "</body></html>",
+        ),
+    ],
+)
+def test_style_elements_that_lose_nothing_stay_as_written(html: str, expected: str) -> None:
+    rewriter = Counting(OPEN)
+    assert rewrite_html(html, rewriter) == expected
+    if HERO in html:
+        assert rewriter.asked.count(HERO) == 2  # the rewrite, then the check
+
+
 # ---- every rewrite is read back ------------------------------------------------------------------
 
 # Trees that read back differently once written out (mutation XSS, here a load). Both put an HTML

@@ -352,8 +352,21 @@ class _Document:
         css = node.text(deep=True)
         if not css:
             return
-        for url in sheet_urls(css):
+        urls = sheet_urls(css)
+        for url in urls:
             self.saw_load(url)
+        child = node.child
+        if (
+            child is not None
+            and child.next is None
+            and child.tag == "-text"
+            and not any(map(self.removes, urls))
+        ):
+            # strip_css_urls changes a text only where one of its URLs goes (its first test,
+            # these questions in this order), and a single text node is `css` itself: neither
+            # its copy nor the test again. (Several text nodes may read otherwise together than
+            # each alone: a comment opened in one, closed in the next.)
+            return
         for text in _text_nodes(node):
             old = text.text_content or ""
             new = strip_css_urls(old, self.removes)
