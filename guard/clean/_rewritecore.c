@@ -82,25 +82,31 @@ static PyObject *bind(PyObject *self, PyObject *args) {
 /* The growing output: a bytes object's storage written in place through a cursor, resized as it
  * fills (a doubling, so a document of n bytes is copied at most about once more). Lexbor hands
  * the serialisation over in ~9,000 pieces a newsletter, most of a few bytes (`<`, a tag name,
- * `="`): those are copied byte by byte, with no call. */
+ * `="`): those are copied as two overlapping words of 2 or 4 bytes, with no call and no loop
+ * (a byte at a time, a piece cost ~40 instructions of which the copy was most). */
 typedef struct {
-    PyObject *bytes; /* NULL once a resize failed (the error is set) */
+    PyObject *bytes; /* NULL once a resize failed (the error is set; at and end NULL too) */
     unsigned char *at, *end;
 } sink;
 
 static int grow(sink *s, size_t len) {
+    if (s->bytes == NULL) return -1;
     Py_ssize_t size = PyBytes_GET_SIZE(s->bytes);
     Py_ssize_t used = (Py_ssize_t)(s->at - (unsigned char *)PyBytes_AS_STRING(s->bytes));
     Py_ssize_t want = size;
     while ((size_t)(want - used) < len) {
         if (want > PY_SSIZE_T_MAX / 2) {
             Py_CLEAR(s->bytes);
+            s->at = s->end = NULL;
             PyErr_NoMemory();
             return -1;
         }
         want *= 2;
     }
-    if (_PyBytes_Resize(&s->bytes, want) < 0) return -1; /* (it cleared s->bytes) */
+    if (_PyBytes_Resize(&s->bytes, want) < 0) { /* (it cleared s->bytes) */
+        s->at = s->end = NULL;
+        return -1;
+    }
     s->at = (unsigned char *)PyBytes_AS_STRING(s->bytes) + used;
     s->end = (unsigned char *)PyBytes_AS_STRING(s->bytes) + want;
     return 0;
@@ -108,13 +114,26 @@ static int grow(sink *s, size_t len) {
 
 static lxb_status_t append(const unsigned char *data, size_t len, void *ctx) {
     sink *s = (sink *)ctx;
-    if (s->bytes == NULL) return 1;
     if ((size_t)(s->end - s->at) < len && grow(s, len) < 0) return 1;
     unsigned char *o = s->at;
-    if (len <= 8) {
-        for (size_t i = 0; i < len; i++) o[i] = data[i];
-    } else {
-        memcpy(o, data, len);
+    if (len >= 4) {
+        if (len <= 8) {
+            uint32_t head, tail;
+            memcpy(&head, data, 4);
+            memcpy(&tail, data + len - 4, 4);
+            memcpy(o, &head, 4);
+            memcpy(o + len - 4, &tail, 4);
+        } else {
+            memcpy(o, data, len);
+        }
+    } else if (len >= 2) {
+        uint16_t head, tail;
+        memcpy(&head, data, 2);
+        memcpy(&tail, data + len - 2, 2);
+        memcpy(o, &head, 2);
+        memcpy(o + len - 2, &tail, 2);
+    } else if (len == 1) {
+        *o = *data;
     }
     s->at = o + len;
     return 0;
