@@ -7,6 +7,7 @@ fixed sample of the real corpus where ../shared holds it."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import quote
 
@@ -272,3 +273,22 @@ def test_the_checks_distinct_firsts_read_as_the_python_loop(
     fast = ext.distinct_firsts(found, lexwalk._IMG_SRC, lexwalk._IMG_SRCSET)
     assert fast == lexwalk._first_loads(found, None)
     assert all(type(pair) is tuple for pair in fast)
+
+
+@built
+def test_the_checks_own_parse_on_two_threads_at_once() -> None:
+    """The parse releases the interpreter lock: a check made on another thread meanwhile parses
+    into a document of its own (the kept one is busy), and each reads its own document."""
+    htmls = [html for _, html in mail_html()][:40] + list(C_CASES.values())
+    datas = [html.encode("utf-8", "ignore") for html in htmls]
+    expected = [lexwalk.distinct_loads(LexborHTMLParser(d), Nest(None)) for d in datas]
+
+    def read(order: list[int]) -> list[tuple[int, object]]:
+        return [(i, lexwalk.encoded_loads(datas[i], Nest(None))) for i in order]
+
+    order = list(range(len(datas))) * 3
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(read, [order, order[::-1], order, order[::-1]]))
+    for run in runs:
+        for i, found in run:
+            assert found == expected[i]

@@ -1779,10 +1779,11 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
  * memory, hashes and parser stay), where a new parser created a document, a parser and a
  * tokenizer and freed them all again (~120 us of a ~370 us re-parse of a real newsletter). The
  * parse is Lexbor's own, as selectolax's LexborHTMLParser(bytes) calls it (no encoding read, no
- * scripting, DOM options 0: Lexbor's defaults); the walk is `loads`'. The GIL is held from the
- * parse to the end of the walk (the one document is then this call's alone); a call made while
- * the kept document is in use, or for a document larger than CHECK_KEPT_BYTES (whose tree is not
- * kept in memory between checks), parses into a document of its own. */
+ * scripting, DOM options 0: Lexbor's defaults); the walk is `loads`'. The parse releases the
+ * GIL, as selectolax's does; the kept document is marked busy (with the GIL held) from before the
+ * parse to the end of the walk, and a call made meanwhile, or for a document larger than
+ * CHECK_KEPT_BYTES (whose tree is not kept in memory between checks), parses into a document of
+ * its own. */
 static void *(*f_doc_create)(void);
 static void *(*f_doc_destroy)(void *);
 static unsigned int (*f_doc_parse)(void *, const lxb_char_t *, size_t);
@@ -1840,7 +1841,11 @@ static PyObject *loads_encoded(PyObject *self, PyObject *args) {
     if (!own) check_busy = 1;
     PyObject *out = NULL, *positions = NULL, *seen = NULL;
     firsts_t firsts;
-    if (f_doc_parse(document, (const lxb_char_t *)data, (size_t)len) != 0) {
+    unsigned int status;
+    Py_BEGIN_ALLOW_THREADS /* as selectolax parses: the kept document is marked busy already */
+    status = f_doc_parse(document, (const lxb_char_t *)data, (size_t)len);
+    Py_END_ALLOW_THREADS
+    if (status != 0) {
         PyErr_SetString(PyExc_ValueError, "Lexbor cannot parse the document");
         goto fail;
     }
