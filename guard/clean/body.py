@@ -37,8 +37,12 @@ def _reading_codec(data: bytes, label: str | None) -> str:
     codec = _codec_of(label)
     if codec in ("ascii", "latin-1", "iso8859-1"):
         codec = "cp1252"  # as decode_text: what browsers read for these labels
-    if codec in (None, "utf-8", "cp1252") and data.isascii():
-        # Both codecs read every ASCII byte (UTF-8 too when there is no label): what the
+    if codec == "utf-8":
+        # What the decode below says whatever the bytes (valid or not: decode_text replaces
+        # what is not), without a UTF-8 pass over a part that is mostly not ASCII-only.
+        return codec
+    if codec in (None, "cp1252") and data.isascii():
+        # cp1252 reads every ASCII byte, and so does UTF-8 when there is no label: what the
         # decodes below would say, without a str of the whole part (a newsletter's ~35 KB).
         return codec or "utf-8"
     if codec == "cp1252" and _cp1252_decodes(data):
