@@ -220,7 +220,8 @@ name_in(const char *name, Py_ssize_t len, PyObject *names)
  * exception set. With `names` (a tuple of lower-case bytes, else NULL), only the block's first
  * field and the fields so named are made: what a split that checks a tree's shape reads. */
 static PyObject *
-fields_of(const char *text, Py_ssize_t size, PyObject *names)
+fields_of(const char *text, Py_ssize_t size, PyObject *names, Py_ssize_t *head_end,
+          Py_ssize_t *body_at)
 {
     /* The value being read, when folded: its lines joined with \n, never longer than the block,
      * as each joining \n replaces a break of one or two bytes. A one-line value (most) is read
@@ -233,14 +234,32 @@ fields_of(const char *text, Py_ssize_t size, PyObject *names)
     const char *value = NULL; /* its value: in the block, or `joined` once folded */
     Py_ssize_t name_len = 0, value_len = 0, pos = 0;
     Py_ssize_t made = 0; /* fields read so far */
+    int last = 0;        /* the line being read is the block's last */
 #define WANTED() (names == NULL || made == 0 || name_in(name, name_len, names))
-    while (pos < size) {
+    while (pos < size && !last) {
         Py_ssize_t end = line_end(text, pos, size);
         const char *line = text + pos;
         Py_ssize_t len = end - pos;
         pos = end + 1;
         if (end + 1 < size && text[end] == '\r' && text[end + 1] == '\n')
             pos++;
+        if (head_end != NULL && end < size) {
+            /* Every \n of the text is a line's break or the \n of its \r\n, met here in
+             * order: the first followed by \n or \r\n ends the block at the line it ends. */
+            Py_ssize_t at = text[end] == '\n' ? end : pos - 1;
+            if (text[at] == '\n') {
+                if (at + 1 < size && text[at + 1] == '\n') {
+                    *head_end = at + 1;
+                    *body_at = at + 2;
+                    last = 1;
+                }
+                else if (at + 2 < size && text[at + 1] == '\r' && text[at + 2] == '\n') {
+                    *head_end = at + 1;
+                    *body_at = at + 3;
+                    last = 1;
+                }
+            }
+        }
         if (name != NULL && len > 0 && (line[0] == ' ' || line[0] == '\t')) {
             if (value != joined) {
                 if (joined == NULL && (joined = PyMem_Malloc((size_t)size + 1)) == NULL) {
@@ -290,14 +309,15 @@ parse_headers(PyObject *self, PyObject *arg)
         PyErr_SetString(PyExc_TypeError, "parse_headers() takes bytes");
         return NULL;
     }
-    return fields_of(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg), NULL);
+    return fields_of(PyBytes_AS_STRING(arg), PyBytes_GET_SIZE(arg), NULL, NULL, NULL);
 }
 
 /* mimetree.py's `_header_end(raw, start, end)` and `parse_headers(raw[start:header_end])` in one
  * call, without the slice: (fields, header_end, body_start). The header block ends at the first
  * empty line, `\n\n` or `\n\r\n` wholly inside raw[start:end] (whichever starts first): it keeps
- * the first \n, the body starts after the second; without one, both are `end`. Found with memchr
- * from \n to \n (the Python made two bytes.find passes, the second over the block again). */
+ * the first \n, the body starts after the second; without one, both are `end`. Found by the
+ * split's own pass over the lines (the Python made two bytes.find passes, the second over the
+ * block again). */
 static PyObject *
 header_block(PyObject *self, PyObject *args)
 {
@@ -320,32 +340,19 @@ header_block(PyObject *self, PyObject *args)
     const char *text = PyBytes_AS_STRING(raw);
     Py_ssize_t size = PyBytes_GET_SIZE(raw);
     /* Searched as bytes.find searches raw[start:end] (clamped to the bytes); without an empty
-     * line both are `end` as given, as in the Python. */
+     * line both are `end` as given, as in the Python. In the split's pass over the lines: a
+     * memchr from \n to \n before it read the block twice (~0.5% of cleaning real mail). */
     Py_ssize_t limit = end > size ? size : end;
     Py_ssize_t header_end = end, body_start = end;
-    Py_ssize_t pos = start;
-    while (pos < limit) {
-        const char *nl = memchr(text + pos, '\n', (size_t)(limit - pos));
-        if (nl == NULL)
-            break;
-        Py_ssize_t at = nl - text;
-        if (at + 1 < limit && text[at + 1] == '\n') {
-            header_end = at + 1;
-            body_start = at + 2;
-            break;
-        }
-        if (at + 2 < limit && text[at + 1] == '\r' && text[at + 2] == '\n') {
-            header_end = at + 1;
-            body_start = at + 3;
-            break;
-        }
-        pos = at + 1;
-    }
-    Py_ssize_t block_end = header_end > size ? size : header_end;
+    Py_ssize_t head = -1, body = -1;
     PyObject *fields =
-        fields_of(text + start, block_end > start ? block_end - start : 0, names);
+        fields_of(text + start, limit > start ? limit - start : 0, names, &head, &body);
     if (fields == NULL)
         return NULL;
+    if (head != -1) {
+        header_end = start + head;
+        body_start = start + body;
+    }
     return Py_BuildValue("(Nnn)", fields, header_end, body_start);
 }
 
