@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 
 from guard.engine.model import header_names
 from guard.engine.shapes import ShapeIndex
@@ -226,6 +227,12 @@ class RuleSet:
     _unwrap_cache: dict[str, tuple[tuple[Rule, ...], str | None]] = field(
         default_factory=dict, repr=False
     )
+    # (header name, domain) -> the `sender` rules with hosts that the domain names and what each
+    # shows there (None: a value it does not match, for a rule with a value pattern): return
+    # paths and signing domains repeat from message to message. Bounded as the host cache.
+    _domain_cache: dict[tuple[str, str], tuple[tuple[Rule, str | None], ...]] = field(
+        default_factory=dict, repr=False
+    )
 
     def __post_init__(self) -> None:
         for rule in self.rules:
@@ -343,25 +350,19 @@ class RuleSet:
     def sender_matches(self, headers: Iterable[tuple[str, str]]) -> list[tuple[Rule, str]]:
         """Every `sender` rule the message's headers match, with the fingerprint in words, in
         message order (one entry per rule: its first matching header)."""
-        if not self._senders and not self._sender_domains:
-            return []
-        found: dict[str, tuple[Rule, str]] = {}
         by_domain = self._sender_domains
         by_value = self._senders
-        fields, names = header_names(headers)
-        present = self._sender_headers.intersection(names)
-        if not present:
+        if not by_value and not by_domain:
             return []
-        # The lines of the names some rule reads, in message order, found by the tuple's own
-        # search (C): a message has ~60 lines, of which these rules read a handful.
-        lines: list[int] = []
-        for lname in present:
-            at = -1
-            for _ in range(names.count(lname)):
-                at = names.index(lname, at + 1)
-                lines.append(at)
-        lines.sort()
-        for at in lines:
+        fields, names = header_names(headers)
+        read = self._sender_headers
+        if read.isdisjoint(names):
+            return []
+        found: dict[str, tuple[Rule, str]] = {}
+        # The lines of the names some rule reads, in message order, picked in C: a message has
+        # ~60 lines, of which these rules read a handful (a count and an index per name, then a
+        # sort, compared each name a few times over: ~15 k instructions a real message).
+        for at in compress(range(len(names)), map(read.__contains__, names)):
             name, value = fields[at]
             lname = names[at]
             # The rules are those of this header's name (the tables are keyed by it), each
@@ -380,18 +381,39 @@ class RuleSet:
             # again (its answer at this line would be the same).
             asked: set[str] = set()
             for domain in header_domains(name, value):
-                hits = list(index.get(domain, ()))
-                dot = domain.find(".")
-                while dot != -1:
-                    hits.extend(index.get("*" + domain[dot:], ()))
-                    dot = domain.find(".", dot + 1)
-                for rule in hits:
+                for rule, evidence in self._domain_hits(index, lname, domain):
                     if rule.id not in found and rule.id not in asked:
                         asked.add(rule.id)
-                        evidence = rule.evidence_at(name, value, domain)
+                        if rule.value is not None:  # the value decides (not kept)
+                            evidence = rule.evidence_at(name, value, domain)
                         if evidence is not None:
                             found[rule.id] = (rule, evidence)
         return list(found.values())
+
+    def _domain_hits(
+        self, index: dict[str, list[Rule]], lname: str, domain: str
+    ) -> tuple[tuple[Rule, str | None], ...]:
+        """The rules of `index` (the header `lname`'s) whose hosts name `domain`, exact host
+        first, then wildcards from the nearest, each with its `evidence_at` the domain where
+        that depends on nothing else (a rule without a value pattern: the header name it shows
+        is its own)."""
+        key = (lname, domain)
+        hits = self._domain_cache.get(key)
+        if hits is None:
+            rules: list[Rule] = list(index.get(domain, ()))
+            dot = domain.find(".")
+            while dot != -1:
+                rules.extend(index.get("*" + domain[dot:], ()))
+                dot = domain.find(".", dot + 1)
+            hits = tuple(
+                (rule, None if rule.value is not None else rule.evidence_at(lname, "", domain))
+                for rule in rules
+            )
+            if len(domain) <= _MAX_HOST:
+                if len(self._domain_cache) >= _HOST_CACHE_SIZE:
+                    self._domain_cache.clear()
+                self._domain_cache[key] = hits
+        return hits
 
     def is_relay(self, service: Service) -> bool:
         """Does `service` also deliver mail another platform builds (any of its `sender` rules
