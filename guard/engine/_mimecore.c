@@ -1035,16 +1035,42 @@ static PyObject *cp1252_decode(PyObject *self, PyObject *arg) {
     }
     int kind = PyUnicode_KIND(out);
     void *w = PyUnicode_DATA(out);
+    Py_ssize_t i = 0;
     if (kind == PyUnicode_1BYTE_KIND) {
         if (widest < 0x80) {
             memcpy(w, s, (size_t)n);
+            i = n;
         } else {
             Py_UCS1 *o = w;
-            for (Py_ssize_t i = 0; i < n; i++) o[i] = (Py_UCS1)cp1252_table[s[i]];
+#ifdef MIMECORE_SSE2
+            /* 16 ASCII bytes (most of a part) are their own characters: copied whole; a block
+             * holding another byte goes through the table. */
+            for (; i + 16 <= n; i += 16) {
+                __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+                if (_mm_movemask_epi8(v) == 0)
+                    _mm_storeu_si128((__m128i *)(o + i), v);
+                else
+                    for (int k = 0; k < 16; k++) o[i + k] = (Py_UCS1)cp1252_table[s[i + k]];
+            }
+#endif
+            for (; i < n; i++) o[i] = (Py_UCS1)cp1252_table[s[i]];
         }
     } else { /* every character of the table is in the BMP */
         Py_UCS2 *o = w;
-        for (Py_ssize_t i = 0; i < n; i++) o[i] = (Py_UCS2)cp1252_table[s[i]];
+#ifdef MIMECORE_SSE2
+        /* As above, 16 ASCII bytes widened to 16-bit characters at once. */
+        const __m128i zero = _mm_setzero_si128();
+        for (; i + 16 <= n; i += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(s + i));
+            if (_mm_movemask_epi8(v) == 0) {
+                _mm_storeu_si128((__m128i *)(o + i), _mm_unpacklo_epi8(v, zero));
+                _mm_storeu_si128((__m128i *)(o + i + 8), _mm_unpackhi_epi8(v, zero));
+            }
+            else
+                for (int k = 0; k < 16; k++) o[i + k] = (Py_UCS2)cp1252_table[s[i + k]];
+        }
+#endif
+        for (; i < n; i++) o[i] = (Py_UCS2)cp1252_table[s[i]];
     }
     PyBuffer_Release(&data);
     return out;
