@@ -235,7 +235,7 @@ fields_of(const char *text, Py_ssize_t size, PyObject *names, Py_ssize_t *head_e
     Py_ssize_t name_len = 0, value_len = 0, pos = 0;
     Py_ssize_t made = 0; /* fields read so far */
     int last = 0;        /* the line being read is the block's last */
-#define WANTED() (names == NULL || made == 0 || name_in(name, name_len, names))
+    int wanted = 0;      /* the field being read is made (all, or the first and `names`) */
     while (pos < size && !last) {
         Py_ssize_t end = line_end(text, pos, size);
         const char *line = text + pos;
@@ -261,6 +261,8 @@ fields_of(const char *text, Py_ssize_t size, PyObject *names, Py_ssize_t *head_e
             }
         }
         if (name != NULL && len > 0 && (line[0] == ' ' || line[0] == '\t')) {
+            if (!wanted)
+                continue; /* a value never made is not joined (a shape split's DKIM, ARC…) */
             if (value != joined) {
                 if (joined == NULL && (joined = PyMem_Malloc((size_t)size + 1)) == NULL) {
                     PyErr_NoMemory();
@@ -275,7 +277,7 @@ fields_of(const char *text, Py_ssize_t size, PyObject *names, Py_ssize_t *head_e
             continue;
         }
         if (name != NULL) {
-            if (WANTED() && emit(fields, name, name_len, value, value_len) < 0)
+            if (wanted && emit(fields, name, name_len, value, value_len) < 0)
                 goto fail;
             name = NULL;
             made++;
@@ -286,11 +288,11 @@ fields_of(const char *text, Py_ssize_t size, PyObject *names, Py_ssize_t *head_e
             name_len = found;
             value = line + found + 1;
             value_len = len - found - 1;
+            wanted = names == NULL || made == 0 || name_in(name, name_len, names);
         }
     }
-    if (name != NULL && WANTED() && emit(fields, name, name_len, value, value_len) < 0)
+    if (name != NULL && wanted && emit(fields, name, name_len, value, value_len) < 0)
         goto fail;
-#undef WANTED
     PyMem_Free(joined);
     PyObject *result = PyList_AsTuple(fields);
     Py_DECREF(fields);
