@@ -164,15 +164,37 @@ line_end(const char *text, Py_ssize_t i, Py_ssize_t n)
     {
         const __m128i lo1 = _mm_set1_epi8(0x0a), span1 = _mm_set1_epi8(3);
         const __m128i lo2 = _mm_set1_epi8(0x1c), span2 = _mm_set1_epi8(2);
+        const __m128i control = _mm_set1_epi8(0x1f);
+#define BREAKS(v)                                                                              \
+    _mm_movemask_epi8(                                                                         \
+        _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8(v, lo1), span1),                 \
+                                    _mm_sub_epi8(v, lo1)),                                     \
+                     _mm_cmpeq_epi8(_mm_min_epu8(_mm_sub_epi8(v, lo2), span2),                 \
+                                    _mm_sub_epi8(v, lo2))))
+        /* 32 bytes at a time first, with only a test for a byte below 0x20 (every break is;
+         * of the rest, a folded line's tab): a line of a header is mostly printable. */
+        while (i + 32 <= n) {
+            __m128i v0 = _mm_loadu_si128((const __m128i *)(text + i));
+            __m128i v1 = _mm_loadu_si128((const __m128i *)(text + i + 16));
+            __m128i low = _mm_or_si128(_mm_cmpeq_epi8(_mm_min_epu8(v0, control), v0),
+                                       _mm_cmpeq_epi8(_mm_min_epu8(v1, control), v1));
+            if (_mm_movemask_epi8(low) != 0) {
+                int mask = BREAKS(v0);
+                if (mask != 0)
+                    return i + __builtin_ctz((unsigned)mask);
+                mask = BREAKS(v1);
+                if (mask != 0)
+                    return i + 16 + __builtin_ctz((unsigned)mask);
+            }
+            i += 32;
+        }
         for (; i + 16 <= n; i += 16) {
             __m128i v = _mm_loadu_si128((const __m128i *)(text + i));
-            __m128i a = _mm_sub_epi8(v, lo1), b = _mm_sub_epi8(v, lo2);
-            __m128i in1 = _mm_cmpeq_epi8(_mm_min_epu8(a, span1), a);
-            __m128i in2 = _mm_cmpeq_epi8(_mm_min_epu8(b, span2), b);
-            int mask = _mm_movemask_epi8(_mm_or_si128(in1, in2));
+            int mask = BREAKS(v);
             if (mask != 0)
                 return i + __builtin_ctz((unsigned)mask);
         }
+#undef BREAKS
     }
 #endif
     while (i < n) {
