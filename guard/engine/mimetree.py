@@ -14,11 +14,12 @@ first boundary (preamble) and after the last (epilogue) is ignored.
 from __future__ import annotations
 
 from collections.abc import Callable
-from email.message import Message
-from email.utils import unquote
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from guard.engine.model import Headers, first_header
+
+if TYPE_CHECKING:
+    from email.message import Message
 
 _native: Any
 try:
@@ -42,8 +43,8 @@ class Part(NamedTuple):
     end: int  # one past the last byte of the body
     headers: Headers
     content_type: str  # lower-case `type/subtype`
-    params: Message
-    """A header-only Message to read Content-Type parameters robustly (shared by the parts with
+    params: ContentTypeField
+    """The Content-Type value, read robustly by the stdlib on demand (shared by the parts with
     the same Content-Type value: read it, never write to it)."""
     children: tuple[Part, ...] = ()
     charset: str | None = None
@@ -161,9 +162,57 @@ _shape_block: HeaderReader = _shape_block_native if _native is not None else _sh
 made (a real message's ~60 fields, most of a split of the cleaned copy)."""
 
 
+class ContentTypeField:
+    """A Content-Type value and the header-only Message that reads it as the stdlib does, made
+    on first use: the ASCII values mail repeats are read without it (`_media_type`, `_param`),
+    and the email package (email.message and the modules it imports: socket, random, datetime,
+    calendar, urllib) was a tenth of the start of `guard clean` only for this."""
+
+    __slots__ = ("_message", "value")
+
+    def __init__(self, value: str) -> None:
+        self.value = value
+        self._message: Message | None = None
+
+    @property
+    def message(self) -> Message:
+        if self._message is None:
+            from email.message import Message
+
+            message = Message()
+            message["Content-Type"] = self.value
+            self._message = message
+        return self._message
+
+    def get_param(self, name: str) -> object:
+        return self.message.get_param(name)
+
+    def get_content_type(self) -> str:
+        return self.message.get_content_type()
+
+    def get_params(self) -> list[tuple[str, str]] | None:
+        return self.message.get_params()
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other reading of the Message's (it is read, never written to).
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.message, name)
+
+
+def _unquote(text: str) -> str:
+    """email.utils.unquote (that module is imported only where an address needs its parser)."""
+    if len(text) > 1:
+        if text.startswith('"') and text.endswith('"'):
+            return text[1:-1].replace("\\\\", "\\").replace('\\"', '"')
+        if text.startswith("<") and text.endswith(">"):
+            return text[1:-1]
+    return text
+
+
 class _ContentType(NamedTuple):
     ctype: str  # lower-case type/subtype
-    params: Message  # a Message holding the field
+    params: ContentTypeField  # the field, read by a Message where it must be
     charset: str | None  # of a text/* type
     boundary: object  # of a multipart type: Message.get_param("boundary") (a str when usable)
 
@@ -203,15 +252,14 @@ def _content_type(headers: Headers, default: str) -> _ContentType:
 
 
 def _read_content_type(value: str) -> _ContentType:
-    params = Message()
-    params["Content-Type"] = value
+    params = ContentTypeField(value)
     ctype = _media_type(params, value)
     charset = _param(params, value, "charset") if ctype.startswith("text/") else None
     boundary = _param(params, value, "boundary") if ctype.startswith("multipart/") else None
     return _ContentType(ctype, params, charset if isinstance(charset, str) else None, boundary)
 
 
-def _media_type(params: Message, value: str) -> str:
+def _media_type(params: ContentTypeField | Message, value: str) -> str:
     """`params.get_content_type()` of the Message holding the Content-Type `value` (which falls
     back to text/plain on junk, as RFC 2045 says), read directly for an ASCII value: there the
     stdlib's policy hands the value back as it is (a Header only for 8-bit bytes), and it takes
@@ -223,7 +271,7 @@ def _media_type(params: Message, value: str) -> str:
     return params.get_content_type()
 
 
-def _param(params: Message, value: str, name: str) -> object:
+def _param(params: ContentTypeField | Message, value: str, name: str) -> object:
     """`params.get_param(name)` (`name` in lower case) of the Message holding the Content-Type
     `value`, read directly for the values where that is what the stdlib reads: ASCII (no 8-bit
     bytes, which make the stdlib read a Header), no backslash (quoted pairs), no `*` (RFC 2231
@@ -241,7 +289,7 @@ def _param(params: Message, value: str, name: str) -> object:
         for piece in pieces:
             key, _, found = piece.partition("=")
             if key.strip().lower() == name:
-                return unquote(found.strip())
+                return _unquote(found.strip())
         return None
     return params.get_param(name)
 
