@@ -488,7 +488,7 @@ def _stored_regexes() -> tuple[Any, dict[tuple[str | bytes, int], Any]]:
     data = Path(DATACLASS_CODE).read_bytes()
     outer = marshal.loads(data[len(importlib.util.MAGIC_NUMBER) :])
     python, table = marshal.loads(outer["<re>"])
-    return python, table
+    return python, {key: marshal.loads(args) for key, args in table.items()}
 
 
 def test_the_stored_patterns_are_what_re_compiles() -> None:
@@ -562,7 +562,7 @@ def test_a_clean_start_compiles_few_patterns(tmp_path: Path) -> None:
 
     magic = importlib.util.MAGIC_NUMBER
     outer = marshal.loads(Path(DATACLASS_CODE).read_bytes()[len(magic) :])
-    outer["<re>"] = marshal.dumps(((2, 7), table))
+    outer["<re>"] = marshal.dumps(((2, 7), {key: marshal.dumps(a) for key, a in table.items()}))
     foreign.write_bytes(magic + marshal.dumps(outer))
     (missed, hooked, code), foreign_plan = _regex_start(tmp_path, str(foreign))
     assert int(missed) > 100 and hooked == "True" and code == "0"
