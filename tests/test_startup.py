@@ -431,7 +431,8 @@ def _stored_table() -> dict[str, dict[str, object]]:
 
     data = Path(DATACLASS_CODE).read_bytes()
     outer = marshal.loads(data[len(importlib.util.MAGIC_NUMBER) :])
-    return {module: marshal.loads(part) for module, part in outer.items() if module != "<re>"}
+    texts = ("<re>", "<inspect.signature>")  # not code: patterns' arguments, signatures' texts
+    return {module: marshal.loads(part) for module, part in outer.items() if module not in texts}
 
 
 def test_the_stored_code_is_what_compiling_its_source_gives() -> None:
@@ -480,6 +481,48 @@ def test_a_changed_dataclass_is_compiled_from_its_source(tmp_path: Path) -> None
     magic = importlib.util.MAGIC_NUMBER
     (tmp_path / "t.marshal").write_bytes(magic + marshal.dumps(outer))
     assert _start(str(tmp_path / "t.marshal")) == (1, False)
+
+
+# Every guard dataclass's __doc__ (dataclasses writes `Name(signature)` into a class without one),
+# its module imported with the build's table (argv[1] "table") or without.
+_DOCS = """
+import importlib, pkgutil, sys, dataclasses, guard
+from contextlib import nullcontext
+from guard.cli.dataclass_code import installed
+docs = {}
+with installed() if sys.argv[1] == "table" else nullcontext():
+    for info in pkgutil.walk_packages(guard.__path__, "guard."):
+        if info.name.startswith(("guard.tui", "guard.__main__")):
+            continue
+        try:
+            module = importlib.import_module(info.name)
+        except ImportError:
+            continue
+        for name, obj in sorted(vars(module).items()):
+            if dataclasses.is_dataclass(obj) and obj.__module__ == info.name:
+                docs[info.name + "." + name] = obj.__doc__
+print(repr(sorted(docs.items())))
+"""
+
+
+def test_docs_from_the_stored_signatures_are_inspects() -> None:
+    """The __doc__ dataclasses writes from the table's signature texts (a start imports no
+    inspect) is the one it writes from inspect.signature, for every guard dataclass."""
+    outs = [
+        subprocess.run(
+            [sys.executable, "-c", _DOCS, how],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        ).stdout
+        for how in ("table", "plain")
+    ]
+    assert outs[0] == outs[1] and outs[0].count("(") > 50
+    from guard.cli.dataclass_code import DATACLASS_CODE
+
+    outer = marshal.loads(Path(DATACLASS_CODE).read_bytes()[len(importlib.util.MAGIC_NUMBER) :])
+    assert len(marshal.loads(outer["<inspect.signature>"])) > 20
 
 
 def _stored_regexes() -> tuple[Any, dict[tuple[str | bytes, int], Any]]:
@@ -574,9 +617,11 @@ _SPY_COMMAND = (
     + """
 from guard.cli.launch import main
 code = main(sys.argv[1:])
+inspected = "inspect" in sys.modules
 import dataclasses, collections, typing
 hooked = "exec" in vars(dataclasses) or "eval" in vars(collections) or "compile" in vars(typing)
-print(len(texts), hooked, code)
+hooked = hooked or type(dataclasses.inspect).__name__ == "_Signatures"
+print(len(texts), inspected, hooked, code)
 """
 )
 
@@ -597,7 +642,8 @@ def test_a_command_start_compiles_no_dataclass_code(tmp_path: Path, command: lis
         timeout=60,
         check=True,
     ).stdout.split()
-    assert out[-3:] == ["0", "False", "0"]
+    # nor imports inspect (dataclasses reads it only for a __doc__: the table has those)
+    assert out[-4:] == ["0", "False", "False", "0"]
 
 
 # -- `guard scan` / `guard clean`: what their start does not do ----------------------------------

@@ -18,12 +18,17 @@ The regular expressions compiled meanwhile (guard's and the standard library's, 
 a start's usual calls) are in the table too (`_REGEXES`): what re's compiler hands _sre.compile
 for each (pattern, flags), a sixth of a `guard clean` start's instructions. Their part is used only
 by the Python that made it (version and _sre's magic), and a pattern it lacks is compiled as ever.
+
+So are the text signatures dataclasses writes into the __doc__ of a class without one
+(`_SIGNATURES`, keyed by everything the text is made of: `_init_key`): dataclasses imports
+inspect only to make those, and a start now imports dataclasses without it (`_import_dataclasses`).
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import types
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -38,6 +43,7 @@ _NOT_RECORDED = ("guard.tui", "guard.__main__", "guard.cli.launch")
 _EVALS = "<collections.namedtuple>"  # the lambda texts namedtuple evals for __new__
 _FORWARD_REFS = "<typing.ForwardRef>"  # the annotation texts typing.ForwardRef compiles
 _REGEXES = "<re>"  # (its Python, {(pattern, flags): _sre.compile's arguments after the pattern})
+_SIGNATURES = "<inspect.signature>"  # {what a class's __init__ takes (_init_key): its text}
 
 
 def _re_internals() -> tuple[Any, Any]:
@@ -76,24 +82,98 @@ def _compiled(source: str, mode: str) -> Any:
     return compile(source, "<string>", mode, dont_inherit=True)
 
 
-@contextmanager
-def _hooked(exec_hook: Any, eval_hook: Any, compile_hook: Any) -> Iterator[None]:
-    """Inside, dataclasses' exec, collections' eval and typing's compile are the hooks: set as each
-    module's own global, which its code finds before the builtin of that name."""
-    import collections
+class _InspectWhenUsed(types.ModuleType):
+    """What dataclasses' `import inspect` finds (`_import_dataclasses`): inspect itself, imported
+    when an attribute is first read."""
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module("inspect"), name)
+
+
+def _import_dataclasses() -> Any:
+    """dataclasses, without importing inspect (and ast, dis, tokenize…: 17 M instructions, 4% of a
+    `guard clean` start) until it is used. dataclasses reads inspect only for the __doc__ of a
+    class without one (`inspect.signature`), which a start takes from the table (`_Signatures`).
+    The stand-in is in sys.modules only while dataclasses is imported: every other importer of
+    inspect gets inspect."""
+    if "dataclasses" not in sys.modules and "inspect" not in sys.modules:
+        sys.modules["inspect"] = _InspectWhenUsed("inspect")
+        try:
+            import dataclasses
+        finally:
+            if isinstance(sys.modules.get("inspect"), _InspectWhenUsed):
+                del sys.modules["inspect"]
     import dataclasses
+
+    return dataclasses
+
+
+def _init_key(cls: type) -> str | None:
+    """Everything `str(inspect.signature(cls))` is made of, for a dataclass whose signature is its
+    own __init__'s (plain class, no __new__, no __signature__): the parameters' names and kinds,
+    their defaults' and annotations' reprs; None for any other class."""
+    init = cls.__dict__.get("__init__")
+    code = getattr(init, "__code__", None)
+    if (
+        type(cls) is not type
+        or code is None
+        or cls.__new__ is not object.__new__  # type: ignore[comparison-overlap]
+        or getattr(cls, "__signature__", None) is not None
+    ):
+        return None
+    count = code.co_argcount + code.co_kwonlyargcount
+    return repr(
+        (
+            code.co_varnames[:count],
+            code.co_argcount,
+            code.co_posonlyargcount,
+            code.co_flags & 0x0C,  # CO_VARARGS | CO_VARKEYWORDS
+            init.__defaults__,  # type: ignore[union-attr]
+            init.__kwdefaults__,  # type: ignore[union-attr]
+            init.__annotations__,  # type: ignore[union-attr]
+        )
+    )
+
+
+class _Signatures:
+    """dataclasses' `inspect` while hooked: `signature` is the hook, the rest is inspect's."""
+
+    def __init__(self, signature: Callable[[type], Any]) -> None:
+        self.signature = signature
+
+    def __getattr__(self, name: str) -> Any:
+        import importlib
+
+        return getattr(importlib.import_module("inspect"), name)
+
+
+@contextmanager
+def _hooked(
+    exec_hook: Any, eval_hook: Any, compile_hook: Any, signature_hook: Callable[[type], Any]
+) -> Iterator[None]:
+    """Inside, dataclasses' exec, collections' eval and typing's compile are the hooks: set as each
+    module's own global, which its code finds before the builtin of that name; and dataclasses'
+    inspect.signature is `signature_hook` (its `inspect` global, put back after)."""
+    import collections
     import typing
 
+    dataclasses = _import_dataclasses()
     hooks = {dataclasses: ("exec", exec_hook), collections: ("eval", eval_hook)}
     hooks[typing] = ("compile", compile_hook)
     for module, (name, hook) in hooks.items():
         setattr(module, name, hook)
+    inspect, signatures = dataclasses.inspect, _Signatures(signature_hook)
+    dataclasses.inspect = signatures
     try:
         yield
     finally:
         for module, (name, hook) in hooks.items():
             if getattr(module, name, None) is hook:
                 delattr(module, name)
+        if dataclasses.inspect is signatures:
+            dataclasses.inspect = inspect
 
 
 def record() -> bytes:
@@ -133,10 +213,19 @@ def record() -> bytes:
             return code
         return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
 
+    def recording_signature(cls: type) -> Any:
+        import inspect
+
+        signature = inspect.signature(cls)
+        key = _init_key(cls)
+        if key is not None:
+            tables.setdefault(_SIGNATURES, {})[key] = str(signature)
+        return signature
+
     regexes: dict[tuple[Any, int], tuple[Any, ...]] = {}
     with (  # re's hook first: _hooked imports dataclasses, whose imports compile patterns
         _regex_hooked(_regex_recorder(regexes)),
-        _hooked(recording_exec, recording_eval, recording_compile),
+        _hooked(recording_exec, recording_eval, recording_compile, recording_signature),
     ):
         for info in pkgutil.walk_packages(guard.__path__, "guard."):
             if not info.name.startswith(_NOT_RECORDED):
@@ -302,7 +391,8 @@ def installed(path: str | None = None) -> Iterator[None]:
     parts: dict[str, dict[str, Any]] = {}
 
     def table(key: object) -> dict[str, Any]:
-        """The table's part `key` (a module's name, _EVALS or _FORWARD_REFS); {} without one."""
+        """The table's part `key` (a module's name, _EVALS, _FORWARD_REFS or _SIGNATURES); {}
+        without one."""
         if not isinstance(key, str):
             return {}
         found = parts.get(key)
@@ -335,9 +425,19 @@ def installed(path: str | None = None) -> Iterator[None]:
                 return code
         return builtins.compile(source, filename, mode, flags, True, opt)  # as in _compiled
 
+    def stored_signature(cls: type) -> Any:
+        # dataclasses makes the text of what this returns (str()): the stored text is that text.
+        with suppress(Exception):  # a class _init_key cannot read: inspect's to answer
+            text = table(_SIGNATURES).get(_init_key(cls))  # type: ignore[arg-type]
+            if isinstance(text, str):
+                return text
+        import inspect
+
+        return inspect.signature(cls)
+
     with (  # re's hook first: _hooked imports dataclasses, whose imports compile patterns
         _regex_hooked(_regex_player(outer.get(_REGEXES))),
-        _hooked(precompiled_exec, precompiled_eval, precompiled_compile),
+        _hooked(precompiled_exec, precompiled_eval, precompiled_compile, stored_signature),
     ):
         yield
 
