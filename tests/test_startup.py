@@ -679,6 +679,14 @@ def test_one_commands_parser_reads_as_the_whole(argv: list[str]) -> None:
             parser.parse_args([argv[0], "--help"])
         helps.append(out.getvalue())
     assert helps[0] == helps[1]
+    errors = []  # and the same errors: an unknown option, a bad value
+    for parser in (only, build_parser()):
+        for wrong in ([*argv, "--no-such-option"], [argv[0], "--format", "nonesuch"]):
+            err = io.StringIO()
+            with contextlib.redirect_stderr(err), pytest.raises(SystemExit) as exit:
+                parser.parse_args(wrong)
+            errors.append((err.getvalue(), exit.value.code))
+    assert errors[:2] == errors[2:] and errors[0][1] == 2
 
 
 def test_clean_without_config_files_parses_no_toml(tmp_path: Path) -> None:

@@ -41,9 +41,10 @@ from guard.mail.exitcodes import ExitCode
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The whole command line, every subcommand (the docs' command reference is built from it).
 
-    `only`: the command about to run; the other subcommands are there (the list of commands,
-    what argparse accepts as COMMAND) but without their options, which only their own parser
-    reads (`guard COMMAND …` never parses another command's options)."""
+    `only`: the command about to run, the one subcommand made: `guard COMMAND …` never reads
+    another command's parser (its options, nor the list of commands, which only `guard --help`
+    and a wrong COMMAND show: the usage names COMMAND), and each costs a parser (~1 M
+    instructions)."""
     parser = argparse.ArgumentParser(
         prog="guard",
         description="Find and remove e-mail tracking: pixels, wrapped links, tracking "
@@ -53,8 +54,8 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str, *adders: Callable[[argparse.ArgumentParser], None]) -> None:
-        made = sub.add_parser(name, help=help)
         if only is None or only == name:
+            made = sub.add_parser(name, help=help)
             for add in adders:
                 add(made)
 
