@@ -8,7 +8,6 @@ form ad networks match audiences on). Pure: no I/O.
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -70,6 +69,10 @@ def _tokens(addresses: tuple[str, ...]) -> AddressTokens:
     folded: list[tuple[str, str]] = []
     exact: list[tuple[str, str]] = []
     for address in addresses:
+        # here: cleaning reads no recipients (parse_split(recipients=False)): `guard clean` and
+        # `guard strip` hash no address, and importing hashlib loads OpenSSL (~11 M instructions)
+        import hashlib
+
         raw = address.encode("utf-8")
         folded.append((address, "plain"))
         # Weak hashes on purpose: they are what trackers use to match people, not security.
