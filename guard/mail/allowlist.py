@@ -8,9 +8,7 @@ need no TOML library to write).
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 from pathlib import Path
 
 from guard.mail.config import ConfigError
@@ -51,6 +49,9 @@ def add_to_allowlist(
     sender: str | None = None, domain: str | None = None, path: Path | None = None
 ) -> Path:
     """Add a sender address and/or a domain; the file is replaced atomically."""
+    import json  # here: a start reads the allowlist, only the app's action writes it
+    import tempfile
+
     path = path or allowlist_path()
     senders, domains = load_allowlist(path)
     if sender and sender.strip().lower() not in senders:

@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import errno
 import fcntl
-import json
 import os
 import socket
 import threading
@@ -89,6 +88,8 @@ class _Entry:
     backup: str  # where the original is kept (absolute)
 
     def line(self) -> str:
+        import json  # here: only a batch's journal needs it, not a dry run's or strip's start
+
         return json.dumps(self.__dict__, separators=(",", ":")) + "\n"
 
 
@@ -453,6 +454,8 @@ def pending(maildir: Path) -> int:
 
 
 def _read_journal(journal: Path) -> tuple[list[_Entry], bool]:
+    import json  # here: only an interrupted run's journal is read
+
     entries: list[_Entry] = []
     committed = False
     for line in journal.read_text().splitlines():
