@@ -204,6 +204,30 @@ def test_a_changed_rule_file_is_parsed_again(tmp_path: Path) -> None:
     assert load_compiled(rules, compiled) is None
 
 
+def test_rule_files_as_the_build_saw_them_are_not_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Their sizes and modification times are the build's (an editable install): no file is read
+    to tell whether the compiled form is theirs."""
+    rules, compiled = _compiled_copy(tmp_path)
+    monkeypatch.setattr(rules_compiled, "_rules_digest", lambda d: pytest.fail("rules read"))
+    assert load_compiled(rules, compiled) is not None
+
+
+def test_a_same_size_edit_is_told_by_the_bytes(tmp_path: Path) -> None:
+    """A rule file whose time differs from the build's (a wheel's copy, an edit) is read: an edit
+    of the same size is told by its bytes, an unchanged copy still matches."""
+    rules, compiled = _compiled_copy(tmp_path)
+    victim = rules_load.rule_files(rules)[0]
+    data = victim.read_bytes()
+    later = victim.stat().st_mtime_ns + 10**9
+    os.utime(victim, ns=(later, later))
+    assert load_compiled(rules, compiled) is not None  # the same bytes
+    victim.write_bytes(data[:-1] + (b"#" if data[-1:] != b"#" else b" "))
+    os.utime(victim, ns=(later + 10**9, later + 10**9))
+    assert load_compiled(rules, compiled) is None
+
+
 @pytest.mark.parametrize(
     "module",
     [
