@@ -21,7 +21,8 @@ from guard.engine.ruleset import RuleSet
 
 COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
 """The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
-_COMPILED_FORMAT = 3  # 2: the examples apart, after the rules; 3: CRC-32 digests
+_COMPILED_FORMAT = 4  # 2: the examples apart, after the rules; 3: CRC-32 digests; 4: regexes
+# reduced to _LazyPattern, not persistent ids
 
 
 # -- the build-time compiled form -----------------------------------------------------------------
@@ -100,13 +101,15 @@ class _Pickler(pickle.Pickler):
         )
 
     def persistent_id(self, obj: Any) -> Any:
-        if isinstance(obj, re.Pattern | _LazyPattern):
-            return ("re", obj.pattern, obj.flags)
         if isinstance(obj, str) and obj.startswith(self.prefix):
             return ("path", obj[len(self.prefix) :], 0)
         return None
 
     def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, re.Pattern | _LazyPattern):
+            # _LazyPattern(pattern, flags) straight: a persistent id cost a Python call more
+            # for each of ~660 patterns at every start
+            return _LazyPattern, (obj.pattern, obj.flags)
         for module in (getattr(obj, "__module__", None), type(obj).__module__):
             if isinstance(module, str) and module.split(".")[0] == "guard":
                 self.modules.add(module)
@@ -138,9 +141,7 @@ class _Unpickler(pickle.Unpickler):
         self.paths: dict[str, str] = {}
 
     def persistent_load(self, pid: Any) -> Any:
-        kind, text, flags = pid
-        if kind == "re":
-            return _LazyPattern(text, flags)
+        kind, text, _flags = pid
         if kind == "path":  # the same file's name recurs: one string each
             return self.paths.setdefault(text, self.prefix + text)
         raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
