@@ -281,7 +281,8 @@ def test_any_new_field_is_carried() -> None:
     buffer = io.BytesIO()
     pickler = rules_compiled._Pickler(buffer, ROOT / "rules")
     pickler.dump(made)
-    (back,) = rules_compiled._Unpickler(io.BytesIO(buffer.getvalue()), ROOT / "rules").load()
+    paths = list(pickler.paths)
+    (back,) = rules_compiled._unpickler(io.BytesIO(buffer.getvalue()), ROOT / "rules", paths).load()
     assert back == made[0]
     assert back.tracking_only is True and back.extra == ("x",)
     assert back.sender_value is not None and back.sender_value.search("Acme 7").group("v") == "7"

@@ -22,7 +22,7 @@ from guard.engine.ruleset import RuleSet
 COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
 """The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
 _COMPILED_FORMAT = 4  # 2: the examples apart, after the rules; 3: CRC-32 digests; 4: regexes
-# reduced to _LazyPattern, not persistent ids
+# reduced to _LazyPattern, paths as indexes into the header's list
 
 
 # -- the build-time compiled form -----------------------------------------------------------------
@@ -79,13 +79,15 @@ class _LazyPattern:
 
 class _Pickler(pickle.Pickler):
     """Regexes as (pattern, flags); paths inside the rules directory relative to it (the build's
-    source tree is not where the package is installed)."""
+    source tree is not where the package is installed), as their index in `paths` (the header
+    lists them): loading looks each up with a list's __getitem__, no Python call."""
 
     def __init__(self, file: IO[bytes], directory: Path) -> None:
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.modules: set[str] = set()
         self._field_names: dict[type, tuple[str, ...]] = {}
         self.prefix = str(directory) + os.sep
+        self.paths: dict[str, int] = {}  # relative path -> its index
 
     @staticmethod
     def _plain_init(cls: type) -> bool:
@@ -102,7 +104,7 @@ class _Pickler(pickle.Pickler):
 
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, str) and obj.startswith(self.prefix):
-            return ("path", obj[len(self.prefix) :], 0)
+            return self.paths.setdefault(obj[len(self.prefix) :], len(self.paths))
         return None
 
     def reducer_override(self, obj: Any) -> Any:
@@ -134,17 +136,13 @@ def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
     return obj
 
 
-class _Unpickler(pickle.Unpickler):
-    def __init__(self, file: IO[bytes], directory: Path) -> None:
-        super().__init__(file)
-        self.prefix = str(directory) + os.sep
-        self.paths: dict[str, str] = {}
-
-    def persistent_load(self, pid: Any) -> Any:
-        kind, text, _flags = pid
-        if kind == "path":  # the same file's name recurs: one string each
-            return self.paths.setdefault(text, self.prefix + text)
-        raise pickle.UnpicklingError(f"unknown persistent id {kind!r}")
+def _unpickler(file: IO[bytes], directory: Path, paths: list[str]) -> pickle.Unpickler:
+    """An unpickler of `_Pickler`'s output: a path's index is its place in `paths` (the header's),
+    under `directory` now (one string for each file: its rules share it)."""
+    prefix = str(directory) + os.sep
+    unpickler = pickle.Unpickler(file)
+    unpickler.persistent_load = [prefix + path for path in paths].__getitem__  # type: ignore[method-assign]
+    return unpickler
 
 
 def file_digest(data: bytes, crc: int = 0) -> str:
@@ -229,6 +227,7 @@ def compile_bundled(directory: Path | None = None) -> bytes:
         "rules": _rules_digest(directory),
         "stamps": _rules_stamps(directory),
         "modules": modules,
+        "paths": list(pickler.paths),  # in index order (a dict keeps its insertion order)
     }
     return pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + body.getvalue()
 
@@ -258,7 +257,7 @@ def load_compiled(
             importlib.import_module(name)
             if digest is None or _module_digest(name) != digest:
                 return None
-        unpickler = _Unpickler(stream, directory)
+        unpickler = _unpickler(stream, directory, header["paths"])
         ruleset = unpickler.load()
         if not isinstance(ruleset, RuleSet):
             return None
