@@ -91,18 +91,21 @@ def test_strip_imports_only_what_it_needs(tmp_path: Path, options: list[str]) ->
     assert loaded == []
 
 
-def test_clean_imports_neither_hashlib_nor_inspect(tmp_path: Path) -> None:
-    """`guard clean PATH` hashes nothing (its rules come compiled, cleaning reads no recipients)
-    and makes its dataclasses' __doc__ from the build's table: neither OpenSSL nor inspect (with
-    ast, dis…) is loaded, ~28 M instructions of a start."""
+@pytest.mark.parametrize("command", [["clean", "--dry-run"], ["scan"]])
+def test_a_small_run_imports_no_worker_machinery(tmp_path: Path, command: list[str]) -> None:
+    """`guard clean PATH` and `guard scan PATH` of fewer messages than make workers worth it
+    import no multiprocessing (~25 M instructions with what it imports); a clean hashes nothing
+    (its rules come compiled, cleaning reads no recipients: no OpenSSL), and neither imports
+    inspect (with ast, dis…: dataclasses' __doc__ texts come from the build's table)."""
     maildir = tmp_path / "mail"
     for sub in ("cur", "new", "tmp"):
         (maildir / sub).mkdir(parents=True)
     (maildir / "cur" / "1:2,S").write_bytes(SAMPLE.read_bytes())
-    argv = [str(GUARD), "clean", "--dry-run", str(maildir)]
-    names, out = _imported(argv, _empty_home(tmp_path), b"")
-    assert b"1 to clean" in out and "guard.clean.message" in names
-    assert not {"hashlib", "_hashlib", "inspect", "ast", "dis"} & names
+    names, out = _imported([str(GUARD), *command, str(maildir)], _empty_home(tmp_path), b"")
+    assert b"1:2,S" in out and "guard.engine.detect" in names
+    assert not {"multiprocessing", "guard.mail.supervise", "inspect", "ast", "dis"} & names
+    if command[0] == "clean":
+        assert not {"hashlib", "_hashlib"} & names
 
 
 def test_strip_writes_nothing(tmp_path: Path) -> None:

@@ -125,25 +125,19 @@ def _clean_refs(
     input is cleaned on every core, in supervised worker processes (guard/mail/supervise.py): a
     message that crashes or hangs one is left as it was, with the reason; this process does
     all the writing, after the plan, as before."""
-    import multiprocessing  # here: `guard strip`, run once per delivered message, needs none
-
     from guard.clean.message import CleanResult
     from guard.engine.domains import warm_up
-    from guard.mail import supervise
-    from guard.mail.scan import CHUNK, PARALLEL_THRESHOLD, default_jobs, tune_gc
+    from guard.mail.scan import CHUNK, PARALLEL_THRESHOLD, can_fork, default_jobs, tune_gc
 
     jobs = default_jobs() if jobs is None else max(1, jobs)
     if refs:  # as for the scan: the suffix list built once, before any worker is forked
         warm_up()
         tune_gc()
-    if (
-        jobs == 1
-        or len(refs) < PARALLEL_THRESHOLD
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    if jobs == 1 or len(refs) < PARALLEL_THRESHOLD or not can_fork():
         for ref in refs:
             yield _clean_ref(ref, rules, policy)
         return
+    from guard.mail import supervise  # here: a small input is cleaned here, no worker started
 
     def work(i: int) -> CleanResult:
         supervise.probe_raw(refs[i].read)

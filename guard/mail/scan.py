@@ -4,7 +4,6 @@ supervised worker processes: guard/mail/supervise.py)."""
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
@@ -17,7 +16,6 @@ from guard.engine.mime import MessageError, parse_message
 from guard.engine.model import Envelope, MessageResult, ParsedMessage
 from guard.engine.ruleset import RuleSet
 from guard.engine.timelimit import TimeLimitExceeded, hold_handler, time_limit
-from guard.mail import supervise
 from guard.mail.files import MessageRef
 
 # Below this many messages, starting worker processes costs more than it saves.
@@ -92,6 +90,14 @@ def tune_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, 20, 20)
 
 
+def can_fork() -> bool:
+    """Can worker processes be forked here? Asked only of an input large enough for workers:
+    multiprocessing (with socket, tempfile, shutil…: ~25 M instructions) is imported then."""
+    import multiprocessing
+
+    return "fork" in multiprocessing.get_all_start_methods()
+
+
 def default_jobs() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -128,14 +134,11 @@ def scan_refs_as(
     if items:
         warm_up()  # build the suffix list once, outside any message's time budget
         tune_gc()
-    if (
-        jobs == 1
-        or len(items) < PARALLEL_THRESHOLD
-        or "fork" not in multiprocessing.get_all_start_methods()
-    ):
+    if jobs == 1 or len(items) < PARALLEL_THRESHOLD or not can_fork():
         for ref in items:
             yield present(scan_ref(ref, rules, limits))
         return
+    from guard.mail import supervise  # here: a small input is scanned here, no worker started
 
     # Workers are forked: they share the warmed-up suffix list and the compiled rules, and make
     # each message's output themselves. A message that crashes or hangs a worker (C code the
