@@ -104,6 +104,7 @@ def test_a_small_run_imports_no_worker_machinery(tmp_path: Path, command: list[s
     names, out = _imported([str(GUARD), *command, str(maildir)], _empty_home(tmp_path), b"")
     assert b"1:2,S" in out and "guard.engine.detect" in names
     assert not {"multiprocessing", "guard.mail.supervise", "inspect", "ast", "dis"} & names
+    assert "shutil" not in names  # argparse's width is asked when text is laid out: none here
     if command[0] == "clean":
         assert not {"hashlib", "_hashlib"} & names
 
@@ -731,6 +732,23 @@ def test_one_commands_parser_reads_as_the_whole(argv: list[str]) -> None:
                 parser.parse_args(wrong)
             errors.append((err.getvalue(), exit.value.code))
     assert errors[:2] == errors[2:] and errors[0][1] == 2
+
+
+@pytest.mark.parametrize("columns", ["30", "80", "200"])
+def test_the_formatter_lays_out_as_argparses(monkeypatch: pytest.MonkeyPatch, columns: str) -> None:
+    """guard.cli.args.Formatter asks the width later, not differently: every command's help and
+    usage read as with argparse's HelpFormatter, whatever the terminal's width."""
+    import argparse
+
+    from guard.cli.main import build_parser
+
+    monkeypatch.setenv("COLUMNS", columns)
+    parser = build_parser()
+    (sub,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for each in (parser, *sub.choices.values()):
+        ours = (each.format_help(), each.format_usage())
+        each.formatter_class = argparse.HelpFormatter
+        assert (each.format_help(), each.format_usage()) == ours
 
 
 def test_clean_without_config_files_parses_no_toml(tmp_path: Path) -> None:

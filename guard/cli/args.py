@@ -20,6 +20,38 @@ MBOX_BACKUP_SUFFIX = ".orig"
 MIB = 1024 * 1024
 
 
+class Formatter(argparse.HelpFormatter):
+    """argparse's help formatter, asking the terminal's width when it first lays text out (help,
+    usage, an error) rather than when it is made: argparse makes one for every option it adds,
+    and the width imports shutil (with bz2, lzma…: ~6 M instructions of a start) for a command
+    line that parses without a word printed. The width and the help position are argparse's
+    own (its HelpFormatter.__init__)."""
+
+    def __init__(
+        self,
+        prog: str,
+        indent_increment: int = 2,
+        max_help_position: int = 24,
+        width: int | None = None,
+    ) -> None:
+        super().__init__(
+            prog, indent_increment, max_help_position, (1 << 30) if width is None else width
+        )
+        if width is None:  # argparse's, asked when first read (__getattr__)
+            self._wanted = max_help_position
+            del self._width, self._max_help_position
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in ("_width", "_max_help_position") or "_wanted" not in self.__dict__:
+            raise AttributeError(name)
+        import shutil  # here: see the class's docstring
+
+        width = shutil.get_terminal_size().columns - 2
+        self._width = width
+        self._max_help_position = min(self._wanted, max(width - 20, self._indent_increment * 2))
+        return getattr(self, name)
+
+
 # -- guard scan -----------------------------------------------------------------------------------
 
 

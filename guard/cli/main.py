@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 from guard import __version__
 from guard.cli.args import (
+    Formatter,
     add_clean_arguments,
     add_clean_path_arguments,
     add_explain_arguments,
@@ -49,13 +50,14 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="guard",
         description="Find and remove e-mail tracking: pixels, wrapped links, tracking "
         "parameters and read-receipt requests.",
+        formatter_class=Formatter,
     )
     parser.add_argument("--version", action="version", version=f"guard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     def command(name: str, help: str, *adders: Callable[[argparse.ArgumentParser], None]) -> None:
         if only is None or only == name:
-            made = sub.add_parser(name, help=help)
+            made = sub.add_parser(name, help=help, formatter_class=Formatter)
             for add in adders:
                 add(made)
 
