@@ -69,7 +69,7 @@ def wants_clean_imap(ns: argparse.Namespace) -> bool:
     """`guard clean` cleans IMAP with --account, or with no PATH while a config file exists."""
     if getattr(ns, "account", None):
         return True
-    from guard.cli.imap import target_paths
+    from guard.cli.common import target_paths  # not guard.cli.imap: a PATH needs none of it
 
     if target_paths(ns):
         return False

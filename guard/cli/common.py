@@ -1,4 +1,5 @@
-"""What several commands share: the error that ends a command, the rules, local messages.
+"""What several commands share: the error that ends a command, the rules, local messages, the
+positional targets.
 
 Light to import (guard/cli/main.py catches CliError for every command): everything else is
 imported inside the functions that need it.
@@ -12,9 +13,22 @@ from typing import TYPE_CHECKING
 from guard.mail.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    import argparse
+
     from guard.engine.model import MessageResult
     from guard.engine.ruleset import RuleSet
     from guard.mail.files import MessageRef
+
+
+def target_paths(ns: argparse.Namespace) -> list[str]:
+    """The command's positional targets, whatever the subcommand named them."""
+    for name in ("paths", "path", "targets", "target"):
+        value = getattr(ns, name, None)
+        if isinstance(value, str):
+            return [value]
+        if isinstance(value, list):
+            return [str(v) for v in value]
+    return []
 
 
 class CliError(Exception):

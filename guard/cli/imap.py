@@ -19,6 +19,7 @@ from types import FrameType
 from typing import IO, Any
 
 from guard.cli.common import CliError
+from guard.cli.common import target_paths as target_paths  # its place before guard.cli.common
 from guard.mail.exitcodes import ExitCode
 
 IMAP_SCHEMES = ("imap://", "imaps://")
@@ -26,17 +27,6 @@ IMAP_SCHEMES = ("imap://", "imaps://")
 
 def is_imap_target(value: str) -> bool:
     return value.lower().startswith(IMAP_SCHEMES)
-
-
-def target_paths(ns: argparse.Namespace) -> list[str]:
-    """The command's positional targets, whatever the subcommand named them."""
-    for name in ("paths", "path", "targets", "target"):
-        value = getattr(ns, name, None)
-        if isinstance(value, str):
-            return [value]
-        if isinstance(value, list):
-            return [str(v) for v in value]
-    return []
 
 
 def fail(message: str, code: int, err: IO[str]) -> int:
