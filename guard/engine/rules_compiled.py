@@ -10,7 +10,6 @@ import dataclasses
 import importlib
 import io
 import os
-import pickle
 import re
 import sys
 import zlib
@@ -18,6 +17,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from guard.engine.ruleset import RuleSet
+
+# Loading needs only the C pickler (pickle.Pickler and pickle.Unpickler are _pickle's): the
+# pickle module's Python half (its pure-Python pickler, ~4 M instructions to import) is for the
+# build (compile_bundled).
+try:
+    import _pickle as pickling
+except ImportError:  # pragma: no cover - a Python without the C pickler
+    import pickle as pickling  # type: ignore[no-redef]
 
 COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
 """The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
@@ -77,12 +84,14 @@ class _LazyPattern:
         return f"re.compile({self.pattern!r})"
 
 
-class _Pickler(pickle.Pickler):
+class _Pickler(pickling.Pickler):
     """Regexes as (pattern, flags); paths inside the rules directory relative to it (the build's
     source tree is not where the package is installed), as their index in `paths` (the header
     lists them): loading looks each up with a list's __getitem__, no Python call."""
 
     def __init__(self, file: IO[bytes], directory: Path) -> None:
+        import pickle  # here: the build's
+
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self.modules: set[str] = set()
         self._field_names: dict[type, tuple[str, ...]] = {}
@@ -136,11 +145,11 @@ def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
     return obj
 
 
-def _unpickler(file: IO[bytes], directory: Path, paths: list[str]) -> pickle.Unpickler:
+def _unpickler(file: IO[bytes], directory: Path, paths: list[str]) -> pickling.Unpickler:
     """An unpickler of `_Pickler`'s output: a path's index is its place in `paths` (the header's),
     under `directory` now (one string for each file: its rules share it)."""
     prefix = str(directory) + os.sep
-    unpickler = pickle.Unpickler(file)
+    unpickler = pickling.Unpickler(file)
     unpickler.persistent_load = [prefix + path for path in paths].__getitem__  # type: ignore[method-assign]
     return unpickler
 
@@ -229,6 +238,8 @@ def compile_bundled(directory: Path | None = None) -> bytes:
         "modules": modules,
         "paths": list(pickler.paths),  # in index order (a dict keeps its insertion order)
     }
+    import pickle  # here: the build's
+
     return pickle.dumps(header, protocol=pickle.HIGHEST_PROTOCOL) + body.getvalue()
 
 
@@ -244,7 +255,7 @@ def load_compiled(
         return None
     stream = io.BytesIO(data)
     try:
-        header = pickle.load(stream)
+        header = pickling.load(stream)
         if not isinstance(header, dict) or header.get("format") != _COMPILED_FORMAT:
             return None
         # The rule files the build read, as it saw them (an editable install's): no need to read
