@@ -107,6 +107,7 @@ def test_a_small_run_imports_no_worker_machinery(tmp_path: Path, command: list[s
     assert "shutil" not in names  # argparse's width is asked when text is laid out: none here
     if command[0] == "clean":  # nor the pickle module's Python half (the rules load with C's)
         assert not {"hashlib", "_hashlib", "pickle"} & names
+        assert not {"argparse", "guard.cli.main", "guard.cli.args"} & names  # quick_args
 
 
 def test_strip_writes_nothing(tmp_path: Path) -> None:
@@ -732,6 +733,65 @@ def test_one_commands_parser_reads_as_the_whole(argv: list[str]) -> None:
                 parser.parse_args(wrong)
             errors.append((err.getvalue(), exit.value.code))
     assert errors[:2] == errors[2:] and errors[0][1] == 2
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["Maildir"],
+        ["--dry-run", "-q", "Maildir"],
+        ["a", "b c", "-v"],
+        ["--quiet", "--verbose", "a"],
+        ["-q", "-q", "a", "b", "--dry-run"],
+        ["--dry-run"],
+        ["scan"],  # a PATH named like a command
+    ],
+)
+def test_quick_clean_args_read_what_argparse_reads(argv: list[str]) -> None:
+    from guard.cli.clean import quick_args
+    from guard.cli.main import build_parser
+
+    quick = quick_args(argv)
+    assert quick is not None
+    assert vars(quick) == vars(build_parser(only="clean").parse_args(["clean", *argv]))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["a", "-q", "b"],  # PATHs on both sides: argparse refuses the second run
+        ["--help"],
+        ["-h"],
+        ["--dry"],  # an abbreviation
+        ["-qv", "a"],
+        ["--jobs", "2", "a"],
+        ["--policy", "strict", "a"],
+        ["--account", "work"],
+        ["-", "a"],
+        ["--", "a"],
+        ["--dry-run=1", "a"],
+        ["", "a"],
+        ["-x"],
+    ],
+)
+def test_anything_else_in_clean_goes_to_argparse(argv: list[str]) -> None:
+    from guard.cli.clean import quick_args
+
+    assert quick_args(argv) is None
+
+
+def test_quick_clean_args_know_every_default() -> None:
+    """Every option of `guard clean` (PATH and IMAP) with argparse's default."""
+    from guard.cli import clean
+    from guard.cli.main import build_parser
+
+    assert vars(build_parser(only="clean").parse_args(["clean"])) == clean._QUICK_DEFAULTS
+    parser = build_parser(only="clean")
+    (sub,) = (a for a in parser._actions if a.dest == "command")
+    for flag, dest in clean._QUICK_FLAGS.items():
+        action = sub.choices["clean"]._option_string_actions[flag]  # type: ignore[attr-defined]
+        assert action.dest == dest and action.const is True and action.nargs == 0
 
 
 @pytest.mark.parametrize("columns", ["30", "80", "200"])

@@ -10,13 +10,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from guard.cli.common import MAILDIR_BACKUP as MAILDIR_BACKUP
+from guard.cli.common import MBOX_BACKUP_SUFFIX as MBOX_BACKUP_SUFFIX
 from guard.engine.limits import DEFAULT_LIMITS
 
 POLICIES = ("default", "strict")  # guard.clean.message.POLICIES, without importing it for `--help`
-MAILDIR_BACKUP = ".Guard.Originals"
-"""The Maildir++ sub-folder of a cleaned Maildir that keeps the originals (shown as
-`Guard.Originals` / `Guard/Originals` by IMAP servers serving the Maildir)."""
-MBOX_BACKUP_SUFFIX = ".orig"
 MIB = 1024 * 1024
 
 

@@ -13,18 +13,67 @@ functions that use it.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import time
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
 
-from guard.cli.args import add_clean_path_arguments, add_strip_arguments
 from guard.cli.strip import run_strip as run_strip  # `guard strip` lives in guard.cli.strip
 from guard.mail.exitcodes import ExitCode
 
 if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands that clean pay for it
+    import argparse
+
     from guard.clean.message import Policy
+
+
+# `guard clean PATH…` as it is usually typed, read without argparse (guard.cli.launch): importing
+# argparse and building the parser is ~15 M instructions, 5 % of a start. Only the exact flags
+# below, and the PATHs in one run before or after them; anything else (--help, any other option,
+# an abbreviation, a PATH starting with "-") goes to argparse as before. tests/test_startup.py
+# checks the two agree, defaults included.
+_QUICK_FLAGS = {
+    "--dry-run": "dry_run",
+    "-q": "quiet",
+    "--quiet": "quiet",
+    "-v": "verbose",
+    "--verbose": "verbose",
+}
+_QUICK_DEFAULTS: dict[str, Any] = {
+    "command": "clean",
+    "paths": [],
+    "dry_run": False,
+    "policy": None,
+    "unwrap_security": False,
+    "backup": None,
+    "quiet": False,
+    "verbose": False,
+    "jobs": None,
+    "account": None,
+    "folder": None,
+    "config": None,
+    "log": None,
+}
+
+
+def quick_args(argv: Sequence[str]) -> SimpleNamespace | None:
+    """`guard clean ARGV`'s options as argparse reads them, for a command line of the flags in
+    _QUICK_FLAGS and PATHs (one run of them); None for anything else."""
+    values = dict(_QUICK_DEFAULTS)
+    paths: list[str] = []
+    after_paths = False
+    for arg in argv:
+        flag = _QUICK_FLAGS.get(arg)
+        if flag is not None:
+            values[flag] = True
+            after_paths = bool(paths)
+        elif arg.startswith("-") or not arg or after_paths:
+            return None  # argparse's rules for dashes, and PATHs on both sides of a flag
+        else:
+            paths.append(arg)
+    values["paths"] = paths
+    return SimpleNamespace(**values)
 
 
 def policy_for(ns: argparse.Namespace, account: Any = None) -> Policy:
@@ -210,6 +259,10 @@ def _account_summary(reports: Sequence[Any], seconds: float, dry_run: bool) -> s
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import argparse
+
+    from guard.cli.args import add_clean_path_arguments, add_strip_arguments
+
     parser = argparse.ArgumentParser(prog="guard")
     sub = parser.add_subparsers(dest="command", required=True)
     add_strip_arguments(sub.add_parser("strip"))

@@ -9,7 +9,6 @@ whole plan. Imported only when `guard clean` does not clean an IMAP account.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import errno
 import fcntl
@@ -21,9 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from guard.cli.args import MAILDIR_BACKUP, MBOX_BACKUP_SUFFIX
 from guard.cli.clean import policy_for
-from guard.cli.common import start_done
+from guard.cli.common import MAILDIR_BACKUP, MBOX_BACKUP_SUFFIX, start_done
 from guard.engine.limits import DEFAULT_LIMITS
 from guard.mail.exitcodes import ExitCode
 from guard.mail.files import (
@@ -47,6 +45,8 @@ from guard.mail.maildir_clean import (
 from guard.mail.maildir_pipe import MaildirWriter
 
 if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands that clean pay for it
+    import argparse
+
     from guard.clean.message import CleanResult, Policy
     from guard.engine.ruleset import (
         RuleSet,  # and the rules only those that use them (not `guard ui`)

@@ -7,8 +7,10 @@ imported inside the functions that need it.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+import os
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from guard.mail.exitcodes import ExitCode
 
@@ -18,6 +20,12 @@ if TYPE_CHECKING:
     from guard.engine.model import MessageResult
     from guard.engine.ruleset import RuleSet
     from guard.mail.files import MessageRef
+
+
+MAILDIR_BACKUP = ".Guard.Originals"
+"""The Maildir++ sub-folder of a cleaned Maildir that keeps the originals (shown as
+`Guard.Originals` / `Guard/Originals` by IMAP servers serving the Maildir)."""
+MBOX_BACKUP_SUFFIX = ".orig"
 
 
 def target_paths(ns: argparse.Namespace) -> list[str]:
@@ -37,6 +45,28 @@ class CliError(Exception):
     def __init__(self, message: str, code: ExitCode) -> None:
         super().__init__(message)
         self.code = code
+
+
+def run_command(run: Callable[[Any], int], ns: Any) -> int:
+    """A command's run on its options, its errors turned into guard's messages and exit codes
+    (guard.cli.main's dispatch, and `guard clean`'s quick start in guard.cli.launch)."""
+    try:
+        return int(run(ns))
+    except CliError as exc:
+        sys.stderr.write(f"guard: {exc}\n")
+        return exc.code
+    except KeyboardInterrupt:
+        sys.stderr.write("guard: interrupted\n")
+        return 130
+    except BrokenPipeError:
+        # `guard scan … | head`: the reader left; that is not an error worth a traceback.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return ExitCode.OK
+    except Exception as exc:
+        if os.environ.get("GUARD_DEBUG"):
+            raise
+        sys.stderr.write(f"guard: internal error: {type(exc).__name__}: {exc} (please report)\n")
+        return ExitCode.INTERNAL
 
 
 def start_done() -> None:

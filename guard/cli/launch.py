@@ -27,6 +27,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with installed():  # the commands import their modules as they run: installed for the run
+            if args[:1] == ["clean"]:
+                from guard.cli.clean import quick_args, run_clean
+
+                ns = quick_args(args[1:])
+                if ns is not None:  # `guard clean [flags] PATH…`: no argparse (quick_args)
+                    from guard.cli.common import run_command
+
+                    return run_command(run_clean, ns)
             from guard.cli.main import main as cli
 
             return cli(argv)

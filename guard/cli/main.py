@@ -16,7 +16,6 @@ traceback can show a message's content.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -34,7 +33,7 @@ from guard.cli.args import (
     add_strip_arguments,
     add_watch_arguments,
 )
-from guard.cli.common import CliError
+from guard.cli.common import run_command
 from guard.cli.ui import add_ui_arguments
 from guard.mail.exitcodes import ExitCode
 
@@ -175,20 +174,4 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_ui(ns)
         parser.print_help()
         return ExitCode.USAGE
-    try:
-        return int(COMMANDS[ns.command](ns))
-    except CliError as exc:
-        sys.stderr.write(f"guard: {exc}\n")
-        return exc.code
-    except KeyboardInterrupt:
-        sys.stderr.write("guard: interrupted\n")
-        return 130
-    except BrokenPipeError:
-        # `guard scan … | head`: the reader left; that is not an error worth a traceback.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return ExitCode.OK
-    except Exception as exc:
-        if os.environ.get("GUARD_DEBUG"):
-            raise
-        sys.stderr.write(f"guard: internal error: {type(exc).__name__}: {exc} (please report)\n")
-        return ExitCode.INTERNAL
+    return run_command(COMMANDS[ns.command], ns)
