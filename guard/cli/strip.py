@@ -186,7 +186,9 @@ def _stripped(raw: bytes, ns: Options, err: IO[str]) -> bytes:
         seconds = getattr(ns, "time_limit", None)
         if seconds is not None and seconds > 0:
             limits = replace(DEFAULT_LIMITS, max_seconds=seconds)
-        result = clean_message(raw, load_ruleset(), policy, limits)
+        rules = load_ruleset()
+        _start_done()
+        result = clean_message(raw, rules, policy, limits)
     except RuleError as exc:
         _warn(err, f"rules: {exc}; message passed through unchanged")
         return raw
@@ -196,6 +198,16 @@ def _stripped(raw: bytes, ns: Options, err: IO[str]) -> bytes:
     if result.skipped and not result.skipped.startswith(ALLOWLISTED):
         _warn(err, f"{result.skipped}; message passed through unchanged")
     return result.data
+
+
+def _start_done() -> None:
+    """guard.cli.common.start_done (without importing guard.cli.common): the imports and rules
+    are in, the cyclic GC back on for the message (when guard.cli.launch turned it off)."""
+    import gc
+
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
 
 
 def run_strip(
