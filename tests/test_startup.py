@@ -105,9 +105,9 @@ def test_a_small_run_imports_no_worker_machinery(tmp_path: Path, command: list[s
     assert b"1:2,S" in out and "guard.engine.detect" in names
     assert not {"multiprocessing", "guard.mail.supervise", "inspect", "ast", "dis"} & names
     assert "shutil" not in names  # argparse's width is asked when text is laid out: none here
+    assert not {"argparse", "guard.cli.main", "guard.cli.args"} & names  # common.quick_args
     if command[0] == "clean":  # nor the pickle module's Python half (the rules load with C's)
         assert not {"hashlib", "_hashlib", "pickle"} & names
-        assert not {"argparse", "guard.cli.main", "guard.cli.args"} & names  # quick_args
 
 
 def test_strip_writes_nothing(tmp_path: Path) -> None:
@@ -779,6 +779,60 @@ def test_anything_else_in_clean_goes_to_argparse(argv: list[str]) -> None:
     from guard.cli.clean import quick_args
 
     assert quick_args(argv) is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["a.eml"],
+        ["-v", "Maildir", "b.mbox"],
+        ["imap://me@host/INBOX"],
+        ["a", "--summary", "--verbose"],
+        ["--summary", "--summary", "a"],
+    ],
+)
+def test_quick_scan_args_read_what_argparse_reads(argv: list[str]) -> None:
+    from guard.cli.main import build_parser
+    from guard.cli.scan import quick_scan_args
+
+    quick = quick_scan_args(argv)
+    assert quick is not None
+    assert vars(quick) == vars(build_parser(only="scan").parse_args(["scan", *argv]))
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["a", "-v", "b"],
+        ["--format", "json", "a"],
+        ["--format=csv", "a"],
+        ["-h"],
+        ["--sum", "a"],
+        ["-vv", "a"],
+        ["--jobs", "1", "a"],
+        ["--account", "work"],
+        ["-", "a"],
+        ["", "a"],
+    ],
+)
+def test_anything_else_in_scan_goes_to_argparse(argv: list[str]) -> None:
+    from guard.cli.scan import quick_scan_args
+
+    assert quick_scan_args(argv) is None
+
+
+def test_quick_scan_args_know_every_default() -> None:
+    """Every option of `guard scan` (PATH and IMAP) with argparse's default."""
+    from guard.cli import scan
+    from guard.cli.main import build_parser
+
+    assert vars(build_parser(only="scan").parse_args(["scan"])) == scan._QUICK_DEFAULTS
+    parser = build_parser(only="scan")
+    (sub,) = (a for a in parser._actions if a.dest == "command")
+    for flag, dest in scan._QUICK_FLAGS.items():
+        action = sub.choices["scan"]._option_string_actions[flag]  # type: ignore[attr-defined]
+        assert action.dest == dest and action.const is True and action.nargs == 0
 
 
 def test_quick_clean_args_know_every_default() -> None:

@@ -28,11 +28,8 @@ if TYPE_CHECKING:  # importing guard.clean.message costs ~0.1 s: only commands t
     from guard.clean.message import Policy
 
 
-# `guard clean PATH…` as it is usually typed, read without argparse (guard.cli.launch): importing
-# argparse and building the parser is ~15 M instructions, 5 % of a start. Only the exact flags
-# below, and the PATHs in one run before or after them; anything else (--help, any other option,
-# an abbreviation, a PATH starting with "-") goes to argparse as before. tests/test_startup.py
-# checks the two agree, defaults included.
+# `guard clean PATH…` as it is usually typed, read without argparse (guard.cli.launch,
+# guard.cli.common.quick_args): these flags and PATHs; anything else goes to argparse.
 _QUICK_FLAGS = {
     "--dry-run": "dry_run",
     "-q": "quiet",
@@ -58,22 +55,10 @@ _QUICK_DEFAULTS: dict[str, Any] = {
 
 
 def quick_args(argv: Sequence[str]) -> SimpleNamespace | None:
-    """`guard clean ARGV`'s options as argparse reads them, for a command line of the flags in
-    _QUICK_FLAGS and PATHs (one run of them); None for anything else."""
-    values = dict(_QUICK_DEFAULTS)
-    paths: list[str] = []
-    after_paths = False
-    for arg in argv:
-        flag = _QUICK_FLAGS.get(arg)
-        if flag is not None:
-            values[flag] = True
-            after_paths = bool(paths)
-        elif arg.startswith("-") or not arg or after_paths:
-            return None  # argparse's rules for dashes, and PATHs on both sides of a flag
-        else:
-            paths.append(arg)
-    values["paths"] = paths
-    return SimpleNamespace(**values)
+    """`guard clean ARGV`'s options as argparse reads them, or None (common.quick_args)."""
+    from guard.cli.common import quick_args as read
+
+    return read(argv, _QUICK_FLAGS, _QUICK_DEFAULTS)
 
 
 def policy_for(ns: argparse.Namespace, account: Any = None) -> Policy:

@@ -7,7 +7,6 @@ IMAP client, the store and the cleaning code are imported inside the functions t
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import importlib
 import signal
@@ -16,11 +15,14 @@ import threading
 import time
 from collections.abc import Callable
 from types import FrameType
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from guard.cli.common import CliError
 from guard.cli.common import target_paths as target_paths  # its place before guard.cli.common
 from guard.mail.exitcodes import ExitCode
+
+if TYPE_CHECKING:
+    import argparse
 
 IMAP_SCHEMES = ("imap://", "imaps://")
 

@@ -39,6 +39,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                     from guard.cli.common import run_command
 
                     return run_command(run_clean, ns)
+            elif args[:1] == ["scan"]:
+                from guard.cli.scan import quick_scan_args, run_scan
+
+                ns = quick_scan_args(args[1:])
+                if ns is not None:  # `guard scan [flags] PATH…`: no argparse
+                    from guard.cli.common import run_command
+
+                    return run_command(run_scan, ns)
             from guard.cli.main import main as cli
 
             return cli(argv)

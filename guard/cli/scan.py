@@ -8,21 +8,49 @@ documented exit code (guard.mail.exitcodes).
 
 from __future__ import annotations
 
-import argparse
 import functools
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
+from types import SimpleNamespace
 from typing import IO, TYPE_CHECKING, Any
 
-from guard.cli.common import CliError, load_rules, local_refs, start_done
+from guard.cli.common import CliError, load_rules, local_refs, quick_args, start_done
 from guard.cli.imap import fail, is_imap_target, resolve_target, target_paths
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.mail.exitcodes import ExitCode
 
 if TYPE_CHECKING:
+    import argparse
+
     from guard.cli.output import Presented
     from guard.engine.model import MessageResult
+
+
+# `guard scan PATH…` as it is usually typed, read without argparse (guard.cli.launch,
+# guard.cli.common.quick_args): these flags and PATHs; anything else goes to argparse.
+_QUICK_FLAGS = {"-v": "verbose", "--verbose": "verbose", "--summary": "summary"}
+_QUICK_DEFAULTS: dict[str, Any] = {
+    "command": "scan",
+    "paths": [],
+    "format": "text",
+    "verbose": False,
+    "summary": False,
+    "jobs": None,
+    "max_message_size": DEFAULT_LIMITS.max_message_bytes,
+    "max_part_size": DEFAULT_LIMITS.max_text_part_bytes,
+    "time_limit": DEFAULT_LIMITS.max_seconds,
+    "account": None,
+    "folder": None,
+    "config": None,
+    "no_cache": False,
+    "connections": None,
+}
+
+
+def quick_scan_args(argv: Sequence[str]) -> SimpleNamespace | None:
+    """`guard scan ARGV`'s options as argparse reads them, or None (guard.cli.common.quick_args)."""
+    return quick_args(argv, _QUICK_FLAGS, _QUICK_DEFAULTS)
 
 
 class Progress:
