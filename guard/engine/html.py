@@ -74,7 +74,7 @@ class Occurrence(NamedTuple):
 def parse_document(html: str) -> LexborHTMLParser | None:
     """HTML text -> Lexbor's HTML5 document (None for an empty one). Never an exception; NULs
     are handled as the HTML5 tokenizer handles them (U+FFFD in attribute values)."""
-    if not html.strip():
+    if not html or html.isspace():  # not html.strip(), which copies a whole part
         return None
     source = UTF8_SOURCES.get(id(html))
     if source is not None and source[0] is html:
@@ -141,7 +141,7 @@ def nested_documents(tag: str, get: Getter, cids: Cids | None = None) -> list[Ne
         value = get(attr)
         if not value:
             continue
-        head = value.lstrip()[:5].lower()
+        head = _head(value, 5).lower()
         if head == "data:":
             # The type first: a data: image that is no SVG (most) is not decoded for nothing.
             if data_url_media_type(value) not in _wanted_types(tag, get):
@@ -244,10 +244,20 @@ def deep_urls(text: str) -> list[str]:
     return list(found)
 
 
+def _head(value: str, n: int) -> str:
+    """`value.lstrip()[:n]` without copying the whole of a long value (an inline image's `data:`
+    URL runs to hundreds of KB, and lstrip copies it): the same unless more than 64 - n white
+    space characters lead, where the whole value is stripped after all."""
+    head = value[:64].lstrip()
+    if len(head) < n and len(value) > 64:
+        head = value.lstrip()
+    return head[:n]
+
+
 def _inline_src(get: Getter) -> bool:
     """Can an `<img>` hold a document (a `data:` or `cid:` SVG)? Most load over http."""
     src = get("src")
-    return bool(src) and src.lstrip()[:4].lower() in ("data", "cid:")  # type: ignore[union-attr]
+    return bool(src) and _head(src, 4).lower() in ("data", "cid:")  # type: ignore[arg-type]
 
 
 def _is_nested(element: str) -> bool:
