@@ -213,6 +213,34 @@ def test_srcset_split_in_c_as_in_python_hostile(value: str) -> None:
     assert EXT.srcset_urls(value) == srcset_urls(value)
 
 
+# Every character str.strip takes off at an end, and some it leaves.
+_EDGE_CHARS = st.sampled_from(
+    [
+        *" \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2028\u3000",
+        "\u200b",
+        "a",
+        "é",
+        "\U0001f600",
+    ]
+)
+
+
+@built
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.lists(_EDGE_CHARS, max_size=4).map("".join) | st.text(max_size=6), max_size=8))
+def test_unstripped_in_c_as_in_python(urls: list[str]) -> None:
+    out = [gh.Occurrence(url, "a[href]", False, False, None) for url in urls]
+    assert EXT.unstripped(out) == gh.unstripped(out)
+    assert gh.resolve_all(out, None, EXT.unstripped) == gh.resolve_all(out, None)
+
+
+@built
+def test_unstripped_refuses_what_is_no_list_of_occurrences() -> None:
+    for bad in ((" a",), [(" a", 1), 1], [(1,)], [()]):
+        with pytest.raises(TypeError):
+            EXT.unstripped(bad)
+
+
 @built
 def test_plain_images_come_back_finished() -> None:
     doc = gh.parse_document("<img src=a width=1 height=1><img src=b><img src=a width=1 height=1>")

@@ -1314,6 +1314,45 @@ fail:
     return NULL;
 }
 
+/* unstripped(occurrences) -> [index]: where an occurrence's URL (item 0 of each tuple, a str)
+ * starts or ends with white space, what str.strip takes off (Py_UNICODE_ISSPACE):
+ * guard/engine/html.py's `unstripped`, which html.resolve_all asks when the document has no
+ * base (most of them) so that it touches only those occurrences instead of reading each in
+ * Python (tests/test_lexwalk.py compares the two). */
+static PyObject *unstripped(PyObject *self, PyObject *occs) {
+    (void)self;
+    if (!PyList_Check(occs)) {
+        PyErr_SetString(PyExc_TypeError, "unstripped: a list");
+        return NULL;
+    }
+    PyObject *found = PyList_New(0);
+    if (found == NULL) return NULL;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(occs); i++) {
+        PyObject *occ = PyList_GET_ITEM(occs, i);
+        PyObject *url = PyTuple_Check(occ) && PyTuple_GET_SIZE(occ) > 0 ? PyTuple_GET_ITEM(occ, 0) : NULL;
+        if (url == NULL || !PyUnicode_Check(url)) {
+            PyErr_SetString(PyExc_TypeError, "unstripped: tuples whose first item is a str");
+            Py_DECREF(found);
+            return NULL;
+        }
+        Py_ssize_t n = PyUnicode_GET_LENGTH(url);
+        if (n == 0) continue;
+        int kind = PyUnicode_KIND(url);
+        const void *data = PyUnicode_DATA(url);
+        if (!Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, 0)) &&
+            !Py_UNICODE_ISSPACE(PyUnicode_READ(kind, data, n - 1)))
+            continue;
+        PyObject *at = PyLong_FromSsize_t(i);
+        if (at == NULL || PyList_Append(found, at) < 0) {
+            Py_XDECREF(at);
+            Py_DECREF(found);
+            return NULL;
+        }
+        Py_DECREF(at);
+    }
+    return found;
+}
+
 /* holds(text, needle) -> bool: does `text` hold `needle` (lower-case ASCII bytes with at least one
  * byte that is not a letter, the anchor) ASCII case-insensitively: what the regex of
  * guard/engine/lexwalk.py's ascii_pattern answers (`<image`, `cid:`), a document-wide test made
@@ -1961,6 +2000,8 @@ fail:
 }
 
 static PyMethodDef methods[] = {
+    {"unstripped", unstripped, METH_O,
+     "unstripped(list of Occurrences) -> indexes of those whose URL has white space at an end"},
     {"holds", holds, METH_VARARGS,
      "holds(text, needle as lower-case ASCII bytes with a byte that is not a letter) -> bool:"
      " the needle in text, ASCII case-insensitively"},

@@ -326,7 +326,7 @@ def scan_tree(
             out.extend(nested_occurrences(tag, get, nest))
     if sheet_shapes and sheet is not None:
         html.shape_style_loads(out, sheet, sheet_shapes, style_loads)
-    return html.resolve_all(out, base)
+    return html.resolve_all(out, base, _ext.unstripped)
 
 
 def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
@@ -371,7 +371,7 @@ def loads_tree(doc: LexborHTMLParser, nest: Nest) -> list[Occurrence] | None:
             out.append(occurrence(url, element, load, image, None))
         if tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
-    return html.resolve_all(out, base)
+    return html.resolve_all(out, base, _ext.unstripped)
 
 
 Load = tuple[str, str]
