@@ -12,7 +12,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from guard.clean.message import clean_message
-from guard.engine.detect import BUILTIN_REMOTE, HEURISTIC_PIXEL, detect, text_urls
+from guard.engine.detect import (
+    _TEXT_URL,
+    BUILTIN_REMOTE,
+    HEURISTIC_PIXEL,
+    _text_url_matches,
+    detect,
+    text_urls,
+)
 from guard.engine.mime import parse_message
 from guard.engine.model import Confidence, Envelope, Finding, Kind, ParsedMessage, Party
 from guard.engine.rules_load import load_ruleset
@@ -638,3 +645,19 @@ def test_rules_list_json_shows_which_hosts_are_tracking_only(
     rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
     assert rows["yesware.tracking-hosts"]["tracking_only"] is True
     assert rows["sendgrid.hosts"]["tracking_only"] is False
+
+
+# Pieces that make and break the pattern: both cases, `ſ` (IGNORECASE reads it as `s`), `://`
+# close together and inside URLs, what ends a URL.
+_URL_PIECES = st.sampled_from(
+    ["http", "https", "HTTPS", "hTtP", "httpſ", "://", ":", "/", "s", " ", "\n", "a", "é", "€",
+     "<", ".", ")", "x://", "htt", "\x00", "\u3000", "ps://"]
+)  # fmt: skip
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(_URL_PIECES | st.text(max_size=3), max_size=14).map("".join))
+def test_text_urls_are_found_where_finditer_finds_them(text: str) -> None:
+    assert [m.span() for m in _text_url_matches(text)] == [
+        m.span() for m in _TEXT_URL.finditer(text)
+    ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import NamedTuple
 
 from guard.engine.domains import registrable_domain
@@ -29,8 +29,28 @@ the same text (as `html.Parsed` hands the HTML's parse): by the text's id, the t
 (`html.kept` takes them out)."""
 
 
+def _text_url_matches(text: str) -> Iterator[re.Match[str]]:
+    """`_TEXT_URL.finditer(text)`, tried only where a match can start: 4 or 5 characters before
+    a `://` (a match holds one right after `http` or `https`; `:` and `/` have no other case).
+    The case-insensitive search tries the pattern at every character, reading each one's case
+    (~25 instructions a character of a text part); str.find looks for `://` in C. Each try is
+    the pattern's own match, in the order finditer tries them (two `://` are 3 or more apart),
+    from the end of the last match on (tests/test_detect.py compares the two)."""
+    pos = 0
+    at = text.find("://")
+    while at != -1:
+        for start in (at - 5, at - 4):
+            if start >= pos:
+                m = _TEXT_URL.match(text, start)
+                if m is not None:
+                    yield m
+                    pos = m.end()
+                    break
+        at = text.find("://", max(at + 1, pos))
+
+
 def text_urls(text: str) -> Iterable[str]:
-    for m in _TEXT_URL.finditer(text):
+    for m in _text_url_matches(text):
         url = m.group(0)
         # The brackets are counted once and the end moved: recounting and slicing at each
         # trailing character is quadratic (`http://a` and 40,000 `)` took 2 s).
