@@ -265,7 +265,8 @@ URL_PIECES = st.sampled_from(
     [
         "url(", "URL(", "u/**/rl(", "@import", "@IMPORT", "@ımport", "@İmport", "image-set(",
         "ımage-set(", "image-ſet(", "IMAGE-SET(", "/*", "*/", ")", "'a.gif'", '"b.png"', "c.jpg",
-        " ", ";", "\\75 rl(", "\\", "{", "}", "x", "#frag", "é",
+        " ", ";", "\\75 rl(", "\\", "{", "}", "x", "#frag", "é", "\t", "\x1c", "(", "'", '"',
+        "data:a;base64,QQ==",
     ]
 )  # fmt: skip
 
@@ -277,6 +278,27 @@ def test_css_urls_runs_a_pattern_only_where_it_can_match(pieces: list[str]) -> N
 
     css = "".join(pieces)
     assert css_urls(css) == _css_urls_every_pattern(css)
+
+
+# What makes and breaks a url(): quotes, brackets, escapes, ASCII white space of every kind.
+_URL_AT_PIECES = st.sampled_from(
+    ["url(", "URL(", " ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1f", '"', "'", "(", ")",
+     "\\", "\\41 ", "\\)", "a", "b.gif", "data:x;base64,AA==", "/", ";", "}", "url"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_URL_AT_PIECES, min_size=1, max_size=12).map("".join))
+def test_a_url_is_read_as_the_pattern_reads_it(css: str) -> None:
+    from guard.engine import css as gcss
+
+    lowered = css.lower()
+    at = lowered.find("url(")
+    while at != -1:
+        m = gcss._URL.match(css, at)
+        want = (m.group(1) or m.group(2) or m.group(3) or "", m.end()) if m else None
+        assert gcss._url_at(css, at) == want
+        at = lowered.find("url(", at + 1)
 
 
 def test_css_urls_of_mail_sheets_are_those_of_every_pattern() -> None:
