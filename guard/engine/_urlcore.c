@@ -51,6 +51,11 @@ typedef struct {
     int how;
     Py_ssize_t start[257], *order; /* indices by key character: order[start[ch]:start[ch+1]] */
     Py_ssize_t nshort, *shorts;    /* texts too short to have the key character: always tried */
+    /* For contained texts, a bit for each pair of characters a text starts with (every pair
+     * after a one-character text's): most places of a path or query start none, and are passed
+     * over without comparing (11 of the path texts start with `/`: each `/` of a path took 11
+     * compares). NULL for the other tests. */
+    unsigned char *pairs;
 } Texts;
 
 typedef struct {
@@ -193,10 +198,25 @@ static int texts_init(Texts *t, PyObject *tuple, int how) {
         int key = text_key(t, i);
         if (key >= 0) t->order[count[key]++] = i;
     }
+    if (how == T_CONTAINS) {
+        if ((t->pairs = PyMem_Calloc(65536 / 8, 1)) == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        for (Py_ssize_t i = 0; i < t->n; i++) {
+            unsigned first = t->len[i] >= 1 ? (unsigned char)t->text[i][0] : 0;
+            for (unsigned second = 0; second < 256; second++) {
+                if (t->len[i] >= 2 && second != (unsigned char)t->text[i][1]) continue;
+                unsigned k = first << 8 | second;
+                t->pairs[k >> 3] |= (unsigned char)(1u << (k & 7));
+            }
+        }
+    }
     return 0;
 }
 
 static void texts_free(Texts *t) {
+    PyMem_Free(t->pairs);
     PyMem_Free(t->text);
     PyMem_Free(t->len);
     PyMem_Free(t->order);
@@ -237,6 +257,10 @@ static int contains_texts(PyObject *s, Texts *t, PyObject *tuple) {
     Py_ssize_t len = PyUnicode_GET_LENGTH(s);
     if (t->nshort > 0) return 1; /* an empty text is in every string */
     for (Py_ssize_t at = 0; at < len; at++) {
+        if (at + 1 < len) { /* the last place has no pair: only a one-character text fits */
+            unsigned k = (unsigned)(unsigned char)p[at] << 8 | (unsigned char)p[at + 1];
+            if (!(t->pairs[k >> 3] & (1u << (k & 7)))) continue;
+        }
         int key = (unsigned char)p[at];
         for (Py_ssize_t j = t->start[key]; j < t->start[key + 1]; j++)
             if (text_at(t, t->order[j], p + at, len - at)) return 1;
