@@ -349,7 +349,7 @@ MAY_HIDE_PIECES = st.sampled_from(
         "%", "px", "pt", ";", "}", "{", "!", "line-", "border-", "max-", "-", "_", "\\", "9", "a",
         "display", "none", "visibility", "hidden", "collapse", "opacity", "mso-hide", "position",
         "fixed", "absolute", "url(", "'", '"', "data:", "image-set", "/*", "*/", "@media x{",
-        "İ", "K", "td", ".c",
+        "İ", "K", "td", ".c", "m", "ms", "ma", "\\é", "é", "\u0130", "@x;", "@x{a{}}",
     ]
 )  # fmt: skip
 

@@ -1753,6 +1753,10 @@ static int branch_at(const ubuf *b, Py_ssize_t p) {
 }
 
 static unsigned char starts_branch[128]; /* the first characters of the branches' literals */
+/* The second character each first one needs (`\\` needs none): where the pair is another (most
+ * places of a sheet: `d`, `i`, `o`, `p`... start many words) no branch can match, and branch_at
+ * is not called. */
+static unsigned char pair_ok[128][128];
 
 static PyObject *may_hide(PyObject *self, PyObject *text) {
     (void)self;
@@ -1767,21 +1771,35 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
     if (b.c == NULL) return PyErr_NoMemory();
     if (!starts_branch['w']) {
         for (const char *s = "\\midvopuwh"; *s; s++) starts_branch[(unsigned char)*s] = 1;
+        /* branch_at's literals: mso-hide, max-*, image-set, display, visibility, opacity,
+         * position, url(, width, height */
+        static const char *pairs[] = {"ms", "ma", "im", "di", "vi", "op", "po", "ur", "wi", "he"};
+        for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++)
+            pair_ok[(unsigned char)pairs[k][0]][(unsigned char)pairs[k][1]] = 1;
     }
     if (kind == PyUnicode_1BYTE_KIND) { /* most sheets: ASCII or Latin-1 (no U+0130, U+212A) */
+        /* The runs between `@`s (memchr finds them) are copied lower-cased without a test per
+         * character for `@`; an at-rule is passed over as below. */
         const Py_UCS1 *s = t;
-        for (Py_ssize_t i = 0; i < n;) {
-            Py_UCS1 c = s[i];
-            if (c == '@') {
-                Py_ssize_t end = at_rule_end(kind, t, n, i);
-                if (end >= 0) {
-                    i = end;
-                    continue;
-                }
+        Py_UCS4 *dst = b.c;
+        Py_ssize_t i = 0;
+        while (i < n) {
+            const Py_UCS1 *at = memchr(s + i, '@', (size_t)(n - i));
+            Py_ssize_t stop = at != NULL ? at - s : n;
+            for (; i < stop; i++) {
+                Py_UCS1 c = s[i];
+                *dst++ = (Py_UCS4)c + ((unsigned)(c - 'A') < 26u ? 'a' - 'A' : 0);
             }
-            b.c[b.n++] = (c >= 'A' && c <= 'Z') ? c + ('a' - 'A') : c;
+            if (i == n) break;
+            Py_ssize_t end = at_rule_end(kind, t, n, i);
+            if (end >= 0) {
+                i = end;
+                continue;
+            }
+            *dst++ = '@';
             i++;
         }
+        b.n = dst - b.c;
         n = 0; /* read */
     }
     for (Py_ssize_t i = 0; i < n;) {
@@ -1807,7 +1825,9 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
     int found = 0;
     const Py_UCS4 *c = b.c;
     for (Py_ssize_t p = 0; p < b.n && !found; p++)
-        if (c[p] < 128 && starts_branch[c[p]]) found = branch_at(&b, p);
+        if (c[p] < 128 && starts_branch[c[p]] &&
+            (c[p] == '\\' || p + 1 == b.n || (c[p + 1] < 128 && pair_ok[c[p]][c[p + 1]])))
+            found = branch_at(&b, p);
     PyMem_Free(b.c);
     return PyBool_FromLong(found);
 }
