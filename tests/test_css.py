@@ -389,6 +389,21 @@ def test_may_hide_examples(css: str, expected: bool) -> None:
     assert _may_hide_one_regex(css) is expected
 
 
+@pytest.mark.parametrize(
+    "hiding", ["display:none", "DISPLAY:NONE", "width:1px", "\\", "url(x)", "mso-hide", "m"]
+)
+def test_may_hide_finds_a_branch_at_every_offset(hiding: str) -> None:
+    # The C reads a one-byte sheet sixteen places at a time, a pair of characters at each:
+    # a branch on either side of every block boundary, and at the very end.
+    from guard.engine.css import may_hide
+
+    for pad in range(40):
+        for filler in ("a", "é", " "):
+            css = f"td{{{filler * pad}{hiding}"
+            assert may_hide(css) == _may_hide_one_regex(css), (pad, filler)
+            assert may_hide(css + "}") == _may_hide_one_regex(css + "}"), (pad, filler)
+
+
 def test_may_hide_of_mail_sheets_is_the_one_regex() -> None:
     from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
 

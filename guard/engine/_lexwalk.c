@@ -1598,9 +1598,13 @@ static PyObject *utf8(PyObject *self, PyObject *text) {
  *     Py_UNICODE_ISDECIMAL). None of them needs backtracking but _SMALL's `0+[a-z%]*`, whose
  *     every end is tried. */
 typedef struct {
-    Py_UCS4 *c;
+    Py_UCS4 *c;              /* the text, or NULL when it is read from c1 */
+    const unsigned char *c1; /* a one-byte sheet's text (see may_hide), or NULL */
     Py_ssize_t n;
 } ubuf;
+
+/* Character j of the text (one-byte or four-byte). */
+#define UB(b, j) ((b)->c1 != NULL ? (Py_UCS4)(b)->c1[(j)] : (b)->c[(j)])
 
 /* The end of an at-rule that starts at t[i] == '@' (as _AT_RULE matches), or -1. */
 static Py_ssize_t at_rule_end(int kind, const void *t, Py_ssize_t n, Py_ssize_t i) {
@@ -1640,55 +1644,55 @@ static Py_ssize_t at_rule_end(int kind, const void *t, Py_ssize_t n, Py_ssize_t 
 }
 
 static Py_ssize_t skip_space(const ubuf *b, Py_ssize_t j) {
-    while (j < b->n && Py_UNICODE_ISSPACE(b->c[j])) j++;
+    while (j < b->n && Py_UNICODE_ISSPACE(UB(b, j))) j++;
     return j;
 }
 
 static int at_text(const ubuf *b, Py_ssize_t j, const char *lit) {
     for (; *lit; lit++, j++)
-        if (j >= b->n || b->c[j] != (Py_UCS4)(unsigned char)*lit) return 0;
+        if (j >= b->n || UB(b, j) != (Py_UCS4)(unsigned char)*lit) return 0;
     return 1;
 }
 
 /* `name\s*:\s*`: where the value starts after `name` at j, or -1. */
 static Py_ssize_t value_at(const ubuf *b, Py_ssize_t j) {
     j = skip_space(b, j);
-    if (j >= b->n || b->c[j] != ':') return -1;
+    if (j >= b->n || UB(b, j) != ':') return -1;
     return skip_space(b, j + 1);
 }
 
 /* `\s*(?:px|pt)?\s*(?:[!;}]|$)` from j. */
 static int small_end(const ubuf *b, Py_ssize_t j) {
     j = skip_space(b, j);
-    if (j + 1 < b->n && b->c[j] == 'p' && (b->c[j + 1] == 'x' || b->c[j + 1] == 't'))
+    if (j + 1 < b->n && UB(b, j) == 'p' && (UB(b, j + 1) == 'x' || UB(b, j + 1) == 't'))
         j = skip_space(b, j + 2);
-    return j == b->n || b->c[j] == '!' || b->c[j] == ';' || b->c[j] == '}';
+    return j == b->n || UB(b, j) == '!' || UB(b, j) == ';' || UB(b, j) == '}';
 }
 
 /* _SMALL after a `width` or `height` that ends at j. */
 static int small_after(const ubuf *b, Py_ssize_t j) {
     Py_ssize_t r = value_at(b, j), s;
     if (r < 0 || r >= b->n) return 0;
-    Py_UCS4 c = b->c[r];
+    Py_UCS4 c = UB(b, r);
     if (c >= '0' && c <= '3') { /* [0-3](?:\.\d*)? */
         s = r + 1;
-        if (s < b->n && b->c[s] == '.') {
+        if (s < b->n && UB(b, s) == '.') {
             s++;
-            while (s < b->n && Py_UNICODE_ISDECIMAL(b->c[s])) s++;
+            while (s < b->n && Py_UNICODE_ISDECIMAL(UB(b, s))) s++;
         }
         if (small_end(b, s)) return 1;
     }
-    if (c == '.' && r + 1 < b->n && Py_UNICODE_ISDECIMAL(b->c[r + 1])) { /* \.\d+ */
+    if (c == '.' && r + 1 < b->n && Py_UNICODE_ISDECIMAL(UB(b, r + 1))) { /* \.\d+ */
         s = r + 1;
-        while (s < b->n && Py_UNICODE_ISDECIMAL(b->c[s])) s++;
+        while (s < b->n && Py_UNICODE_ISDECIMAL(UB(b, s))) s++;
         if (small_end(b, s)) return 1;
     }
     if (c == '0') { /* 0+[a-z%]*: every end of the letters */
         s = r;
-        while (s < b->n && b->c[s] == '0') s++;
+        while (s < b->n && UB(b, s) == '0') s++;
         for (;;) {
             if (small_end(b, s)) return 1;
-            if (s < b->n && ((b->c[s] >= 'a' && b->c[s] <= 'z') || b->c[s] == '%'))
+            if (s < b->n && ((UB(b, s) >= 'a' && UB(b, s) <= 'z') || UB(b, s) == '%'))
                 s++;
             else
                 break;
@@ -1703,7 +1707,7 @@ static int name_char(Py_UCS4 c) {
 
 static int zero_value(const ubuf *b, Py_ssize_t j) { /* `\s*:\s*[0.]` */
     Py_ssize_t r = value_at(b, j);
-    return r >= 0 && r < b->n && (b->c[r] == '0' || b->c[r] == '.');
+    return r >= 0 && r < b->n && (UB(b, r) == '0' || UB(b, r) == '.');
 }
 
 static int one_of_after(const ubuf *b, Py_ssize_t j, const char *a, const char *c) {
@@ -1712,8 +1716,7 @@ static int one_of_after(const ubuf *b, Py_ssize_t j, const char *a, const char *
 }
 
 static int branch_at(const ubuf *b, Py_ssize_t p) {
-    Py_UCS4 *c = b->c;
-    switch (c[p]) {
+    switch (UB(b, p)) {
     case '\\':
         return 1;
     case 'm':
@@ -1738,14 +1741,14 @@ static int branch_at(const ubuf *b, Py_ssize_t p) {
         if (!at_text(b, p, "url(")) return 0;
         {
             Py_ssize_t r = skip_space(b, p + 4);
-            if (r < b->n && (c[r] == '\'' || c[r] == '"')) r = skip_space(b, r + 1);
+            if (r < b->n && (UB(b, r) == '\'' || UB(b, r) == '"')) r = skip_space(b, r + 1);
             return !at_text(b, r, "data:");
         }
     case 'w':
-        return at_text(b, p, "width") && (p == 0 || !name_char(c[p - 1])) &&
+        return at_text(b, p, "width") && (p == 0 || !name_char(UB(b, p - 1))) &&
                small_after(b, p + 5);
     case 'h':
-        return at_text(b, p, "height") && (p == 0 || !name_char(c[p - 1])) &&
+        return at_text(b, p, "height") && (p == 0 || !name_char(UB(b, p - 1))) &&
                small_after(b, p + 6);
     default:
         return 0;
@@ -1758,6 +1761,36 @@ static unsigned char starts_branch[128]; /* the first characters of the branches
  * is not called. */
 static unsigned char pair_ok[128][128];
 
+/* Could a branch start at p (a start character followed by its pair, a backslash, or the last
+ * character)? */
+static inline int may_start(const ubuf *b, Py_ssize_t p) {
+    Py_UCS4 c = UB(b, p), next;
+    if (c >= 128 || !starts_branch[c]) return 0;
+    if (c == '\\' || p + 1 == b->n) return 1;
+    next = UB(b, p + 1);
+    return next < 128 && pair_ok[c][next];
+}
+
+/* One run of a one-byte sheet, lower-cased as str.lower does ASCII (Latin-1 letters lower to
+ * Latin-1 letters, which no branch reads: left as they are). */
+static unsigned char *lower_run(unsigned char *dst, const Py_UCS1 *src, Py_ssize_t len) {
+    Py_ssize_t k = 0;
+#ifdef __SSE2__
+    const __m128i above = _mm_set1_epi8('A' - 1), below = _mm_set1_epi8('Z' + 1);
+    const __m128i gap = _mm_set1_epi8('a' - 'A');
+    for (; k + 16 <= len; k += 16) { /* signed compares: bytes >= 0x80 are below 'A' */
+        __m128i v = _mm_loadu_si128((const __m128i *)(src + k));
+        __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(v, above), _mm_cmplt_epi8(v, below));
+        _mm_storeu_si128((__m128i *)(dst + k), _mm_add_epi8(v, _mm_and_si128(upper, gap)));
+    }
+#endif
+    for (; k < len; k++) {
+        Py_UCS1 c = src[k];
+        dst[k] = (unsigned char)(c + ((unsigned)(c - 'A') < 26u ? 'a' - 'A' : 0));
+    }
+    return dst + len;
+}
+
 static PyObject *may_hide(PyObject *self, PyObject *text) {
     (void)self;
     if (!PyUnicode_Check(text)) {
@@ -1767,8 +1800,6 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
     int kind = PyUnicode_KIND(text);
     const void *t = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
-    ubuf b = {PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(2 * n + 1)), 0};
-    if (b.c == NULL) return PyErr_NoMemory();
     if (!starts_branch['w']) {
         for (const char *s = "\\midvopuwh"; *s; s++) starts_branch[(unsigned char)*s] = 1;
         /* branch_at's literals: mso-hide, max-*, image-set, display, visibility, opacity,
@@ -1777,19 +1808,20 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
         for (size_t k = 0; k < sizeof pairs / sizeof *pairs; k++)
             pair_ok[(unsigned char)pairs[k][0]][(unsigned char)pairs[k][1]] = 1;
     }
-    if (kind == PyUnicode_1BYTE_KIND) { /* most sheets: ASCII or Latin-1 (no U+0130, U+212A) */
-        /* The runs between `@`s (memchr finds them) are copied lower-cased without a test per
-         * character for `@`; an at-rule is passed over as below. */
+    int found = 0;
+    if (kind == PyUnicode_1BYTE_KIND) {
+        /* Most sheets: ASCII or Latin-1 (no U+0130, U+212A), read a byte a character: the runs
+         * between `@`s (memchr finds them) copied lower-cased, sixteen bytes at a time, and the
+         * places where a branch may start found sixteen at a time too. */
         const Py_UCS1 *s = t;
-        Py_UCS4 *dst = b.c;
+        unsigned char *lowered = PyMem_Malloc((size_t)n + 1), *dst = lowered;
+        if (lowered == NULL) return PyErr_NoMemory();
         Py_ssize_t i = 0;
         while (i < n) {
             const Py_UCS1 *at = memchr(s + i, '@', (size_t)(n - i));
             Py_ssize_t stop = at != NULL ? at - s : n;
-            for (; i < stop; i++) {
-                Py_UCS1 c = s[i];
-                *dst++ = (Py_UCS4)c + ((unsigned)(c - 'A') < 26u ? 'a' - 'A' : 0);
-            }
+            dst = lower_run(dst, s + i, stop - i);
+            i = stop;
             if (i == n) break;
             Py_ssize_t end = at_rule_end(kind, t, n, i);
             if (end >= 0) {
@@ -1799,9 +1831,39 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
             *dst++ = '@';
             i++;
         }
-        b.n = dst - b.c;
-        n = 0; /* read */
+        ubuf b = {NULL, lowered, dst - lowered};
+        Py_ssize_t p = 0;
+#ifdef __SSE2__
+        /* Sixteen places at a time: a backslash, or a branch's first two characters (the pairs
+         * of may_start), compared with the bytes there and the bytes after them. */
+        static const char pair_text[][2] = {{'m', 's'}, {'m', 'a'}, {'i', 'm'}, {'d', 'i'},
+                                            {'v', 'i'}, {'o', 'p'}, {'p', 'o'}, {'u', 'r'},
+                                            {'w', 'i'}, {'h', 'e'}};
+        enum { NPAIRS = sizeof pair_text / sizeof *pair_text };
+        __m128i first[NPAIRS], second[NPAIRS];
+        for (int k = 0; k < NPAIRS; k++) {
+            first[k] = _mm_set1_epi8(pair_text[k][0]);
+            second[k] = _mm_set1_epi8(pair_text[k][1]);
+        }
+        const __m128i backslash = _mm_set1_epi8('\\');
+        for (; p + 17 <= b.n && !found; p += 16) {
+            __m128i v = _mm_loadu_si128((const __m128i *)(lowered + p));
+            __m128i w = _mm_loadu_si128((const __m128i *)(lowered + p + 1));
+            __m128i hit = _mm_cmpeq_epi8(v, backslash);
+            for (int k = 0; k < NPAIRS; k++)
+                hit = _mm_or_si128(hit, _mm_and_si128(_mm_cmpeq_epi8(v, first[k]),
+                                                      _mm_cmpeq_epi8(w, second[k])));
+            for (unsigned mask = (unsigned)_mm_movemask_epi8(hit); mask && !found; mask &= mask - 1)
+                found = branch_at(&b, p + __builtin_ctz(mask));
+        }
+#endif
+        for (; p < b.n && !found; p++)
+            if (may_start(&b, p)) found = branch_at(&b, p);
+        PyMem_Free(lowered);
+        return PyBool_FromLong(found);
     }
+    ubuf b = {PyMem_Malloc(sizeof(Py_UCS4) * (size_t)(2 * n + 1)), NULL, 0};
+    if (b.c == NULL) return PyErr_NoMemory();
     for (Py_ssize_t i = 0; i < n;) {
         Py_UCS4 c = PyUnicode_READ(kind, t, i);
         if (c == '@') {
@@ -1822,12 +1884,8 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
         b.c[b.n++] = c;
         i++;
     }
-    int found = 0;
-    const Py_UCS4 *c = b.c;
     for (Py_ssize_t p = 0; p < b.n && !found; p++)
-        if (c[p] < 128 && starts_branch[c[p]] &&
-            (c[p] == '\\' || p + 1 == b.n || (c[p + 1] < 128 && pair_ok[c[p]][c[p + 1]])))
-            found = branch_at(&b, p);
+        if (may_start(&b, p)) found = branch_at(&b, p);
     PyMem_Free(b.c);
     return PyBool_FromLong(found);
 }
