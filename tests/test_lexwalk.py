@@ -458,6 +458,25 @@ def test_repeated_styles_read_once_answer_as_python(styles: list[str]) -> None:
     assert fast == slow
 
 
+@built
+@pytest.mark.parametrize(
+    "needle",
+    ["url(x.gif)", "URL(x.gif)", "image-set('x.gif')", "@import", "\\75rl(x)", "display:none",
+     "DISPLAY: NONE", "visibility:hidden", "opacity:0", "mso-hide:all", "overflow:hidden", "/**/"],
+)  # fmt: skip
+def test_a_style_needle_is_found_at_every_offset(needle: str) -> None:
+    # read_style_text reads a long style sixteen places at a time (a needle's first two
+    # characters at each): the needle on either side of every block boundary, and at the end.
+    html = "".join(
+        f"<div style='{filler * pad}{needle}{tail}'><img src='i{pad}.gif' width=1 height=1></div>"
+        for pad in range(36)
+        for filler in ("a", "é", " ", "U")
+        for tail in ("", ";color:red")
+    )
+    fast, slow = _walks(html)
+    assert fast == slow
+
+
 # One-byte text (Latin-1) long enough for the C search's sixteen-place blocks and their tail.
 _ONE_BYTE_TEXT = st.text(
     alphabet=st.sampled_from("<:iImMaAgGeEbBsScCdD x\xe9\xff\xbc\x3c"), max_size=80

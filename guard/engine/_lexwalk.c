@@ -178,6 +178,10 @@ typedef struct {
     uint32_t needle_first[256];
     bstr needles[32];
     bstr pair_values[32];
+    /* The distinct first two characters of the needles (second 0: a one-character needle), to
+     * find the places of a long style where one may start sixteen at a time (read_style_text). */
+    unsigned char lead_first[32], lead_second[32];
+    int n_leads;
     uint32_t load_mask, hide_mask, pair_mask;
     uintptr_t *marked; /* elements (node addresses, selectolax's mem_id) a `<style>` rule styles */
     Py_ssize_t n_marked;
@@ -292,18 +296,55 @@ static void read_style(const lxb_char_t *v, size_t len, const config *cfg, int *
     *e = (style_entry){cfg->style_gen, h, v, len, *load, *hide};
 }
 
+/* The needles that start at v[i] (ASCII case-insensitively), added to found. */
+static inline uint32_t needles_at(const lxb_char_t *v, size_t len, size_t i, const config *cfg,
+                                  uint32_t found) {
+    lxb_char_t c = v[i];
+    if (c >= 'A' && c <= 'Z') c = (lxb_char_t)(c - 'A' + 'a');
+    uint32_t m = cfg->needle_first[c] & ~found;
+    while (m) {
+        int k = __builtin_ctz(m);
+        m &= m - 1;
+        if (needle_at(v + i, len - i, &cfg->needles[k])) found |= (uint32_t)1 << k;
+    }
+    return found;
+}
+
+#ifdef __SSE2__
+static inline __m128i lower16(__m128i x) { /* A-Z to a-z; signed compares: >= 0x80 is below 'A' */
+    __m128i upper = _mm_and_si128(_mm_cmpgt_epi8(x, _mm_set1_epi8('A' - 1)),
+                                  _mm_cmplt_epi8(x, _mm_set1_epi8('Z' + 1)));
+    return _mm_add_epi8(x, _mm_and_si128(upper, _mm_set1_epi8('a' - 'A')));
+}
+#endif
+
 static void read_style_text(const lxb_char_t *v, size_t len, const config *cfg, int *load, int *hide) {
     uint32_t found = 0;
-    for (size_t i = 0; i < len; i++) {
-        lxb_char_t c = v[i];
-        if (c >= 'A' && c <= 'Z') c = (lxb_char_t)(c - 'A' + 'a');
-        uint32_t m = cfg->needle_first[c] & ~found;
-        while (m) {
-            int k = __builtin_ctz(m);
-            m &= m - 1;
-            if (needle_at(v + i, len - i, &cfg->needles[k])) found |= (uint32_t)1 << k;
-        }
+    size_t i = 0;
+#ifdef __SSE2__
+    /* Sixteen places at a time: only where the first two characters (lower-cased) are a
+     * needle's (its first, for a one-character needle) can one start; the rest of the places
+     * are passed over, as the loop below would find nothing there. */
+    __m128i firsts[32], seconds[32]; /* a one-character needle's second: all ones (any) */
+    int n_leads = len >= 17 ? cfg->n_leads : 0;
+    for (int k = 0; k < n_leads; k++) {
+        firsts[k] = _mm_set1_epi8((char)cfg->lead_first[k]);
+        seconds[k] = cfg->lead_second[k] ? _mm_set1_epi8((char)cfg->lead_second[k])
+                                         : _mm_set1_epi8(-1);
     }
+    for (; i + 17 <= len; i += 16) {
+        __m128i x = lower16(_mm_loadu_si128((const __m128i *)(v + i)));
+        __m128i y = lower16(_mm_loadu_si128((const __m128i *)(v + i + 1)));
+        __m128i hit = _mm_setzero_si128();
+        for (int k = 0; k < n_leads; k++) {
+            __m128i second = cfg->lead_second[k] ? _mm_cmpeq_epi8(y, seconds[k]) : seconds[k];
+            hit = _mm_or_si128(hit, _mm_and_si128(_mm_cmpeq_epi8(x, firsts[k]), second));
+        }
+        for (unsigned mask = (unsigned)_mm_movemask_epi8(hit); mask; mask &= mask - 1)
+            found = needles_at(v, len, i + (size_t)__builtin_ctz(mask), cfg, found);
+    }
+#endif
+    for (; i < len; i++) found = needles_at(v, len, i, cfg, found);
     *load = (found & cfg->load_mask) != 0;
     *hide = (found & cfg->hide_mask) != 0;
     for (uint32_t m = found & cfg->pair_mask; m && !*hide; m &= m - 1) {
@@ -345,6 +386,18 @@ static int index_config(config *cfg) {
         lxb_char_t c = (lxb_char_t)needle.data[0];
         cfg->needle_first[c] |= (uint32_t)1 << k;
         if (c >= 'a' && c <= 'z') cfg->needle_first[c - 'a' + 'A'] |= (uint32_t)1 << k;
+    }
+    cfg->n_leads = 0;
+    for (Py_ssize_t k = 0; k < cfg->n_load + cfg->n_hide; k++) {
+        unsigned char first = (unsigned char)cfg->needles[k].data[0];
+        unsigned char second = cfg->needles[k].len > 1 ? (unsigned char)cfg->needles[k].data[1] : 0;
+        int known = 0;
+        for (int j = 0; j < cfg->n_leads && !known; j++)
+            known = cfg->lead_first[j] == first && cfg->lead_second[j] == second;
+        if (!known) {
+            cfg->lead_first[cfg->n_leads] = first;
+            cfg->lead_second[cfg->n_leads++] = second;
+        }
     }
     return 0;
 }
