@@ -404,6 +404,43 @@ def test_may_hide_finds_a_branch_at_every_offset(hiding: str) -> None:
             assert may_hide(css + "}") == _may_hide_one_regex(css + "}"), (pad, filler)
 
 
+# What a stylesheet's top level is made of: at-rules (closed, left open, nested three and four
+# deep), rules, stray braces and semicolons, white space of every width.
+_TOP_PIECES = st.sampled_from(
+    ["@media x{", "@import 'a';", "@x;", "@", "{", "}", "{{", "}}", ";", "a", "td", ".c", ":",
+     "display:none", " ", "\n", "\x1c", "\u3000", "é", "\u0130", "@x{a{b{c}}}", "@x{a{b{c{d}}}}",
+     "@font-face{src:url(x)}"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_TOP_PIECES, max_size=16).map("".join))
+def test_top_rules_in_c_are_the_patterns(css: str) -> None:
+    from guard.engine import _lexwalk  # type: ignore[attr-defined]
+    from guard.engine.css import top_rules_python
+
+    assert _lexwalk.top_rules(css) == top_rules_python(css)
+
+
+def test_top_rules_of_mail_sheets_in_c_are_the_patterns() -> None:
+    from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
+
+    from guard.engine import _lexwalk  # type: ignore[attr-defined]
+    from guard.engine.css import top_rules_python, without_comments
+
+    parts = itertools.chain(
+        mail_html(), fuzz_html(), corpus_html(CORPUS) if CORPUS.is_file() else ()
+    )
+    compared, bad = 0, []
+    for source, css in _sheets(parts):
+        compared += 1
+        text = without_comments(css)
+        if _lexwalk.top_rules(text) != top_rules_python(text):
+            bad.append(source)  # names only: the corpus holds live phishing links
+    assert compared > 200
+    assert bad == []
+
+
 def test_may_hide_of_mail_sheets_is_the_one_regex() -> None:
     from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
 

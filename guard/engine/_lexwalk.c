@@ -2130,7 +2130,70 @@ fail:
     return NULL;
 }
 
+/* top_rules(sheet without its comments) -> [(prelude, declarations)]: the qualified rules at the
+ * top of a stylesheet, as guard.engine.css._TOP_ITEM.finditer reads them (the matches whose
+ * prelude group took part): white space (\s, Py_UNICODE_ISSPACE) is passed over, then an at-rule
+ * (at_rule_end: css._AT_RULE), or `prelude{declarations}` (a prelude of no `{`, `}`, `;`
+ * starting with no `@`; declarations of no brace), or a run of no `{`, `}`, `@`, or one
+ * character. sre read each character of a sheet at ~50 instructions (at-rules' blocks too);
+ * css.top_rules_python is the reference (tests/test_css.py compares the two). */
+static PyObject *top_rules(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "top_rules: a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *t = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), pos = 0;
+    PyObject *out = PyList_New(0);
+    if (out == NULL) return NULL;
+    for (;;) {
+        while (pos < n && Py_UNICODE_ISSPACE(PyUnicode_READ(kind, t, pos))) pos++;
+        if (pos >= n) break;
+        Py_UCS4 c = PyUnicode_READ(kind, t, pos), d = 0;
+        if (c == '@') {
+            Py_ssize_t end = at_rule_end(kind, t, n, pos);
+            pos = end >= 0 ? end : pos + 1; /* else `[\s\S]` takes the `@` */
+            continue;
+        }
+        if (c == '{' || c == '}') {
+            pos++;
+            continue;
+        }
+        if (c != ';') { /* `([^{};@][^{};]*+)\{([^{}]*+)\}` */
+            Py_ssize_t j = pos + 1;
+            while (j < n && (d = PyUnicode_READ(kind, t, j)) != '{' && d != '}' && d != ';') j++;
+            if (j < n && d == '{') {
+                Py_ssize_t k = j + 1;
+                while (k < n && (d = PyUnicode_READ(kind, t, k)) != '{' && d != '}') k++;
+                if (k < n && d == '}') {
+                    PyObject *prelude = PyUnicode_Substring(text, pos, j);
+                    PyObject *body = prelude != NULL ? PyUnicode_Substring(text, j + 1, k) : NULL;
+                    PyObject *pair = body != NULL ? PyTuple_Pack(2, prelude, body) : NULL;
+                    Py_XDECREF(prelude);
+                    Py_XDECREF(body);
+                    if (pair == NULL || PyList_Append(out, pair) < 0) {
+                        Py_XDECREF(pair);
+                        Py_DECREF(out);
+                        return NULL;
+                    }
+                    Py_DECREF(pair);
+                    pos = k + 1;
+                    continue;
+                }
+            }
+        }
+        pos++; /* `[^{}@]++`: c is none of them */
+        while (pos < n && (d = PyUnicode_READ(kind, t, pos)) != '{' && d != '}' && d != '@') pos++;
+    }
+    return out;
+}
+
 static PyMethodDef methods[] = {
+    {"top_rules", top_rules, METH_O,
+     "top_rules(stylesheet without its comments) -> [(prelude, declarations)]: the qualified"
+     " rules of css._TOP_ITEM's reading"},
     {"unstripped", unstripped, METH_O,
      "unstripped(list of Occurrences) -> indexes of those whose URL has white space at an end"},
     {"holds", holds, METH_VARARGS,

@@ -9,7 +9,7 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 _COMMENT = re.compile(r"/\*.*?(?:\*/|$)", re.S)
 
@@ -442,13 +442,19 @@ def may_hide(css: str) -> bool:
 
 
 def _extension_may_hide() -> Callable[[str], bool] | None:
+    found: Callable[[str], bool] | None = _extension_function("may_hide")
+    return found
+
+
+def _extension_function(name: str) -> Any:
+    """lexwalk's extension's function `name`, or None (not built, or GUARD_PYTHON_WALK set)."""
     if os.environ.get("GUARD_PYTHON_WALK"):  # the reference, as for the walks (lexwalk.py)
         return None
     try:
         from guard.engine import _lexwalk  # type: ignore[attr-defined]
     except ImportError:
         return None
-    return getattr(_lexwalk, "may_hide", None)
+    return getattr(_lexwalk, name, None)
 
 
 _native_may_hide: Callable[[str], bool] | Literal[False] | None = False
@@ -501,6 +507,15 @@ def specificity(selector: str) -> tuple[int, int, int]:
     return plain.count("#"), plain.count("."), len(_TYPES.findall(plain))
 
 
+def top_rules_python(css: str) -> list[tuple[str, str]]:
+    """The qualified rules at the top of a stylesheet without comments, (prelude, declarations)
+    as _TOP_ITEM reads them: the reference for lexwalk's extension's `top_rules`."""
+    return [(m.group(1), m.group(2)) for m in _TOP_ITEM.finditer(css) if m.group(1) is not None]
+
+
+_native_top_rules: Callable[[str], list[tuple[str, str]]] | Literal[False] | None = False
+
+
 def style_rules(css: str, wanted: Callable[[str], bool] | None = None) -> list[StyleRule]:
     """The rules of a stylesheet that hold for every reader, in order: those outside `@media` (and
     every other at-rule) whose selector is plain — type, `.class`, `#id`, compounds of them and
@@ -511,10 +526,12 @@ def style_rules(css: str, wanted: Callable[[str], bool] | None = None) -> list[S
     unread."""
     if "/*" in css:
         css = without_comments(css)
+    global _native_top_rules
+    if _native_top_rules is False:
+        _native_top_rules = _extension_function("top_rules")
     rules: list[StyleRule] = []
-    for m in _TOP_ITEM.finditer(css):
-        prelude, body = m.group(1), m.group(2)
-        if prelude is None or ":" not in body:
+    for prelude, body in (_native_top_rules or top_rules_python)(css):
+        if ":" not in body:
             continue
         if wanted is not None and not wanted(body):
             continue
