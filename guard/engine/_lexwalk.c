@@ -124,6 +124,11 @@ static parser_head *whole_document(PyObject *parser) {
     return ph;
 }
 
+/* Lexbor's parse, for cleaning's check (`loads_encoded`). */
+static void *(*f_doc_create)(void);
+static void *(*f_doc_destroy)(void *);
+static unsigned int (*f_doc_parse)(void *, const lxb_char_t *, size_t);
+
 static PyObject *bind(PyObject *self, PyObject *args) {
     (void)self;
     const char *path;
@@ -151,6 +156,9 @@ static PyObject *bind(PyObject *self, PyObject *args) {
     SYM(f_attr_value, "lxb_dom_attr_value_noi");
     SYM(f_text_content, "lxb_dom_node_text_content");
     SYM(f_destroy_text, "lxb_dom_document_destroy_text_noi");
+    SYM(f_doc_create, "lxb_html_document_create"); /* cleaning's check: loads_encoded */
+    SYM(f_doc_destroy, "lxb_html_document_destroy");
+    SYM(f_doc_parse, "lxb_html_document_parse");
 #undef SYM
     ready = 1;
     Py_RETURN_NONE;
@@ -1954,37 +1962,9 @@ static PyObject *may_hide(PyObject *self, PyObject *text) {
  * parse to the end of the walk, and a call made meanwhile, or for a document larger than
  * CHECK_KEPT_BYTES (whose tree is not kept in memory between checks), parses into a document of
  * its own. */
-static void *(*f_doc_create)(void);
-static void *(*f_doc_destroy)(void *);
-static unsigned int (*f_doc_parse)(void *, const lxb_char_t *, size_t);
 static void *check_doc = NULL;
 static int check_busy = 0;
-static int check_ready = 0;
 #define CHECK_KEPT_BYTES ((Py_ssize_t)512 * 1024)
-
-static PyObject *bind_check(PyObject *self, PyObject *args) {
-    (void)self;
-    const char *path;
-    if (!PyArg_ParseTuple(args, "s", &path)) return NULL;
-    void *h = dlopen(path, RTLD_NOW | RTLD_NOLOAD);
-    if (h == NULL) h = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (h == NULL) {
-        PyErr_SetString(PyExc_ImportError, "cannot open selectolax's extension");
-        return NULL;
-    }
-#define CHECK_SYM(var, name)                                                \
-    *(void **)(&var) = dlsym(h, name);                                      \
-    if (var == NULL) {                                                      \
-        PyErr_SetString(PyExc_ImportError, "selectolax lacks " name);       \
-        return NULL;                                                        \
-    }
-    CHECK_SYM(f_doc_create, "lxb_html_document_create");
-    CHECK_SYM(f_doc_destroy, "lxb_html_document_destroy");
-    CHECK_SYM(f_doc_parse, "lxb_html_document_parse");
-#undef CHECK_SYM
-    check_ready = 1;
-    Py_RETURN_NONE;
-}
 
 /* loads_encoded(UTF-8 bytes, url_names, load_needles, "img[src]", "img[srcset]") -> `loads`'
  * answer for LexborHTMLParser(those bytes), parsed as above. */
@@ -1997,7 +1977,7 @@ static PyObject *loads_encoded(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y#OOUU", &data, &len, &url_obj, &load_obj, &cfg.img_src,
                           &cfg.img_srcset))
         return NULL;
-    if (!ready || !check_ready) {
+    if (!ready) {
         PyErr_SetString(PyExc_RuntimeError, "not bound");
         return NULL;
     }
@@ -2217,8 +2197,6 @@ static PyMethodDef methods[] = {
      "candidates(parser, node, node's mem_id, raw names, url names, load needles, plain=False)"
      " -> [LexborNode] in document order: the nodes cleaning's rewrite may edit (with plain:"
      " plain links and images as their records)"},
-    {"bind_check", bind_check, METH_VARARGS,
-     "bind_check(path of selectolax's extension): Lexbor's parse, for loads_encoded"},
     {"loads_encoded", loads_encoded, METH_VARARGS,
      "loads_encoded(UTF-8 bytes, url names, load needles, 'img[src]', 'img[srcset]') -> loads'"
      " answer for LexborHTMLParser(bytes), parsed into one document kept for every call"},

@@ -389,60 +389,7 @@ def distinct_loads(doc: LexborHTMLParser, nest: Nest) -> list[Load] | None:
         items, positions = _ext.loads(doc, _URL_NAMES, LOAD_NEEDLES, "img[src]", "img[srcset]")
     except (TypeError, ValueError):
         return None
-    base: str | None = None
-    if positions:
-        from guard.engine.html import _inline_src, _nested_occurrences
-
-        found: list[Load] = []
-        done = 0
-        for at in positions:
-            if at > done:
-                found.extend(items[done:at])
-            done = at + 1
-            record = items[at]
-            if len(record) == 2:  # a comment that may be conditional
-                for o in _comment_occurrences(record[1].strip()):
-                    if o.load:
-                        found.append((o.url, o.element))
-                continue
-            tag, attrs, css = record
-            if css:
-                found.extend((url, "<style> url()") for url in sheet_urls(css))
-            if not attrs or not may_reference(attrs):
-                continue
-            if not tag.islower():
-                tag = tag.lower()  # SVG's camelCase names (`feImage`)
-            get = attrs.get
-            for url, element, load, _image in element_refs(tag, get):
-                if not load:
-                    continue
-                if element == "base[href]" and base is None:
-                    href = url.strip()
-                    if href.lower().startswith(("http://", "https://")):
-                        base = href
-                found.append((url, element))
-            if tag in NESTING_ATTRS and (tag != "img" or _inline_src(get)):
-                found.extend(
-                    (o.url, o.element) for o in _nested_occurrences(tag, get, nest) if o.load
-                )
-        if done < len(items):
-            found.extend(items[done:])
-    else:
-        found = items
-    # html.resolve_all's resolution, then the first occurrence of each URL.
-    first: dict[str, str] = {}
-    for url, element in found:
-        if element == "base[href]" or (
-            " > " in element and not element.startswith("iframe[srcdoc] > ")
-        ):
-            key = url  # the base itself, and what a nested `data:`/`cid:` document references
-        elif base is None:
-            key = url.strip()
-        else:
-            key = resolve(base, url)
-        if key not in first:
-            first[key] = element
-    return list(first.items())
+    return _distinct_of(items, positions, nest)
 
 
 def _loads_agree() -> bool:
@@ -566,9 +513,6 @@ def _bind_encoded() -> Any:
         if load:
             expected.setdefault(_PROBE_BASE + url, element)
     try:
-        import selectolax.lexbor as lexbor
-
-        ext.bind_check(lexbor.__file__)
         data = _PROBE.encode()
         for _ in range(2):
             items, positions = ext.loads_encoded(
