@@ -159,10 +159,10 @@ def file_digest(data: bytes, crc: int = 0) -> str:
     return f"{len(data)}:{zlib.crc32(data, crc):08x}"
 
 
-def _rules_digest(directory: Path) -> str:
-    """The digest of every rule file's path (relative to `directory`) and bytes, in path order.
-    Plain strings and os.scandir: this runs on every start."""
-    names: list[str] = []
+def _rule_entries(directory: Path) -> list[os.DirEntry[str]]:
+    """Every rule file (`*.toml`) under `directory`, in no order. Plain strings and os.scandir:
+    this runs on every start."""
+    found: list[os.DirEntry[str]] = []
     pending = [str(directory)]
     while pending:
         with os.scandir(pending.pop()) as entries:
@@ -170,10 +170,15 @@ def _rules_digest(directory: Path) -> str:
                 if entry.is_dir():
                     pending.append(entry.path)
                 elif entry.name.endswith(".toml") and entry.is_file():
-                    names.append(entry.path)
+                    found.append(entry)
+    return found
+
+
+def _rules_digest(directory: Path) -> str:
+    """The digest of every rule file's path (relative to `directory`) and bytes, in path order."""
     crc = length = 0
     start = len(str(directory)) + 1
-    for name in sorted(names):
+    for name in sorted(entry.path for entry in _rule_entries(directory)):
         with open(name, "rb") as handle:
             data = name[start:].encode() + b"\0" + handle.read() + b"\0"
         crc = zlib.crc32(data, crc)
@@ -184,17 +189,11 @@ def _rules_digest(directory: Path) -> str:
 def _rules_stamps(directory: Path) -> list[tuple[str, int, int]]:
     """Every rule file's path (relative to `directory`), size and modification time (ns), in
     path order: what a start compares first, reading no file (see `load_compiled`)."""
-    stamps: list[tuple[str, int, int]] = []
     start = len(str(directory)) + 1
-    pending = [str(directory)]
-    while pending:
-        with os.scandir(pending.pop()) as entries:
-            for entry in entries:
-                if entry.is_dir():
-                    pending.append(entry.path)
-                elif entry.name.endswith(".toml") and entry.is_file():
-                    stat = entry.stat()
-                    stamps.append((entry.path[start:], stat.st_size, stat.st_mtime_ns))
+    stamps: list[tuple[str, int, int]] = []
+    for entry in _rule_entries(directory):
+        stat = entry.stat()
+        stamps.append((entry.path[start:], stat.st_size, stat.st_mtime_ns))
     stamps.sort()
     return stamps
 
