@@ -1114,6 +1114,43 @@ static int loads_element(const config *cfg, const firsts_t *firsts, void *docume
     return append_steal(out, Py_BuildValue("(NNN)", tagstr, attrs, css));
 }
 
+/* `loads`' walk of a parsed document (`loads`, `loads_encoded`): (records, positions), or NULL
+ * with an exception set. Reads the url names and load needles into `cfg` and frees them. */
+static PyObject *walk_loads(config *cfg, PyObject *url_obj, PyObject *load_obj, void *document) {
+    PyObject *out = NULL, *positions = NULL, *seen = NULL;
+    firsts_t firsts;
+    if (read_config(cfg, url_obj, load_obj, NULL) < 0) goto fail;
+    load_firsts(cfg, &firsts);
+    out = PyList_New(0);
+    positions = PyList_New(0);
+    seen = PySet_New(NULL);
+    if (out == NULL || positions == NULL || seen == NULL) goto fail;
+    node_t *root = (node_t *)document, *cur = root;
+    for (;;) {
+        int type = f_type(cur);
+        if (type == NODE_COMMENT) {
+            if (comment_record(document, cur, out, positions) < 0) goto fail;
+        } else if (type == NODE_ELEMENT) {
+            if (loads_element(cfg, &firsts, document, cur, out, positions, seen) < 0) goto fail;
+        }
+        node_t *child = f_first_child(cur);
+        if (child != NULL) {
+            cur = child;
+            continue;
+        }
+        if ((cur = after_subtree(cur, root)) == NULL) break;
+    }
+    Py_DECREF(seen);
+    free_config(cfg);
+    return Py_BuildValue("(NN)", out, positions);
+fail:
+    Py_XDECREF(seen);
+    free_config(cfg);
+    Py_XDECREF(out);
+    Py_XDECREF(positions);
+    return NULL;
+}
+
 /* loads(parser, url_names, load_needles, "img[src]", "img[srcset]") -> (plain images' loads
  * and records in document order, the positions of the records in that list): see above. The
  * records are those of `walk` that can load: a comment that may be conditional ("-comment",
@@ -1127,39 +1164,7 @@ static PyObject *loads(PyObject *self, PyObject *args) {
         return NULL;
     parser_head *ph = whole_document(parser);
     if (ph == NULL) return NULL;
-    PyObject *out = NULL, *positions = NULL, *seen = NULL;
-    firsts_t firsts;
-    if (read_config(&cfg, url_obj, load_obj, NULL) < 0) goto fail;
-    load_firsts(&cfg, &firsts);
-    out = PyList_New(0);
-    positions = PyList_New(0);
-    seen = PySet_New(NULL);
-    if (out == NULL || positions == NULL || seen == NULL) goto fail;
-    void *document = ph->document;
-    node_t *root = (node_t *)document, *cur = root;
-    for (;;) {
-        int type = f_type(cur);
-        if (type == NODE_COMMENT) {
-            if (comment_record(document, cur, out, positions) < 0) goto fail;
-        } else if (type == NODE_ELEMENT) {
-            if (loads_element(&cfg, &firsts, document, cur, out, positions, seen) < 0) goto fail;
-        }
-        node_t *child = f_first_child(cur);
-        if (child != NULL) {
-            cur = child;
-            continue;
-        }
-        if ((cur = after_subtree(cur, root)) == NULL) break;
-    }
-    Py_DECREF(seen);
-    free_config(&cfg);
-    return Py_BuildValue("(NN)", out, positions);
-fail:
-    Py_XDECREF(seen);
-    free_config(&cfg);
-    Py_XDECREF(out);
-    Py_XDECREF(positions);
-    return NULL;
+    return walk_loads(&cfg, url_obj, load_obj, ph->document);
 }
 
 /* May cleaning's rewrite edit this element (see the top of this file)? cfg holds the url names
@@ -1989,50 +1994,18 @@ static PyObject *loads_encoded(PyObject *self, PyObject *args) {
         if (!own) check_doc = document;
     }
     if (!own) check_busy = 1;
-    PyObject *out = NULL, *positions = NULL, *seen = NULL;
-    firsts_t firsts;
     unsigned int status;
     Py_BEGIN_ALLOW_THREADS /* as selectolax parses: the kept document is marked busy already */
     status = f_doc_parse(document, (const lxb_char_t *)data, (size_t)len);
     Py_END_ALLOW_THREADS
-    if (status != 0) {
+    PyObject *result = NULL;
+    if (status != 0)
         PyErr_SetString(PyExc_ValueError, "Lexbor cannot parse the document");
-        goto fail;
-    }
-    if (read_config(&cfg, url_obj, load_obj, NULL) < 0) goto fail;
-    load_firsts(&cfg, &firsts);
-    out = PyList_New(0);
-    positions = PyList_New(0);
-    seen = PySet_New(NULL);
-    if (out == NULL || positions == NULL || seen == NULL) goto fail;
-    node_t *root = (node_t *)document, *cur = root;
-    for (;;) {
-        int type = f_type(cur);
-        if (type == NODE_COMMENT) {
-            if (comment_record(document, cur, out, positions) < 0) goto fail;
-        } else if (type == NODE_ELEMENT) {
-            if (loads_element(&cfg, &firsts, document, cur, out, positions, seen) < 0) goto fail;
-        }
-        node_t *child = f_first_child(cur);
-        if (child != NULL) {
-            cur = child;
-            continue;
-        }
-        if ((cur = after_subtree(cur, root)) == NULL) break;
-    }
-    Py_DECREF(seen);
-    free_config(&cfg);
+    else
+        result = walk_loads(&cfg, url_obj, load_obj, document);
     if (own) f_doc_destroy(document);
     else check_busy = 0;
-    return Py_BuildValue("(NN)", out, positions);
-fail:
-    Py_XDECREF(seen);
-    free_config(&cfg);
-    Py_XDECREF(out);
-    Py_XDECREF(positions);
-    if (own) f_doc_destroy(document);
-    else check_busy = 0;
-    return NULL;
+    return result;
 }
 
 /* The check's last step (lexwalk.py `_distinct_of`, for a document without a base): each
