@@ -11,6 +11,7 @@ import argparse
 import email.parser
 import errno
 import io
+import json
 import os
 import signal
 import subprocess
@@ -518,3 +519,21 @@ def test_a_write_step_that_fails_leaves_nothing_half_done(
     done = guard_clean(maildir, tmp_path)
     assert done.returncode == 0, done.stderr
     assert_exactly_once(maildir, originals, reference)
+
+
+def test_a_journal_line_is_what_json_writes() -> None:
+    from guard.mail.maildir_clean import _Entry
+
+    for text in ["a", 'quote " and \\ back', "é\t\n\u2028", "1.M2P3Q4.host\\057:2,S", "\x00\udcff"]:
+        entry = _Entry(text, f"{text}o", f"s{text}", "f", f"/b/{text}")
+        assert entry.line() == json.dumps(entry.__dict__, separators=(",", ":")) + "\n"
+
+
+def test_a_worker_result_crosses_the_pipe_whole() -> None:
+    from guard.clean.message import CleanResult
+
+    split, join = clean_path._result_parts(CleanResult)
+    changed = CleanResult(b"data", True, {"pixel": 2}, ("r.a", "r.b"), ("o",), ("s",), True, None)
+    assert join(*split(changed)) == changed
+    unchanged = CleanResult(b"data", False, skipped="allowlisted sender")
+    assert join(*split(unchanged)) == CleanResult(b"", False, skipped="allowlisted sender")

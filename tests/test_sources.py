@@ -253,3 +253,22 @@ def test_scanning_never_modifies_files(tmp_path: Path, capsys: pytest.CaptureFix
         "broken.eml",
         "tracked.eml",
     ]
+
+
+def test_read_file_reads_what_a_buffered_open_reads(tmp_path: Path) -> None:
+    for size in (0, 1, 4095, 65536, 300_001):
+        path = tmp_path / f"m{size}"
+        data = os.urandom(size)
+        path.write_bytes(data)
+        assert files.read_file(str(path)) == data
+        assert files.read_file(str(path), size) == data  # the limit itself is allowed
+        if size:
+            assert files.read_file(str(path), size - 1) is None
+        assert MessageRef(str(path), "m", "m").read() == data
+
+
+def test_read_file_errors_are_oserrors(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        files.read_file(str(tmp_path / "missing"))
+    with pytest.raises(IsADirectoryError):
+        files.read_file(str(tmp_path))

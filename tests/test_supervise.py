@@ -138,6 +138,36 @@ def test_map_supervised_carries_results_bigger_than_a_pipe() -> None:
     assert out == [_big(i) for i in range(70)]
 
 
+def _split(value: bytes) -> tuple[Any, bytes]:
+    return (len(value), value[:1]), value
+
+
+def _join(meta: Any, blob: bytes) -> bytes:
+    return b"%d:%s:%s" % (meta[0], meta[1], blob)
+
+
+def test_map_supervised_sends_split_results_whole() -> None:
+    # The part sent as bytes is bigger than a pipe, and some are empty.
+    def work(i: int) -> bytes:
+        return b"" if i % 5 == 0 else _big(i)
+
+    out = list(
+        supervise.map_supervised(
+            work, 70, lambda i, why: b"", jobs=2, chunk=4, seconds=60,
+            split=_split, join=_join,
+        )
+    )  # fmt: skip
+    assert out == [_join(*_split(work(i))) for i in range(70)]
+
+
+def test_map_supervised_wants_split_and_join_together() -> None:
+    def failed(_i: int, _why: str) -> bytes:
+        return b""
+
+    with pytest.raises(ValueError):
+        next(supervise.map_supervised(_big, 3, failed, jobs=2, chunk=4, seconds=60, split=_split))
+
+
 def test_probe_actions() -> None:
     assert supervise.probe_from("segv:") is None
     assert supervise.probe_from("explode:x") is None

@@ -15,10 +15,11 @@ import fcntl
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, fields
+from operator import attrgetter
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 from guard.cli.clean import policy_for
 from guard.cli.common import MAILDIR_BACKUP, MBOX_BACKUP_SUFFIX, start_done
@@ -31,6 +32,7 @@ from guard.mail.files import (
     is_mbox,
     maildir_refs,
     mbox_refs,
+    read_file,
 )
 from guard.mail.maildir_clean import (
     BATCH,
@@ -99,23 +101,46 @@ class _Counts:
 def _read_ref(ref: MessageRef) -> bytes | str:
     """The message bytes, or why they cannot be had."""
     try:
-        if ref.length < 0 and os.path.getsize(ref.path) > DEFAULT_LIMITS.max_message_bytes:
-            return "larger than the message size limit"
+        if ref.length < 0:
+            raw = read_file(ref.path, DEFAULT_LIMITS.max_message_bytes)
+            return "larger than the message size limit" if raw is None else raw
         return ref.read()
     except OSError as exc:
         return f"cannot read: {exc.strerror}"
 
 
-def _clean_ref(ref: MessageRef, rules: RuleSet, policy: Policy) -> CleanResult:
-    from dataclasses import replace
-
+def _clean_one(ref: MessageRef, rules: RuleSet, policy: Policy) -> CleanResult:
     from guard.clean.message import CleanResult, clean_message
 
     raw = _read_ref(ref)
     if isinstance(raw, str):
         return CleanResult(b"", False, skipped=raw)
-    result = clean_message(raw, rules, policy)
+    return clean_message(raw, rules, policy)
+
+
+def _clean_ref(ref: MessageRef, rules: RuleSet, policy: Policy) -> CleanResult:
+    from dataclasses import replace
+
+    result = _clean_one(ref, rules, policy)
     return result if result.changed else replace(result, data=b"")
+
+
+def _result_parts(
+    result_class: type[CleanResult],
+) -> tuple[Callable[[CleanResult], tuple[Any, bytes]], Callable[[Any, bytes], CleanResult]]:
+    """How a worker's CleanResult crosses the pipe: its fields but `data` as a tuple, `data` (of
+    a changed message only: nothing writes the others) as the bytes sent as they are."""
+    names = [f.name for f in fields(result_class)]
+    assert names[0] == "data"  # join passes it first, the rest in their order
+    others = attrgetter(*names[1:])
+
+    def split(result: CleanResult) -> tuple[Any, bytes]:
+        return others(result), result.data if result.changed else b""
+
+    def join(meta: Any, data: bytes) -> CleanResult:
+        return result_class(data, *meta)
+
+    return split, join
 
 
 def _clean_refs(
@@ -127,6 +152,7 @@ def _clean_refs(
     all the writing, after the plan, as before."""
     from guard.clean.message import CleanResult
     from guard.engine.domains import warm_up
+    from guard.engine.timelimit import hold_handler
     from guard.mail.scan import CHUNK, PARALLEL_THRESHOLD, can_fork, default_jobs, tune_gc
 
     jobs = default_jobs() if jobs is None else max(1, jobs)
@@ -140,12 +166,14 @@ def _clean_refs(
     from guard.mail import supervise  # here: a small input is cleaned here, no worker started
 
     def work(i: int) -> CleanResult:
+        hold_handler()  # a worker only cleans: its time limits keep the handler (two calls fewer)
         supervise.probe_raw(refs[i].read)
-        return _clean_ref(refs[i], rules, policy)
+        return _clean_one(refs[i], rules, policy)
 
     def failed(_i: int, reason: str) -> CleanResult:
         return CleanResult(b"", False, skipped=reason)
 
+    split, join = _result_parts(CleanResult)
     yield from supervise.map_supervised(
         work,
         len(refs),
@@ -153,6 +181,8 @@ def _clean_refs(
         jobs=jobs,
         chunk=CHUNK,
         seconds=supervise.item_seconds(DEFAULT_LIMITS.max_seconds),
+        split=split,
+        join=join,
     )
 
 

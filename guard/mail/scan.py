@@ -16,7 +16,7 @@ from guard.engine.mime import MessageError, parse_message
 from guard.engine.model import Envelope, MessageResult, ParsedMessage
 from guard.engine.ruleset import RuleSet
 from guard.engine.timelimit import TimeLimitExceeded, hold_handler, time_limit
-from guard.mail.files import MessageRef
+from guard.mail.files import MessageRef, read_file
 
 # Below this many messages, starting worker processes costs more than it saves.
 PARALLEL_THRESHOLD = 64
@@ -66,7 +66,8 @@ def scan_raw(
 
 def scan_ref(ref: MessageRef, rules: RuleSet, limits: Limits = DEFAULT_LIMITS) -> MessageResult:
     try:
-        if ref.length < 0 and os.path.getsize(ref.path) > limits.max_message_bytes:
+        raw = read_file(ref.path, limits.max_message_bytes) if ref.length < 0 else ref.read()
+        if raw is None:
             size = os.path.getsize(ref.path) // (1024 * 1024)
             return MessageResult(
                 source=ref.source,
@@ -74,7 +75,6 @@ def scan_ref(ref: MessageRef, rules: RuleSet, limits: Limits = DEFAULT_LIMITS) -
                 error=f"message of {size} MiB exceeds the limit of "
                 f"{limits.max_message_bytes // (1024 * 1024)} MiB",
             )
-        raw = ref.read()
     except OSError as exc:
         return MessageResult(source=ref.source, id=ref.id, error=f"cannot read: {exc.strerror}")
     return scan_raw(raw, ref.source, ref.id, rules, limits)
