@@ -64,6 +64,8 @@ class MaildirWriter:
 
     def failures(self) -> list[Failure]:
         """The messages written so far that could not be replaced, each once, with the reason."""
+        if not self._failed:  # asked after every message: no lock (the writer holds it often)
+            return []
         with self._cond:
             taken, self._failed = self._failed, []
         return taken
