@@ -293,6 +293,11 @@ def _settle(fd: int, gate: threading.BoundedSemaphore) -> str | None:
     return reason
 
 
+def _settle_all(fds: Sequence[int], gate: threading.BoundedSemaphore) -> list[str | None]:
+    """`_settle` each, in order."""
+    return [_settle(fd, gate) for fd in fds]
+
+
 def _keep_original(original: str | Path, dest: str) -> bool:
     """Put the original into the backup Maildir (hard link when possible); False if it was
     there already."""
@@ -381,28 +386,47 @@ def _keep_and_stage(
     folders = map(Path, dict.fromkeys(os.path.dirname(entry.backup) for _, entry, _ in kept))
     syncs = [pool.submit(_fsync_path, folder) for folder in folders]
     gate = threading.BoundedSemaphore(_OPEN_STAGED)
-    settling: list[tuple[Replacement, _Entry, bool, Future[str | None]]] = []
-    for item, entry, linked in kept:
-        gate.acquire()
-        try:
-            fd = _stage(root, item, entry)
-        except OSError as exc:
+    # The copies go to the pool in groups, one future per group and at most about one group per
+    # thread: a future per copy cost more in hand-offs between the threads (a Future, a queue
+    # wake-up, a result's notify) than its fsync's own work. Fewer than _OPEN_STAGED copies
+    # wait in a group not yet handed over, so the gate always has some coming back.
+    size = max(1, min(-(-len(kept) // _FSYNC_THREADS), _OPEN_STAGED // 2))
+    settling: list[tuple[list[tuple[Replacement, _Entry, bool]], Future[list[str | None]]]] = []
+    group: list[tuple[Replacement, _Entry, bool]] = []
+    fds: list[int] = []
+    try:
+        for item, entry, linked in kept:
+            gate.acquire()
+            try:
+                fd = _stage(root, item, entry)
+            except OSError as exc:
+                gate.release()
+                _undo_stage(maildir, entry, linked)
+                failed.append((item, exc.strerror or str(exc)))
+                continue
+            except BaseException:
+                gate.release()
+                raise
+            group.append((item, entry, linked))
+            fds.append(fd)
+            if len(fds) >= size:
+                settling.append((group, pool.submit(_settle_all, fds, gate)))
+                group, fds = [], []
+        if fds:
+            settling.append((group, pool.submit(_settle_all, fds, gate)))
+            fds = []
+    finally:
+        for fd in fds:  # staged, not handed over: interrupted (the journal undoes the batch)
+            os.close(fd)
             gate.release()
-            _undo_stage(maildir, entry, linked)
-            failed.append((item, exc.strerror or str(exc)))
-            continue
-        except BaseException:
-            gate.release()
-            raise
-        settling.append((item, entry, linked, pool.submit(_settle, fd, gate)))
     done: list[tuple[Replacement, _Entry]] = []
-    for item, entry, linked, settled in settling:
-        reason = settled.result()
-        if reason is None:
-            done.append((item, entry))
-        else:
-            _undo_stage(maildir, entry, linked)
-            failed.append((item, reason))
+    for group, settled in settling:
+        for (item, entry, linked), reason in zip(group, settled.result(), strict=True):
+            if reason is None:
+                done.append((item, entry))
+            else:
+                _undo_stage(maildir, entry, linked)
+                failed.append((item, reason))
     for sync in syncs:
         sync.result()
     return done
