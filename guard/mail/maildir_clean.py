@@ -7,8 +7,9 @@ A batch goes through these steps:
    each message its file, the staged copy's name in `tmp/`, the cleaned copy's new name and
    where the original is kept (the journal and the root fsynced, together);
 2. **keep** and **stage**: every original is hard-linked into the backup Maildir; then every
-   cleaned copy is written to `tmp/` (one after the other) and fsynced on several threads as
-   soon as it is written, while the backup's directories are fsynced;
+   cleaned copy is written to `tmp/` (one after the other) and fsynced on several threads
+   (handed over in groups of a few, about one group a thread) as soon as its group is written,
+   while the backup's directories are fsynced;
 3. **commit**: a line `commit` is appended to the journal (fsynced);
 4. **swap**: the cleaned copies are renamed into `cur/` or `new/` under their new names
    (directories fsynced);
@@ -372,8 +373,8 @@ def _keep_and_stage(
     failed: list[tuple[Replacement, str]], pool: Executor,
 ) -> list[tuple[Replacement, _Entry]]:  # fmt: skip
     """Steps 2 and 3: every original linked into the backup (one after the other: a link is
-    quick), then every cleaned copy staged, here, and fsynced on `pool` as soon as it is
-    written, together with the backup's directories (one round of fsyncs the file system
+    quick), then every cleaned copy staged, here, and fsynced on `pool` as soon as its group
+    is written, together with the backup's directories (one round of fsyncs the file system
     commits as a group). At most _OPEN_STAGED copies are open at a time. Returns the messages
     done; adds the others to `failed`. A directory's fsync that fails raises."""
     root = _prefix(maildir)
