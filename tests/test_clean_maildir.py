@@ -537,3 +537,39 @@ def test_a_worker_result_crosses_the_pipe_whole() -> None:
     assert join(*split(changed)) == changed
     unchanged = CleanResult(b"data", False, skipped="allowlisted sender")
     assert join(*split(unchanged)) == CleanResult(b"", False, skipped="allowlisted sender")
+
+
+def test_copies_staged_but_not_yet_handed_over_are_closed_when_interrupted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Copies go to the fsync threads in groups: Ctrl-C while a group fills closes the copies
+    already in it, and the next run undoes the batch as after any interruption."""
+    from guard.mail import maildir_clean
+
+    maildir = tmp_path / "Maildir"
+    originals = build_maildir(maildir)
+    items = [
+        maildir_clean.Replacement(str(path), b"Subject: cleaned\n\nbody\n", path.name)
+        for sub in ("cur", "new")
+        for path in sorted((maildir / sub).iterdir())
+    ]
+    assert -(-len(items) // maildir_clean._FSYNC_THREADS) >= 2  # groups of two or more
+    real = maildir_clean._stage
+    opened: list[int] = []
+
+    def stage(*args: object) -> int:
+        if len(opened) == 1:
+            raise KeyboardInterrupt
+        opened.append(real(*args))  # type: ignore[arg-type]
+        return opened[-1]
+
+    monkeypatch.setattr(maildir_clean, "_stage", stage)
+    with pytest.raises(KeyboardInterrupt):
+        maildir_clean.replace_batch(maildir, maildir / MAILDIR_BACKUP, items)
+    with pytest.raises(OSError) as closed:
+        os.fstat(opened[0])
+    assert closed.value.errno == errno.EBADF
+    assert (maildir / JOURNAL).exists()
+    maildir_clean.finish_interrupted(maildir)
+    assert contents(maildir) == {mid: [raw] for mid, raw in originals.items()}
+    assert list((maildir / "tmp").iterdir()) == []
