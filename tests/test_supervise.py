@@ -160,6 +160,24 @@ def test_map_supervised_sends_split_results_whole() -> None:
     assert out == [_join(*_split(work(i))) for i in range(70)]
 
 
+def test_read_exact_reads_a_frame_larger_than_its_reads() -> None:
+    import threading
+
+    blob = os.urandom(3 * supervise._READ_MAX + 12345)
+    read_end, write_end = os.pipe()
+    writer = threading.Thread(target=supervise._write_all, args=(write_end, [b"ab", blob]))
+    writer.start()
+    try:
+        assert supervise._read_exact(read_end, 2) == b"ab"
+        assert supervise._read_exact(read_end, len(blob)) == blob
+        writer.join()
+        os.close(write_end)
+        with pytest.raises(EOFError):
+            supervise._read_exact(read_end, 1)
+    finally:
+        os.close(read_end)
+
+
 def test_map_supervised_wants_split_and_join_together() -> None:
     def failed(_i: int, _why: str) -> bytes:
         return b""

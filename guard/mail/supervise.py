@@ -230,6 +230,9 @@ def _write_all(fd: int, parts: list[bytes]) -> None:
             rest = rest[os.write(fd, rest) :]
 
 
+_READ_MAX = 1 << 20
+
+
 def _read_exact(fd: int, size: int) -> bytes:
     """`size` bytes from the pipe; EOFError if it ends first (the worker died)."""
     if size == 0:
@@ -240,7 +243,8 @@ def _read_exact(fd: int, size: int) -> bytes:
     parts = [data]
     got = len(data)
     while data and got < size:
-        data = os.read(fd, size - got)
+        # A pipe gives at most its capacity a read: no buffer of the whole rest each time.
+        data = os.read(fd, min(size - got, _READ_MAX))
         parts.append(data)
         got += len(data)
     if got < size:
