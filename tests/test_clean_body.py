@@ -188,3 +188,46 @@ def test_cp1252_undefined_bytes_are_the_codecs() -> None:
         except UnicodeDecodeError:
             decodes = False
         assert body_module._cp1252_decodes(bytes([byte])) is decodes, byte
+
+
+# -- the C body writers (_mimecore.lf_body, qp_body) against their Python references ------------
+
+_BODY_BYTES = st.lists(
+    st.sampled_from([b"a", b"\n", b"\r", b"\r\n", b"\xc3\xa9", b"=", b" ", b"\t", b".", b"x" * 300])
+).map(b"".join)
+
+
+def _c_bodies_agree(data: bytes, body: bytes) -> None:
+    if _mimecore is None:
+        pytest.skip("_mimecore not built")
+    for ascii, limit in itertools.product((False, True), (-1, 0, 1, 5, 300, _MAX_LINE)):
+        lines = limit >= 0
+        saved = body_module._MAX_LINE
+        body_module._MAX_LINE = limit if lines else saved
+        try:
+            want = body_module._lf_body_python(data, True, body, ascii, lines)
+        finally:
+            body_module._MAX_LINE = saved
+        assert _mimecore.lf_body(data, True, body, ascii, limit) == want, (ascii, limit)
+        want_lf = body_module._lf_body_python(data, False, body, ascii, False)
+        assert _mimecore.lf_body(data, False, body, ascii, -1) == want_lf
+    trailing = body[len(body.rstrip(b"\r\n")) :]
+    for eol in (b"\r\n", b"\n"):
+        want = _mimecore.qp_encode(data.rstrip(b"\r\n"), eol) + trailing
+        assert _mimecore.qp_body(data, eol, body) == want
+        assert want == body_module._quoted_printable_python(data.rstrip(b"\r\n"), eol) + trailing
+
+
+@settings(max_examples=400, deadline=None)
+@given(_BODY_BYTES, st.sampled_from((*BODIES, b"", b"\r\n\r\n", b"\n\r", b"x\r\r\n")))
+def test_c_body_writers_are_the_python(data: bytes, body: bytes) -> None:
+    _c_bodies_agree(data, body)
+
+
+def test_c_body_writers_on_edges_and_real_html() -> None:
+    line = b"x" * _MAX_LINE
+    for data in (b"", b"\r\n", b"\n\n\r", line, line + b"x", line[:-1] + b"\n" + line, b"\x80"):
+        for body in (b"", b"old\r\n", b"\r\n"):
+            _c_bodies_agree(data, body)
+    for _, html in itertools.islice(mail_html(), 60):
+        _c_bodies_agree(html.encode("utf-8", "surrogatepass"), b"old\r\n")

@@ -181,20 +181,46 @@ def _new_html_body(
         if "\r" in text:  # the parser turned every line end into \n
             text = text.replace("\r\n", "\n")
         data, _ = _encode_text(text, codec, True)
+    eol_bytes = eol.encode()
+    if cte == "base64":
+        full = data.replace(b"\n", eol_bytes) if eol != "\n" else data
+        return _NewBody(_base64_lines(full, eol_bytes) + body[len(body.rstrip(b"\r\n")) :])
+    if _mimecore is not None and eol == "\r\n":
+        # In C (the same bytes: tests/test_clean_body.py): the body is written once, without
+        # the stripped copies, the replaced copy, the ASCII and line passes and the concatenation.
+        if cte != "quoted-printable":
+            written = _mimecore.lf_body(
+                data, True, body, cte in ("", "7bit"), -1 if cte == "binary" else _MAX_LINE
+            )
+            if written is not None:
+                return _NewBody(written)
+            return _NewBody(_mimecore.qp_body(data, eol_bytes, body), None, "quoted-printable")
+        return _NewBody(_mimecore.qp_body(data, eol_bytes, body))
     trailing = body[len(body.rstrip(b"\r\n")) :]
     # The core of the CR LF form is the core of this form with its LFs written as CR LF: both
     # end at the last byte that is neither CR nor LF.
     core = data.rstrip(b"\r\n")
-    eol_bytes = eol.encode()
     if cte == "quoted-printable":
         return _NewBody(_qp_lf(core, eol_bytes) + trailing)
-    if cte == "base64":
-        full = data.replace(b"\n", eol_bytes) if eol != "\n" else data
-        return _NewBody(_base64_lines(full, eol_bytes) + trailing)
-    written = core.replace(b"\n", eol_bytes) if eol != "\n" else core
-    if _fits_identity(written, cte):
-        return _NewBody(written + trailing)
+    written = _lf_body_python(data, eol == "\r\n", body, cte in ("", "7bit"), cte != "binary")
+    if written is not None:
+        return _NewBody(written)
     return _NewBody(_qp_lf(core, eol_bytes) + trailing, None, "quoted-printable")
+
+
+def _lf_body_python(data: bytes, crlf: bool, body: bytes, ascii: bool, lines: bool) -> bytes | None:
+    """`data` without its trailing CR and LF bytes, each LF written as CR LF where `crlf`, then
+    `body`'s trailing CR and LF bytes; None where the written text (before those) does not fit
+    an identity transfer encoding: non-ASCII where `ascii`, a line over _MAX_LINE bytes where
+    `lines` (`_fits_identity`). The reference for guard/engine/_mimecore.c's `lf_body` (whose
+    `limit` is _MAX_LINE, or -1 for no line test)."""
+    core = data.rstrip(b"\r\n")
+    written = core.replace(b"\n", b"\r\n") if crlf else core
+    if ascii and not written.isascii():
+        return None
+    if lines and not (len(written) <= _MAX_LINE or _lines_at_most(written, _MAX_LINE)):
+        return None
+    return written + body[len(body.rstrip(b"\r\n")) :]
 
 
 def _qp_lf(core: bytes, eol: bytes) -> bytes:

@@ -507,16 +507,11 @@ qp_plain_init(void)
         qp_plain[c] = (unsigned char)(((c >= 32 && c <= 126 && c != '=' && c != '.') || c == '\t'));
 }
 
+/* The encoder of `in[:n]`, followed by `tail` copied as it is (NULL: the error is set). */
 static PyObject *
-qp_encode(PyObject *self, PyObject *args)
+qp_write(const unsigned char *in, Py_ssize_t n, const char *eol, Py_ssize_t eol_len,
+         const char *tail, Py_ssize_t tail_len)
 {
-    Py_buffer data, eolbuf;
-    if (!PyArg_ParseTuple(args, "y*y*", &data, &eolbuf))
-        return NULL;
-    const unsigned char *in = data.buf;
-    Py_ssize_t n = data.len;
-    const char *eol = eolbuf.buf;
-    Py_ssize_t eol_len = eolbuf.len;
     const unsigned char *first_lf = n ? memchr(in, '\n', (size_t)n) : NULL;
     int cr = first_lf != NULL && first_lf > in && first_lf[-1] == '\r';
     /* A byte writes at most 3 (an escape) + a soft break, or 2 more for the space before a line
@@ -524,17 +519,11 @@ qp_encode(PyObject *self, PyObject *args)
      * buffer growing by half (mostly ASCII text grows a few percent). */
     Py_ssize_t per_byte = 4 + cr + eol_len;
     Py_ssize_t room = n + n / 8 + 4 * per_byte;
-    if (n > PY_SSIZE_T_MAX / 4) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&eolbuf);
+    if (n > PY_SSIZE_T_MAX / 4 || tail_len > PY_SSIZE_T_MAX / 4)
         return PyErr_NoMemory();
-    }
     PyObject *result = PyBytes_FromStringAndSize(NULL, room);
-    if (result == NULL) {
-        PyBuffer_Release(&data);
-        PyBuffer_Release(&eolbuf);
+    if (result == NULL)
         return NULL;
-    }
     char *out = PyBytes_AS_STRING(result);
     Py_ssize_t o = 0;
     unsigned int col = 0;
@@ -550,11 +539,8 @@ qp_encode(PyObject *self, PyObject *args)
     while (i < n) {
         if (room - o < per_byte + 76) {
             room += room / 2 + per_byte + 76;
-            if (_PyBytes_Resize(&result, room) < 0) {
-                PyBuffer_Release(&data);
-                PyBuffer_Release(&eolbuf);
+            if (_PyBytes_Resize(&result, room) < 0)
                 return NULL;
-            }
             out = PyBytes_AS_STRING(result);
         }
         /* A run of bytes copied as they are (printable ASCII but `=` and `.`, space, tab) while
@@ -643,10 +629,152 @@ qp_encode(PyObject *self, PyObject *args)
         }
     }
 #undef QP_BREAK
-    PyBuffer_Release(&data);
-    PyBuffer_Release(&eolbuf);
+    if (room - o < tail_len) {
+        room = o + tail_len;
+        if (_PyBytes_Resize(&result, room) < 0)
+            return NULL;
+        out = PyBytes_AS_STRING(result);
+    }
+    if (tail_len)
+        memcpy(out + o, tail, (size_t)tail_len);
+    o += tail_len;
     if (_PyBytes_Resize(&result, o) < 0)
         return NULL;
+    return result;
+}
+
+static PyObject *
+qp_encode(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer data, eolbuf;
+    if (!PyArg_ParseTuple(args, "y*y*", &data, &eolbuf))
+        return NULL;
+    PyObject *result = qp_write(data.buf, data.len, eolbuf.buf, eolbuf.len, NULL, 0);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&eolbuf);
+    return result;
+}
+
+/* How many CR and LF bytes end `d[:n]` (what bytes.rstrip(b"\r\n") takes off). */
+static Py_ssize_t
+trailing_breaks(const unsigned char *d, Py_ssize_t n)
+{
+    Py_ssize_t k = n;
+    while (k > 0 && (d[k - 1] == '\n' || d[k - 1] == '\r'))
+        k--;
+    return n - k;
+}
+
+/* qp_body(data, eol, body): `qp_encode(data.rstrip(b"\r\n"), eol) + body's trailing CR and LF`
+ * (guard/clean/body.py `_new_html_body`'s quoted-printable body, whose reference is that
+ * expression: tests/test_clean_body.py), without the stripped copy and the concatenation. */
+static PyObject *
+qp_body(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer data, eolbuf, body;
+    if (!PyArg_ParseTuple(args, "y*y*y*", &data, &eolbuf, &body))
+        return NULL;
+    const unsigned char *b = body.buf;
+    Py_ssize_t tail = trailing_breaks(b, body.len);
+    PyObject *result =
+        qp_write(data.buf, data.len - trailing_breaks(data.buf, data.len), eolbuf.buf, eolbuf.len,
+                 (const char *)b + body.len - tail, tail);
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&eolbuf);
+    PyBuffer_Release(&body);
+    return result;
+}
+
+/* lf_body(data, crlf, body, ascii, limit): guard/clean/body.py `_lf_body_python`: `data` stripped
+ * of its trailing CR and LF bytes, each LF written as CR LF where `crlf`, then `body`'s trailing
+ * CR and LF bytes; None where what is written before those does not fit the transfer encoding:
+ * a byte over 0x7f where `ascii`, a line (split at LF, its CR included) over `limit` bytes where
+ * `limit` >= 0. One pass to count and measure, one to copy, into one bytes object (the Python
+ * made a stripped copy, the replaced copy, an ASCII pass, a line pass and the concatenation). */
+static PyObject *
+lf_body(PyObject *self, PyObject *args)
+{
+    (void)self;
+    Py_buffer data, body;
+    int crlf, ascii;
+    Py_ssize_t limit;
+    if (!PyArg_ParseTuple(args, "y*py*pn", &data, &crlf, &body, &ascii, &limit))
+        return NULL;
+    const unsigned char *d = data.buf, *b = body.buf;
+    Py_ssize_t n = data.len - trailing_breaks(d, data.len);
+    Py_ssize_t tail = trailing_breaks(b, body.len);
+    PyObject *result = NULL;
+    int fits = 1;
+    if (ascii) {
+        Py_ssize_t i = 0;
+#ifdef MIMECORE_SSE2
+        for (; i + 16 <= n; i += 16)
+            if (_mm_movemask_epi8(_mm_loadu_si128((const __m128i *)(d + i))) != 0)
+                break;
+#endif
+        for (; i < n; i++)
+            if (d[i] >= 0x80) {
+                fits = 0;
+                break;
+            }
+    }
+    Py_ssize_t lfs = 0, extra = crlf ? 1 : 0;
+    if (fits) {
+        const unsigned char *line = d, *end = d + n;
+        for (;;) {
+            const unsigned char *lf = memchr(line, '\n', (size_t)(end - line));
+            if (lf == NULL) {
+                if (limit >= 0 && end - line > limit)
+                    fits = 0;
+                break;
+            }
+            if (limit >= 0 && (lf - line) + extra > limit) {
+                fits = 0;
+                break;
+            }
+            lfs++;
+            line = lf + 1;
+        }
+    }
+    if (!fits) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&body);
+        Py_RETURN_NONE;
+    }
+    if (lfs > (PY_SSIZE_T_MAX - n - tail) / 2) {
+        PyBuffer_Release(&data);
+        PyBuffer_Release(&body);
+        return PyErr_NoMemory();
+    }
+    result = PyBytes_FromStringAndSize(NULL, n + lfs * extra + tail);
+    if (result != NULL) {
+        unsigned char *o = (unsigned char *)PyBytes_AS_STRING(result);
+        if (!extra) {
+            memcpy(o, d, (size_t)n);
+            o += n;
+        }
+        else {
+            const unsigned char *line = d, *end = d + n;
+            for (;;) {
+                const unsigned char *lf = memchr(line, '\n', (size_t)(end - line));
+                if (lf == NULL) {
+                    memcpy(o, line, (size_t)(end - line));
+                    o += end - line;
+                    break;
+                }
+                memcpy(o, line, (size_t)(lf - line));
+                o += lf - line;
+                *o++ = '\r';
+                *o++ = '\n';
+                line = lf + 1;
+            }
+        }
+        memcpy(o, b + body.len - tail, (size_t)tail);
+    }
+    PyBuffer_Release(&data);
+    PyBuffer_Release(&body);
     return result;
 }
 
@@ -1137,6 +1265,11 @@ static PyMethodDef methods[] = {
      "without \\n, from line start to line start."},
     {"qp_encode", qp_encode, METH_VARARGS,
      "qp_encode(data, eol): clean.body._quoted_printable_python, in one pass."},
+    {"qp_body", qp_body, METH_VARARGS,
+     "qp_body(data, eol, body): qp_encode(data.rstrip(b'\\r\\n'), eol) + body's trailing line "
+     "ends."},
+    {"lf_body", lf_body, METH_VARARGS,
+     "lf_body(data, crlf, body, ascii, limit): clean.body._lf_body_python, in two passes."},
     {"qp_decode", qp_decode, METH_O, "qp_decode(data): binascii.a2b_qp(data), a run at a time."},
     {"cp1252_decode", cp1252_decode, METH_O,
      "cp1252_decode(data): data.decode('cp1252'), or None for a byte it leaves undefined."},
