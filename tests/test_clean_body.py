@@ -231,3 +231,21 @@ def test_c_body_writers_on_edges_and_real_html() -> None:
             _c_bodies_agree(data, body)
     for _, html in itertools.islice(mail_html(), 60):
         _c_bodies_agree(html.encode("utf-8", "surrogatepass"), b"old\r\n")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=100),
+    st.lists(st.sampled_from([b"x", b"\r", b"\n", b"\r\n"]), max_size=90).map(b"".join),
+    st.binary(max_size=10),
+)
+def test_body_end_holds_the_bodys_trailing_line_ends(head: bytes, body: bytes, tail: bytes) -> None:
+    """`_body_end` (the last bytes of a part's body) ends in the same CR and LF bytes as the body:
+    all that _new_html_body and _new_body_reference read of it."""
+    from guard.engine.mimetree import Part
+
+    raw = head + body + tail
+    part = Part(0, len(head), len(head) + len(body), (), "text/html", None)  # type: ignore[arg-type]
+    end = body_module._body_end(raw, part)
+    assert body.endswith(end)
+    assert end[len(end.rstrip(b"\r\n")) :] == body[len(body.rstrip(b"\r\n")) :]

@@ -155,15 +155,26 @@ def _new_body(
     """`decoded`: the part's body with its transfer encoding undone, when parse_split kept it.
     `utf8`: `text` encoded as UTF-8 (strictly), when the caller has it (the rewrite's check
     parsed those bytes)."""
-    body = raw[part.body_start : part.end]
     eol = eol_of(raw, part)
     if decoded is None:
-        decoded = decode_transfer(body, part.transfer_encoding)
+        decoded = decode_transfer(raw[part.body_start : part.end], part.transfer_encoding)
+    body = _body_end(raw, part)
     reading = _reading_codec(decoded, part.charset)
     codec = _writing_codec(decoded, part.charset, reading)
     if html and codec in _LINE_SAFE_CODECS:
         return _new_html_body(body, eol, text, codec, part.transfer_encoding, utf8)
     return _new_body_reference(body, eol, text, html, codec, part.transfer_encoding)
+
+
+def _body_end(raw: bytes, part: Part) -> bytes:
+    """The end of the part's body, all that the new body is written from (its trailing CR and LF
+    bytes): the last 64 bytes, or the whole body where those are all CR and LF; not a copy of a
+    body of tens of KB."""
+    start = max(part.body_start, part.end - 64)
+    end = raw[start : part.end]
+    if start > part.body_start and not end.rstrip(b"\r\n"):
+        return raw[part.body_start : part.end]
+    return end
 
 
 def _new_html_body(
