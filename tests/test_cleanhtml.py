@@ -535,3 +535,30 @@ def test_reader_text_is_what_html5lib_renders() -> None:
     assert reader_text("<table><tr><td>b</td></tr>a</table>c") == "abc"
     html = "<p>x<!-- c --></p><style>p{}</style><template>t</template><svg><style>s</style></svg>y"
     assert reader_text(html) == "xy"
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        "<style>a{background:url(http://t.example/k.png)}</style>",
+        "<style>a{background:url(http://t.example/x.png)}</style>",
+        "<style>p>b{color:red} &amp;</style><p>x",
+        "<style></style>",
+        "<svg><style>a{x:url(http://t.example/x.png)}<b>q</b>&lt;</style></svg>",
+        "<svg><style>&lt;a{}<!--x--></style></svg>",
+        "<math><style>m<i>n</i></style></math>",
+    ],
+)
+def test_the_style_text_handed_back_is_the_elements_own(html: str) -> None:
+    """`rewrite_style_element` hands `rewrite_node` the element's own text only where it is
+    `node.text(deep=False)` after the rewrite (rewrite_node then does not read it again)."""
+    from guard.clean.html import _Document
+
+    tree = LexborHTMLParser(html)
+    doc = _Document(tree, html, Removing(remote=("http://t.example/x.png",)))
+    styles = [n for n in tree.root.traverse() if n.tag == "style"] if tree.root else []
+    assert styles
+    for node in styles:
+        text = doc.rewrite_style_element(node)
+        if text is not None:
+            assert text == node.text(deep=False)

@@ -212,11 +212,14 @@ class _Document:
             return  # inside an element that went
         tag = tag.lower()  # SVG keeps camelCase (feImage); the definitions are lower-case
         if tag in RAW_TEXT:
+            text = None
             if tag == "style":
-                self.rewrite_style_element(node)
+                text = self.rewrite_style_element(node)
             elif tag == "plaintext":
                 self.plaintext = True
-            if any(c in node.text(deep=False) for c in "<&"):
+            if text is None:
+                text = node.text(deep=False)
+            if "<" in text or "&" in text:
                 self.raw_text.append(node)
         attrs = node.attributes
         if attrs and may_reference(attrs):
@@ -346,12 +349,14 @@ class _Document:
             if attr is not None and attr.group(1) in live:
                 del live[attr.group(1)]
 
-    def rewrite_style_element(self, node: LexborNode) -> None:
+    def rewrite_style_element(self, node: LexborNode) -> str | None:
         """The CSS is the text below the `<style>`, read as the scan reads it (an SVG `<style>`
-        may hold elements too); each text node loses the url()s that go."""
+        may hold elements too); each text node loses the url()s that go. Returns the element's
+        own text (`node.text(deep=False)`, which `rewrite_node` reads next) where it is the CSS
+        read here and left as it was (no text below, or one text node unchanged), else None."""
         css = node.text(deep=True)
         if not css:
-            return
+            return css  # no text below it: none of its own either
         urls = sheet_urls(css)
         for url in urls:
             self.saw_load(url)
@@ -366,13 +371,14 @@ class _Document:
             # these questions in this order), and a single text node is `css` itself: neither
             # its copy nor the test again. (Several text nodes may read otherwise together than
             # each alone: a comment opened in one, closed in the next.)
-            return
+            return css
         for text in _text_nodes(node):
             old = text.text_content or ""
             new = strip_css_urls(old, self.removes)
             if new != old:
                 text.replace_with(new)  # a str becomes a text node; <style> writes it out raw
                 self.changed = True
+        return None
 
     def rewrite_comment(self, node: LexborNode) -> None:
         text = node.comment_content or ""
