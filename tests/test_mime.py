@@ -921,6 +921,24 @@ def test_a_trees_text_parts_are_read_once_and_handed_out_afresh() -> None:
     assert mime.text_parts(tree)[0] is again[0]
 
 
+def test_a_trees_related_parts_are_read_once_and_handed_out_afresh() -> None:
+    from guard.engine import mime
+    from guard.engine.mimetree import split
+
+    raw = (
+        b"Content-Type: multipart/related; boundary=b\n\n--b\nContent-Type: text/html\n\n<p>x\n"
+        b"--b\nContent-Type: text/css\nContent-ID: <s@x>\n\np{}\n--b--\n"
+    )
+    tree = split(raw)
+    first = mime.related_parts(tree)
+    assert [(cid, p.content_type) for cid, p in first] == [("s@x", "text/css")]
+    first.clear()  # a caller's list is its own
+    assert [cid for cid, _ in mime.related_parts(tree)] == ["s@x"]
+    other = split(raw.replace(b"<s@x>", b"<t@x>"))
+    assert [cid for cid, _ in mime.related_parts(other)] == ["t@x"]
+    assert [cid for cid, _ in mime.related_parts(tree)] == ["s@x"]
+
+
 @pytest.mark.parametrize(
     "label",
     ["utf-8", "UTF-8", ' "utf-8" ', "latin1", "punycode", "x-nonsense", "a\x00b", "l1", "x" * 80],

@@ -321,9 +321,18 @@ def text_parts(tree: Part) -> list[Part]:
     return found
 
 
+# The last tree's related parts, kept as its text parts are (above): cleaning asks for the same
+# tree's twice (parse_split, then the rewrite).
+_last_related: tuple[Part, tuple[tuple[str, Part], ...]] | None = None
+
+
 def related_parts(tree: Part) -> list[tuple[str, Part]]:
     """(Content-ID, part) of each leaf an HTML part may load through `cid:` as a document or a
     stylesheet (see guard/engine/nested.py): CSS, SVG, XML or HTML with a Content-ID."""
+    global _last_related
+    last = _last_related
+    if last is not None and last[0] is tree:
+        return list(last[1])
     out = []
     for part in tree.walk():
         if part.children or part.content_type not in DOCUMENT_TYPES:
@@ -331,6 +340,7 @@ def related_parts(tree: Part) -> list[tuple[str, Part]]:
         cid = content_id_key(part.header("Content-ID"))
         if cid is not None:
             out.append((cid, part))
+    _last_related = (tree, tuple(out))
     return out
 
 
