@@ -371,6 +371,8 @@ def esp_of(
 
 def _best(by_service: dict[str, list[str]], services: dict[str, Service], rules: RuleSet) -> str:
     """A platform before a relay, then more fingerprints, then the first in the message."""
+    if len(by_service) == 1:  # most mail: one service, nothing to weigh
+        return next(iter(by_service))
     order = list(by_service)
     return min(
         order,
