@@ -414,9 +414,10 @@ def test_holds_ascii_is_the_regexs(text: str, needle: str) -> None:
 
 @pytest.mark.parametrize("wide", ["", "\u0100", "\U00010000"])
 def test_holds_finds_a_needle_at_every_offset(wide: str) -> None:
-    """The C search reads a one-byte text in blocks (the anchor paired with the needle's
-    character furthest from it), others by memchr: a needle at any offset, up to the text's end,
-    is found, and what only starts it (`<i` again and again, the needle cut short) is not."""
+    """The C search reads a one- or two-byte text in blocks (the anchor paired with the needle's
+    character furthest from it), a four-byte one by memchr: a needle at any offset, up to the
+    text's end, is found, and what only starts it (`<i` again and again, the needle cut short) is
+    not."""
     for needle, written in (("<image", "<ImAgE"), ("cid:", "CiD:"), ("<base", "<bAsE")):
         for at in range(40):
             for tail in (0, 1, 2, 15, 16, 17):
@@ -497,11 +498,45 @@ def test_holds_ascii_is_the_regexs_in_one_byte_text(text: str, needle: str, pad:
         assert lexwalk.holds_ascii(candidate, needle) is expected
 
 
+# Two-byte text long enough for the C search's 64-character blocks, packed to bytes there (each
+# character above U+007F saturated to 0x7F or 0x80): characters whose bytes hold an anchor's or a
+# needle letter's (U+013C, U+3C3C, U+7F3C, U+0169, U+8069), and those saturated either way.
+_TWO_BYTE_TEXT = st.text(
+    alphabet=st.sampled_from(
+        "<:iImMaAgGeEbBsScCdD x\u0100\u013c\u3c3c\u7f3c\u3a3a\u0169\u8069\uffff\u0130\u017f\x7f"
+    ),
+    max_size=200,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    _TWO_BYTE_TEXT,
+    st.sampled_from(["<image", "<base", "<i", "cid:", ":", "d:"]),
+    st.integers(0, 70),
+)
+def test_holds_ascii_is_the_regexs_in_two_byte_text(text: str, needle: str, pad: int) -> None:
+    """The C search answers as the reference regex where the needle stands anywhere in a
+    two-byte text (at the start, across a block's end, in the tail)."""
+    for candidate in (
+        "\u0100" + text,
+        "\u0100" + "x" * pad + text,
+        "\u0100" + text + "y" * pad,
+        "\u3c3c" * pad + text + needle,
+        "\u8069" * pad + needle.upper() + text,
+    ):
+        expected = lexwalk.ascii_pattern(needle).search(candidate) is not None
+        assert lexwalk.holds_ascii(candidate, needle) is expected
+
+
 @pytest.mark.parametrize("wide", ["\u013c", "\u3c3c", "\U0001003c", "\U0001013c"])
 def test_holds_passes_over_characters_holding_the_anchors_byte(wide: str) -> None:
     """A character whose low or high byte is the anchor's (`<`) is not the anchor."""
     assert not lexwalk.holds_ascii(f"{wide}image {wide}IMAGE", "<image")
     assert lexwalk.holds_ascii(f"{wide}image {wide}<IMAGE", "<image")
+    long = f"{wide}image " * 40  # past the blocks the search reads at once
+    assert not lexwalk.holds_ascii(long, "<image")
+    assert lexwalk.holds_ascii(f"{long}<IMAGE{long}", "<image")
 
 
 def test_holds_ascii_remembers_only_the_same_text() -> None:
