@@ -47,6 +47,12 @@ NEVER = (
     "guard.mail.exitcodes",
     "hashlib",  # cleaning hashes no address (OpenSSL's load: ~11 M instructions)
     "inspect",  # dataclasses' __doc__ texts come from the build's table
+    # selectolax's logger and email.utils' helpers import these when used (guard.engine.deferred)
+    "logging",
+    "random",
+    "socket",
+    "datetime",
+    "calendar",
 )
 
 
@@ -104,6 +110,9 @@ def test_a_small_run_imports_no_worker_machinery(tmp_path: Path, command: list[s
     names, out = _imported([str(GUARD), *command, str(maildir)], _empty_home(tmp_path), b"")
     assert b"1:2,S" in out and "guard.engine.detect" in names
     assert not {"multiprocessing", "guard.mail.supervise", "inspect", "ast", "dis"} & names
+    # guard.engine.deferred: selectolax and email.utils without what guard's calls never read
+    # (socket: the Maildir writer's host name)
+    assert not {"logging", "traceback", "random", "datetime", "calendar", "locale"} & names
     assert "shutil" not in names  # argparse's width is asked when text is laid out: none here
     assert not {"argparse", "guard.cli.main", "guard.cli.args"} & names  # common.quick_args
     if command[0] == "clean":  # nor the pickle module's Python half (the rules load with C's)

@@ -24,8 +24,6 @@ from enum import Enum
 from operator import itemgetter
 from typing import Protocol
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
-
 from guard.clean.nodes import (
     RAW_TEXT,
     PlainImage,
@@ -36,6 +34,7 @@ from guard.clean.nodes import (
 )
 from guard.clean.rewritecore import plain_records, serialized
 from guard.engine.css import sheet_urls, strip_css_urls
+from guard.engine.deferred import LexborHTMLParser, LexborNode
 from guard.engine.html import (
     Nest,
     document_base,

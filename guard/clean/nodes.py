@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
-
 from guard.clean.rewritecore import holds_tag
+from guard.engine.deferred import LexborHTMLParser, LexborNode
 from guard.engine.lexwalk import LOAD_NEEDLES, bound_extension
 from guard.engine.loads import URL_ATTRS, Ref, element_refs, may_reference
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
+from guard.engine.deferred import LexborHTMLParser, LexborNode
 
 _UNBOUND: Any = object()
 _core: Any = _UNBOUND

@@ -19,9 +19,8 @@ from html import unescape
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import unquote
 
-from selectolax.lexbor import LexborHTMLParser, LexborNode
-
 from guard.engine.css import css_urls
+from guard.engine.deferred import LexborHTMLParser, LexborNode
 from guard.engine.layout import (
     NO_STYLE,
     Getter,

@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import NamedTuple
 
-from selectolax.lexbor import LexborHTMLParser
-
 from guard.engine.css import (
     StyleRule,
     css_urls,
@@ -27,6 +25,7 @@ from guard.engine.css import (
     tiny,
     weighted_declarations,
 )
+from guard.engine.deferred import LexborHTMLParser
 
 Getter = Callable[[str], str | None]
 """An element's attribute getter: name -> value (None when absent, or for no value in Lexbor)."""

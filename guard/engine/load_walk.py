@@ -13,9 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from selectolax.lexbor import LexborHTMLParser
-
 from guard.engine.css import css_urls
+from guard.engine.deferred import LexborHTMLParser
 from guard.engine.html import (
     Nest,
     Occurrence,

@@ -14,9 +14,9 @@ import re
 from collections.abc import Callable
 from email.errors import HeaderParseError
 from email.header import decode_header
-from email.utils import getaddresses, parseaddr
 from typing import Any
 
+from guard.engine.deferred import getaddresses, parseaddr
 from guard.engine.limits import DEFAULT_LIMITS, Limits
 from guard.engine.mimetree import MimeStructureError, Part, parse_headers, split
 from guard.engine.model import (

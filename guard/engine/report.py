@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.utils import parsedate_to_datetime
 from typing import NamedTuple
 
+from guard.engine.deferred import parsedate_to_datetime
 from guard.engine.domains import registrable_domain
 from guard.engine.model import Kind, MessageResult
 
