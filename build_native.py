@@ -28,6 +28,7 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ("guard/engine/_bounds.c", "guard.engine._bounds"),
     ("guard/engine/_mimecore.c", "guard.engine._mimecore"),
     ("guard/clean/_rewritecore.c", "guard.clean._rewritecore"),
+    ("guard/engine/_rulesload.c", "guard.engine._rulesload"),
 )
 
 

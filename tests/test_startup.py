@@ -316,6 +316,77 @@ def test_lazy_pattern_acts_as_a_pattern() -> None:
     assert pickle.loads(pickle.dumps(lazy)) == lazy
 
 
+def _rebuilders() -> list[Any]:
+    """The C `rebuild` (guard/engine/_rulesload.c) where built, and its Python reference."""
+    try:
+        from guard.engine import _rulesload  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return [rules_compiled._rebuild_py]
+    return [_rulesload.rebuild, rules_compiled._rebuild_py]
+
+
+def test_loading_rebuilds_in_c_where_built() -> None:
+    rebuilders = _rebuilders()
+    assert rules_compiled._rebuild is rebuilders[0]
+
+
+def test_rebuild_in_c_makes_what_the_reference_makes(parsed: RuleSet) -> None:
+    """Every rule, service, decode and lazy pattern of the bundled rules, made from its fields by
+    each rebuilder: equal objects holding the very same values, still frozen where frozen."""
+    rebuilders = _rebuilders()
+    objects: list[Any] = []
+    for rule in parsed.rules:
+        objects += [rule, rule.service] + ([rule.decode] if rule.decode else [])
+    lazy = [
+        rules_compiled._LazyPattern(r.path.pattern, r.path.flags) for r in parsed.rules if r.path
+    ]
+    assert objects and lazy
+    for obj in objects:
+        names = tuple(f.name for f in dataclasses.fields(obj))
+        values = tuple(getattr(obj, n) for n in names)
+        made = [rebuild(type(obj), names, values) for rebuild in rebuilders]
+        for one in made:
+            assert type(one) is type(obj) and one == obj
+            assert all(getattr(one, n) is v for n, v in zip(names, values, strict=True))
+            if type(obj).__dataclass_params__.frozen:  # type: ignore[attr-defined]
+                with pytest.raises(dataclasses.FrozenInstanceError):
+                    setattr(one, names[0], values[0])
+    for pattern in lazy:
+        for rebuild in rebuilders:
+            one = rebuild(
+                rules_compiled._LazyPattern, ("pattern", "flags"), (pattern.pattern, pattern.flags)
+            )
+            assert one == pattern and "search" not in one.__dict__
+            assert one.search is not None and one.pattern == pattern.pattern
+
+
+class _OwnNew:
+    def __new__(cls) -> _OwnNew:
+        return super().__new__(cls)
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        ((_Tomorrow, ("id",), ()), ValueError),  # fewer values than names
+        ((_Tomorrow, ("id",), ("a", "b")), ValueError),
+        ((_Tomorrow, (1,), ("a",)), TypeError),  # a name that is no string
+        ((_Tomorrow, ("nope",), ("a",)), AttributeError),  # no such slot
+        ((tuple, (), ()), TypeError),  # object.__new__ is not safe for it
+        ((_OwnNew, (), ()), None),  # its own __new__: the C one refuses it, the reference not
+    ],
+)
+def test_rebuild_in_c_refuses_what_the_reference_refuses(args: Any, error: Any) -> None:
+    for rebuild in _rebuilders():
+        if error is None:
+            if rebuild is not rules_compiled._rebuild_py:
+                with pytest.raises(TypeError):
+                    rebuild(*args)
+            continue
+        with pytest.raises(error):
+            rebuild(*args)
+
+
 def test_wheel_carries_the_compiled_data_and_uses_it(
     unpacked_wheel: tuple[list[str], Path], tmp_path: Path
 ) -> None:
@@ -663,7 +734,9 @@ def test_a_clean_start_compiles_few_patterns(tmp_path: Path) -> None:
     outer["<re>"] = marshal.dumps(((2, 7), {key: marshal.dumps(a) for key, a in table.items()}))
     foreign.write_bytes(magic + marshal.dumps(outer))
     (missed, hooked, code), foreign_plan = _regex_start(tmp_path, str(foreign))
-    assert int(missed) > 100 and hooked == "True" and code == "0"
+    assert (
+        int(missed) > 50 and hooked == "True" and code == "0"
+    )  # ~95 (logging's, socket's... deferred)
     assert foreign_plan == plan and "1 to clean" in plan
 
 

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,8 +29,8 @@ except ImportError:  # pragma: no cover - a Python without the C pickler
 
 COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
 """The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
-_COMPILED_FORMAT = 4  # 2: the examples apart, after the rules; 3: CRC-32 digests; 4: regexes
-# reduced to _LazyPattern, paths as indexes into the header's list
+_COMPILED_FORMAT = 5  # 2: the examples apart, after the rules; 3: CRC-32 digests; 4: regexes
+# reduced to _LazyPattern, paths as indexes into the header's list; 5: objects made by `_rebuild`
 
 
 # -- the build-time compiled form -----------------------------------------------------------------
@@ -98,19 +99,6 @@ class _Pickler(pickling.Pickler):
         self.prefix = str(directory) + os.sep
         self.paths: dict[str, int] = {}  # relative path -> its index
 
-    @staticmethod
-    def _plain_init(cls: type) -> bool:
-        """Does cls(*values) only set the fields (dataclass __init__, all fields in it, nothing
-        after)? Then it rebuilds the object as well as setting each field does, faster."""
-        init = cls.__dict__.get("__init__")
-        return (
-            init is not None
-            and getattr(init, "__code__", None) is not None
-            and init.__code__.co_filename == "<string>"  # made by @dataclass
-            and not hasattr(cls, "__post_init__")
-            and all(f.init for f in dataclasses.fields(cls))
-        )
-
     def persistent_id(self, obj: Any) -> Any:
         if isinstance(obj, str) and obj.startswith(self.prefix):
             return self.paths.setdefault(obj[len(self.prefix) :], len(self.paths))
@@ -118,31 +106,48 @@ class _Pickler(pickling.Pickler):
 
     def reducer_override(self, obj: Any) -> Any:
         if isinstance(obj, re.Pattern | _LazyPattern):
-            # _LazyPattern(pattern, flags) straight: a persistent id cost a Python call more
-            # for each of ~660 patterns at every start
-            return _LazyPattern, (obj.pattern, obj.flags)
+            # a _LazyPattern straight (a persistent id cost a Python call more for each of ~660
+            # patterns at every start), its two fields set as __init__ sets them
+            return _rebuild, (_LazyPattern, ("pattern", "flags"), (obj.pattern, obj.flags))
         for module in (getattr(obj, "__module__", None), type(obj).__module__):
             if isinstance(module, str) and module.split(".")[0] == "guard":
                 self.modules.add(module)
         cls = type(obj)
-        if dataclasses.is_dataclass(cls) and hasattr(cls, "__slots__"):
+        if (
+            dataclasses.is_dataclass(cls)
+            and hasattr(cls, "__slots__")
+            and cls.__new__ is object.__new__  # type: ignore[comparison-overlap]
+        ):
             # dataclasses' own __setstate__ for slotted classes calls fields() per object: ~15x
-            # slower to load than setting the values straight (thousands of examples and rules).
+            # slower to load than setting the values straight (thousands of examples and rules);
+            # their __init__ (a frame and a call per field) is most of what `_rebuild` saves.
             names = self._field_names.get(cls)
             if names is None:
                 names = self._field_names[cls] = tuple(f.name for f in dataclasses.fields(cls))
-            values = tuple(getattr(obj, n) for n in names)
-            if self._plain_init(cls):
-                return cls, values  # the generated __init__ is the quickest way to set them
-            return _rebuild, (cls, names, values)
+            return _rebuild, (cls, names, tuple(getattr(obj, n) for n in names))
         return NotImplemented
 
 
-def _rebuild(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+def _rebuild_py(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> Any:
+    """`cls` with each field set as its generated __init__ sets it (frozen or not), no __init__
+    run: the reference of _rulesload.c's `rebuild`."""
     obj: Any = object.__new__(cls)
     for name, value in zip(names, values, strict=True):
         object.__setattr__(obj, name, value)
     return obj
+
+
+# What the compiled rules call for each of ~1,850 objects (the C one where built: without a Python
+# frame or call per field, ~20 M instructions less a start). The file names the one the build had,
+# by module: loading a file made with C where the extension is missing fails, and the rule files
+# are parsed instead.
+_rebuild: Callable[[type, tuple[str, ...], tuple[Any, ...]], Any]
+try:
+    from guard.engine import _rulesload  # type: ignore[attr-defined,unused-ignore]
+
+    _rebuild = _rulesload.rebuild
+except ImportError:  # not built (no C compiler): the same objects, more slowly
+    _rebuild = _rebuild_py
 
 
 def _unpickler(file: IO[bytes], directory: Path, paths: list[str]) -> pickling.Unpickler:
