@@ -238,7 +238,10 @@ def record() -> bytes:
             build_parser(only="scan").parse_args(["scan", "--format", "json", "a.eml"])
             build_parser(only="clean").parse_args(["clean", "--dry-run", "-q", "Maildir"])
             build_parser(only="clean").parse_args(["clean", "--account", "a", "--folder", "A"])
-        with suppress(Exception):  # a config file's parser, a host name's codec, a lock's name
+        with suppress(Exception):  # a config file's parser, a host name's codec, a lock's name,
+            # the Maildir writer's thread pool (its named tuple was the one text a `clean PATH`
+            # compiled, and the first compile() of a process sets up the AST types: ~9 M)
+            import concurrent.futures  # noqa: F401
             import encodings.idna  # noqa: F401
             import tomllib  # noqa: F401
 
