@@ -93,3 +93,21 @@ def test_a_stand_in_read_while_standing_in_imports_the_module(name: str) -> None
         f"print(type(sys.modules[{name!r}]).__name__, value)"
     )
     assert python_output(code) == f"module ('{name}', True)"
+
+
+def test_forking_imports_multiprocessing_without_tempfile() -> None:
+    """guard.mail.forking: multiprocessing and its connections, without tempfile (shutil, bz2,
+    lzma, random); a listener's address (what tempfile is there for) still is tempfile's."""
+    code = (
+        "import sys\n"
+        "from guard.mail.forking import multiprocessing\n"
+        "import multiprocessing.connection as c\n"
+        "names = ('tempfile', 'shutil', 'bz2', 'lzma', 'random')\n"
+        "print(sorted(m for m in names if m in sys.modules))\n"
+        "a, b = multiprocessing.get_context('fork').Pipe(duplex=True)\n"
+        "a.send_bytes(b'x'); print(b.recv_bytes())\n"
+        "address = c.arbitrary_address('AF_UNIX')\n"
+        "import tempfile\n"
+        "print(address.startswith(tempfile.gettempdir()), type(c.tempfile).__name__)"
+    )
+    assert python_output(code).splitlines() == ["[]", "b'x'", "True WhenUsed"]

@@ -93,7 +93,7 @@ def tune_gc() -> None:
 def can_fork() -> bool:
     """Can worker processes be forked here? Asked only of an input large enough for workers:
     multiprocessing (with socket, tempfile, shutil…: ~25 M instructions) is imported then."""
-    import multiprocessing
+    from guard.mail.forking import multiprocessing
 
     return "fork" in multiprocessing.get_all_start_methods()
 

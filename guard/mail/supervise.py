@@ -43,7 +43,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import multiprocessing
 import os
 import pickle
 import select
@@ -55,6 +54,8 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any, TypeVar
+
+from guard.mail.forking import multiprocessing
 
 T = TypeVar("T")
 
