@@ -86,7 +86,7 @@ def test_a_stand_in_is_gone_once_its_importer_is_in() -> None:
 def test_a_stand_in_read_while_standing_in_imports_the_module(name: str) -> None:
     code = (
         "import sys\n"
-        "from guard.engine.deferred import WhenUsed, standing_in\n"
+        "from guard.engine.standins import WhenUsed, standing_in\n"
         f"with standing_in(WhenUsed({name!r})):\n"
         f"    stand_in = sys.modules[{name!r}]\n"
         "    value = stand_in.__name__, stand_in.__file__.endswith('.py')\n"
@@ -111,3 +111,28 @@ def test_forking_imports_multiprocessing_without_tempfile() -> None:
         "print(address.startswith(tempfile.gettempdir()), type(c.tempfile).__name__)"
     )
     assert python_output(code).splitlines() == ["[]", "b'x'", "True WhenUsed"]
+
+
+URLS = """
+import urllib.parse as p
+for url in ("http://[::1]:8/x", "http://[v1.x]/", "http://[1.2.3.4]/", "http://[::z]/", "http://a/"):
+    try:
+        print(p.urlsplit(url).hostname)
+    except ValueError as exc:
+        print("ValueError", exc)
+"""
+
+
+def test_urllib_parse_without_ipaddress_reads_bracketed_hosts_alike() -> None:
+    """guard.cli.launch imports urllib.parse with a stand-in for ipaddress: the hosts it checks
+    with ipaddress are read (or refused) as with ipaddress imported plainly."""
+    launched = (
+        "import sys\n"
+        "from guard.engine.standins import WhenUsed, standing_in\n"
+        "with standing_in(WhenUsed('ipaddress')):\n"
+        "    import urllib.parse\n"
+        "print('ipaddress' in sys.modules)\n"
+    )
+    plain = python_output(URLS)
+    assert python_output(launched + URLS) == "False\n" + plain
+    assert "::1" in plain and "ValueError" in plain

@@ -53,6 +53,7 @@ NEVER = (
     "socket",
     "datetime",
     "calendar",
+    "ipaddress",  # urllib.parse's, for bracketed hosts only (guard.cli.launch)
 )
 
 
@@ -113,6 +114,7 @@ def test_a_small_run_imports_no_worker_machinery(tmp_path: Path, command: list[s
     # guard.engine.deferred: selectolax and email.utils without what guard's calls never read
     # (socket: the Maildir writer's host name)
     assert not {"logging", "traceback", "random", "datetime", "calendar", "locale"} & names
+    assert "ipaddress" not in names  # urllib.parse's, for bracketed hosts (guard.cli.launch)
     assert "shutil" not in names  # argparse's width is asked when text is laid out: none here
     assert not {"argparse", "guard.cli.main", "guard.cli.args"} & names  # common.quick_args
     if command[0] == "clean":  # nor the pickle module's Python half (the rules load with C's)

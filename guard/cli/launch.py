@@ -20,6 +20,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         # done (guard.cli.common.start_done, guard.cli.strip's), or at the latest when the
         # command returns (a strip start's collections were ~6 % of its instructions).
         gc.disable()
+        # pathlib imports urllib.parse, which imports ipaddress for URLs with a bracketed host
+        # only (guard's own URL reading is guard.engine.urls): imported when first read.
+        from guard.engine.standins import WhenUsed, standing_in
+
+        with standing_in(WhenUsed("ipaddress")):
+            import urllib.parse  # noqa: F401
     if args[:1] == ["strip"]:
         from guard.cli.strip import main as strip
 

@@ -2,8 +2,8 @@
 makes (or makes rarely): every command's start imports both.
 
 - selectolax.lexbor imports `logging` (with traceback, linecache, tokenize, textwrap…) for one
-  `logger.error` (unwrapping a removed node, which guard never does): its logger here is one that
-  imports logging when first used and is that logger from then on.
+  `logger.error` (unwrapping a removed node, which guard never does): its logger here answers
+  every attribute with `logging.getLogger("selectolax")`'s, importing logging when first read.
 - email.utils imports `random` and `socket` (for make_msgid), `datetime` (formatdate, localtime,
   parsedate_to_datetime), and email._parseaddr `calendar` (with locale; for mktime_tz). guard's
   addresses (parseaddr, getaddresses) need none of them: the module each of those names finds
@@ -13,27 +13,14 @@ A stand-in is in sys.modules only while that one module is imported: every other
 logging, random, socket, datetime or calendar gets the module itself. Where one of them is in
 sys.modules already, the importer gets it as ever. Nothing behaves differently: each stand-in
 answers every attribute with the real module's (tests/test_startup.py checks that a start
-imports none of them, and that the functions guard calls answer as the stdlib's do).
+imports none of them; tests/test_deferred_imports.py that the functions answer as the stdlib's).
 """
 
 from __future__ import annotations
 
-import sys
-import types
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
-
-class WhenUsed(types.ModuleType):
-    """A stand-in for the module of its name: that module, imported when an attribute is read."""
-
-    def __getattr__(self, name: str) -> Any:
-        import importlib
-
-        if sys.modules.get(self.__name__) is self:  # read while still standing in: go, then import
-            del sys.modules[self.__name__]
-        return getattr(importlib.import_module(self.__name__), name)
+from guard.engine.standins import WhenUsed, standing_in
 
 
 class _LoggerWhenUsed:
@@ -55,21 +42,6 @@ class _LoggingWhenUsed(WhenUsed):
 
     def getLogger(self, name: str | None = None) -> Any:
         return _LoggerWhenUsed(name)
-
-
-@contextmanager
-def standing_in(*stand_ins: types.ModuleType) -> Iterator[None]:
-    """Inside, each stand-in is what `import` finds for its name (unless that module is imported
-    already); after, the names are as before."""
-    placed = [m for m in stand_ins if m.__name__ not in sys.modules]
-    for module in placed:
-        sys.modules[module.__name__] = module
-    try:
-        yield
-    finally:
-        for module in placed:
-            if sys.modules.get(module.__name__) is module:
-                del sys.modules[module.__name__]
 
 
 with standing_in(_LoggingWhenUsed("logging")):

@@ -7,7 +7,7 @@ tempfile gets the module itself. ~12 M instructions of the start of a `guard cle
 
 from __future__ import annotations
 
-from guard.engine.deferred import WhenUsed, standing_in
+from guard.engine.standins import WhenUsed, standing_in
 
 with standing_in(WhenUsed("tempfile"), WhenUsed("bz2"), WhenUsed("lzma")):
     import multiprocessing as multiprocessing
