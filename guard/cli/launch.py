@@ -20,12 +20,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         # done (guard.cli.common.start_done, guard.cli.strip's), or at the latest when the
         # command returns (a strip start's collections were ~6 % of its instructions).
         gc.disable()
-        # pathlib imports urllib.parse, which imports ipaddress for URLs with a bracketed host
-        # only (guard's own URL reading is guard.engine.urls): imported when first read.
-        from guard.engine.standins import WhenUsed, standing_in
-
-        with standing_in(WhenUsed("ipaddress")):
-            import urllib.parse  # noqa: F401
     if args[:1] == ["strip"]:
         from guard.cli.strip import main as strip
 
@@ -37,6 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         with installed():  # the commands import their modules as they run: installed for the run
+            if args[:1] in (["scan"], ["clean"]):
+                import_urllib_parse()
             if args[:1] == ["clean"]:
                 from guard.cli.clean import quick_args, run_clean
 
@@ -58,6 +54,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cli(argv)
     finally:
         gc.enable()
+
+
+def import_urllib_parse() -> None:
+    """urllib.parse (pathlib imports it) without ipaddress, which it imports for URLs with a
+    bracketed host only (guard reads URLs with guard.engine.urls): imported when first read.
+    Called where the build's table is installed (re's patterns come from it)."""
+    from guard.engine.standins import WhenUsed, standing_in
+
+    with standing_in(WhenUsed("ipaddress")):
+        import urllib.parse  # noqa: F401
 
 
 if __name__ == "__main__":

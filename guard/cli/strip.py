@@ -324,8 +324,11 @@ def import_cleaning() -> None:
     """Import the cleaning code, its dataclasses made with the build-time code when it is there
     and made by this Python. Failing here changes nothing: run_strip imports it again."""
     from guard.cli.dataclass_code import imported
+    from guard.engine.standins import WhenUsed, standing_in
 
-    imported("guard.clean.message", path=DATACLASS_CODE)
+    # urllib.parse without ipaddress, as guard.cli.launch.import_urllib_parse imports it
+    with standing_in(WhenUsed("ipaddress")):
+        imported("urllib.parse", "guard.clean.message", path=DATACLASS_CODE)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
