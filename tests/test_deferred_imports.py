@@ -136,3 +136,40 @@ def test_urllib_parse_without_ipaddress_reads_bracketed_hosts_alike() -> None:
     plain = python_output(URLS)
     assert python_output(launched + URLS) == "False\n" + plain
     assert "::1" in plain and "ValueError" in plain
+
+
+CALLBACK = """
+import sys
+{first}
+from concurrent.futures import ThreadPoolExecutor
+print("logging" in sys.modules, flush=True)
+def fails(future):
+    raise RuntimeError("callback")
+with ThreadPoolExecutor(1) as pool:
+    future = pool.submit(int, "7")
+    future.result()
+    future.add_done_callback(fails)
+print(future.result())
+"""
+
+
+def test_the_thread_pool_logs_as_concurrent_futures_does() -> None:
+    """guard.mail.threads: concurrent.futures without logging until its logger is used; a raising
+    callback is logged (to stderr, by logging's last resort) as with logging imported plainly."""
+    import subprocess
+
+    def run(first: str) -> tuple[str, list[str]]:
+        done = subprocess.run(
+            [sys.executable, "-c", CALLBACK.format(first=first)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=60,
+        )
+        lines = [line for line in done.stderr.splitlines() if " at 0x" not in line]
+        return done.stdout, lines
+
+    plain_out, plain_err = run("")
+    out, err = run("import guard.mail.threads")
+    assert plain_out == "True\n7\n" and out == "False\n7\n"
+    assert err == plain_err and "RuntimeError: callback" in err

@@ -18,33 +18,9 @@ imports none of them; tests/test_deferred_imports.py that the functions answer a
 
 from __future__ import annotations
 
-from typing import Any
+from guard.engine.standins import LoggingWhenUsed, WhenUsed, standing_in
 
-from guard.engine.standins import WhenUsed, standing_in
-
-
-class _LoggerWhenUsed:
-    """`logging.getLogger(name)`, made when one of its attributes is first read."""
-
-    __slots__ = ("_name",)
-
-    def __init__(self, name: str | None) -> None:
-        self._name = name
-
-    def __getattr__(self, attribute: str) -> Any:
-        import logging
-
-        return getattr(logging.getLogger(self._name), attribute)
-
-
-class _LoggingWhenUsed(WhenUsed):
-    """`logging` for a module that only asks it for a logger at import (selectolax's node.pxi)."""
-
-    def getLogger(self, name: str | None = None) -> Any:
-        return _LoggerWhenUsed(name)
-
-
-with standing_in(_LoggingWhenUsed("logging")):
+with standing_in(LoggingWhenUsed("logging")):
     from selectolax.lexbor import LexborHTMLParser as LexborHTMLParser
     from selectolax.lexbor import LexborNode as LexborNode
 

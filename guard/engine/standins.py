@@ -3,7 +3,7 @@ makes: `WhenUsed`, in sys.modules only while that one module is imported (`stand
 
 Plain standard library, nothing heavy: guard.cli.launch uses it before any command's imports
 (urllib.parse without ipaddress), guard.engine.deferred for selectolax and email.utils,
-guard.mail.forking for multiprocessing.
+guard.mail.forking for multiprocessing, guard.mail.threads for concurrent.futures.
 """
 
 from __future__ import annotations
@@ -24,6 +24,28 @@ class WhenUsed(types.ModuleType):
         if sys.modules.get(self.__name__) is self:  # read while still standing in: go, then import
             del sys.modules[self.__name__]
         return getattr(importlib.import_module(self.__name__), name)
+
+
+class _LoggerWhenUsed:
+    """`logging.getLogger(name)`, made when one of its attributes is first read."""
+
+    __slots__ = ("_name",)
+
+    def __init__(self, name: str | None) -> None:
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        import logging
+
+        return getattr(logging.getLogger(self._name), attribute)
+
+
+class LoggingWhenUsed(WhenUsed):
+    """`logging` for a module that only asks it for a logger at import (selectolax's node.pxi,
+    concurrent.futures)."""
+
+    def getLogger(self, name: str | None = None) -> Any:
+        return _LoggerWhenUsed(name)
 
 
 @contextmanager

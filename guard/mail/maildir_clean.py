@@ -149,7 +149,7 @@ def fsync_all(paths: Iterable[Path], pool: Executor | None = None) -> None:
         for _ in pool.map(_fsync_path, unique):
             pass
         return
-    from concurrent.futures import ThreadPoolExecutor  # here: `guard strip` needs none
+    from guard.mail.threads import ThreadPoolExecutor  # here: `guard strip` needs none
 
     with ThreadPoolExecutor(min(_FSYNC_THREADS, len(unique))) as own:
         for _ in own.map(_fsync_path, unique):
@@ -158,7 +158,7 @@ def fsync_all(paths: Iterable[Path], pool: Executor | None = None) -> None:
 
 def thread_pool() -> Executor:
     """The threads a run's batches stage, keep and fsync with (`replace_batch(pool=...)`)."""
-    from concurrent.futures import ThreadPoolExecutor
+    from guard.mail.threads import ThreadPoolExecutor
 
     _quote()  # imported here, before any batch: the writer's thread imports nothing
     return ThreadPoolExecutor(_FSYNC_THREADS, thread_name_prefix="guard-maildir")
