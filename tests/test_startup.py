@@ -327,6 +327,22 @@ def _rebuilders() -> list[Any]:
     return [_rulesload.rebuild, rules_compiled._rebuild_py]
 
 
+def test_the_compiled_rules_name_no_rebuilder(
+    tmp_path: Path, parsed: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file names `_rebuilder`, not a rebuilder: a Python without the extension (a wheel's
+    build process builds it outside the tree) loads it with the reference."""
+    data = rules_compiled.COMPILED_RULES.read_bytes()
+    assert b"_rulesload" not in data and b"_rebuild_py" not in data and b"_rebuilder" in data
+    rules, compiled = _compiled_copy(tmp_path)
+    monkeypatch.setattr(rules_compiled, "_rebuild", rules_compiled._rebuild_py)
+    loaded = load_compiled(rules, compiled)
+    assert loaded is not None and loaded.services == parsed.services
+    assert [r.id for r in loaded.rules] == [r.id for r in parsed.rules]
+    pairs = zip(loaded.rules, parsed.rules, strict=True)
+    assert all(a.path == b.path and a.hosts == b.hosts for a, b in pairs)
+
+
 def test_loading_rebuilds_in_c_where_built() -> None:
     rebuilders = _rebuilders()
     assert rules_compiled._rebuild is rebuilders[0]

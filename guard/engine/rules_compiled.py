@@ -29,8 +29,9 @@ except ImportError:  # pragma: no cover - a Python without the C pickler
 
 COMPILED_RULES = Path(__file__).resolve().parent / "_compiled" / "rules.pickle"
 """The bundled rules as loaded, made at build time (hatch_build.py): see `compile_bundled`."""
-_COMPILED_FORMAT = 5  # 2: the examples apart, after the rules; 3: CRC-32 digests; 4: regexes
-# reduced to _LazyPattern, paths as indexes into the header's list; 5: objects made by `_rebuild`
+_COMPILED_FORMAT = 6  # 2: the examples apart, after the rules; 3: CRC-32 digests; 4: regexes
+# reduced to _LazyPattern, paths as indexes into the header's list; 6: objects made by the
+# loader's `_rebuild` (`_rebuilder`)
 
 
 # -- the build-time compiled form -----------------------------------------------------------------
@@ -105,6 +106,8 @@ class _Pickler(pickling.Pickler):
         return None
 
     def reducer_override(self, obj: Any) -> Any:
+        if obj is _rebuild or obj is _rebuild_py:
+            return _rebuilder, ()  # whichever the loading Python has, asked once (memoized)
         if isinstance(obj, re.Pattern | _LazyPattern):
             # a _LazyPattern straight (a persistent id cost a Python call more for each of ~660
             # patterns at every start), its two fields set as __init__ sets them
@@ -138,9 +141,9 @@ def _rebuild_py(cls: type, names: tuple[str, ...], values: tuple[Any, ...]) -> A
 
 
 # What the compiled rules call for each of ~1,850 objects (the C one where built: without a Python
-# frame or call per field, ~20 M instructions less a start). The file names the one the build had,
-# by module: loading a file made with C where the extension is missing fails, and the rule files
-# are parsed instead.
+# frame or call per field, ~20 M instructions less a start). The file names neither, but
+# `_rebuilder`, which answers with the loader's own: a wheel's build process, whose extensions
+# are built outside the tree, has the Python one, and the installed wheel loads with C.
 _rebuild: Callable[[type, tuple[str, ...], tuple[Any, ...]], Any]
 try:
     from guard.engine import _rulesload  # type: ignore[attr-defined,unused-ignore]
@@ -148,6 +151,11 @@ try:
     _rebuild = _rulesload.rebuild
 except ImportError:  # not built (no C compiler): the same objects, more slowly
     _rebuild = _rebuild_py
+
+
+def _rebuilder() -> Callable[[type, tuple[str, ...], tuple[Any, ...]], Any]:
+    """This Python's `_rebuild`: what the compiled rules name (see `_Pickler.reducer_override`)."""
+    return _rebuild
 
 
 def _unpickler(file: IO[bytes], directory: Path, paths: list[str]) -> pickling.Unpickler:
