@@ -794,6 +794,30 @@ def test_a_command_start_compiles_no_dataclass_code(tmp_path: Path, command: lis
     assert out[-4:] == ["0", "False", "False", "0"]
 
 
+def test_a_clean_that_writes_imports_no_socket_and_names_files_after_the_host(
+    tmp_path: Path,
+) -> None:
+    """A Maildir's new names end in the host's name: os.uname's node name, which is what
+    gethostname(2) answers, without importing socket (~14 M instructions of a run that forks no
+    worker)."""
+    import socket
+
+    maildir = tmp_path / "mail"
+    for sub in ("cur", "new", "tmp"):
+        (maildir / sub).mkdir(parents=True)
+    (maildir / "cur" / "1:2,S").write_bytes(SAMPLE.read_bytes())
+    code = "import sys\nfrom guard.cli.launch import main\n"
+    code += f"code = main(['clean', '-q', {str(maildir)!r}])\nprint(code, 'socket' in sys.modules)"
+    env = _empty_home(tmp_path)
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=60, check=True)  # fmt: skip
+    out = run.stdout.split()
+    assert out == ["0", "False"]
+    (name,) = os.listdir(maildir / "cur")
+    host = socket.gethostname().replace("/", r"\057").replace(":", r"\072")
+    assert name.split(",S=")[0].endswith(f".{host}")
+
+
 # -- `guard scan` / `guard clean`: what their start does not do ----------------------------------
 
 
