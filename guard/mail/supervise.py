@@ -120,26 +120,44 @@ def probe_raw(read: Callable[[], bytes]) -> None:
 
 
 @functools.cache
-def _prctl() -> Callable[..., int] | None:
-    """libc's prctl, or None. Looked up by the parent before its first fork, once: ctypes costs
-    ~2 ms to import, which every worker paid again when it looked it up itself."""
+def _pdeathsig() -> Callable[[int], object] | None:
+    """What sets this process's parent-death signal (prctl's PR_SET_PDEATHSIG), or None (not
+    Linux). Looked up by the parent before its first fork, once, and inherited: guard's
+    extension (guard/mail/_process.c) where built, else libc's prctl through ctypes (~7 M
+    instructions to import and look up, on the serial start before the workers exist)."""
     try:
-        import ctypes  # here: only processes that start workers pay for it
+        from guard.mail import _process  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return _ctypes_pdeathsig()
+    setter: Callable[[int], object] = _process.set_pdeathsig
+    return setter
+
+
+def _ctypes_pdeathsig() -> Callable[[int], object] | None:
+    """`_pdeathsig` through ctypes: where the extension was not built (and its test reference)."""
+    try:
+        import ctypes  # here: only processes that start workers without the extension pay for it
 
         prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
     except (ImportError, OSError, AttributeError):  # no ctypes, no libc, no prctl: not Linux
         return None
-    return prctl
+
+    def setter(sig: int) -> object:
+        if prctl(1, sig) != 0:  # PR_SET_PDEATHSIG
+            raise OSError(ctypes.get_errno(), "prctl failed")
+        return None
+
+    return setter
 
 
 def _die_with_parent(parent: int) -> None:
     """Ask Linux to SIGKILL this process when its parent goes, even by SIGKILL (elsewhere: the
     parent's cleanup is all there is)."""
-    prctl = _prctl()
-    if prctl is None:
+    setter = _pdeathsig()
+    if setter is None:
         return
     try:
-        prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        setter(signal.SIGKILL)
     except OSError:
         return
     if os.getppid() != parent:  # the parent was gone before the request took effect
@@ -166,7 +184,7 @@ class Worker:
 
     def __init__(self, serve: Callable[[Connection], None], close: Sequence[Connection] = ()):
         ctx = multiprocessing.get_context("fork")
-        _prctl()  # looked up here, inherited by every worker
+        _pdeathsig()  # looked up here, inherited by every worker
         self.conn, child = ctx.Pipe(duplex=True)
         self.process: Any = ctx.Process(
             target=_child_main,
