@@ -29,7 +29,7 @@ SOURCES: tuple[tuple[str, str], ...] = (
     ("guard/engine/_mimecore.c", "guard.engine._mimecore"),
     ("guard/clean/_rewritecore.c", "guard.clean._rewritecore"),
     ("guard/engine/_rulesload.c", "guard.engine._rulesload"),
-    ("guard/mail/_process.c", "guard.mail._process"),
+    ("guard/_process.c", "guard._process"),
 )
 
 

@@ -200,8 +200,8 @@ print(value.value)
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
 @pytest.mark.parametrize("which", ["_pdeathsig", "_ctypes_pdeathsig"])
 def test_parent_death_signal_is_set_by_the_extension_and_by_ctypes(which: str) -> None:
-    """A worker asks to be killed with its parent: through guard's extension (guard/mail/
-    _process.c, where built) or ctypes, the same signal; the extension loads no ctypes."""
+    """A worker asks to be killed with its parent: through guard's extension (guard/_process.c,
+    where built) or ctypes, the same signal."""
     done = subprocess.run(
         [sys.executable, "-c", _PDEATHSIG_PROBE.format(which=which)],
         capture_output=True, text=True, check=True, timeout=60,
@@ -211,9 +211,9 @@ def test_parent_death_signal_is_set_by_the_extension_and_by_ctypes(which: str) -
 
 def test_the_parent_death_signal_needs_no_ctypes_where_the_extension_is_built() -> None:
     try:
-        from guard.mail import _process  # type: ignore[attr-defined,unused-ignore]  # noqa: F401
+        from guard import _process  # type: ignore[attr-defined,unused-ignore]  # noqa: F401
     except ImportError:
-        pytest.skip("guard/mail/_process.c was not built here (no C compiler)")
+        pytest.skip("guard/_process.c was not built here (no C compiler)")
     code = "import sys; from guard.mail import supervise; supervise._pdeathsig(); "
     code += "print('ctypes' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

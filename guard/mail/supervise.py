@@ -123,10 +123,10 @@ def probe_raw(read: Callable[[], bytes]) -> None:
 def _pdeathsig() -> Callable[[int], object] | None:
     """What sets this process's parent-death signal (prctl's PR_SET_PDEATHSIG), or None (not
     Linux). Looked up by the parent before its first fork, once, and inherited: guard's
-    extension (guard/mail/_process.c) where built, else libc's prctl through ctypes (~7 M
+    extension (guard/_process.c) where built, else libc's prctl through ctypes (~6 M
     instructions to import and look up, on the serial start before the workers exist)."""
     try:
-        from guard.mail import _process  # type: ignore[attr-defined,unused-ignore]
+        from guard import _process  # type: ignore[attr-defined,unused-ignore]
     except ImportError:
         return _ctypes_pdeathsig()
     setter: Callable[[int], object] = _process.set_pdeathsig
