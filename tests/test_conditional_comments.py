@@ -23,6 +23,7 @@ from guard.engine.loads import (
     conditional_comment_refs,
     element_refs,
     markup_tags,
+    style_blocks,
 )
 
 _TAG = re.compile(r"<([A-Za-z][\w:-]*+)([^>]*+)(>|\Z)")
@@ -72,11 +73,14 @@ _TAGS = st.sampled_from(
 _ATTRS = st.sampled_from(
     ["src", "href", "style", "background", "srcset", "rel", "http-equiv", "content", "to",
      "attributeName", "fill", "code", "codebase", "value", "name", "type", "width", "data", "x",
-     "SRC", "Style", "xlink:HREF", "\u0130con", "o:href", "/src", "src/", "Locked"]
+     "SRC", "Style", "xlink:HREF", "\u0130con", "o:href", "/src", "src/", "Locked", "\u017frc",
+     "hReF"]
 )  # fmt: skip
 _VALUES = st.sampled_from(
     ["", "x.gif", "stylesheet", "refresh", "0;url=r.html", "background:url(b.png)", "href",
-     "url(#a)", "url(p.png)", "image", "movie", "a.png 1x, b.png 2x", "&amp;q", "color:red"]
+     "url(#a)", "url(p.png)", "image", "movie", "a.png 1x, b.png 2x", "&amp;q", "color:red",
+     "width:600px", "&#117;rl(e.png)", "\\75 rl(s.png)", "b:URL(u.png)", "@import 'i.css'",
+     "image-set('s.png' 1x)", "\u017frc", "a\n"]
 )  # fmt: skip
 
 
@@ -88,7 +92,11 @@ def _comments(draw: st.DrawFn) -> str:
         if kind == 0:
             parts.append(draw(st.sampled_from(["</td>", "</table>", "text", "<", ">", "=", " "])))
         elif kind == 1:
-            parts.append("<style>" + draw(_VALUES) + "</style>")
+            opening = draw(
+                st.sampled_from(["<style>", "<STYLE type=x>", "<\u017ftyle>", "<styles>"])
+            )
+            closing = draw(st.sampled_from(["</style>", "</STYLE \n>", "", "\n", "</\u017ftyle>"]))
+            parts.append(opening + draw(_VALUES) + closing)
         else:
             attrs = []
             for _ in range(draw(st.integers(0, 3))):
@@ -106,6 +114,20 @@ def _comments(draw: st.DrawFn) -> str:
 def test_generated_comments_read_as_the_reference(text: str) -> None:
     assert list(conditional_comment_refs(text)) == list(reference_refs(text))
     assert list(markup_tags(text)) == list(reference_tags(text))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            ["<style>", "<STYLE a=b>", "<styles>", "</style>", "</STYLE  >", "</style", "\n",
+             "\u017f", "<\u017ftyle>", "x", "url(p.png)", "<", ">", " "]
+        ),
+        max_size=12,
+    ).map("".join)
+)  # fmt: skip
+def test_style_blocks_are_style_block_s(text: str) -> None:
+    assert style_blocks(text) == [m.group(1) for m in STYLE_BLOCK.finditer(text)]
 
 
 def test_markup_tags_reads_as_the_reference_on_samples_and_eval() -> None:
