@@ -167,13 +167,22 @@ def srcset_urls(value: str) -> list[str]:
     return urls
 
 
+# LOAD_ATTRS with each attribute's element name (`img[src]`) made once, not for every reference.
+_LOAD_ELEMENTS: dict[str, tuple[tuple[str, bool, str], ...]] = {
+    tag: tuple((attr, image, f"{tag}[{attr}]") for attr, image in pairs)
+    for tag, pairs in LOAD_ATTRS.items()
+}
+# A Ref made by tuple.__new__ in C: the NamedTuple's own __new__ is a Python function.
+_new_ref = tuple.__new__
+
+
 def element_refs(tag: str, get: Getter) -> list[Ref]:
     """Every URL reference one element makes, by the single definition used everywhere."""
     refs: list[Ref] = []
-    for attr, image in LOAD_ATTRS.get(tag, ()):
+    for attr, image, element in _LOAD_ELEMENTS.get(tag, ()):
         value = get(attr)
         if value:
-            refs.append(Ref(value, f"{tag}[{attr}]", True, image))
+            refs.append(_new_ref(Ref, (value, element, True, image)))
     if tag in SRCSET_ELEMENTS:
         srcset = get("srcset")
         if srcset:
@@ -199,7 +208,7 @@ def element_refs(tag: str, get: Getter) -> list[Ref]:
                         refs.append(Ref(url.strip(), f"{tag}[{attr}]", True, True))
     background = get("background")
     if background:
-        refs.append(Ref(background, f"{tag}[background]", True, True))
+        refs.append(_new_ref(Ref, (background, f"{tag}[background]", True, True)))
     style = get("style")
     if style:
         urls = style_facts(style).urls
