@@ -569,3 +569,112 @@ def test_specificity_without_an_escape_reads_the_selector_as_it_is() -> None:
             plain.count("."),
             len(_TYPES.findall(plain)),
         )
+
+
+# -- a declaration block's reading and the block test in C ----------------------------------------
+
+# Declarations with and without `!important` (spaced, upper case, doubled, cut short), every
+# character str.strip and \s take in ASCII (\x1c-\x1f too), comments and escapes (the C leaves
+# those to the Python), and text that is not ASCII (likewise).
+_BLOCK_PIECES = st.sampled_from(
+    ["display", "DISPLAY", "Width", ":", ";", " ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c",
+     "\x1f", "\x1b", "!", "important", "IMPORTANT", "! important", "!important", "impor", "none",
+     "0", "1px", "url(x)", "a", "/*", "*/", "/", "*", "\\", "\\69", "é", "\u0130", "\u212a",
+     "\xa0", "\u3000"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_BLOCK_PIECES, max_size=30).map("".join))
+def test_weighted_declarations_in_c_are_the_python(block: str) -> None:
+    _lexwalk = pytest.importorskip("guard.engine._lexwalk")
+    from guard.engine.css import weighted_declarations_python
+
+    native = _lexwalk.weighted_declarations(block)
+    if native is None:  # left to the Python: only where the C does not read the block
+        assert not block.isascii() or "\\" in block or "/*" in block
+    else:
+        assert native == weighted_declarations_python(block)
+        assert list(native) == list(weighted_declarations_python(block))  # the same order
+    assert weighted_declarations(block) == weighted_declarations_python(block)
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(CSS_PIECES | _BLOCK_PIECES, max_size=30).map("".join))
+def test_block_may_count_in_c_is_the_python(block: str) -> None:
+    # U+0130 lower-cases to `i` and U+0307, U+212A to `k`: what the C's ASCII reading misses.
+    _lexwalk = pytest.importorskip("guard.engine._lexwalk")
+    from guard.engine.layout import _block_may_count_python
+
+    assert _lexwalk.block_may_count(block) is _block_may_count_python(block)
+
+
+def test_mail_blocks_read_alike_in_c() -> None:
+    from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
+
+    _lexwalk = pytest.importorskip("guard.engine._lexwalk")
+    from guard.engine.css import top_rules_python, weighted_declarations_python, without_comments
+    from guard.engine.layout import _block_may_count_python
+
+    parts = itertools.chain(
+        mail_html(), fuzz_html(), corpus_html(CORPUS) if CORPUS.is_file() else ()
+    )
+    compared, read, bad = 0, 0, []
+    for source, css in _sheets(parts):
+        for _prelude, body in top_rules_python(without_comments(css)):
+            compared += 1
+            native = _lexwalk.weighted_declarations(body)
+            read += native is not None
+            if native is not None and native != weighted_declarations_python(body):
+                bad.append(source)  # names only: the corpus holds live phishing links
+            if _lexwalk.block_may_count(body) is not _block_may_count_python(body):
+                bad.append(source)
+    assert compared > 1000
+    assert read > compared // 2
+    assert bad == []
+
+
+# Selector lists: compounds, combinators with and without spaces, what is not plain (`:hover`,
+# `[x]`, `+`, a leading digit, `**`), empty selectors, white space of every ASCII kind, and
+# escapes and text beyond ASCII (left to the Python).
+_SELECTOR_PIECES = st.sampled_from(
+    ["a", "TD", "_x", "-", "--", "1", "x1", ".", "#", "*", ">", " ", "\t", "\x1c", "\x0b", ",",
+     ":hover", "[x]", "+", "~", ".c", "#i", "div.c#i", "\\", "\\31 ", "é", "\u0130", "\xa0",
+     "\u3000", "*.c", "a>b", "a > b"]
+)  # fmt: skip
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.lists(_SELECTOR_PIECES, max_size=16).map("".join))
+def test_plain_selectors_in_c_are_the_python(prelude: str) -> None:
+    _lexwalk = pytest.importorskip("guard.engine._lexwalk")
+    from guard.engine.css import plain_selectors_python
+
+    native = _lexwalk.plain_selectors(prelude)
+    if native is None:
+        assert not prelude.isascii() or "\\" in prelude
+    else:
+        assert native == plain_selectors_python(prelude)
+
+
+def test_mail_selectors_read_alike_in_c() -> None:
+    from html5_reads import CORPUS, corpus_html, fuzz_html, mail_html
+
+    _lexwalk = pytest.importorskip("guard.engine._lexwalk")
+    from guard.engine.css import plain_selectors_python, top_rules_python, without_comments
+
+    parts = itertools.chain(
+        mail_html(), fuzz_html(), corpus_html(CORPUS) if CORPUS.is_file() else ()
+    )
+    compared, plain, bad = 0, 0, []
+    for source, css in _sheets(parts):
+        for prelude, _body in top_rules_python(without_comments(css)):
+            compared += 1
+            native = _lexwalk.plain_selectors(prelude)
+            if native is not None:
+                plain += bool(native[0])
+                if native != plain_selectors_python(prelude):
+                    bad.append(source)  # names only: the corpus holds live phishing links
+    assert compared > 1000
+    assert plain > compared // 2
+    assert bad == []

@@ -2165,7 +2165,234 @@ static PyObject *top_rules(PyObject *self, PyObject *text) {
     return out;
 }
 
+/* -- a declaration block's reading (css.weighted_declarations) -------------------------------- */
+
+static PyObject *ascii_str(const unsigned char *s, Py_ssize_t len) {
+    PyObject *out = PyUnicode_New(len, 127);
+    if (out != NULL) memcpy(PyUnicode_1BYTE_DATA(out), s, (size_t)len);
+    return out;
+}
+
+/* weighted_declarations(block) -> {property: (value, !important)}, or None: the answer of
+ * css.weighted_declarations_python for an ASCII block without a backslash or a comment (None
+ * for any other: the caller reads it in Python). Each `;`-separated chunk with a `:` is a
+ * declaration, name and value stripped (str.isspace) and lower-cased; a value ending in
+ * `!\s*important` (the stripped value's end: css._IMPORTANT's only match) is important, that
+ * end cut off and the rest stripped again; a later declaration wins unless the earlier one of
+ * its property is important and it is not. The Python loop was ~2 us a Mailchimp rule's block,
+ * read for every rule of a sheet that may hide, and for the inline styles that set `!`. */
+static PyObject *weighted_declarations(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "weighted_declarations: a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    const unsigned char *t = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (memchr(t, '\\', (size_t)n) != NULL) Py_RETURN_NONE;
+    for (const unsigned char *p = t; (p = memchr(p, '/', (size_t)(t + n - p))) != NULL; p++)
+        if (p + 1 < t + n && p[1] == '*') Py_RETURN_NONE;
+    unsigned char small[512];
+    unsigned char *low = n <= (Py_ssize_t)sizeof small ? small : PyMem_Malloc((size_t)n + 1);
+    if (low == NULL) return PyErr_NoMemory();
+    for (Py_ssize_t i = 0; i < n; i++) {
+        unsigned char c = t[i];
+        low[i] = (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
+    }
+    PyObject *result = PyDict_New();
+    if (result == NULL) goto fail;
+    Py_ssize_t start = 0;
+    while (start <= n) {
+        const unsigned char *semi = memchr(low + start, ';', (size_t)(n - start));
+        Py_ssize_t end = semi != NULL ? semi - low : n;
+        const unsigned char *colon = memchr(low + start, ':', (size_t)(end - start));
+        if (colon != NULL) {
+            Py_ssize_t a = start, b = colon - low, c = b + 1, d = end;
+            while (a < b && ascii_space(low[a])) a++;
+            while (b > a && ascii_space(low[b - 1])) b--;
+            while (c < d && ascii_space(low[c])) c++;
+            while (d > c && ascii_space(low[d - 1])) d--;
+            int important = 0;
+            if (d - c >= 10 && memcmp(low + d - 9, "important", 9) == 0) {
+                Py_ssize_t k = d - 9;
+                while (k > c && ascii_space(low[k - 1])) k--;
+                if (k > c && low[k - 1] == '!') {
+                    important = 1;
+                    d = k - 1;
+                    while (d > c && ascii_space(low[d - 1])) d--;
+                }
+            }
+            PyObject *name = ascii_str(low + a, b - a);
+            if (name == NULL) goto fail;
+            PyObject *earlier = PyDict_GetItemWithError(result, name); /* borrowed */
+            if (earlier == NULL && PyErr_Occurred()) {
+                Py_DECREF(name);
+                goto fail;
+            }
+            if (earlier == NULL || important || PyTuple_GET_ITEM(earlier, 1) != Py_True) {
+                PyObject *value = ascii_str(low + c, d - c);
+                PyObject *pair = value != NULL ? PyTuple_Pack(2, value, important ? Py_True : Py_False) : NULL;
+                Py_XDECREF(value);
+                if (pair == NULL || PyDict_SetItem(result, name, pair) < 0) {
+                    Py_XDECREF(pair);
+                    Py_DECREF(name);
+                    goto fail;
+                }
+                Py_DECREF(pair);
+            }
+            Py_DECREF(name);
+        }
+        start = end + 1;
+    }
+    if (low != small) PyMem_Free(low);
+    return result;
+fail:
+    if (low != small) PyMem_Free(low);
+    Py_XDECREF(result);
+    return NULL;
+}
+
+/* The texts one of which a declaration block must hold (lower-cased) for a rule of it to count
+ * for a sheet: guard.engine.layout._COUNTS_IN_BLOCK, in its order. */
+static const char *const COUNTS_IN_BLOCK[] = {
+    "display", "visibility", "opacity", "mso-hide", "position", "left", "top", "right",
+    "overflow", "width", "height", "url", "@import", "image-set", NULL};
+
+/* block_may_count(block) -> bool: guard.engine.layout._block_may_count_python's answer (a
+ * backslash, or one of COUNTS_IN_BLOCK in the lower-cased block), in one pass over the block
+ * lower-cased as ASCII: of str.lower's other mappings only U+0130 (`i` and U+0307) and U+212A
+ * (`k`) give ASCII, and no text of the list holds a `k` or an `i` followed by what is not a
+ * letter, so what they make matches nothing there (tests/test_layout.py compares the two). */
+static PyObject *block_may_count(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "block_may_count: a str");
+        return NULL;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *t = PyUnicode_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_UCS4 c = PyUnicode_READ(kind, t, i);
+        if (c == '\\') Py_RETURN_TRUE;
+        if (c >= 'A' && c <= 'Z') c += 32;
+        for (const char *const *word = COUNTS_IN_BLOCK; *word != NULL; word++) {
+            const char *w = *word;
+            if ((Py_UCS4)(unsigned char)w[0] != c) continue;
+            Py_ssize_t j = 1;
+            for (; w[j] != '\0' && i + j < n; j++) {
+                Py_UCS4 e = PyUnicode_READ(kind, t, i + j);
+                if (e >= 'A' && e <= 'Z') e += 32;
+                if (e != (Py_UCS4)(unsigned char)w[j]) break;
+            }
+            if (w[j] == '\0') Py_RETURN_TRUE;
+        }
+    }
+    Py_RETURN_FALSE;
+}
+
+/* -- a rule's selector list (css.style_rules' plain selectors and their specificity) ---------- */
+
+static int sel_letter(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+static int sel_name(unsigned char c) { return sel_letter(c) || (c >= '0' && c <= '9') || c == '_' || c == '-'; }
+
+/* An identifier of css._IDENT without escapes or text beyond ASCII: its end, or -1. */
+static Py_ssize_t sel_ident(const unsigned char *s, Py_ssize_t i, Py_ssize_t n) {
+    if (i >= n || !(sel_letter(s[i]) || s[i] == '_' || s[i] == '-')) return -1;
+    for (i++; i < n && sel_name(s[i]); i++) {}
+    return i;
+}
+
+/* A compound of css._COMPOUND: its end, or -1. */
+static Py_ssize_t sel_compound(const unsigned char *s, Py_ssize_t i, Py_ssize_t n) {
+    Py_ssize_t start = i;
+    if (i < n && s[i] == '*') i++;
+    else if (i < n && s[i] != '.' && s[i] != '#') {
+        i = sel_ident(s, i, n);
+        if (i < 0) return -1;
+    }
+    while (i < n && (s[i] == '.' || s[i] == '#')) {
+        i = sel_ident(s, i + 1, n);
+        if (i < 0) return -1;
+    }
+    return i > start ? i : -1;
+}
+
+/* Does s[0:n] match css._PLAIN_SELECTOR whole? Possessive there, so read straight on: a
+ * compound, then `\s*>\s*` or `\s+` and a compound, again and again, to the end. */
+static int sel_plain(const unsigned char *s, Py_ssize_t n) {
+    Py_ssize_t i = sel_compound(s, 0, n);
+    while (i >= 0 && i < n) {
+        Py_ssize_t j = i;
+        while (j < n && ascii_space(s[j])) j++;
+        if (j < n && s[j] == '>') {
+            for (j++; j < n && ascii_space(s[j]); j++) {}
+        } else if (j == i) {
+            return 0;
+        }
+        i = sel_compound(s, j, n);
+    }
+    return i == n;
+}
+
+/* plain_selectors(prelude) -> ([(selector, specificity)], whole) or None: css.style_rules'
+ * reading of a rule's selector list where it is ASCII without a backslash (None for any other:
+ * the caller reads it in Python): split at `,`, each selector stripped (str.isspace), the plain
+ * ones (css._PLAIN_SELECTOR) in order with css.specificity's (ids, classes, types), and whether
+ * every selector of the list is plain. */
+static PyObject *plain_selectors(PyObject *self, PyObject *text) {
+    (void)self;
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "plain_selectors: a str");
+        return NULL;
+    }
+    if (!PyUnicode_IS_ASCII(text)) Py_RETURN_NONE;
+    const unsigned char *t = PyUnicode_1BYTE_DATA(text);
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (memchr(t, '\\', (size_t)n) != NULL) Py_RETURN_NONE;
+    PyObject *found = PyList_New(0);
+    if (found == NULL) return NULL;
+    int whole = 1;
+    Py_ssize_t start = 0;
+    while (start <= n) {
+        const unsigned char *comma = memchr(t + start, ',', (size_t)(n - start));
+        Py_ssize_t end = comma != NULL ? comma - t : n, a = start, b = end;
+        start = end + 1;
+        while (a < b && ascii_space(t[a])) a++;
+        while (b > a && ascii_space(t[b - 1])) b--;
+        if (!sel_plain(t + a, b - a)) {
+            whole = 0;
+            continue;
+        }
+        long ids = 0, classes = 0, types = 0;
+        for (Py_ssize_t i = a; i < b; i++) {
+            unsigned char c = t[i];
+            ids += c == '#';
+            classes += c == '.';
+            types += sel_letter(c) && (i == a || ascii_space(t[i - 1]) || t[i - 1] == '>');
+        }
+        PyObject *selector = ascii_str(t + a, b - a);
+        PyObject *pair = selector != NULL ? Py_BuildValue("(N(lll))", selector, ids, classes, types) : NULL;
+        if (pair == NULL || PyList_Append(found, pair) < 0) {
+            Py_XDECREF(pair);
+            Py_DECREF(found);
+            return NULL;
+        }
+        Py_DECREF(pair);
+    }
+    return Py_BuildValue("(NO)", found, whole ? Py_True : Py_False);
+}
+
 static PyMethodDef methods[] = {
+    {"weighted_declarations", weighted_declarations, METH_O,
+     "weighted_declarations(declaration block) -> {property: (value, important)}, or None where"
+     " the block is not ASCII or holds a backslash or a comment"},
+    {"block_may_count", block_may_count, METH_O,
+     "block_may_count(declaration block) -> bool: guard.engine.layout._block_may_count's answer"},
+    {"plain_selectors", plain_selectors, METH_O,
+     "plain_selectors(selector list) -> ([(plain selector, specificity)], every one plain), or"
+     " None where the list is not ASCII or holds a backslash"},
     {"top_rules", top_rules, METH_O,
      "top_rules(stylesheet without its comments) -> [(prelude, declarations)]: the qualified"
      " rules of css._TOP_ITEM's reading"},

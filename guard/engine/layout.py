@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from guard.engine.css import (
     StyleRule,
+    _extension_function,
     css_urls,
     declarations,
     hides,
@@ -143,8 +144,9 @@ _COUNTS_IN_BLOCK = (
 )  # fmt: skip
 
 
-def _block_may_count(body: str) -> bool:
-    """Can a rule with this declaration block count for the sheet (see above)?"""
+def _block_may_count_python(body: str) -> bool:
+    """Can a rule with this declaration block count for the sheet (see above)? The reference
+    for lexwalk's extension's `block_may_count` (one pass in C, where it is built)."""
     if "\\" in body:
         return True
     lowered = body.lower()
@@ -153,6 +155,19 @@ def _block_may_count(body: str) -> bool:
         if text in lowered:
             return True
     return False
+
+
+def _block_test() -> Callable[[str], bool]:
+    """The block test: lexwalk's extension's where it is built (looked up at the first sheet,
+    not at import), else the Python."""
+    global _block_may_count
+    if _block_may_count is None:
+        found: Callable[[str], bool] | None = _extension_function("block_may_count")
+        _block_may_count = found or _block_may_count_python
+    return _block_may_count
+
+
+_block_may_count: Callable[[str], bool] | None = None
 
 
 class _Prepared(NamedTuple):
@@ -181,7 +196,7 @@ def _prepared_sheet(css: str) -> _PreparedSheet:
     # The rules of one selector list share their declarations (one dict): what they set is read
     # once for all of them.
     read: dict[int, tuple[tuple[tuple[str, str, bool], ...], bool]] = {}
-    for rule in style_rules(css, _block_may_count) if may_hide(css) else ():
+    for rule in style_rules(css, _block_may_count or _block_test()) if may_hide(css) else ():
         body = id(rule.declarations)
         if rule.urls and rule.whole_list and body not in seen_bodies:
             seen_bodies.add(body)
