@@ -2270,6 +2270,15 @@ static PyObject *block_may_count(PyObject *self, PyObject *text) {
         PyErr_SetString(PyExc_TypeError, "block_may_count: a str");
         return NULL;
     }
+    /* The texts by their first character (bit k: COUNTS_IN_BLOCK[k]), so that a character
+     * starting none of them costs one look-up. */
+    static unsigned short starting[128];
+    static int indexed = 0;
+    if (!indexed) {
+        for (int k = 0; COUNTS_IN_BLOCK[k] != NULL; k++)
+            starting[(unsigned char)COUNTS_IN_BLOCK[k][0]] |= (unsigned short)(1u << k);
+        indexed = 1;
+    }
     int kind = PyUnicode_KIND(text);
     const void *t = PyUnicode_DATA(text);
     Py_ssize_t n = PyUnicode_GET_LENGTH(text);
@@ -2277,9 +2286,9 @@ static PyObject *block_may_count(PyObject *self, PyObject *text) {
         Py_UCS4 c = PyUnicode_READ(kind, t, i);
         if (c == '\\') Py_RETURN_TRUE;
         if (c >= 'A' && c <= 'Z') c += 32;
-        for (const char *const *word = COUNTS_IN_BLOCK; *word != NULL; word++) {
-            const char *w = *word;
-            if ((Py_UCS4)(unsigned char)w[0] != c) continue;
+        if (c >= 128 || starting[c] == 0) continue;
+        for (unsigned mask = starting[c]; mask != 0; mask &= mask - 1) {
+            const char *w = COUNTS_IN_BLOCK[__builtin_ctz(mask)];
             Py_ssize_t j = 1;
             for (; w[j] != '\0' && i + j < n; j++) {
                 Py_UCS4 e = PyUnicode_READ(kind, t, i + j);
