@@ -12,13 +12,6 @@ import gc
 import sys
 from collections.abc import Sequence
 
-try:  # first of all: the start's objects then come in arenas whose pages are present already
-    from guard import _process  # type: ignore[attr-defined,unused-ignore]
-except ImportError:  # no C compiler at install: pages fault in one by one, as ever
-    pass
-else:
-    _process.populate_arenas()
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
