@@ -278,19 +278,7 @@ def scan_tree(
     # links each record to its nearest such ancestor.
     chains: dict[int, Chain] = {}
     out: list[Occurrence] = []
-    comment_occurrences = _comment_occurrences
-    # `_element_records` inlined (a generator's resume for each of a message's ~10 records).
-    done = 0
-    for at in positions:
-        if at > done:
-            out += items[done:at]
-        done = at + 1
-        record = items[at]
-        items[at] = None  # its dict of attributes goes as soon as it is read: memory
-        if len(record) == 2:
-            out += comment_occurrences(record[1].strip())
-            continue
-        tag, attrs, hider, css, mem_id = record
+    for at, (tag, attrs, hider, css, mem_id) in _element_records(items, positions, out):
         if css:
             for url in sheet_urls(css):
                 style_loads.append(len(out))
@@ -336,8 +324,6 @@ def scan_tree(
             out.append(occurrence(url, element, load, image, (shape or None) if image else None))
         if nest is not None and tag in NESTING_ATTRS and (tag != "img" or inline_src(get)):
             out.extend(nested_occurrences(tag, get, nest))
-    if done < len(items):
-        out += items[done:]
     if sheet_shapes and sheet is not None:
         html.shape_style_loads(out, sheet, sheet_shapes, style_loads)
     return html.resolve_all(out, base, _ext.unstripped)
